@@ -1,0 +1,273 @@
+//! Pub/sub commands: PUBLISH, SPUBLISH, (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE and
+//! PUBSUB introspection.
+//!
+//! The client keeps its own ordered sets of channels, patterns and shard
+//! channels; the server-wide registries ([`crate::pubsub`]) hold the other
+//! direction. Before a (un)subscription the batch's earlier replies are
+//! queued ([`Client::flush_replies`]), then the registry queues the
+//! confirmation under its lock, so confirmations and messages reach the
+//! client in the order Redis guarantees.
+//!
+//! Counts in confirmations follow redis-server 7.0: classic channels and
+//! patterns count together; shard channels count alone.
+
+use bytes::Bytes;
+
+use super::{cmd, reply_help, Spec};
+use crate::connection::Client;
+use crate::protocol::Frame;
+use crate::pubsub::message::encode_confirmation;
+
+/// PUBSUB subcommands (sorted by name).
+pub static PUBSUB_SUBCOMMANDS: &[Spec] = &[
+    cmd("channels", -2, pubsub_channels),
+    cmd("help", 2, pubsub_help),
+    cmd("numpat", 2, pubsub_numpat),
+    cmd("numsub", -2, pubsub_numsub),
+    cmd("shardchannels", -2, pubsub_shardchannels),
+    cmd("shardnumsub", -2, pubsub_shardnumsub),
+];
+
+/// PUBLISH channel message.
+pub fn publish(c: &mut Client, args: &[Bytes]) {
+    // A RESP3 client subscribed to the channel receives its own message
+    // before the reply; earlier replies must go first.
+    if c.subscription_count() > 0 {
+        c.flush_replies();
+    }
+    let n = c.shared.pubsub.publish(&args[1], &args[2]);
+    c.reply(Frame::Integer(n as i64));
+}
+
+/// SPUBLISH shardchannel message.
+pub fn spublish(c: &mut Client, args: &[Bytes]) {
+    if c.subscription_count() > 0 {
+        c.flush_replies();
+    }
+    let n = c.shared.pubsub.spublish(&args[1], &args[2]);
+    c.reply(Frame::Integer(n as i64));
+}
+
+fn classic_count(c: &Client) -> usize {
+    c.channels.len() + c.patterns.len()
+}
+
+/// SUBSCRIBE channel [channel ...].
+pub fn subscribe(c: &mut Client, args: &[Bytes]) {
+    c.flush_replies();
+    for ch in &args[1..] {
+        let proto = c.protocol;
+        if c.channels.insert(ch.clone()) {
+            let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
+            c.shared.pubsub.channels.subscribe(ch, &c.handle, confirm);
+        } else {
+            let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
+            c.handle.push(confirm);
+        }
+    }
+}
+
+/// SSUBSCRIBE shardchannel [shardchannel ...].
+pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
+    c.flush_replies();
+    for ch in &args[1..] {
+        let proto = c.protocol;
+        if c.shard_channels.insert(ch.clone()) {
+            let n = c.shard_channels.len();
+            let confirm = encode_confirmation(proto, b"ssubscribe", Some(ch), n);
+            c.shared
+                .pubsub
+                .shard_channels
+                .subscribe(ch, &c.handle, confirm);
+        } else {
+            let n = c.shard_channels.len();
+            c.handle
+                .push(encode_confirmation(proto, b"ssubscribe", Some(ch), n));
+        }
+    }
+}
+
+/// PSUBSCRIBE pattern [pattern ...].
+pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
+    c.flush_replies();
+    for p in &args[1..] {
+        let proto = c.protocol;
+        if c.patterns.insert(p.clone()) {
+            let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
+            c.shared.pubsub.patterns.subscribe(p, &c.handle, confirm);
+        } else {
+            let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
+            c.handle.push(confirm);
+        }
+    }
+}
+
+/// Which kind of subscription an unsubscribe command removes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    fn reply_name(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"unsubscribe",
+            Kind::Pattern => b"punsubscribe",
+            Kind::Shard => b"sunsubscribe",
+        }
+    }
+}
+
+/// Removes one subscription (if held) and queues its confirmation.
+fn unsubscribe_one(c: &mut Client, kind: Kind, name: &Bytes) {
+    let proto = c.protocol;
+    let held = match kind {
+        Kind::Channel => c.channels.shift_remove(name),
+        Kind::Pattern => c.patterns.shift_remove(name),
+        Kind::Shard => c.shard_channels.shift_remove(name),
+    };
+    let count = match kind {
+        Kind::Shard => c.shard_channels.len(),
+        _ => classic_count(c),
+    };
+    let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
+    if !held {
+        c.handle.push(confirm);
+        return;
+    }
+    let ps = &c.shared.pubsub;
+    match kind {
+        Kind::Channel => ps.channels.unsubscribe(name, &c.handle, Some(confirm)),
+        Kind::Pattern => ps.patterns.unsubscribe(name, &c.handle, Some(confirm)),
+        Kind::Shard => ps
+            .shard_channels
+            .unsubscribe(name, &c.handle, Some(confirm)),
+    }
+}
+
+fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
+    c.flush_replies();
+    if args.len() > 1 {
+        for name in &args[1..] {
+            unsubscribe_one(c, kind, name);
+        }
+        return;
+    }
+    let all: Vec<Bytes> = match kind {
+        Kind::Channel => c.channels.iter().cloned().collect(),
+        Kind::Pattern => c.patterns.iter().cloned().collect(),
+        Kind::Shard => c.shard_channels.iter().cloned().collect(),
+    };
+    if all.is_empty() {
+        let count = match kind {
+            Kind::Shard => c.shard_channels.len(),
+            _ => classic_count(c),
+        };
+        let confirm = encode_confirmation(c.protocol, kind.reply_name(), None, count);
+        c.handle.push(confirm);
+        return;
+    }
+    for name in &all {
+        unsubscribe_one(c, kind, name);
+    }
+}
+
+/// UNSUBSCRIBE [channel ...].
+pub fn unsubscribe(c: &mut Client, args: &[Bytes]) {
+    unsubscribe_cmd(c, args, Kind::Channel);
+}
+
+/// PUNSUBSCRIBE [pattern ...].
+pub fn punsubscribe(c: &mut Client, args: &[Bytes]) {
+    unsubscribe_cmd(c, args, Kind::Pattern);
+}
+
+/// SUNSUBSCRIBE [shardchannel ...].
+pub fn sunsubscribe(c: &mut Client, args: &[Bytes]) {
+    unsubscribe_cmd(c, args, Kind::Shard);
+}
+
+fn channel_list(names: Vec<Bytes>) -> Frame {
+    Frame::Array(names.into_iter().map(Frame::Bulk).collect())
+}
+
+fn pubsub_channels(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 3 {
+        return c.error("ERR wrong number of arguments for 'pubsub|channels' command");
+    }
+    let names = c
+        .shared
+        .pubsub
+        .channels
+        .channels(args.get(2).map(|p| &p[..]));
+    c.reply(channel_list(names));
+}
+
+fn pubsub_shardchannels(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 3 {
+        return c.error("ERR wrong number of arguments for 'pubsub|shardchannels' command");
+    }
+    let names = c
+        .shared
+        .pubsub
+        .shard_channels
+        .channels(args.get(2).map(|p| &p[..]));
+    c.reply(channel_list(names));
+}
+
+fn pubsub_numpat(c: &mut Client, _args: &[Bytes]) {
+    let n = c.shared.pubsub.patterns.count();
+    c.reply(Frame::Integer(n as i64));
+}
+
+fn pubsub_numsub(c: &mut Client, args: &[Bytes]) {
+    let reg = &c.shared.pubsub.channels;
+    let items = args[2..]
+        .iter()
+        .flat_map(|ch| {
+            [
+                Frame::Bulk(ch.clone()),
+                Frame::Integer(reg.numsub(ch) as i64),
+            ]
+        })
+        .collect();
+    // An array of pairs even in RESP3, as redis-server 7.0 replies.
+    c.reply(Frame::Array(items));
+}
+
+fn pubsub_shardnumsub(c: &mut Client, args: &[Bytes]) {
+    let reg = &c.shared.pubsub.shard_channels;
+    let items = args[2..]
+        .iter()
+        .flat_map(|ch| {
+            [
+                Frame::Bulk(ch.clone()),
+                Frame::Integer(reg.numsub(ch) as i64),
+            ]
+        })
+        .collect();
+    // An array of pairs even in RESP3, as redis-server 7.0 replies.
+    c.reply(Frame::Array(items));
+}
+
+fn pubsub_help(c: &mut Client, _args: &[Bytes]) {
+    reply_help(
+        c,
+        "PUBSUB",
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    );
+}

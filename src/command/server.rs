@@ -1,0 +1,372 @@
+//! Server commands: INFO, CONFIG, COMMAND, TIME, DBSIZE, FLUSHDB,
+//! FLUSHALL, SHUTDOWN.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::connection::REDIS_VERSION;
+use super::{cmd, docs, implemented_names, reply_help, Spec, ERR_SYNTAX};
+use crate::connection::Client;
+use crate::protocol::Frame;
+
+/// COMMAND subcommands (sorted by name).
+pub static COMMAND_SUBCOMMANDS: &[Spec] = &[
+    cmd("count", 2, command_count),
+    cmd("docs", -2, command_docs),
+    cmd("getkeys", -3, command_getkeys),
+    cmd("getkeysandflags", -3, command_getkeysandflags),
+    cmd("help", 2, command_help),
+    cmd("info", -2, command_info),
+    cmd("list", -2, command_list),
+];
+
+/// CONFIG subcommands (sorted by name).
+pub static CONFIG_SUBCOMMANDS: &[Spec] = &[
+    cmd("get", -3, config_get),
+    cmd("help", 2, config_help),
+    cmd("resetstat", 2, config_resetstat),
+    cmd("rewrite", 2, config_rewrite),
+    cmd("set", -4, config_set),
+];
+
+/// Bare COMMAND: the container runs this when called without a subcommand.
+pub fn command_all(c: &mut Client, _args: &[Bytes]) {
+    let names = implemented_names();
+    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    c.reply(docs::command_reply(&names));
+}
+
+fn with_names<T>(f: impl FnOnce(&[&str]) -> T) -> T {
+    let names = implemented_names();
+    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    f(&names)
+}
+
+fn command_count(c: &mut Client, _args: &[Bytes]) {
+    let n = with_names(docs::count);
+    c.reply(Frame::Integer(n));
+}
+
+fn command_info(c: &mut Client, args: &[Bytes]) {
+    let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+    let f = with_names(|imp| {
+        if names.is_empty() {
+            docs::command_reply(imp)
+        } else {
+            docs::info(&names, imp)
+        }
+    });
+    c.reply(f);
+}
+
+fn command_docs(c: &mut Client, args: &[Bytes]) {
+    let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+    let f = with_names(|imp| docs::docs(&names, imp));
+    c.reply(f);
+}
+
+fn command_list(c: &mut Client, args: &[Bytes]) {
+    match with_names(|imp| docs::list(&args[2..], imp)) {
+        Ok(f) | Err(f) => c.reply(f),
+    }
+}
+
+fn command_getkeys(c: &mut Client, args: &[Bytes]) {
+    match docs::getkeys(&args[2..]) {
+        Ok(f) | Err(f) => c.reply(f),
+    }
+}
+
+fn command_getkeysandflags(c: &mut Client, args: &[Bytes]) {
+    match docs::getkeysandflags(&args[2..]) {
+        Ok(f) | Err(f) => c.reply(f),
+    }
+}
+
+fn command_help(c: &mut Client, _args: &[Bytes]) {
+    c.reply(docs::help());
+}
+
+fn config_get(c: &mut Client, args: &[Bytes]) {
+    let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+    let pairs = c.shared.config.read().get(&patterns);
+    let items = pairs
+        .into_iter()
+        .map(|(k, v)| (Frame::bulk(k), Frame::bulk(v)))
+        .collect();
+    c.reply(Frame::Map(items));
+}
+
+fn config_set(c: &mut Client, args: &[Bytes]) {
+    if args.len() % 2 != 0 {
+        return c.error("ERR wrong number of arguments for 'config|set' command");
+    }
+    let pairs: Vec<(&[u8], &[u8])> = args[2..]
+        .chunks(2)
+        .map(|p| (&p[0][..], &p[1][..]))
+        .collect();
+    let result = c.shared.config.write().set(&pairs);
+    match result {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(e) => c.error(e),
+    }
+}
+
+fn config_resetstat(c: &mut Client, _args: &[Bytes]) {
+    c.shared.stats.reset();
+    c.reply(Frame::ok());
+}
+
+fn config_rewrite(c: &mut Client, _args: &[Bytes]) {
+    c.error("ERR The server is running without a config file");
+}
+
+fn config_help(c: &mut Client, _args: &[Bytes]) {
+    reply_help(
+        c,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+}
+
+/// TIME: [unix seconds, microseconds] as bulk strings.
+pub fn time(c: &mut Client, _args: &[Bytes]) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    c.reply(Frame::Array(vec![
+        Frame::bulk(now.as_secs().to_string()),
+        Frame::bulk(now.subsec_micros().to_string()),
+    ]));
+}
+
+/// DBSIZE.
+pub fn dbsize(c: &mut Client, _args: &[Bytes]) {
+    let n = c.shared.store.dbsize(c.db);
+    c.reply(Frame::Integer(n as i64));
+}
+
+/// Parses the optional ASYNC / SYNC flag of FLUSHDB / FLUSHALL.
+fn flush_mode_ok(args: &[Bytes]) -> bool {
+    match args.len() {
+        1 => true,
+        2 => args[1].eq_ignore_ascii_case(b"async") || args[1].eq_ignore_ascii_case(b"sync"),
+        _ => false,
+    }
+}
+
+/// FLUSHDB [ASYNC|SYNC].
+pub fn flushdb(c: &mut Client, args: &[Bytes]) {
+    if !flush_mode_ok(args) {
+        return c.error(ERR_SYNTAX);
+    }
+    c.shared.store.flush(c.db);
+    c.reply(Frame::ok());
+}
+
+/// FLUSHALL [ASYNC|SYNC].
+pub fn flushall(c: &mut Client, args: &[Bytes]) {
+    if !flush_mode_ok(args) {
+        return c.error(ERR_SYNTAX);
+    }
+    c.shared.store.flush_all();
+    c.reply(Frame::ok());
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server; like
+/// redis-server, no reply is sent on success (the connection closes).
+pub fn shutdown(c: &mut Client, args: &[Bytes]) {
+    let mut abort = false;
+    for a in &args[1..] {
+        let a = a.to_ascii_lowercase();
+        match a.as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => abort = true,
+            _ => return c.error(ERR_SYNTAX),
+        }
+    }
+    if abort {
+        if args.len() != 2 {
+            return c.error(ERR_SYNTAX);
+        }
+        return c.error("ERR No shutdown in progress.");
+    }
+    tracing::warn!("user requested shutdown (client id {})", c.handle.id);
+    c.shared.shutdown();
+    c.close_after_reply = true;
+}
+
+/// Resident set size of this process in bytes (Linux), 0 if unknown.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+/// Builds one INFO section, or None for an unknown name.
+fn info_section(c: &Client, name: &str) -> Option<String> {
+    let sh = &c.shared;
+    let mut s = String::new();
+    match name {
+        "server" => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let up = sh.started.elapsed().as_secs();
+            let cfg = sh.config.read();
+            let _ = write!(
+                s,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nherald_version:{}\r\n",
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                usize::BITS,
+                std::process::id(),
+                sh.run_id,
+                sh.port.load(Relaxed),
+                now.as_micros(),
+                up,
+                up / 86400,
+                (now.as_secs() & ((1 << 24) - 1)),
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                cfg.config_file.as_deref().unwrap_or(""),
+                env!("CARGO_PKG_VERSION"),
+            );
+        }
+        "clients" => {
+            let maxclients = sh.config.read().maxclients;
+            let _ = write!(
+                s,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                sh.clients.len(),
+                maxclients
+            );
+        }
+        "memory" => {
+            let rss = rss_bytes();
+            let maxmemory = sh.config.read().maxmemory;
+            let _ = write!(
+                s,
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
+                human(rss),
+                human(rss),
+                human(rss),
+                human(maxmemory),
+            );
+        }
+        "persistence" => {
+            s.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
+        }
+        "stats" => {
+            let st = &sh.stats;
+            let ps = &sh.pubsub;
+            let _ = write!(
+                s,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:0\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\n",
+                st.total_connections_received.load(Relaxed),
+                st.total_commands_processed.load(Relaxed),
+                st.total_net_input_bytes.load(Relaxed),
+                st.total_net_output_bytes.load(Relaxed),
+                st.rejected_connections.load(Relaxed),
+                ps.channels.count(),
+                ps.patterns.count(),
+                ps.shard_channels.count(),
+                st.unexpected_error_replies.load(Relaxed),
+                st.total_error_replies.load(Relaxed),
+            );
+        }
+        "replication" => {
+            s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n");
+        }
+        "cpu" => {
+            s.push_str("# CPU\r\n");
+        }
+        "modules" => s.push_str("# Modules\r\n"),
+        "errorstats" => s.push_str("# Errorstats\r\n"),
+        "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "keyspace" => {
+            s.push_str("# Keyspace\r\n");
+            for db in 0..sh.store.len() {
+                let n = sh.store.dbsize(db);
+                if n > 0 {
+                    let _ = write!(s, "db{db}:keys={n},expires=0,avg_ttl=0\r\n");
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(s)
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// INFO [section ...].
+pub fn info(c: &mut Client, args: &[Bytes]) {
+    let mut wanted: Vec<String> = Vec::new();
+    for a in &args[1..] {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" | "all" | "everything" => {
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()))
+            }
+            _ => wanted.push(a),
+        }
+    }
+    if wanted.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut parts = Vec::new();
+    for w in &wanted {
+        if seen.insert(w.clone()) {
+            if let Some(text) = info_section(c, w) {
+                parts.push(text);
+            }
+        }
+    }
+    let text = parts.join("\r\n");
+    c.reply(Frame::Verbatim("txt", Bytes::from(text)));
+}

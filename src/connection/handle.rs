@@ -1,0 +1,210 @@
+//! The part of a client that other connections may touch: its outbox.
+//!
+//! A [`ClientHandle`] is shared (`Arc`) between the client's own connection
+//! task, the pub/sub registries (one entry per subscription) and the client
+//! list (CLIENT LIST / KILL). Anything that wants to send bytes to the
+//! client, its own replies and published messages alike, appends shared
+//! [`Bytes`] to the outbox; only the client's connection task writes to its
+//! socket. A published message therefore costs each subscriber one
+//! reference-count increment and one queue push, never a copy, and no lock
+//! but the subscriber's own short one is taken to deliver it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::protocol::Protocol;
+
+/// The queue of encoded bytes waiting to be written to one client.
+#[derive(Debug, Default)]
+struct Outbox {
+    /// Chunks in the order they must reach the socket.
+    chunks: VecDeque<Bytes>,
+    /// Sum of the chunks' lengths, for output-buffer accounting.
+    bytes: usize,
+    /// Set once the connection is closing: later pushes are dropped.
+    closed: bool,
+}
+
+/// Facts about a client shown by CLIENT LIST / CLIENT INFO, kept current by
+/// its connection task. Behind a mutex: read rarely, written once per batch.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    /// CLIENT SETNAME / HELLO SETNAME.
+    pub name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Option<Bytes>,
+    /// Selected database.
+    pub db: usize,
+    /// Subscribed channels, patterns and shard channels.
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// Last command run (`client|list` style), for `cmd=`.
+    pub last_cmd: String,
+    /// Flags letters for `flags=` (e.g. `N`, `P`).
+    pub flags: String,
+    /// Bytes waiting in the query buffer / its capacity.
+    pub qbuf: usize,
+    pub qbuf_cap: usize,
+    /// Authenticated user name.
+    pub user: String,
+}
+
+/// A client as seen from outside its own connection task.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Unique, increasing client id (CLIENT ID).
+    pub id: u64,
+    /// Peer address (`addr=`).
+    pub addr: SocketAddr,
+    /// Local address the client connected to (`laddr=`).
+    pub laddr: SocketAddr,
+    /// Socket file descriptor (`fd=`).
+    pub fd: i64,
+    /// When the connection was accepted (`age=`).
+    pub created: Instant,
+    /// Milliseconds since the epoch of the last command (`idle=`).
+    last_active_ms: AtomicU64,
+    /// The protocol pushes must be encoded in; changes with HELLO.
+    resp3: AtomicBool,
+    /// Set by CLIENT KILL or shutdown: the task closes the connection.
+    killed: AtomicBool,
+    /// Bytes queued but not yet written (outbox plus what the task holds).
+    pending_bytes: AtomicUsize,
+    /// Wakes the connection task when bytes arrive or it must close.
+    wake: Notify,
+    outbox: Mutex<Outbox>,
+    /// Details for CLIENT LIST.
+    pub meta: Mutex<ClientMeta>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl ClientHandle {
+    /// A handle for a newly accepted connection.
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, fd: i64) -> ClientHandle {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(now_ms()),
+            resp3: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            pending_bytes: AtomicUsize::new(0),
+            wake: Notify::new(),
+            outbox: Mutex::new(Outbox::default()),
+            meta: Mutex::new(ClientMeta {
+                user: "default".into(),
+                ..ClientMeta::default()
+            }),
+        }
+    }
+
+    /// The protocol the client speaks now.
+    #[inline]
+    pub fn protocol(&self) -> Protocol {
+        if self.resp3.load(Ordering::Relaxed) {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        }
+    }
+
+    /// Records a protocol switch (HELLO, RESET).
+    pub fn set_protocol(&self, p: Protocol) {
+        self.resp3.store(p == Protocol::Resp3, Ordering::Relaxed);
+    }
+
+    /// Appends bytes for the client; wakes its task if it was idle.
+    /// Dropped silently once the client is closing.
+    #[inline]
+    pub fn push(&self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        let len = bytes.len();
+        let mut o = self.outbox.lock();
+        if o.closed {
+            return;
+        }
+        let was_empty = o.chunks.is_empty();
+        o.bytes += len;
+        o.chunks.push_back(bytes);
+        drop(o);
+        self.pending_bytes.fetch_add(len, Ordering::Relaxed);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Moves every queued chunk to `into` (the task's write list).
+    pub(crate) fn take(&self, into: &mut VecDeque<Bytes>) {
+        let mut o = self.outbox.lock();
+        if into.is_empty() {
+            std::mem::swap(into, &mut o.chunks);
+        } else {
+            into.extend(o.chunks.drain(..));
+        }
+        o.bytes = 0;
+    }
+
+    /// Records that `n` queued bytes reached the socket.
+    pub(crate) fn written(&self, n: usize) {
+        self.pending_bytes.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Bytes queued for this client and not yet written (`omem`).
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting pushes (the connection is going away).
+    pub(crate) fn close_outbox(&self) {
+        let mut o = self.outbox.lock();
+        o.closed = true;
+        o.chunks.clear();
+        o.bytes = 0;
+    }
+
+    /// Asks the connection task to close the connection (CLIENT KILL, shutdown).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// True once [`kill`](Self::kill) was called.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Resolves when bytes were pushed or the client was killed.
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// Marks the client active now (for `idle=`).
+    pub(crate) fn touch(&self) {
+        self.last_active_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        now_ms().saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+}

@@ -1,0 +1,299 @@
+//! One client connection: read requests, run them, write what is queued.
+//!
+//! Each accepted socket gets one tokio task running [`Connection::run`]. The
+//! task alone reads from and writes to its socket; everything bound for the
+//! client (its replies, and messages pushed by publishers on other tasks)
+//! goes through its [`ClientHandle`] outbox. The loop:
+//!
+//! 1. write whatever is queued, with vectored writes, until done or the
+//!    socket is full;
+//! 2. wait for the socket to be readable, for the outbox to be fed
+//!    (or CLIENT KILL), for the socket to drain, or for shutdown;
+//! 3. on readable, read once and run every complete command in the buffer
+//!    (a pipeline): replies of the batch are gathered in one buffer and
+//!    queued with a single outbox push, so they leave in as few writes as
+//!    possible.
+//!
+//! The state only the task touches (protocol, database, subscriptions, reply
+//! mode) lives in [`Client`], which command handlers receive.
+
+pub mod handle;
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use indexmap::IndexSet;
+use tokio::net::TcpStream;
+
+use crate::command;
+use crate::protocol::{Frame, Protocol, RequestParser};
+use crate::state::Shared;
+use handle::ClientHandle;
+
+/// Most slices handed to one `writev`.
+const MAX_IOV: usize = 64;
+/// Read buffer size for a connection that is receiving data.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// CLIENT REPLY mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent (default).
+    On,
+    /// No replies until CLIENT REPLY ON.
+    Off,
+    /// The next command's reply is dropped.
+    Skip,
+    /// Set by CLIENT REPLY SKIP: skip the command after this one.
+    SkipNext,
+}
+
+/// Per-connection state owned by the connection task and given to command
+/// handlers.
+pub struct Client {
+    /// Server-wide state.
+    pub shared: Arc<Shared>,
+    /// This client's shared half (outbox, CLIENT LIST details).
+    pub handle: Arc<ClientHandle>,
+    /// RESP2 or RESP3, set by HELLO.
+    pub protocol: Protocol,
+    /// Selected database (SELECT).
+    pub db: usize,
+    /// Classic channels, in subscription order.
+    pub channels: IndexSet<Bytes, ahash::RandomState>,
+    /// Patterns, in subscription order.
+    pub patterns: IndexSet<Bytes, ahash::RandomState>,
+    /// Shard channels, in subscription order.
+    pub shard_channels: IndexSet<Bytes, ahash::RandomState>,
+    /// CLIENT REPLY state.
+    pub reply_mode: ReplyMode,
+    /// Replies of the current batch, not yet queued.
+    pub out: BytesMut,
+    /// Set by QUIT or a protocol error: close once the replies are written.
+    pub close_after_reply: bool,
+    /// Name of the command being run, for CLIENT LIST `cmd=`.
+    pub current_cmd: String,
+}
+
+impl Client {
+    /// Total subscriptions, the count shown in (un)subscribe confirmations.
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
+
+    /// True in the RESP2 subscribed context, where only pub/sub commands run.
+    pub fn in_resp2_pubsub(&self) -> bool {
+        self.protocol == Protocol::Resp2 && self.subscription_count() > 0
+    }
+
+    /// Queues a reply, honouring CLIENT REPLY OFF / SKIP.
+    pub fn reply(&mut self, frame: Frame) {
+        if self.reply_mode == ReplyMode::On {
+            frame.encode(self.protocol, &mut self.out);
+        }
+    }
+
+    /// Queues an error reply (`msg` includes its code, e.g. `ERR ...`).
+    pub fn error(&mut self, msg: impl Into<String>) {
+        self.reply(Frame::error(msg));
+    }
+
+    /// Queues pre-encoded reply bytes, honouring CLIENT REPLY.
+    pub fn reply_raw(&mut self, bytes: &[u8]) {
+        if self.reply_mode == ReplyMode::On {
+            self.out.extend_from_slice(bytes);
+        }
+    }
+
+    /// Moves the batch's replies to the outbox, so that what comes next
+    /// (a subscription confirmation, a message to this very client) is
+    /// ordered after them.
+    pub fn flush_replies(&mut self) {
+        if !self.out.is_empty() {
+            let bytes = self.out.split().freeze();
+            self.handle.push(bytes);
+        }
+    }
+
+    /// Updates what CLIENT LIST shows about this client.
+    fn publish_meta(&self, qbuf: usize, qbuf_cap: usize) {
+        let mut m = self.handle.meta.lock();
+        m.db = self.db;
+        m.sub = self.channels.len();
+        m.psub = self.patterns.len();
+        m.ssub = self.shard_channels.len();
+        m.qbuf = qbuf;
+        m.qbuf_cap = qbuf_cap;
+        if !self.current_cmd.is_empty() && m.last_cmd != self.current_cmd {
+            m.last_cmd.clone_from(&self.current_cmd);
+        }
+    }
+
+    /// Drops every subscription (disconnect, RESET); no confirmations.
+    pub fn drop_subscriptions(&mut self) {
+        let ps = &self.shared.pubsub;
+        for ch in self.channels.drain(..) {
+            ps.channels.unsubscribe(&ch, &self.handle, None);
+        }
+        for p in self.patterns.drain(..) {
+            ps.patterns.unsubscribe(&p, &self.handle, None);
+        }
+        for ch in self.shard_channels.drain(..) {
+            ps.shard_channels.unsubscribe(&ch, &self.handle, None);
+        }
+    }
+}
+
+/// A client connection being served.
+pub struct Connection {
+    stream: TcpStream,
+    client: Client,
+    parser: RequestParser,
+    rbuf: BytesMut,
+    /// Chunks taken from the outbox, being written.
+    pending: VecDeque<Bytes>,
+}
+
+impl Connection {
+    /// Wraps an accepted socket.
+    pub fn new(stream: TcpStream, shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Connection {
+        let max_bulk = shared.config.read().proto_max_bulk_len;
+        Connection {
+            stream,
+            client: Client {
+                shared,
+                handle,
+                protocol: Protocol::Resp2,
+                db: 0,
+                channels: IndexSet::default(),
+                patterns: IndexSet::default(),
+                shard_channels: IndexSet::default(),
+                reply_mode: ReplyMode::On,
+                out: BytesMut::new(),
+                close_after_reply: false,
+                current_cmd: String::new(),
+            },
+            parser: RequestParser::new(max_bulk),
+            rbuf: BytesMut::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Serves the client until it leaves, is killed, or the server stops.
+    pub async fn run(mut self) {
+        let mut shutdown = self.client.shared.shutdown_signal();
+        let result = self.serve(&mut shutdown).await;
+        if let Err(e) = result {
+            tracing::debug!(id = self.client.handle.id, "connection closed: {e}");
+        }
+        self.client.handle.close_outbox();
+        self.client.drop_subscriptions();
+        self.client.shared.clients.remove(self.client.handle.id);
+    }
+
+    async fn serve(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> io::Result<()> {
+        loop {
+            let drained = self.write_pending()?;
+            if self.client.close_after_reply && drained {
+                return Ok(());
+            }
+            if self.client.handle.is_killed() {
+                return Ok(());
+            }
+            let reading = !self.client.close_after_reply;
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return Ok(()),
+                _ = self.client.handle.woken() => {}
+                r = self.stream.writable(), if !drained => r?,
+                r = self.stream.readable(), if reading => {
+                    r?;
+                    if !self.read_and_run()? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads what is available and runs every complete command.
+    /// Returns false when the peer closed the connection.
+    fn read_and_run(&mut self) -> io::Result<bool> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) => return Err(e),
+        }
+        self.client.handle.touch();
+        loop {
+            match self.parser.next(&mut self.rbuf) {
+                Ok(Some(args)) => {
+                    command::execute(&mut self.client, args);
+                    if self.client.close_after_reply {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.client.reply_mode = ReplyMode::On;
+                    self.client.error(format!("ERR {}", e.0));
+                    self.client.close_after_reply = true;
+                    break;
+                }
+            }
+        }
+        self.client.flush_replies();
+        self.client
+            .publish_meta(self.rbuf.len(), self.rbuf.capacity());
+        // An idle client keeps no read buffer.
+        if self.rbuf.is_empty() && !self.parser.in_progress() {
+            self.rbuf = BytesMut::new();
+        }
+        Ok(true)
+    }
+
+    /// Writes queued bytes until all are written (true) or the socket is
+    /// full (false).
+    fn write_pending(&mut self) -> io::Result<bool> {
+        loop {
+            if self.pending.is_empty() {
+                self.client.handle.take(&mut self.pending);
+                if self.pending.is_empty() {
+                    return Ok(true);
+                }
+            }
+            let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            for chunk in self.pending.iter().take(MAX_IOV) {
+                iov[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+            match self.stream.try_write_vectored(&iov[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut written) => {
+                    self.client.handle.written(written);
+                    while written > 0 {
+                        let Some(front) = self.pending.front_mut() else {
+                            break;
+                        };
+                        if written >= front.len() {
+                            written -= front.len();
+                            self.pending.pop_front();
+                        } else {
+                            front.advance(written);
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

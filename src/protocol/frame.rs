@@ -1,0 +1,226 @@
+//! The reply value ([`Frame`]) and its encoding to RESP2 and RESP3.
+//!
+//! Command handlers build a `Frame` (or write pre-encoded bytes) and the
+//! connection encodes it for the client's negotiated protocol. RESP3-only
+//! types are downgraded for RESP2 clients exactly as redis-server does
+//! (maps become flat arrays, sets arrays, doubles bulk strings, booleans
+//! integers, push frames arrays), so a handler is written once for both.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The protocol version a client speaks, chosen with `HELLO 2|3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// RESP2, the default for every new connection.
+    #[default]
+    Resp2,
+    /// RESP3, with maps, sets, doubles, nulls and out-of-band push frames.
+    Resp3,
+}
+
+impl Protocol {
+    /// The number clients use for the protocol (`HELLO 2`, `resp=3` in CLIENT LIST).
+    pub fn version(self) -> i64 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// One reply value, as RESP3 can express it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `+OK`: a status reply (must not contain CR or LF).
+    Simple(Bytes),
+    /// `-ERR ...`: the text after the dash, including its error code.
+    Error(Bytes),
+    /// `:42`
+    Integer(i64),
+    /// `$3\r\nfoo`: a binary-safe string.
+    Bulk(Bytes),
+    /// The nil reply: `$-1` in RESP2, `_` in RESP3.
+    Null,
+    /// The nil array: `*-1` in RESP2, `_` in RESP3 (Redis's `addReplyNullArray`).
+    NullArray,
+    /// `*N`
+    Array(Vec<Frame>),
+    /// `%N` in RESP3, a flat array of 2N items in RESP2.
+    Map(Vec<(Frame, Frame)>),
+    /// `~N` in RESP3, an array in RESP2.
+    Set(Vec<Frame>),
+    /// `,3.14` in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// `#t` / `#f` in RESP3, `:1` / `:0` in RESP2.
+    Boolean(bool),
+    /// `=N\r\ntxt:...` in RESP3 (format, text), a bulk string in RESP2.
+    Verbatim(&'static str, Bytes),
+    /// `>N` in RESP3, an array in RESP2: out-of-band data such as pub/sub messages.
+    Push(Vec<Frame>),
+    /// Bytes already encoded for the connection's protocol, written as they are.
+    Raw(Bytes),
+}
+
+impl Frame {
+    /// `+OK`, the most common reply.
+    pub fn ok() -> Frame {
+        Frame::Simple(Bytes::from_static(b"OK"))
+    }
+
+    /// A simple status reply from static text.
+    pub fn simple(s: &'static str) -> Frame {
+        Frame::Simple(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// An error reply; `msg` includes the code, e.g. `"ERR syntax error"`.
+    pub fn error(msg: impl Into<String>) -> Frame {
+        Frame::Error(Bytes::from(msg.into()))
+    }
+
+    /// A bulk string from anything byte-like.
+    pub fn bulk(b: impl Into<Bytes>) -> Frame {
+        Frame::Bulk(b.into())
+    }
+
+    /// A bulk string copied from a slice.
+    pub fn bulk_from(b: &[u8]) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(b))
+    }
+
+    /// Appends this frame's encoding for `proto` to `out`.
+    pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
+        let r3 = proto == Protocol::Resp3;
+        match self {
+            Frame::Simple(s) => {
+                out.put_u8(b'+');
+                out.extend_from_slice(s);
+                out.extend_from_slice(b"\r\n");
+            }
+            Frame::Error(s) => {
+                out.put_u8(b'-');
+                out.extend_from_slice(s);
+                out.extend_from_slice(b"\r\n");
+            }
+            Frame::Integer(n) => put_int_line(out, b':', *n),
+            Frame::Bulk(b) => put_bulk(out, b),
+            Frame::Null => out.extend_from_slice(if r3 { b"_\r\n" } else { b"$-1\r\n" }),
+            Frame::NullArray => out.extend_from_slice(if r3 { b"_\r\n" } else { b"*-1\r\n" }),
+            Frame::Array(items) => {
+                put_int_line(out, b'*', items.len() as i64);
+                for f in items {
+                    f.encode(proto, out);
+                }
+            }
+            Frame::Map(pairs) => {
+                if r3 {
+                    put_int_line(out, b'%', pairs.len() as i64);
+                } else {
+                    put_int_line(out, b'*', 2 * pairs.len() as i64);
+                }
+                for (k, v) in pairs {
+                    k.encode(proto, out);
+                    v.encode(proto, out);
+                }
+            }
+            Frame::Set(items) => {
+                put_int_line(out, if r3 { b'~' } else { b'*' }, items.len() as i64);
+                for f in items {
+                    f.encode(proto, out);
+                }
+            }
+            Frame::Push(items) => {
+                put_int_line(out, if r3 { b'>' } else { b'*' }, items.len() as i64);
+                for f in items {
+                    f.encode(proto, out);
+                }
+            }
+            Frame::Double(d) => {
+                let text = format_double(*d);
+                if r3 {
+                    out.put_u8(b',');
+                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    put_bulk(out, text.as_bytes());
+                }
+            }
+            Frame::Boolean(b) => {
+                if r3 {
+                    out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+                } else {
+                    out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+                }
+            }
+            Frame::Verbatim(fmt, text) => {
+                if r3 {
+                    put_int_line(out, b'=', (text.len() + 4) as i64);
+                    out.extend_from_slice(fmt.as_bytes());
+                    out.put_u8(b':');
+                    out.extend_from_slice(text);
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    put_bulk(out, text);
+                }
+            }
+            Frame::Raw(b) => out.extend_from_slice(b),
+        }
+    }
+
+    /// Encodes into a fresh buffer (tests, one-off replies).
+    pub fn to_bytes(&self, proto: Protocol) -> Bytes {
+        let mut out = BytesMut::new();
+        self.encode(proto, &mut out);
+        out.freeze()
+    }
+}
+
+/// Writes `<prefix><n>\r\n`.
+pub fn put_int_line(out: &mut BytesMut, prefix: u8, n: i64) {
+    let mut buf = itoa::Buffer::new();
+    out.put_u8(prefix);
+    out.extend_from_slice(buf.format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a bulk string `$<len>\r\n<data>\r\n`.
+pub fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+    put_int_line(out, b'$', data.len() as i64);
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Formats a double as redis-server does in replies (`%.17g`, `inf`, `-inf`, `nan`).
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Integral values inside the exact range print without a fraction, as %.17g does.
+    if d == d.trunc() && d.abs() < 1e17 {
+        return format!("{}", d as i64);
+    }
+    let mut b = ryu::Buffer::new();
+    let s = b.format(d);
+    s.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downgrades_resp3_types_for_resp2() {
+        let m = Frame::Map(vec![(Frame::bulk_from(b"a"), Frame::Integer(1))]);
+        assert_eq!(&m.to_bytes(Protocol::Resp2)[..], b"*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(&m.to_bytes(Protocol::Resp3)[..], b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(&Frame::Null.to_bytes(Protocol::Resp2)[..], b"$-1\r\n");
+        assert_eq!(&Frame::NullArray.to_bytes(Protocol::Resp2)[..], b"*-1\r\n");
+        assert_eq!(&Frame::Null.to_bytes(Protocol::Resp3)[..], b"_\r\n");
+        assert_eq!(
+            &Frame::Boolean(true).to_bytes(Protocol::Resp2)[..],
+            b":1\r\n"
+        );
+    }
+}

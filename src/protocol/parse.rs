@@ -1,0 +1,359 @@
+//! The request parser: turns bytes read from a client into commands.
+//!
+//! It follows redis-server's `processMultibulkBuffer` and
+//! `processInlineBuffer` step by step, so that every malformed input gets
+//! the same `Protocol error: ...` text and the same outcome (the error is
+//! sent, then the connection is closed). The parser keeps its place across
+//! reads, so a command split over many packets is never rescanned, and
+//! arguments are handed out as [`Bytes`] cut from the read buffer without
+//! a copy.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Longest inline command, and longest `*N` / `$N` header line, that is
+/// accepted before the client is cut off (Redis's `PROTO_INLINE_MAX_SIZE`).
+pub const INLINE_MAX_SIZE: usize = 64 * 1024;
+
+/// Largest multibulk count accepted (Redis allows up to `INT_MAX`).
+const MAX_MULTIBULK: i64 = i32::MAX as i64;
+
+/// A protocol violation: the text to send after `-ERR `; the connection is
+/// closed once it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+/// Incremental request parser for one connection.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Arguments of the multibulk command being read.
+    args: Vec<Bytes>,
+    /// Arguments still expected for that command (0 = between commands).
+    remaining: usize,
+    /// Length of the bulk argument whose header was read, if any.
+    bulk_len: Option<usize>,
+    /// Largest bulk argument accepted (`proto-max-bulk-len`).
+    pub max_bulk_len: usize,
+}
+
+impl RequestParser {
+    /// A parser with the given `proto-max-bulk-len`.
+    pub fn new(max_bulk_len: usize) -> Self {
+        RequestParser {
+            max_bulk_len,
+            ..Default::default()
+        }
+    }
+
+    /// True while a multibulk command is half read (its arguments so far are held).
+    pub fn in_progress(&self) -> bool {
+        self.remaining > 0
+    }
+
+    /// Parses the next complete command from `buf`, consuming its bytes.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed. An empty command
+    /// (`*0`, `*-1` or a blank inline line) is consumed and skipped, as
+    /// Redis does.
+    pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        loop {
+            if self.remaining == 0 {
+                if buf.is_empty() {
+                    return Ok(None);
+                }
+                if buf[0] != b'*' {
+                    match parse_inline(buf)? {
+                        None => return Ok(None),
+                        Some(args) if args.is_empty() => continue,
+                        Some(args) => return Ok(Some(args)),
+                    }
+                }
+                // Multibulk header `*<count>\r\n`.
+                let Some(cr) = memchr::memchr(b'\r', buf) else {
+                    if buf.len() > INLINE_MAX_SIZE {
+                        return Err(err("too big mbulk count string"));
+                    }
+                    return Ok(None);
+                };
+                // Redis needs the byte after '\r' to be present too.
+                if cr + 1 >= buf.len() {
+                    if buf.len() > INLINE_MAX_SIZE {
+                        return Err(err("too big mbulk count string"));
+                    }
+                    return Ok(None);
+                }
+                let n = match string_to_i64(&buf[1..cr]) {
+                    Some(n) if n <= MAX_MULTIBULK => n,
+                    _ => return Err(err("invalid multibulk length")),
+                };
+                buf.advance(cr + 2);
+                if n <= 0 {
+                    continue;
+                }
+                self.remaining = n as usize;
+                // Cap the up-front reservation: the count is the client's word.
+                self.args = Vec::with_capacity(self.remaining.min(1024));
+            }
+
+            while self.remaining > 0 {
+                let len = match self.bulk_len {
+                    Some(len) => len,
+                    None => {
+                        let Some(cr) = memchr::memchr(b'\r', buf) else {
+                            if buf.len() > INLINE_MAX_SIZE {
+                                return Err(err("too big bulk count string"));
+                            }
+                            return Ok(None);
+                        };
+                        if cr + 2 > buf.len() {
+                            if buf.len() > INLINE_MAX_SIZE {
+                                return Err(err("too big bulk count string"));
+                            }
+                            return Ok(None);
+                        }
+                        if buf[0] != b'$' {
+                            return Err(ProtocolError(format!(
+                                "Protocol error: expected '$', got '{}'",
+                                buf[0] as char
+                            )));
+                        }
+                        let len = match string_to_i64(&buf[1..cr]) {
+                            Some(n) if n >= 0 && (n as u64) <= self.max_bulk_len as u64 => {
+                                n as usize
+                            }
+                            _ => return Err(err("invalid bulk length")),
+                        };
+                        buf.advance(cr + 2);
+                        self.bulk_len = Some(len);
+                        len
+                    }
+                };
+                // Redis skips the two bytes after the payload without checking them.
+                if buf.len() < len + 2 {
+                    return Ok(None);
+                }
+                let arg = buf.split_to(len).freeze();
+                buf.advance(2);
+                self.args.push(arg);
+                self.bulk_len = None;
+                self.remaining -= 1;
+            }
+            return Ok(Some(std::mem::take(&mut self.args)));
+        }
+    }
+}
+
+fn err(what: &str) -> ProtocolError {
+    ProtocolError(format!("Protocol error: {what}"))
+}
+
+/// Parses one inline command line (`PING\r\n`, `SET k "v v"\n`).
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        if buf.len() > INLINE_MAX_SIZE {
+            return Err(err("too big inline request"));
+        }
+        return Ok(None);
+    };
+    let mut line = buf.split_to(nl + 1);
+    line.truncate(nl);
+    if line.last() == Some(&b'\r') {
+        line.truncate(nl - 1);
+    }
+    match split_args(&line) {
+        Some(args) => Ok(Some(args.into_iter().map(Bytes::from).collect())),
+        None => Err(err("unbalanced quotes in request")),
+    }
+}
+
+/// Redis's `string2ll`: a strict base-10 `i64` (no `+`, no leading zeros,
+/// no spaces). Used wherever Redis parses a protocol length.
+pub fn string_to_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > (i64::MAX as u64) + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
+}
+
+/// Redis's `sdssplitargs`: splits a line into arguments, honouring
+/// `"double quotes"` (with `\n`, `\xHH`, ... escapes) and `'single quotes'`.
+/// Returns `None` for unbalanced quotes, or a closing quote not followed by
+/// a space, as Redis does. Used for inline commands and config files.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && is_space(line[i]) {
+            i += 1;
+        }
+        if i >= n {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let mut inq = false; // inside "double quotes"
+        let mut insq = false; // inside 'single quotes'
+        loop {
+            if inq {
+                if i >= n {
+                    return None;
+                }
+                if line[i] == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit()
+                {
+                    cur.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+                    i += 3;
+                } else if line[i] == b'\\' && i + 1 < n {
+                    i += 1;
+                    cur.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        c => c,
+                    });
+                } else if line[i] == b'"' {
+                    // A closing quote must be followed by a space or the end.
+                    if i + 1 < n && !is_space(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(line[i]);
+                }
+            } else if insq {
+                if i >= n {
+                    return None;
+                }
+                if line[i] == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    i += 1;
+                    cur.push(b'\'');
+                } else if line[i] == b'\'' {
+                    if i + 1 < n && !is_space(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(line[i]);
+                }
+            } else {
+                if i >= n {
+                    break;
+                }
+                match line[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b'"' => inq = true,
+                    b'\'' => insq = true,
+                    c => cur.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(cur);
+    }
+}
+
+/// `isspace` in the C locale, plus NUL as sdssplitargs treats it.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c | 0)
+}
+
+fn hex(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => c - b'A' + 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> (Vec<Vec<Bytes>>, Option<ProtocolError>) {
+        let mut p = RequestParser::new(512 * 1024 * 1024);
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        loop {
+            match p.next(&mut buf) {
+                Ok(Some(c)) => out.push(c),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn multibulk_and_inline() {
+        let (cmds, e) = parse_all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\nset a \"b c\"\n");
+        assert!(e.is_none());
+        assert_eq!(cmds.len(), 3);
+        assert_eq!(cmds[0], vec![Bytes::from("ECHO"), Bytes::from("hi")]);
+        assert_eq!(cmds[1], vec![Bytes::from("PING")]);
+        assert_eq!(cmds[2][2], Bytes::from("b c"));
+    }
+
+    #[test]
+    fn protocol_errors() {
+        assert_eq!(
+            parse_all(b"*x\r\n").1.unwrap().0,
+            "Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n!3\r\n").1.unwrap().0,
+            "Protocol error: expected '$', got '!'"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$-3\r\n").1.unwrap().0,
+            "Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            parse_all(b"GET \"a\n").1.unwrap().0,
+            "Protocol error: unbalanced quotes in request"
+        );
+    }
+
+    #[test]
+    fn string2ll_is_strict() {
+        assert_eq!(string_to_i64(b"12"), Some(12));
+        assert_eq!(string_to_i64(b"-1"), Some(-1));
+        assert_eq!(string_to_i64(b"012"), None);
+        assert_eq!(string_to_i64(b"+1"), None);
+        assert_eq!(string_to_i64(b""), None);
+        assert_eq!(string_to_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(string_to_i64(b"9223372036854775808"), None);
+    }
+}

@@ -1,0 +1,210 @@
+//! Redis's glob matching (`stringmatchlen`), used by PSUBSCRIBE, PUBSUB
+//! CHANNELS, KEYS, SCAN MATCH and CONFIG GET.
+//!
+//! Redis matches recursively; a hostile pattern such as `a*a*a*...` would
+//! then cost deep recursion. Here a pattern is first cut into tokens (the
+//! token boundaries never depend on the subject string, also not in Redis)
+//! and matched iteratively with a single back-track point for the last
+//! `*`, which gives the same answers because every other token consumes
+//! exactly one byte. Redis's quirks are kept on purpose:
+//! - an empty subject matches only an empty pattern (`*` does not match ``);
+//! - an unterminated `[` class runs to the end of the pattern;
+//! - inside a class, `a-z` ranges may be reversed, `\` escapes one byte,
+//!   and `[]` is an empty class;
+//! - a trailing lone `\` matches a backslash.
+
+/// One step of a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// `*`: any run of bytes (consecutive stars are folded into one).
+    Star,
+    /// `?`: any one byte.
+    Any,
+    /// A byte that must match exactly (plain, or escaped with `\`).
+    Literal(u8),
+    /// `[...]`: one byte in (or, negated, not in) the set.
+    Class { negated: bool, set: Box<[u64; 4]> },
+}
+
+/// A pattern cut into tokens once, to be matched against many subjects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    tokens: Vec<Token>,
+    /// True when the pattern is empty (it then matches only the empty subject).
+    empty: bool,
+}
+
+impl Pattern {
+    /// Compiles `pattern` with Redis's rules.
+    pub fn new(pattern: &[u8]) -> Pattern {
+        let p = pattern;
+        let n = p.len();
+        let at = |i: usize| -> u8 { p.get(i).copied().unwrap_or(0) };
+        let mut tokens = Vec::new();
+        let mut i = 0;
+        while i < n {
+            match p[i] {
+                b'*' => {
+                    if tokens.last() != Some(&Token::Star) {
+                        tokens.push(Token::Star);
+                    }
+                    i += 1;
+                }
+                b'?' => {
+                    tokens.push(Token::Any);
+                    i += 1;
+                }
+                b'[' => {
+                    i += 1;
+                    let negated = at(i) == b'^' && i < n;
+                    if negated {
+                        i += 1;
+                    }
+                    let mut set = Box::new([0u64; 4]);
+                    let mut add = |c: u8| set[(c >> 6) as usize] |= 1u64 << (c & 63);
+                    loop {
+                        let left = n.saturating_sub(i);
+                        if at(i) == b'\\' && left >= 2 {
+                            i += 1;
+                            add(p[i]);
+                        } else if left > 0 && p[i] == b']' {
+                            break;
+                        } else if left == 0 {
+                            // Unterminated class: it has taken the rest of the pattern.
+                            break;
+                        } else if left >= 3 && p[i + 1] == b'-' {
+                            let (mut a, mut b) = (p[i], p[i + 2]);
+                            if a > b {
+                                std::mem::swap(&mut a, &mut b);
+                            }
+                            for c in a..=b {
+                                add(c);
+                            }
+                            i += 2;
+                        } else {
+                            add(p[i]);
+                        }
+                        i += 1;
+                    }
+                    // Step over the closing `]` (no-op when unterminated).
+                    i += 1;
+                    tokens.push(Token::Class { negated, set });
+                }
+                b'\\' if n - i >= 2 => {
+                    tokens.push(Token::Literal(p[i + 1]));
+                    i += 2;
+                }
+                c => {
+                    tokens.push(Token::Literal(c));
+                    i += 1;
+                }
+            }
+        }
+        Pattern {
+            tokens,
+            empty: n == 0,
+        }
+    }
+
+    /// The literal bytes every match must start with (used to index patterns).
+    pub fn literal_prefix(&self) -> Vec<u8> {
+        self.tokens
+            .iter()
+            .map_while(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// True when the pattern has no wildcard at all (it matches one string).
+    pub fn is_literal(&self) -> bool {
+        self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
+    }
+
+    /// Does `s` match this pattern?
+    pub fn matches(&self, s: &[u8]) -> bool {
+        if s.is_empty() {
+            return self.empty;
+        }
+        let t = &self.tokens;
+        let (mut ti, mut si) = (0usize, 0usize);
+        // Where to resume after the last `*`: (token after it, subject position).
+        let mut star: Option<(usize, usize)> = None;
+        while si < s.len() {
+            let step = match t.get(ti) {
+                Some(Token::Star) => {
+                    star = Some((ti + 1, si));
+                    ti += 1;
+                    continue;
+                }
+                Some(Token::Any) => true,
+                Some(Token::Literal(c)) => *c == s[si],
+                Some(Token::Class { negated, set }) => {
+                    let c = s[si];
+                    let hit = set[(c >> 6) as usize] & (1u64 << (c & 63)) != 0;
+                    hit != *negated
+                }
+                None => false,
+            };
+            if step {
+                ti += 1;
+                si += 1;
+            } else if let Some((resume, from)) = star {
+                ti = resume;
+                si = from + 1;
+                star = Some((resume, from + 1));
+            } else {
+                return false;
+            }
+        }
+        t[ti..].iter().all(|tok| *tok == Token::Star)
+    }
+}
+
+/// One-shot match of `s` against `pattern` (Redis's `stringmatchlen`, case-sensitive).
+pub fn matches(pattern: &[u8], s: &[u8]) -> bool {
+    Pattern::new(pattern).matches(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_rules() {
+        assert!(matches(b"*", b"abc"));
+        assert!(!matches(b"*", b""));
+        assert!(matches(b"", b""));
+        assert!(matches(b"h?llo", b"hello"));
+        assert!(matches(b"h[ae]llo", b"hallo"));
+        assert!(!matches(b"h[^e]llo", b"hello"));
+        assert!(matches(b"h[a-b]llo", b"hbllo"));
+        assert!(matches(b"h[b-a]llo", b"hbllo"));
+        assert!(matches(b"news.\\*", b"news.*"));
+        assert!(!matches(b"news.\\*", b"news.x"));
+        assert!(matches(b"a[bc", b"ac"));
+        assert!(!matches(b"a[]b", b"ab"));
+        assert!(matches(b"a\\", b"a\\"));
+        assert!(matches(b"logs:*:error", b"logs:app:error"));
+        assert!(!matches(b"logs:*:error", b"logs:app:warn"));
+        assert!(matches(b"a*b*c", b"aXbYbZc"));
+        assert!(matches(b"[a-]", b"]"));
+        assert!(matches(b"a[\\]]b", b"a]b"));
+    }
+
+    #[test]
+    fn hostile_pattern_is_cheap() {
+        let p = b"a*".repeat(50_000);
+        let s = vec![b'a'; 100_000];
+        assert!(matches(&p, &s));
+        let mut s2 = s.clone();
+        s2.push(b'b');
+        assert!(!Pattern::new(&[p.as_slice(), b"c"].concat()).matches(&s2));
+    }
+
+    #[test]
+    fn prefix() {
+        assert_eq!(Pattern::new(b"news.\\*x*").literal_prefix(), b"news.*x");
+    }
+}

@@ -1,0 +1,290 @@
+//! Listening sockets, the accept loop, and start / stop of the server.
+//!
+//! [`run`] is what the `herald` binary calls: it builds the tokio runtime
+//! (one worker thread per core unless `io-threads` says otherwise), binds
+//! every `bind` address, serves until SIGINT / SIGTERM or SHUTDOWN, then
+//! closes every client and returns. [`start`] does the same on a background
+//! thread and returns at once with the bound address: tests use it with
+//! port 0.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::Config;
+use crate::connection::handle::ClientHandle;
+use crate::connection::Connection;
+use crate::state::Shared;
+
+/// Binds the configured addresses. A `-` before an address (as in Redis's
+/// default `bind 127.0.0.1 -::1`) means: skip it if it cannot be bound.
+/// With port 0, the first address picks a free port and the others use it.
+fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut port = config.port;
+    let binds: Vec<String> = if config.bind.is_empty() {
+        vec!["*".into(), "-::*".into()]
+    } else {
+        config.bind.clone()
+    };
+    for b in &binds {
+        let (optional, host) = match b.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, b.as_str()),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            h => h,
+        };
+        let addr: SocketAddr = match format!("{host}:{port}").parse() {
+            Ok(a) => a,
+            Err(_) => match format!("[{host}]:{port}").parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid bind address '{b}'"),
+                    ))
+                }
+            },
+        };
+        let bound = (|| -> io::Result<std::net::TcpListener> {
+            let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            s.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            s.bind(&addr.into())?;
+            s.listen(config.tcp_backlog.min(i32::MAX as u32) as i32)?;
+            s.set_nonblocking(true)?;
+            Ok(s.into())
+        })();
+        match bound {
+            Ok(l) => {
+                if port == 0 {
+                    port = l.local_addr()?.port();
+                }
+                listeners.push(l);
+            }
+            Err(_) if optional => {
+                tracing::warn!("could not bind optional address {addr}, skipping");
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("could not bind {addr}: {e}"),
+                ))
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no address could be bound",
+        ));
+    }
+    Ok(listeners)
+}
+
+fn build_runtime(config: &Config) -> io::Result<tokio::runtime::Runtime> {
+    let threads = if config.io_threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        config.io_threads
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("herald-worker")
+        .enable_all()
+        .build()
+}
+
+/// Accepts connections on `listener` until shutdown.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, addr)) => accept_client(stream, addr, &shared),
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = stream.set_nodelay(true);
+    let laddr = stream.local_addr().unwrap_or(addr);
+    shared
+        .stats
+        .total_connections_received
+        .fetch_add(1, Relaxed);
+    let maxclients = shared.config.read().maxclients;
+    if shared.clients.len() >= maxclients {
+        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+        let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    let id = shared.clients.next_id();
+    let fd = stream.as_raw_fd() as i64;
+    let handle = Arc::new(ClientHandle::new(id, addr, laddr, fd));
+    shared.clients.insert(handle.clone());
+    let conn = Connection::new(stream, shared.clone(), handle);
+    tokio::spawn(conn.run());
+}
+
+/// Serves on already-bound listeners until shutdown, then waits (bounded)
+/// for the connections to close.
+async fn serve(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io::Result<()> {
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let l = TcpListener::from_std(l)?;
+        tasks.push(tokio::spawn(accept_loop(l, shared.clone())));
+    }
+    let mut shutdown = shared.shutdown_signal();
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    for c in shared.clients.all() {
+        c.kill();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !shared.clients.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// Runs the server in the foreground until SIGINT, SIGTERM or SHUTDOWN.
+pub fn run(config: Config) -> io::Result<()> {
+    let listeners = bind_all(&config)?;
+    let rt = build_runtime(&config)?;
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    let shared = Shared::new(config);
+    if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {
+        shared
+            .port
+            .store(p.port(), std::sync::atomic::Ordering::Relaxed);
+    }
+    rt.block_on(async {
+        let sig = shared.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("received shutdown signal, closing clients");
+            sig.shutdown();
+        });
+        tracing::info!("herald ready to accept connections on {}", addrs.join(", "));
+        serve(listeners, shared.clone()).await
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    tracing::info!("herald is now ready to exit, bye bye...");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut i), Ok(mut t)) => {
+            tokio::select! {
+                _ = i.recv() => {}
+                _ = t.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A server running on a background thread (see [`start`]).
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The first bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The server's shared state (tests inspect it).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a server on a background thread and returns once it is listening.
+/// With `port: 0` it picks a free port; [`ServerHandle::addr`] tells which.
+pub fn start(config: Config) -> io::Result<ServerHandle> {
+    let listeners = bind_all(&config)?;
+    let addr = listeners[0].local_addr()?;
+    let rt = build_runtime(&config)?;
+    let shared = Shared::new(config);
+    shared
+        .port
+        .store(addr.port(), std::sync::atomic::Ordering::Relaxed);
+    let s = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("herald-server".into())
+        .spawn(move || {
+            if let Err(e) = rt.block_on(serve(listeners, s)) {
+                tracing::error!("server stopped: {e}");
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+        })?;
+    Ok(ServerHandle {
+        addr,
+        shared,
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,152 @@
+//! Server-wide state shared by every connection task.
+//!
+//! One [`Shared`] lives behind an `Arc`; each connection holds a clone.
+//! Nothing in it is a global lock: the pub/sub registries lock per shard,
+//! the client list is touched only on connect, disconnect and CLIENT
+//! LIST / KILL, statistics are atomics, and the configuration is read
+//! behind a read-mostly lock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::connection::handle::ClientHandle;
+use crate::pubsub::PubSub;
+use crate::store::Store;
+
+/// Counters shown by INFO stats (reset by CONFIG RESETSTAT where Redis does).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub total_net_input_bytes: AtomicU64,
+    pub total_net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+}
+
+impl Stats {
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections_received,
+            &self.total_commands_processed,
+            &self.rejected_connections,
+            &self.total_net_input_bytes,
+            &self.total_net_output_bytes,
+            &self.total_error_replies,
+            &self.unexpected_error_replies,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The connected clients, by id (ids increase, so this is also age order).
+#[derive(Default)]
+pub struct Clients {
+    next_id: AtomicU64,
+    map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+}
+
+impl Clients {
+    /// A fresh client id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers a connected client.
+    pub fn insert(&self, c: Arc<ClientHandle>) {
+        self.map.lock().insert(c.id, c);
+    }
+
+    /// Forgets a disconnected client.
+    pub fn remove(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    /// A snapshot of the connected clients, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.map.lock().values().cloned().collect()
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Everything the connections share.
+pub struct Shared {
+    /// Current configuration (CONFIG SET changes it).
+    pub config: RwLock<Config>,
+    /// Channels, patterns and shard channels.
+    pub pubsub: PubSub,
+    /// Connected clients.
+    pub clients: Clients,
+    /// The keyspace.
+    pub store: Store,
+    /// INFO stats counters.
+    pub stats: Stats,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// Wall-clock start (INFO server).
+    pub started_wall: SystemTime,
+    /// Random 40-hex-digit run id (INFO server `run_id`).
+    pub run_id: String,
+    /// The port actually bound (INFO `tcp_port`, useful with port 0).
+    pub port: std::sync::atomic::AtomicU16,
+    /// Flipped to true to stop the server.
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Fresh state for `config`.
+    pub fn new(config: Config) -> Arc<Shared> {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let run_id: String = (0..40)
+            .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+            .collect();
+        let databases = config.databases;
+        let port = config.port;
+        Arc::new(Shared {
+            config: RwLock::new(config),
+            pubsub: PubSub::default(),
+            clients: Clients::default(),
+            store: Store::new(databases),
+            stats: Stats::default(),
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            run_id,
+            port: std::sync::atomic::AtomicU16::new(port),
+            shutdown_tx: watch::channel(false).0,
+        })
+    }
+
+    /// A receiver that changes when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    /// Begins shutdown: listeners stop accepting, connections close.
+    pub fn shutdown(&self) {
+        self.shutdown_tx.send_replace(true);
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown_tx.borrow()
+    }
+}
