@@ -417,7 +417,7 @@ fn client_kill(c: &mut Client, args: &[Bytes]) {
         }
         return;
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return c.error(ERR_SYNTAX);
     }
     let mut id = None;

@@ -120,23 +120,26 @@ impl Kind {
     }
 }
 
-/// Removes one subscription (if held) and queues its confirmation.
-fn unsubscribe_one(c: &mut Client, kind: Kind, name: &Bytes) {
-    let proto = c.protocol;
-    let held = match kind {
-        Kind::Channel => c.channels.shift_remove(name),
-        Kind::Pattern => c.patterns.shift_remove(name),
-        Kind::Shard => c.shard_channels.shift_remove(name),
-    };
-    let count = match kind {
+/// The client's set of subscriptions of `kind`.
+fn set_of(c: &mut Client, kind: Kind) -> &mut indexmap::IndexSet<Bytes, ahash::RandomState> {
+    match kind {
+        Kind::Channel => &mut c.channels,
+        Kind::Pattern => &mut c.patterns,
+        Kind::Shard => &mut c.shard_channels,
+    }
+}
+
+/// The count shown in a confirmation of `kind`.
+fn count_for(c: &Client, kind: Kind) -> usize {
+    match kind {
         Kind::Shard => c.shard_channels.len(),
         _ => classic_count(c),
-    };
-    let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
-    if !held {
-        c.handle.push(confirm);
-        return;
     }
+}
+
+/// Removes `name` from the registry of `kind` and queues `confirm` after
+/// its last message.
+fn leave(c: &Client, kind: Kind, name: &[u8], confirm: Bytes) {
     let ps = &c.shared.pubsub;
     match kind {
         Kind::Channel => ps.channels.unsubscribe(name, &c.handle, Some(confirm)),
@@ -149,28 +152,43 @@ fn unsubscribe_one(c: &mut Client, kind: Kind, name: &Bytes) {
 
 fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     c.flush_replies();
+    let proto = c.protocol;
     if args.len() > 1 {
         for name in &args[1..] {
-            unsubscribe_one(c, kind, name);
+            // Order inside the set only matters for the no-argument form,
+            // whose order Redis leaves to its hash table: swap_remove is O(1).
+            let held = set_of(c, kind).swap_remove(name);
+            let count = count_for(c, kind);
+            let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
+            if held {
+                leave(c, kind, name, confirm);
+            } else {
+                c.handle.push(confirm);
+            }
         }
+        shrink_set(set_of(c, kind));
         return;
     }
-    let all: Vec<Bytes> = match kind {
-        Kind::Channel => c.channels.iter().cloned().collect(),
-        Kind::Pattern => c.patterns.iter().cloned().collect(),
-        Kind::Shard => c.shard_channels.iter().cloned().collect(),
-    };
+    // No arguments: leave everything of this kind, in subscription order.
+    let all = std::mem::take(set_of(c, kind));
     if all.is_empty() {
-        let count = match kind {
-            Kind::Shard => c.shard_channels.len(),
-            _ => classic_count(c),
-        };
-        let confirm = encode_confirmation(c.protocol, kind.reply_name(), None, count);
+        let confirm = encode_confirmation(proto, kind.reply_name(), None, count_for(c, kind));
         c.handle.push(confirm);
         return;
     }
+    let mut left = all.len();
     for name in &all {
-        unsubscribe_one(c, kind, name);
+        left -= 1;
+        let count = count_for(c, kind) + left;
+        let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
+        leave(c, kind, name, confirm);
+    }
+}
+
+/// Gives a client's subscription set its memory back once mostly empty.
+fn shrink_set(set: &mut indexmap::IndexSet<Bytes, ahash::RandomState>) {
+    if set.capacity() > 16 && set.len() < set.capacity() / 4 {
+        set.shrink_to(set.len() * 2);
     }
 }
 

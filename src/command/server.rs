@@ -101,7 +101,7 @@ fn config_get(c: &mut Client, args: &[Bytes]) {
 }
 
 fn config_set(c: &mut Client, args: &[Bytes]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return c.error("ERR wrong number of arguments for 'config|set' command");
     }
     let pairs: Vec<(&[u8], &[u8])> = args[2..]

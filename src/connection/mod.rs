@@ -134,13 +134,13 @@ impl Client {
     /// Drops every subscription (disconnect, RESET); no confirmations.
     pub fn drop_subscriptions(&mut self) {
         let ps = &self.shared.pubsub;
-        for ch in self.channels.drain(..) {
+        for ch in std::mem::take(&mut self.channels) {
             ps.channels.unsubscribe(&ch, &self.handle, None);
         }
-        for p in self.patterns.drain(..) {
+        for p in std::mem::take(&mut self.patterns) {
             ps.patterns.unsubscribe(&p, &self.handle, None);
         }
-        for ch in self.shard_channels.drain(..) {
+        for ch in std::mem::take(&mut self.shard_channels) {
             ps.shard_channels.unsubscribe(&ch, &self.handle, None);
         }
     }

@@ -21,6 +21,7 @@ use smallvec::SmallVec;
 
 use super::glob::Pattern;
 use super::message::{encode_push, Message};
+use super::registry::{shrink_map, shrink_vec};
 use crate::connection::handle::ClientHandle;
 use crate::protocol::Protocol;
 
@@ -78,14 +79,17 @@ impl PatternRegistry {
             if let Some(entry) = group.get_mut(pattern) {
                 if let Some(i) = entry.subscribers.iter().position(|c| c.id == client.id) {
                     entry.subscribers.swap_remove(i);
+                    shrink_vec(&mut entry.subscribers);
                 }
                 if entry.subscribers.is_empty() {
                     group.remove(pattern);
                     self.count.fetch_sub(1, Ordering::Relaxed);
+                    shrink_map(group);
                 }
             }
             if group.is_empty() {
                 idx.by_prefix.remove(prefix.as_slice());
+                shrink_map(&mut idx.by_prefix);
                 prefix_gone = true;
             }
         }

@@ -28,6 +28,23 @@ const SHARDS: usize = 64;
 
 type Subscribers = Vec<Arc<ClientHandle>>;
 
+/// Gives memory back once a list is mostly empty, so that a channel that
+/// once had many subscribers does not keep their room.
+pub(crate) fn shrink_vec<T>(v: &mut Vec<T>) {
+    if v.capacity() > 8 && v.len() < v.capacity() / 4 {
+        v.shrink_to(v.len() * 2);
+    }
+}
+
+/// Same for a map whose entries were mostly removed.
+pub(crate) fn shrink_map<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
+    m: &mut HashMap<K, V, S>,
+) {
+    if m.capacity() > 64 && m.len() < m.capacity() / 4 {
+        m.shrink_to(m.len() * 2);
+    }
+}
+
 /// Channel → subscribers, sharded.
 pub struct ChannelRegistry {
     hasher: RandomState,
@@ -75,10 +92,12 @@ impl ChannelRegistry {
         if let Some(subs) = map.get_mut(channel) {
             if let Some(i) = subs.iter().position(|c| c.id == client.id) {
                 subs.swap_remove(i);
+                shrink_vec(subs);
             }
             if subs.is_empty() {
                 map.remove(channel);
                 self.channels.fetch_sub(1, Ordering::Relaxed);
+                shrink_map(&mut map);
             }
         }
         if let Some(c) = confirmation {
