@@ -48,6 +48,13 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
     c.reply(Frame::Integer(n as i64));
 }
 
+/// A copy of a name with its own allocation. Arguments are slices of the
+/// connection's read buffer; keeping one in a subscription would pin the
+/// whole buffer for as long as the subscription lives.
+fn own(name: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(name)
+}
+
 fn classic_count(c: &Client) -> usize {
     c.channels.len() + c.patterns.len()
 }
@@ -57,7 +64,9 @@ pub fn subscribe(c: &mut Client, args: &[Bytes]) {
     c.flush_replies();
     for ch in &args[1..] {
         let proto = c.protocol;
-        if c.channels.insert(ch.clone()) {
+        if !c.channels.contains(ch) {
+            let ch = &own(ch);
+            c.channels.insert(ch.clone());
             let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
             c.shared.pubsub.channels.subscribe(ch, &c.handle, confirm);
         } else {
@@ -72,7 +81,9 @@ pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
     c.flush_replies();
     for ch in &args[1..] {
         let proto = c.protocol;
-        if c.shard_channels.insert(ch.clone()) {
+        if !c.shard_channels.contains(ch) {
+            let ch = &own(ch);
+            c.shard_channels.insert(ch.clone());
             let n = c.shard_channels.len();
             let confirm = encode_confirmation(proto, b"ssubscribe", Some(ch), n);
             c.shared
@@ -92,7 +103,9 @@ pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
     c.flush_replies();
     for p in &args[1..] {
         let proto = c.protocol;
-        if c.patterns.insert(p.clone()) {
+        if !c.patterns.contains(p) {
+            let p = &own(p);
+            c.patterns.insert(p.clone());
             let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
             c.shared.pubsub.patterns.subscribe(p, &c.handle, confirm);
         } else {

@@ -203,17 +203,20 @@ impl Connection {
                 return Ok(());
             }
             let reading = !self.client.close_after_reply;
+            // Reading comes before the outbox wake-up so that a client that
+            // receives a flood of messages is still heard; what a read
+            // produces is written at the top of the loop either way.
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => return Ok(()),
-                _ = self.client.handle.woken() => {}
-                r = self.stream.writable(), if !drained => r?,
                 r = self.stream.readable(), if reading => {
                     r?;
                     if !self.read_and_run()? {
                         return Ok(());
                     }
                 }
+                _ = self.client.handle.woken() => {}
+                r = self.stream.writable(), if !drained => r?,
             }
         }
     }
