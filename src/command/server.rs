@@ -16,8 +16,8 @@ use crate::protocol::Frame;
 pub static COMMAND_SUBCOMMANDS: &[Spec] = &[
     cmd("count", 2, command_count),
     cmd("docs", -2, command_docs),
-    cmd("getkeys", -3, command_getkeys),
-    cmd("getkeysandflags", -3, command_getkeysandflags),
+    cmd("getkeys", -4, command_getkeys),
+    cmd("getkeysandflags", -4, command_getkeysandflags),
     cmd("help", 2, command_help),
     cmd("info", -2, command_info),
     cmd("list", -2, command_list),
@@ -75,13 +75,13 @@ fn command_list(c: &mut Client, args: &[Bytes]) {
 }
 
 fn command_getkeys(c: &mut Client, args: &[Bytes]) {
-    match docs::getkeys(&args[2..]) {
+    match with_names(|imp| docs::getkeys_for(&args[2..], imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
 
 fn command_getkeysandflags(c: &mut Client, args: &[Bytes]) {
-    match docs::getkeysandflags(&args[2..]) {
+    match with_names(|imp| docs::getkeysandflags_for(&args[2..], imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
