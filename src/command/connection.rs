@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{cmd, parse_i64, reply_help, Spec, ERR_NOT_INTEGER, ERR_SYNTAX};
+use super::{cmd, parse_i64, reply_help, Spec, ERR_INT_RANGE, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::connection::handle::ClientHandle;
 use crate::connection::{Client, ReplyMode};
 use crate::protocol::{Frame, Protocol};
@@ -158,9 +158,12 @@ pub fn hello(c: &mut Client, args: &[Bytes]) {
 
 /// SELECT index.
 pub fn select(c: &mut Client, args: &[Bytes]) {
-    let Some(id) = parse_i64(&args[1]).filter(|v| i32::try_from(*v).is_ok()) else {
+    let Some(id) = parse_i64(&args[1]) else {
         return c.error(ERR_NOT_INTEGER);
     };
+    if i32::try_from(id).is_err() {
+        return c.error(ERR_INT_RANGE);
+    }
     if id < 0 || id as usize >= c.shared.store.len() {
         return c.error("ERR DB index is out of range");
     }
@@ -175,7 +178,10 @@ pub fn reset(c: &mut Client, _args: &[Bytes]) {
     c.db = 0;
     c.protocol = Protocol::Resp2;
     c.handle.set_protocol(Protocol::Resp2);
-    c.reply_mode = ReplyMode::On;
+    // A RESET whose own reply is being skipped (CLIENT REPLY SKIP) stays silent.
+    if c.reply_mode != ReplyMode::Skip {
+        c.reply_mode = ReplyMode::On;
+    }
     c.handle.meta.lock().name = None;
     c.reply(Frame::simple("RESET"));
 }
@@ -231,7 +237,9 @@ fn client_reply(c: &mut Client, args: &[Bytes]) {
     } else if mode.eq_ignore_ascii_case(b"off") {
         c.reply_mode = ReplyMode::Off;
     } else if mode.eq_ignore_ascii_case(b"skip") {
-        if c.reply_mode == ReplyMode::On {
+        // Also while this very command is being skipped: SKIP twice in a
+        // row skips the reply after the second, as in Redis.
+        if c.reply_mode != ReplyMode::Off {
             c.reply_mode = ReplyMode::SkipNext;
         }
     } else {
@@ -293,8 +301,9 @@ fn client_help(c: &mut Client, _args: &[Bytes]) {
     );
 }
 
-/// One CLIENT LIST line, in redis-server 7.0's field order (plus 7.2's
-/// lib-name / lib-ver at the end).
+/// One CLIENT LIST line, exactly redis-server 7.0's fields and order
+/// (7.0 has no lib-name / lib-ver fields; CLIENT SETINFO values are kept in
+/// [`crate::connection::handle::ClientMeta`]).
 fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
     let m = h.meta.lock().clone();
     let (sub, psub, ssub, db, cmd) = match own {
@@ -313,15 +322,10 @@ fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
-    let lib = |v: &Option<Bytes>| {
-        v.as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default()
-    };
     let omem = h.pending_bytes();
     let resp = own.map_or(h.protocol().version(), |c| c.protocol.version());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
         h.id,
         h.addr,
         h.laddr,
@@ -342,8 +346,6 @@ fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
         if cmd.is_empty() { "NULL" } else { cmd.as_str() },
         m.user,
         resp,
-        lib(&m.lib_name),
-        lib(&m.lib_ver),
     )
 }
 

@@ -242,6 +242,9 @@ pub fn parse_i64(arg: &[u8]) -> Option<i64> {
 
 /// The standard reply to a non-integer or out-of-range argument.
 pub const ERR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// Redis's reply when an integer argument does not fit a C `int`.
+pub const ERR_INT_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
 /// The standard reply to malformed options.
 pub const ERR_SYNTAX: &str = "ERR syntax error";
 
