@@ -1121,136 +1121,14 @@ fn string2ll(s: &[u8]) -> Option<i64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-/// Redis's glob matcher (`stringmatchlen` in util.c, 7.0), with its `nocase`
-/// mode that `COMMAND LIST FILTERBY PATTERN` uses. Bytes are compared as C
-/// `char`s (signed), as Redis does.
-// TODO: use pubsub::glob once it exists and offers Redis's nocase mode.
+/// Redis's glob in its `nocase` mode, as `COMMAND LIST FILTERBY PATTERN` uses.
 fn string_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
-    let mut skip_longer = false;
-    glob(pattern, string, nocase, &mut skip_longer, 0)
-}
-
-fn glob(pat: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nesting: u32) -> bool {
-    // Bytes as signed C chars; past the end reads the terminating NUL.
-    let at = |b: &[u8], i: usize| -> i32 { b.get(i).map_or(0, |&c| i32::from(c as i8)) };
-    let lower = |c: i32| {
-        if (b'A' as i32..=b'Z' as i32).contains(&c) {
-            c + 32
-        } else {
-            c
-        }
+    let p = if nocase {
+        crate::pubsub::glob::Pattern::new_nocase(pattern)
+    } else {
+        crate::pubsub::glob::Pattern::new(pattern)
     };
-    let same = |a: i32, b: i32| if nocase { lower(a) == lower(b) } else { a == b };
-    if nesting > 1000 {
-        return false;
-    }
-    let (mut p, mut plen) = (0usize, pat.len() as isize);
-    let (mut si, mut slen) = (0usize, s.len() as isize);
-    while plen > 0 && slen > 0 {
-        match at(pat, p) as u8 {
-            b'*' => {
-                while plen > 0 && at(pat, p + 1) == b'*' as i32 {
-                    p += 1;
-                    plen -= 1;
-                }
-                if plen == 1 {
-                    return true;
-                }
-                while slen > 0 {
-                    if glob(&pat[p + 1..], &s[si..], nocase, skip_longer, nesting + 1) {
-                        return true;
-                    }
-                    if *skip_longer {
-                        return false;
-                    }
-                    si += 1;
-                    slen -= 1;
-                }
-                *skip_longer = true;
-                return false;
-            }
-            b'?' => {
-                si += 1;
-                slen -= 1;
-            }
-            b'[' => {
-                p += 1;
-                plen -= 1;
-                let not = at(pat, p) == b'^' as i32;
-                if not {
-                    p += 1;
-                    plen -= 1;
-                }
-                let c = at(s, si);
-                let mut matched = false;
-                loop {
-                    let pc = at(pat, p);
-                    if pc == b'\\' as i32 && plen >= 2 {
-                        p += 1;
-                        plen -= 1;
-                        if at(pat, p) == c {
-                            matched = true;
-                        }
-                    } else if pc == b']' as i32 {
-                        break;
-                    } else if plen == 0 {
-                        p -= 1;
-                        plen += 1;
-                        break;
-                    } else if plen >= 3 && at(pat, p + 1) == b'-' as i32 {
-                        let (mut start, mut end) = (pc, at(pat, p + 2));
-                        if start > end {
-                            std::mem::swap(&mut start, &mut end);
-                        }
-                        let mut ch = c;
-                        if nocase {
-                            start = lower(start);
-                            end = lower(end);
-                            ch = lower(ch);
-                        }
-                        p += 2;
-                        plen -= 2;
-                        if ch >= start && ch <= end {
-                            matched = true;
-                        }
-                    } else if same(pc, c) {
-                        matched = true;
-                    }
-                    p += 1;
-                    plen -= 1;
-                }
-                if not {
-                    matched = !matched;
-                }
-                if !matched {
-                    return false;
-                }
-                si += 1;
-                slen -= 1;
-            }
-            other => {
-                if other == b'\\' && plen >= 2 {
-                    p += 1;
-                    plen -= 1;
-                }
-                if !same(at(pat, p), at(s, si)) {
-                    return false;
-                }
-                si += 1;
-                slen -= 1;
-            }
-        }
-        p += 1;
-        plen -= 1;
-        if slen == 0 {
-            while at(pat, p) == b'*' as i32 {
-                p += 1;
-                plen -= 1;
-            }
-            break;
-        }
-    }
-    plen == 0 && slen == 0
+    p.matches(string)
 }
 
 // ---------------------------------------------------------------------------

@@ -11,6 +11,9 @@
 //! - an unterminated `[` class runs to the end of the pattern;
 //! - inside a class, `a-z` ranges may be reversed, `\` escapes one byte,
 //!   and `[]` is an empty class;
+//! - range bounds and the subject byte are compared as C `char`s, which are
+//!   signed: `[a-\xff]` is the range -1..=97, so it matches `\x00`..`a` and
+//!   `\xff`, not `b`..`\xfe`;
 //! - a trailing lone `\` matches a backslash.
 
 /// One step of a compiled pattern.
@@ -30,13 +33,26 @@ enum Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     tokens: Vec<Token>,
+    /// Case-insensitive (ASCII) matching, as Redis's `nocase` mode.
+    nocase: bool,
     /// True when the pattern is empty (it then matches only the empty subject).
     empty: bool,
 }
 
 impl Pattern {
-    /// Compiles `pattern` with Redis's rules.
+    /// Compiles `pattern` with Redis's rules (case-sensitive).
     pub fn new(pattern: &[u8]) -> Pattern {
+        Self::compile(pattern, false)
+    }
+
+    /// Compiles `pattern` for Redis's `nocase` mode (COMMAND LIST FILTERBY
+    /// PATTERN): letters match either case, except escaped ones inside a
+    /// class, as in Redis.
+    pub fn new_nocase(pattern: &[u8]) -> Pattern {
+        Self::compile(pattern, true)
+    }
+
+    fn compile(pattern: &[u8], nocase: bool) -> Pattern {
         let p = pattern;
         let n = p.len();
         let at = |i: usize| -> u8 { p.get(i).copied().unwrap_or(0) };
@@ -73,16 +89,26 @@ impl Pattern {
                             // Unterminated class: it has taken the rest of the pattern.
                             break;
                         } else if left >= 3 && p[i + 1] == b'-' {
-                            let (mut a, mut b) = (p[i], p[i + 2]);
+                            let (mut a, mut b) = (signed(p[i]), signed(p[i + 2]));
                             if a > b {
                                 std::mem::swap(&mut a, &mut b);
                             }
-                            for c in a..=b {
-                                add(c);
+                            if nocase {
+                                (a, b) = (lower(a), lower(b));
+                            }
+                            for c in 0..=255u8 {
+                                let sc = if nocase { lower(signed(c)) } else { signed(c) };
+                                if (a..=b).contains(&sc) {
+                                    add(c);
+                                }
                             }
                             i += 2;
                         } else {
                             add(p[i]);
+                            if nocase {
+                                add(p[i].to_ascii_lowercase());
+                                add(p[i].to_ascii_uppercase());
+                            }
                         }
                         i += 1;
                     }
@@ -102,6 +128,7 @@ impl Pattern {
         }
         Pattern {
             tokens,
+            nocase,
             empty: n == 0,
         }
     }
@@ -139,7 +166,9 @@ impl Pattern {
                     continue;
                 }
                 Some(Token::Any) => true,
-                Some(Token::Literal(c)) => *c == s[si],
+                Some(Token::Literal(c)) => {
+                    *c == s[si] || (self.nocase && c.eq_ignore_ascii_case(&s[si]))
+                }
                 Some(Token::Class { negated, set }) => {
                     let c = s[si];
                     let hit = set[(c >> 6) as usize] & (1u64 << (c & 63)) != 0;
@@ -159,6 +188,20 @@ impl Pattern {
             }
         }
         t[ti..].iter().all(|tok| *tok == Token::Star)
+    }
+}
+
+/// A byte as a C `char` on x86 (signed), as Redis's range test sees it.
+fn signed(c: u8) -> i32 {
+    i32::from(c as i8)
+}
+
+/// C's `tolower` on such a value (ASCII letters only).
+fn lower(c: i32) -> i32 {
+    if (i32::from(b'A')..=i32::from(b'Z')).contains(&c) {
+        c + 32
+    } else {
+        c
     }
 }
 
@@ -191,6 +234,14 @@ mod tests {
         assert!(matches(b"a*b*c", b"aXbYbZc"));
         assert!(matches(b"[a-]", b"]"));
         assert!(matches(b"a[\\]]b", b"a]b"));
+        // Signed ranges: [a-\xff] is -1..=97.
+        assert!(matches(b"[a-\xff]", b"\xff"));
+        assert!(matches(b"[a-\xff]", b"a"));
+        assert!(!matches(b"[a-\xff]", b"b"));
+        assert!(!matches(b"[a-\xff]", b"\xfe"));
+        assert!(Pattern::new_nocase(b"GET*").matches(b"getrange"));
+        assert!(Pattern::new_nocase(b"[A-C]x").matches(b"bX"));
+        assert!(!Pattern::new(b"GET*").matches(b"getrange"));
     }
 
     #[test]
