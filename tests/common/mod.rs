@@ -1,0 +1,375 @@
+//! Helpers shared by the integration tests: a server to test (herald started
+//! in-process on a free port, or an external server named by
+//! `HERALD_TEST_SERVER_PORT`), where the end-to-end clients are (the venv's
+//! python, the Node test folder, redis-cli), and subprocesses run with a
+//! deadline and killed, with their whole process group, when it passes.
+//!
+//! Nothing here sleeps to wait for something: a subprocess's exit and its
+//! output lines are waited for as events, each with a deadline.
+//!
+//! Environment:
+//! - `HERALD_PYTHON`: the python of the venv that has redis-py and pytest
+//!   (default: `.venv/bin/python` in the project, if it exists);
+//! - `HERALD_NODE_DIR`: `tests/node` with its `node_modules` installed
+//!   (default: the project's `tests/node`, if `node_modules` is there);
+//! - `HERALD_REDIS_CLI`: the redis-cli to run (default: `redis-cli` on PATH);
+//! - `HERALD_TEST_SERVER_PORT`: run against the server on 127.0.0.1 at that
+//!   port (e.g. a redis-server, to check the tests) instead of herald.
+//!
+//! `bash scripts/test.sh` installs all of these and sets the variables.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Upper bound of one wait for an event (a line, a reply).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The project's root (where Cargo.toml is).
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The server under test. Dropping it stops herald.
+pub struct Server {
+    handle: Option<herald::server::ServerHandle>,
+    port: u16,
+    /// Held while a test uses the external server: tests of one binary then
+    /// take turns on it, as they would otherwise see each other's messages.
+    _turn: Option<MutexGuard<'static, ()>>,
+}
+
+static EXTERNAL_TURN: Mutex<()> = Mutex::new(());
+
+impl Server {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        match &self.handle {
+            Some(h) => h.addr(),
+            None => ([127, 0, 0, 1], self.port).into(),
+        }
+    }
+
+    /// True when the tests run against an external server, not herald.
+    pub fn is_external(&self) -> bool {
+        self.handle.is_none()
+    }
+}
+
+/// Starts herald on 127.0.0.1 on a free port, or uses the external server
+/// named by `HERALD_TEST_SERVER_PORT`.
+pub fn start_server() -> Server {
+    if let Some(port) = std::env::var("HERALD_TEST_SERVER_PORT")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        let port = port
+            .parse()
+            .unwrap_or_else(|_| panic!("HERALD_TEST_SERVER_PORT={port:?} is not a port"));
+        eprintln!("testing the external server at 127.0.0.1:{port}");
+        let turn = EXTERNAL_TURN.lock().unwrap_or_else(|e| e.into_inner());
+        return Server {
+            handle: None,
+            port,
+            _turn: Some(turn),
+        };
+    }
+    let config = herald::config::Config {
+        port: 0,
+        ..Default::default()
+    };
+    let handle = herald::server::start(config).expect("herald::server::start failed");
+    let port = handle.port();
+    Server {
+        handle: Some(handle),
+        port,
+        _turn: None,
+    }
+}
+
+fn missing(what: &str, var: &str) -> ! {
+    panic!(
+        "{what} not found: run the tests with `bash scripts/test.sh`, which installs \
+         it and sets {var} (or set {var} yourself)"
+    )
+}
+
+/// The python of the test venv (redis-py and pytest installed).
+pub fn python() -> PathBuf {
+    match std::env::var_os("HERALD_PYTHON") {
+        Some(p) if Path::new(&p).exists() => PathBuf::from(p),
+        Some(p) => panic!(
+            "HERALD_PYTHON={p:?} does not exist: run `bash scripts/test.sh`, which \
+             creates the venv .venv/"
+        ),
+        None => {
+            let p = project_dir().join(".venv/bin/python");
+            if p.exists() {
+                p
+            } else {
+                missing("the test venv's python (.venv/bin/python)", "HERALD_PYTHON")
+            }
+        }
+    }
+}
+
+/// `tests/node` with its dependencies (ioredis, node-redis) installed.
+pub fn node_dir() -> PathBuf {
+    let dir = match std::env::var_os("HERALD_NODE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => project_dir().join("tests/node"),
+    };
+    if !dir.join("node_modules/ioredis").exists() || !dir.join("node_modules/redis").exists() {
+        missing(
+            &format!("{}/node_modules (ioredis, redis)", dir.display()),
+            "HERALD_NODE_DIR",
+        );
+    }
+    dir
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The redis-cli to run.
+pub fn redis_cli() -> PathBuf {
+    if let Some(p) = std::env::var_os("HERALD_REDIS_CLI") {
+        return PathBuf::from(p);
+    }
+    on_path("redis-cli")
+        .unwrap_or_else(|| missing("redis-cli (apt package redis-tools)", "HERALD_REDIS_CLI"))
+}
+
+/// The node to run.
+pub fn node() -> PathBuf {
+    on_path("node").unwrap_or_else(|| missing("node (Node.js 20)", "PATH"))
+}
+
+/// What a finished subprocess printed.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Prints both streams (shown by cargo test when the test fails, or with
+    /// `--nocapture`).
+    pub fn print(&self, name: &str) {
+        println!("----- {name}: stdout -----\n{}", self.stdout);
+        println!("----- {name}: stderr -----\n{}", self.stderr);
+        println!("----- {name}: {} -----", self.status);
+    }
+}
+
+/// Spawns `cmd` in a process group of its own (so that killing it also
+/// kills anything it started).
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.process_group(0);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()))
+}
+
+/// Blocks until process `pid` (a child of this process) has exited, leaving
+/// it unreaped.
+fn wait_exit_no_reap(pid: u32) {
+    // SAFETY: waitid(2) writes only into `info`, a zeroed siginfo_t we own.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        while libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        ) != 0
+            && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {}
+    }
+}
+
+/// Kills the process group led by `pid`. Only called while that process is
+/// unreaped, so the id cannot belong to anybody else.
+fn kill_group(pid: u32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; it has no
+    // memory-safety preconditions.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+fn read_all(stream: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut stream = stream;
+        let _ = stream.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Runs `cmd` to completion with `input` on its stdin; kills it (and its
+/// children) and panics, with what it printed so far, if it is not done
+/// within `timeout`.
+pub fn run_with_input(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let program = format!("{:?}", cmd.get_program());
+    let mut child = spawn(cmd);
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let stdout = read_all(child.stdout.take().expect("piped stdout"));
+    let stderr = read_all(child.stderr.take().expect("piped stderr"));
+    // Wait for the exit in another thread without reaping the process (so
+    // that its pid, which is also its process group's id, stays reserved
+    // until the group has been killed below).
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        wait_exit_no_reap(pid);
+        let _ = tx.send(());
+    });
+    let timed_out = rx.recv_timeout(timeout).is_err();
+    // Ends the process if still running, and whatever it started.
+    kill_group(pid);
+    let status = child.wait().expect("wait for the subprocess");
+    let _ = writer.join();
+    let out = Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    if timed_out {
+        out.print(&program);
+        panic!("{program} did not finish within {timeout:?}: killed (its output is above)");
+    }
+    out
+}
+
+/// Runs `cmd` to completion (stdin empty), with a deadline; see
+/// [`run_with_input`].
+pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
+    run_with_input(cmd, b"", timeout)
+}
+
+/// A long-running subprocess whose stdout is read line by line as it comes.
+/// Dropping it kills it (and its process group).
+pub struct Streaming {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<JoinHandle<String>>,
+    name: String,
+    reaped: bool,
+}
+
+impl Streaming {
+    /// Starts `cmd` with stdin closed and stdout and stderr captured.
+    pub fn spawn(cmd: &mut Command) -> Streaming {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let name = format!("{:?}", cmd);
+        let mut child = spawn(cmd);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = read_all(child.stderr.take().expect("piped stderr"));
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Streaming {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+            name,
+            reaped: false,
+        }
+    }
+
+    /// Reads lines until one satisfies `pred` and returns it; panics, with
+    /// every line read so far, if none comes within [`WAIT`] or the process
+    /// closes its stdout first.
+    pub fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(&format!("no line with {what} within {WAIT:?}"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.fail(&format!("stdout closed before a line with {what}"))
+                }
+            }
+        }
+    }
+
+    /// Reads the next `n` lines (each within [`WAIT`]).
+    pub fn next_lines(&mut self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| self.expect_line(&format!("line {} of {n}", i + 1), |_| true))
+            .collect()
+    }
+
+    /// Every stdout line read so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        self.kill();
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        panic!(
+            "{}: {why}\nstdout so far:\n{}\nstderr:\n{stderr}",
+            self.name,
+            self.seen.join("\n")
+        );
+    }
+
+    /// Kills the process and its group, and reaps it.
+    pub fn kill(&mut self) {
+        if !self.reaped {
+            kill_group(self.child.id());
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
