@@ -1,0 +1,740 @@
+//! Tests of the configuration module. The fixtures under tests/fixtures/
+//! were captured from redis-server 7.0.15 by scripts/gen-config-table.py;
+//! these tests replay them against [`Config`].
+
+use super::*;
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn fields(line: &str) -> Vec<String> {
+    line.split('\t').skip(1).map(unescape).collect()
+}
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn get1(c: &Config, name: &str) -> String {
+    c.value(name).unwrap_or_else(|| panic!("no option {name}"))
+}
+
+/// A scratch directory for file tests.
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("herald-config-test-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn every_default_parses_to_itself() {
+    let cwd = std::env::current_dir().unwrap();
+    for def in OPTIONS {
+        if matches!(def.kind, Kind::Special(Special::Dir)) {
+            continue;
+        }
+        let v = default_value(def, &cwd);
+        assert!(
+            !matches!(def.kind, Kind::Num { .. }) || matches!(v, Value::Num(_)),
+            "{}",
+            def.name
+        );
+        assert_eq!(display(def, &v), def.default, "default of {}", def.name);
+    }
+}
+
+#[test]
+fn defaults_match_redis_config_get_star() {
+    let mut c = Config::default();
+    // herald's own defaults; the rest must be Redis's.
+    assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
+    assert_eq!(get1(&c, "bind"), "127.0.0.1 -::1");
+    assert_eq!(c.port, 6379);
+    assert_eq!(c.io_threads, 0);
+    c.bind = vec!["*".into(), "-::*".into()];
+    let cwd = std::env::current_dir().unwrap();
+    let mut want = Vec::new();
+    for line in fixture("config-defaults.txt").lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (k, v) = line.split_once('\t').unwrap();
+        let v = match k {
+            "port" => "6379".to_string(),
+            "dir" => cwd.to_string_lossy().into_owned(),
+            _ => unescape(v),
+        };
+        want.push((k.to_string(), v));
+    }
+    let got = c.get(&[b"*"]);
+    assert_eq!(got.len(), want.len());
+    for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
+        assert_eq!((gk, gv), (wk, wv));
+    }
+}
+
+#[test]
+fn typed_fields_defaults() {
+    let c = Config::default();
+    assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
+    assert_eq!(c.databases, 16);
+    assert_eq!(c.maxclients, 10000);
+    assert_eq!(c.timeout, 0);
+    assert_eq!(c.tcp_keepalive, 300);
+    assert_eq!(c.tcp_backlog, 511);
+    assert_eq!(c.client_query_buffer_limit, 1 << 30);
+    assert_eq!(c.client_output_buffer_limit.normal, BufferLimit::default());
+    assert_eq!(
+        c.client_output_buffer_limit.replica,
+        BufferLimit {
+            hard_bytes: 256 << 20,
+            soft_bytes: 64 << 20,
+            soft_seconds: 60
+        }
+    );
+    assert_eq!(
+        c.client_output_buffer_limit.pubsub,
+        BufferLimit {
+            hard_bytes: 32 << 20,
+            soft_bytes: 8 << 20,
+            soft_seconds: 60
+        }
+    );
+    assert_eq!(c.maxmemory, 0);
+    assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::NoEviction);
+    assert_eq!(c.notify_keyspace_events, "");
+    assert_eq!(c.requirepass, "");
+    assert_eq!(c.loglevel, LogLevel::Notice);
+    assert_eq!(c.logfile, "");
+    assert_eq!(c.dir, std::env::current_dir().unwrap());
+    assert!(!c.appendonly);
+    assert_eq!(c.appendfsync, AppendFsync::Everysec);
+    assert_eq!(c.hz, 10);
+    assert!(c.ignored_options_set().is_empty());
+}
+
+/// Replays tests/fixtures/config-set.txt: every CONFIG SET / GET the script
+/// sent to redis-server, each block on a fresh Config.
+#[test]
+fn config_set_and_get_match_redis() {
+    let text = fixture("config-set.txt");
+    let base = || Config {
+        bind: vec!["*".into(), "-::*".into()],
+        ..Config::default()
+    };
+    let here = std::env::current_dir()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut c = base();
+    let mut lines = text.lines().peekable();
+    let mut n = 0;
+    let mut bad = Vec::new();
+    while let Some(line) = lines.next() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.is_empty() {
+            c = base();
+            continue;
+        }
+        assert!(line.starts_with('>'), "{line}");
+        let cmd = fields(line);
+        let reply = lines.next().unwrap();
+        let ctx = format!("command {cmd:?}, redis replied {reply:?}");
+        n += 1;
+        let cmd_b: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+        match cmd[1].as_str() {
+            "set" => {
+                let got = c.set_args(&cmd_b[2..], false);
+                let want = match reply.split('\t').next() {
+                    Some("+") => Ok(()),
+                    Some("!") => Err(fields(reply)[0].clone()),
+                    _ => panic!("bad reply line {reply}"),
+                };
+                if got != want {
+                    bad.push(format!("{ctx}: got {got:?}"));
+                }
+            }
+            "get" if cmd.len() < 3 => {
+                assert_eq!(
+                    fields(reply),
+                    ["ERR wrong number of arguments for 'config|get' command"]
+                );
+            }
+            "get" => {
+                let mut want: Vec<(String, String)> = fields(reply)
+                    .chunks(2)
+                    .map(|p| match p[1].as_str() {
+                        "<port>" => (p[0].clone(), "6379".to_string()),
+                        "<dir>" => (p[0].clone(), here.clone()),
+                        _ => (p[0].clone(), p[1].clone()),
+                    })
+                    .collect();
+                want.sort();
+                let mut got = c.get(&cmd_b[2..]);
+                got.sort();
+                if got != want {
+                    bad.push(format!("{ctx}: got {got:?}"));
+                }
+            }
+            other => panic!("unknown command {other}"),
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(n > 1000, "only {n} commands replayed");
+}
+
+/// Replays tests/fixtures/config-load.txt: redis-server's start-up errors.
+#[test]
+fn startup_errors_match_redis() {
+    let text = fixture("config-load.txt");
+    let mut lines = text.lines().filter(|l| !l.starts_with('#')).peekable();
+    let mut n = 0;
+    let mut bad = Vec::new();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let mut argv = fields(line);
+        if line.starts_with(">\t") {
+            argv.extend(args(&["--zzz-herald-probe", "1"]));
+        }
+        let mut shown = None;
+        if lines.peek().is_some_and(|l| l.starts_with('@')) {
+            shown = lines.next().map(|l| fields(l)[0].clone());
+        }
+        let msg = fields(lines.next().unwrap())[0].clone();
+        n += 1;
+        let err = match Config::from_args(&argv) {
+            Ok(_) => {
+                bad.push(format!("{argv:?} should fail: {msg}"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let shown_ok = shown
+            .as_ref()
+            .is_none_or(|s| err.0.contains(&format!("\n>>> '{s}'\n")));
+        if !shown_ok || !err.0.ends_with(&format!("\n{msg}")) {
+            bad.push(format!(
+                "{argv:?}: want {shown:?} / {msg:?}, got {:?}",
+                err.0
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(n > 500, "only {n} cases replayed");
+}
+
+#[test]
+fn config_get_patterns() {
+    let c = Config::default();
+    let keys = |pats: &[&[u8]]| c.get(pats).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        c.get(&[b"port"]),
+        vec![("port".to_string(), "6379".to_string())]
+    );
+    assert_eq!(keys(&[b"PORT"]), ["PORT"]);
+    assert_eq!(keys(&[b"port", b"PORT", b"p*rt"]), ["port"]);
+    assert_eq!(
+        keys(&[b"*max*-entries*"]),
+        [
+            "hash-max-listpack-entries",
+            "hash-max-ziplist-entries",
+            "set-max-intset-entries",
+            "stream-node-max-entries",
+            "zset-max-listpack-entries",
+            "zset-max-ziplist-entries"
+        ]
+    );
+    assert_eq!(
+        c.get(&[b"bind", b"save"]),
+        vec![
+            ("bind".to_string(), "127.0.0.1 -::1".to_string()),
+            ("save".to_string(), "3600 1 300 100 60 10000".to_string())
+        ]
+    );
+    assert_eq!(keys(&[b"slaveof", b"replicaof"]), ["replicaof", "slaveof"]);
+    // Hidden options answer only to their exact name.
+    assert_eq!(keys(&[b"key-load-delay"]), ["key-load-delay"]);
+    assert!(keys(&[b"key-load-*"]).is_empty());
+    assert!(keys(&[b"nosuch"]).is_empty());
+    assert_eq!(c.get(&[b"*"]).len(), 192);
+}
+
+#[test]
+fn config_set_is_all_or_nothing() {
+    let mut c = Config::default();
+    let e = c.set(&[(b"maxmemory", b"1mb"), (b"maxmemory-policy", b"bad")]);
+    assert_eq!(
+        e,
+        Err("ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) \
+             must be one of the following: volatile-lru, volatile-lfu, volatile-random, \
+             volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
+            .into())
+    );
+    assert_eq!(c.maxmemory, 0);
+    assert_eq!(get1(&c, "maxmemory"), "0");
+    c.set(&[
+        (b"maxmemory", b"1mb"),
+        (b"maxmemory-policy", b"allkeys-lru"),
+    ])
+    .unwrap();
+    assert_eq!(c.maxmemory, 1 << 20);
+    assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::AllkeysLru);
+    // A failing apply hook leaves everything as it was.
+    let e = c.set_with(
+        &[(b"port", b"7000"), (b"timeout", b"5")],
+        false,
+        |old, new| {
+            assert_eq!(old.port, 6379);
+            assert_eq!(new.port, 7000);
+            Err((
+                "port".into(),
+                "Unable to listen on this port. Check server logs.".into(),
+            ))
+        },
+    );
+    assert_eq!(
+        e,
+        Err(
+            "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on \
+             this port. Check server logs."
+                .into()
+        )
+    );
+    assert_eq!((c.port, c.timeout), (6379, 0));
+}
+
+#[test]
+fn config_set_error_texts() {
+    let mut c = Config::default();
+    let mut err = |a: &[&str]| {
+        let a: Vec<&[u8]> = a.iter().map(|s| s.as_bytes()).collect();
+        c.set_args(&a, false).unwrap_err()
+    };
+    assert_eq!(
+        err(&["foo", "bar"]),
+        "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
+    );
+    assert_eq!(
+        err(&["port", "x"]),
+        "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"
+    );
+    assert_eq!(
+        err(&["daemonize", "yes"]),
+        "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"
+    );
+    assert_eq!(
+        err(&["appendonly", "maybe"]),
+        "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
+    );
+    assert_eq!(
+        err(&["maxmemory", "1x"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+    );
+    assert_eq!(
+        err(&["timeout", "-1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"
+    );
+    assert_eq!(
+        err(&["loglevel", "loud"]),
+        "ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning"
+    );
+    assert_eq!(
+        err(&["timeout", "1", "TIMEOUT", "2"]),
+        "ERR CONFIG SET failed (possibly related to argument 'TIMEOUT') - duplicate parameter"
+    );
+    assert_eq!(
+        err(&["dir", "/tmp"]),
+        "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+    );
+    assert_eq!(
+        err(&["a"]),
+        "ERR wrong number of arguments for 'config|set' command"
+    );
+    assert_eq!(err(&["a", "b", "c"]), "ERR syntax error");
+    // An option and its alias are not duplicates; the last one wins.
+    c.set(&[(b"slave-priority", b"1"), (b"replica-priority", b"2")])
+        .unwrap();
+    assert_eq!(get1(&c, "slave-priority"), "2");
+}
+
+#[test]
+fn typed_fields_follow_config_set_and_back() {
+    let mut c = Config::default();
+    c.set(&[
+        (b"timeout", b"30"),
+        (b"tcp-keepalive", b"60"),
+        (b"maxclients", b"100"),
+        (b"client-query-buffer-limit", b"2mb"),
+        (
+            b"client-output-buffer-limit",
+            b"pubsub 64mb 16mb 90 replica 1gb 0 0",
+        ),
+        (b"notify-keyspace-events", b"KEA"),
+        (b"requirepass", b"s3cret"),
+        (b"loglevel", b"WARNING"),
+        (b"appendonly", b"yes"),
+        (b"appendfsync", b"always"),
+        (b"hz", b"1000"),
+        (b"proto-max-bulk-len", b"1gb"),
+        (b"bind", b"0.0.0.0 ::1"),
+    ])
+    .unwrap();
+    assert_eq!((c.timeout, c.tcp_keepalive, c.maxclients), (30, 60, 100));
+    assert_eq!(c.client_query_buffer_limit, 2 << 20);
+    assert_eq!(
+        c.client_output_buffer_limit.pubsub,
+        BufferLimit {
+            hard_bytes: 64 << 20,
+            soft_bytes: 16 << 20,
+            soft_seconds: 90
+        }
+    );
+    assert_eq!(c.client_output_buffer_limit.replica.hard_bytes, 1 << 30);
+    assert_eq!(c.notify_keyspace_events, "KEA");
+    assert_eq!(get1(&c, "notify-keyspace-events"), "AKE");
+    assert_eq!(c.requirepass, "s3cret");
+    assert_eq!(c.loglevel, LogLevel::Warning);
+    assert!(c.appendonly);
+    assert_eq!(c.appendfsync, AppendFsync::Always);
+    assert_eq!(c.hz, 500);
+    assert_eq!(get1(&c, "hz"), "500");
+    assert_eq!(c.proto_max_bulk_len, 1 << 30);
+    assert_eq!(c.bind, vec!["0.0.0.0", "::1"]);
+    c.set(&[(b"requirepass", b"")]).unwrap();
+    assert_eq!(c.requirepass, "");
+    // Fields written directly show in CONFIG GET.
+    c.port = 0;
+    c.maxmemory = 1000;
+    assert_eq!(get1(&c, "port"), "0");
+    assert_eq!(get1(&c, "maxmemory"), "1000");
+    assert!(Config::is_sensitive(b"REQUIREPASS"));
+    assert!(!Config::is_sensitive(b"port"));
+}
+
+#[test]
+fn file_parsing_quotes_comments_and_multi_args() {
+    let c = Config::from_config_text(
+        "# a comment\n\
+         \n\
+         \x20  port 7000  \r\n\
+         PORT 7001\n\
+         requirepass \"a b\\\"c\\x41\"\n\
+         logfile 'it''s'\n\
+         save 900 1\n\
+         save 300 10\n\
+         bind 10.0.0.1 -::1\n\
+         client-output-buffer-limit pubsub 32mb 8mb 60\n\
+         client-output-buffer-limit normal 1mb 0 0\n\
+         slaveof 127.0.0.1 6380\n\
+         hash-max-ziplist-entries 7\n\
+         rename-command FLUSHALL \"\"\n\
+         list-max-ziplist-entries 512\n\
+         maxmemory 1gb\n",
+    );
+    // `'it''s'`: a closing quote must be followed by a space.
+    let e = c.unwrap_err();
+    assert!(
+        e.0.contains("at line 6\n>>> 'logfile 'it''s''\nUnbalanced quotes in configuration line"),
+        "{}",
+        e.0
+    );
+
+    let c = Config::from_config_text(
+        "# a comment\n\
+         \n\
+         \x20  port 7000  \r\n\
+         PORT 7001\n\
+         requirepass \"a b\\\"c\\x41\"\n\
+         save 900 1\n\
+         save 300 10\n\
+         bind 10.0.0.1 -::1\n\
+         client-output-buffer-limit pubsub 32mb 8mb 60\n\
+         client-output-buffer-limit normal 1mb 0 0\n\
+         slaveof 127.0.0.1 6380\n\
+         hash-max-ziplist-entries 7\n\
+         rename-command FLUSHALL \"\"\n\
+         list-max-ziplist-entries 512\n\
+         daemonize yes\n\
+         maxmemory 1gb\n",
+    )
+    .unwrap();
+    assert_eq!(c.port, 7001);
+    assert_eq!(c.requirepass, "a b\"cA");
+    assert_eq!(get1(&c, "save"), "900 1 300 10");
+    assert_eq!(c.bind, vec!["10.0.0.1", "-::1"]);
+    assert_eq!(c.client_output_buffer_limit.normal.hard_bytes, 1 << 20);
+    assert_eq!(c.client_output_buffer_limit.pubsub.soft_bytes, 8 << 20);
+    assert_eq!(get1(&c, "replicaof"), "127.0.0.1 6380");
+    assert_eq!(get1(&c, "hash-max-listpack-entries"), "7");
+    assert_eq!(
+        c.rename_commands,
+        vec![("FLUSHALL".to_string(), String::new())]
+    );
+    assert_eq!(c.maxmemory, 1 << 30);
+    assert_eq!(
+        c.ignored_options_set(),
+        [
+            "save",
+            "client-output-buffer-limit",
+            "slaveof",
+            "hash-max-ziplist-entries",
+            "rename-command",
+            "list-max-ziplist-entries",
+            "daemonize"
+        ]
+        .into_iter()
+        .filter(|n| *n != "client-output-buffer-limit")
+        .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn file_errors_name_file_line_and_option() {
+    let d = temp_dir("errors");
+    let f = d.join("bad.conf");
+    std::fs::write(&f, "port 7000\n\n  maxmemory 1zb\n").unwrap();
+    let e = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap_err();
+    assert_eq!(
+        e.0,
+        format!(
+            "*** FATAL CONFIG FILE ERROR (herald {}) ***\nReading the configuration file '{}', at \
+             line 3\n>>> 'maxmemory 1zb'\nargument must be a memory value",
+            env!("CARGO_PKG_VERSION"),
+            f.display()
+        )
+    );
+    std::fs::write(&f, "nosuchoption 1\n").unwrap();
+    let e = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap_err();
+    assert!(e
+        .0
+        .ends_with("at line 1\n>>> 'nosuchoption 1'\nBad directive or wrong number of arguments"));
+    let e = Config::from_args(&args(&["/nonexistent/herald.conf"])).unwrap_err();
+    assert_eq!(
+        e.0,
+        "Fatal error, can't open config file '/nonexistent/herald.conf': No such file or directory"
+    );
+    let e = Config::from_config_text("cluster-enabled yes\nreplicaof 10.0.0.1 6379\n").unwrap_err();
+    assert!(e
+        .0
+        .ends_with("\nreplicaof directive not allowed in cluster mode"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn include_files_and_globs() {
+    let d = temp_dir("include");
+    std::fs::create_dir_all(d.join("conf.d")).unwrap();
+    std::fs::write(d.join("conf.d/10-a.conf"), "timeout 10\nmaxclients 10\n").unwrap();
+    std::fs::write(d.join("conf.d/20-b.conf"), "timeout 20\n").unwrap();
+    std::fs::write(d.join("conf.d/.hidden.conf"), "timeout 99\n").unwrap();
+    std::fs::write(d.join("base.conf"), "hz 20\n").unwrap();
+    std::fs::write(d.join("bad.conf"), "hz 20\nhz x\n").unwrap();
+    std::fs::write(
+        d.join("main.conf"),
+        format!(
+            "include {}/base.conf\ninclude {}/conf.d/*.conf\ninclude {}/empty.d/*.conf\ntcp-keepalive 5\n",
+            d.display(),
+            d.display(),
+            d.display()
+        ),
+    )
+    .unwrap();
+    let c = Config::from_args(&args(&[d.join("main.conf").to_str().unwrap()])).unwrap();
+    assert_eq!(
+        (c.hz, c.timeout, c.maxclients, c.tcp_keepalive),
+        (20, 20, 10, 5)
+    );
+    assert_eq!(c.config_file.as_deref(), d.join("main.conf").to_str());
+    // A relative include is taken from `dir` (Redis's working directory).
+    std::fs::write(
+        d.join("rel.conf"),
+        format!("dir {}\ninclude base.conf\n", d.display()),
+    )
+    .unwrap();
+    let c = Config::from_args(&args(&[d.join("rel.conf").to_str().unwrap()])).unwrap();
+    assert_eq!(c.hz, 20);
+    // Errors inside an included file name that file.
+    std::fs::write(
+        d.join("inc-bad.conf"),
+        format!("include {}/bad.conf\n", d.display()),
+    )
+    .unwrap();
+    let e = Config::from_args(&args(&[d.join("inc-bad.conf").to_str().unwrap()])).unwrap_err();
+    assert!(
+        e.0.contains(&format!(
+            "'{}', at line 2\n>>> 'hz x'",
+            d.join("bad.conf").display()
+        )),
+        "{}",
+        e.0
+    );
+    // A file including itself stops.
+    std::fs::write(d.join("loop.conf"), "include loop.conf\n").unwrap();
+    std::fs::write(
+        d.join("loop-main.conf"),
+        format!("dir {}\ninclude loop.conf\n", d.display()),
+    )
+    .unwrap();
+    let e = Config::from_args(&args(&[d.join("loop-main.conf").to_str().unwrap()])).unwrap_err();
+    assert!(e.0.contains("include nesting too deep"), "{}", e.0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn command_line_precedence() {
+    let d = temp_dir("cli");
+    let f = d.join("herald.conf");
+    std::fs::write(&f, "port 7000\ntimeout 5\nsave 900 1\n").unwrap();
+    let fs = f.to_str().unwrap();
+    let c = Config::from_args(&args(&["--port", "7000"])).unwrap();
+    assert_eq!(c.port, 7000);
+    let c = Config::from_args(&args(&[fs, "--port", "7001"])).unwrap();
+    assert_eq!((c.port, c.timeout), (7001, 5));
+    let c = Config::from_args(&args(&[fs, "--port", "7001", "--port", "7002"])).unwrap();
+    assert_eq!(c.port, 7002);
+    // As in Redis, `save` lines add up across the file and the flags.
+    let c = Config::from_args(&args(&[fs, "--save", "60", "2"])).unwrap();
+    assert_eq!(get1(&c, "save"), "900 1 60 2");
+    let c = Config::from_args(&args(&["--save", "--port", "7003"])).unwrap();
+    assert_eq!((get1(&c, "save").as_str(), c.port), ("", 7003));
+    let c = Config::from_args(&args(&["--save"])).unwrap();
+    assert_eq!(get1(&c, "save"), "");
+    // Name and value in one argument; several values; a value like a flag.
+    let c = Config::from_args(&args(&[
+        "--port 7004",
+        "--bind",
+        "10.0.0.1",
+        "::1",
+        "--requirepass",
+        "--x",
+    ]))
+    .unwrap();
+    assert_eq!(c.port, 7004);
+    assert_eq!(c.bind, vec!["10.0.0.1", "::1"]);
+    assert_eq!(c.requirepass, "--x");
+    let e = Config::from_args(&args(&["--port", "abc"])).unwrap_err();
+    assert!(e.0.contains("command line options, at option 1\n>>> 'port \"abc\"'\nargument couldn't be parsed into an integer"), "{}", e.0);
+    let e = Config::from_args(&args(&["--nosuch", "1"])).unwrap_err();
+    assert!(
+        e.0.ends_with(">>> 'nosuch \"1\"'\nBad directive or wrong number of arguments"),
+        "{}",
+        e.0
+    );
+    let e = Config::from_args(&args(&["-", "--port", "1"])).unwrap_err();
+    assert!(e.0.contains("standard input"));
+    let e = Config::from_args(&args(&["--version"])).unwrap_err();
+    assert!(e.0.ends_with("Bad directive or wrong number of arguments"));
+    let c = Config::from_args(&args(&[fs, "--daemonize", "yes", "--port", "1"])).unwrap();
+    assert_eq!(c.ignored_options_set(), ["save", "daemonize"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn dir_is_checked_and_made_absolute() {
+    let d = temp_dir("dir");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    let c = Config::from_config_text(&format!("dir {}\ndir sub\n", d.display())).unwrap();
+    assert_eq!(c.dir, std::fs::canonicalize(d.join("sub")).unwrap());
+    let e = Config::from_config_text(&format!("dir {}/nope\n", d.display())).unwrap_err();
+    assert!(e.0.ends_with("\nNo such file or directory"), "{}", e.0);
+    let mut c = Config::from_config_text("enable-protected-configs yes\n").unwrap();
+    c.set(&[(b"dir", d.to_str().unwrap().as_bytes())]).unwrap();
+    assert_eq!(c.dir, std::fs::canonicalize(&d).unwrap());
+    let e = c.set(&[(b"dir", b"/nonexistent-herald")]).unwrap_err();
+    assert_eq!(
+        e,
+        "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
+    );
+    let mut c = Config::from_config_text("enable-protected-configs local\n").unwrap();
+    assert!(c.set_args(&[b"dbfilename", b"x.rdb"], false).is_err());
+    c.set_args(&[b"dbfilename", b"x.rdb"], true).unwrap();
+    assert_eq!(get1(&c, "dbfilename"), "x.rdb");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn debian_redis_conf_loads() {
+    let path = "/etc/redis/redis.conf";
+    if std::fs::metadata(path).is_err() || std::fs::read(path).is_err() {
+        eprintln!("skipped: {path} is not readable here");
+        return;
+    }
+    // Debian's file points `dir` at /var/lib/redis; take it from wherever
+    // it is, or from a stand-in when that directory does not exist.
+    let text = std::fs::read_to_string(path).unwrap();
+    let c = if Path::new("/var/lib/redis").is_dir() {
+        Config::from_args(&args(&[path])).unwrap()
+    } else {
+        let text = text.replace("\ndir /var/lib/redis", "\ndir /");
+        Config::from_config_text(&text).unwrap()
+    };
+    assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
+    assert_eq!(c.port, 6379);
+    assert_eq!(c.logfile, "/var/log/redis/redis-server.log");
+    assert_eq!(get1(&c, "daemonize"), "yes");
+    assert_eq!(get1(&c, "pidfile"), "/run/redis/redis-server.pid");
+    let ignored = c.ignored_options_set();
+    assert!(ignored.contains(&"daemonize".to_string()), "{ignored:?}");
+    assert!(ignored.contains(&"pidfile".to_string()), "{ignored:?}");
+    assert!(!ignored.contains(&"port".to_string()), "{ignored:?}");
+}
+
+#[test]
+fn numbers_parse_as_redis() {
+    use value::{memtoull, strtoll};
+    assert_eq!(memtoull(b"1k"), Some(1000));
+    assert_eq!(memtoull(b"1KB"), Some(1024));
+    assert_eq!(memtoull(b"1m"), Some(1_000_000));
+    assert_eq!(memtoull(b"1mb"), Some(1 << 20));
+    assert_eq!(memtoull(b"1g"), Some(1_000_000_000));
+    assert_eq!(memtoull(b"1Gb"), Some(1 << 30));
+    assert_eq!(memtoull(b"5b"), Some(5));
+    assert_eq!(memtoull(b""), Some(0));
+    assert_eq!(memtoull(b"99999999999999999999999"), Some(u64::MAX));
+    assert_eq!(memtoull(b"17179869184gb"), Some(0));
+    assert_eq!(memtoull(b"-1"), None);
+    assert_eq!(memtoull(b"1.5k"), None);
+    assert_eq!(strtoll(b" +12x", 10), (12, 4, false));
+    assert_eq!(strtoll(b"", 10), (0, 0, false));
+    assert_eq!(strtoll(b"-", 10), (0, 0, false));
+    assert_eq!(strtoll(b"777", 8), (511, 3, false));
+    assert_eq!(strtoll(b"99999999999999999999", 10), (i64::MAX, 20, true));
+    assert_eq!(strtoll(b"-99999999999999999999", 10), (i64::MIN, 21, true));
+}
