@@ -15,13 +15,6 @@ fn main() -> ExitCode {
         println!("Options are redis.conf's, e.g. herald --port 7000 --bind 127.0.0.1");
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -29,6 +22,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // HERALD_LOG (tracing's filter syntax) wins over `loglevel`.
+    let level = match config.loglevel.as_str() {
+        "debug" => "debug",
+        "verbose" => "debug",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let ignored = config.ignored_options_set();
+    if !ignored.is_empty() {
+        tracing::info!(
+            "options accepted but not used by herald: {}",
+            ignored.join(", ")
+        );
+    }
     match herald::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,5 +1,5 @@
-//! Server commands: INFO, CONFIG, COMMAND, TIME, DBSIZE, FLUSHDB,
-//! FLUSHALL, SHUTDOWN.
+//! Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN (DBSIZE,
+//! FLUSHDB and FLUSHALL live with the keyspace commands in `keys`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -101,14 +101,9 @@ fn config_get(c: &mut Client, args: &[Bytes]) {
 }
 
 fn config_set(c: &mut Client, args: &[Bytes]) {
-    if !args.len().is_multiple_of(2) {
-        return c.error("ERR wrong number of arguments for 'config|set' command");
-    }
-    let pairs: Vec<(&[u8], &[u8])> = args[2..]
-        .chunks(2)
-        .map(|p| (&p[0][..], &p[1][..]))
-        .collect();
-    let result = c.shared.config.write().set(&pairs);
+    let words: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+    let local = c.handle.addr.ip().is_loopback();
+    let result = c.shared.config.write().set_args(&words, local);
     match result {
         Ok(()) => c.reply(Frame::ok()),
         Err(e) => c.error(e),
@@ -150,39 +145,6 @@ pub fn time(c: &mut Client, _args: &[Bytes]) {
         Frame::bulk(now.as_secs().to_string()),
         Frame::bulk(now.subsec_micros().to_string()),
     ]));
-}
-
-/// DBSIZE.
-pub fn dbsize(c: &mut Client, _args: &[Bytes]) {
-    let n = c.shared.store.dbsize(c.db);
-    c.reply(Frame::Integer(n as i64));
-}
-
-/// Parses the optional ASYNC / SYNC flag of FLUSHDB / FLUSHALL.
-fn flush_mode_ok(args: &[Bytes]) -> bool {
-    match args.len() {
-        1 => true,
-        2 => args[1].eq_ignore_ascii_case(b"async") || args[1].eq_ignore_ascii_case(b"sync"),
-        _ => false,
-    }
-}
-
-/// FLUSHDB [ASYNC|SYNC].
-pub fn flushdb(c: &mut Client, args: &[Bytes]) {
-    if !flush_mode_ok(args) {
-        return c.error(ERR_SYNTAX);
-    }
-    c.shared.store.flush(c.db);
-    c.reply(Frame::ok());
-}
-
-/// FLUSHALL [ASYNC|SYNC].
-pub fn flushall(c: &mut Client, args: &[Bytes]) {
-    if !flush_mode_ok(args) {
-        return c.error(ERR_SYNTAX);
-    }
-    c.shared.store.flush_all();
-    c.reply(Frame::ok());
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server; like
@@ -246,7 +208,7 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
             let cfg = sh.config.read();
             let _ = write!(
                 s,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nherald_version:{}\r\n",
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nherald_version:{}\r\n",
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 usize::BITS,
@@ -256,6 +218,8 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
                 now.as_micros(),
                 up,
                 up / 86400,
+                cfg.hz,
+                cfg.hz,
                 (now.as_secs() & ((1 << 24) - 1)),
                 std::env::current_exe()
                     .map(|p| p.display().to_string())
@@ -275,11 +239,15 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
         }
         "memory" => {
             let rss = rss_bytes();
+            // The keyspace's own estimate (see store's module header).
+            let used: u64 = (0..sh.store.len())
+                .map(|i| super::keys::db_stats(c, i).2 as u64)
+                .sum();
             let maxmemory = sh.config.read().maxmemory;
             let _ = write!(
                 s,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
-                human(rss),
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
+                human(used),
                 human(rss),
                 human(rss),
                 human(maxmemory),
@@ -318,9 +286,9 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
         "keyspace" => {
             s.push_str("# Keyspace\r\n");
             for db in 0..sh.store.len() {
-                let n = sh.store.dbsize(db);
+                let (n, expires, _) = super::keys::db_stats(c, db);
                 if n > 0 {
-                    let _ = write!(s, "db{db}:keys={n},expires=0,avg_ttl=0\r\n");
+                    let _ = write!(s, "db{db}:keys={n},expires={expires},avg_ttl=0\r\n");
                 }
             }
         }

@@ -1,0 +1,375 @@
+//! Results of a run and their two renderings: a human-readable summary and
+//! a single JSON line; plus the generator's own CPU accounting.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::Args;
+
+/// Share of its usable cores above which the generator calls itself
+/// saturated (its numbers then measure the generator, not the server).
+pub const SATURATION: f64 = 0.90;
+
+/// Latency percentiles, in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Number of messages measured.
+    pub samples: u64,
+    /// Percentiles 50, 90, 99, 99.9 and the maximum.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest latency seen.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Summarises a histogram of nanoseconds; `None` if it is empty.
+    pub fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Some(Latency {
+            samples: h.len(),
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        })
+    }
+}
+
+/// CPU time this process has used so far (user + system), from getrusage.
+pub fn cpu_time() -> Option<Duration> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    Some(tv(u.user_time()) + tv(u.system_time()))
+}
+
+/// The generator's CPU use over the measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// CPU seconds used by the process.
+    pub busy: f64,
+    /// Wall-clock seconds.
+    pub wall: f64,
+    /// Cores the generator may use: min(--threads, cores available).
+    pub cores: usize,
+}
+
+impl CpuUse {
+    /// Fraction of the usable cores that was busy (0..1, can exceed 1
+    /// slightly from blocking threads).
+    pub fn fraction(&self) -> f64 {
+        if self.wall <= 0.0 || self.cores == 0 {
+            return 0.0;
+        }
+        self.busy / (self.wall * self.cores as f64)
+    }
+
+    /// Whether the generator was probably the bottleneck.
+    pub fn saturated(&self) -> bool {
+        self.fraction() > SATURATION
+    }
+}
+
+/// Everything a load run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// `host:port` of the server.
+    pub target: String,
+    /// Worker threads of the generator.
+    pub threads: usize,
+    /// Publishes sent in the measured window whose replies came back.
+    pub published: u64,
+    /// Sum of their PUBLISH replies.
+    pub expected: u64,
+    /// Messages received that were sent in the window.
+    pub received: u64,
+    /// Messages received in all, warm-up included.
+    pub received_total: u64,
+    /// Connections lost while the run was going on.
+    pub disconnects: u64,
+    /// Length of the measured window, seconds.
+    pub window: f64,
+    /// Time spent waiting for the last deliveries, seconds.
+    pub drain: f64,
+    /// End-to-end latency of the window's messages.
+    pub latency: Option<Latency>,
+    /// CPU use of the generator in the window.
+    pub cpu: Option<CpuUse>,
+    /// The first unexpected event, if any.
+    pub note: Option<String>,
+}
+
+impl Outcome {
+    /// Deliveries promised by the server but not received.
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+
+    fn per_sec(&self, n: u64) -> f64 {
+        if self.window > 0.0 {
+            n as f64 / self.window
+        } else {
+            0.0
+        }
+    }
+
+    /// Publishes per second.
+    pub fn published_rate(&self) -> f64 {
+        self.per_sec(self.published)
+    }
+
+    /// Deliveries per second.
+    pub fn delivered_rate(&self) -> f64 {
+        self.per_sec(self.received)
+    }
+
+    /// Delivered payload, in MB (10^6 bytes) per second.
+    pub fn delivered_mb(&self, payload: usize) -> f64 {
+        self.delivered_rate() * payload as f64 / 1e6
+    }
+}
+
+fn config_json(a: &Args, threads: usize) -> Value {
+    json!({
+        "mode": a.mode.name(),
+        "resp": a.resp,
+        "publishers": a.publishers,
+        "subscribers": a.subscribers,
+        "channels": a.channels,
+        "channels_per_sub": a.channels_per_sub,
+        "extra_patterns": a.extra_patterns,
+        "payload": a.payload,
+        "pipeline": a.pipeline,
+        "rate": a.rate,
+        "warmup_s": a.warmup,
+        "duration_s": a.duration,
+        "threads": threads,
+    })
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+/// The outcome as one line of JSON.
+pub fn json_line(a: &Args, o: &Outcome) -> String {
+    let latency = o.latency.map(|l| {
+        json!({
+            "samples": l.samples,
+            "p50": round(l.p50, 3), "p90": round(l.p90, 3), "p99": round(l.p99, 3),
+            "p999": round(l.p999, 3), "max": round(l.max, 3),
+        })
+    });
+    let v = json!({
+        "server": o.target,
+        "config": config_json(a, o.threads),
+        "window_s": round(o.window, 4),
+        "drain_s": round(o.drain, 4),
+        "published": o.published,
+        "published_per_s": round(o.published_rate(), 1),
+        "expected": o.expected,
+        "received": o.received,
+        "received_total": o.received_total,
+        "lost": o.lost(),
+        "delivered_per_s": round(o.delivered_rate(), 1),
+        "delivered_mb_per_s": round(o.delivered_mb(a.payload), 3),
+        "disconnects": o.disconnects,
+        "latency_us": latency,
+        "cpu_percent": o.cpu.map(|c| round(c.fraction() * 100.0, 1)),
+        "cpu_cores": o.cpu.map(|c| c.cores),
+        "saturated": o.cpu.is_some_and(|c| c.saturated()),
+        "note": o.note,
+    });
+    v.to_string()
+}
+
+/// Formats an integer with thousands separators.
+pub fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The outcome as a few lines for a person.
+pub fn human(a: &Args, o: &Outcome) -> String {
+    let mut s = String::new();
+    let rate = if a.rate > 0.0 {
+        format!("target {} publishes/s", grouped(a.rate as u64))
+    } else {
+        "unthrottled".to_string()
+    };
+    s += &format!(
+        "herald-bench -> {}  {} mode, RESP{}, {}\n",
+        o.target,
+        a.mode.name(),
+        a.resp,
+        plural(o.threads, "thread")
+    );
+    let extra = if a.extra_patterns > 0 {
+        format!(" + {} extra patterns", a.extra_patterns)
+    } else {
+        String::new()
+    };
+    s += &format!(
+        "  {} (pipeline {}, {rate}), {} on {} ({} each{extra}), {}-byte payload\n",
+        plural(a.publishers, "publisher"),
+        a.pipeline,
+        plural(a.subscribers, "subscriber"),
+        plural(a.channels, "channel"),
+        a.channels_per_sub,
+        a.payload
+    );
+    s += &format!(
+        "  measured {:.2} s after {:.2} s of warm-up; last deliveries drained in {:.2} s\n",
+        o.window, a.warmup, o.drain
+    );
+    s += &format!(
+        "published    {:>14}  {:>12}/s\n",
+        grouped(o.published),
+        grouped(o.published_rate() as u64)
+    );
+    s += &format!(
+        "delivered    {:>14}  {:>12}/s  {:.1} MB/s\n",
+        grouped(o.received),
+        grouped(o.delivered_rate() as u64),
+        o.delivered_mb(a.payload)
+    );
+    s += &format!(
+        "expected     {:>14}  lost {}  disconnects {}\n",
+        grouped(o.expected),
+        grouped(o.lost()),
+        o.disconnects
+    );
+    match o.latency {
+        Some(l) => {
+            s += &format!(
+            "latency us   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  ({} samples)\n",
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            grouped(l.samples)
+        )
+        }
+        None => s += "latency      (no messages measured)\n",
+    }
+    match o.cpu {
+        Some(c) => {
+            s += &format!(
+                "generator    CPU {:.0}% of {}{}\n",
+                c.fraction() * 100.0,
+                plural(c.cores, "core"),
+                if c.saturated() {
+                    "  SATURATED: the generator, not the server, may be the bottleneck"
+                } else {
+                    ""
+                }
+            )
+        }
+        None => s += "generator    CPU use unknown\n",
+    }
+    if let Some(n) = &o.note {
+        s += &format!("note         {n}\n");
+    }
+    s
+}
+
+/// What the connection-only mode established.
+#[derive(Debug, Clone, Default)]
+pub struct HoldOutcome {
+    /// `host:port` of the server.
+    pub target: String,
+    /// Connections opened.
+    pub connections: usize,
+    /// Subscriptions made (channels and patterns, over all connections).
+    pub subscriptions: usize,
+    /// Seconds it took to establish everything.
+    pub established: f64,
+    /// Seconds the connections were held.
+    pub held: f64,
+    /// Connections found closed by the server at the end of the hold.
+    pub closed: usize,
+}
+
+/// The connection-only outcome as one JSON line.
+pub fn hold_json(o: &HoldOutcome) -> String {
+    json!({
+        "server": o.target,
+        "mode": "hold",
+        "connections": o.connections,
+        "subscriptions": o.subscriptions,
+        "established_s": round(o.established, 3),
+        "held_s": round(o.held, 3),
+        "closed": o.closed,
+    })
+    .to_string()
+}
+
+/// The connection-only outcome for a person.
+pub fn hold_human(o: &HoldOutcome) -> String {
+    format!(
+        "herald-bench -> {}  held {} with {} for {:.1} s (established in {:.2} s); {} closed by the server\n",
+        o.target,
+        plural(o.connections, "connection"),
+        plural(o.subscriptions, "subscription"),
+        o.held,
+        o.established,
+        o.closed
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_digits() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn cpu_saturation() {
+        let c = CpuUse {
+            busy: 0.95,
+            wall: 1.0,
+            cores: 1,
+        };
+        assert!(c.saturated());
+        let c = CpuUse { cores: 2, ..c };
+        assert!(!c.saturated());
+    }
+}
