@@ -36,6 +36,7 @@ pub fn publish(c: &mut Client, args: &[Bytes]) {
         c.flush_replies();
     }
     let n = c.shared.pubsub.publish(&args[1], &args[2]);
+    c.fanout += n;
     c.reply(Frame::Integer(n as i64));
 }
 
@@ -45,6 +46,7 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
         c.flush_replies();
     }
     let n = c.shared.pubsub.spublish(&args[1], &args[2]);
+    c.fanout += n;
     c.reply(Frame::Integer(n as i64));
 }
 

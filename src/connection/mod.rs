@@ -36,6 +36,9 @@ use handle::ClientHandle;
 const MAX_IOV: usize = 64;
 /// Read buffer size for a connection that is receiving data.
 const READ_CHUNK: usize = 16 * 1024;
+/// While blocked, stop reading once this much is buffered (requests are not
+/// run until the client is unblocked).
+const BLOCKED_READ_LIMIT: usize = 1024 * 1024;
 
 /// CLIENT REPLY mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,17 @@ pub struct Client {
     pub close_after_reply: bool,
     /// Name of the command being run, for CLIENT LIST `cmd=`.
     pub current_cmd: String,
+    /// Messages the current batch pushed to subscribers. When non-zero the
+    /// task yields before reading more, so the subscribers it woke write
+    /// before it publishes again (see `Connection::serve`).
+    pub fanout: usize,
+    /// MULTI queue, WATCHed keys and the database locks EXEC holds
+    /// (issue 4; see `command::transactions`).
+    pub tx: crate::command::transactions::TxState,
+    /// Set while the client is blocked in BLPOP & co.: the connection loop
+    /// then waits for it to be served or to time out (see
+    /// `store::blocking`) and runs no further command meanwhile.
+    pub blocked: Option<crate::store::blocking::Blocked>,
 }
 
 impl Client {
@@ -154,6 +168,8 @@ pub struct Connection {
     rbuf: BytesMut,
     /// Chunks taken from the outbox, being written.
     pending: VecDeque<Bytes>,
+    /// Set when the peer closed (or shutdown began) while blocked.
+    peer_gone: bool,
 }
 
 impl Connection {
@@ -174,10 +190,14 @@ impl Connection {
                 out: BytesMut::new(),
                 close_after_reply: false,
                 current_cmd: String::new(),
+                fanout: 0,
+                tx: Default::default(),
+                blocked: None,
             },
             parser: RequestParser::new(max_bulk),
             rbuf: BytesMut::new(),
             pending: VecDeque::new(),
+            peer_gone: false,
         }
     }
 
@@ -189,6 +209,7 @@ impl Connection {
             tracing::debug!(id = self.client.handle.id, "connection closed: {e}");
         }
         self.client.handle.close_outbox();
+        command::transactions::client_gone(&mut self.client);
         self.client.drop_subscriptions();
         self.client.shared.clients.remove(self.client.handle.id);
     }
@@ -202,6 +223,18 @@ impl Connection {
             if self.client.handle.is_killed() {
                 return Ok(());
             }
+            if self.client.blocked.is_some() {
+                // Blocked in BLPOP & co.: no command runs until it is over.
+                self.wait_blocked(shutdown, drained).await?;
+                if self.peer_gone {
+                    return Ok(());
+                }
+                if self.client.blocked.is_none() {
+                    // Served or timed out: go on with the rest of the pipeline.
+                    self.run_buffered();
+                }
+                continue;
+            }
             let reading = !self.client.close_after_reply;
             // Reading comes before the outbox wake-up so that a client that
             // receives a flood of messages is still heard; what a read
@@ -214,6 +247,18 @@ impl Connection {
                     if !self.read_and_run()? {
                         return Ok(());
                     }
+                    if self.client.fanout > 0 {
+                        // Back-pressure as in Redis's event loop: the
+                        // subscribers this batch woke run (and write)
+                        // before this publisher reads its next batch, so a
+                        // fast publisher cannot pile up messages in their
+                        // outboxes faster than they are written.
+                        // Our own replies leave first, so that the
+                        // publisher can send its next batch meanwhile.
+                        self.client.fanout = 0;
+                        self.write_pending()?;
+                        tokio::task::yield_now().await;
+                    }
                 }
                 _ = self.client.handle.woken() => {}
                 r = self.stream.writable(), if !drained => r?,
@@ -221,24 +266,80 @@ impl Connection {
         }
     }
 
-    /// Reads what is available and runs every complete command.
+    /// While blocked (BLPOP & co.): waits for the waiter to be served (its
+    /// reply is already in the outbox), for its deadline (then replies with
+    /// the timeout value), for the peer to close (requests it sends meanwhile
+    /// are buffered, not run), for outbox traffic, or for shutdown.
+    async fn wait_blocked(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        drained: bool,
+    ) -> io::Result<()> {
+        let Some(b) = &self.client.blocked else {
+            return Ok(());
+        };
+        let slot = b.slot.clone();
+        let deadline = b.deadline;
+        // Keep hearing the socket (to notice a disconnect) unless the client
+        // floods us while blocked.
+        let reading = self.rbuf.len() < BLOCKED_READ_LIMIT;
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => self.peer_gone = true,
+            _ = slot.notify.notified() => {}
+            _ = crate::store::blocking::sleep_until(deadline) => {
+                command::lists::block_timeout(&mut self.client);
+            }
+            r = self.stream.readable(), if reading => {
+                r?;
+                if !self.read_some()? {
+                    self.peer_gone = true;
+                }
+            }
+            _ = self.client.handle.woken() => {}
+            r = self.stream.writable(), if !drained => r?,
+        }
+        if slot.served.load(std::sync::atomic::Ordering::Acquire) {
+            self.client.blocked = None;
+        }
+        Ok(())
+    }
+
+    /// Reads what is available into the read buffer.
     /// Returns false when the peer closed the connection.
-    fn read_and_run(&mut self) -> io::Result<bool> {
+    fn read_some(&mut self) -> io::Result<bool> {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
             self.rbuf.reserve(READ_CHUNK);
         }
         match self.stream.try_read_buf(&mut self.rbuf) {
-            Ok(0) => return Ok(false),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
-            Err(e) => return Err(e),
+            Ok(0) => Ok(false),
+            Ok(_) => {
+                self.client.handle.touch();
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => Err(e),
         }
-        self.client.handle.touch();
-        loop {
+    }
+
+    /// Reads what is available and runs every complete command.
+    /// Returns false when the peer closed the connection.
+    fn read_and_run(&mut self) -> io::Result<bool> {
+        if !self.read_some()? {
+            return Ok(false);
+        }
+        self.run_buffered();
+        Ok(true)
+    }
+
+    /// Runs every complete command in the read buffer, stopping early if one
+    /// blocks the client (the rest waits until it is unblocked) or closes it.
+    fn run_buffered(&mut self) {
+        while self.client.blocked.is_none() {
             match self.parser.next(&mut self.rbuf) {
                 Ok(Some(args)) => {
                     command::execute(&mut self.client, args);
-                    if self.client.close_after_reply {
+                    if self.client.close_after_reply || self.client.blocked.is_some() {
                         break;
                     }
                 }
@@ -258,7 +359,6 @@ impl Connection {
         if self.rbuf.is_empty() && !self.parser.in_progress() {
             self.rbuf = BytesMut::new();
         }
-        Ok(true)
     }
 
     /// Writes queued bytes until all are written (true) or the socket is
