@@ -149,6 +149,8 @@ fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
 /// Serves on already-bound listeners until shutdown, then waits (bounded)
 /// for the connections to close.
 async fn serve(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io::Result<()> {
+    // Active expiry of keys nobody reads (see store::expire).
+    tokio::spawn(crate::store::expire::run(Arc::downgrade(&shared)));
     let mut tasks = Vec::new();
     for l in listeners {
         let l = TcpListener::from_std(l)?;

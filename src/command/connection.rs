@@ -174,6 +174,7 @@ pub fn select(c: &mut Client, args: &[Bytes]) {
 /// RESET: back to a fresh connection's state (RESP2, db 0, no
 /// subscriptions, no name, replies on).
 pub fn reset(c: &mut Client, _args: &[Bytes]) {
+    super::transactions::reset(c);
     c.drop_subscriptions();
     c.db = 0;
     c.protocol = Protocol::Resp2;

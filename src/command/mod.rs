@@ -8,20 +8,43 @@
 //! SUBSCRIBE, PUBSUB, ...) and [`server`] (INFO, CONFIG, COMMAND, ...).
 //! Each handler gets the connection's [`Client`] and the arguments, and
 //! queues its reply on the client.
+//!
+//! Keyspace commands ([`keys`], [`strings`], [`lists`], [`hashes`],
+//! [`sets`], [`zsets`]) are *data* handlers ([`DataHandler`]): they also get
+//! the locked [`Db`] of the client's selected database. [`execute`] takes
+//! the lock ([`lock_db`]) for one command, or reuses the guards EXEC holds
+//! for the whole transaction ([`transactions`]); [`unlock`] then serves
+//! blocked clients and publishes the keyspace events the command queued.
+//! While the client is in MULTI, [`run`] queues commands instead of running
+//! them, after the same checks Redis makes first (unknown command, arity,
+//! subscribed context), which flag the transaction when they fail.
 
 pub mod connection;
 pub mod docs;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
 pub mod pubsub;
 pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod transactions;
+pub mod zsets;
 
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
 use crate::connection::{Client, ReplyMode};
+use crate::protocol::Frame;
+use crate::state::Shared;
+use crate::store::{Db, DbGuard};
 
 /// A command handler: runs the command and queues its reply.
 pub type Handler = fn(&mut Client, &[Bytes]);
+
+/// A keyspace command handler: also gets the selected database, locked.
+pub type DataHandler = fn(&mut Client, &mut Db, &[Bytes]);
 
 /// What herald knows about a command.
 pub struct Spec {
@@ -36,6 +59,9 @@ pub struct Spec {
     pub handler: Handler,
     /// Subcommands (CLIENT LIST, PUBSUB NUMSUB, ...), empty for plain commands.
     pub subcommands: &'static [Spec],
+    /// For keyspace commands: the handler run with the database locked
+    /// (then `handler` is unused).
+    pub data: Option<DataHandler>,
 }
 
 const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
@@ -45,6 +71,7 @@ const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
         pubsub_ok: false,
         handler,
         subcommands: &[],
+        data: None,
     }
 }
 
@@ -55,6 +82,7 @@ const fn pubsub_cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
         pubsub_ok: true,
         handler,
         subcommands: &[],
+        data: None,
     }
 }
 
@@ -70,6 +98,19 @@ const fn container(
         pubsub_ok: false,
         handler,
         subcommands,
+        data: None,
+    }
+}
+
+/// A keyspace command (see [`DataHandler`]).
+const fn dcmd(name: &'static str, arity: i32, data: DataHandler) -> Spec {
+    Spec {
+        name,
+        arity,
+        pubsub_ok: false,
+        handler: no_subcommand,
+        subcommands: &[],
+        data: Some(data),
     }
 }
 
@@ -79,7 +120,16 @@ fn no_subcommand(_: &mut Client, _: &[Bytes]) {}
 
 /// Every command herald implements, alphabetically.
 pub static TABLE: &[Spec] = &[
+    dcmd("append", 3, strings::append),
     cmd("auth", -2, connection::auth),
+    dcmd("blmove", 6, lists::blmove),
+    dcmd("blmpop", -5, lists::blmpop),
+    dcmd("blpop", -3, lists::blpop),
+    dcmd("brpop", -3, lists::brpop),
+    dcmd("brpoplpush", 4, lists::brpoplpush),
+    dcmd("bzmpop", -5, zsets::bzmpop),
+    dcmd("bzpopmax", -3, zsets::bzpopmax),
+    dcmd("bzpopmin", -3, zsets::bzpopmin),
     container("client", -2, no_subcommand, connection::CLIENT_SUBCOMMANDS),
     container(
         "command",
@@ -88,27 +138,145 @@ pub static TABLE: &[Spec] = &[
         server::COMMAND_SUBCOMMANDS,
     ),
     container("config", -2, no_subcommand, server::CONFIG_SUBCOMMANDS),
-    cmd("dbsize", 1, server::dbsize),
+    cmd("copy", -3, keys::copy),
+    dcmd("dbsize", 1, keys::dbsize),
+    dcmd("decr", 2, strings::decr),
+    dcmd("decrby", 3, strings::decrby),
+    dcmd("del", -2, keys::del),
+    cmd("discard", 1, transactions::discard),
     cmd("echo", 2, connection::echo),
-    cmd("flushall", -1, server::flushall),
-    cmd("flushdb", -1, server::flushdb),
+    cmd("exec", 1, transactions::exec),
+    dcmd("exists", -2, keys::exists),
+    dcmd("expire", -3, keys::expire),
+    dcmd("expireat", -3, keys::expireat),
+    dcmd("expiretime", 2, keys::expiretime),
+    cmd("flushall", -1, keys::flushall),
+    dcmd("flushdb", -1, keys::flushdb),
+    dcmd("get", 2, strings::get),
+    dcmd("getdel", 2, strings::getdel),
+    dcmd("getex", -2, strings::getex),
+    dcmd("getrange", 4, strings::getrange),
+    dcmd("getset", 3, strings::getset),
+    dcmd("hdel", -3, hashes::hdel),
     cmd("hello", -1, connection::hello),
+    dcmd("hexists", 3, hashes::hexists),
+    dcmd("hget", 3, hashes::hget),
+    dcmd("hgetall", 2, hashes::hgetall),
+    dcmd("hincrby", 4, hashes::hincrby),
+    dcmd("hincrbyfloat", 4, hashes::hincrbyfloat),
+    dcmd("hkeys", 2, hashes::hkeys),
+    dcmd("hlen", 2, hashes::hlen),
+    dcmd("hmget", -3, hashes::hmget),
+    dcmd("hmset", -4, hashes::hmset),
+    dcmd("hrandfield", -2, hashes::hrandfield),
+    dcmd("hscan", -3, hashes::hscan),
+    dcmd("hset", -4, hashes::hset),
+    dcmd("hsetnx", 4, hashes::hsetnx),
+    dcmd("hstrlen", 3, hashes::hstrlen),
+    dcmd("hvals", 2, hashes::hvals),
+    dcmd("incr", 2, strings::incr),
+    dcmd("incrby", 3, strings::incrby),
+    dcmd("incrbyfloat", 3, strings::incrbyfloat),
     cmd("info", -1, server::info),
+    dcmd("keys", 2, keys::keys),
+    dcmd("lindex", 3, lists::lindex),
+    dcmd("linsert", 5, lists::linsert),
+    dcmd("llen", 2, lists::llen),
+    dcmd("lmove", 5, lists::lmove),
+    dcmd("lmpop", -4, lists::lmpop),
+    dcmd("lpop", -2, lists::lpop),
+    dcmd("lpos", -3, lists::lpos),
+    dcmd("lpush", -3, lists::lpush),
+    dcmd("lpushx", -3, lists::lpushx),
+    dcmd("lrange", 4, lists::lrange),
+    dcmd("lrem", 4, lists::lrem),
+    dcmd("lset", 4, lists::lset),
+    dcmd("ltrim", 4, lists::ltrim),
+    dcmd("mget", -2, strings::mget),
+    dcmd("mset", -3, strings::mset),
+    dcmd("msetnx", -3, strings::msetnx),
+    cmd("multi", 1, transactions::multi),
+    dcmd("persist", 2, keys::persist),
+    dcmd("pexpire", -3, keys::pexpire),
+    dcmd("pexpireat", -3, keys::pexpireat),
+    dcmd("pexpiretime", 2, keys::pexpiretime),
     pubsub_cmd("ping", -1, connection::ping),
+    dcmd("psetex", 4, strings::psetex),
     pubsub_cmd("psubscribe", -2, pubsub::psubscribe),
+    dcmd("pttl", 2, keys::pttl),
     cmd("publish", 3, pubsub::publish),
     container("pubsub", -2, no_subcommand, pubsub::PUBSUB_SUBCOMMANDS),
     pubsub_cmd("punsubscribe", -1, pubsub::punsubscribe),
     pubsub_cmd("quit", -1, connection::quit),
+    dcmd("randomkey", 1, keys::randomkey),
+    dcmd("rename", 3, keys::rename),
+    dcmd("renamenx", 3, keys::renamenx),
     pubsub_cmd("reset", 1, connection::reset),
+    dcmd("rpop", -2, lists::rpop),
+    dcmd("rpoplpush", 3, lists::rpoplpush),
+    dcmd("rpush", -3, lists::rpush),
+    dcmd("rpushx", -3, lists::rpushx),
+    dcmd("sadd", -3, sets::sadd),
+    dcmd("scan", -2, keys::scan),
+    dcmd("scard", 2, sets::scard),
+    dcmd("sdiff", -2, sets::sdiff),
+    dcmd("sdiffstore", -3, sets::sdiffstore),
     cmd("select", 2, connection::select),
+    dcmd("set", -3, strings::set),
+    dcmd("setex", 4, strings::setex),
+    dcmd("setnx", 3, strings::setnx),
+    dcmd("setrange", 4, strings::setrange),
     cmd("shutdown", -1, server::shutdown),
+    dcmd("sinter", -2, sets::sinter),
+    dcmd("sintercard", -3, sets::sintercard),
+    dcmd("sinterstore", -3, sets::sinterstore),
+    dcmd("sismember", 3, sets::sismember),
+    dcmd("smembers", 2, sets::smembers),
+    dcmd("smismember", -3, sets::smismember),
+    dcmd("smove", 4, sets::smove),
+    dcmd("spop", -2, sets::spop),
     cmd("spublish", 3, pubsub::spublish),
+    dcmd("srandmember", -2, sets::srandmember),
+    dcmd("srem", -3, sets::srem),
+    dcmd("sscan", -3, sets::sscan),
     pubsub_cmd("ssubscribe", -2, pubsub::ssubscribe),
+    dcmd("strlen", 2, strings::strlen),
     pubsub_cmd("subscribe", -2, pubsub::subscribe),
+    dcmd("sunion", -2, sets::sunion),
+    dcmd("sunionstore", -3, sets::sunionstore),
     pubsub_cmd("sunsubscribe", -1, pubsub::sunsubscribe),
+    cmd("swapdb", 3, keys::swapdb),
     cmd("time", 1, server::time),
+    dcmd("ttl", 2, keys::ttl),
+    dcmd("type", 2, keys::type_),
+    dcmd("unlink", -2, keys::del),
     pubsub_cmd("unsubscribe", -1, pubsub::unsubscribe),
+    cmd("unwatch", 1, transactions::unwatch),
+    cmd("watch", -2, transactions::watch),
+    dcmd("zadd", -4, zsets::zadd),
+    dcmd("zcard", 2, zsets::zcard),
+    dcmd("zcount", 4, zsets::zcount),
+    dcmd("zincrby", 4, zsets::zincrby),
+    dcmd("zlexcount", 4, zsets::zlexcount),
+    dcmd("zmpop", -4, zsets::zmpop),
+    dcmd("zmscore", -3, zsets::zmscore),
+    dcmd("zpopmax", -2, zsets::zpopmax),
+    dcmd("zpopmin", -2, zsets::zpopmin),
+    dcmd("zrange", -4, zsets::zrange),
+    dcmd("zrangebylex", -4, zsets::zrangebylex),
+    dcmd("zrangebyscore", -4, zsets::zrangebyscore),
+    dcmd("zrangestore", -5, zsets::zrangestore),
+    dcmd("zrank", 3, zsets::zrank),
+    dcmd("zrem", -3, zsets::zrem),
+    dcmd("zremrangebylex", 4, zsets::zremrangebylex),
+    dcmd("zremrangebyrank", 4, zsets::zremrangebyrank),
+    dcmd("zremrangebyscore", 4, zsets::zremrangebyscore),
+    dcmd("zrevrange", -4, zsets::zrevrange),
+    dcmd("zrevrangebylex", -4, zsets::zrevrangebylex),
+    dcmd("zrevrangebyscore", -4, zsets::zrevrangebyscore),
+    dcmd("zrevrank", 3, zsets::zrevrank),
+    dcmd("zscan", -3, zsets::zscan),
+    dcmd("zscore", 3, zsets::zscore),
 ];
 
 /// Finds a spec by case-insensitive name in a table.
@@ -170,6 +338,7 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
 }
 
 fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
+    let is_exec = name.eq_ignore_ascii_case(b"exec");
     let Some(spec) = find(TABLE, name) else {
         let mut list = Vec::new();
         for a in &args[1..] {
@@ -186,7 +355,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             sanitize(c_str(name, 128)),
             sanitize(&list)
         );
-        return reject(c, msg);
+        return reject(c, msg, false);
     };
     let (spec, fullname) = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match find(spec.subcommands, &args[1]) {
@@ -197,7 +366,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
                     sanitize(c_str(&args[1], 128)),
                     spec.name.to_ascii_uppercase()
                 );
-                return reject(c, msg);
+                return reject(c, msg, false);
             }
         }
     } else {
@@ -208,6 +377,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         return reject(
             c,
             format!("ERR wrong number of arguments for '{fullname}' command"),
+            is_exec,
         );
     }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
@@ -216,23 +386,142 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             format!(
                 "ERR Can't execute '{fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             ),
+            is_exec,
         );
+    }
+    // Inside MULTI everything but the transaction commands is queued.
+    if c.tx.multi.is_some() && !transactions::runs_in_multi(&fullname) {
+        transactions::queue(c, args);
+        return c.reply(Frame::simple("QUEUED"));
     }
     c.shared
         .stats
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
     c.current_cmd = fullname;
-    (spec.handler)(c, args);
+    run_spec(c, spec, args);
 }
 
-/// Replies with a command-rejection error (not counted as processed).
-fn reject(c: &mut Client, msg: String) {
+/// Runs a command whose checks passed (directly, or queued by EXEC).
+fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
+    match spec.data {
+        Some(d) => with_db(c, |c, db| d(c, db, args)),
+        None => (spec.handler)(c, args),
+    }
+}
+
+/// Looks a command (and subcommand) up as [`run`] does, for EXEC.
+fn lookup(args: &[Bytes]) -> Option<&'static Spec> {
+    let spec = find(TABLE, args.first()?)?;
+    if !spec.subcommands.is_empty() && args.len() >= 2 {
+        return find(spec.subcommands, &args[1]);
+    }
+    Some(spec)
+}
+
+/// Replies with a command-rejection error (not counted as processed). In
+/// MULTI the rejection flags the transaction; a rejected EXEC aborts it.
+fn reject(c: &mut Client, msg: String, is_exec: bool) {
     c.shared
         .stats
         .total_error_replies
         .fetch_add(1, Ordering::Relaxed);
+    if is_exec {
+        return transactions::abort_exec(c, &msg);
+    }
+    transactions::flag(c);
     c.error(msg);
+}
+
+/// The parsed `notify-keyspace-events` flags, parsed once per change of the
+/// configured text (see [`crate::store::notify::Cache`]).
+pub fn notify_flags(shared: &Shared) -> u32 {
+    let cfg = shared.config.read();
+    shared.store.notify_cache.flags(&cfg.notify_keyspace_events)
+}
+
+/// Locks database `i` for one command: fixes its clock and snapshots the
+/// notification flags.
+pub fn lock_db(shared: &Shared, i: usize) -> DbGuard {
+    let flags = notify_flags(shared);
+    let mut g = shared.store.lock(i);
+    g.notify_flags = flags;
+    g
+}
+
+/// Publishes the keyspace events queued on `db` (under its lock, so that
+/// events leave in the order of the commands that caused them).
+pub fn publish_events(shared: &Shared, db: &mut Db) {
+    if db.events.is_empty() {
+        return;
+    }
+    let flags = db.notify_flags;
+    let index = db.index;
+    for ev in std::mem::take(&mut db.events) {
+        if flags & crate::store::notify::KEYSPACE != 0 {
+            let mut ch = format!("__keyspace@{index}__:").into_bytes();
+            ch.extend_from_slice(&ev.key);
+            shared.pubsub.publish(&ch, ev.name.as_bytes());
+        }
+        if flags & crate::store::notify::KEYEVENT != 0 {
+            let ch = format!("__keyevent@{index}__:{}", ev.name);
+            shared.pubsub.publish(ch.as_bytes(), &ev.key);
+        }
+    }
+}
+
+/// Ends a command's (or EXEC's) use of a database: publishes its events,
+/// serves the clients blocked on keys it wrote (as Redis does after each
+/// command), publishes what serving produced, then releases the lock.
+pub fn unlock(shared: &Shared, mut db: DbGuard) {
+    publish_events(shared, &mut db);
+    if !db.ready.is_empty() {
+        crate::store::blocking::serve_ready(&mut db);
+        publish_events(shared, &mut db);
+    }
+    drop(db);
+}
+
+/// Runs `f` with the client's selected database locked: the guard EXEC
+/// holds if in a transaction, else a lock taken and released around `f`.
+pub fn with_db<R>(c: &mut Client, f: impl FnOnce(&mut Client, &mut Db) -> R) -> R {
+    // Pushes caused by this command (keyspace events to this very client)
+    // must follow the batch's earlier replies.
+    if c.subscription_count() > 0 {
+        c.flush_replies();
+    }
+    let i = c.db;
+    if let Some(pos) = c.tx.held.iter().position(|g| g.index == i) {
+        let mut g = c.tx.held.swap_remove(pos);
+        let r = f(c, &mut g);
+        publish_events(&c.shared, &mut g);
+        c.tx.held.push(g);
+        return r;
+    }
+    let mut g = lock_db(&c.shared, i);
+    let r = f(c, &mut g);
+    unlock(&c.shared, g);
+    r
+}
+
+/// Takes database `i` for a command that works on several: the guard EXEC
+/// holds, or a fresh lock (callers lock in index order). Give it back with
+/// [`put_db`].
+pub fn take_db(c: &mut Client, i: usize) -> (DbGuard, bool) {
+    if let Some(pos) = c.tx.held.iter().position(|g| g.index == i) {
+        return (c.tx.held.swap_remove(pos), true);
+    }
+    (lock_db(&c.shared, i), false)
+}
+
+/// Returns a database taken with [`take_db`].
+pub fn put_db(c: &mut Client, mut g: DbGuard, held: bool) {
+    if held {
+        publish_events(&c.shared, &mut g);
+        c.tx.held.push(g);
+    } else {
+        unlock(&c.shared, g);
+    }
 }
 
 /// Parses an integer argument as Redis's `getLongLongFromObject` does.
@@ -280,5 +569,24 @@ mod tests {
             }
         }
         check(TABLE);
+    }
+
+    #[test]
+    fn arities_are_redis_7_0s() {
+        for s in TABLE {
+            assert_eq!(
+                docs::arity(s.name),
+                Some(s.arity as i64),
+                "arity of {}",
+                s.name
+            );
+            for sub in s.subcommands {
+                // CLIENT SETINFO is Redis 7.2's, unknown to the 7.0 data.
+                let full = format!("{}|{}", s.name, sub.name);
+                if let Some(a) = docs::arity(&full) {
+                    assert_eq!(a, sub.arity as i64, "arity of {full}");
+                }
+            }
+        }
     }
 }

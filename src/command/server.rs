@@ -232,9 +232,10 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
             let maxclients = sh.config.read().maxclients;
             let _ = write!(
                 s,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
                 sh.clients.len(),
-                maxclients
+                maxclients,
+                super::keys::blocked_clients(c),
             );
         }
         "memory" => {
@@ -261,12 +262,18 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
             let ps = &sh.pubsub;
             let _ = write!(
                 s,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:0\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\n",
                 st.total_connections_received.load(Relaxed),
                 st.total_commands_processed.load(Relaxed),
                 st.total_net_input_bytes.load(Relaxed),
                 st.total_net_output_bytes.load(Relaxed),
                 st.rejected_connections.load(Relaxed),
+                (0..sh.store.len())
+                    .map(|i| match c.tx.held.iter().find(|g| g.index == i) {
+                        Some(g) => g.expired_keys,
+                        None => sh.store.lock(i).expired_keys,
+                    })
+                    .sum::<u64>(),
                 ps.channels.count(),
                 ps.patterns.count(),
                 ps.shard_channels.count(),

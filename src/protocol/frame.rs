@@ -189,7 +189,9 @@ pub fn put_bulk(out: &mut BytesMut, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Formats a double as redis-server does in replies (`%.17g`, `inf`, `-inf`, `nan`).
+/// Formats a double as redis-server 7.0 does in replies: `%.17g`
+/// (`0.1` is `0.10000000000000001`, `1e20` is `1e+20`), and `inf`, `-inf`,
+/// `nan`.
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "nan".into();
@@ -197,18 +199,47 @@ pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // Integral values inside the exact range print without a fraction, as %.17g does.
-    if d == d.trunc() && d.abs() < 1e17 {
-        return format!("{}", d as i64);
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
-    let mut b = ryu::Buffer::new();
-    let s = b.format(d);
-    s.to_string()
+    // %.17g: 17 significant digits; scientific notation when the exponent
+    // is below -4 or at least 17; trailing zeros removed.
+    let sci = format!("{:.16e}", d);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    fn trim(s: &str) -> &str {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            s
+        }
+    }
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{}{:02}", trim(mant), sign, exp.abs())
+    } else {
+        let decimals = (16 - exp).max(0) as usize;
+        trim(&format!("{:.*}", decimals, d)).to_string()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doubles_print_as_percent_17g() {
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_double(1e20), "1e+20");
+        assert_eq!(format_double(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(-2.5), "-2.5");
+        assert_eq!(format_double(123456.0), "123456");
+    }
 
     #[test]
     fn downgrades_resp3_types_for_resp2() {

@@ -1,38 +1,500 @@
-//! The keyspace: numbered databases of keys.
+//! The keyspace: numbered databases of keys, each key holding a [`Value`].
 //!
-//! For now it holds only what the connection and server commands need
-//! (SELECT, DBSIZE, FLUSHDB, FLUSHALL); the data types arrive with issue 4.
+//! # Shape
+//!
+//! - [`Store`] owns the databases (16 by default). Each [`Db`] sits behind
+//!   its own `parking_lot::Mutex` inside an `Arc`, so traffic on one database
+//!   never waits for another, and a transaction (EXEC) can keep the guards
+//!   it took (`ArcMutexGuard`, owned, no borrow of the store) for the whole
+//!   queue. A command holds its database's lock for its own duration only,
+//!   never across an `.await` and never while writing to a socket (keyspace
+//!   notifications and blocked-client replies are pushed into outboxes,
+//!   which are leaf locks). Commands that touch several databases (SWAPDB,
+//!   MOVE, COPY ... DB, FLUSHALL, a transaction that SELECTs) lock them in
+//!   index order, so two of them can never deadlock.
+//! - Keys live in an `IndexMap` (insertion-ordered hash map, `swap_remove`
+//!   on delete). Besides O(1) lookups it gives O(1) random access by index,
+//!   which RANDOMKEY and active expiry sampling need, and a SCAN cursor that
+//!   walks indices from the end towards 0: a `swap_remove` only ever moves
+//!   the last entry, which a downward walk has already visited, so a full
+//!   iteration returns every key that existed throughout (see [`Db::scan`]).
+//! - Deadlines live in a second `IndexMap` (key → unix ms), only for keys
+//!   with a TTL, so expiry sampling looks at candidates only ([`expire`]).
+//! - Every read goes through [`Db::expire_if_needed`] (lazy expiry); the
+//!   background task of [`expire`] removes keys nobody reads.
+//!
+//! # What a write must do
+//!
+//! A command that changes a key calls [`Db::modified`] (Redis's
+//! `signalModifiedKey`: breaks WATCH, marks the key ready for clients
+//! blocked on it) and [`Db::notify`] for its keyspace event. Events are
+//! buffered in the database and published when the command (or the whole
+//! EXEC) ends, still under the lock, so their order is the commands' order
+//! (`command::unlock`).
+//!
+//! # Memory accounting
+//!
+//! [`Db::used_memory`] is an estimate kept up to date on every insert,
+//! removal and in-place change: per key, [`KEY_OVERHEAD`] plus the key's
+//! length plus [`Value::mem`]. Each collection type keeps its own running
+//! byte count in O(1) (element lengths plus a per-element overhead
+//! constant chosen from the container's layout), and [`Db::update`]
+//! applies the difference of `Value::mem` before and after a change. INFO
+//! memory reports the sum over databases plus a fixed base.
+//!
+//! Stored keys and values never borrow the client's read buffer: every
+//! argument kept is copied into its own allocation ([`own`]).
+
+pub mod blocking;
+pub mod expire;
+pub mod hash;
+pub mod list;
+pub mod notify;
+pub mod set;
+pub mod zset;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use indexmap::IndexMap;
+use parking_lot::{Mutex, RawMutex};
 
-/// A stored value (data types come later).
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+pub use zset::ZSet;
+
+/// Insertion-ordered hash map with ahash, used for keyspaces, hashes, sets.
+pub type Map<K, V> = IndexMap<K, V, ahash::RandomState>;
+
+/// Estimated bytes per key besides the key and the value's contents: the
+/// `IndexMap` entry (8-byte hash, 32-byte `Bytes` handle, 40-byte `Value`),
+/// its index slot at the table's load factor, and the allocator headers of
+/// the key's and the value's own allocations.
+pub const KEY_OVERHEAD: usize = 120;
+
+/// The error for an operation against a key holding the wrong type.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// A copy of an argument in its own allocation. Arguments are slices of the
+/// connection's read buffer; storing one would pin the whole buffer.
+pub fn own(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
+/// Milliseconds since the Unix epoch (the clock TTLs are measured on).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A stored value, one variant per Redis data type herald implements.
 #[derive(Debug, Clone)]
 pub enum Value {
-    /// A string value.
+    /// A string (binary-safe; integers are kept as their decimal text).
     Str(Bytes),
+    /// A list (quicklist in Redis). Collections are boxed so that a
+    /// `Value` stays 40 bytes: most keys of a messaging workload are small
+    /// strings, and every keyspace entry pays for the largest variant.
+    List(Box<List>),
+    /// A hash.
+    Hash(Box<Hash>),
+    /// A set.
+    Set(Box<Set>),
+    /// A sorted set.
+    ZSet(Box<ZSet>),
+}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// Estimated heap bytes of the contents, in O(1).
+    pub fn mem(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+            Value::List(l) => l.mem(),
+            Value::Hash(h) => h.mem(),
+            Value::Set(s) => s.mem(),
+            Value::ZSet(z) => z.mem(),
+        }
+    }
+
+    /// True for a collection with no element left (Redis deletes those keys).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(l) => l.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+        }
+    }
+}
+
+/// One keyspace event waiting to be published when the lock is released.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The notify class bit ([`notify`]) the event belongs to.
+    pub class: u32,
+    /// Redis's event name (`set`, `lpush`, `expired`, ...).
+    pub name: &'static str,
+    /// The key, in its own allocation.
+    pub key: Bytes,
+}
+
+/// WATCH bookkeeping for one watched key.
+#[derive(Debug, Clone, Copy, Default)]
+struct Watched {
+    /// How many WATCH registrations (clients) refer to the key.
+    refs: u32,
+    /// Bumped by every modification of the key.
+    version: u64,
 }
 
 /// One database.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Db {
+    /// This database's number (for notification channel names).
+    pub index: usize,
     /// Key → value.
-    pub map: HashMap<Bytes, Value>,
+    keys: Map<Bytes, Value>,
+    /// Key → deadline in unix milliseconds, only for keys with a TTL.
+    expires: Map<Bytes, u64>,
+    /// Version counters of the keys some client WATCHes.
+    watched: HashMap<Bytes, Watched, ahash::RandomState>,
+    /// Clients blocked on keys of this database (BLPOP and friends).
+    pub waiters: blocking::Waiters,
+    /// Keys with waiters that were written by the running command.
+    pub(crate) ready: Vec<Bytes>,
+    /// Keyspace events of the running command(s), published on unlock.
+    pub(crate) events: Vec<Event>,
+    /// The time the running command sees (ms): fixed when the lock is taken,
+    /// as Redis fixes `server.mstime` per command (and per EXEC).
+    pub now: u64,
+    /// Notification classes enabled (snapshot taken when locking).
+    pub notify_flags: u32,
+    /// Estimated bytes used by keys and values (see the module header).
+    used: usize,
+    /// Keys removed because their TTL passed (INFO stats `expired_keys`).
+    pub expired_keys: u64,
 }
 
-/// All databases. Each has its own lock so that traffic on one database
-/// never waits for another.
+impl Db {
+    /// An empty database numbered `index`.
+    pub fn new(index: usize) -> Db {
+        Db {
+            index,
+            keys: Map::default(),
+            expires: Map::default(),
+            watched: HashMap::default(),
+            waiters: blocking::Waiters::default(),
+            ready: Vec::new(),
+            events: Vec::new(),
+            now: now_ms(),
+            notify_flags: 0,
+            used: 0,
+            expired_keys: 0,
+        }
+    }
+
+    /// Number of keys (expired ones not yet removed included, as Redis).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when the database holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Estimated bytes used by this database's keys and values.
+    pub fn used_memory(&self) -> usize {
+        self.used
+    }
+
+    /// True if `key` has a deadline that has passed.
+    fn is_expired(&self, key: &[u8]) -> bool {
+        matches!(self.expires.get(key), Some(&at) if at <= self.now)
+    }
+
+    /// Lazy expiry: removes `key` if its deadline has passed, emitting the
+    /// `expired` event. Returns true if it was removed.
+    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        if !self.is_expired(key) {
+            return false;
+        }
+        self.remove(key);
+        self.expired_keys += 1;
+        self.modified(key);
+        self.notify(notify::EXPIRED, "expired", key);
+        true
+    }
+
+    /// The value of `key`, after lazy expiry.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+        self.expire_if_needed(key);
+        self.keys.get(key)
+    }
+
+    /// True if `key` exists (after lazy expiry).
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Runs `f` on the value of `key` (after lazy expiry) and keeps the
+    /// memory estimate right; a collection left empty is deleted (the
+    /// caller emits its `del` event if Redis does). None if no such key.
+    pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Value) -> R) -> Option<R> {
+        self.expire_if_needed(key);
+        let v = self.keys.get_mut(key)?;
+        let before = v.mem();
+        let r = f(v);
+        let after = v.mem();
+        let empty = v.is_empty_collection();
+        self.used = (self.used + after).saturating_sub(before);
+        if empty {
+            self.remove(key);
+        }
+        Some(r)
+    }
+
+    /// Stores `value` at `key`, replacing any value; the TTL is dropped
+    /// unless `keep_ttl`. The key is copied into its own allocation if new.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let add = value.mem();
+        match self.keys.get_mut(key) {
+            Some(old) => {
+                let before = old.mem();
+                *old = value;
+                self.used = (self.used + add).saturating_sub(before);
+            }
+            None => {
+                self.keys.insert(own(key), value);
+                self.used += KEY_OVERHEAD + key.len() + add;
+                // Redis's dbAdd: the `new` event precedes the command's own.
+                self.notify(notify::NEW, "new", key);
+            }
+        }
+        if !keep_ttl {
+            self.expires.swap_remove(key);
+        }
+    }
+
+    /// Removes `key` and its TTL, returning the value (no event).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        let v = self.keys.swap_remove(key)?;
+        self.expires.swap_remove(key);
+        self.used = self.used.saturating_sub(KEY_OVERHEAD + key.len() + v.mem());
+        Some(v)
+    }
+
+    /// Deletes `key` if it exists (after lazy expiry), with the `del` event
+    /// and WATCH/blocking signal. Returns true if a key was deleted.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        self.expire_if_needed(key);
+        if self.remove(key).is_some() {
+            self.modified(key);
+            self.notify(notify::GENERIC, "del", key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The deadline (unix ms) of `key`, if it has one.
+    pub fn deadline(&self, key: &[u8]) -> Option<u64> {
+        self.expires.get(key).copied()
+    }
+
+    /// Sets the deadline of an existing key.
+    pub fn set_deadline(&mut self, key: &[u8], at_ms: u64) {
+        if let Some(d) = self.expires.get_mut(key) {
+            *d = at_ms;
+        } else if let Some((k, _)) = self.keys.get_key_value(key) {
+            let k = k.clone();
+            self.expires.insert(k, at_ms);
+        }
+    }
+
+    /// Removes the TTL of `key`; true if it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.expires.swap_remove(key).is_some()
+    }
+
+    /// A key chosen uniformly at random among the live ones (expired keys
+    /// met on the way are removed, as Redis's dbRandomKey does).
+    pub fn random_key(&mut self) -> Option<Bytes> {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        for _ in 0..100 {
+            if self.keys.is_empty() {
+                return None;
+            }
+            let i = rng.gen_range(0..self.keys.len());
+            let k = self.keys.get_index(i).map(|(k, _)| k.clone())?;
+            if !self.expire_if_needed(&k) {
+                return Some(k);
+            }
+        }
+        self.keys.get_index(0).map(|(k, _)| k.clone())
+    }
+
+    /// One SCAN step: visits up to `count` positions below `cursor` (0 =
+    /// start) walking downwards, calling `f` on each live key; returns the
+    /// next cursor (0 when done). See the module header for why downwards.
+    pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Bytes, &Value)) -> u64 {
+        let len = self.keys.len() as u64;
+        let mut pos = if cursor == 0 || cursor > len {
+            len
+        } else {
+            cursor
+        };
+        let mut visited = 0;
+        while pos > 0 && visited < count.max(1) {
+            pos -= 1;
+            visited += 1;
+            if let Some((k, v)) = self.keys.get_index(pos as usize) {
+                let dead = matches!(self.expires.get(k), Some(&at) if at <= self.now);
+                if !dead {
+                    f(k, v);
+                }
+            }
+        }
+        pos
+    }
+
+    /// Every live key, in storage order (KEYS).
+    pub fn all_keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.keys
+            .keys()
+            .filter(move |k| !matches!(self.expires.get(*k), Some(&at) if at <= self.now))
+    }
+
+    /// The key at storage position `i` of the TTL table (expiry sampling).
+    pub(crate) fn expire_entry(&self, i: usize) -> Option<(&Bytes, u64)> {
+        self.expires.get_index(i).map(|(k, v)| (k, *v))
+    }
+
+    /// Redis's `signalModifiedKey`: breaks WATCH on `key` and wakes clients
+    /// blocked on it (they are served when the command ends).
+    pub fn modified(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.version += 1;
+        }
+        if self.waiters.has(key) && !self.ready.iter().any(|k| &k[..] == key) {
+            self.ready.push(own(key));
+        }
+    }
+
+    /// Queues the keyspace event `name` of class `class` for `key`, if the
+    /// configuration enables it.
+    pub fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
+        if notify::wanted(self.notify_flags, class) {
+            self.events.push(Event {
+                class,
+                name,
+                key: own(key),
+            });
+        }
+    }
+
+    /// Removes every key (FLUSHDB), breaking WATCH on the keys that existed.
+    pub fn flush(&mut self) {
+        if !self.watched.is_empty() {
+            let keys: Vec<Bytes> = self.watched.keys().cloned().collect();
+            for k in keys {
+                if self.keys.contains_key(&k) {
+                    self.modified(&k);
+                }
+            }
+        }
+        self.keys = Map::default();
+        self.expires = Map::default();
+        self.used = 0;
+    }
+
+    /// Exchanges the data (keys, TTLs, memory) of two databases, keeping
+    /// each one's watchers and blocked clients (SWAPDB).
+    pub fn swap_data(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.keys, &mut other.keys);
+        std::mem::swap(&mut self.expires, &mut other.expires);
+        std::mem::swap(&mut self.used, &mut other.used);
+        for db in [self, other] {
+            let keys: Vec<Bytes> = db.watched.keys().cloned().collect();
+            for k in keys {
+                db.modified(&k);
+            }
+            let waited: Vec<Bytes> = db.waiters.keys();
+            for k in waited {
+                db.modified(&k);
+            }
+        }
+    }
+
+    /// Registers a WATCH of `key`; returns the version to compare at EXEC.
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let w = self.watched.entry(own(key)).or_default();
+        w.refs += 1;
+        w.version
+    }
+
+    /// Drops one WATCH registration of `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.refs = w.refs.saturating_sub(1);
+            if w.refs == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The current version of a watched key.
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.version)
+    }
+
+    /// True if `key` exists but its deadline has passed (WATCH checks this
+    /// at EXEC, as Redis's `isWatchedKeyExpired`).
+    pub fn is_logically_expired(&self, key: &[u8]) -> bool {
+        self.keys.contains_key(key) && self.is_expired(key)
+    }
+}
+
+/// An owned lock on one database (can be kept by EXEC across commands).
+pub type DbGuard = parking_lot::ArcMutexGuard<RawMutex, Db>;
+
+/// All databases.
 pub struct Store {
-    dbs: Vec<Mutex<Db>>,
+    dbs: Vec<Arc<Mutex<Db>>>,
+    /// Parsed `notify-keyspace-events`, recomputed when the text changes.
+    pub notify_cache: notify::Cache,
 }
 
 impl Store {
     /// `n` empty databases.
     pub fn new(n: usize) -> Store {
         Store {
-            dbs: (0..n.max(1)).map(|_| Mutex::new(Db::default())).collect(),
+            dbs: (0..n.max(1))
+                .map(|i| Arc::new(Mutex::new(Db::new(i))))
+                .collect(),
+            notify_cache: notify::Cache::default(),
         }
     }
 
@@ -46,22 +508,92 @@ impl Store {
         false
     }
 
+    /// Locks database `i` (which must exist) and fixes its clock.
+    pub fn lock(&self, i: usize) -> DbGuard {
+        let mut g = self.dbs[i.min(self.dbs.len() - 1)].lock_arc();
+        g.now = now_ms();
+        g
+    }
+
     /// Number of keys in database `db`.
     pub fn dbsize(&self, db: usize) -> usize {
-        self.dbs.get(db).map_or(0, |d| d.lock().map.len())
+        self.dbs.get(db).map_or(0, |d| d.lock().len())
     }
 
-    /// Removes every key of database `db`.
-    pub fn flush(&self, db: usize) {
-        if let Some(d) = self.dbs.get(db) {
-            d.lock().map.clear();
+    /// (keys, keys with a TTL) of database `db`, for INFO keyspace.
+    pub fn counts(&self, db: usize) -> (usize, usize) {
+        self.dbs.get(db).map_or((0, 0), |d| {
+            let d = d.lock();
+            (d.len(), d.expires_len())
+        })
+    }
+
+    /// Sum of the databases' memory estimates.
+    pub fn used_memory(&self) -> usize {
+        self.dbs.iter().map(|d| d.lock().used_memory()).sum()
+    }
+
+    /// Sum of the databases' expired-key counters.
+    pub fn expired_keys(&self) -> u64 {
+        self.dbs.iter().map(|d| d.lock().expired_keys).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_expiry_and_memory() {
+        let mut db = Db::new(0);
+        db.set(b"a", Value::Str(Bytes::from_static(b"hello")), false);
+        assert_eq!(db.used_memory(), KEY_OVERHEAD + 1 + 5);
+        db.set_deadline(b"a", db.now - 1);
+        assert!(db.get(b"a").is_none());
+        assert_eq!(db.used_memory(), 0);
+        assert_eq!(db.expired_keys, 1);
+    }
+
+    #[test]
+    fn scan_visits_every_surviving_key_despite_deletes() {
+        let mut db = Db::new(0);
+        for i in 0..100 {
+            db.set(format!("k{i}").as_bytes(), Value::Str(Bytes::new()), false);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = db.scan(cursor, 7, |k, _| {
+                seen.insert(k.clone());
+            });
+            // delete some keys between steps (even ones)
+            db.remove(format!("k{}", round * 2).as_bytes());
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..100 {
+            let k = format!("k{i}");
+            if i % 2 == 1 || i / 2 >= round {
+                assert!(seen.contains(k.as_bytes()), "{k} missed");
+            }
         }
     }
 
-    /// Removes every key of every database.
-    pub fn flush_all(&self) {
-        for d in &self.dbs {
-            d.lock().map.clear();
-        }
+    #[test]
+    fn value_stays_small() {
+        assert!(std::mem::size_of::<Value>() <= 40);
+    }
+
+    #[test]
+    fn watch_versions() {
+        let mut db = Db::new(0);
+        let v = db.watch(b"k");
+        db.modified(b"k");
+        assert_ne!(db.watch_version(b"k"), v);
+        db.unwatch(b"k");
+        assert_eq!(db.watch_version(b"k"), 0);
     }
 }

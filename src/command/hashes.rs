@@ -1,0 +1,354 @@
+//! Hash commands: HSET, HSETNX, HGET, HMGET, HMSET, HGETALL, HDEL, HEXISTS,
+//! HLEN, HKEYS, HVALS, HSTRLEN, HINCRBY, HINCRBYFLOAT, HRANDFIELD, HSCAN.
+//!
+//! The structure is `store::hash` (insertion-ordered map); small hashes
+//! reply in insertion order, as Redis's listpack encoding does.
+
+use bytes::Bytes;
+
+use super::strings::{format_human, parse_f64};
+use super::{parse_i64, ERR_NOT_INTEGER};
+use crate::connection::Client;
+use crate::protocol::{Frame, Protocol};
+use crate::store::{notify, own, Db, Hash, Value, WRONGTYPE};
+
+/// The hash at `key` (read-only): Ok(None) if missing, Err after WRONGTYPE.
+fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Hash>, ()> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => {
+            c.error(WRONGTYPE);
+            Err(())
+        }
+    }
+}
+
+/// Makes sure `key` holds a hash (creating it); false after WRONGTYPE.
+fn ensure(c: &mut Client, db: &mut Db, key: &[u8]) -> bool {
+    match read(c, db, key) {
+        Err(()) => false,
+        Ok(Some(_)) => true,
+        Ok(None) => {
+            db.set(key, Value::Hash(Box::default()), false);
+            true
+        }
+    }
+}
+
+/// Applies `f` to the hash at `key` (which must exist).
+fn with_hash<R: Default>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut Hash) -> R) -> R {
+    db.update(key, |v| match v {
+        Value::Hash(h) => f(h),
+        _ => R::default(),
+    })
+    .unwrap_or_default()
+}
+
+fn hset_generic(c: &mut Client, db: &mut Db, args: &[Bytes], name: &str) {
+    if !args.len().is_multiple_of(2) {
+        return c.error(format!(
+            "ERR wrong number of arguments for '{name}' command"
+        ));
+    }
+    let key = &args[1];
+    if !ensure(c, db, key) {
+        return;
+    }
+    let added = with_hash(db, key, |h| {
+        args[2..]
+            .chunks(2)
+            .filter(|p| h.insert(&p[0], own(&p[1])))
+            .count()
+    });
+    db.modified(key);
+    db.notify(notify::HASH, "hset", key);
+    if name == "hmset" {
+        c.reply(Frame::ok());
+    } else {
+        c.reply(Frame::Integer(added as i64));
+    }
+}
+
+/// HSET key field value [field value ...].
+pub fn hset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    hset_generic(c, db, args, "hset")
+}
+
+/// HMSET key field value [field value ...].
+pub fn hmset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    hset_generic(c, db, args, "hmset")
+}
+
+/// HSETNX key field value.
+pub fn hsetnx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let key = &args[1];
+    match read(c, db, key) {
+        Err(()) => return,
+        Ok(Some(h)) if h.get(&args[2]).is_some() => return c.reply(Frame::Integer(0)),
+        _ => {}
+    }
+    if !ensure(c, db, key) {
+        return;
+    }
+    with_hash(db, key, |h| h.insert(&args[2], own(&args[3])));
+    db.modified(key);
+    db.notify(notify::HASH, "hset", key);
+    c.reply(Frame::Integer(1));
+}
+
+/// HGET key field.
+pub fn hget(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let f = h
+            .and_then(|h| h.get(&args[2]).cloned())
+            .map_or(Frame::Null, Frame::Bulk);
+        c.reply(f);
+    }
+}
+
+/// HMGET key field [field ...].
+pub fn hmget(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let out = args[2..]
+            .iter()
+            .map(|f| {
+                h.and_then(|h| h.get(f).cloned())
+                    .map_or(Frame::Null, Frame::Bulk)
+            })
+            .collect();
+        c.reply(Frame::Array(out));
+    }
+}
+
+/// HGETALL key.
+pub fn hgetall(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let pairs = h.map_or(vec![], |h| {
+            h.map()
+                .iter()
+                .map(|(k, v)| (Frame::Bulk(k.clone()), Frame::Bulk(v.clone())))
+                .collect()
+        });
+        c.reply(Frame::Map(pairs));
+    }
+}
+
+/// HKEYS key.
+pub fn hkeys(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let out = h.map_or(vec![], |h| {
+            h.map().keys().map(|k| Frame::Bulk(k.clone())).collect()
+        });
+        c.reply(Frame::Array(out));
+    }
+}
+
+/// HVALS key.
+pub fn hvals(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let out = h.map_or(vec![], |h| {
+            h.map().values().map(|v| Frame::Bulk(v.clone())).collect()
+        });
+        c.reply(Frame::Array(out));
+    }
+}
+
+/// HDEL key field [field ...].
+pub fn hdel(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let key = &args[1];
+    match read(c, db, key) {
+        Err(()) => return,
+        Ok(None) => return c.reply(Frame::Integer(0)),
+        Ok(Some(_)) => {}
+    }
+    let n = with_hash(db, key, |h| {
+        args[2..].iter().filter(|f| h.remove(f)).count()
+    });
+    if n > 0 {
+        db.modified(key);
+        db.notify(notify::HASH, "hdel", key);
+        if !db.exists(key) {
+            db.notify(notify::GENERIC, "del", key);
+        }
+    }
+    c.reply(Frame::Integer(n as i64));
+}
+
+/// HEXISTS key field.
+pub fn hexists(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let e = h.is_some_and(|h| h.get(&args[2]).is_some());
+        c.reply(Frame::Integer(e as i64));
+    }
+}
+
+/// HLEN key.
+pub fn hlen(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        c.reply(Frame::Integer(h.map_or(0, |h| h.len()) as i64));
+    }
+}
+
+/// HSTRLEN key field.
+pub fn hstrlen(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(h) = read(c, db, &args[1]) {
+        let n = h.and_then(|h| h.get(&args[2])).map_or(0, |v| v.len());
+        c.reply(Frame::Integer(n as i64));
+    }
+}
+
+/// HINCRBY key field increment.
+pub fn hincrby(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some(by) = parse_i64(&args[3]) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let key = &args[1];
+    let cur = match read(c, db, key) {
+        Err(()) => return,
+        Ok(h) => h.and_then(|h| h.get(&args[2]).cloned()),
+    };
+    let cur = match cur {
+        None => 0,
+        Some(v) => match parse_i64(&v) {
+            Some(n) => n,
+            None => return c.error("ERR hash value is not an integer"),
+        },
+    };
+    let Some(n) = cur.checked_add(by) else {
+        return c.error("ERR increment or decrement would overflow");
+    };
+    if !ensure(c, db, key) {
+        return;
+    }
+    with_hash(db, key, |h| h.insert(&args[2], Bytes::from(n.to_string())));
+    db.modified(key);
+    db.notify(notify::HASH, "hincrby", key);
+    c.reply(Frame::Integer(n));
+}
+
+/// HINCRBYFLOAT key field increment.
+pub fn hincrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some(by) = parse_f64(&args[3]) else {
+        return c.error("ERR value is not a valid float");
+    };
+    if !by.is_finite() {
+        return c.error("ERR value is NaN or Infinity");
+    }
+    let key = &args[1];
+    let cur = match read(c, db, key) {
+        Err(()) => return,
+        Ok(h) => h.and_then(|h| h.get(&args[2]).cloned()),
+    };
+    let cur = match cur {
+        None => 0.0,
+        Some(v) => match parse_f64(&v) {
+            Some(n) => n,
+            None => return c.error("ERR hash value is not a float"),
+        },
+    };
+    let n = cur + by;
+    if !n.is_finite() {
+        return c.error("ERR increment would produce NaN or Infinity");
+    }
+    if !ensure(c, db, key) {
+        return;
+    }
+    let text = Bytes::from(format_human(n));
+    with_hash(db, key, |h| h.insert(&args[2], text.clone()));
+    db.modified(key);
+    db.notify(notify::HASH, "hincrbyfloat", key);
+    c.reply(Frame::Bulk(text));
+}
+
+/// HRANDFIELD key [count [WITHVALUES]].
+pub fn hrandfield(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    use rand::Rng;
+    let mut count: Option<i64> = None;
+    let mut withvalues = false;
+    if args.len() >= 3 {
+        let Some(n) = parse_i64(&args[2]) else {
+            return c.error(ERR_NOT_INTEGER);
+        };
+        if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+            return c.error("ERR value is out of range");
+        }
+        count = Some(n);
+        if args.len() == 4 {
+            if !args[3].eq_ignore_ascii_case(b"withvalues") {
+                return c.error(super::ERR_SYNTAX);
+            }
+            withvalues = true;
+        } else if args.len() > 4 {
+            return c.error(super::ERR_SYNTAX);
+        }
+    }
+    let proto = c.protocol;
+    let Ok(h) = read(c, db, &args[1]) else {
+        return;
+    };
+    let mut rng = rand::thread_rng();
+    let Some(h) = h else {
+        return c.reply(if count.is_some() {
+            Frame::Array(vec![])
+        } else {
+            Frame::Null
+        });
+    };
+    let pick = |i: usize| h.map().get_index(i).map(|(k, v)| (k.clone(), v.clone()));
+    let Some(n) = count else {
+        let i = rng.gen_range(0..h.len());
+        return c.reply(pick(i).map_or(Frame::Null, |(k, _)| Frame::Bulk(k)));
+    };
+    let mut chosen = Vec::new();
+    if n < 0 {
+        for _ in 0..n.unsigned_abs() {
+            if let Some(p) = pick(rng.gen_range(0..h.len())) {
+                chosen.push(p);
+            }
+        }
+    } else {
+        let n = (n as usize).min(h.len());
+        let idx = rand::seq::index::sample(&mut rng, h.len(), n);
+        chosen.extend(idx.into_iter().filter_map(pick));
+    }
+    let out = if !withvalues {
+        chosen.into_iter().map(|(k, _)| Frame::Bulk(k)).collect()
+    } else if proto == Protocol::Resp3 {
+        chosen
+            .into_iter()
+            .map(|(k, v)| Frame::Array(vec![Frame::Bulk(k), Frame::Bulk(v)]))
+            .collect()
+    } else {
+        chosen
+            .into_iter()
+            .flat_map(|(k, v)| [Frame::Bulk(k), Frame::Bulk(v)])
+            .collect()
+    };
+    c.reply(Frame::Array(out));
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]: the whole hash in one
+/// step (cursor 0), in storage order, as Redis does for small hashes.
+pub fn hscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if super::keys::parse_cursor(&args[2]).is_none() {
+        return c.error("ERR invalid cursor");
+    }
+    let o = match super::keys::parse_scan_opts(&args[3..], false) {
+        Ok(o) => o,
+        Err(e) => return c.error(e),
+    };
+    let Ok(h) = read(c, db, &args[1]) else {
+        return;
+    };
+    let mut out = Vec::new();
+    if let Some(h) = h {
+        for (k, v) in h.map() {
+            if o.pattern.as_ref().is_none_or(|p| p.matches(k)) {
+                out.push(Frame::Bulk(k.clone()));
+                out.push(Frame::Bulk(v.clone()));
+            }
+        }
+    }
+    c.reply(Frame::Array(vec![Frame::bulk("0"), Frame::Array(out)]));
+}

@@ -1,0 +1,710 @@
+//! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LLEN, LRANGE,
+//! LINDEX, LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE, RPOPLPUSH, LMPOP, and
+//! the blocking BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
+//!
+//! A blocking command first behaves as its non-blocking form; if no key has
+//! data it registers the client with [`block`] (see `store::blocking` for
+//! how it is served), unless it runs inside EXEC, where it answers at once
+//! as if it had timed out, like Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
+use crate::connection::Client;
+use crate::protocol::Frame;
+use crate::store::blocking::{self, BlockOp, Blocked, Slot, Waiter};
+use crate::store::{notify, own, Db, List, Value, WRONGTYPE};
+
+/// Checks that `key` is a list or missing; replies WRONGTYPE otherwise.
+fn check_list(c: &mut Client, db: &mut Db, key: &[u8]) -> Result<bool, ()> {
+    match db.get(key) {
+        None => Ok(false),
+        Some(Value::List(_)) => Ok(true),
+        Some(_) => {
+            c.error(WRONGTYPE);
+            Err(())
+        }
+    }
+}
+
+/// The list at `key` (read-only), or None; Err after replying WRONGTYPE.
+fn read_list<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a List>, ()> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
+        Some(_) => {
+            c.error(WRONGTYPE);
+            Err(())
+        }
+    }
+}
+
+fn push_generic(c: &mut Client, db: &mut Db, args: &[Bytes], left: bool, only_existing: bool) {
+    let key = &args[1];
+    let Ok(exists) = check_list(c, db, key) else {
+        return;
+    };
+    if !exists && only_existing {
+        return c.reply(Frame::Integer(0));
+    }
+    if !exists {
+        db.set(key, Value::List(Box::default()), false);
+    }
+    let len = db
+        .update(key, |v| {
+            if let Value::List(l) = v {
+                for e in &args[2..] {
+                    l.push(own(e), left);
+                }
+                l.len()
+            } else {
+                0
+            }
+        })
+        .unwrap_or(0);
+    db.modified(key);
+    db.notify(notify::LIST, if left { "lpush" } else { "rpush" }, key);
+    c.reply(Frame::Integer(len as i64));
+}
+
+/// LPUSH key element [element ...].
+pub fn lpush(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    push_generic(c, db, args, true, false)
+}
+
+/// RPUSH key element [element ...].
+pub fn rpush(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    push_generic(c, db, args, false, false)
+}
+
+/// LPUSHX key element [element ...].
+pub fn lpushx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    push_generic(c, db, args, true, true)
+}
+
+/// RPUSHX key element [element ...].
+pub fn rpushx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    push_generic(c, db, args, false, true)
+}
+
+/// Parses a positive count as Redis's `getPositiveLongFromObjectOrReply`.
+fn parse_count(c: &mut Client, arg: &[u8]) -> Option<usize> {
+    match parse_i64(arg) {
+        Some(n) if n >= 0 => Some(n as usize),
+        _ => {
+            c.error("ERR value is out of range, must be positive");
+            None
+        }
+    }
+}
+
+fn pop_generic(c: &mut Client, db: &mut Db, args: &[Bytes], left: bool) {
+    if args.len() > 3 {
+        return c.error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            if left { "lpop" } else { "rpop" }
+        ));
+    }
+    let count = if args.len() == 3 {
+        match parse_count(c, &args[2]) {
+            Some(n) => Some(n),
+            None => return,
+        }
+    } else {
+        None
+    };
+    let key = &args[1];
+    let Ok(exists) = check_list(c, db, key) else {
+        return;
+    };
+    if !exists {
+        return c.reply(if count.is_some() {
+            Frame::NullArray
+        } else {
+            Frame::Null
+        });
+    }
+    if count == Some(0) {
+        return c.reply(Frame::Array(vec![]));
+    }
+    let items = blocking::list_pop(db, key, left, count.unwrap_or(1)).unwrap_or_default();
+    match count {
+        None => c.reply(items.into_iter().next().map_or(Frame::Null, Frame::Bulk)),
+        Some(_) => c.reply(Frame::Array(items.into_iter().map(Frame::Bulk).collect())),
+    }
+}
+
+/// LPOP key [count].
+pub fn lpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    pop_generic(c, db, args, true)
+}
+
+/// RPOP key [count].
+pub fn rpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    pop_generic(c, db, args, false)
+}
+
+/// LLEN key.
+pub fn llen(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(l) = read_list(c, db, &args[1]) {
+        let n = l.map_or(0, |l| l.len());
+        c.reply(Frame::Integer(n as i64));
+    }
+}
+
+/// Clamps Redis-style (start, end) indices to a range of a `len` list.
+fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { start + len } else { start };
+    let mut e = if end < 0 { end + len } else { end };
+    s = s.max(0);
+    if s >= len || s > e || e < 0 {
+        return None;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    Some((s as usize, e as usize))
+}
+
+/// LRANGE key start stop.
+pub fn lrange(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let (Some(s), Some(e)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let Ok(l) = read_list(c, db, &args[1]) else {
+        return;
+    };
+    let out = match l.and_then(|l| clamp_range(s, e, l.len()).map(|r| (l, r))) {
+        None => vec![],
+        Some((l, (s, e))) => l
+            .items()
+            .range(s..=e)
+            .map(|b| Frame::Bulk(b.clone()))
+            .collect(),
+    };
+    c.reply(Frame::Array(out));
+}
+
+/// Turns a possibly negative index into a position.
+fn index(i: i64, len: usize) -> Option<usize> {
+    let i = if i < 0 { i + len as i64 } else { i };
+    (i >= 0 && (i as usize) < len).then_some(i as usize)
+}
+
+/// LINDEX key index.
+pub fn lindex(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some(i) = parse_i64(&args[2]) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let Ok(l) = read_list(c, db, &args[1]) else {
+        return;
+    };
+    let f = l
+        .and_then(|l| index(i, l.len()).and_then(|i| l.get(i).cloned()))
+        .map_or(Frame::Null, Frame::Bulk);
+    c.reply(f);
+}
+
+/// LSET key index element.
+pub fn lset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some(i) = parse_i64(&args[2]) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let key = &args[1];
+    let Ok(exists) = check_list(c, db, key) else {
+        return;
+    };
+    if !exists {
+        return c.error("ERR no such key");
+    }
+    let ok = db
+        .update(key, |v| match v {
+            Value::List(l) => index(i, l.len()).is_some_and(|i| l.set(i, own(&args[3]))),
+            _ => false,
+        })
+        .unwrap_or(false);
+    if !ok {
+        return c.error("ERR index out of range");
+    }
+    db.modified(key);
+    db.notify(notify::LIST, "lset", key);
+    c.reply(Frame::ok());
+}
+
+/// LINSERT key BEFORE|AFTER pivot element.
+pub fn linsert(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let after = match args[2].to_ascii_lowercase().as_slice() {
+        b"after" => true,
+        b"before" => false,
+        _ => return c.error(ERR_SYNTAX),
+    };
+    let key = &args[1];
+    let Ok(exists) = check_list(c, db, key) else {
+        return;
+    };
+    if !exists {
+        return c.reply(Frame::Integer(0));
+    }
+    let n = db
+        .update(key, |v| match v {
+            Value::List(l) => match l.items().iter().position(|e| e == &args[3]) {
+                Some(p) => {
+                    l.insert(if after { p + 1 } else { p }, own(&args[4]));
+                    l.len() as i64
+                }
+                None => -1,
+            },
+            _ => -1,
+        })
+        .unwrap_or(-1);
+    if n > 0 {
+        db.modified(key);
+        db.notify(notify::LIST, "linsert", key);
+    }
+    c.reply(Frame::Integer(n));
+}
+
+/// LREM key count element.
+pub fn lrem(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some(n) = parse_i64(&args[2]) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let key = &args[1];
+    let Ok(exists) = check_list(c, db, key) else {
+        return;
+    };
+    if !exists {
+        return c.reply(Frame::Integer(0));
+    }
+    let removed = db
+        .update(key, |v| match v {
+            Value::List(l) => l.remove_eq(&args[3], n.unsigned_abs() as usize, n < 0),
+            _ => 0,
+        })
+        .unwrap_or(0);
+    if removed > 0 {
+        db.modified(key);
+        db.notify(notify::LIST, "lrem", key);
+        if !db.exists(key) {
+            db.notify(notify::GENERIC, "del", key);
+        }
+    }
+    c.reply(Frame::Integer(removed as i64));
+}
+
+/// LTRIM key start stop.
+pub fn ltrim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let (Some(s), Some(e)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let key = &args[1];
+    let Ok(exists) = check_list(c, db, key) else {
+        return;
+    };
+    if !exists {
+        return c.reply(Frame::ok());
+    }
+    db.update(key, |v| {
+        if let Value::List(l) = v {
+            let r = clamp_range(s, e, l.len());
+            l.trim(r);
+        }
+    });
+    db.modified(key);
+    db.notify(notify::LIST, "ltrim", key);
+    if !db.exists(key) {
+        db.notify(notify::GENERIC, "del", key);
+    }
+    c.reply(Frame::ok());
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len].
+pub fn lpos(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let mut rank: i64 = 1;
+    let mut count: Option<i64> = None;
+    let mut maxlen: i64 = 0;
+    let mut i = 3;
+    while i < args.len() {
+        let a = args[i].to_ascii_lowercase();
+        let Some(v) = args.get(i + 1) else {
+            return c.error(ERR_SYNTAX);
+        };
+        let Some(n) = parse_i64(v) else {
+            return c.error(ERR_NOT_INTEGER);
+        };
+        match a.as_slice() {
+            b"rank" => {
+                if n == 0 {
+                    return c.error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
+                }
+                if n == i64::MIN {
+                    return c.error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+                }
+                rank = n;
+            }
+            b"count" => {
+                if n < 0 {
+                    return c.error("ERR COUNT can't be negative");
+                }
+                count = Some(n);
+            }
+            b"maxlen" => {
+                if n < 0 {
+                    return c.error("ERR MAXLEN can't be negative");
+                }
+                maxlen = n;
+            }
+            _ => return c.error(ERR_SYNTAX),
+        }
+        i += 2;
+    }
+    let Ok(l) = read_list(c, db, &args[1]) else {
+        return;
+    };
+    let Some(l) = l else {
+        return c.reply(if count.is_some() {
+            Frame::Array(vec![])
+        } else {
+            Frame::Null
+        });
+    };
+    let len = l.len();
+    let want = match count {
+        Some(0) => usize::MAX,
+        Some(n) => n as usize,
+        None => 1,
+    };
+    let mut skip = rank.unsigned_abs() - 1;
+    let mut found = Vec::new();
+    let limit = if maxlen == 0 {
+        len
+    } else {
+        (maxlen as usize).min(len)
+    };
+    for step in 0..limit {
+        let idx = if rank > 0 { step } else { len - 1 - step };
+        if l.get(idx).is_some_and(|e| e == &args[2]) {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            found.push(Frame::Integer(idx as i64));
+            if found.len() >= want {
+                break;
+            }
+        }
+    }
+    if count.is_some() {
+        c.reply(Frame::Array(found));
+    } else {
+        c.reply(found.pop().unwrap_or(Frame::Null));
+    }
+}
+
+/// Parses LEFT / RIGHT.
+fn parse_side(a: &[u8]) -> Option<bool> {
+    match a.to_ascii_lowercase().as_slice() {
+        b"left" => Some(true),
+        b"right" => Some(false),
+        _ => None,
+    }
+}
+
+/// The move of LMOVE / RPOPLPUSH (and their blocking forms when data is
+/// there): Ok(Some(element)), Ok(None) if the source is empty, Err after
+/// replying WRONGTYPE.
+fn do_move(
+    c: &mut Client,
+    db: &mut Db,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<Bytes>, ()> {
+    let has = check_list(c, db, src)?;
+    check_list(c, db, dst)?;
+    if !has {
+        return Ok(None);
+    }
+    let e = blocking::list_pop(db, src, from_left, 1).and_then(|mut v| v.pop());
+    if let Some(e) = &e {
+        blocking::list_push(db, dst, e.clone(), to_left);
+    }
+    Ok(e)
+}
+
+/// LMOVE source destination LEFT|RIGHT LEFT|RIGHT.
+pub fn lmove(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let (Some(from), Some(to)) = (parse_side(&args[3]), parse_side(&args[4])) else {
+        return c.error(ERR_SYNTAX);
+    };
+    if let Ok(e) = do_move(c, db, &args[1], &args[2], from, to) {
+        c.reply(e.map_or(Frame::Null, Frame::Bulk));
+    }
+}
+
+/// RPOPLPUSH source destination.
+pub fn rpoplpush(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    if let Ok(e) = do_move(c, db, &args[1], &args[2], false, true) {
+        c.reply(e.map_or(Frame::Null, Frame::Bulk));
+    }
+}
+
+/// Parses `numkeys key... LEFT|RIGHT [COUNT n]` of LMPOP / BLMPOP starting
+/// at `args[0]` = numkeys. Returns (keys, left, count).
+fn parse_mpop(
+    c: &mut Client,
+    args: &[Bytes],
+    sides: fn(&[u8]) -> Option<bool>,
+) -> Option<(Vec<Bytes>, bool, usize)> {
+    let n = match parse_i64(&args[0]) {
+        Some(n) if n > 0 => n as usize,
+        Some(_) => {
+            c.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+        None => {
+            c.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    if 1 + n >= args.len() {
+        c.error(ERR_SYNTAX);
+        return None;
+    }
+    let keys: Vec<Bytes> = args[1..=n].to_vec();
+    let Some(left) = sides(&args[1 + n]) else {
+        c.error(ERR_SYNTAX);
+        return None;
+    };
+    let mut count = 1;
+    let rest = &args[2 + n..];
+    match rest.len() {
+        0 => {}
+        2 if rest[0].eq_ignore_ascii_case(b"count") => match parse_i64(&rest[1]) {
+            Some(k) if k > 0 => count = k as usize,
+            _ => {
+                c.error("ERR count should be greater than 0");
+                return None;
+            }
+        },
+        _ => {
+            c.error(ERR_SYNTAX);
+            return None;
+        }
+    }
+    Some((keys, left, count))
+}
+
+/// The first non-empty list among `keys`: Ok(Some(key)), Err after WRONGTYPE.
+fn first_nonempty(c: &mut Client, db: &mut Db, keys: &[Bytes]) -> Result<Option<Bytes>, ()> {
+    for k in keys {
+        if check_list(c, db, k)? {
+            return Ok(Some(k.clone()));
+        }
+    }
+    Ok(None)
+}
+
+fn mpop_reply(key: Bytes, items: Vec<Bytes>) -> Frame {
+    Frame::Array(vec![
+        Frame::Bulk(key),
+        Frame::Array(items.into_iter().map(Frame::Bulk).collect()),
+    ])
+}
+
+/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count].
+pub fn lmpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some((keys, left, count)) = parse_mpop(c, &args[1..], parse_side) else {
+        return;
+    };
+    let Ok(k) = first_nonempty(c, db, &keys) else {
+        return;
+    };
+    match k {
+        None => c.reply(Frame::NullArray),
+        Some(k) => {
+            let items = blocking::list_pop(db, &k, left, count).unwrap_or_default();
+            c.reply(mpop_reply(k, items));
+        }
+    }
+}
+
+/// Parses a blocking timeout (seconds, fractional; 0 = forever).
+pub fn parse_timeout(c: &mut Client, arg: &[u8]) -> Option<Option<tokio::time::Instant>> {
+    let Some(t) = super::strings::parse_f64(arg).filter(|t| t.is_finite()) else {
+        c.error("ERR timeout is not a float or out of range");
+        return None;
+    };
+    if t < 0.0 {
+        c.error("ERR timeout is negative");
+        return None;
+    }
+    if t == 0.0 || t > 1e12 {
+        return Some(None);
+    }
+    Some(Some(
+        tokio::time::Instant::now() + Duration::from_secs_f64(t),
+    ))
+}
+
+/// Blocks the client on `keys` (or, inside EXEC, replies `timeout_reply`
+/// at once). The registration happens under the database lock held by the
+/// handler, right after it found no data, so no push can be missed.
+pub fn block(
+    c: &mut Client,
+    db: &mut Db,
+    keys: Vec<Bytes>,
+    op: BlockOp,
+    deadline: Option<tokio::time::Instant>,
+    timeout_reply: Frame,
+) {
+    if c.tx.in_exec {
+        return c.reply(timeout_reply);
+    }
+    // Earlier replies of the batch go first; the served reply is pushed
+    // straight into the outbox.
+    c.flush_replies();
+    let keys: Vec<Bytes> = keys.iter().map(|k| own(k)).collect();
+    let slot = Arc::new(Slot::default());
+    db.waiters.add(Arc::new(Waiter {
+        id: c.handle.id,
+        handle: c.handle.clone(),
+        keys: keys.clone(),
+        op,
+        slot: slot.clone(),
+    }));
+    c.blocked = Some(Blocked {
+        slot,
+        db: db.index,
+        keys,
+        deadline,
+        timeout_reply,
+    });
+}
+
+/// Called by the connection when a blocked client's deadline passes:
+/// removes it from the wait queues and replies with the timeout value,
+/// unless it was served in the meantime.
+pub fn block_timeout(c: &mut Client) {
+    let Some(b) = c.blocked.take() else {
+        return;
+    };
+    let mut g = super::lock_db(&c.shared, b.db);
+    g.waiters.remove(c.handle.id, &b.keys);
+    let served = b.slot.served.load(std::sync::atomic::Ordering::Acquire);
+    super::unlock(&c.shared, g);
+    if !served {
+        c.reply(b.timeout_reply);
+    }
+}
+
+fn bpop_generic(c: &mut Client, db: &mut Db, args: &[Bytes], left: bool) {
+    let Some(deadline) = parse_timeout(c, &args[args.len() - 1]) else {
+        return;
+    };
+    let keys = &args[1..args.len() - 1];
+    let Ok(k) = first_nonempty(c, db, keys) else {
+        return;
+    };
+    if let Some(k) = k {
+        let e = blocking::list_pop(db, &k, left, 1).and_then(|mut v| v.pop());
+        if let Some(e) = e {
+            return c.reply(Frame::Array(vec![Frame::Bulk(k), Frame::Bulk(e)]));
+        }
+    }
+    block(
+        c,
+        db,
+        keys.to_vec(),
+        BlockOp::Pop { left },
+        deadline,
+        Frame::NullArray,
+    );
+}
+
+/// BLPOP key [key ...] timeout.
+pub fn blpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    bpop_generic(c, db, args, true)
+}
+
+/// BRPOP key [key ...] timeout.
+pub fn brpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    bpop_generic(c, db, args, false)
+}
+
+fn bmove_generic(
+    c: &mut Client,
+    db: &mut Db,
+    args: &[Bytes],
+    from_left: bool,
+    to_left: bool,
+    t: &[u8],
+) {
+    let Some(deadline) = parse_timeout(c, t) else {
+        return;
+    };
+    let Ok(e) = do_move(c, db, &args[1], &args[2], from_left, to_left) else {
+        return;
+    };
+    if let Some(e) = e {
+        return c.reply(Frame::Bulk(e));
+    }
+    let op = BlockOp::Move {
+        from_left,
+        to_left,
+        dest: own(&args[2]),
+    };
+    block(c, db, vec![args[1].clone()], op, deadline, Frame::NullArray);
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+pub fn blmove(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let (Some(from), Some(to)) = (parse_side(&args[3]), parse_side(&args[4])) else {
+        return c.error(ERR_SYNTAX);
+    };
+    bmove_generic(c, db, args, from, to, &args[5])
+}
+
+/// BRPOPLPUSH source destination timeout.
+pub fn brpoplpush(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    bmove_generic(c, db, args, false, true, &args[3])
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
+pub fn blmpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    let Some(deadline) = parse_timeout(c, &args[1]) else {
+        return;
+    };
+    let Some((keys, left, count)) = parse_mpop(c, &args[2..], parse_side) else {
+        return;
+    };
+    let Ok(k) = first_nonempty(c, db, &keys) else {
+        return;
+    };
+    if let Some(k) = k {
+        let items = blocking::list_pop(db, &k, left, count).unwrap_or_default();
+        return c.reply(mpop_reply(k, items));
+    }
+    block(
+        c,
+        db,
+        keys,
+        BlockOp::MPop { left, count },
+        deadline,
+        Frame::NullArray,
+    );
+}
+
+/// Shared with zsets: the numkeys/keys/where/COUNT parser.
+pub(crate) fn parse_mpop_with(
+    c: &mut Client,
+    args: &[Bytes],
+    sides: fn(&[u8]) -> Option<bool>,
+) -> Option<(Vec<Bytes>, bool, usize)> {
+    parse_mpop(c, args, sides)
+}

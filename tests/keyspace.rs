@@ -1,0 +1,357 @@
+//! The keyspace through the messaging patterns of the seed documents, over
+//! TCP with the `redis` crate against an in-process herald (port 0):
+//!
+//! - two-level cache invalidated by keyspace notifications, including the
+//!   `expired` event of a key nobody reads (active expiry);
+//! - backup queue with LPUSH / RPOP and a TTL on the queue;
+//! - scheduled messages in a sorted set (ZADD / ZRANGEBYSCORE / ZREM);
+//! - retry queue with back-off and a dead-letter list;
+//! - redis-py style batch publishing (MULTI / EXEC pipeline);
+//! - BLPOP wake-up order with three blocked clients, and MULTI atomicity
+//!   seen by a concurrent reader.
+//!
+//! Waits are bounded polls or reads with timeouts, never sleep-then-check.
+
+use std::time::{Duration, Instant};
+
+use herald::config::Config;
+use redis::{Commands, Connection};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn server() -> herald::server::ServerHandle {
+    herald::server::start(Config {
+        port: 0,
+        ..Default::default()
+    })
+    .expect("server starts")
+}
+
+fn connect(s: &herald::server::ServerHandle) -> Connection {
+    let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
+    let con = client.get_connection().expect("connect");
+    con.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    con
+}
+
+/// Polls `f` until it returns true or the timeout passes.
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + TIMEOUT;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+fn blocked_clients(con: &mut Connection) -> usize {
+    let info: String = redis::cmd("INFO").arg("clients").query(con).expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn cache_invalidation_and_expired_event_of_an_unread_key() {
+    let s = server();
+    let mut con = connect(&s);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEA")
+        .query(&mut con)
+        .expect("config set");
+    let mut sub_con = connect(&s);
+    let mut ps = sub_con.as_pubsub();
+    ps.psubscribe("__keyspace@0__:cache:*").expect("psubscribe");
+    ps.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+
+    // The writer updates the cache entry: the local cache hears "set".
+    let _: () = con.set("cache:user:1", "alice").expect("set");
+    let msg = ps.get_message().expect("set event");
+    assert_eq!(msg.get_channel_name(), "__keyspace@0__:cache:user:1");
+    assert_eq!(msg.get_payload::<String>().expect("payload"), "set");
+
+    // A short TTL on a key nobody reads: active expiry must remove it and
+    // publish "expired" close to its deadline.
+    let _: () = redis::cmd("SET")
+        .arg("cache:user:2")
+        .arg("bob")
+        .arg("PX")
+        .arg(200)
+        .query(&mut con)
+        .expect("set px");
+    let set_at = Instant::now();
+    let mut events = Vec::new();
+    while events.last().map(String::as_str) != Some("expired") {
+        let m = ps.get_message().expect("event before timeout");
+        events.push(m.get_payload::<String>().expect("payload"));
+    }
+    let waited = set_at.elapsed();
+    assert_eq!(events, ["set", "expire", "expired"]);
+    assert!(waited >= Duration::from_millis(190), "{waited:?}");
+    assert!(waited < Duration::from_millis(1200), "{waited:?}");
+    let n: usize = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
+    assert_eq!(n, 1);
+
+    // DEL invalidates too.
+    let _: () = con.del("cache:user:1").expect("del");
+    let msg = ps.get_message().expect("del event");
+    assert_eq!(msg.get_payload::<String>().expect("payload"), "del");
+    drop(ps);
+    s.shutdown();
+}
+
+#[test]
+fn backup_queue_lpush_rpop_with_ttl() {
+    let s = server();
+    let mut con = connect(&s);
+    for i in 0..5 {
+        let _: () = con.lpush("queue:backup", format!("job{i}")).expect("lpush");
+    }
+    let _: () = con.expire("queue:backup", 3600).expect("expire");
+    let ttl: i64 = con.ttl("queue:backup").expect("ttl");
+    assert!((3590..=3600).contains(&ttl));
+    let mut got = Vec::new();
+    while let Some(j) = con
+        .rpop::<_, Option<String>>("queue:backup", None)
+        .expect("rpop")
+    {
+        got.push(j);
+    }
+    assert_eq!(got, ["job0", "job1", "job2", "job3", "job4"]);
+    let exists: bool = con.exists("queue:backup").expect("exists");
+    assert!(!exists, "an emptied list is deleted");
+    s.shutdown();
+}
+
+#[test]
+fn scheduled_messages_with_a_sorted_set() {
+    let s = server();
+    let mut con = connect(&s);
+    let now = 1_700_000_000i64;
+    for (i, delay) in [30, 10, 20, 5].iter().enumerate() {
+        let _: () = con
+            .zadd("scheduled", format!("msg{i}"), now + delay)
+            .expect("zadd");
+        let _: () = con
+            .set_ex(format!("payload:msg{i}"), format!("body{i}"), 3600)
+            .expect("setex");
+    }
+    // The scheduler's tick at now+20: due messages in time order.
+    let due: Vec<String> = con
+        .zrangebyscore("scheduled", "-inf", now + 20)
+        .expect("zrangebyscore");
+    assert_eq!(due, ["msg3", "msg1", "msg2"]);
+    for m in &due {
+        let removed: i64 = con.zrem("scheduled", m).expect("zrem");
+        assert_eq!(removed, 1, "exactly one worker claims {m}");
+        let _: () = con.del(format!("payload:{m}")).expect("del");
+    }
+    let left: Vec<(String, f64)> = con.zrange_withscores("scheduled", 0, -1).expect("zrange");
+    assert_eq!(left, [("msg0".to_string(), (now + 30) as f64)]);
+    s.shutdown();
+}
+
+#[test]
+fn retry_queue_with_dead_letters() {
+    let s = server();
+    let mut con = connect(&s);
+    let _: () = con
+        .rpush("jobs", &["ok", "flaky", "poison"])
+        .expect("rpush");
+    let max_attempts = 3;
+    let mut done = Vec::new();
+    let mut clock = 0i64;
+    loop {
+        // Due retries go back to the queue.
+        let due: Vec<String> = con.zrangebyscore("retry", "-inf", clock).expect("due");
+        for j in due {
+            let _: () = con.zrem("retry", &j).expect("zrem");
+            let _: () = con.rpush("jobs", &j).expect("requeue");
+        }
+        let Some(job) = con.lpop::<_, Option<String>>("jobs", None).expect("lpop") else {
+            let pending: i64 = con.zcard("retry").expect("zcard");
+            if pending == 0 {
+                break;
+            }
+            clock += 1;
+            continue;
+        };
+        let attempts: i64 = con.hincr("attempts", &job, 1).expect("hincrby");
+        let fails = job == "poison" || (job == "flaky" && attempts < 2);
+        if !fails {
+            done.push(job);
+        } else if attempts >= max_attempts {
+            let _: () = con.lpush("dead", &job).expect("dead letter");
+        } else {
+            // Exponential back-off.
+            let _: () = con
+                .zadd("retry", &job, clock + (1 << attempts))
+                .expect("zadd");
+        }
+    }
+    assert_eq!(done, ["ok", "flaky"]);
+    let dead: Vec<String> = con.lrange("dead", 0, -1).expect("lrange");
+    assert_eq!(dead, ["poison"]);
+    let attempts: i64 = con.hget("attempts", "poison").expect("hget");
+    assert_eq!(attempts, 3);
+    s.shutdown();
+}
+
+#[test]
+fn batch_publish_in_a_transaction() {
+    let s = server();
+    let mut con = connect(&s);
+    let mut sub_con = connect(&s);
+    let mut ps = sub_con.as_pubsub();
+    ps.subscribe("events").expect("subscribe");
+    ps.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    // redis-py's pipeline(transaction=True): MULTI ... EXEC.
+    let (n1, n2, count): (i64, i64, i64) = redis::pipe()
+        .atomic()
+        .publish("events", "one")
+        .publish("events", "two")
+        .incr("published", 2)
+        .query(&mut con)
+        .expect("exec");
+    assert_eq!((n1, n2, count), (1, 1, 2));
+    let a: String = ps.get_message().expect("one").get_payload().expect("p");
+    let b: String = ps.get_message().expect("two").get_payload().expect("p");
+    assert_eq!((a.as_str(), b.as_str()), ("one", "two"));
+    drop(ps);
+    s.shutdown();
+}
+
+#[test]
+fn blpop_serves_three_blocked_clients_in_blocking_order() {
+    let s = server();
+    let mut con = connect(&s);
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let mut c = connect(&s);
+        handles.push(std::thread::spawn(move || {
+            let r: (String, String) = redis::cmd("BLPOP")
+                .arg("work")
+                .arg(0)
+                .query(&mut c)
+                .expect("blpop");
+            (i, r.1)
+        }));
+        // The next client blocks only once this one is in the queue.
+        assert!(wait_until(|| blocked_clients(&mut con) == i + 1));
+    }
+    let _: () = con.rpush("work", &["a", "b", "c"]).expect("rpush");
+    let mut got: Vec<(usize, String)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (0, "a".to_string()),
+            (1, "b".to_string()),
+            (2, "c".to_string())
+        ]
+    );
+    // Timeouts and a disconnect while blocked.
+    let started = Instant::now();
+    let r: Option<(String, String)> = redis::cmd("BLPOP")
+        .arg("nothing")
+        .arg(0.1)
+        .query(&mut con)
+        .expect("blpop timeout");
+    assert!(r.is_none());
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    {
+        let mut gone = connect(&s);
+        redis::cmd("BLPOP")
+            .arg("work")
+            .arg(0)
+            .query::<()>(&mut gone)
+            .ok();
+    }
+    s.shutdown();
+}
+
+#[test]
+fn multi_exec_is_atomic_for_other_clients() {
+    let s = server();
+    let mut writer = connect(&s);
+    let mut reader = connect(&s);
+    let _: () = writer.set("a", 0).expect("set");
+    let _: () = writer.set("b", 0).expect("set");
+    let w = std::thread::spawn(move || {
+        for i in 1..=300 {
+            let _: () = redis::pipe()
+                .atomic()
+                .set("a", i)
+                .set("b", i)
+                .query(&mut writer)
+                .expect("exec");
+        }
+    });
+    for _ in 0..300 {
+        let (a, b): (i64, i64) = redis::cmd("MGET")
+            .arg("a")
+            .arg("b")
+            .query(&mut reader)
+            .expect("mget");
+        assert_eq!(a, b, "a transaction was observed half done");
+    }
+    w.join().expect("writer");
+    s.shutdown();
+}
+
+fn used_memory(con: &mut Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn many_unread_keys_expire_with_events_and_memory_returns() {
+    const N: usize = 20_000;
+    let s = server();
+    let mut con = connect(&s);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Ex")
+        .query(&mut con)
+        .expect("config set");
+    let mut sub_con = connect(&s);
+    let mut ps = sub_con.as_pubsub();
+    ps.subscribe("__keyevent@0__:expired").expect("subscribe");
+    ps.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let before = used_memory(&mut con);
+    let mut pipe = redis::pipe();
+    for i in 0..N {
+        pipe.cmd("SET")
+            .arg(format!("session:{i}"))
+            .arg("x".repeat(32))
+            .arg("PX")
+            .arg(300)
+            .ignore();
+    }
+    let _: () = pipe.query(&mut con).expect("pipeline");
+    let full = used_memory(&mut con);
+    assert!(full > before + (N as u64) * 32, "{before} -> {full}");
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < N {
+        let m = ps.get_message().expect("expired event before the timeout");
+        seen.insert(m.get_payload::<String>().expect("payload"));
+    }
+    let n: usize = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
+    assert_eq!(n, 0);
+    assert_eq!(used_memory(&mut con), before);
+    drop(ps);
+    s.shutdown();
+}
