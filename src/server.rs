@@ -127,6 +127,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
     use std::sync::atomic::Ordering::Relaxed;
     let _ = stream.set_nodelay(true);
+    let keepalive = shared.config.read().tcp_keepalive;
+    if keepalive > 0 {
+        // As Redis's anetKeepAlive: probe after `keepalive` idle seconds,
+        // then every third of it, give up after 3 unanswered probes.
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(keepalive))
+            .with_interval(Duration::from_secs((keepalive / 3).max(1)))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
     let laddr = stream.local_addr().unwrap_or(addr);
     shared
         .stats
@@ -140,10 +150,77 @@ fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
     }
     let id = shared.clients.next_id();
     let fd = stream.as_raw_fd() as i64;
-    let handle = Arc::new(ClientHandle::new(id, addr, laddr, fd));
+    let handle = Arc::new(ClientHandle::new(
+        id,
+        addr,
+        laddr,
+        fd,
+        shared.limits.clone(),
+    ));
     shared.clients.insert(handle.clone());
     let conn = Connection::new(stream, shared.clone(), handle);
     tokio::spawn(conn.run());
+}
+
+/// Once a second: closes clients idle for longer than `timeout` seconds.
+/// As in Redis, subscribers and clients waiting in a blocking command are
+/// exempt (the former are expected to be quiet, the latter have their own
+/// timeout).
+async fn clients_cron(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let timeout = shared.config.read().timeout;
+        if timeout == 0 {
+            continue;
+        }
+        for c in shared.clients.all() {
+            use crate::connection::limits::ClientClass;
+            if c.class() == ClientClass::Normal && !c.is_blocked() && c.idle_secs() > timeout {
+                tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
+                c.kill();
+            }
+        }
+    }
+}
+
+/// Raises the open-files limit to what `maxclients` needs (plus 32 for the
+/// server's own files), as redis-server does; where the system refuses,
+/// lowers `maxclients` to fit and says so.
+fn adjust_open_files_limit(config: &mut Config) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    const RESERVED: u64 = 32;
+    let wanted = config.maxclients as u64 + RESERVED;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= wanted {
+        return;
+    }
+    // Root may raise the hard limit too; others only up to it.
+    if setrlimit(Resource::RLIMIT_NOFILE, wanted, hard.max(wanted)).is_err() {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, wanted.min(hard), hard);
+    }
+    let best = getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(now, _)| now);
+    if best < wanted {
+        let max = best.saturating_sub(RESERVED).max(1) as usize;
+        tracing::warn!(
+            "You requested maxclients of {} requiring at least {} max file descriptors; the system allows {}, so maxclients is now {}.",
+            config.maxclients,
+            wanted,
+            best,
+            max
+        );
+        config.maxclients = max;
+    } else {
+        tracing::info!(
+            "increased maximum number of open files to {best} (it was originally set to {soft})"
+        );
+    }
 }
 
 /// Serves on already-bound listeners until shutdown, then waits (bounded)
@@ -156,6 +233,7 @@ async fn serve(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io
         let l = TcpListener::from_std(l)?;
         tasks.push(tokio::spawn(accept_loop(l, shared.clone())));
     }
+    tokio::spawn(clients_cron(shared.clone()));
     let mut shutdown = shared.shutdown_signal();
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
@@ -176,7 +254,8 @@ async fn serve(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io
 }
 
 /// Runs the server in the foreground until SIGINT, SIGTERM or SHUTDOWN.
-pub fn run(config: Config) -> io::Result<()> {
+pub fn run(mut config: Config) -> io::Result<()> {
+    adjust_open_files_limit(&mut config);
     let listeners = bind_all(&config)?;
     let rt = build_runtime(&config)?;
     let addrs: Vec<String> = listeners

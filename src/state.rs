@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::connection::handle::ClientHandle;
+use crate::connection::limits::Limits;
 use crate::pubsub::PubSub;
 use crate::store::Store;
 
@@ -29,6 +30,10 @@ pub struct Stats {
     pub total_net_output_bytes: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub unexpected_error_replies: AtomicU64,
+    /// Clients closed for exceeding `client-output-buffer-limit`.
+    pub client_output_buffer_limit_disconnections: AtomicU64,
+    /// Clients closed for exceeding `client-query-buffer-limit`.
+    pub client_query_buffer_limit_disconnections: AtomicU64,
 }
 
 impl Stats {
@@ -42,6 +47,8 @@ impl Stats {
             &self.total_net_output_bytes,
             &self.total_error_replies,
             &self.unexpected_error_replies,
+            &self.client_output_buffer_limit_disconnections,
+            &self.client_query_buffer_limit_disconnections,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -89,8 +96,11 @@ impl Clients {
 
 /// Everything the connections share.
 pub struct Shared {
-    /// Current configuration (CONFIG SET changes it).
+    /// Current configuration (CONFIG SET changes it; call
+    /// [`Shared::config_changed`] after).
     pub config: RwLock<Config>,
+    /// Buffer limits derived from the configuration, read on hot paths.
+    pub limits: Arc<Limits>,
     /// Channels, patterns and shard channels.
     pub pubsub: PubSub,
     /// Connected clients.
@@ -121,8 +131,10 @@ impl Shared {
             .collect();
         let databases = config.databases;
         let port = config.port;
+        let limits = Arc::new(Limits::from_config(&config));
         Arc::new(Shared {
             config: RwLock::new(config),
+            limits,
             pubsub: PubSub::default(),
             clients: Clients::default(),
             store: Store::new(databases),
@@ -133,6 +145,11 @@ impl Shared {
             port: std::sync::atomic::AtomicU16::new(port),
             shutdown_tx: watch::channel(false).0,
         })
+    }
+
+    /// Refreshes what is derived from the configuration (after CONFIG SET).
+    pub fn config_changed(&self) {
+        self.limits.update(&self.config.read());
     }
 
     /// A receiver that changes when shutdown begins.

@@ -76,6 +76,7 @@ pub fn subscribe(c: &mut Client, args: &[Bytes]) {
             c.handle.push(confirm);
         }
     }
+    c.sync_class();
 }
 
 /// SSUBSCRIBE shardchannel [shardchannel ...].
@@ -98,6 +99,7 @@ pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
                 .push(encode_confirmation(proto, b"ssubscribe", Some(ch), n));
         }
     }
+    c.sync_class();
 }
 
 /// PSUBSCRIBE pattern [pattern ...].
@@ -115,6 +117,7 @@ pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
             c.handle.push(confirm);
         }
     }
+    c.sync_class();
 }
 
 /// Which kind of subscription an unsubscribe command removes.
@@ -182,6 +185,7 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
             }
         }
         shrink_set(set_of(c, kind));
+        c.sync_class();
         return;
     }
     // No arguments: leave everything of this kind, in subscription order.
@@ -198,6 +202,7 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
         let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
         leave(c, kind, name, confirm);
     }
+    c.sync_class();
 }
 
 /// Gives a client's subscription set its memory back once mostly empty.

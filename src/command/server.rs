@@ -105,7 +105,10 @@ fn config_set(c: &mut Client, args: &[Bytes]) {
     let local = c.handle.addr.ip().is_loopback();
     let result = c.shared.config.write().set_args(&words, local);
     match result {
-        Ok(()) => c.reply(Frame::ok()),
+        Ok(()) => {
+            c.shared.config_changed();
+            c.reply(Frame::ok())
+        }
         Err(e) => c.error(e),
     }
 }
@@ -262,7 +265,7 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
             let ps = &sh.pubsub;
             let _ = write!(
                 s,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_query_buffer_limit_disconnections:{}\r\n",
                 st.total_connections_received.load(Relaxed),
                 st.total_commands_processed.load(Relaxed),
                 st.total_net_input_bytes.load(Relaxed),
@@ -279,6 +282,8 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
                 ps.shard_channels.count(),
                 st.unexpected_error_replies.load(Relaxed),
                 st.total_error_replies.load(Relaxed),
+                st.client_output_buffer_limit_disconnections.load(Relaxed),
+                st.client_query_buffer_limit_disconnections.load(Relaxed),
             );
         }
         "replication" => {

@@ -11,13 +11,15 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::limits::{ClientClass, Limits, Verdict};
 use crate::protocol::Protocol;
 
 /// The queue of encoded bytes waiting to be written to one client.
@@ -79,6 +81,17 @@ pub struct ClientHandle {
     killed: AtomicBool,
     /// Bytes queued but not yet written (outbox plus what the task holds).
     pending_bytes: AtomicUsize,
+    /// The server's output-buffer limits (shared by all clients).
+    limits: Arc<Limits>,
+    /// [`ClientClass`] as a number: which limits apply.
+    class: AtomicU8,
+    /// When the soft output limit was first exceeded (ms), 0 = it is not.
+    soft_since_ms: AtomicU64,
+    /// Set when the output-buffer limit closed the client.
+    overflowed: AtomicBool,
+    /// Set while the client waits in a blocking command (BLPOP & co.):
+    /// the idle `timeout` does not apply then, as in Redis.
+    blocked: AtomicBool,
     /// Wakes the connection task when bytes arrive or it must close.
     wake: Notify,
     outbox: Mutex<Outbox>,
@@ -96,7 +109,13 @@ pub fn now_ms() -> u64 {
 
 impl ClientHandle {
     /// A handle for a newly accepted connection.
-    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, fd: i64) -> ClientHandle {
+    pub fn new(
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        fd: i64,
+        limits: Arc<Limits>,
+    ) -> ClientHandle {
         ClientHandle {
             id,
             addr,
@@ -107,6 +126,11 @@ impl ClientHandle {
             resp3: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             pending_bytes: AtomicUsize::new(0),
+            limits,
+            class: AtomicU8::new(ClientClass::Normal as u8),
+            soft_since_ms: AtomicU64::new(0),
+            overflowed: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             wake: Notify::new(),
             outbox: Mutex::new(Outbox::default()),
             meta: Mutex::new(ClientMeta {
@@ -146,11 +170,77 @@ impl ClientHandle {
         let was_empty = o.chunks.is_empty();
         o.bytes += len;
         o.chunks.push_back(bytes);
+        // Counted under the lock: the writer can only subtract bytes it took.
+        let queued = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
         drop(o);
-        self.pending_bytes.fetch_add(len, Ordering::Relaxed);
+        let class = self.class();
+        if queued as u64 > self.limits.threshold(class)
+            || self.soft_since_ms.load(Ordering::Relaxed) != 0
+        {
+            self.check_limits(class, queued);
+        }
         if was_empty {
             self.wake.notify_one();
         }
+    }
+
+    /// The slow path of [`push`](Self::push): applies the output-buffer limits.
+    #[cold]
+    fn check_limits(&self, class: ClientClass, queued: usize) {
+        let since = self.soft_since_ms.load(Ordering::Relaxed);
+        match self.limits.check(class, queued, since, now_ms()) {
+            Verdict::Ok => {}
+            Verdict::SoftStarted => self.soft_since_ms.store(now_ms(), Ordering::Relaxed),
+            Verdict::SoftCleared => self.soft_since_ms.store(0, Ordering::Relaxed),
+            Verdict::Close => {
+                if !self.overflowed.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                        self.id,
+                        self.addr
+                    );
+                }
+                // Free what is queued now; the task closes the connection.
+                self.close_outbox();
+                self.kill();
+            }
+        }
+    }
+
+    /// The limit class in force.
+    #[inline]
+    pub fn class(&self) -> ClientClass {
+        if self.class.load(Ordering::Relaxed) == ClientClass::PubSub as u8 {
+            ClientClass::PubSub
+        } else {
+            ClientClass::Normal
+        }
+    }
+
+    /// Records whether the client has subscriptions (pubsub limit class).
+    #[inline]
+    pub fn set_class(&self, class: ClientClass) {
+        self.class.store(class as u8, Ordering::Relaxed);
+    }
+
+    /// True when the output-buffer limit closed this client.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Marks the client as waiting in a blocking command, or not.
+    pub fn set_blocked(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::Relaxed);
+    }
+
+    /// True while the client waits in a blocking command.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// The server-wide limits this client obeys.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Moves every queued chunk to `into` (the task's write list).
@@ -178,8 +268,11 @@ impl ClientHandle {
     pub(crate) fn close_outbox(&self) {
         let mut o = self.outbox.lock();
         o.closed = true;
-        o.chunks.clear();
-        o.bytes = 0;
+        let dropped = std::mem::take(&mut o.chunks);
+        let bytes = std::mem::take(&mut o.bytes);
+        drop(o);
+        self.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        drop(dropped);
     }
 
     /// Asks the connection task to close the connection (CLIENT KILL, shutdown).

@@ -18,9 +18,11 @@
 //! mode) lives in [`Client`], which command handlers receive.
 
 pub mod handle;
+pub mod limits;
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -145,6 +147,17 @@ impl Client {
         }
     }
 
+    /// Puts the client in the output-limit class its subscriptions call for
+    /// (after any (un)subscription).
+    pub fn sync_class(&self) {
+        let class = if self.subscription_count() > 0 {
+            limits::ClientClass::PubSub
+        } else {
+            limits::ClientClass::Normal
+        };
+        self.handle.set_class(class);
+    }
+
     /// Drops every subscription (disconnect, RESET); no confirmations.
     pub fn drop_subscriptions(&mut self) {
         let ps = &self.shared.pubsub;
@@ -157,6 +170,7 @@ impl Client {
         for ch in std::mem::take(&mut self.shard_channels) {
             ps.shard_channels.unsubscribe(&ch, &self.handle, None);
         }
+        self.sync_class();
     }
 }
 
@@ -209,6 +223,13 @@ impl Connection {
             tracing::debug!(id = self.client.handle.id, "connection closed: {e}");
         }
         self.client.handle.close_outbox();
+        if self.client.handle.overflowed() {
+            self.client
+                .shared
+                .stats
+                .client_output_buffer_limit_disconnections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         command::transactions::client_gone(&mut self.client);
         self.client.drop_subscriptions();
         self.client.shared.clients.remove(self.client.handle.id);
@@ -225,7 +246,11 @@ impl Connection {
             }
             if self.client.blocked.is_some() {
                 // Blocked in BLPOP & co.: no command runs until it is over.
+                self.client.handle.set_blocked(true);
                 self.wait_blocked(shutdown, drained).await?;
+                self.client
+                    .handle
+                    .set_blocked(self.client.blocked.is_some());
                 if self.peer_gone {
                     return Ok(());
                 }
@@ -315,6 +340,22 @@ impl Connection {
             Ok(0) => Ok(false),
             Ok(_) => {
                 self.client.handle.touch();
+                let limit = self.client.handle.limits().query_buffer.load(Relaxed);
+                if limit > 0 && self.rbuf.len() > limit {
+                    // As Redis: log and close, without a reply.
+                    tracing::warn!(
+                        "closing client id={} addr={} that reached max query buffer length ({} bytes)",
+                        self.client.handle.id,
+                        self.client.handle.addr,
+                        self.rbuf.len()
+                    );
+                    self.client
+                        .shared
+                        .stats
+                        .client_query_buffer_limit_disconnections
+                        .fetch_add(1, Relaxed);
+                    return Ok(false);
+                }
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),

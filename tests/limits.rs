@@ -1,0 +1,207 @@
+//! Bounds on what a client can make the server hold (issue 6): the pubsub
+//! output-buffer limit cuts off a subscriber that does not read while the
+//! others keep receiving everything in order; the query-buffer limit cuts
+//! off an endless request; idle `timeout` closes idle clients but not
+//! subscribers. Every wait is bounded and event-driven.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use herald::config::{BufferLimit, Config};
+
+fn server(cfg: impl FnOnce(&mut Config)) -> herald::server::ServerHandle {
+    let mut c = Config {
+        port: 0,
+        ..Default::default()
+    };
+    cfg(&mut c);
+    herald::server::start(c).unwrap()
+}
+
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads until `want` bytes arrived.
+fn read_exact_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; want];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// Sends one command and returns the reply line (simple replies only).
+fn cmd(s: &mut TcpStream, line: &str) -> String {
+    s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        s.read_exact(&mut b).unwrap();
+        out.push(b[0]);
+    }
+    String::from_utf8_lossy(&out).trim_end().to_string()
+}
+
+/// Polls `f` until it is true or `limit` passes.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+/// True once the peer has closed the connection (EOF or reset).
+fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 65536];
+    let end = Instant::now() + within;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+        if Instant::now() > end {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
+    let srv = server(|c| {
+        c.client_output_buffer_limit.pubsub = BufferLimit {
+            hard_bytes: 1 << 20,
+            soft_bytes: 0,
+            soft_seconds: 0,
+        };
+    });
+    let shared = srv.shared().clone();
+    let mut slow = connect(srv.addr());
+    assert!(cmd(&mut slow, "SUBSCRIBE flood").starts_with("*3"));
+    read_exact_n(&mut slow, "$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n".len());
+    let mut fast = connect(srv.addr());
+    fast.write_all(b"SUBSCRIBE flood\r\n").unwrap();
+    read_exact_n(
+        &mut fast,
+        "*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:2\r\n".len(),
+    );
+
+    // The fast reader drains in a thread and checks the order.
+    let n_msgs = 400usize;
+    let payload_len = 64 * 1024;
+    let reader = std::thread::spawn(move || {
+        let mut seen = 0usize;
+        let header_len = |i: usize| {
+            let p = format!("{i:08}");
+            let body_len = payload_len;
+            format!("*3\r\n$7\r\nmessage\r\n$5\r\nflood\r\n${body_len}\r\n{}", p).len()
+        };
+        while seen < n_msgs {
+            let h = read_exact_n(&mut fast, header_len(seen));
+            let text = String::from_utf8_lossy(&h).to_string();
+            assert!(
+                text.ends_with(&format!("{seen:08}")),
+                "out of order at {seen}"
+            );
+            read_exact_n(&mut fast, payload_len - 8 + 2);
+            seen += 1;
+        }
+        // Hand the connection back so it stays open (subscribed) meanwhile.
+        (seen, fast)
+    });
+
+    let mut publisher = connect(srv.addr());
+    let mut received_counts = Vec::new();
+    for i in 0..n_msgs {
+        let mut body = format!("{i:08}").into_bytes();
+        body.resize(payload_len, b'x');
+        let mut req =
+            format!("*3\r\n$7\r\nPUBLISH\r\n$5\r\nflood\r\n${}\r\n", body.len()).into_bytes();
+        req.extend_from_slice(&body);
+        req.extend_from_slice(b"\r\n");
+        publisher.write_all(&req).unwrap();
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            publisher.read_exact(&mut b).unwrap();
+            line.push(b[0]);
+        }
+        received_counts.push(String::from_utf8_lossy(&line).trim_end().to_string());
+    }
+    // Publishing never blocked on the slow reader, and the fast one got all.
+    let (seen, _fast) = reader.join().unwrap();
+    assert_eq!(seen, n_msgs);
+    assert_eq!(received_counts.first().map(String::as_str), Some(":2"));
+    assert_eq!(received_counts.last().map(String::as_str), Some(":1"));
+    assert!(wait_for(Duration::from_secs(5), || {
+        shared
+            .stats
+            .client_output_buffer_limit_disconnections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    }));
+    assert!(
+        wait_for(Duration::from_secs(5), || shared
+            .pubsub
+            .channels
+            .numsub(b"flood")
+            == 1),
+        "numsub stayed at {}",
+        shared.pubsub.channels.numsub(b"flood")
+    );
+    assert!(closed_by_server(&mut slow, Duration::from_secs(10)));
+}
+
+#[test]
+fn endless_request_is_cut_off_at_the_query_buffer_limit() {
+    let srv = server(|c| c.client_query_buffer_limit = 1 << 20);
+    let mut s = connect(srv.addr());
+    // A bulk announced at 100 MiB (allowed by proto-max-bulk-len) that never ends.
+    s.write_all(b"*2\r\n$4\r\nECHO\r\n$104857600\r\n").unwrap();
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0;
+    while sent < 8 << 20 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    assert!(closed_by_server(&mut s, Duration::from_secs(10)));
+    let stats = &srv.shared().stats;
+    assert_eq!(
+        stats
+            .client_query_buffer_limit_disconnections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Everyone else is still served.
+    let mut other = connect(srv.addr());
+    assert_eq!(cmd(&mut other, "PING"), "+PONG");
+}
+
+#[test]
+fn idle_timeout_closes_idle_clients_but_not_subscribers() {
+    let srv = server(|c| c.timeout = 1);
+    let mut idle = connect(srv.addr());
+    assert_eq!(cmd(&mut idle, "PING"), "+PONG");
+    let mut sub = connect(srv.addr());
+    sub.write_all(b"SUBSCRIBE quiet\r\n").unwrap();
+    read_exact_n(
+        &mut sub,
+        "*3\r\n$9\r\nsubscribe\r\n$5\r\nquiet\r\n:1\r\n".len(),
+    );
+    assert!(closed_by_server(&mut idle, Duration::from_secs(6)));
+    // The subscriber, idle just as long, is still there.
+    assert_eq!(srv.shared().pubsub.channels.numsub(b"quiet"), 1);
+    let mut p = connect(srv.addr());
+    assert_eq!(cmd(&mut p, "PUBLISH quiet hi"), ":1");
+}
