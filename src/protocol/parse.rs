@@ -68,7 +68,7 @@ impl RequestParser {
                     }
                 }
                 // Multibulk header `*<count>\r\n`.
-                let Some(cr) = memchr::memchr(b'\r', buf) else {
+                let Some(cr) = strchr(buf, b'\r') else {
                     if buf.len() > INLINE_MAX_SIZE {
                         return Err(err("too big mbulk count string"));
                     }
@@ -98,7 +98,7 @@ impl RequestParser {
                 let len = match self.bulk_len {
                     Some(len) => len,
                     None => {
-                        let Some(cr) = memchr::memchr(b'\r', buf) else {
+                        let Some(cr) = strchr(buf, b'\r') else {
                             if buf.len() > INLINE_MAX_SIZE {
                                 return Err(err("too big bulk count string"));
                             }
@@ -111,9 +111,16 @@ impl RequestParser {
                             return Ok(None);
                         }
                         if buf[0] != b'$' {
+                            // Redis's addReplyErrorFormat turns `\r` and `\n`
+                            // into spaces so that the error stays one line.
+                            // (A byte >= 0x80 is sent raw by Redis; a String
+                            // can only hold it as its Latin-1 char.)
+                            let got = match buf[0] {
+                                b'\r' | b'\n' => ' ',
+                                c => c as char,
+                            };
                             return Err(ProtocolError(format!(
-                                "Protocol error: expected '$', got '{}'",
-                                buf[0] as char
+                                "Protocol error: expected '$', got '{got}'"
                             )));
                         }
                         let len = match string_to_i64(&buf[1..cr]) {
@@ -142,13 +149,21 @@ impl RequestParser {
     }
 }
 
+/// Redis's `strchr(c->querybuf + c->qb_pos, c)`: it looks for the end of a
+/// header or inline line in a NUL-terminated buffer, so a NUL byte before
+/// the `\r` / `\n` hides it, and the client is left waiting (and cut off
+/// with a "too big" error past [`INLINE_MAX_SIZE`]), as in Redis.
+fn strchr(buf: &[u8], c: u8) -> Option<usize> {
+    memchr::memchr2(c, 0, buf).filter(|&i| buf[i] == c)
+}
+
 fn err(what: &str) -> ProtocolError {
     ProtocolError(format!("Protocol error: {what}"))
 }
 
 /// Parses one inline command line (`PING\r\n`, `SET k "v v"\n`).
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
+    let Some(nl) = strchr(buf, b'\n') else {
         if buf.len() > INLINE_MAX_SIZE {
             return Err(err("too big inline request"));
         }
@@ -340,10 +355,54 @@ mod tests {
             parse_all(b"*1\r\n$-3\r\n").1.unwrap().0,
             "Protocol error: invalid bulk length"
         );
+        // As redis-server 7.0.15: a line end in the message becomes a space.
+        assert_eq!(
+            parse_all(b"*1\r\n\r\n").1.unwrap().0,
+            "Protocol error: expected '$', got ' '"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n\n\r\n").1.unwrap().0,
+            "Protocol error: expected '$', got ' '"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n\t\r\n").1.unwrap().0,
+            "Protocol error: expected '$', got '\t'"
+        );
         assert_eq!(
             parse_all(b"GET \"a\n").1.unwrap().0,
             "Protocol error: unbalanced quotes in request"
         );
+    }
+
+    #[test]
+    fn nul_hides_the_line_end_as_in_redis() {
+        // redis-server 7.0.15 searches header and inline lines with strchr.
+        for input in [
+            &b"PING\0\r\nPING\r\n"[..],
+            b"\0PING\r\n",
+            b"*1\0\r\n$4\r\nPING\r\n",
+            b"*1\r\n$4\0\r\nPING\r\n",
+        ] {
+            assert_eq!(parse_all(input), (vec![], None), "{input:?}");
+        }
+        // ... until the line passes the inline limit.
+        let long = |head: &[u8]| [head, &vec![b'a'; INLINE_MAX_SIZE]].concat();
+        assert_eq!(
+            parse_all(&long(b"PING\0\r\n")).1.unwrap().0,
+            "Protocol error: too big inline request"
+        );
+        assert_eq!(
+            parse_all(&long(b"*1\0\r\n")).1.unwrap().0,
+            "Protocol error: too big mbulk count string"
+        );
+        assert_eq!(
+            parse_all(&long(b"*1\r\n$4\0\r\n")).1.unwrap().0,
+            "Protocol error: too big bulk count string"
+        );
+        // NUL inside a bulk payload is data.
+        let (cmds, e) = parse_all(b"*1\r\n$3\r\na\0b\r\n");
+        assert!(e.is_none());
+        assert_eq!(cmds, vec![vec![Bytes::from_static(b"a\0b")]]);
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //! - range bounds and the subject byte are compared as C `char`s, which are
 //!   signed: `[a-\xff]` is the range -1..=97, so it matches `\x00`..`a` and
 //!   `\xff`, not `b`..`\xfe`;
-//! - a trailing lone `\` matches a backslash.
+//! - a trailing lone `\` matches a backslash;
+//! - Redis's recursion stops at 1000 nested `*`s: a pattern whose 1001st
+//!   `*` (after folding runs of `*`) is followed by anything matches
+//!   nothing, while `a*` repeated 1001 times still matches `aaa...`.
 
 /// One step of a compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +40,13 @@ pub struct Pattern {
     nocase: bool,
     /// True when the pattern is empty (it then matches only the empty subject).
     empty: bool,
+    /// True when Redis's nesting limit makes the pattern match nothing.
+    hopeless: bool,
 }
+
+/// Redis's `stringmatchlen` recurses one level per `*` it passes and gives
+/// up beyond this depth: its 1001st `*` fails unless it ends the pattern.
+const MAX_NESTING: usize = 1000;
 
 impl Pattern {
     /// Compiles `pattern` with Redis's rules (case-sensitive).
@@ -126,10 +135,20 @@ impl Pattern {
                 }
             }
         }
+        // Redis gives up (no match) when its recursion reaches the 1001st
+        // `*` with more pattern after it; every match would have to pass
+        // through that `*`, so such a pattern matches nothing.
+        let hopeless = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t == Token::Star)
+            .nth(MAX_NESTING)
+            .is_some_and(|(i, _)| i + 1 < tokens.len());
         Pattern {
             tokens,
             nocase,
             empty: n == 0,
+            hopeless,
         }
     }
 
@@ -153,6 +172,9 @@ impl Pattern {
     pub fn matches(&self, s: &[u8]) -> bool {
         if s.is_empty() {
             return self.empty;
+        }
+        if self.hopeless {
+            return false;
         }
         let t = &self.tokens;
         let (mut ti, mut si) = (0usize, 0usize);
@@ -246,12 +268,32 @@ mod tests {
 
     #[test]
     fn hostile_pattern_is_cheap() {
-        let p = b"a*".repeat(50_000);
+        let p = b"a*".repeat(900);
         let s = vec![b'a'; 100_000];
         assert!(matches(&p, &s));
         let mut s2 = s.clone();
         s2.push(b'b');
         assert!(!Pattern::new(&[p.as_slice(), b"c"].concat()).matches(&s2));
+    }
+
+    #[test]
+    fn nesting_limit_as_redis() {
+        // Checked with KEYS against redis-server 7.0.15.
+        let s = vec![b'a'; 2000];
+        let with = |stars: usize, tail: &[u8]| [b"a*".repeat(stars).as_slice(), tail].concat();
+        assert!(matches(&with(1000, b"a"), &s));
+        assert!(matches(&with(1000, b"**?"), &s));
+        assert!(matches(&with(1001, b""), &s));
+        assert!(matches(&with(1001, b"**"), &s));
+        assert!(!matches(&with(1001, b"a"), &s));
+        assert!(!matches(&with(1100, b""), &s));
+        assert!(!matches(&b"a*".repeat(50_000), &vec![b'a'; 100_000]));
+        // Escaped stars and stars in a class do not count.
+        assert!(matches(
+            &[b"\\*".repeat(1001).as_slice(), b"x"].concat(),
+            &[b"*".repeat(1001).as_slice(), b"x"].concat()
+        ));
+        assert!(!matches(b"", &s));
     }
 
     #[test]
