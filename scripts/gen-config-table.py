@@ -99,6 +99,9 @@ HERALD_USES = {
     "client-query-buffer-limit", "client-output-buffer-limit", "maxmemory",
     "maxmemory-policy", "notify-keyspace-events", "requirepass", "loglevel",
     "logfile", "dir", "appendonly", "appendfsync", "hz",
+    # issue 7 (src/persist)
+    "appenddirname", "appendfilename", "aof-load-truncated",
+    "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage",
 }
 
 I64_MIN = -(2**63)

@@ -15,6 +15,17 @@
 //! [`Config::ignored_options_set`] names the ones a file or flag set, so
 //! start-up can log them.
 //!
+//! # herald's defaults versus Redis's (issue 7)
+//!
+//! [`Config::default`] is redis-server 7.0's configuration (except `bind`
+//! and `io-threads`), `appendonly no` included: that is what embedders and
+//! tests get from `server::start`, so a test never writes files unless it
+//! asks. The `herald` binary, through [`Config::from_args`], applies the
+//! production defaults on top: `appendonly yes` and `dir ./herald-data`
+//! (created when the AOF is opened), each only if neither the config file
+//! nor the command line set it. `appendfsync everysec` is Redis's default
+//! too.
+//!
 //! How it fits: `main.rs` calls [`Config::from_args`] and reports a
 //! [`ConfigError`] by printing it and exiting; the CONFIG command calls
 //! [`Config::get`] and [`Config::set_args`] (or [`Config::set_with`] to
@@ -432,8 +443,22 @@ impl Config {
             c.load_file(&path, &mut st)?;
         }
         c.load_text(options.as_bytes(), &Source::CommandLine, &mut st)?;
+        c.apply_binary_defaults();
         c.check_loaded()?;
         Ok(c)
+    }
+
+    /// The `herald` binary's defaults that differ from Redis's (see the
+    /// module header): persistence on, in `./herald-data`.
+    fn apply_binary_defaults(&mut self) {
+        let set = |n: &str| self.others.explicit.iter().any(|e| e == n);
+        let (appendonly, dir) = (set("appendonly"), set("dir"));
+        if !appendonly {
+            self.appendonly = true;
+        }
+        if !dir {
+            self.dir = self.dir.join("herald-data");
+        }
     }
 
     /// Builds the configuration from the text of a config file (for tests

@@ -13,6 +13,7 @@
 //! - [`state`]: the server-wide state shared by all connections.
 //! - [`config`]: redis.conf-style options, CONFIG GET / SET.
 //! - [`server`]: listeners, accept loop, start and shutdown.
+//! - [`persist`]: the append-only file (Redis 7's multi-part AOF).
 //!
 //! The path of a PUBLISH: [`connection::Connection`] reads and parses it,
 //! [`command::execute`] dispatches to [`command::pubsub::publish`], which
@@ -23,6 +24,7 @@
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

@@ -6,6 +6,11 @@ use herald::config::Config;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `herald check-aof [--fix] DIR`: inspect / repair an AOF (issue 7).
+    if args.first().map(String::as_str) == Some("check-aof") {
+        let code = herald::persist::check::main(&args[1..]);
+        return ExitCode::from(code as u8);
+    }
     if args.iter().any(|a| a == "--version" || a == "-v") {
         println!("herald v={}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -13,6 +18,7 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("Usage: herald [/path/to/herald.conf] [--option value ...]");
         println!("Options are redis.conf's, e.g. herald --port 7000 --bind 127.0.0.1");
+        println!("       herald check-aof [--fix] <dir>   check / repair an append-only file");
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_args(&args) {

@@ -117,6 +117,10 @@ pub struct Shared {
     pub run_id: String,
     /// The port actually bound (INFO `tcp_port`, useful with port 0).
     pub port: std::sync::atomic::AtomicU16,
+    /// The append-only file writer (issue 7; idle while `appendonly no`).
+    pub aof: Arc<crate::persist::aof::Aof>,
+    /// AOF layout and rewrite status (see `persist`).
+    pub persist: Mutex<crate::persist::State>,
     /// Flipped to true to stop the server.
     shutdown_tx: watch::Sender<bool>,
 }
@@ -143,13 +147,17 @@ impl Shared {
             started_wall: SystemTime::now(),
             run_id,
             port: std::sync::atomic::AtomicU16::new(port),
+            aof: Arc::default(),
+            persist: Mutex::default(),
             shutdown_tx: watch::channel(false).0,
         })
     }
 
     /// Refreshes what is derived from the configuration (after CONFIG SET).
     pub fn config_changed(&self) {
-        self.limits.update(&self.config.read());
+        let cfg = self.config.read();
+        self.limits.update(&cfg);
+        self.aof.set_policy(cfg.appendfsync);
     }
 
     /// A receiver that changes when shutdown begins.

@@ -102,10 +102,17 @@ fn expire_generic(c: &mut Client, db: &mut Db, args: &[Bytes], kind: ExpireKind)
         db.remove(key);
         db.modified(key);
         db.notify(notify::GENERIC, "del", key);
+        db.propagate(vec![Bytes::from_static(b"DEL"), crate::store::own(key)]);
     } else {
         db.set_deadline(key, at as u64);
         db.modified(key);
         db.notify(notify::GENERIC, "expire", key);
+        // Absolute, so a reload does not extend the key's life.
+        db.propagate(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            crate::store::own(key),
+            Bytes::from(at.to_string()),
+        ]);
     }
     c.reply(Frame::Integer(1));
 }
@@ -378,6 +385,18 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
             copy_into(to, dst, v, d, replace)
         }
     };
+    if result == 1 {
+        // Logged as given, in the client's database (SELECT precedes it).
+        let cdb = c.db;
+        let own_db = if g_lo.index == cdb {
+            Some(&mut g_lo)
+        } else {
+            second.as_mut().map(|(g, _)| g)
+        };
+        if let Some(g) = own_db {
+            g.propagate(args.to_vec());
+        }
+    }
     if let Some((g, held)) = second {
         put_db(c, g, held);
     }
@@ -438,6 +457,9 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
     for i in 0..c.shared.store.len() {
         let (mut g, held) = take_db(c, i);
         g.flush();
+        if i == 0 {
+            g.propagate(args.to_vec());
+        }
         put_db(c, g, held);
     }
     c.reply(Frame::ok());
@@ -460,6 +482,7 @@ pub fn swapdb(c: &mut Client, args: &[Bytes]) {
         let (mut g1, h1) = take_db(c, lo);
         let (mut g2, h2) = take_db(c, hi);
         g1.swap_data(&mut g2);
+        g1.propagate(args.to_vec());
         put_db(c, g2, h2);
         put_db(c, g1, h1);
     }

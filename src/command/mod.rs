@@ -27,6 +27,7 @@ pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -122,6 +123,8 @@ fn no_subcommand(_: &mut Client, _: &[Bytes]) {}
 pub static TABLE: &[Spec] = &[
     dcmd("append", 3, strings::append),
     cmd("auth", -2, connection::auth),
+    cmd("bgrewriteaof", 1, server::bgrewriteaof),
+    cmd("bgsave", -1, server::bgsave),
     dcmd("blmove", 6, lists::blmove),
     dcmd("blmpop", -5, lists::blmpop),
     dcmd("blpop", -3, lists::blpop),
@@ -179,6 +182,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("incrbyfloat", 3, strings::incrbyfloat),
     cmd("info", -1, server::info),
     dcmd("keys", 2, keys::keys),
+    cmd("lastsave", 1, server::lastsave),
     dcmd("lindex", 3, lists::lindex),
     dcmd("linsert", 5, lists::linsert),
     dcmd("llen", 2, lists::llen),
@@ -217,6 +221,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("rpush", -3, lists::rpush),
     dcmd("rpushx", -3, lists::rpushx),
     dcmd("sadd", -3, sets::sadd),
+    cmd("save", 1, server::save),
     dcmd("scan", -2, keys::scan),
     dcmd("scard", 2, sets::scard),
     dcmd("sdiff", -2, sets::sdiff),
@@ -253,6 +258,21 @@ pub static TABLE: &[Spec] = &[
     pubsub_cmd("unsubscribe", -1, pubsub::unsubscribe),
     cmd("unwatch", 1, transactions::unwatch),
     cmd("watch", -2, transactions::watch),
+    dcmd("xack", -4, streams::xack),
+    dcmd("xadd", -5, streams::xadd),
+    dcmd("xautoclaim", -6, streams::xautoclaim),
+    dcmd("xclaim", -6, streams::xclaim),
+    dcmd("xdel", -3, streams::xdel),
+    container("xgroup", -2, no_subcommand, streams::XGROUP_SUBCOMMANDS),
+    container("xinfo", -2, no_subcommand, streams::XINFO_SUBCOMMANDS),
+    dcmd("xlen", 2, streams::xlen),
+    dcmd("xpending", -3, streams::xpending),
+    dcmd("xrange", -4, streams::xrange),
+    dcmd("xread", -4, streams::xread),
+    dcmd("xreadgroup", -7, streams::xreadgroup),
+    dcmd("xrevrange", -4, streams::xrevrange),
+    dcmd("xsetid", -3, streams::xsetid),
+    dcmd("xtrim", -4, streams::xtrim),
     dcmd("zadd", -4, zsets::zadd),
     dcmd("zcard", 2, zsets::zcard),
     dcmd("zcount", 4, zsets::zcount),
@@ -380,6 +400,17 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             is_exec,
         );
     }
+    // The AOF cannot be written: refuse writes (reads and pub/sub go on),
+    // with Redis 7.0's text, until the writer succeeds again.
+    if let Some(err) = c.shared.aof.write_error() {
+        if is_write_command(c, &fullname) {
+            return reject(
+                c,
+                format!("MISCONF Errors writing to the AOF file: {err}"),
+                is_exec,
+            );
+        }
+    }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
         return reject(
             c,
@@ -403,11 +434,44 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
 }
 
 /// Runs a command whose checks passed (directly, or queued by EXEC).
+///
+/// Propagation (issue 7, see `persist`): a data command that changed its
+/// database (`Db::dirty` moved) is logged to the AOF as given, unless its
+/// handler logged a deterministic rewrite with `Db::propagate`. The
+/// effects wait in `Db::prop` until [`unlock`] (or EXEC) appends them.
 fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     match spec.data {
-        Some(d) => with_db(c, |c, db| d(c, db, args)),
+        Some(d) => with_db(c, |c, db| {
+            let dirty = db.dirty;
+            db.prop_rewritten = false;
+            d(c, db, args);
+            if db.propagating && db.dirty != dirty && !db.prop_rewritten {
+                db.prop.push(args.to_vec());
+            }
+        }),
         None => (spec.handler)(c, args),
     }
+}
+
+/// True if `args` names a command herald implements (the AOF loader
+/// refuses files with unknown commands, as Redis does).
+pub fn is_known(args: &[Bytes]) -> bool {
+    args.first().is_some_and(|n| find(TABLE, n).is_some())
+}
+
+/// True for a command Redis flags `write` (refused with MISCONF while the
+/// AOF cannot be written); EXEC counts as one if its queue holds one.
+fn is_write_command(c: &Client, fullname: &str) -> bool {
+    let write = |name: &str| docs::flags(name).is_some_and(|f| f.contains(&"write"));
+    if fullname == "exec" {
+        return c.tx.multi.as_ref().is_some_and(|m| {
+            m.queue.iter().any(|a| {
+                let n = String::from_utf8_lossy(&a[0]).to_ascii_lowercase();
+                write(&n)
+            })
+        });
+    }
+    write(fullname)
 }
 
 /// Looks a command (and subcommand) up as [`run`] does, for EXEC.
@@ -446,6 +510,7 @@ pub fn lock_db(shared: &Shared, i: usize) -> DbGuard {
     let flags = notify_flags(shared);
     let mut g = shared.store.lock(i);
     g.notify_flags = flags;
+    g.propagating = shared.aof.enabled();
     g
 }
 
@@ -473,13 +538,33 @@ pub fn publish_events(shared: &Shared, db: &mut Db) {
 /// Ends a command's (or EXEC's) use of a database: publishes its events,
 /// serves the clients blocked on keys it wrote (as Redis does after each
 /// command), publishes what serving produced, then releases the lock.
-pub fn unlock(shared: &Shared, mut db: DbGuard) {
+///
+/// The effects logged meanwhile are appended to the AOF before the lock
+/// goes (so the file has them in execution order); the returned offset is
+/// what a reply must wait for under `appendfsync always` (0: nothing).
+pub fn unlock(shared: &Shared, mut db: DbGuard) -> u64 {
     publish_events(shared, &mut db);
+    let mut durable_at = append_effects(shared, &mut db);
     if !db.ready.is_empty() {
         crate::store::blocking::serve_ready(&mut db);
         publish_events(shared, &mut db);
+        durable_at = durable_at.max(append_effects(shared, &mut db));
     }
     drop(db);
+    durable_at
+}
+
+/// Appends the effects buffered in `db.prop` to the AOF (see `persist`).
+fn append_effects(shared: &Shared, db: &mut Db) -> u64 {
+    if db.prop.is_empty() {
+        return 0;
+    }
+    let i = db.index;
+    let off = shared
+        .aof
+        .append(db.prop.iter().map(|c| (i, &c[..])), false);
+    db.prop.clear();
+    off
 }
 
 /// Runs `f` with the client's selected database locked: the guard EXEC
@@ -500,7 +585,8 @@ pub fn with_db<R>(c: &mut Client, f: impl FnOnce(&mut Client, &mut Db) -> R) -> 
     }
     let mut g = lock_db(&c.shared, i);
     let r = f(c, &mut g);
-    unlock(&c.shared, g);
+    let off = unlock(&c.shared, g);
+    c.durable_at = c.durable_at.max(off);
     r
 }
 
@@ -520,7 +606,8 @@ pub fn put_db(c: &mut Client, mut g: DbGuard, held: bool) {
         publish_events(&c.shared, &mut g);
         c.tx.held.push(g);
     } else {
-        unlock(&c.shared, g);
+        let off = unlock(&c.shared, g);
+        c.durable_at = c.durable_at.max(off);
     }
 }
 

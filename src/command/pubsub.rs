@@ -35,8 +35,10 @@ pub fn publish(c: &mut Client, args: &[Bytes]) {
     if c.subscription_count() > 0 {
         c.flush_replies();
     }
-    let n = c.shared.pubsub.publish(&args[1], &args[2]);
-    c.fanout += n;
+    let n = c
+        .shared
+        .pubsub
+        .publish_from(&args[1], &args[2], &mut c.woken);
     c.reply(Frame::Integer(n as i64));
 }
 
@@ -45,8 +47,8 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
     if c.subscription_count() > 0 {
         c.flush_replies();
     }
-    let n = c.shared.pubsub.spublish(&args[1], &args[2]);
-    c.fanout += n;
+    let n = c.shared.pubsub.spublish(&args[1], &args[2], &mut c.woken);
+    c.delivered |= n > 0;
     c.reply(Frame::Integer(n as i64));
 }
 

@@ -173,6 +173,83 @@ pub fn shutdown(c: &mut Client, args: &[Bytes]) {
     c.close_after_reply = true;
 }
 
+/// INFO persistence, Redis 7.0's fields. The AOF is loaded before clients
+/// are accepted, so `loading` is always 0 when anyone can ask; herald has
+/// no RDB, so the `rdb_*` fields describe nothing ever saved.
+fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
+    let aof = &sh.aof;
+    let st = sh.persist.lock();
+    let on = aof.enabled();
+    let cur_rewrite = st
+        .rewrite_started
+        .map_or(-1, |t| t.elapsed().as_secs() as i64);
+    let _ = write!(
+        s,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
+        aof.last_fsync_unix.load(Relaxed),
+        on as u8,
+        st.rewrite_in_progress as u8,
+        if aof.write_error().is_some() { "err" } else { "ok" },
+        st.last_rewrite_secs,
+        cur_rewrite,
+        if st.last_rewrite_ok { "ok" } else { "err" },
+    );
+    if on {
+        let _ = write!(
+            s,
+            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+            aof.current_size(),
+            aof.base_size.load(Relaxed),
+        );
+    }
+}
+
+/// BGREWRITEAOF: compacts the AOF in the background (see `persist::rewrite`).
+pub fn bgrewriteaof(c: &mut Client, _args: &[Bytes]) {
+    match crate::persist::rewrite::start(&c.shared) {
+        Ok(()) => c.reply(Frame::simple(
+            "Background append only file rewriting started",
+        )),
+        Err(e) => c.error(e),
+    }
+}
+
+/// SAVE. herald persists with the AOF only (no RDB): SAVE makes everything
+/// written so far durable (write + fsync of the AOF) and replies once it
+/// is; with `appendonly no` there is nothing to save to, which is an error.
+pub fn save(c: &mut Client, _args: &[Bytes]) {
+    if !c.shared.aof.enabled() {
+        return c.error(
+            "ERR herald persists with the append-only file only: SAVE needs appendonly yes",
+        );
+    }
+    if c.shared.aof.fsync_now(true) {
+        c.reply(Frame::ok());
+    } else {
+        c.error("ERR Background save failed: the AOF could not be written (see the log)");
+    }
+}
+
+/// BGSAVE [SCHEDULE]: as SAVE, but does not wait for the fsync.
+pub fn bgsave(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
+        return c.error(ERR_SYNTAX);
+    }
+    if !c.shared.aof.enabled() {
+        return c.error(
+            "ERR herald persists with the append-only file only: BGSAVE needs appendonly yes",
+        );
+    }
+    c.shared.aof.fsync_now(false);
+    c.reply(Frame::simple("Background saving started"));
+}
+
+/// LASTSAVE: the unix time of the last successful AOF fsync (or start-up).
+pub fn lastsave(c: &mut Client, _args: &[Bytes]) {
+    let t = c.shared.aof.last_fsync_unix.load(Relaxed);
+    c.reply(Frame::Integer(t as i64));
+}
+
 /// Resident set size of this process in bytes (Linux), 0 if unknown.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -257,9 +334,7 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
                 human(maxmemory),
             );
         }
-        "persistence" => {
-            s.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
-        }
+        "persistence" => persistence_info(sh, &mut s),
         "stats" => {
             let st = &sh.stats;
             let ps = &sh.pubsub;

@@ -171,6 +171,12 @@ pub fn spop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         out
     });
     db.modified(key);
+    if db.propagating {
+        // The members actually removed (SPOP is random).
+        let mut cmd = vec![Bytes::from_static(b"SREM"), crate::store::own(key)];
+        cmd.extend(popped.iter().cloned());
+        db.propagate(cmd);
+    }
     db.notify(notify::SET, "spop", key);
     if !db.exists(key) {
         db.notify(notify::GENERIC, "del", key);

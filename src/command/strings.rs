@@ -138,6 +138,14 @@ pub fn set(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Some(at) = at {
         db.set_deadline(key, at);
         db.notify(notify::GENERIC, "expire", key);
+        // Logged with an absolute deadline, as Redis 7.0 does.
+        db.propagate(vec![
+            Bytes::from_static(b"SET"),
+            own(key),
+            own(&args[2]),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(at.to_string()),
+        ]);
     }
     c.reply(match old {
         Some(Some(v)) => Frame::Bulk(v),
@@ -159,6 +167,13 @@ fn setex_generic(c: &mut Client, db: &mut Db, args: &[Bytes], ms: bool, name: &s
     store(db, key, own(&args[3]), false);
     db.set_deadline(key, at);
     db.notify(notify::GENERIC, "expire", key);
+    db.propagate(vec![
+        Bytes::from_static(b"SET"),
+        own(key),
+        own(&args[3]),
+        Bytes::from_static(b"PXAT"),
+        Bytes::from(at.to_string()),
+    ]);
     c.reply(Frame::ok());
 }
 
@@ -236,14 +251,21 @@ pub fn getex(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             db.remove(key);
             db.modified(key);
             db.notify(notify::GENERIC, "del", key);
+            db.propagate(vec![Bytes::from_static(b"DEL"), own(key)]);
         } else {
             db.set_deadline(key, at);
             db.modified(key);
             db.notify(notify::GENERIC, "expire", key);
+            db.propagate(vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                own(key),
+                Bytes::from(at.to_string()),
+            ]);
         }
     } else if ttl == Ttl::Persist && db.persist(key) {
         db.modified(key);
         db.notify(notify::GENERIC, "persist", key);
+        db.propagate(vec![Bytes::from_static(b"PERSIST"), own(key)]);
     }
     c.reply(Frame::Bulk(v));
 }
@@ -391,6 +413,13 @@ pub fn incrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     db.set(key, Value::Str(text.clone()), true);
     db.modified(key);
     db.notify(notify::STRING, "incrbyfloat", key);
+    // The result, not the increment: float sums must not drift on reload.
+    db.propagate(vec![
+        Bytes::from_static(b"SET"),
+        own(key),
+        text.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     c.reply(Frame::Bulk(text));
 }
 

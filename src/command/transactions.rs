@@ -58,6 +58,10 @@ pub struct TxState {
     pub held: Vec<DbGuard>,
     /// True while EXEC runs its queue (blocking commands do not block).
     pub in_exec: bool,
+    /// Effects of the running EXEC's commands, `(database, command)`, in
+    /// order: appended to the AOF as one MULTI ... EXEC block before the
+    /// locks are released (issue 7).
+    pub prop: Vec<(usize, Vec<Bytes>)>,
 }
 
 /// True for the commands that run immediately even inside MULTI.
@@ -230,14 +234,28 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
             .total_commands_processed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         run_spec(c, spec, args);
+        for g in c.tx.held.iter_mut() {
+            let i = g.index;
+            c.tx.prop.extend(g.prop.drain(..).map(|cmd| (i, cmd)));
+        }
     }
     c.tx.in_exec = false;
     release(c);
 }
 
-/// Releases the locks EXEC holds (serving blocked clients, publishing).
+/// Releases the locks EXEC holds (serving blocked clients, publishing),
+/// after appending the transaction's effects to the AOF as MULTI ... EXEC.
 fn release(c: &mut Client) {
+    if !c.tx.prop.is_empty() {
+        let prop = std::mem::take(&mut c.tx.prop);
+        let off = c
+            .shared
+            .aof
+            .append(prop.iter().map(|(i, cmd)| (*i, &cmd[..])), true);
+        c.durable_at = c.durable_at.max(off);
+    }
     for g in std::mem::take(&mut c.tx.held) {
-        super::unlock(&c.shared, g);
+        let off = super::unlock(&c.shared, g);
+        c.durable_at = c.durable_at.max(off);
     }
 }

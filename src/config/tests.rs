@@ -130,6 +130,9 @@ fn typed_fields_defaults() {
     assert_eq!(c.loglevel, LogLevel::Notice);
     assert_eq!(c.logfile, "");
     assert_eq!(c.dir, std::env::current_dir().unwrap());
+    // Config::default() is Redis's (appendonly no): what tests and embedders
+    // get. The binary's own defaults are checked in
+    // `binary_defaults_turn_persistence_on`.
     assert!(!c.appendonly);
     assert_eq!(c.appendfsync, AppendFsync::Everysec);
     assert_eq!(c.hz, 10);
@@ -737,4 +740,22 @@ fn numbers_parse_as_redis() {
     assert_eq!(strtoll(b"777", 8), (511, 3, false));
     assert_eq!(strtoll(b"99999999999999999999", 10), (i64::MAX, 20, true));
     assert_eq!(strtoll(b"-99999999999999999999", 10), (i64::MIN, 21, true));
+}
+
+/// Issue 7: the `herald` binary (Config::from_args) differs from Redis on
+/// purpose: `appendonly yes` in `./herald-data`, unless the file or the
+/// command line says otherwise. Everything else stays Redis's.
+#[test]
+fn binary_defaults_turn_persistence_on() {
+    let cwd = std::env::current_dir().unwrap();
+    let c = Config::from_args(&[]).unwrap();
+    assert!(c.appendonly);
+    assert_eq!(get1(&c, "appendonly"), "yes");
+    assert_eq!(c.dir, cwd.join("herald-data"));
+    assert_eq!(c.appendfsync, AppendFsync::Everysec);
+    assert!(c.ignored_options_set().is_empty());
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let c = Config::from_args(&args(&["--appendonly", "no", "--dir", "/tmp"])).unwrap();
+    assert!(!c.appendonly);
+    assert_eq!(c.dir, std::path::PathBuf::from("/tmp"));
 }

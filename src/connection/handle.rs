@@ -22,6 +22,18 @@ use tokio::sync::Notify;
 use super::limits::{ClientClass, Limits, Verdict};
 use crate::protocol::Protocol;
 
+/// A client's outbox is *congested* when its task has not taken its bytes
+/// for this long (and it holds more than [`CONGESTED_BYTES`]): a publisher
+/// that adds to it then waits for the task to catch up before publishing
+/// more (publisher back-pressure; see `Connection::let_subscribers_write`).
+/// Below it publishers run freely and deliveries gather into large writes;
+/// above it latency and memory stay bounded.
+pub const CONGESTED_AFTER: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Queues smaller than this are never congested (a few messages cost the
+/// writer nothing to catch up with).
+pub const CONGESTED_BYTES: usize = 4 * 1024;
+
 /// The queue of encoded bytes waiting to be written to one client.
 #[derive(Debug, Default)]
 struct Outbox {
@@ -31,6 +43,10 @@ struct Outbox {
     bytes: usize,
     /// Set once the connection is closing: later pushes are dropped.
     closed: bool,
+    /// When the queue, holding more than [`CONGESTED_BYTES`], was first seen.
+    since: Option<Instant>,
+    /// Congestion was already reported for the bytes now queued.
+    congested: bool,
 }
 
 /// Facts about a client shown by CLIENT LIST / CLIENT INFO, kept current by
@@ -89,6 +105,8 @@ pub struct ClientHandle {
     soft_since_ms: AtomicU64,
     /// Set when the output-buffer limit closed the client.
     overflowed: AtomicBool,
+    /// Set while the socket refuses bytes (the peer reads slowly).
+    socket_full: AtomicBool,
     /// Set while the client waits in a blocking command (BLPOP & co.):
     /// the idle `timeout` does not apply then, as in Redis.
     blocked: AtomicBool,
@@ -131,6 +149,7 @@ impl ClientHandle {
             soft_since_ms: AtomicU64::new(0),
             overflowed: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            socket_full: AtomicBool::new(false),
             wake: Notify::new(),
             outbox: Mutex::new(Outbox::default()),
             meta: Mutex::new(ClientMeta {
@@ -155,20 +174,33 @@ impl ClientHandle {
         self.resp3.store(p == Protocol::Resp3, Ordering::Relaxed);
     }
 
-    /// Appends bytes for the client; wakes its task if it was idle.
-    /// Dropped silently once the client is closing.
+    /// Appends bytes for the client, waking its task if it was idle.
+    /// Returns true when this push found the queue congested (see
+    /// [`CONGESTED_AFTER`]): the publisher should then let this client's task
+    /// write before it publishes more. Dropped silently once the client is
+    /// closing.
     #[inline]
-    pub fn push(&self, bytes: Bytes) {
+    pub fn push(&self, bytes: Bytes) -> bool {
         if bytes.is_empty() {
-            return;
+            return false;
         }
         let len = bytes.len();
         let mut o = self.outbox.lock();
         if o.closed {
-            return;
+            return false;
         }
         let was_empty = o.chunks.is_empty();
         o.bytes += len;
+        let mut congested = false;
+        if o.bytes > CONGESTED_BYTES && !o.congested {
+            // The clock is read only once a queue holds a few KiB.
+            let now = Instant::now();
+            let since = *o.since.get_or_insert(now);
+            if now.duration_since(since) > CONGESTED_AFTER {
+                o.congested = true;
+                congested = true;
+            }
+        }
         o.chunks.push_back(bytes);
         // Counted under the lock: the writer can only subtract bytes it took.
         let queued = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
@@ -182,6 +214,22 @@ impl ClientHandle {
         if was_empty {
             self.wake.notify_one();
         }
+        congested
+    }
+
+    /// True while the congestion a publisher saw lasts: the bytes still
+    /// wait for this client's task, and that task is able to write (its
+    /// socket is not full).
+    pub fn awaiting_writer(&self) -> bool {
+        !self.socket_full.load(Ordering::Relaxed)
+            && !self.is_killed()
+            && self.outbox.lock().congested
+    }
+
+    /// Set by the client's task when its socket stops taking bytes, cleared
+    /// when everything queued was written.
+    pub(crate) fn set_socket_full(&self, full: bool) {
+        self.socket_full.store(full, Ordering::Relaxed);
     }
 
     /// The slow path of [`push`](Self::push): applies the output-buffer limits.
@@ -252,6 +300,8 @@ impl ClientHandle {
             into.extend(o.chunks.drain(..));
         }
         o.bytes = 0;
+        o.since = None;
+        o.congested = false;
     }
 
     /// Records that `n` queued bytes reached the socket.

@@ -80,10 +80,14 @@ pub struct Client {
     pub close_after_reply: bool,
     /// Name of the command being run, for CLIENT LIST `cmd=`.
     pub current_cmd: String,
-    /// Messages the current batch pushed to subscribers. When non-zero the
-    /// task yields before reading more, so the subscribers it woke write
-    /// before it publishes again (see `Connection::serve`).
-    pub fanout: usize,
+    /// Subscribers whose queue the current batch's publishes found
+    /// congested. Before reading more, the task lets them write (see
+    /// `Connection::let_subscribers_write`).
+    pub woken: crate::pubsub::registry::Woken,
+    /// True when the current batch delivered messages: the task yields once
+    /// before reading more, so the subscribers it woke run in between, as
+    /// Redis serves one read per client per event-loop turn.
+    pub delivered: bool,
     /// MULTI queue, WATCHed keys and the database locks EXEC holds
     /// (issue 4; see `command::transactions`).
     pub tx: crate::command::transactions::TxState,
@@ -91,9 +95,46 @@ pub struct Client {
     /// then waits for it to be served or to time out (see
     /// `store::blocking`) and runs no further command meanwhile.
     pub blocked: Option<crate::store::blocking::Blocked>,
+    /// With `appendfsync always`: the AOF offset the effects of this
+    /// batch's writes end at (0: nothing to wait for). The replies queued
+    /// in the outbox may leave only once the log is durable up to it
+    /// (issue 7, see `persist::aof`).
+    pub durable_at: u64,
 }
 
 impl Client {
+    /// A client with no connection, for the server's own use (replaying
+    /// the append-only file at start-up): commands run through the normal
+    /// path and its replies are discarded by the caller.
+    pub fn internal(shared: Arc<Shared>) -> Client {
+        let any: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+        let handle = Arc::new(ClientHandle::new(
+            u64::MAX,
+            any,
+            any,
+            -1,
+            shared.limits.clone(),
+        ));
+        Client {
+            shared,
+            handle,
+            protocol: Protocol::Resp2,
+            db: 0,
+            channels: IndexSet::default(),
+            patterns: IndexSet::default(),
+            shard_channels: IndexSet::default(),
+            reply_mode: ReplyMode::On,
+            out: BytesMut::new(),
+            close_after_reply: false,
+            current_cmd: String::new(),
+            woken: Vec::new(),
+            delivered: false,
+            tx: Default::default(),
+            blocked: None,
+            durable_at: 0,
+        }
+    }
+
     /// Total subscriptions, the count shown in (un)subscribe confirmations.
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len() + self.shard_channels.len()
@@ -204,9 +245,11 @@ impl Connection {
                 out: BytesMut::new(),
                 close_after_reply: false,
                 current_cmd: String::new(),
-                fanout: 0,
+                woken: Vec::new(),
+                delivered: false,
                 tx: Default::default(),
                 blocked: None,
+                durable_at: 0,
             },
             parser: RequestParser::new(max_bulk),
             rbuf: BytesMut::new(),
@@ -237,6 +280,16 @@ impl Connection {
 
     async fn serve(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> io::Result<()> {
         loop {
+            // appendfsync always: replies to writes are held in the outbox
+            // until the AOF is fsynced past their effects (group commit:
+            // one fsync releases every client waiting meanwhile). If the
+            // log can never get there, close without acknowledging.
+            if self.client.durable_at > 0 {
+                let off = std::mem::take(&mut self.client.durable_at);
+                if !self.client.shared.aof.wait_durable(off).await {
+                    return Ok(());
+                }
+            }
             let drained = self.write_pending()?;
             if self.client.close_after_reply && drained {
                 return Ok(());
@@ -272,23 +325,49 @@ impl Connection {
                     if !self.read_and_run()? {
                         return Ok(());
                     }
-                    if self.client.fanout > 0 {
-                        // Back-pressure as in Redis's event loop: the
-                        // subscribers this batch woke run (and write)
-                        // before this publisher reads its next batch, so a
-                        // fast publisher cannot pile up messages in their
-                        // outboxes faster than they are written.
-                        // Our own replies leave first, so that the
-                        // publisher can send its next batch meanwhile.
-                        self.client.fanout = 0;
-                        self.write_pending()?;
-                        tokio::task::yield_now().await;
+                    if self.client.delivered {
+                        self.let_subscribers_write().await?;
                     }
                 }
                 _ = self.client.handle.woken() => {}
                 r = self.stream.writable(), if !drained => r?,
             }
         }
+    }
+
+    /// Publisher back-pressure (Redis's event loop gets it by construction:
+    /// it writes every subscriber's output before reading more requests).
+    /// After a batch that delivered messages, this publisher writes its own
+    /// replies (so its client can send the next batch meanwhile) and yields
+    /// once, so that the subscribers it woke run before it reads again; if
+    /// the batch found some subscribers' queues congested (bytes waiting
+    /// longer than [`handle::CONGESTED_AFTER`]), it keeps yielding until
+    /// those subscribers' tasks have taken their bytes. Otherwise it runs freely
+    /// and messages that arrive while a subscriber waits for its turn join
+    /// the same write, so deliveries leave in large batches exactly when the
+    /// load is high; and a fast publisher cannot pile messages up faster
+    /// than they are written, which bounds latency and memory.
+    /// Subscribers whose socket is full (slow readers) are not waited for:
+    /// the output-buffer limits deal with them. The wait is bounded.
+    async fn let_subscribers_write(&mut self) -> io::Result<()> {
+        const MAX_ROUNDS: usize = 64;
+        // (Replies waiting for an AOF fsync leave at the loop's top.)
+        if self.client.durable_at == 0 {
+            self.write_pending()?;
+        }
+        self.client.delivered = false;
+        for _ in 0..MAX_ROUNDS {
+            tokio::task::yield_now().await;
+            self.client.woken.retain(|h| h.awaiting_writer());
+            if self.client.woken.is_empty() {
+                break;
+            }
+        }
+        self.client.woken.clear();
+        if self.client.woken.capacity() > 1024 {
+            self.client.woken.shrink_to(64);
+        }
+        Ok(())
     }
 
     /// While blocked (BLPOP & co.): waits for the waiter to be served (its
@@ -409,6 +488,7 @@ impl Connection {
             if self.pending.is_empty() {
                 self.client.handle.take(&mut self.pending);
                 if self.pending.is_empty() {
+                    self.client.handle.set_socket_full(false);
                     return Ok(true);
                 }
             }
@@ -435,7 +515,10 @@ impl Connection {
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.client.handle.set_socket_full(true);
+                    return Ok(false);
+                }
                 Err(e) => return Err(e),
             }
         }

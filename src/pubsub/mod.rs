@@ -20,7 +20,7 @@ pub mod registry;
 
 use message::{Kind, Message};
 use patterns::PatternRegistry;
-use registry::ChannelRegistry;
+use registry::{ChannelRegistry, Woken};
 
 /// All pub/sub state of the server.
 #[derive(Default)]
@@ -34,16 +34,26 @@ pub struct PubSub {
 }
 
 impl PubSub {
-    /// PUBLISH: delivers to channel then pattern subscribers; returns the
-    /// number of receiving subscriptions, as Redis counts them.
+    /// Publishes from inside the server (keyspace notifications): delivers
+    /// to channel then pattern subscribers; returns the number of receiving
+    /// subscriptions.
     pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
         let msg = Message::new(Kind::Message, channel, payload);
-        self.channels.publish(&msg) + self.patterns.publish(&msg)
+        self.channels.publish(&msg, None) + self.patterns.publish(&msg, None)
+    }
+
+    /// PUBLISH from a client: as [`publish`](Self::publish), and records in
+    /// `woken` the subscribers whose queues it took over the back-pressure
+    /// threshold, so that the publisher can let them write before it
+    /// publishes more.
+    pub fn publish_from(&self, channel: &[u8], payload: &[u8], woken: &mut Woken) -> usize {
+        let msg = Message::new(Kind::Message, channel, payload);
+        self.channels.publish(&msg, Some(woken)) + self.patterns.publish(&msg, Some(woken))
     }
 
     /// SPUBLISH: delivers to the shard channel's subscribers.
-    pub fn spublish(&self, channel: &[u8], payload: &[u8]) -> usize {
+    pub fn spublish(&self, channel: &[u8], payload: &[u8], woken: &mut Woken) -> usize {
         let msg = Message::new(Kind::SMessage, channel, payload);
-        self.shard_channels.publish(&msg)
+        self.shard_channels.publish(&msg, Some(woken))
     }
 }

@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 
 use super::glob::Pattern;
 use super::message::{encode_push, Message};
-use super::registry::{shrink_map, shrink_vec};
+use super::registry::{shrink_map, shrink_vec, Woken};
 use crate::connection::handle::ClientHandle;
 use crate::protocol::Protocol;
 
@@ -108,7 +108,7 @@ impl PatternRegistry {
 
     /// Delivers `msg` as `pmessage` to the subscribers of every matching
     /// pattern; returns the number of deliveries.
-    pub fn publish(&self, msg: &Message<'_>) -> usize {
+    pub fn publish(&self, msg: &Message<'_>, mut woken: Option<&mut Woken>) -> usize {
         if self.count.load(Ordering::Relaxed) == 0 {
             return 0;
         }
@@ -139,7 +139,11 @@ impl PatternRegistry {
                             f
                         }
                     };
-                    sub.push(frame);
+                    if sub.push(frame) {
+                        if let Some(w) = woken.as_deref_mut() {
+                            w.push(sub.clone());
+                        }
+                    }
                 }
                 delivered += entry.subscribers.len();
             }

@@ -28,6 +28,9 @@ const SHARDS: usize = 64;
 
 type Subscribers = Vec<Arc<ClientHandle>>;
 
+/// Subscribers a publish congested, for the publisher's back-pressure.
+pub type Woken = Vec<Arc<ClientHandle>>;
+
 /// Gives memory back once a list is mostly empty, so that a channel that
 /// once had many subscribers does not keep their room.
 pub(crate) fn shrink_vec<T>(v: &mut Vec<T>) {
@@ -106,13 +109,19 @@ impl ChannelRegistry {
     }
 
     /// Delivers `msg` to every subscriber of its channel; returns how many.
-    pub fn publish(&self, msg: &Message<'_>) -> usize {
+    /// Subscribers whose queue this took over the back-pressure threshold are
+    /// added to `woken`, if given.
+    pub fn publish(&self, msg: &Message<'_>, mut woken: Option<&mut Woken>) -> usize {
         let map = self.shard(msg.channel()).read();
         let Some(subs) = map.get(msg.channel()) else {
             return 0;
         };
         for sub in subs {
-            sub.push(msg.frame(sub.protocol()));
+            if sub.push(msg.frame(sub.protocol())) {
+                if let Some(w) = woken.as_deref_mut() {
+                    w.push(sub.clone());
+                }
+            }
         }
         subs.len()
     }

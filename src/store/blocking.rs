@@ -1,5 +1,6 @@
 //! Clients blocked on keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
-//! BZPOPMIN, BZPOPMAX, BZMPOP) and how they are served.
+//! BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP with BLOCK) and how
+//! they are served.
 //!
 //! # Design
 //!
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::{notify, Db, List, Value};
+use super::{notify, own, Db, List, Value};
 use crate::connection::handle::ClientHandle;
 use crate::protocol::Frame;
 
@@ -53,6 +54,27 @@ pub enum BlockOp {
     ZPop { min: bool },
     /// BZMPOP: `[key, [[member, score], ...]]`.
     ZMPop { min: bool, count: usize },
+    /// XREAD: entries after the given ID of the stream that got data,
+    /// as `[[key, entries]]` (a map in RESP3). Served by
+    /// `command::streams::serve_waiter`.
+    XRead {
+        /// Each key with the ID its entries must follow.
+        ids: Vec<(Bytes, super::stream::StreamId)>,
+        /// At most this many entries.
+        count: usize,
+    },
+    /// XREADGROUP with `>`: new entries for the group, or an error if the
+    /// group or the stream is gone.
+    XReadGroup {
+        /// The group.
+        group: Bytes,
+        /// The consumer (created when served if missing).
+        consumer: Bytes,
+        /// Deliver without adding to the PELs.
+        noack: bool,
+        /// At most this many entries.
+        count: usize,
+    },
 }
 
 /// Wake-up signal shared between a waiter and its connection task.
@@ -159,6 +181,9 @@ pub fn serve_ready(db: &mut Db) {
 /// Pops for `w` from `key` if the key has the data it wants.
 fn try_serve(db: &mut Db, key: &Bytes, w: &Waiter) -> Option<Frame> {
     match &w.op {
+        op @ (BlockOp::XRead { .. } | BlockOp::XReadGroup { .. }) => {
+            crate::command::streams::serve_waiter(db, key, op, w.handle.protocol())
+        }
         BlockOp::Pop { left } => {
             let e = list_pop(db, key, *left, 1)?.pop()?;
             Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(e)]))
@@ -231,11 +256,27 @@ pub fn list_pop(db: &mut Db, key: &[u8], left: bool, count: usize) -> Option<Vec
         out
     })?;
     db.modified(key);
+    // Logged as the pop itself, whatever command (LPOP, LMOVE, BLPOP, a
+    // served waiter, ...) did it: deterministic on reload.
+    db.propagate(pop_cmd(
+        if left { "LPOP" } else { "RPOP" },
+        key,
+        items.len(),
+    ));
     db.notify(notify::LIST, if left { "lpop" } else { "rpop" }, key);
     if !db.exists(key) {
         db.notify(notify::GENERIC, "del", key);
     }
     Some(items)
+}
+
+/// `NAME key` or `NAME key count`: how a pop of `n` elements is logged.
+fn pop_cmd(name: &'static str, key: &[u8], n: usize) -> Vec<Bytes> {
+    let mut v = vec![Bytes::from_static(name.as_bytes()), own(key)];
+    if n > 1 {
+        v.push(Bytes::from(n.to_string()));
+    }
+    v
 }
 
 /// Pushes onto the list at `key` (created if absent; the caller checked the
@@ -250,8 +291,12 @@ pub fn list_push(db: &mut Db, key: &[u8], e: Bytes, left: bool) {
         .is_none()
     {
         let mut l = List::new();
-        l.push(e, left);
+        l.push(e.clone(), left);
         db.set(key, Value::List(Box::new(l)), false);
+    }
+    if db.propagating {
+        let name = if left { "LPUSH" } else { "RPUSH" };
+        db.propagate(vec![Bytes::from_static(name.as_bytes()), own(key), e]);
     }
     db.modified(key);
     db.notify(notify::LIST, if left { "lpush" } else { "rpush" }, key);
@@ -279,6 +324,11 @@ pub fn zset_pop(db: &mut Db, key: &[u8], min: bool, count: usize) -> Option<Vec<
         out
     })?;
     db.modified(key);
+    db.propagate(pop_cmd(
+        if min { "ZPOPMIN" } else { "ZPOPMAX" },
+        key,
+        items.len(),
+    ));
     db.notify(notify::ZSET, if min { "zpopmin" } else { "zpopmax" }, key);
     if !db.exists(key) {
         db.notify(notify::GENERIC, "del", key);

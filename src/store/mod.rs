@@ -51,6 +51,7 @@ pub mod hash;
 pub mod list;
 pub mod notify;
 pub mod set;
+pub mod stream;
 pub mod zset;
 
 use std::collections::HashMap;
@@ -64,6 +65,7 @@ use parking_lot::{Mutex, RawMutex};
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use zset::ZSet;
 
 /// Insertion-ordered hash map with ahash, used for keyspaces, hashes, sets.
@@ -106,6 +108,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A sorted set.
     ZSet(Box<ZSet>),
+    /// A stream (with its consumer groups).
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -117,6 +121,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -128,6 +133,7 @@ impl Value {
             Value::Hash(h) => h.mem(),
             Value::Set(s) => s.mem(),
             Value::ZSet(z) => z.mem(),
+            Value::Stream(s) => s.mem(),
         }
     }
 
@@ -139,6 +145,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // An emptied stream stays (it keeps its last ID and groups).
+            Value::Stream(_) => false,
         }
     }
 }
@@ -189,6 +197,19 @@ pub struct Db {
     used: usize,
     /// Keys removed because their TTL passed (INFO stats `expired_keys`).
     pub expired_keys: u64,
+    /// Changes made so far (Redis's `server.dirty`, per database): bumped by
+    /// [`Db::modified`] and [`Db::flush`]; the command layer compares it
+    /// before and after a command to know whether to log it (`persist`).
+    pub dirty: u64,
+    /// True while the append-only file is on (snapshot taken when locking),
+    /// so that [`Db::propagate`] costs nothing when persistence is off.
+    pub propagating: bool,
+    /// Effects to append to the AOF, in order, drained when the command
+    /// (or EXEC) ends (see `persist` for the rules).
+    pub prop: Vec<Vec<Bytes>>,
+    /// Set by [`Db::propagate`]: the running command logged its own
+    /// rewrite, so its arguments are not logged as they are.
+    pub prop_rewritten: bool,
 }
 
 impl Db {
@@ -206,6 +227,10 @@ impl Db {
             notify_flags: 0,
             used: 0,
             expired_keys: 0,
+            dirty: 0,
+            propagating: false,
+            prop: Vec::new(),
+            prop_rewritten: false,
         }
     }
 
@@ -242,7 +267,14 @@ impl Db {
         }
         self.remove(key);
         self.expired_keys += 1;
+        // An expiry is not the running command's change: it is logged as
+        // its own DEL (as Redis's propagateDeletion), the command is not.
+        let dirty = self.dirty;
         self.modified(key);
+        self.dirty = dirty;
+        if self.propagating {
+            self.prop.push(vec![Bytes::from_static(b"DEL"), own(key)]);
+        }
         self.notify(notify::EXPIRED, "expired", key);
         true
     }
@@ -395,12 +427,33 @@ impl Db {
     /// Redis's `signalModifiedKey`: breaks WATCH on `key` and wakes clients
     /// blocked on it (they are served when the command ends).
     pub fn modified(&mut self, key: &[u8]) {
+        self.dirty += 1;
         if let Some(w) = self.watched.get_mut(key) {
             w.version += 1;
         }
         if self.waiters.has(key) && !self.ready.iter().any(|k| &k[..] == key) {
             self.ready.push(own(key));
         }
+    }
+
+    /// Logs `cmd` to the append-only file in place of the running
+    /// command's own arguments (Redis's `rewriteClientCommandVector` /
+    /// `alsoPropagate`): how nondeterministic or relative commands are
+    /// written as their deterministic effect (SPOP → SREM, EXPIRE →
+    /// PEXPIREAT, BLPOP → LPOP, ...). A no-op when persistence is off.
+    pub fn propagate(&mut self, cmd: Vec<Bytes>) {
+        self.prop_rewritten = true;
+        if self.propagating {
+            self.prop.push(cmd);
+        }
+    }
+
+    /// Every key with its value and deadline, expired ones included (the
+    /// AOF rewrite clones a snapshot from this under the lock).
+    pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Value, Option<u64>)> {
+        self.keys
+            .iter()
+            .map(move |(k, v)| (k, v, self.expires.get(k).copied()))
     }
 
     /// Queues the keyspace event `name` of class `class` for `key`, if the
@@ -417,6 +470,7 @@ impl Db {
 
     /// Removes every key (FLUSHDB), breaking WATCH on the keys that existed.
     pub fn flush(&mut self) {
+        self.dirty += 1;
         if !self.watched.is_empty() {
             let keys: Vec<Bytes> = self.watched.keys().cloned().collect();
             for k in keys {

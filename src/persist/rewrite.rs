@@ -1,0 +1,362 @@
+//! AOF rewrite (BGREWRITEAOF and the automatic one): a new base file from a
+//! consistent snapshot, without blocking clients for long and without a
+//! window where a crash loses acknowledged data.
+//!
+//! Steps (on a `herald-aof-rewrite` thread):
+//!
+//! 1. Create the next incremental file and store a manifest naming the old
+//!    base, the old incremental files *and* the new one. A crash from here
+//!    on loads everything.
+//! 2. Lock every database (index order, as every multi-database command
+//!    does), tell the writer to switch to the new incremental file
+//!    ([`super::aof::Aof::switch`]): effects appended from now on go there.
+//!    Then clone each database's keys and release its lock at once; a
+//!    client of database 0 waits only for database 0's clone.
+//! 3. Write the snapshot as commands (`SELECT`, `SET` + `PEXPIREAT`,
+//!    `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 as Redis's
+//!    `rewriteAppendOnlyFile`) to a temporary file, fsync it, rename it to
+//!    the next base name.
+//! 4. Store a manifest naming the new base and the new incremental file
+//!    only (fsync of the directory), then delete the old files.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::aof::encode_command;
+use super::manifest::{base_name, incr_name, manifest_name, sync_dir, Entry, Kind};
+use crate::state::Shared;
+use crate::store::Value;
+
+/// Redis's `AOF_REWRITE_ITEMS_PER_CMD`.
+const ITEMS_PER_CMD: usize = 64;
+
+/// Starts a rewrite in the background. Errors are the texts BGREWRITEAOF
+/// replies with.
+pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
+    if !shared.aof.enabled() {
+        return Err("ERR herald writes the append-only file only while appendonly is yes".into());
+    }
+    {
+        let mut st = shared.persist.lock();
+        if st.rewrite_in_progress {
+            return Err("ERR Background append only file rewriting already in progress".into());
+        }
+        st.rewrite_in_progress = true;
+        st.rewrite_started = Some(Instant::now());
+    }
+    let sh = shared.clone();
+    let t = std::thread::Builder::new()
+        .name("herald-aof-rewrite".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let r = run(&sh);
+            let mut st = sh.persist.lock();
+            st.rewrite_in_progress = false;
+            st.rewrite_started = None;
+            st.last_rewrite_secs = started.elapsed().as_secs() as i64;
+            match r {
+                Ok(()) => {
+                    st.last_rewrite_ok = true;
+                    tracing::info!("Background AOF rewrite finished successfully");
+                }
+                Err(e) => {
+                    st.last_rewrite_ok = false;
+                    tracing::warn!("Background AOF rewrite failed: {e}");
+                }
+            }
+        });
+    if let Err(e) = t {
+        shared.persist.lock().rewrite_in_progress = false;
+        return Err(format!("ERR can't start the AOF rewrite: {e}"));
+    }
+    Ok(())
+}
+
+/// The rewrite itself (see the module header).
+pub fn run(shared: &Arc<Shared>) -> io::Result<()> {
+    let (dir, prefix, old) = {
+        let st = shared.persist.lock();
+        let Some(l) = &st.layout else {
+            return Err(io::Error::other("the AOF is not open"));
+        };
+        (l.dir.clone(), l.prefix.clone(), l.manifest.clone())
+    };
+    // 1. New incremental file, announced in a manifest with the old files.
+    let incr_seq = old.incrs.last().map_or(1, |e| e.seq + 1);
+    let base_seq = old.base.as_ref().map_or(1, |e| e.seq + 1);
+    let incr = Entry {
+        name: incr_name(&prefix, incr_seq),
+        seq: incr_seq,
+        kind: Kind::Incr,
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(&incr.name))?;
+    file.sync_all()?;
+    let mut during = old.clone();
+    during.incrs.push(incr.clone());
+    during.store(&dir, &manifest_name(&prefix))?;
+    shared.persist.lock().set_manifest(during);
+
+    // 2. Switch point and snapshot.
+    let n = shared.store.len();
+    let mut guards: Vec<_> = (0..n).map(|i| shared.store.lock(i)).collect();
+    shared.aof.switch(file);
+    let mut snapshot: Vec<Vec<(Bytes, Value, Option<u64>)>> = Vec::with_capacity(n);
+    for g in guards.drain(..) {
+        let now = g.now;
+        snapshot.push(
+            g.entries()
+                .filter(|(_, _, at)| at.is_none_or(|at| at > now))
+                .map(|(k, v, at)| (k.clone(), v.clone(), at))
+                .collect(),
+        );
+        drop(g);
+    }
+
+    // 3. The new base.
+    let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let size = {
+        let f = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 16, f);
+        let mut buf = Vec::with_capacity(1 << 16);
+        for (i, keys) in snapshot.iter().enumerate() {
+            if keys.is_empty() {
+                continue;
+            }
+            encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
+            for (k, v, at) in keys {
+                write_key(&mut buf, k, v, *at);
+                if buf.len() >= 1 << 16 {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+        }
+        w.write_all(&buf)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        f.metadata()?.len()
+    };
+    drop(snapshot);
+    let base = Entry {
+        name: base_name(&prefix, base_seq),
+        seq: base_seq,
+        kind: Kind::Base,
+    };
+    fs::rename(&tmp, dir.join(&base.name))?;
+    sync_dir(&dir)?;
+
+    // 4. Manifest with the new files only, then delete the old ones.
+    let mut cur = shared
+        .persist
+        .lock()
+        .layout
+        .as_ref()
+        .map(|l| l.manifest.clone());
+    let Some(now) = cur.take() else {
+        return Err(io::Error::other("the AOF was closed during the rewrite"));
+    };
+    let mut fresh = now.clone();
+    fresh.base = Some(base);
+    fresh.incrs.retain(|e| e.seq >= incr_seq);
+    fresh.history.clear();
+    fresh.store(&dir, &manifest_name(&prefix))?;
+    shared.persist.lock().set_manifest(fresh.clone());
+    shared.aof.rewritten(size);
+    for e in now.load_order() {
+        if !fresh.load_order().iter().any(|f| f.name == e.name) {
+            tracing::info!("Removing the history file {} in the background", e.name);
+            let _ = fs::remove_file(dir.join(&e.name));
+        }
+    }
+    Ok(())
+}
+
+/// The commands that recreate one key (Redis's `rewriteAppendOnlyFileRio`).
+pub fn write_key(buf: &mut Vec<u8>, k: &Bytes, v: &Value, at: Option<u64>) {
+    match v {
+        Value::Str(s) => encode_command(buf, &[b"SET".as_slice(), k, s]),
+        Value::List(l) => batches(buf, b"RPUSH", k, l.items().iter().map(|e| vec![e.clone()])),
+        Value::Set(s) => batches(buf, b"SADD", k, s.members().iter().map(|m| vec![m.clone()])),
+        Value::Hash(h) => batches(
+            buf,
+            b"HMSET",
+            k,
+            h.map().iter().map(|(f, v)| vec![f.clone(), v.clone()]),
+        ),
+        Value::ZSet(z) => {
+            let mut items = Vec::with_capacity(z.len());
+            let mut c = z.first();
+            while let Some(cur) = c {
+                let (m, s) = z.entry(cur);
+                items.push(vec![
+                    Bytes::from(crate::protocol::frame::format_double(s)),
+                    m.clone(),
+                ]);
+                c = z.next(cur);
+            }
+            batches(buf, b"ZADD", k, items.into_iter())
+        }
+        Value::Stream(s) => write_stream(buf, k, s),
+    }
+    if let Some(at) = at {
+        encode_command(
+            buf,
+            &[b"PEXPIREAT".as_slice(), k, at.to_string().as_bytes()],
+        );
+    }
+}
+
+/// A stream as Redis's `rewriteStreamObject` writes it: its entries with
+/// their IDs, XSETID for the counters, then each consumer group, its
+/// pending entries (XCLAIM ... FORCE) and idle consumers.
+fn write_stream(buf: &mut Vec<u8>, k: &Bytes, s: &crate::store::Stream) {
+    use crate::store::stream::StreamId;
+    let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+    let n = |v: u64| Bytes::from(v.to_string());
+    let all = s.range(
+        StreamId::new(0, 0),
+        StreamId::new(u64::MAX, u64::MAX),
+        usize::MAX,
+        false,
+    );
+    if all.is_empty() {
+        encode_command(
+            buf,
+            &[
+                b("XADD"),
+                k.clone(),
+                b("MAXLEN"),
+                b("0"),
+                s.last_id.to_bytes(),
+                b("x"),
+                b("y"),
+            ],
+        );
+    }
+    for (id, fields) in all {
+        let mut cmd = vec![b("XADD"), k.clone(), id.to_bytes()];
+        for (f, v) in fields {
+            cmd.push(f);
+            cmd.push(v);
+        }
+        encode_command(buf, &cmd);
+    }
+    encode_command(
+        buf,
+        &[
+            b("XSETID"),
+            k.clone(),
+            s.last_id.to_bytes(),
+            b("ENTRIESADDED"),
+            n(s.entries_added),
+            b("MAXDELETEDID"),
+            s.max_deleted_id.to_bytes(),
+        ],
+    );
+    for (name, g) in &s.groups {
+        let read = g.entries_read.map_or_else(|| Bytes::from_static(b"-1"), n);
+        encode_command(
+            buf,
+            &[
+                b("XGROUP"),
+                b("CREATE"),
+                k.clone(),
+                name.clone(),
+                g.last_id.to_bytes(),
+                b("ENTRIESREAD"),
+                read,
+            ],
+        );
+        for (id, p) in &g.pel {
+            encode_command(
+                buf,
+                &[
+                    b("XCLAIM"),
+                    k.clone(),
+                    name.clone(),
+                    p.consumer.clone(),
+                    b("0"),
+                    id.to_bytes(),
+                    b("TIME"),
+                    n(p.delivery_time),
+                    b("RETRYCOUNT"),
+                    n(p.delivery_count),
+                    b("JUSTID"),
+                    b("FORCE"),
+                ],
+            );
+        }
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                encode_command(
+                    buf,
+                    &[
+                        b("XGROUP"),
+                        b("CREATECONSUMER"),
+                        k.clone(),
+                        name.clone(),
+                        cname.clone(),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+/// `NAME key item...` commands of at most [`ITEMS_PER_CMD`] items each.
+fn batches(
+    buf: &mut Vec<u8>,
+    name: &'static [u8],
+    k: &Bytes,
+    items: impl Iterator<Item = Vec<Bytes>>,
+) {
+    let mut cmd: Vec<Bytes> = Vec::new();
+    let mut count = 0;
+    for item in items {
+        if count == 0 {
+            cmd.clear();
+            cmd.push(Bytes::from_static(name));
+            cmd.push(k.clone());
+        }
+        cmd.extend(item);
+        count += 1;
+        if count == ITEMS_PER_CMD {
+            encode_command(buf, &cmd);
+            count = 0;
+        }
+    }
+    if count > 0 {
+        encode_command(buf, &cmd);
+    }
+}
+
+/// Whether the automatic rewrite is due (auto-aof-rewrite-percentage and
+/// auto-aof-rewrite-min-size, as Redis's `serverCron`).
+pub fn auto_due(shared: &Shared) -> bool {
+    let (pct, min) = {
+        let cfg = shared.config.read();
+        let num = |n: &str| {
+            cfg.value(n)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (
+            num("auto-aof-rewrite-percentage"),
+            num("auto-aof-rewrite-min-size"),
+        )
+    };
+    if pct == 0 || !shared.aof.enabled() {
+        return false;
+    }
+    let cur = shared.aof.current_size();
+    let base = shared.aof.rewrite_base_size.load(Ordering::Relaxed).max(1);
+    cur > min && cur > base && (cur - base) * 100 / base >= pct
+}
