@@ -11,7 +11,7 @@
 #              also QUICK=1); writes target/bench-compare/benchmarks-quick.md
 #              unless --out is given
 #   --repeat N runs per row and server (default 3)
-#   --rows     only these rows (ids: 1a 1b 2 3 4 5 6 7 8 9a 9b)
+#   --rows     only these rows (ids: 1a 1b 2 3 4 5 6 7 8 9a 9b 10)
 #   --out      where the Markdown goes (the SVG goes beside it)
 # Environment: BENCH_THREADS (generator threads, default 1), HERALD_ARGS and
 # REDIS_ARGS (extra server flags), SKIP_BUILD=1 with HERALD_BIN /
@@ -167,7 +167,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 probe_herald_options() {
     local port i
     port=$(free_port)
-    start_server herald "$port" || die "herald does not start with: $HERALD_BIN --port $port"
+    start_server herald "$port" --appendonly no || die "herald does not start with: $HERALD_BIN --port $port --appendonly no"
     stop_server
     local wanted=(--bind 127.0.0.1 "${COMMON_OPTS[@]}")
     for ((i = 0; i < ${#wanted[@]}; i += 2)); do
@@ -196,7 +196,7 @@ else
     R3_SUBS=1000; R4_SUBS=500; R4_CH=100; R5_SUBS=50; R5_EXTRA=1000; R6_N=10000
     R9A_CONNS=10000; R9B_CLIENTS=5000; R9B_CH=100; HOLD=2
 fi
-ALL_ROWS="1a 1b 2 3 4 5 6 7 8 9a 9b"
+ALL_ROWS="1a 1b 2 3 4 5 6 7 8 9a 9b 10"
 declare -A LABEL ARGS
 LABEL[1a]="publish-only, pipeline 16"
 ARGS[1a]="--publishers 1 --subscribers 0 --pipeline 16"
@@ -220,6 +220,18 @@ LABEL[9a]="memory: $R9A_CONNS idle connections"
 ARGS[9a]="--hold $HOLD --subscribers $R9A_CONNS --channels-per-sub 0"
 LABEL[9b]="memory: $R9B_CLIENTS clients × $R9B_CH channels"
 ARGS[9b]="--hold $HOLD --subscribers $R9B_CLIENTS --channels $R9B_CH --channels-per-sub $R9B_CH"
+# Row 2's shape plus 5 subscribers that stop reading when the measured window
+# starts; a 1 MB pubsub hard limit (both servers) cuts them off within it.
+LABEL[10]="1 publisher → 50 subscribers on 1 channel, + 5 that never read"
+ARGS[10]="--publishers 1 --subscribers 50 --channels 1 --slow-subscribers 5"
+
+# row_server_flags ROW: sets ROW_FLAGS, the extra server flags of a row.
+row_server_flags() {
+    ROW_FLAGS=()
+    case $1 in
+        10) ROW_FLAGS=(--client-output-buffer-limit "pubsub 1mb 0 0") ;;
+    esac
+}
 
 SELECTED=${ROWS//,/ }
 SELECTED=${SELECTED:-$ALL_ROWS}
@@ -249,7 +261,8 @@ run_load() {
     port=$(free_port)
     out="$WORK/run-$row-$server-$rep.json"
     err="$WORK/run-$row-$server-$rep.err"
-    if ! start_server "$server" "$port"; then
+    row_server_flags "$row"
+    if ! start_server "$server" "$port" "${ROW_FLAGS[@]}"; then
         record_failure "$row" "$server" "$rep" "server did not start"
         return
     fi
@@ -328,8 +341,10 @@ run_row() {
         args=${args/RATE/$RATE}
         log "row 8: rate $RATE publishes/s"
     fi
-    printf '{"kind":"row","row":"%s","label":%s,"args":%s%s}\n' "$row" \
+    row_server_flags "$row"
+    printf '{"kind":"row","row":"%s","label":%s,"args":%s,"server_args":%s%s}\n' "$row" \
         "$(json_str "${LABEL[$row]}")" "$(json_str "$args")" \
+        "$(json_str "${ROW_FLAGS[*]}")" \
         "$([ "$row" = 8 ] && echo ",\"rate\":$RATE")" >>"$RESULTS"
     read -ra argv <<<"$args"
     for rep in $(seq 1 "$REPEAT"); do

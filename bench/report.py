@@ -33,6 +33,7 @@ METRICS = {
     "8": ("latency_us.p99", "p99 µs", False, 1.0),
     "9a": ("delta_kb", "KiB RSS", False, 1.0),
     "9b": ("delta_kb", "KiB RSS", False, 1.0),
+    "10": ("delivered_per_s", "deliveries/s", True, 1.0),
 }
 SERVERS = ("redis", "herald")
 
@@ -135,6 +136,7 @@ def summarize(rows, runs):
             "metric": metric, "unit": unit, "higher": higher, "target": target,
             "per": per, "ratio": ratio, "verdict": verdict, "flags": flags,
             "advantage": adv, "rate": row.get("rate"),
+            "server_args": row.get("server_args", ""),
         })
     return out
 
@@ -221,6 +223,37 @@ def memory_rows(summary):
     return lines
 
 
+def slow_rows(summary):
+    """Row 10 against row 2: the fast subscribers with and without slow ones."""
+    by_id = {s["row"]: s for s in summary}
+    if "10" not in by_id:
+        return []
+    lines = ["", "### Slow subscribers (row 10 against row 2)", "",
+             "Row 10 is row 2 plus 5 subscribers that stop reading when the measured "
+             "window starts; both servers run with `client-output-buffer-limit pubsub 1mb 0 0`. "
+             "delivered/s and latency are the 50 reading subscribers'; \"cut off\" counts "
+             "the slow ones the server disconnected, and when (seconds after they stopped "
+             "reading, first to last, polled every 100 ms).", "",
+             "| server | published/s (2 → 10) | delivered/s (2 → 10) | p50 µs (2 → 10) "
+             "| p99 µs (2 → 10) | p99.9 µs (2 → 10) | lost (10) | cut off (10) | when (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for srv in SERVERS:
+        r10 = by_id["10"]["per"][srv]["res"]
+        r2 = by_id["2"]["per"][srv]["res"] if "2" in by_id else []
+
+        def pair(name, unit=""):
+            return f'{fmt(median_of(r2, name), unit)} → {fmt(median_of(r10, name), unit)}'
+        cut = median_of(r10, "slow.disconnected")
+        subs = median_of(r10, "slow.subscribers")
+        times = [t for r in r10 for t in ((r.get("slow") or {}).get("cut_off_s") or [])]
+        when = f"{min(times):.2f}–{max(times):.2f}" if times else "–"
+        lines.append(f'| {srv} | {pair("published_per_s")} | {pair("delivered_per_s")} | '
+                     f'{pair("latency_us.p50", "µs")} | {pair("latency_us.p99", "µs")} | '
+                     f'{pair("latency_us.p999", "µs")} | {fmt(median_of(r10, "lost"))} | '
+                     f'{fmt(cut)} of {fmt(subs)} | {when} |')
+    return lines
+
+
 def cmd_render(results, machine_path, out_md, out_svg):
     rows, runs = load(results)
     with open(machine_path, encoding="utf-8") as f:
@@ -271,9 +304,11 @@ def cmd_render(results, machine_path, out_md, out_svg):
            "RSS from `/proc/PID/status` (VmRSS) once every connection and subscription is "
            "established, minus the RSS of the same server freshly started and empty.", ""]
     md += memory_rows(summary)
+    md += slow_rows(summary)
     md += ["", "### Row shapes (herald-bench arguments)", ""]
     for s in summary:
-        md.append(f'- {s["row"]}: `{s["args"]}`')
+        extra = f' (servers also get `{s["server_args"]}`)' if s.get("server_args") else ""
+        md.append(f'- {s["row"]}: `{s["args"]}`{extra}')
     md.append("")
     with open(out_md, "w", encoding="utf-8") as f:
         f.write("\n".join(md))

@@ -102,6 +102,14 @@ HERALD_USES = {
     # issue 7 (src/persist)
     "appenddirname", "appendfilename", "aof-load-truncated",
     "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage",
+    # issue 6 (src/observe, src/store/evict.rs): read through Config::value
+    "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+    "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor",
+    "lfu-decay-time",
+    # issue 8 (src/acl, src/connection/transport.rs): read through Config::value
+    "acl-pubsub-default", "aclfile", "acllog-max-len", "protected-mode",
+    "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file",
+    "tls-auth-clients",
 }
 
 I64_MIN = -(2**63)

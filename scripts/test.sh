@@ -11,6 +11,11 @@
 # 2. Runs cargo fmt --check, cargo clippy --all-targets -D warnings and
 #    cargo test --all-targets, telling the end-to-end tests where the venv's
 #    python and the Node modules are (HERALD_PYTHON, HERALD_NODE_DIR).
+#    (tests/soak.rs runs the quick soak, herald-bench soak --quick, against
+#    the herald binary: about 30 s.)
+# 3. Builds the fuzz targets (fuzz/, cargo-fuzz; installed with
+#    cargo install cargo-fuzz --locked when missing). SKIP_FUZZ_BUILD=1
+#    skips this step.
 #
 # Exits non-zero at the first failure. Needs root or sudo for apt only.
 set -euo pipefail
@@ -134,5 +139,20 @@ step "cargo test --all-targets (HERALD_PYTHON=$HERALD_PYTHON HERALD_NODE_DIR=$HE
 t=$SECONDS
 cargo test --all-targets
 elapsed "$t"
+
+# ---------------------------------------------------------------- fuzz targets
+if [ "${SKIP_FUZZ_BUILD:-0}" != 1 ]; then
+  step "cargo fuzz build (fuzz/: parser, commands)"
+  t=$SECONDS
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "    installing cargo-fuzz (cargo install cargo-fuzz --locked)"
+    cargo install cargo-fuzz --locked
+  fi
+  # libfuzzer-sys compiles libFuzzer from C++ sources.
+  command -v c++ >/dev/null 2>&1 || apt_install g++
+  # cargo-fuzz passes nightly -Z flags; RUSTC_BOOTSTRAP lets stable rustc take them.
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build)
+  elapsed "$t"
+fi
 
 printf '\nscripts/test.sh: all checks passed in %ss\n' "$((SECONDS - TOTAL))"

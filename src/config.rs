@@ -127,6 +127,8 @@ pub struct OtherOptions {
     values: Vec<Value>,
     /// Option and directive names set by the file or the command line.
     explicit: Vec<String>,
+    /// `user <name> <rule> ...` lines, split, in order (see `acl`).
+    users: Vec<Vec<Vec<u8>>>,
 }
 
 impl Default for OtherOptions {
@@ -136,6 +138,7 @@ impl Default for OtherOptions {
         OtherOptions {
             values: OPTIONS.iter().map(|d| default_value(d, &cwd)).collect(),
             explicit: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
@@ -603,6 +606,12 @@ impl Config {
         Ok(())
     }
 
+    /// The `user` lines of the config file and command line, each split
+    /// into words (`user`, the name, the rules), for the ACL subsystem.
+    pub fn user_lines(&self) -> &[Vec<Vec<u8>>] {
+        &self.others.users
+    }
+
     /// Names of the options and directives set in the config file or on the
     /// command line that herald accepts but does not act on (for a start-up
     /// log line "accepted but ignored: ..."), in the order first set.
@@ -830,6 +839,19 @@ impl Config {
             if !def.multi_arg() && argc != 2 {
                 return Err("wrong number of arguments".into());
             }
+            // As Redis: a multi-argument option given one non-empty argument
+            // (`--save "900 1"`, `--client-output-buffer-limit "pubsub 32mb
+            // 8mb 60"`) has it split like a config line.
+            let split;
+            let argv = if def.multi_arg() && argc == 2 && !argv[1].is_empty() {
+                split = split_args(&argv[1])
+                    .ok_or_else(|| LineError::from("Unbalanced quotes in configuration line"))?;
+                let mut v = vec![argv[0].clone()];
+                v.extend(split);
+                v
+            } else {
+                argv.to_vec()
+            };
             let args: Vec<&[u8]> = argv[1..].iter().map(Vec::as_slice).collect();
             let save_appends = matches!(def.kind, Kind::Special(Special::Save))
                 && std::mem::replace(&mut st.save_loaded, true);
@@ -849,7 +871,12 @@ impl Config {
                 self.note_explicit(&name);
                 Ok(())
             }
-            "user" | "loadmodule" if argc >= 2 => {
+            "user" if argc >= 2 => {
+                crate::acl::validate_user_line(argv, &self.others.users)?;
+                self.others.users.push(argv.to_vec());
+                Ok(())
+            }
+            "loadmodule" if argc >= 2 => {
                 self.note_explicit(&name);
                 Ok(())
             }

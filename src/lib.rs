@@ -12,8 +12,11 @@
 //! - [`store`]: the keyspace.
 //! - [`state`]: the server-wide state shared by all connections.
 //! - [`config`]: redis.conf-style options, CONFIG GET / SET.
+//! - [`acl`]: users, AUTH, ACL rules and their checks, ACL LOG.
 //! - [`server`]: listeners, accept loop, start and shutdown.
 //! - [`persist`]: the append-only file (Redis 7's multi-part AOF).
+//! - [`observe`]: slow log, latency monitor, MONITOR, CLIENT PAUSE and
+//!   the sampled figures of INFO.
 //!
 //! The path of a PUBLISH: [`connection::Connection`] reads and parses it,
 //! [`command::execute`] dispatches to [`command::pubsub::publish`], which
@@ -21,9 +24,11 @@
 //! into each subscriber's outbox, and each subscriber's own connection task
 //! writes it out. See `docs/architecture.md`.
 
+pub mod acl;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod observe;
 pub mod persist;
 pub mod protocol;
 pub mod pubsub;

@@ -6,6 +6,11 @@
 //! closes every client and returns. [`start`] does the same on a background
 //! thread and returns at once with the bound address: tests use it with
 //! port 0.
+//!
+//! With `tls-port` set, the same addresses are also bound on that port and
+//! its clients speak TLS (rustls; see `connection::transport`), beside the
+//! plain port. Clients refused by protected mode (issue 8) get Redis's
+//! `-DENIED` text before the socket closes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,8 +30,31 @@ use crate::state::Shared;
 /// default `bind 127.0.0.1 -::1`) means: skip it if it cannot be bound.
 /// With port 0, the first address picks a free port and the others use it.
 fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
+    bind_port(config, config.port)
+}
+
+/// TLS listeners: `tls-port` on every `bind` address, with their rustls
+/// configuration (issue 8); `None` when `tls-port` is 0.
+type TlsListeners = Option<(Vec<std::net::TcpListener>, Arc<rustls::ServerConfig>)>;
+
+/// Binds `tls-port` if set (see [`TlsListeners`]).
+fn bind_tls(config: &Config) -> io::Result<TlsListeners> {
+    let Some(tls) =
+        crate::connection::transport::server_config(config).map_err(io::Error::other)?
+    else {
+        return Ok(None);
+    };
+    let port: u16 = config
+        .value("tls-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    Ok(Some((bind_port(config, port)?, tls)))
+}
+
+/// Binds the configured addresses on `port` (see [`bind_all`]).
+fn bind_port(config: &Config, port: u16) -> io::Result<Vec<std::net::TcpListener>> {
     let mut listeners = Vec::new();
-    let mut port = config.port;
+    let mut port = port;
     let binds: Vec<String> = if config.bind.is_empty() {
         vec!["*".into(), "-::*".into()]
     } else {
@@ -126,7 +154,7 @@ fn build_runtime(config: &Config) -> io::Result<tokio::runtime::Runtime> {
 }
 
 /// Accepts connections on `listener` until shutdown.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let mut shutdown = shared.shutdown_signal();
     loop {
         let accepted = tokio::select! {
@@ -134,7 +162,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             r = listener.accept() => r,
         };
         match accepted {
-            Ok((stream, addr)) => accept_client(stream, addr, &shared),
+            Ok((stream, addr)) => {
+                // TLS: the configuration in force now (CONFIG SET may
+                // have loaded new certificates).
+                let cfg = if tls { shared.tls.read().clone() } else { None };
+                if tls && cfg.is_none() {
+                    continue;
+                }
+                accept_client(stream, addr, &shared, cfg.as_ref())
+            }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -144,7 +180,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
+fn accept_client(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) {
     use std::sync::atomic::Ordering::Relaxed;
     let _ = stream.set_nodelay(true);
     let keepalive = shared.config.read().tcp_keepalive;
@@ -168,6 +209,14 @@ fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
         let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
         return;
     }
+    // Protected mode (issue 8). Over TLS the refusal is sent once the
+    // handshake is done, as Redis does.
+    let denied = crate::acl::protected_mode_denies(shared, addr.ip());
+    if denied && tls.is_none() {
+        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+        let _ = stream.try_write(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
+        return;
+    }
     let id = shared.clients.next_id();
     let fd = stream.as_raw_fd() as i64;
     let handle = Arc::new(ClientHandle::new(
@@ -177,8 +226,21 @@ fn accept_client(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
         fd,
         shared.limits.clone(),
     ));
+    let transport = match tls {
+        None => crate::connection::transport::Transport::Plain(stream),
+        Some(cfg) => match crate::connection::transport::Transport::tls(stream, cfg.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("TLS connection from {addr} refused: {e}");
+                return;
+            }
+        },
+    };
     shared.clients.insert(handle.clone());
-    let conn = Connection::new(stream, shared.clone(), handle);
+    let mut conn = Connection::with_transport(transport, shared.clone(), handle);
+    if denied {
+        conn.deny_after_handshake();
+    }
     tokio::spawn(conn.run());
 }
 
@@ -245,13 +307,26 @@ fn adjust_open_files_limit(config: &mut Config) {
 
 /// Serves on already-bound listeners until shutdown, then waits (bounded)
 /// for the connections to close.
-async fn serve(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io::Result<()> {
+async fn serve(
+    listeners: Vec<std::net::TcpListener>,
+    tls: TlsListeners,
+    shared: Arc<Shared>,
+) -> io::Result<()> {
     // Active expiry of keys nobody reads (see store::expire).
     tokio::spawn(crate::store::expire::run(Arc::downgrade(&shared)));
+    // INFO's sampled figures: rates, client buffer memory (see observe).
+    tokio::spawn(crate::observe::cron(Arc::downgrade(&shared)));
     let mut tasks = Vec::new();
     for l in listeners {
         let l = TcpListener::from_std(l)?;
-        tasks.push(tokio::spawn(accept_loop(l, shared.clone())));
+        tasks.push(tokio::spawn(accept_loop(l, shared.clone(), false)));
+    }
+    if let Some((tls_listeners, cfg)) = tls {
+        *shared.tls.write() = Some(cfg);
+        for l in tls_listeners {
+            let l = TcpListener::from_std(l)?;
+            tasks.push(tokio::spawn(accept_loop(l, shared.clone(), true)));
+        }
     }
     tokio::spawn(clients_cron(shared.clone()));
     // Automatic AOF rewrite (see persist).
@@ -281,13 +356,17 @@ async fn serve(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io
 pub fn run(mut config: Config) -> io::Result<()> {
     adjust_open_files_limit(&mut config);
     let listeners = bind_all(&config)?;
+    let tls = bind_tls(&config)?;
     let rt = build_runtime(&config)?;
     let addrs: Vec<String> = listeners
         .iter()
+        .chain(tls.iter().flat_map(|(l, _)| l.iter()))
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
     let shared = Shared::new(config);
+    // Users from the config file and the ACL file (issue 8).
+    crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     // Load (or create) the append-only file before serving anyone.
     crate::persist::open(&shared).map_err(io::Error::other)?;
     if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {
@@ -303,7 +382,7 @@ pub fn run(mut config: Config) -> io::Result<()> {
             sig.shutdown();
         });
         tracing::info!("herald ready to accept connections on {}", addrs.join(", "));
-        serve(listeners, shared.clone()).await
+        serve(listeners, tls, shared.clone()).await
     })?;
     rt.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("herald is now ready to exit, bye bye...");
@@ -331,6 +410,7 @@ async fn wait_for_signal() {
 /// A server running on a background thread (see [`start`]).
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -344,6 +424,11 @@ impl ServerHandle {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The first TLS address (`tls-port`), if TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The server's shared state (tests inspect it).
@@ -375,8 +460,15 @@ impl Drop for ServerHandle {
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let listeners = bind_all(&config)?;
     let addr = listeners[0].local_addr()?;
+    let tls = bind_tls(&config)?;
+    let tls_addr = match &tls {
+        Some((l, _)) => l.first().map(|l| l.local_addr()).transpose()?,
+        None => None,
+    };
     let rt = build_runtime(&config)?;
     let shared = Shared::new(config);
+    // Users from the config file and the ACL file (issue 8).
+    crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     crate::persist::open(&shared).map_err(io::Error::other)?;
     shared
         .port
@@ -385,13 +477,14 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     let thread = std::thread::Builder::new()
         .name("herald-server".into())
         .spawn(move || {
-            if let Err(e) = rt.block_on(serve(listeners, s)) {
+            if let Err(e) = rt.block_on(serve(listeners, tls, s)) {
                 tracing::error!("server stopped: {e}");
             }
             rt.shutdown_timeout(Duration::from_secs(1));
         })?;
     Ok(ServerHandle {
         addr,
+        tls_addr,
         shared,
         thread: Some(thread),
     })

@@ -59,6 +59,9 @@ impl Stats {
 #[derive(Default)]
 pub struct Clients {
     next_id: AtomicU64,
+    /// Number of connected clients, readable without the lock (used
+    /// memory counts a fixed overhead per client, see `observe`).
+    count: std::sync::atomic::AtomicUsize,
     map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
 }
 
@@ -70,17 +73,35 @@ impl Clients {
 
     /// Registers a connected client.
     pub fn insert(&self, c: Arc<ClientHandle>) {
-        self.map.lock().insert(c.id, c);
+        let mut m = self.map.lock();
+        m.insert(c.id, c);
+        self.count.store(m.len(), Ordering::Relaxed);
     }
 
     /// Forgets a disconnected client.
     pub fn remove(&self, id: u64) {
-        self.map.lock().remove(&id);
+        let mut m = self.map.lock();
+        m.remove(&id);
+        self.count.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// Runs `f` on every connected client, under the list's lock (for
+    /// quick reads only: it blocks connects and disconnects meanwhile).
+    pub fn for_each(&self, mut f: impl FnMut(&ClientHandle)) {
+        for c in self.map.lock().values() {
+            f(c);
+        }
     }
 
     /// A snapshot of the connected clients, in id order.
     pub fn all(&self) -> Vec<Arc<ClientHandle>> {
         self.map.lock().values().cloned().collect()
+    }
+
+    /// Number of connected clients, without taking the lock.
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Number of connected clients.
@@ -121,6 +142,14 @@ pub struct Shared {
     pub aof: Arc<crate::persist::aof::Aof>,
     /// AOF layout and rewrite status (see `persist`).
     pub persist: Mutex<crate::persist::State>,
+    /// Users, ACL rules, ACL LOG (issue 8; see `acl`).
+    pub acl: crate::acl::Acl,
+    /// The TLS configuration new `tls-port` connections get (replaced when
+    /// CONFIG SET changes a certificate or `tls-auth-clients`).
+    pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// Slow log, latency monitor, MONITOR, CLIENT PAUSE, sampled INFO
+    /// figures (see `observe`).
+    pub observe: crate::observe::Observe,
     /// Flipped to true to stop the server.
     shutdown_tx: watch::Sender<bool>,
 }
@@ -136,12 +165,17 @@ impl Shared {
         let databases = config.databases;
         let port = config.port;
         let limits = Arc::new(Limits::from_config(&config));
+        let acl = crate::acl::Acl::new(&config);
+        let observe = crate::observe::Observe::default();
+        observe.configure(&config);
+        let store = Store::new(databases);
+        store.configure(&config);
         Arc::new(Shared {
             config: RwLock::new(config),
             limits,
             pubsub: PubSub::default(),
             clients: Clients::default(),
-            store: Store::new(databases),
+            store,
             stats: Stats::default(),
             started: Instant::now(),
             started_wall: SystemTime::now(),
@@ -149,6 +183,9 @@ impl Shared {
             port: std::sync::atomic::AtomicU16::new(port),
             aof: Arc::default(),
             persist: Mutex::default(),
+            acl,
+            tls: RwLock::new(None),
+            observe,
             shutdown_tx: watch::channel(false).0,
         })
     }
@@ -158,6 +195,9 @@ impl Shared {
         let cfg = self.config.read();
         self.limits.update(&cfg);
         self.aof.set_policy(cfg.appendfsync);
+        self.acl.config_changed(&cfg);
+        self.observe.configure(&cfg);
+        self.store.configure(&cfg);
     }
 
     /// A receiver that changes when shutdown begins.

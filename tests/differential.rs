@@ -75,6 +75,11 @@
 //! - `~mask=KEY`: inside any aggregate, the element that follows a string
 //!   element equal to `KEY` is replaced by a placeholder (HELLO's `id`,
 //!   CONFIG GET's `port`). May be repeated.
+//! - `~mask-at=P1,P2`: masks the element at each path of indices into the
+//!   frame (`*.0,*.1` = elements 0 and 1 of every element): SLOWLOG GET's
+//!   ids, times and durations.
+//! - `~mask-words=0,2`: masks the space-separated words at these indices of
+//!   string frames: MONITOR lines' time stamp and client address.
 //! - `~mask-kv=k1,k2`: inside string values made of `key=value` words, the
 //!   values of those keys are replaced by a placeholder (CLIENT INFO).
 
@@ -143,6 +148,8 @@ enum Norm {
     Unordered,
     Mask(Vec<u8>),
     MaskKv(Vec<String>),
+    MaskAt(Vec<Vec<Option<usize>>>),
+    MaskWords(Vec<usize>),
 }
 
 fn parse_case_file(path: &Path) -> Result<Vec<Case>, String> {
@@ -361,6 +368,26 @@ fn parse_read(body: &str) -> Result<Action, String> {
                     Norm::Mask(unescape(key)?)
                 } else if let Some(keys) = w.strip_prefix("~mask-kv=") {
                     Norm::MaskKv(keys.split(',').map(str::to_string).collect())
+                } else if let Some(paths) = w.strip_prefix("~mask-at=") {
+                    let mut all = Vec::new();
+                    for p in paths.split(',') {
+                        let mut path = Vec::new();
+                        for step in p.split('.') {
+                            path.push(if step == "*" {
+                                None
+                            } else {
+                                Some(step.parse().map_err(|_| format!("bad path in {w:?}"))?)
+                            });
+                        }
+                        all.push(path);
+                    }
+                    Norm::MaskAt(all)
+                } else if let Some(idx) = w.strip_prefix("~mask-words=") {
+                    let mut v = Vec::new();
+                    for i in idx.split(',') {
+                        v.push(i.parse().map_err(|_| format!("bad index in {w:?}"))?);
+                    }
+                    Norm::MaskWords(v)
                 } else {
                     return Err(format!("unknown directive {w:?}"));
                 }
@@ -679,6 +706,48 @@ fn apply_mask_kv(f: &mut Frame, keys: &[String]) {
     }
 }
 
+/// Masks the element at `path` inside an aggregate frame (`None` steps
+/// match every index): SLOWLOG GET's ids, times and durations.
+fn apply_mask_at(f: &mut Frame, path: &[Option<usize>]) {
+    let Some((step, rest)) = path.split_first() else {
+        *f = Frame::Line(b'+', MASKED.to_vec());
+        return;
+    };
+    if let Frame::Agg(_, Some(items)) = f {
+        for (i, item) in items.iter_mut().enumerate() {
+            if step.is_none_or(|s| s == i) {
+                apply_mask_at(item, rest);
+            }
+        }
+    }
+}
+
+/// Masks the space-separated words at the given indices of string frames
+/// (MONITOR lines: the time stamp and the client's address).
+fn apply_mask_words(f: &mut Frame, idx: &[usize]) {
+    let mask = |t: &mut Vec<u8>| {
+        let words: Vec<&[u8]> = t.split(|&b| b == b' ').collect();
+        let mut out = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            if idx.contains(&i) {
+                out.extend_from_slice(MASKED);
+            } else {
+                out.extend_from_slice(w);
+            }
+        }
+        *t = out;
+    };
+    match f {
+        Frame::Line(b'+', t) => mask(t),
+        Frame::Blob(_, Some(d)) => mask(d),
+        Frame::Agg(_, Some(items)) => items.iter_mut().for_each(|i| apply_mask_words(i, idx)),
+        _ => {}
+    }
+}
+
 /// Puts the elements of an aggregate (the pairs of a map) in a canonical
 /// order.
 fn sort_elements(f: &mut Frame) {
@@ -724,6 +793,14 @@ fn comparison_key(bytes: &[u8], norms: &[Norm]) -> Vec<String> {
         match n {
             Norm::Mask(key) => frames.iter_mut().for_each(|f| apply_mask(f, key)),
             Norm::MaskKv(keys) => frames.iter_mut().for_each(|f| apply_mask_kv(f, keys)),
+            Norm::MaskAt(paths) => {
+                for f in frames.iter_mut() {
+                    for p in paths {
+                        apply_mask_at(f, p);
+                    }
+                }
+            }
+            Norm::MaskWords(idx) => frames.iter_mut().for_each(|f| apply_mask_words(f, idx)),
             _ => {}
         }
     }

@@ -20,9 +20,12 @@ pub static CLIENT_SUBCOMMANDS: &[Spec] = &[
     cmd("info", 2, client_info),
     cmd("kill", -3, client_kill),
     cmd("list", -2, client_list),
+    cmd("no-evict", 3, super::observe::client_no_evict),
+    cmd("pause", -3, super::observe::client_pause),
     cmd("reply", 3, client_reply),
     cmd("setinfo", 4, client_setinfo),
     cmd("setname", 3, client_setname),
+    cmd("unpause", 2, super::observe::client_unpause),
 ];
 
 /// PING [message]; in the RESP2 subscribed context it answers `["pong", msg]`.
@@ -54,20 +57,14 @@ pub fn quit(c: &mut Client, _args: &[Bytes]) {
     c.close_after_reply = true;
 }
 
-/// Checks a username/password pair. Without requirepass the `default`
-/// user has `nopass` (any password works), and no other user exists.
-fn authenticate(c: &Client, user: &[u8], pass: &[u8]) -> bool {
-    let required = c.shared.config.read().requirepass.clone();
-    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
-}
-
-/// AUTH [username] password.
+/// AUTH [username] password: authenticates the connection as a user
+/// (see [`crate::acl::authenticate`]).
 pub fn auth(c: &mut Client, args: &[Bytes]) {
     if args.len() > 3 {
         return c.error(ERR_SYNTAX);
     }
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
-        if c.shared.config.read().requirepass.is_empty() {
+        if c.shared.acl.default_user().rules().nopass {
             return c.error(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             );
@@ -76,10 +73,10 @@ pub fn auth(c: &mut Client, args: &[Bytes]) {
     } else {
         (&args[1], &args[2])
     };
-    if authenticate(c, user, pass) {
+    if crate::acl::authenticate(c, &args[0], user, pass) {
         c.reply(Frame::ok());
     } else {
-        c.error("WRONGPASS invalid username-password pair or user is disabled.");
+        c.error(crate::acl::WRONGPASS);
     }
 }
 
@@ -115,19 +112,20 @@ pub fn hello(c: &mut Client, args: &[Bytes]) {
         next = 2;
     }
     let mut j = next;
+    let (mut auth, mut setname) = (None, None);
     while j < args.len() {
         let more = args.len() - 1 - j;
         let opt = &args[j];
         if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
-            if !authenticate(c, &args[j + 1], &args[j + 2]) {
-                return c.error("WRONGPASS invalid username-password pair or user is disabled.");
-            }
+            auth = Some(j + 1);
             j += 3;
         } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
-            let name = args[j + 1].clone();
-            if !set_name(c, &name) {
-                return;
+            if !valid_name(&args[j + 1]) {
+                return c.error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
             }
+            setname = Some(j + 1);
             j += 2;
         } else {
             return c.error(format!(
@@ -135,6 +133,20 @@ pub fn hello(c: &mut Client, args: &[Bytes]) {
                 String::from_utf8_lossy(opt)
             ));
         }
+    }
+    // Redis authenticates after reading every option, then requires the
+    // client to be authenticated, then sets the name.
+    if let Some(i) = auth {
+        if !crate::acl::authenticate(c, &args[0], &args[i], &args[i + 1]) {
+            return c.error(crate::acl::WRONGPASS);
+        }
+    }
+    if !c.authenticated {
+        return c.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(i) = setname {
+        let name = args[i].clone();
+        set_name(c, &name);
     }
     if let Some(v) = ver {
         c.protocol = if v == 3 {
@@ -174,7 +186,9 @@ pub fn select(c: &mut Client, args: &[Bytes]) {
 /// RESET: back to a fresh connection's state (RESP2, db 0, no
 /// subscriptions, no name, replies on).
 pub fn reset(c: &mut Client, _args: &[Bytes]) {
+    crate::acl::set_default_auth(c);
     super::transactions::reset(c);
+    super::observe::stop_monitor(c);
     c.drop_subscriptions();
     c.db = 0;
     c.protocol = Protocol::Resp2;
@@ -305,7 +319,7 @@ fn client_help(c: &mut Client, _args: &[Bytes]) {
 /// One CLIENT LIST line, exactly redis-server 7.0's fields and order
 /// (7.0 has no lib-name / lib-ver fields; CLIENT SETINFO values are kept in
 /// [`crate::connection::handle::ClientMeta`]).
-fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
+pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
     let m = h.meta.lock().clone();
     let (sub, psub, ssub, db, cmd) = match own {
         Some(c) => (
@@ -318,6 +332,26 @@ fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
         None => (m.sub, m.psub, m.ssub, m.db, m.last_cmd.clone()),
     };
     let pubsub = sub + psub + ssub > 0;
+    // Redis's flag letters, in its order (those herald can have).
+    let mut flags = String::new();
+    if m.monitor {
+        flags.push('O');
+    }
+    if pubsub {
+        flags.push('P');
+    }
+    if own.is_some_and(|c| c.tx.in_exec || c.tx.multi.is_some()) {
+        flags.push('x');
+    }
+    if h.is_blocked() {
+        flags.push('b');
+    }
+    if m.no_evict {
+        flags.push('e');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let name = m
         .name
         .as_ref()
@@ -334,7 +368,7 @@ fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
         name,
         h.created.elapsed().as_secs(),
         if own.is_some() { 0 } else { h.idle_secs() },
-        if pubsub { "P" } else { "N" },
+        flags,
         db,
         sub,
         psub,
@@ -441,7 +475,7 @@ fn client_kill(c: &mut Client, args: &[Bytes]) {
         } else if opt.eq_ignore_ascii_case(b"laddr") {
             laddr = Some(String::from_utf8_lossy(val).into_owned());
         } else if opt.eq_ignore_ascii_case(b"user") {
-            if val.as_ref() != b"default" {
+            if c.shared.acl.user(val).is_none() {
                 return c.error(format!(
                     "ERR No such user '{}'",
                     String::from_utf8_lossy(val)

@@ -582,6 +582,7 @@ impl KeyFlags {
     const OW: KeyFlags = KeyFlags(1 << 2);
     const ACCESS: KeyFlags = KeyFlags(1 << 4);
     const UPDATE: KeyFlags = KeyFlags(1 << 5);
+    const INSERT: KeyFlags = KeyFlags(1 << 6);
     const DELETE: KeyFlags = KeyFlags(1 << 7);
     const NOT_KEY: KeyFlags = KeyFlags(1 << 8);
     const INCOMPLETE: KeyFlags = KeyFlags(1 << 9);
@@ -749,6 +750,30 @@ fn getkeys_impl<A: AsRef<[u8]>>(
             })
             .collect(),
     ))
+}
+
+/// For ACL key checks (Redis's `ACLSelectorCheckKey`): the position of
+/// each key of the command line `argv` (a container's subcommand resolved
+/// as Redis's `lookupCommand` does), whether it is read (`access`) and
+/// whether it is written (`insert`, `delete` or `update`). Empty for
+/// commands without keys and for unknown ones.
+pub fn acl_key_access<A: AsRef<[u8]>>(argv: &[A]) -> Vec<(usize, bool, bool)> {
+    let Some(cmd) = lookup_by_argv(argv, &Implemented::All) else {
+        return Vec::new();
+    };
+    if !has_keys(cmd) {
+        return Vec::new();
+    }
+    let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+    key_positions(cmd, &argv)
+        .into_iter()
+        .filter(|&(pos, _)| pos < argv.len())
+        .map(|(pos, f)| {
+            let write =
+                f.has(KeyFlags::INSERT) || f.has(KeyFlags::DELETE) || f.has(KeyFlags::UPDATE);
+            (pos, f.has(KeyFlags::ACCESS), write)
+        })
+        .collect()
 }
 
 /// Redis's `doesCommandHaveKeys`: a key function, or a spec that is a key.

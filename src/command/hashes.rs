@@ -258,12 +258,14 @@ pub fn hincrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     with_hash(db, key, |h| h.insert(&args[2], text.clone()));
     db.modified(key);
     db.notify(notify::HASH, "hincrbyfloat", key);
-    db.propagate(vec![
-        Bytes::from_static(b"HSET"),
-        crate::store::own(key),
-        crate::store::own(&args[2]),
-        text.clone(),
-    ]);
+    db.propagate_with(|| {
+        vec![
+            Bytes::from_static(b"HSET"),
+            crate::store::own(key),
+            crate::store::own(&args[2]),
+            text.clone(),
+        ]
+    });
     c.reply(Frame::Bulk(text));
 }
 

@@ -102,17 +102,19 @@ fn expire_generic(c: &mut Client, db: &mut Db, args: &[Bytes], kind: ExpireKind)
         db.remove(key);
         db.modified(key);
         db.notify(notify::GENERIC, "del", key);
-        db.propagate(vec![Bytes::from_static(b"DEL"), crate::store::own(key)]);
+        db.propagate_with(|| vec![Bytes::from_static(b"DEL"), crate::store::own(key)]);
     } else {
         db.set_deadline(key, at as u64);
         db.modified(key);
         db.notify(notify::GENERIC, "expire", key);
         // Absolute, so a reload does not extend the key's life.
-        db.propagate(vec![
-            Bytes::from_static(b"PEXPIREAT"),
-            crate::store::own(key),
-            Bytes::from(at.to_string()),
-        ]);
+        db.propagate_with(|| {
+            vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                crate::store::own(key),
+                Bytes::from(at.to_string()),
+            ]
+        });
     }
     c.reply(Frame::Integer(1));
 }

@@ -2,8 +2,9 @@
 //!
 //! [`execute`] looks the command (and its subcommand) up in the static
 //! [`TABLE`], applies the checks redis-server's `processCommand` makes, in
-//! its order (unknown command or subcommand, arity, the RESP2 subscribed
-//! context), then calls the handler. Handlers live one family per file:
+//! its order (unknown command or subcommand, arity, authentication and
+//! ACLs ([`crate::acl`]), the RESP2 subscribed context), then calls the
+//! handler. Handlers live one family per file:
 //! [`connection`] (PING, HELLO, CLIENT, ...), [`pubsub`] (PUBLISH,
 //! SUBSCRIBE, PUBSUB, ...) and [`server`] (INFO, CONFIG, COMMAND, ...).
 //! Each handler gets the connection's [`Client`] and the arguments, and
@@ -19,11 +20,15 @@
 //! them, after the same checks Redis makes first (unknown command, arity,
 //! subscribed context), which flag the transaction when they fail.
 
+pub mod acl;
 pub mod connection;
 pub mod docs;
+pub mod flags;
 pub mod hashes;
+pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod observe;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -121,6 +126,7 @@ fn no_subcommand(_: &mut Client, _: &[Bytes]) {}
 
 /// Every command herald implements, alphabetically.
 pub static TABLE: &[Spec] = &[
+    container("acl", -2, no_subcommand, acl::ACL_SUBCOMMANDS),
     dcmd("append", 3, strings::append),
     cmd("auth", -2, connection::auth),
     cmd("bgrewriteaof", 1, server::bgrewriteaof),
@@ -183,6 +189,7 @@ pub static TABLE: &[Spec] = &[
     cmd("info", -1, server::info),
     dcmd("keys", 2, keys::keys),
     cmd("lastsave", 1, server::lastsave),
+    container("latency", -2, no_subcommand, observe::LATENCY_SUBCOMMANDS),
     dcmd("lindex", 3, lists::lindex),
     dcmd("linsert", 5, lists::linsert),
     dcmd("llen", 2, lists::llen),
@@ -197,6 +204,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("lset", 4, lists::lset),
     dcmd("ltrim", 4, lists::ltrim),
     dcmd("mget", -2, strings::mget),
+    cmd("monitor", 1, observe::monitor),
     dcmd("mset", -3, strings::mset),
     dcmd("msetnx", -3, strings::msetnx),
     cmd("multi", 1, transactions::multi),
@@ -236,6 +244,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("sintercard", -3, sets::sintercard),
     dcmd("sinterstore", -3, sets::sinterstore),
     dcmd("sismember", 3, sets::sismember),
+    container("slowlog", -2, no_subcommand, observe::SLOWLOG_SUBCOMMANDS),
     dcmd("smembers", 2, sets::smembers),
     dcmd("smismember", -3, sets::smismember),
     dcmd("smove", 4, sets::smove),
@@ -327,9 +336,17 @@ pub fn implemented_names() -> Vec<String> {
     out
 }
 
-/// Makes `text` safe inside an error line: Redis replaces CR and LF by spaces.
+/// Makes `text` safe inside an error line: Redis replaces CR and LF by
+/// spaces and sends every other byte as it is (not re-encoded).
+fn sanitize_bytes(text: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    text.iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+}
+
+/// [`sanitize_bytes`] as text, for messages built with `format!` (bytes
+/// that are not UTF-8 are replaced).
 fn sanitize(text: &[u8]) -> String {
-    String::from_utf8_lossy(text).replace(['\r', '\n'], " ")
+    String::from_utf8_lossy(&sanitize_bytes(text).collect::<Vec<u8>>()).into_owned()
 }
 
 /// `%.128s` of a C string: at most 128 bytes, stopping at a NUL byte.
@@ -343,6 +360,7 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
     let Some(name) = args.first() else {
         return;
     };
+    let mode = c.reply_mode;
     let skip_after = match c.reply_mode {
         ReplyMode::SkipNext => {
             c.reply_mode = ReplyMode::Skip;
@@ -352,6 +370,11 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
         _ => false,
     };
     run(c, name, &args);
+    if c.postponed.is_some() {
+        // Held back by CLIENT PAUSE: it runs again later, as if now.
+        c.reply_mode = mode;
+        return;
+    }
     if skip_after && c.reply_mode == ReplyMode::Skip {
         c.reply_mode = ReplyMode::On;
     }
@@ -370,21 +393,20 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             list.extend_from_slice(c_str(a, room));
             list.extend_from_slice(b"' ");
         }
-        let msg = format!(
-            "ERR unknown command '{}', with args beginning with: {}",
-            sanitize(c_str(name, 128)),
-            sanitize(&list)
-        );
+        let mut msg = b"ERR unknown command '".to_vec();
+        msg.extend(sanitize_bytes(c_str(name, 128)));
+        msg.extend_from_slice(b"', with args beginning with: ");
+        msg.extend(sanitize_bytes(&list));
         return reject(c, msg, false);
     };
     let (spec, fullname) = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match find(spec.subcommands, &args[1]) {
             Some(sub) => (sub, format!("{}|{}", spec.name, sub.name)),
             None => {
-                let msg = format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    sanitize(c_str(&args[1], 128)),
-                    spec.name.to_ascii_uppercase()
+                let mut msg = b"ERR unknown subcommand '".to_vec();
+                msg.extend(sanitize_bytes(c_str(&args[1], 128)));
+                msg.extend_from_slice(
+                    format!("'. Try {} HELP.", spec.name.to_ascii_uppercase()).as_bytes(),
                 );
                 return reject(c, msg, false);
             }
@@ -400,10 +422,35 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             is_exec,
         );
     }
+    // Authentication, then ACLs, as Redis's processCommand (issue 8). Both
+    // cost a flag test for an authenticated client with full permissions.
+    if crate::acl::auth_required(c) && !no_auth(&fullname) {
+        return reject(c, crate::acl::NOAUTH, is_exec);
+    }
+    if let Some(err) = crate::acl::check_command(c, &fullname, args) {
+        return reject(c, err, is_exec);
+    }
+    // Over maxmemory: evict, or refuse what would use more memory (as
+    // Redis's processCommand, after the arity check and before MISCONF).
+    // (Not while loading the AOF: Redis does not evict then either.)
+    if c.shared
+        .store
+        .evictor
+        .settings
+        .maxmemory
+        .load(Ordering::Relaxed)
+        != 0
+        && c.handle.id != INTERNAL_ID
+        && !crate::store::evict::perform(&c.shared)
+        && rejects_on_oom(c, spec, &fullname)
+    {
+        return reject(c, ERR_OOM, is_exec);
+    }
     // The AOF cannot be written: refuse writes (reads and pub/sub go on),
-    // with Redis 7.0's text, until the writer succeeds again.
+    // with Redis 7.0's text, until the writer succeeds again. Redis refuses
+    // PING too, so that monitoring notices.
     if let Some(err) = c.shared.aof.write_error() {
-        if is_write_command(c, &fullname) {
+        if is_write_command(c, &fullname) || fullname == "ping" {
             return reject(
                 c,
                 format!("MISCONF Errors writing to the AOF file: {err}"),
@@ -420,6 +467,27 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             is_exec,
         );
     }
+    // A MONITOR client is a replica to Redis: it may not touch the
+    // keyspace, and is never paused.
+    if c.monitor && queue_has(c, spec, is_exec, flags::WRITE | flags::READONLY) {
+        return reject(c, "ERR Replica can't interact with the keyspace", is_exec);
+    }
+    // CLIENT PAUSE: hold the command back (the connection waits for the
+    // pause to end and runs it then). One atomic load when no pause is on.
+    if !c.monitor
+        && c.shared
+            .observe
+            .pause
+            .holds(|| queue_has(c, spec, is_exec, flags::WRITE))
+    {
+        c.postponed = Some(args.to_vec());
+        c.shared
+            .observe
+            .pause
+            .waiting
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     // Inside MULTI everything but the transaction commands is queued.
     if c.tx.multi.is_some() && !transactions::runs_in_multi(&fullname) {
         transactions::queue(c, args);
@@ -431,6 +499,42 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .fetch_add(1, Ordering::Relaxed);
     c.current_cmd = fullname;
     run_spec(c, spec, args);
+    observe::after_command(c, spec, args);
+}
+
+/// The id of [`Client::internal`] (the AOF loader's client).
+const INTERNAL_ID: u64 = u64::MAX;
+
+/// Redis's OOM error.
+const ERR_OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// True if `spec` has flag bits `bit`, or is EXEC of a queue with a
+/// command that has them.
+fn queue_has(c: &Client, spec: &Spec, is_exec: bool, bit: u16) -> bool {
+    if flags::of(spec) & bit != 0 {
+        return true;
+    }
+    is_exec
+        && c.tx.multi.as_ref().is_some_and(|m| {
+            m.queue
+                .iter()
+                .any(|a| lookup(a).is_some_and(|s| flags::of(s) & bit != 0))
+        })
+}
+
+/// Whether a command is refused while memory cannot be freed (Redis's
+/// `reject_cmd_on_oom`): `denyoom` commands (EXEC if its queue holds one),
+/// and in MULTI anything queued but EXEC, DISCARD, QUIT and RESET.
+fn rejects_on_oom(c: &Client, spec: &Spec, fullname: &str) -> bool {
+    let is_exec = fullname == "exec";
+    queue_has(c, spec, is_exec, flags::DENYOOM)
+        || (c.tx.multi.is_some() && !matches!(fullname, "exec" | "discard" | "quit" | "reset"))
+}
+
+/// Commands flagged `no-auth` (AUTH, HELLO, ...): they run before the
+/// client authenticates.
+fn no_auth(fullname: &str) -> bool {
+    docs::flags(fullname).is_some_and(|f| f.contains(&"no_auth"))
 }
 
 /// Runs a command whose checks passed (directly, or queued by EXEC).
@@ -485,16 +589,17 @@ fn lookup(args: &[Bytes]) -> Option<&'static Spec> {
 
 /// Replies with a command-rejection error (not counted as processed). In
 /// MULTI the rejection flags the transaction; a rejected EXEC aborts it.
-fn reject(c: &mut Client, msg: String, is_exec: bool) {
+fn reject(c: &mut Client, msg: impl Into<Vec<u8>>, is_exec: bool) {
+    let msg = msg.into();
     c.shared
         .stats
         .total_error_replies
         .fetch_add(1, Ordering::Relaxed);
     if is_exec {
-        return transactions::abort_exec(c, &msg);
+        return transactions::abort_exec(c, &String::from_utf8_lossy(&msg));
     }
     transactions::flag(c);
-    c.error(msg);
+    c.reply(crate::protocol::Frame::Error(Bytes::from(msg)));
 }
 
 /// The parsed `notify-keyspace-events` flags, parsed once per change of the

@@ -17,6 +17,7 @@ use super::{cmd, reply_help, Spec};
 use crate::connection::Client;
 use crate::protocol::Frame;
 use crate::pubsub::message::encode_confirmation;
+use crate::pubsub::registry::ChannelRegistry;
 
 /// PUBSUB subcommands (sorted by name).
 pub static PUBSUB_SUBCOMMANDS: &[Spec] = &[
@@ -270,9 +271,10 @@ fn pubsub_numpat(c: &mut Client, _args: &[Bytes]) {
     c.reply(Frame::Integer(n as i64));
 }
 
-fn pubsub_numsub(c: &mut Client, args: &[Bytes]) {
-    let reg = &c.shared.pubsub.channels;
-    let items = args[2..]
+/// NUMSUB / SHARDNUMSUB: `[channel, count, ...]`, an array of pairs even in
+/// RESP3, as redis-server 7.0 replies.
+fn numsub_reply(reg: &ChannelRegistry, channels: &[Bytes]) -> Frame {
+    let items = channels
         .iter()
         .flat_map(|ch| {
             [
@@ -281,23 +283,17 @@ fn pubsub_numsub(c: &mut Client, args: &[Bytes]) {
             ]
         })
         .collect();
-    // An array of pairs even in RESP3, as redis-server 7.0 replies.
-    c.reply(Frame::Array(items));
+    Frame::Array(items)
+}
+
+fn pubsub_numsub(c: &mut Client, args: &[Bytes]) {
+    let reply = numsub_reply(&c.shared.pubsub.channels, &args[2..]);
+    c.reply(reply);
 }
 
 fn pubsub_shardnumsub(c: &mut Client, args: &[Bytes]) {
-    let reg = &c.shared.pubsub.shard_channels;
-    let items = args[2..]
-        .iter()
-        .flat_map(|ch| {
-            [
-                Frame::Bulk(ch.clone()),
-                Frame::Integer(reg.numsub(ch) as i64),
-            ]
-        })
-        .collect();
-    // An array of pairs even in RESP3, as redis-server 7.0 replies.
-    c.reply(Frame::Array(items));
+    let reply = numsub_reply(&c.shared.pubsub.shard_channels, &args[2..]);
+    c.reply(reply);
 }
 
 fn pubsub_help(c: &mut Client, _args: &[Bytes]) {

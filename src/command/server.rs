@@ -103,18 +103,76 @@ fn config_get(c: &mut Client, args: &[Bytes]) {
 fn config_set(c: &mut Client, args: &[Bytes]) {
     let words: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
     let local = c.handle.addr.ip().is_loopback();
+    let aof_before = c.shared.config.read().appendonly;
+    let tls_before = tls_settings(&c.shared.config.read());
+    let before = c.shared.config.read().clone();
     let result = c.shared.config.write().set_args(&words, local);
     match result {
         Ok(()) => {
+            // New certificates or client-auth mode for the TLS port (issue
+            // 8): all or nothing, as Redis's applyTlsCfg.
+            if tls_settings(&c.shared.config.read()) != tls_before {
+                if let Err(e) = reload_tls(&c.shared) {
+                    tracing::warn!("Unable to update TLS configuration: {e}");
+                    *c.shared.config.write() = before;
+                    let name = tls_option_named(&words).unwrap_or("tls-cert-file");
+                    return c.error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration. Check server logs."));
+                }
+            }
             c.shared.config_changed();
+            // appendonly yes / no starts or stops the log (issue 7).
+            let aof_after = c.shared.config.read().appendonly;
+            if aof_after != aof_before {
+                if let Err(e) = crate::persist::set_appendonly(&c.shared, aof_after) {
+                    tracing::warn!("Unable to turn on AOF: {e}");
+                    c.shared.config.write().appendonly = aof_before;
+                    return c.error("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
+                }
+            }
             c.reply(Frame::ok())
         }
         Err(e) => c.error(e),
     }
 }
 
+/// The TLS options a running TLS port picks up on CONFIG SET.
+fn tls_settings(cfg: &crate::config::Config) -> Vec<Option<String>> {
+    TLS_RELOADED.iter().map(|n| cfg.value(n)).collect()
+}
+
+const TLS_RELOADED: [&str; 4] = [
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+];
+
+/// The first TLS option among CONFIG SET's arguments (for the error text).
+fn tls_option_named(words: &[&[u8]]) -> Option<&'static str> {
+    words.chunks(2).find_map(|p| {
+        TLS_RELOADED
+            .into_iter()
+            .find(|n| p[0].eq_ignore_ascii_case(n.as_bytes()))
+    })
+}
+
+/// Rebuilds the TLS configuration from the current options; new TLS
+/// connections use it (nothing to do while no TLS port is open).
+fn reload_tls(shared: &crate::state::Shared) -> Result<(), String> {
+    if shared.tls.read().is_none() {
+        return Ok(());
+    }
+    let cfg = crate::connection::transport::server_config(&shared.config.read())?;
+    if let Some(cfg) = cfg {
+        *shared.tls.write() = Some(cfg);
+    }
+    Ok(())
+}
+
 fn config_resetstat(c: &mut Client, _args: &[Bytes]) {
     c.shared.stats.reset();
+    c.shared.acl.denied.reset();
+    super::info::reset_stats(c);
     c.reply(Frame::ok());
 }
 
@@ -179,16 +237,18 @@ pub fn shutdown(c: &mut Client, args: &[Bytes]) {
 fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
     let aof = &sh.aof;
     let st = sh.persist.lock();
-    let on = aof.enabled();
+    // On from CONFIG SET appendonly yes, before the writer starts, too.
+    let on = st.layout.is_some();
     let cur_rewrite = st
         .rewrite_started
         .map_or(-1, |t| t.elapsed().as_secs() as i64);
     let _ = write!(
         s,
-        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
         aof.last_fsync_unix.load(Relaxed),
         on as u8,
         st.rewrite_in_progress as u8,
+        st.rewrites,
         if aof.write_error().is_some() { "err" } else { "ok" },
         st.last_rewrite_secs,
         cur_rewrite,
@@ -262,19 +322,6 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b < 1024.0 {
-        format!("{bytes}B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.2}K", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2}M", b / 1024.0 / 1024.0)
-    } else {
-        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
-    }
-}
-
 /// Builds one INFO section, or None for an unknown name.
 fn info_section(c: &Client, name: &str) -> Option<String> {
     let sh = &c.shared;
@@ -308,65 +355,27 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
                 env!("CARGO_PKG_VERSION"),
             );
         }
-        "clients" => {
-            let maxclients = sh.config.read().maxclients;
-            let _ = write!(
-                s,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-                sh.clients.len(),
-                maxclients,
-                super::keys::blocked_clients(c),
-            );
-        }
-        "memory" => {
-            let rss = rss_bytes();
-            // The keyspace's own estimate (see store's module header).
-            let used: u64 = (0..sh.store.len())
-                .map(|i| super::keys::db_stats(c, i).2 as u64)
-                .sum();
-            let maxmemory = sh.config.read().maxmemory;
-            let _ = write!(
-                s,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
-                human(used),
-                human(rss),
-                human(rss),
-                human(maxmemory),
-            );
-        }
+        "clients" => super::info::clients(c, &mut s),
+        "memory" => super::info::memory(c, &mut s),
         "persistence" => persistence_info(sh, &mut s),
         "stats" => {
-            let st = &sh.stats;
-            let ps = &sh.pubsub;
+            super::info::stats(c, &mut s);
+            // Failed AUTH and ACL denials (redis-server 7.2's names; 7.0
+            // counts them only in ACL LOG).
+            let d = &sh.acl.denied;
             let _ = write!(
                 s,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_query_buffer_limit_disconnections:{}\r\n",
-                st.total_connections_received.load(Relaxed),
-                st.total_commands_processed.load(Relaxed),
-                st.total_net_input_bytes.load(Relaxed),
-                st.total_net_output_bytes.load(Relaxed),
-                st.rejected_connections.load(Relaxed),
-                (0..sh.store.len())
-                    .map(|i| match c.tx.held.iter().find(|g| g.index == i) {
-                        Some(g) => g.expired_keys,
-                        None => sh.store.lock(i).expired_keys,
-                    })
-                    .sum::<u64>(),
-                ps.channels.count(),
-                ps.patterns.count(),
-                ps.shard_channels.count(),
-                st.unexpected_error_replies.load(Relaxed),
-                st.total_error_replies.load(Relaxed),
-                st.client_output_buffer_limit_disconnections.load(Relaxed),
-                st.client_query_buffer_limit_disconnections.load(Relaxed),
+                "acl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\nacl_access_denied_channel:{}\r\n",
+                d.auth.load(Relaxed),
+                d.cmd.load(Relaxed),
+                d.key.load(Relaxed),
+                d.channel.load(Relaxed),
             );
         }
         "replication" => {
             s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n");
         }
-        "cpu" => {
-            s.push_str("# CPU\r\n");
-        }
+        "cpu" => super::info::cpu(&mut s),
         "modules" => s.push_str("# Modules\r\n"),
         "errorstats" => s.push_str("# Errorstats\r\n"),
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),

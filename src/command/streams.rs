@@ -285,7 +285,11 @@ fn parse_add_trim(c: &mut Client, args: &[Bytes], xadd: bool) -> Option<(TrimArg
         c.error("ERR syntax error, XTRIM must be called with a trimming strategy");
         return None;
     }
-    if limit_given {
+    if c.handle.id == u64::MAX {
+        // The AOF loader (Redis's `c->id == CLIENT_ID_AOF`): trims were
+        // logged exact, possibly with the LIMIT Redis leaves in place.
+        t.limit = 0;
+    } else if limit_given {
         if !t.approx {
             c.error("ERR syntax error, LIMIT cannot be used without the special ~ option");
             return None;
@@ -364,16 +368,49 @@ pub fn xadd(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         db.notify(notify::STREAM, "xtrim", key);
     }
     if db.propagating {
-        // Logged with the ID it got, as Redis rewrites `*`.
+        // Logged with the ID it got, as Redis rewrites `*`, and an
+        // approximate trim as the exact one it amounted to.
         let mut cmd = vec![args[0].clone(), own(key)];
-        for a in &args[2..idpos] {
-            cmd.push(own(a));
+        if t.nomkstream {
+            cmd.push(Bytes::from_static(b"NOMKSTREAM"));
+        }
+        if let Some(how) = t.how {
+            match db.get(key) {
+                Some(Value::Stream(s)) if t.approx => cmd.extend(exact_trim(s, how)),
+                _ => cmd.extend(trim_args(how)),
+            }
         }
         cmd.push(id.to_bytes());
         for a in &args[fpos..] {
             cmd.push(own(a));
         }
         db.propagate(cmd);
+    }
+}
+
+/// `MAXLEN = n` / `MINID = id` for a trim strategy.
+fn trim_args(how: Trim) -> [Bytes; 3] {
+    match how {
+        Trim::MaxLen(n) => [
+            Bytes::from_static(b"MAXLEN"),
+            Bytes::from_static(b"="),
+            Bytes::from(n.to_string()),
+        ],
+        Trim::MinId(id) => [
+            Bytes::from_static(b"MINID"),
+            Bytes::from_static(b"="),
+            id.to_bytes(),
+        ],
+    }
+}
+
+/// The exact trim an approximate one amounted to, as Redis's
+/// `streamRewriteTrimArgument`: `MAXLEN = <length now>` or `MINID =
+/// <first ID now>` (an emptied stream: `MAXLEN = 0`).
+fn exact_trim(s: &Stream, how: Trim) -> [Bytes; 3] {
+    match how {
+        Trim::MinId(_) if !s.is_empty() => trim_args(Trim::MinId(s.first_id)),
+        _ => trim_args(Trim::MaxLen(s.len())),
     }
 }
 
@@ -391,10 +428,21 @@ pub fn xtrim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let Some(how) = t.how else {
         return c.reply(Frame::Integer(0));
     };
-    let n = with_stream(db, key, |s| s.trim(how, t.approx, t.limit));
+    let log = t.approx && db.propagating;
+    let (n, exact) = with_stream(db, key, |s| {
+        let n = s.trim(how, t.approx, t.limit);
+        (n, log.then(|| exact_trim(s, how)))
+    });
     if n > 0 {
         db.notify(notify::STREAM, "xtrim", key);
         db.modified(key);
+        if let Some(exact) = exact {
+            // Where `~` (and LIMIT) stopped depends on node boundaries:
+            // logged as the exact trim that gives the same stream.
+            let mut cmd = vec![args[0].clone(), own(key)];
+            cmd.extend(exact);
+            db.propagate(cmd);
+        }
     }
     c.reply(Frame::Integer(n as i64));
 }
@@ -598,11 +646,75 @@ fn read_group_new(
     });
     if created {
         db.notify(notify::STREAM, "xgroup-createconsumer", key);
+        if entries.is_empty() || noack {
+            // No XCLAIM below creates it on replay.
+            propagate_create_consumer(db, key, group, consumer);
+        }
     }
     if !entries.is_empty() {
         propagate_group_read(db, key, group, consumer, &entries, noack);
     }
     entries
+}
+
+/// Logs `XGROUP CREATECONSUMER` for a consumer a read created without
+/// giving it entries (its later XCLAIMs would create it otherwise).
+fn propagate_create_consumer(db: &mut Db, key: &[u8], group: &[u8], consumer: &[u8]) {
+    db.dirty += 1;
+    if !db.propagating {
+        return;
+    }
+    db.propagate(vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"CREATECONSUMER"),
+        own(key),
+        own(group),
+        own(consumer),
+    ]);
+}
+
+/// Redis's `streamPropagateXCLAIM`: pending entry `id` of `group` as it
+/// is now (or was just before being dropped because its entry is gone),
+/// as an XCLAIM that sets owner, delivery time and count absolutely, so
+/// that replaying it gives the same PEL whenever it runs.
+fn xclaim_effect(
+    key: &[u8],
+    group: &[u8],
+    id: StreamId,
+    p: &crate::store::stream::PendingEntry,
+    last_id: StreamId,
+) -> Vec<Bytes> {
+    let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+    vec![
+        b("XCLAIM"),
+        own(key),
+        own(group),
+        p.consumer.clone(),
+        b("0"),
+        id.to_bytes(),
+        b("TIME"),
+        Bytes::from(p.delivery_time.to_string()),
+        b("RETRYCOUNT"),
+        Bytes::from(p.delivery_count.to_string()),
+        b("FORCE"),
+        b("JUSTID"),
+        b("LASTID"),
+        last_id.to_bytes(),
+    ]
+}
+
+/// Redis's `streamPropagateGroupID`: the group's position, absolutely.
+fn setid_effect(key: &[u8], group: &[u8], g: &Group) -> Vec<Bytes> {
+    let read = g.entries_read.map_or(-1, |n| n as i64);
+    vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"SETID"),
+        own(key),
+        own(group),
+        g.last_id.to_bytes(),
+        Bytes::from_static(b"ENTRIESREAD"),
+        Bytes::from(read.to_string()),
+    ]
 }
 
 /// Logs a group read for the append-only file as Redis does: one
@@ -673,9 +785,11 @@ fn read_group_history(
     count: usize,
 ) -> Frame {
     let now = db.now;
-    let (frames, created) = with_stream(db, key, |s| {
+    // Effects are built only while the AOF is on (no cost otherwise).
+    let log = db.propagating;
+    let (frames, created, effects) = with_stream(db, key, |s| {
         let Some(g) = s.groups.get_mut(group) else {
-            return (Vec::new(), false);
+            return (Vec::new(), false, Vec::new());
         };
         let created = g.ensure_consumer(consumer, now, true);
         let ids: Vec<StreamId> = g
@@ -690,21 +804,34 @@ fn read_group_history(
             })
             .unwrap_or_default();
         let mut frames = Vec::with_capacity(ids.len());
+        let mut effects = Vec::new();
         for id in ids {
             match s.get(id) {
                 Some(fields) => {
                     frames.push(entry_frame((id, fields)));
                     if let Some(g) = s.groups.get_mut(group) {
                         g.redeliver(id, now);
+                        if let Some(p) = g.pel.get(&id).filter(|_| log) {
+                            effects.push(xclaim_effect(key, group, id, p, g.last_id));
+                        }
                     }
                 }
                 None => frames.push(Frame::Array(vec![id_frame(id), Frame::NullArray])),
             }
         }
-        (frames, created)
+        (frames, created, effects)
     });
     if created {
         db.notify(notify::STREAM, "xgroup-createconsumer", key);
+        propagate_create_consumer(db, key, group, consumer);
+    }
+    // Redis 7.0 does not propagate history reads, so its replicas and AOF
+    // lose the new delivery counts and times; herald logs them.
+    if !effects.is_empty() {
+        db.dirty += 1;
+        for e in effects {
+            db.propagate(e);
+        }
     }
     Frame::Array(frames)
 }
@@ -1386,12 +1513,16 @@ pub fn xclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let delivery = if time < 0 || time > now { now } else { time } as u64;
     let consumer = &args[3];
     let nowu = now as u64;
-    let (frames, created) = with_stream(db, key, |s| {
+    let log = db.propagating;
+    let (frames, created, effects) = with_stream(db, key, |s| {
         let mut frames = Vec::new();
         let mut created = false;
+        let mut effects = Vec::new();
+        let mut moved = false;
         if let Some(g) = s.groups.get_mut(&gname[..]) {
             if lastid > g.last_id {
                 g.last_id = lastid;
+                moved = true;
             }
         }
         for id in ids {
@@ -1400,6 +1531,9 @@ pub fn xclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
                 break;
             };
             if !exists {
+                if let Some(p) = g.pel.get(&id).filter(|_| log) {
+                    effects.push(xclaim_effect(key, gname, id, p, g.last_id));
+                }
                 g.ack(id);
                 continue;
             }
@@ -1415,6 +1549,9 @@ pub fn xclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             created |= g.ensure_consumer(consumer, nowu, true);
             let r = (retry >= 0).then_some(retry as u64);
             g.claim(id, consumer, delivery, r, !justid, true);
+            if let Some(p) = g.pel.get(&id).filter(|_| log) {
+                effects.push(xclaim_effect(key, gname, id, p, g.last_id));
+            }
             if justid {
                 frames.push(id_frame(id));
             } else {
@@ -1424,12 +1561,22 @@ pub fn xclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
                 }
             }
         }
-        (frames, created)
+        if log && moved && effects.is_empty() {
+            if let Some(g) = s.groups.get(&gname[..]) {
+                effects.push(setid_effect(key, gname, g));
+            }
+        }
+        (frames, created, effects)
     });
     if created {
         db.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
+    // Logged as the effects (absolute times and counts), never as given.
     db.dirty += 1;
+    db.prop_rewritten = true;
+    for e in effects {
+        db.propagate(e);
+    }
     c.reply(Frame::Array(frames));
 }
 
@@ -1480,7 +1627,9 @@ pub fn xautoclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
     let now = db.now;
     let consumer = &args[3];
-    let (cursor, frames, deleted, created) = with_stream(db, key, |s| {
+    let log = db.propagating;
+    let (cursor, frames, deleted, created, effects) = with_stream(db, key, |s| {
+        let mut effects = Vec::new();
         let mut attempts = count.saturating_mul(10);
         let mut count = count;
         let mut frames = Vec::new();
@@ -1508,6 +1657,9 @@ pub fn xautoclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             next = id.incr();
             if !s.contains(id) {
                 if let Some(g) = s.groups.get_mut(&gname[..]) {
+                    if let Some(p) = g.pel.get(&id).filter(|_| log) {
+                        effects.push(xclaim_effect(key, gname, id, p, g.last_id));
+                    }
                     g.ack(id);
                 }
                 deleted.push(id_frame(id));
@@ -1522,6 +1674,9 @@ pub fn xautoclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             };
             created |= g.ensure_consumer(consumer, now, true);
             g.claim(id, consumer, now, None, !justid, false);
+            if let Some(p) = g.pel.get(&id).filter(|_| log) {
+                effects.push(xclaim_effect(key, gname, id, p, g.last_id));
+            }
             if justid {
                 frames.push(id_frame(id));
             } else if let Some(f) = s.get(id) {
@@ -1539,12 +1694,17 @@ pub fn xautoclaim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             })
             .unwrap_or(StreamId::MIN)
         };
-        (cursor, frames, deleted, created)
+        (cursor, frames, deleted, created, effects)
     });
     if created {
         db.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
+    // Logged as the effects (XCLAIM with absolute times), never as given.
     db.dirty += 1;
+    db.prop_rewritten = true;
+    for e in effects {
+        db.propagate(e);
+    }
     c.reply(Frame::Array(vec![
         id_frame(cursor),
         Frame::Array(frames),

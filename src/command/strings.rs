@@ -139,13 +139,15 @@ pub fn set(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         db.set_deadline(key, at);
         db.notify(notify::GENERIC, "expire", key);
         // Logged with an absolute deadline, as Redis 7.0 does.
-        db.propagate(vec![
-            Bytes::from_static(b"SET"),
-            own(key),
-            own(&args[2]),
-            Bytes::from_static(b"PXAT"),
-            Bytes::from(at.to_string()),
-        ]);
+        db.propagate_with(|| {
+            vec![
+                Bytes::from_static(b"SET"),
+                own(key),
+                own(&args[2]),
+                Bytes::from_static(b"PXAT"),
+                Bytes::from(at.to_string()),
+            ]
+        });
     }
     c.reply(match old {
         Some(Some(v)) => Frame::Bulk(v),
@@ -167,13 +169,15 @@ fn setex_generic(c: &mut Client, db: &mut Db, args: &[Bytes], ms: bool, name: &s
     store(db, key, own(&args[3]), false);
     db.set_deadline(key, at);
     db.notify(notify::GENERIC, "expire", key);
-    db.propagate(vec![
-        Bytes::from_static(b"SET"),
-        own(key),
-        own(&args[3]),
-        Bytes::from_static(b"PXAT"),
-        Bytes::from(at.to_string()),
-    ]);
+    db.propagate_with(|| {
+        vec![
+            Bytes::from_static(b"SET"),
+            own(key),
+            own(&args[3]),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(at.to_string()),
+        ]
+    });
     c.reply(Frame::ok());
 }
 
@@ -251,21 +255,23 @@ pub fn getex(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             db.remove(key);
             db.modified(key);
             db.notify(notify::GENERIC, "del", key);
-            db.propagate(vec![Bytes::from_static(b"DEL"), own(key)]);
+            db.propagate_with(|| vec![Bytes::from_static(b"DEL"), own(key)]);
         } else {
             db.set_deadline(key, at);
             db.modified(key);
             db.notify(notify::GENERIC, "expire", key);
-            db.propagate(vec![
-                Bytes::from_static(b"PEXPIREAT"),
-                own(key),
-                Bytes::from(at.to_string()),
-            ]);
+            db.propagate_with(|| {
+                vec![
+                    Bytes::from_static(b"PEXPIREAT"),
+                    own(key),
+                    Bytes::from(at.to_string()),
+                ]
+            });
         }
     } else if ttl == Ttl::Persist && db.persist(key) {
         db.modified(key);
         db.notify(notify::GENERIC, "persist", key);
-        db.propagate(vec![Bytes::from_static(b"PERSIST"), own(key)]);
+        db.propagate_with(|| vec![Bytes::from_static(b"PERSIST"), own(key)]);
     }
     c.reply(Frame::Bulk(v));
 }
@@ -414,12 +420,14 @@ pub fn incrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     db.modified(key);
     db.notify(notify::STRING, "incrbyfloat", key);
     // The result, not the increment: float sums must not drift on reload.
-    db.propagate(vec![
-        Bytes::from_static(b"SET"),
-        own(key),
-        text.clone(),
-        Bytes::from_static(b"KEEPTTL"),
-    ]);
+    db.propagate_with(|| {
+        vec![
+            Bytes::from_static(b"SET"),
+            own(key),
+            text.clone(),
+            Bytes::from_static(b"KEEPTTL"),
+        ]
+    });
     c.reply(Frame::Bulk(text));
 }
 

@@ -229,11 +229,17 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
             c.error("ERR unknown command");
             continue;
         };
+        // ACLs may have changed since the command was queued (issue 8).
+        if let Some(err) = crate::acl::check_queued(c, args) {
+            c.error(err);
+            continue;
+        }
         c.shared
             .stats
             .total_commands_processed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         run_spec(c, spec, args);
+        super::observe::after_command(c, spec, args);
         for g in c.tx.held.iter_mut() {
             let i = g.index;
             c.tx.prop.extend(g.prop.drain(..).map(|cmd| (i, cmd)));

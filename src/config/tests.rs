@@ -759,3 +759,20 @@ fn binary_defaults_turn_persistence_on() {
     assert!(!c.appendonly);
     assert_eq!(c.dir, std::path::PathBuf::from("/tmp"));
 }
+
+#[test]
+fn multi_argument_option_given_as_one_argument_is_split() {
+    let args: Vec<String> = [
+        "--client-output-buffer-limit",
+        "pubsub 1mb 512kb 10",
+        "--save",
+        "900 1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let c = Config::from_args(&args).expect("loads");
+    assert_eq!(c.client_output_buffer_limit.pubsub.hard_bytes, 1024 * 1024);
+    assert_eq!(c.client_output_buffer_limit.pubsub.soft_seconds, 10);
+    assert_eq!(c.value("save").as_deref(), Some("900 1"));
+}

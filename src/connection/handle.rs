@@ -74,6 +74,14 @@ pub struct ClientMeta {
     pub qbuf_cap: usize,
     /// Authenticated user name.
     pub user: String,
+    /// The user itself, to find its connections when ACLs change (as
+    /// Redis compares `c->user` pointers).
+    pub acl_user: Option<Arc<crate::acl::User>>,
+    /// CLIENT NO-EVICT ON (flag `e`). Stored and shown only: it matters
+    /// with `maxmemory-clients`, which herald does not implement.
+    pub no_evict: bool,
+    /// In MONITOR mode (flag `O`).
+    pub monitor: bool,
 }
 
 /// A client as seen from outside its own connection task.
@@ -97,6 +105,8 @@ pub struct ClientHandle {
     killed: AtomicBool,
     /// Bytes queued but not yet written (outbox plus what the task holds).
     pending_bytes: AtomicUsize,
+    /// Capacity of the query buffer, as of the last batch (used memory).
+    query_buffer: AtomicUsize,
     /// The server's output-buffer limits (shared by all clients).
     limits: Arc<Limits>,
     /// [`ClientClass`] as a number: which limits apply.
@@ -144,6 +154,7 @@ impl ClientHandle {
             resp3: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             pending_bytes: AtomicUsize::new(0),
+            query_buffer: AtomicUsize::new(0),
             limits,
             class: AtomicU8::new(ClientClass::Normal as u8),
             soft_since_ms: AtomicU64::new(0),
@@ -312,6 +323,16 @@ impl ClientHandle {
     /// Bytes queued for this client and not yet written (`omem`).
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Records the query buffer's capacity (once per batch).
+    pub(crate) fn set_query_buffer_size(&self, n: usize) {
+        self.query_buffer.store(n, Ordering::Relaxed);
+    }
+
+    /// Capacity of the query buffer as of the last batch (used memory).
+    pub fn query_buffer_size(&self) -> usize {
+        self.query_buffer.load(Ordering::Relaxed)
     }
 
     /// Stops accepting pushes (the connection is going away).

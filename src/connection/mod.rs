@@ -14,11 +14,16 @@
 //!    queued with a single outbox push, so they leave in as few writes as
 //!    possible.
 //!
+//! The socket is a [`transport::Transport`]: plain TCP, or TLS driven
+//! sans-IO behind the same four readiness calls, so this loop is the same
+//! for both.
+//!
 //! The state only the task touches (protocol, database, subscriptions, reply
 //! mode) lives in [`Client`], which command handlers receive.
 
 pub mod handle;
 pub mod limits;
+pub mod transport;
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -100,6 +105,21 @@ pub struct Client {
     /// in the outbox may leave only once the log is durable up to it
     /// (issue 7, see `persist::aof`).
     pub durable_at: u64,
+    /// In MONITOR mode (see `observe::monitor`).
+    pub monitor: bool,
+    /// A command held back by CLIENT PAUSE: the connection loop waits for
+    /// the pause to end, runs it, then the rest of the pipeline.
+    pub postponed: Option<Vec<Bytes>>,
+    /// While commands are timed (slow log, latency monitor): when the
+    /// previous command ended, or the batch began (see `observe`).
+    pub clock: Option<std::time::Instant>,
+    /// The ACL user this connection runs as; `None` for the server's own
+    /// client (AOF replay), which may run anything (see `acl`).
+    pub user: Option<Arc<crate::acl::User>>,
+    /// Authenticated (AUTH / HELLO AUTH, or the default user is `nopass`
+    /// and `on`): until then only `no-auth` commands run when a password
+    /// is required (issue 8).
+    pub authenticated: bool,
 }
 
 impl Client {
@@ -108,14 +128,17 @@ impl Client {
     /// path and its replies are discarded by the caller.
     pub fn internal(shared: Arc<Shared>) -> Client {
         let any: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
-        let handle = Arc::new(ClientHandle::new(
-            u64::MAX,
-            any,
-            any,
-            -1,
-            shared.limits.clone(),
-        ));
-        Client {
+        let limits = shared.limits.clone();
+        let handle = Arc::new(ClientHandle::new(u64::MAX, any, any, -1, limits));
+        let mut c = Client::new(shared, handle);
+        c.user = None;
+        c.authenticated = true;
+        c
+    }
+
+    /// A fresh client: RESP2, database 0, no subscriptions, replies on.
+    pub fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Client {
+        let mut c = Client {
             shared,
             handle,
             protocol: Protocol::Resp2,
@@ -132,7 +155,14 @@ impl Client {
             tx: Default::default(),
             blocked: None,
             durable_at: 0,
-        }
+            monitor: false,
+            postponed: None,
+            clock: None,
+            user: None,
+            authenticated: true,
+        };
+        crate::acl::set_default_auth(&mut c);
+        c
     }
 
     /// Total subscriptions, the count shown in (un)subscribe confirmations.
@@ -183,6 +213,7 @@ impl Client {
         m.ssub = self.shard_channels.len();
         m.qbuf = qbuf;
         m.qbuf_cap = qbuf_cap;
+        self.handle.set_query_buffer_size(qbuf_cap);
         if !self.current_cmd.is_empty() && m.last_cmd != self.current_cmd {
             m.last_cmd.clone_from(&self.current_cmd);
         }
@@ -217,7 +248,8 @@ impl Client {
 
 /// A client connection being served.
 pub struct Connection {
-    stream: TcpStream,
+    /// Plain TCP or TLS (see `transport`).
+    stream: transport::Transport,
     client: Client,
     parser: RequestParser,
     rbuf: BytesMut,
@@ -225,36 +257,31 @@ pub struct Connection {
     pending: VecDeque<Bytes>,
     /// Set when the peer closed (or shutdown began) while blocked.
     peer_gone: bool,
+    /// Refused by protected mode once its TLS handshake is done (issue 8).
+    denied_after_handshake: bool,
 }
 
 impl Connection {
     /// Wraps an accepted socket.
     pub fn new(stream: TcpStream, shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Connection {
+        Connection::with_transport(transport::Transport::Plain(stream), shared, handle)
+    }
+
+    /// Wraps an accepted connection, plain or TLS.
+    pub fn with_transport(
+        stream: transport::Transport,
+        shared: Arc<Shared>,
+        handle: Arc<ClientHandle>,
+    ) -> Connection {
         let max_bulk = shared.config.read().proto_max_bulk_len;
         Connection {
             stream,
-            client: Client {
-                shared,
-                handle,
-                protocol: Protocol::Resp2,
-                db: 0,
-                channels: IndexSet::default(),
-                patterns: IndexSet::default(),
-                shard_channels: IndexSet::default(),
-                reply_mode: ReplyMode::On,
-                out: BytesMut::new(),
-                close_after_reply: false,
-                current_cmd: String::new(),
-                woken: Vec::new(),
-                delivered: false,
-                tx: Default::default(),
-                blocked: None,
-                durable_at: 0,
-            },
+            client: Client::new(shared, handle),
             parser: RequestParser::new(max_bulk),
             rbuf: BytesMut::new(),
             pending: VecDeque::new(),
             peer_gone: false,
+            denied_after_handshake: false,
         }
     }
 
@@ -274,6 +301,21 @@ impl Connection {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         command::transactions::client_gone(&mut self.client);
+        if self.client.monitor {
+            self.client
+                .shared
+                .observe
+                .monitors
+                .remove(self.client.handle.id);
+        }
+        if self.client.postponed.take().is_some() {
+            self.client
+                .shared
+                .observe
+                .pause
+                .waiting
+                .fetch_sub(1, Relaxed);
+        }
         self.client.drop_subscriptions();
         self.client.shared.clients.remove(self.client.handle.id);
     }
@@ -311,6 +353,15 @@ impl Connection {
                     // Served or timed out: go on with the rest of the pipeline.
                     self.run_buffered();
                 }
+                continue;
+            }
+            if self.client.postponed.is_some() {
+                // Held back by CLIENT PAUSE: wait for it to end, then run.
+                self.wait_unpaused(shutdown, drained).await?;
+                if self.peer_gone {
+                    return Ok(());
+                }
+                self.run_buffered();
                 continue;
             }
             let reading = !self.client.close_after_reply;
@@ -409,6 +460,42 @@ impl Connection {
         Ok(())
     }
 
+    /// While a command is held back by CLIENT PAUSE: waits for the pause
+    /// to end or change (or its deadline), for the peer to close, for
+    /// outbox traffic, or for shutdown; no polling. The held command runs
+    /// again through `run_buffered` (which may hold it again).
+    async fn wait_unpaused(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        drained: bool,
+    ) -> io::Result<()> {
+        let shared = self.client.shared.clone();
+        let pause = &shared.observe.pause;
+        let changed = pause.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let left = pause.remaining_ms();
+        if left == 0 {
+            return Ok(());
+        }
+        let reading = self.rbuf.len() < BLOCKED_READ_LIMIT;
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => self.peer_gone = true,
+            _ = changed => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(left)) => {}
+            r = self.stream.readable(), if reading => {
+                r?;
+                if !self.read_some()? {
+                    self.peer_gone = true;
+                }
+            }
+            _ = self.client.handle.woken() => {}
+            r = self.stream.writable(), if !drained => r?,
+        }
+        Ok(())
+    }
+
     /// Reads what is available into the read buffer.
     /// Returns false when the peer closed the connection.
     fn read_some(&mut self) -> io::Result<bool> {
@@ -417,7 +504,12 @@ impl Connection {
         }
         match self.stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => Ok(false),
-            Ok(_) => {
+            Ok(n) => {
+                self.client
+                    .shared
+                    .stats
+                    .total_net_input_bytes
+                    .fetch_add(n as u64, Relaxed);
                 self.client.handle.touch();
                 let limit = self.client.handle.limits().query_buffer.load(Relaxed);
                 if limit > 0 && self.rbuf.len() > limit {
@@ -448,18 +540,74 @@ impl Connection {
         if !self.read_some()? {
             return Ok(false);
         }
+        if self.denied_after_handshake {
+            return Ok(self.refuse_after_handshake());
+        }
         self.run_buffered();
         Ok(true)
+    }
+
+    /// Marks a TLS client refused by protected mode: as Redis, it gets the
+    /// `-DENIED` text once the handshake is done, then is closed.
+    pub fn deny_after_handshake(&mut self) {
+        self.denied_after_handshake = true;
+    }
+
+    /// Queues the protected-mode refusal once the TLS handshake is over
+    /// (nothing the client sent is run). Returns false if the connection
+    /// must close at once.
+    #[cold]
+    fn refuse_after_handshake(&mut self) -> bool {
+        if !self.stream.handshake_done() {
+            return true;
+        }
+        self.denied_after_handshake = false;
+        self.rbuf.clear();
+        self.client
+            .shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Relaxed);
+        self.client.handle.push(Bytes::from_static(
+            crate::acl::PROTECTED_MODE_DENIED.as_bytes(),
+        ));
+        self.client.close_after_reply = true;
+        true
     }
 
     /// Runs every complete command in the read buffer, stopping early if one
     /// blocks the client (the rest waits until it is unblocked) or closes it.
     fn run_buffered(&mut self) {
-        while self.client.blocked.is_none() {
+        // Commands are timed from here while the slow log or the latency
+        // monitor is on (one clock reading per batch, one per command).
+        self.client.clock = self
+            .client
+            .shared
+            .observe
+            .timing()
+            .then(std::time::Instant::now);
+        if let Some(args) = self.client.postponed.take() {
+            self.client
+                .shared
+                .observe
+                .pause
+                .waiting
+                .fetch_sub(1, Relaxed);
+            command::execute(&mut self.client, args);
+        }
+        while self.client.blocked.is_none() && self.client.postponed.is_none() {
+            if self.client.close_after_reply {
+                break;
+            }
+            // Redis's limits on what an unauthenticated client may send.
+            self.parser.unauthenticated = crate::acl::auth_required(&self.client);
             match self.parser.next(&mut self.rbuf) {
                 Ok(Some(args)) => {
                     command::execute(&mut self.client, args);
-                    if self.client.close_after_reply || self.client.blocked.is_some() {
+                    if self.client.close_after_reply
+                        || self.client.blocked.is_some()
+                        || self.client.postponed.is_some()
+                    {
                         break;
                     }
                 }
@@ -473,12 +621,12 @@ impl Connection {
             }
         }
         self.client.flush_replies();
-        self.client
-            .publish_meta(self.rbuf.len(), self.rbuf.capacity());
         // An idle client keeps no read buffer.
         if self.rbuf.is_empty() && !self.parser.in_progress() {
             self.rbuf = BytesMut::new();
         }
+        self.client
+            .publish_meta(self.rbuf.len(), self.rbuf.capacity());
     }
 
     /// Writes queued bytes until all are written (true) or the socket is
@@ -488,6 +636,11 @@ impl Connection {
             if self.pending.is_empty() {
                 self.client.handle.take(&mut self.pending);
                 if self.pending.is_empty() {
+                    // TLS records may still wait for the socket.
+                    if !self.stream.flush_pending()? {
+                        self.client.handle.set_socket_full(true);
+                        return Ok(false);
+                    }
                     self.client.handle.set_socket_full(false);
                     return Ok(true);
                 }
@@ -502,6 +655,11 @@ impl Connection {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
                     self.client.handle.written(written);
+                    self.client
+                        .shared
+                        .stats
+                        .total_net_output_bytes
+                        .fetch_add(written as u64, Relaxed);
                     while written > 0 {
                         let Some(front) = self.pending.front_mut() else {
                             break;

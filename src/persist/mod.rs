@@ -25,7 +25,24 @@
 //! `HSET`, SPOP → `SREM`, every list / sorted-set pop — LPOP, BLPOP,
 //! LMOVE, BLMOVE, a served blocked client — as the pop `LPOP k [n]` /
 //! `ZPOPMIN k [n]` plus `LPUSH`/`RPUSH` for moves). Keys removed by expiry
-//! are logged as `DEL`. The effects are buffered in `Db::prop` and handed
+//! are logged as `DEL`.
+//!
+//! Streams (`command::streams`), as redis-server 7.0's `t_stream.c`
+//! propagates them unless said otherwise: XADD with the ID it got, and an
+//! approximate trim (`~`, LIMIT) of XADD or XTRIM as the exact trim it
+//! amounted to (`MAXLEN = <length>` / `MINID = <first ID>`); XREADGROUP as
+//! one `XCLAIM key group consumer 0 id TIME <ms> RETRYCOUNT <n> FORCE
+//! JUSTID LASTID <id>` per delivered entry plus `XGROUP SETID ...
+//! ENTRIESREAD` (with NOACK the latter only); XCLAIM and XAUTOCLAIM as the
+//! same absolute XCLAIMs for what they claimed or dropped (pending entries
+//! whose entry is gone), or `XGROUP SETID` if only LASTID moved, never as
+//! given. Beyond Redis 7.0 (whose replicas and AOF lose these): history
+//! re-reads (XREADGROUP with an ID) are logged as XCLAIMs with the new
+//! delivery count and time, and a consumer a read creates without giving
+//! it entries as `XGROUP CREATECONSUMER`. The loader, like Redis's AOF
+//! client, ignores LIMIT in a trim it replays.
+//!
+//! The effects are buffered in `Db::prop` and handed
 //! to [`aof::Aof::append`] when the command ends, still under the database
 //! lock, so the file has each database's effects in execution order. EXEC
 //! collects the effects of its queue and appends them once, as
@@ -93,6 +110,12 @@ pub struct State {
     pub last_rewrite_ok: bool,
     /// Duration of the last rewrite, -1 if none (INFO).
     pub last_rewrite_secs: i64,
+    /// Rewrites completed since start-up (INFO `aof_rewrites`).
+    pub rewrites: u64,
+    /// Bumped each time CONFIG SET turns the log off or on, so that a
+    /// rewrite started for an earlier log gives up instead of naming its
+    /// files in a manifest that has moved on.
+    pub generation: u64,
 }
 
 impl Default for State {
@@ -103,6 +126,8 @@ impl Default for State {
             rewrite_started: None,
             last_rewrite_ok: true,
             last_rewrite_secs: -1,
+            rewrites: 0,
+            generation: 0,
         }
     }
 }
@@ -116,18 +141,26 @@ impl State {
     }
 }
 
+/// `dir`, `appenddirname` and `appendfilename` from the configuration.
+fn configured_paths(shared: &Shared) -> (PathBuf, String, String) {
+    let c = shared.config.read();
+    (
+        c.dir.clone(),
+        c.value("appenddirname")
+            .unwrap_or_else(|| "appendonlydir".into()),
+        c.value("appendfilename")
+            .unwrap_or_else(|| "appendonly.aof".into()),
+    )
+}
+
 /// Opens (creating or loading) the AOF if `appendonly` is on, before the
 /// server accepts clients. The error is the complete start-up message.
 pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
-    let (on, dir, dirname, prefix, policy, load_truncated) = {
+    let (dir, dirname, prefix) = configured_paths(shared);
+    let (on, policy, load_truncated) = {
         let c = shared.config.read();
         (
             c.appendonly,
-            c.dir.clone(),
-            c.value("appenddirname")
-                .unwrap_or_else(|| "appendonlydir".into()),
-            c.value("appendfilename")
-                .unwrap_or_else(|| "appendonly.aof".into()),
             c.appendfsync,
             c.value("aof-load-truncated").as_deref() != Some("no"),
         )
@@ -217,6 +250,81 @@ pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
     });
     shared.aof.start(incr, others, policy);
     Ok(())
+}
+
+/// Turns the log on or off at run time (CONFIG SET appendonly), as Redis's
+/// `startAppendOnly` / `stopAppendOnly`.
+///
+/// On: the log starts on a new incremental file at once and a rewrite
+/// writes the data set as its base in the background (INFO shows
+/// `aof_rewrite_in_progress:1` meanwhile); files of an earlier log in the
+/// directory are deleted once the manifest names the new ones. Off: what
+/// is buffered is written and fsynced, the file closed; the files stay.
+/// The error (turning on) says why, for the log.
+pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
+    if !on {
+        let mut st = shared.persist.lock();
+        if st.layout.take().is_some() {
+            st.generation += 1;
+            // Under the lock: a concurrent CONFIG SET appendonly yes must
+            // not start its writer before this one is stopped.
+            shared.aof.stop();
+            tracing::info!("AOF turned off by CONFIG SET");
+        }
+        return Ok(());
+    }
+    // A rewrite of a log turned off meanwhile is giving up: let it finish.
+    // This blocks the calling worker (the handler is synchronous), so the
+    // wait is short; past it the command fails and can be retried.
+    // TODO(issue 7): schedule the enable instead, as Redis's
+    // startAppendOnly does (`aof_rewrite_scheduled`), and never wait here.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        {
+            let st = shared.persist.lock();
+            if st.layout.is_some() {
+                return Ok(());
+            }
+            if !st.rewrite_in_progress {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("a previous AOF rewrite is still running".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (dir, dirname, prefix) = configured_paths(shared);
+    let aofdir = dir.join(&dirname);
+    fs::create_dir_all(&aofdir)
+        .map_err(|e| format!("Can't create the AOF directory {}: {e}", aofdir.display()))?;
+    let mpath = aofdir.join(manifest_name(&prefix));
+    // The files of an earlier log (to number the new ones after, and to
+    // delete once superseded).
+    let old = match fs::read_to_string(&mpath) {
+        Ok(text) => Manifest::parse(&text).map_err(|e| format!("{e} in {}", mpath.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+        Err(e) => return Err(format!("Can't read {}: {e}", mpath.display())),
+    };
+    let generation = {
+        let mut st = shared.persist.lock();
+        if st.layout.is_some() || st.rewrite_in_progress {
+            return Err("the AOF is being turned on by another client".into());
+        }
+        st.generation += 1;
+        st.layout = Some(Layout {
+            dir: aofdir,
+            prefix,
+            manifest: old,
+        });
+        st.rewrite_in_progress = true;
+        st.rewrite_started = Some(Instant::now());
+        st.generation
+    };
+    tracing::info!("AOF turned on by CONFIG SET: writing the base in the background");
+    rewrite::spawn(shared, rewrite::Purpose::Enable, generation).inspect_err(|_| {
+        shared.persist.lock().layout = None;
+    })
 }
 
 /// Background duties, once a second: the automatic rewrite.

@@ -18,6 +18,12 @@
 //!    the next base name.
 //! 4. Store a manifest naming the new base and the new incremental file
 //!    only (fsync of the directory), then delete the old files.
+//!
+//! The same steps turn the log on at run time (CONFIG SET appendonly yes,
+//! [`Purpose::Enable`]): the writer starts on the new incremental file at
+//! step 2 instead of switching, and the manifest names the new files only
+//! once the base is complete. A rewrite overtaken by CONFIG SET appendonly
+//! (the log's `generation` changed) gives up and removes its files.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -35,26 +41,47 @@ use crate::store::Value;
 /// Redis's `AOF_REWRITE_ITEMS_PER_CMD`.
 const ITEMS_PER_CMD: usize = 64;
 
+/// Why a rewrite runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// BGREWRITEAOF or the automatic rewrite: compact a running log.
+    Compact,
+    /// CONFIG SET appendonly yes (Redis's `startAppendOnly`): the log is
+    /// off; start it on a new incremental file and write the data set as
+    /// its base (the files of an earlier log in the directory are
+    /// superseded and deleted once the new manifest is stored).
+    Enable,
+}
+
 /// Starts a rewrite in the background. Errors are the texts BGREWRITEAOF
 /// replies with.
 pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
-    if !shared.aof.enabled() {
-        return Err("ERR herald writes the append-only file only while appendonly is yes".into());
-    }
-    {
+    let generation = {
         let mut st = shared.persist.lock();
         if st.rewrite_in_progress {
             return Err("ERR Background append only file rewriting already in progress".into());
         }
+        if !shared.aof.enabled() || st.layout.is_none() {
+            return Err(
+                "ERR herald writes the append-only file only while appendonly is yes".into(),
+            );
+        }
         st.rewrite_in_progress = true;
         st.rewrite_started = Some(Instant::now());
-    }
+        st.generation
+    };
+    spawn(shared, Purpose::Compact, generation)
+}
+
+/// Runs a rewrite on its own thread. The caller has set
+/// `rewrite_in_progress`; this clears it when done.
+pub(crate) fn spawn(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> Result<(), String> {
     let sh = shared.clone();
     let t = std::thread::Builder::new()
         .name("herald-aof-rewrite".into())
         .spawn(move || {
             let started = Instant::now();
-            let r = run(&sh);
+            let r = run(&sh, purpose, generation);
             let mut st = sh.persist.lock();
             st.rewrite_in_progress = false;
             st.rewrite_started = None;
@@ -62,6 +89,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
             match r {
                 Ok(()) => {
                     st.last_rewrite_ok = true;
+                    st.rewrites += 1;
                     tracing::info!("Background AOF rewrite finished successfully");
                 }
                 Err(e) => {
@@ -71,14 +99,21 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
             }
         });
     if let Err(e) = t {
-        shared.persist.lock().rewrite_in_progress = false;
+        let mut st = shared.persist.lock();
+        st.rewrite_in_progress = false;
+        st.rewrite_started = None;
         return Err(format!("ERR can't start the AOF rewrite: {e}"));
     }
     Ok(())
 }
 
+/// The error of a rewrite overtaken by CONFIG SET appendonly.
+fn superseded() -> io::Error {
+    io::Error::other("the AOF was turned off or on again during the rewrite")
+}
+
 /// The rewrite itself (see the module header).
-pub fn run(shared: &Arc<Shared>) -> io::Result<()> {
+fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()> {
     let (dir, prefix, old) = {
         let st = shared.persist.lock();
         let Some(l) = &st.layout else {
@@ -86,7 +121,10 @@ pub fn run(shared: &Arc<Shared>) -> io::Result<()> {
         };
         (l.dir.clone(), l.prefix.clone(), l.manifest.clone())
     };
-    // 1. New incremental file, announced in a manifest with the old files.
+    // 1. New incremental file; when compacting, announced at once in a
+    //    manifest with the old files (when enabling, the old files are
+    //    not the data any more: the new ones are named only once the base
+    //    is complete, as Redis names its temporary incremental file).
     let incr_seq = old.incrs.last().map_or(1, |e| e.seq + 1);
     let base_seq = old.base.as_ref().map_or(1, |e| e.seq + 1);
     let incr = Entry {
@@ -96,18 +134,43 @@ pub fn run(shared: &Arc<Shared>) -> io::Result<()> {
     };
     let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .write(true)
+        .truncate(true)
         .open(dir.join(&incr.name))?;
     file.sync_all()?;
-    let mut during = old.clone();
-    during.incrs.push(incr.clone());
-    during.store(&dir, &manifest_name(&prefix))?;
-    shared.persist.lock().set_manifest(during);
+    if purpose == Purpose::Compact {
+        let mut during = old.clone();
+        during.incrs.push(incr.clone());
+        during.store(&dir, &manifest_name(&prefix))?;
+        shared.persist.lock().set_manifest(during);
+    } else {
+        sync_dir(&dir)?;
+    }
 
-    // 2. Switch point and snapshot.
+    // 2. Switch (or start) point and snapshot, with every database locked
+    //    (and the persistence state, so that CONFIG SET appendonly waits).
     let n = shared.store.len();
     let mut guards: Vec<_> = (0..n).map(|i| shared.store.lock(i)).collect();
-    shared.aof.switch(file);
+    {
+        let st = shared.persist.lock();
+        if st.generation != generation || st.layout.is_none() {
+            if purpose == Purpose::Enable {
+                let _ = fs::remove_file(dir.join(&incr.name));
+            }
+            return Err(superseded());
+        }
+        match purpose {
+            Purpose::Compact => {
+                if !shared.aof.switch(file) {
+                    return Err(superseded());
+                }
+            }
+            Purpose::Enable => {
+                let policy = shared.config.read().appendfsync;
+                shared.aof.start(file, 0, policy);
+            }
+        }
+    }
     let mut snapshot: Vec<Vec<(Bytes, Value, Option<u64>)>> = Vec::with_capacity(n);
     for g in guards.drain(..) {
         let now = g.now;
@@ -122,61 +185,81 @@ pub fn run(shared: &Arc<Shared>) -> io::Result<()> {
 
     // 3. The new base.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let size = {
-        let f = File::create(&tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 16, f);
-        let mut buf = Vec::with_capacity(1 << 16);
-        for (i, keys) in snapshot.iter().enumerate() {
-            if keys.is_empty() {
-                continue;
-            }
-            encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
-            for (k, v, at) in keys {
-                write_key(&mut buf, k, v, *at);
-                if buf.len() >= 1 << 16 {
-                    w.write_all(&buf)?;
-                    buf.clear();
-                }
-            }
-        }
-        w.write_all(&buf)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        f.metadata()?.len()
-    };
+    let written = write_base(&tmp, &snapshot);
     drop(snapshot);
+    let size = match written {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     let base = Entry {
         name: base_name(&prefix, base_seq),
         seq: base_seq,
         kind: Kind::Base,
     };
+
+    // 4. Manifest with the new files only, then delete the old ones. The
+    //    persistence lock is held throughout so that CONFIG SET appendonly
+    //    cannot turn the log off (or on again) in between.
+    let mut st = shared.persist.lock();
+    let now = match &st.layout {
+        Some(l) if st.generation == generation => l.manifest.clone(),
+        _ => {
+            drop(st);
+            let _ = fs::remove_file(&tmp);
+            return Err(superseded());
+        }
+    };
     fs::rename(&tmp, dir.join(&base.name))?;
     sync_dir(&dir)?;
-
-    // 4. Manifest with the new files only, then delete the old ones.
-    let mut cur = shared
-        .persist
-        .lock()
-        .layout
-        .as_ref()
-        .map(|l| l.manifest.clone());
-    let Some(now) = cur.take() else {
-        return Err(io::Error::other("the AOF was closed during the rewrite"));
-    };
     let mut fresh = now.clone();
     fresh.base = Some(base);
     fresh.incrs.retain(|e| e.seq >= incr_seq);
+    if purpose == Purpose::Enable {
+        fresh.incrs = vec![incr];
+    }
     fresh.history.clear();
     fresh.store(&dir, &manifest_name(&prefix))?;
-    shared.persist.lock().set_manifest(fresh.clone());
+    st.set_manifest(fresh.clone());
+    drop(st);
     shared.aof.rewritten(size);
-    for e in now.load_order() {
-        if !fresh.load_order().iter().any(|f| f.name == e.name) {
+    let keep = fresh.load_order();
+    for e in now.load_order().into_iter().chain(now.history.iter()) {
+        if !keep.iter().any(|f| f.name == e.name) {
             tracing::info!("Removing the history file {} in the background", e.name);
             let _ = fs::remove_file(dir.join(&e.name));
         }
     }
     Ok(())
+}
+
+/// Writes the snapshot as commands to `path` and fsyncs it; its size.
+fn write_base(
+    path: &std::path::Path,
+    snapshot: &[Vec<(Bytes, Value, Option<u64>)>],
+) -> io::Result<u64> {
+    let f = File::create(path)?;
+    let mut w = BufWriter::with_capacity(1 << 16, f);
+    let mut buf = Vec::with_capacity(1 << 16);
+    for (i, keys) in snapshot.iter().enumerate() {
+        if keys.is_empty() {
+            continue;
+        }
+        encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
+        for (k, v, at) in keys {
+            write_key(&mut buf, k, v, *at);
+            if buf.len() >= 1 << 16 {
+                w.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+    }
+    w.write_all(&buf)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    f.metadata().map(|m| m.len())
 }
 
 /// The commands that recreate one key (Redis's `rewriteAppendOnlyFileRio`).
@@ -215,19 +298,33 @@ pub fn write_key(buf: &mut Vec<u8>, k: &Bytes, v: &Value, at: Option<u64>) {
 }
 
 /// A stream as Redis's `rewriteStreamObject` writes it: its entries with
-/// their IDs, XSETID for the counters, then each consumer group, its
-/// pending entries (XCLAIM ... FORCE) and idle consumers.
+/// their IDs, each consumer group (`XGROUP CREATE ... ENTRIESREAD`), its
+/// pending entries (`XCLAIM ... TIME RETRYCOUNT FORCE JUSTID`) and idle
+/// consumers, then `XSETID` for the counters.
+///
+/// One thing Redis's rewrite loses is kept: pending entries whose stream
+/// entry is gone (trimmed, or deleted while pending), which XCLAIM cannot
+/// recreate. They are added as placeholder entries (`XADD key id ~ ~`) in
+/// ID order, claimed like the others, then removed again: those before
+/// the first live entry with an exact `XTRIM MINID`, which leaves the
+/// max deleted ID alone as the trim that removed them did, the others with
+/// `XDEL` (which was what removed them, so the max deleted ID already
+/// covers them). The closing `XSETID` restores the last ID, entries-added
+/// and max deleted ID exactly. redis-server loads the result unchanged.
 fn write_stream(buf: &mut Vec<u8>, k: &Bytes, s: &crate::store::Stream) {
     use crate::store::stream::StreamId;
+    use std::collections::BTreeSet;
     let b = |s: &'static str| Bytes::from_static(s.as_bytes());
     let n = |v: u64| Bytes::from(v.to_string());
-    let all = s.range(
-        StreamId::new(0, 0),
-        StreamId::new(u64::MAX, u64::MAX),
-        usize::MAX,
-        false,
-    );
-    if all.is_empty() {
+    let all = s.range(StreamId::MIN, StreamId::MAX, usize::MAX, false);
+    let ghosts: BTreeSet<StreamId> = s
+        .groups
+        .values()
+        .flat_map(|g| g.pel.keys().copied())
+        .filter(|id| !s.contains(*id))
+        .collect();
+    if all.is_empty() && ghosts.is_empty() {
+        // Redis's trick for an empty stream: add an entry and trim it.
         encode_command(
             buf,
             &[
@@ -235,13 +332,21 @@ fn write_stream(buf: &mut Vec<u8>, k: &Bytes, s: &crate::store::Stream) {
                 k.clone(),
                 b("MAXLEN"),
                 b("0"),
-                s.last_id.to_bytes(),
+                b("0-1"),
                 b("x"),
                 b("y"),
             ],
         );
     }
+    let mut ghost_iter = ghosts.iter().peekable();
+    let mut add_ghosts_below = |buf: &mut Vec<u8>, limit: StreamId| {
+        while let Some(g) = ghost_iter.next_if(|g| **g < limit) {
+            encode_command(buf, &[b("XADD"), k.clone(), g.to_bytes(), b("~"), b("~")]);
+        }
+    };
+    let first_live = all.first().map(|(id, _)| *id);
     for (id, fields) in all {
+        add_ghosts_below(buf, id);
         let mut cmd = vec![b("XADD"), k.clone(), id.to_bytes()];
         for (f, v) in fields {
             cmd.push(f);
@@ -249,18 +354,7 @@ fn write_stream(buf: &mut Vec<u8>, k: &Bytes, s: &crate::store::Stream) {
         }
         encode_command(buf, &cmd);
     }
-    encode_command(
-        buf,
-        &[
-            b("XSETID"),
-            k.clone(),
-            s.last_id.to_bytes(),
-            b("ENTRIESADDED"),
-            n(s.entries_added),
-            b("MAXDELETEDID"),
-            s.max_deleted_id.to_bytes(),
-        ],
-    );
+    add_ghosts_below(buf, StreamId::MAX);
     for (name, g) in &s.groups {
         let read = g.entries_read.map_or_else(|| Bytes::from_static(b"-1"), n);
         encode_command(
@@ -309,6 +403,35 @@ fn write_stream(buf: &mut Vec<u8>, k: &Bytes, s: &crate::store::Stream) {
             }
         }
     }
+    if !ghosts.is_empty() {
+        let (low, mid): (Vec<StreamId>, Vec<StreamId>) = ghosts
+            .iter()
+            .partition(|g| first_live.is_none_or(|f| **g < f));
+        if !low.is_empty() {
+            let trim = match first_live {
+                Some(f) => [b("XTRIM"), k.clone(), b("MINID"), b("="), f.to_bytes()],
+                None => [b("XTRIM"), k.clone(), b("MAXLEN"), b("="), b("0")],
+            };
+            encode_command(buf, &trim);
+        }
+        for chunk in mid.chunks(ITEMS_PER_CMD) {
+            let mut cmd = vec![b("XDEL"), k.clone()];
+            cmd.extend(chunk.iter().map(|id| id.to_bytes()));
+            encode_command(buf, &cmd);
+        }
+    }
+    encode_command(
+        buf,
+        &[
+            b("XSETID"),
+            k.clone(),
+            s.last_id.to_bytes(),
+            b("ENTRIESADDED"),
+            n(s.entries_added),
+            b("MAXDELETEDID"),
+            s.max_deleted_id.to_bytes(),
+        ],
+    );
 }
 
 /// `NAME key item...` commands of at most [`ITEMS_PER_CMD`] items each.

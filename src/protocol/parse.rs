@@ -17,6 +17,12 @@ pub const INLINE_MAX_SIZE: usize = 64 * 1024;
 /// Largest multibulk count accepted (Redis allows up to `INT_MAX`).
 const MAX_MULTIBULK: i64 = i32::MAX as i64;
 
+/// Most arguments an unauthenticated client may send in one command.
+const UNAUTH_MAX_MULTIBULK: i64 = 10;
+
+/// Longest argument an unauthenticated client may send.
+const UNAUTH_MAX_BULK: usize = 16384;
+
 /// A protocol violation: the text to send after `-ERR `; the connection is
 /// closed once it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +39,11 @@ pub struct RequestParser {
     bulk_len: Option<usize>,
     /// Largest bulk argument accepted (`proto-max-bulk-len`).
     pub max_bulk_len: usize,
+    /// Set by the connection while the client must still authenticate:
+    /// then, as in Redis, a multibulk of more than 10 arguments or a bulk
+    /// longer than 16 KiB is a protocol error (so an unauthenticated
+    /// client cannot make the server buffer much).
+    pub unauthenticated: bool,
 }
 
 impl RequestParser {
@@ -85,6 +96,9 @@ impl RequestParser {
                     Some(n) if n <= MAX_MULTIBULK => n,
                     _ => return Err(err("invalid multibulk length")),
                 };
+                if n > UNAUTH_MAX_MULTIBULK && self.unauthenticated {
+                    return Err(err("unauthenticated multibulk length"));
+                }
                 buf.advance(cr + 2);
                 if n <= 0 {
                     continue;
@@ -129,6 +143,9 @@ impl RequestParser {
                             }
                             _ => return Err(err("invalid bulk length")),
                         };
+                        if len > UNAUTH_MAX_BULK && self.unauthenticated {
+                            return Err(err("unauthenticated bulk length"));
+                        }
                         buf.advance(cr + 2);
                         self.bulk_len = Some(len);
                         len
@@ -403,6 +420,32 @@ mod tests {
         let (cmds, e) = parse_all(b"*1\r\n$3\r\na\0b\r\n");
         assert!(e.is_none());
         assert_eq!(cmds, vec![vec![Bytes::from_static(b"a\0b")]]);
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let run = |input: &[u8]| {
+            let mut p = RequestParser::new(512 * 1024 * 1024);
+            p.unauthenticated = true;
+            let mut buf = BytesMut::from(input);
+            p.next(&mut buf)
+        };
+        let ten = b"*10\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n";
+        assert_eq!(run(ten).unwrap().unwrap().len(), 10);
+        assert_eq!(
+            run(b"*11\r\n").unwrap_err().0,
+            "Protocol error: unauthenticated multibulk length"
+        );
+        assert!(run(b"*1\r\n$16384\r\n").unwrap().is_none());
+        assert_eq!(
+            run(b"*1\r\n$16385\r\n").unwrap_err().0,
+            "Protocol error: unauthenticated bulk length"
+        );
+        // Redis's own limits come first.
+        assert_eq!(
+            run(b"*1\r\n$-5\r\n").unwrap_err().0,
+            "Protocol error: invalid bulk length"
+        );
     }
 
     #[test]

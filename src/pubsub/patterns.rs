@@ -155,4 +155,20 @@ impl PatternRegistry {
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
+
+    /// Every (subscriber id, pattern) pair whose subscriber is one of
+    /// `ids`. Visits every pattern: for rare administrative work only (see
+    /// `acl`).
+    pub fn subscriptions_of(&self, ids: &[u64]) -> Vec<(u64, Bytes)> {
+        let idx = self.index.read();
+        let mut out = Vec::new();
+        for group in idx.by_prefix.values() {
+            for (name, entry) in group {
+                for s in entry.subscribers.iter().filter(|s| ids.contains(&s.id)) {
+                    out.push((s.id, name.clone()));
+                }
+            }
+        }
+        out
+    }
 }

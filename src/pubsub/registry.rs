@@ -152,4 +152,19 @@ impl ChannelRegistry {
     pub fn count(&self) -> usize {
         self.channels.load(Ordering::Relaxed)
     }
+
+    /// Every (subscriber id, channel) pair whose subscriber is one of
+    /// `ids`. Visits every channel: for rare administrative work only (ACL
+    /// changes that must find a user's subscriptions, see `acl`).
+    pub fn subscriptions_of(&self, ids: &[u64]) -> Vec<(u64, Bytes)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            for (name, subs) in shard.read().iter() {
+                for s in subs.iter().filter(|s| ids.contains(&s.id)) {
+                    out.push((s.id, name.clone()));
+                }
+            }
+        }
+        out
+    }
 }

@@ -258,11 +258,7 @@ pub fn list_pop(db: &mut Db, key: &[u8], left: bool, count: usize) -> Option<Vec
     db.modified(key);
     // Logged as the pop itself, whatever command (LPOP, LMOVE, BLPOP, a
     // served waiter, ...) did it: deterministic on reload.
-    db.propagate(pop_cmd(
-        if left { "LPOP" } else { "RPOP" },
-        key,
-        items.len(),
-    ));
+    db.propagate_with(|| pop_cmd(if left { "LPOP" } else { "RPOP" }, key, items.len()));
     db.notify(notify::LIST, if left { "lpop" } else { "rpop" }, key);
     if !db.exists(key) {
         db.notify(notify::GENERIC, "del", key);
@@ -296,7 +292,7 @@ pub fn list_push(db: &mut Db, key: &[u8], e: Bytes, left: bool) {
     }
     if db.propagating {
         let name = if left { "LPUSH" } else { "RPUSH" };
-        db.propagate(vec![Bytes::from_static(name.as_bytes()), own(key), e]);
+        db.propagate_with(|| vec![Bytes::from_static(name.as_bytes()), own(key), e]);
     }
     db.modified(key);
     db.notify(notify::LIST, if left { "lpush" } else { "rpush" }, key);
@@ -324,11 +320,7 @@ pub fn zset_pop(db: &mut Db, key: &[u8], min: bool, count: usize) -> Option<Vec<
         out
     })?;
     db.modified(key);
-    db.propagate(pop_cmd(
-        if min { "ZPOPMIN" } else { "ZPOPMAX" },
-        key,
-        items.len(),
-    ));
+    db.propagate_with(|| pop_cmd(if min { "ZPOPMIN" } else { "ZPOPMAX" }, key, items.len()));
     db.notify(notify::ZSET, if min { "zpopmin" } else { "zpopmax" }, key);
     if !db.exists(key) {
         db.notify(notify::GENERIC, "del", key);

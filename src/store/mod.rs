@@ -46,6 +46,7 @@
 //! argument kept is copied into its own allocation ([`own`]).
 
 pub mod blocking;
+pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod list;
@@ -55,6 +56,7 @@ pub mod stream;
 pub mod zset;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -72,10 +74,11 @@ pub use zset::ZSet;
 pub type Map<K, V> = IndexMap<K, V, ahash::RandomState>;
 
 /// Estimated bytes per key besides the key and the value's contents: the
-/// `IndexMap` entry (8-byte hash, 32-byte `Bytes` handle, 40-byte `Value`),
-/// its index slot at the table's load factor, and the allocator headers of
-/// the key's and the value's own allocations.
-pub const KEY_OVERHEAD: usize = 120;
+/// `IndexMap` entry (8-byte hash, 32-byte `Bytes` handle, 48-byte
+/// [`Entry`]: the 40-byte `Value` and the access clock), its index slot at
+/// the table's load factor, and the allocator headers of the key's and the
+/// value's own allocations.
+pub const KEY_OVERHEAD: usize = 128;
 
 /// The error for an operation against a key holding the wrong type.
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -151,6 +154,14 @@ impl Value {
     }
 }
 
+/// What the keyspace holds for a key: its value and its access clock (last
+/// access time, or LFU counter, for eviction; see [`evict`]).
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Value,
+    clock: u32,
+}
+
 /// One keyspace event waiting to be published when the lock is released.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -176,8 +187,8 @@ struct Watched {
 pub struct Db {
     /// This database's number (for notification channel names).
     pub index: usize,
-    /// Key → value.
-    keys: Map<Bytes, Value>,
+    /// Key → value (with its access clock).
+    keys: Map<Bytes, Entry>,
     /// Key → deadline in unix milliseconds, only for keys with a TTL.
     expires: Map<Bytes, u64>,
     /// Version counters of the keys some client WATCHes.
@@ -197,6 +208,16 @@ pub struct Db {
     used: usize,
     /// Keys removed because their TTL passed (INFO stats `expired_keys`).
     pub expired_keys: u64,
+    /// Lookups by [`Db::get`] that found / did not find their key (INFO
+    /// stats `keyspace_hits` / `keyspace_misses`).
+    pub hits: u64,
+    pub misses: u64,
+    /// The LFU parameters while an LFU `maxmemory-policy` is in force
+    /// (snapshot taken when locking); None: access clocks are LRU times.
+    pub lfu: Option<evict::Lfu>,
+    /// The store-wide sum of every database's `used` (what `maxmemory` is
+    /// checked against without locking every database).
+    total: Arc<AtomicUsize>,
     /// Changes made so far (Redis's `server.dirty`, per database): bumped by
     /// [`Db::modified`] and [`Db::flush`]; the command layer compares it
     /// before and after a command to know whether to log it (`persist`).
@@ -215,6 +236,11 @@ pub struct Db {
 impl Db {
     /// An empty database numbered `index`.
     pub fn new(index: usize) -> Db {
+        Db::counted_in(index, Arc::default())
+    }
+
+    /// An empty database whose memory also counts in `total`.
+    fn counted_in(index: usize, total: Arc<AtomicUsize>) -> Db {
         Db {
             index,
             keys: Map::default(),
@@ -227,6 +253,10 @@ impl Db {
             notify_flags: 0,
             used: 0,
             expired_keys: 0,
+            hits: 0,
+            misses: 0,
+            lfu: None,
+            total,
             dirty: 0,
             propagating: false,
             prop: Vec::new(),
@@ -254,6 +284,21 @@ impl Db {
         self.used
     }
 
+    /// Adds `add` and removes `sub` bytes from the estimate (and the
+    /// store-wide total).
+    #[inline]
+    fn account(&mut self, add: usize, sub: usize) {
+        if add >= sub {
+            let d = add - sub;
+            self.used += d;
+            self.total.fetch_add(d, Relaxed);
+        } else {
+            let d = (sub - add).min(self.used);
+            self.used -= d;
+            self.total.fetch_sub(d, Relaxed);
+        }
+    }
+
     /// True if `key` has a deadline that has passed.
     fn is_expired(&self, key: &[u8]) -> bool {
         matches!(self.expires.get(key), Some(&at) if at <= self.now)
@@ -279,10 +324,22 @@ impl Db {
         true
     }
 
-    /// The value of `key`, after lazy expiry.
+    /// The value of `key`, after lazy expiry; counts a keyspace hit or
+    /// miss and marks the key accessed (for eviction).
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
         self.expire_if_needed(key);
-        self.keys.get(key)
+        let (now, lfu) = (self.now, self.lfu);
+        match self.keys.get_mut(key) {
+            Some(e) => {
+                self.hits += 1;
+                e.clock = evict::touched(e.clock, now, lfu);
+                Some(&e.value)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
     }
 
     /// True if `key` exists (after lazy expiry).
@@ -295,12 +352,15 @@ impl Db {
     /// caller emits its `del` event if Redis does). None if no such key.
     pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Value) -> R) -> Option<R> {
         self.expire_if_needed(key);
-        let v = self.keys.get_mut(key)?;
+        let (now, lfu) = (self.now, self.lfu);
+        let e = self.keys.get_mut(key)?;
+        e.clock = evict::touched(e.clock, now, lfu);
+        let v = &mut e.value;
         let before = v.mem();
         let r = f(v);
         let after = v.mem();
         let empty = v.is_empty_collection();
-        self.used = (self.used + after).saturating_sub(before);
+        self.account(after, before);
         if empty {
             self.remove(key);
         }
@@ -311,15 +371,21 @@ impl Db {
     /// unless `keep_ttl`. The key is copied into its own allocation if new.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         let add = value.mem();
+        let (now, lfu) = (self.now, self.lfu);
         match self.keys.get_mut(key) {
             Some(old) => {
-                let before = old.mem();
-                *old = value;
-                self.used = (self.used + add).saturating_sub(before);
+                let before = old.value.mem();
+                old.value = value;
+                // As Redis's dbSetValue: an overwrite keeps the LFU counter.
+                if lfu.is_none() {
+                    old.clock = evict::fresh_clock(now, lfu);
+                }
+                self.account(add, before);
             }
             None => {
-                self.keys.insert(own(key), value);
-                self.used += KEY_OVERHEAD + key.len() + add;
+                let clock = evict::fresh_clock(now, lfu);
+                self.keys.insert(own(key), Entry { value, clock });
+                self.account(KEY_OVERHEAD + key.len() + add, 0);
                 // Redis's dbAdd: the `new` event precedes the command's own.
                 self.notify(notify::NEW, "new", key);
             }
@@ -331,9 +397,9 @@ impl Db {
 
     /// Removes `key` and its TTL, returning the value (no event).
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let v = self.keys.swap_remove(key)?;
+        let v = self.keys.swap_remove(key)?.value;
         self.expires.swap_remove(key);
-        self.used = self.used.saturating_sub(KEY_OVERHEAD + key.len() + v.mem());
+        self.account(0, KEY_OVERHEAD + key.len() + v.mem());
         Some(v)
     }
 
@@ -402,10 +468,10 @@ impl Db {
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
             visited += 1;
-            if let Some((k, v)) = self.keys.get_index(pos as usize) {
+            if let Some((k, e)) = self.keys.get_index(pos as usize) {
                 let dead = matches!(self.expires.get(k), Some(&at) if at <= self.now);
                 if !dead {
-                    f(k, v);
+                    f(k, &e.value);
                 }
             }
         }
@@ -448,12 +514,23 @@ impl Db {
         }
     }
 
+    /// [`Db::propagate`] with the command built only while the log is on:
+    /// with `appendonly no` a write pays nothing for persistence, not even
+    /// the allocation of the command it would have logged.
+    #[inline]
+    pub fn propagate_with(&mut self, cmd: impl FnOnce() -> Vec<Bytes>) {
+        self.prop_rewritten = true;
+        if self.propagating {
+            self.prop.push(cmd());
+        }
+    }
+
     /// Every key with its value and deadline, expired ones included (the
     /// AOF rewrite clones a snapshot from this under the lock).
     pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Value, Option<u64>)> {
         self.keys
             .iter()
-            .map(move |(k, v)| (k, v, self.expires.get(k).copied()))
+            .map(move |(k, e)| (k, &e.value, self.expires.get(k).copied()))
     }
 
     /// Queues the keyspace event `name` of class `class` for `key`, if the
@@ -481,7 +558,7 @@ impl Db {
         }
         self.keys = Map::default();
         self.expires = Map::default();
-        self.used = 0;
+        self.account(0, self.used);
     }
 
     /// Exchanges the data (keys, TTLs, memory) of two databases, keeping
@@ -539,17 +616,39 @@ pub struct Store {
     dbs: Vec<Arc<Mutex<Db>>>,
     /// Parsed `notify-keyspace-events`, recomputed when the text changes.
     pub notify_cache: notify::Cache,
+    /// Sum of the databases' memory estimates, kept by each [`Db`].
+    used_total: Arc<AtomicUsize>,
+    /// `maxmemory` settings and the eviction pool (see [`evict`]).
+    pub evictor: evict::Evictor,
 }
 
 impl Store {
     /// `n` empty databases.
     pub fn new(n: usize) -> Store {
+        let used_total = Arc::new(AtomicUsize::new(0));
         Store {
             dbs: (0..n.max(1))
-                .map(|i| Arc::new(Mutex::new(Db::new(i))))
+                .map(|i| Arc::new(Mutex::new(Db::counted_in(i, used_total.clone()))))
                 .collect(),
             notify_cache: notify::Cache::default(),
+            used_total,
+            evictor: evict::Evictor::default(),
         }
+    }
+
+    /// Reads the eviction options (at start and after CONFIG SET); the
+    /// eviction pool's candidates are forgotten (their scores may no
+    /// longer mean the same).
+    pub fn configure(&self, cfg: &crate::config::Config) {
+        self.evictor.settings.configure(cfg);
+        self.evictor.clear();
+    }
+
+    /// The keyspace's memory estimate over every database, without
+    /// locking any (an atomic kept by the databases).
+    #[inline]
+    pub fn used_memory_total(&self) -> usize {
+        self.used_total.load(Relaxed)
     }
 
     /// Number of databases.
@@ -566,6 +665,7 @@ impl Store {
     pub fn lock(&self, i: usize) -> DbGuard {
         let mut g = self.dbs[i.min(self.dbs.len() - 1)].lock_arc();
         g.now = now_ms();
+        g.lfu = self.evictor.settings.lfu();
         g
     }
 

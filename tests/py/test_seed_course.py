@@ -622,7 +622,6 @@ def test_resp3_subscribed_connection_accepts_other_commands():
     assert next_message(pubsub)['data'] == b'pushed'
 
 
-@pytest.mark.xfail(reason="SET: issue 4", strict=False)
 def test_pitfall_separate_connections():
     r = redis.Redis()
 
@@ -823,7 +822,6 @@ class DistributedCache:
             print(f"✓ Invalidated local cache: {key}")
 
 
-@pytest.mark.xfail(reason="GET/SETEX: issue 4", strict=False)
 @listener_threads_die_on_close
 def test_distributed_cache_invalidation(admin):
     cache1 = DistributedCache()
@@ -846,7 +844,6 @@ def test_distributed_cache_invalidation(admin):
     admin.delete('user:123')
 
 
-@pytest.mark.skip(reason="keyspace notifications: issue 4")
 def test_keyspace_notifications_for_cache_invalidation():
     r = redis.Redis(decode_responses=True)
     r.config_set('notify-keyspace-events', 'KEA')

@@ -315,7 +315,6 @@ def test_batch_publish_pipelined():
     check_batch_publish(make_batch_publisher(transaction=False))
 
 
-@pytest.mark.xfail(reason="MULTI/EXEC: issue 4", strict=False)
 def test_batch_publish_seed_pipeline_in_a_transaction():
     check_batch_publish(make_batch_publisher(transaction=True))
 

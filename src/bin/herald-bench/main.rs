@@ -5,8 +5,9 @@
 //! with SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE. Every payload carries its send
 //! time, so each delivery's end-to-end latency is measured. A second mode
 //! only opens connections and subscriptions and holds them, so a script can
-//! read the server's memory use. This file holds the command line; see
-//! `run.rs` for the run itself.
+//! read the server's memory use. A third, `herald-bench soak`, is a bounded
+//! soak test (`soak/`). This file holds the command line; see `run.rs` for
+//! the load run itself.
 
 /// Builds a [`conn::BenchError`] from a format string.
 macro_rules! bench_err {
@@ -18,6 +19,7 @@ mod publisher;
 mod report;
 mod resp;
 mod run;
+mod soak;
 mod subscriber;
 
 use std::process::ExitCode;
@@ -33,10 +35,37 @@ use conn::Mode;
 /// Examples:
 ///   herald-bench --port 6379 --subscribers 50                 # 1 -> 50 on 1 channel
 ///   herald-bench --subscribers 0 --pipeline 64                # publish-only
+///   herald-bench --subscribers 50 --slow-subscribers 5        # + 5 that stop reading
 ///   herald-bench --mode pattern --subscribers 50 --extra-patterns 1000
 ///   herald-bench --hold 10 --subscribers 10000 --channels-per-sub 0   # memory
-#[derive(Parser, Debug, Clone)]
-#[command(name = "herald-bench", version, verbatim_doc_comment)]
+///   herald-bench soak --quick --port 6379 --pid $(pidof herald)       # soak test
+#[derive(Parser, Debug)]
+#[command(
+    name = "herald-bench",
+    version,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A mode other than the load run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The load run's arguments.
+    #[command(flatten)]
+    pub args: Args,
+}
+
+/// The subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Soak test: thousands of connections doing subscription churn,
+    /// mid-command disconnects, garbage, slow reads and a flood at once,
+    /// then a check that the server is back to its baseline (exit 1 if not).
+    Soak(soak::SoakArgs),
+}
+
+/// The load run's arguments.
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Server host.
     #[arg(long, default_value = "127.0.0.1")]
@@ -50,6 +79,13 @@ pub struct Args {
     /// Subscriber connections; 0 = publish-only.
     #[arg(long, default_value_t = 1)]
     pub subscribers: usize,
+    /// Extra subscribers that stop reading when the measured window starts
+    /// (they subscribe like the others and read through the warm-up, then
+    /// let their socket buffers fill). They are counted apart: the report
+    /// gives the other subscribers' rate and latency, and how many of these
+    /// the server disconnected (and when).
+    #[arg(long, default_value_t = 0)]
+    pub slow_subscribers: usize,
     /// Channels; publishers go round-robin over all of them.
     #[arg(long, default_value_t = 1)]
     pub channels: usize,
@@ -152,9 +188,15 @@ impl Args {
             if self.publishers == 0 {
                 return Err("--publishers must be at least 1".into());
             }
+            if self.slow_subscribers > 0 && self.subscribers == 0 {
+                return Err("--slow-subscribers needs at least one --subscribers".into());
+            }
             if self.subscribers > 0 && self.channels_per_sub == 0 {
                 return Err("--channels-per-sub must be at least 1 (0 only with --hold)".into());
             }
+        }
+        if self.hold.is_some() && self.slow_subscribers > 0 {
+            return Err("--slow-subscribers does not apply to --hold".into());
         }
         if self.mode == Mode::Sharded && self.extra_patterns > 0 {
             return Err("--extra-patterns does not apply to --mode sharded".into());
@@ -180,8 +222,64 @@ fn raise_fd_limit() {
     }
 }
 
+/// A multi-thread runtime with `threads` workers.
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("herald-bench: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+/// `herald-bench soak`: exit 0 if it passed, 1 if a check failed, 2 if it
+/// could not run.
+fn soak_main(a: soak::SoakArgs) -> ExitCode {
+    let settings = match a.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("herald-bench soak: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    raise_fd_limit();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = match runtime(threads) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let json = a.json;
+    let result = runtime.block_on(soak::run(Arc::new(a), settings));
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    match result {
+        Ok(o) => {
+            let text = if json {
+                soak::json_line(&o)
+            } else {
+                soak::human(&o)
+            };
+            println!("{}", text.trim_end());
+            if o.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("herald-bench soak: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Soak(a)) = cli.command {
+        return soak_main(a);
+    }
+    let args = cli.args;
     if let Err(e) = args.validate() {
         eprintln!("herald-bench: {e}");
         return ExitCode::from(2);
@@ -190,16 +288,9 @@ fn main() -> ExitCode {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(threads) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("herald-bench: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let args = Arc::new(args);
     let result = runtime.block_on(async {

@@ -31,6 +31,10 @@ pub struct PublishPlan {
     pub window: usize,
     /// Bound on every wait for the server.
     pub timeout: Duration,
+    /// Per channel: how many of the subscribers that keep reading listen on
+    /// it (the deliveries a publish owes them, whatever PUBLISH replies when
+    /// slow subscribers are present too).
+    pub fast_subscribers: Vec<u64>,
 }
 
 /// Prepares the parts of the commands for `channels` channels and
@@ -65,12 +69,17 @@ pub struct PubStats {
     pub expected: u64,
     /// Every publish that got a reply, warm-up included.
     pub replied_total: u64,
+    /// Deliveries the window's publishes owe the subscribers that keep
+    /// reading (see [`PublishPlan::fast_subscribers`]).
+    pub fast_expected: u64,
 }
 
 /// A batch of publishes written together, as the reader needs to know it.
 struct Batch {
     count: usize,
     in_window: bool,
+    /// Channel of the batch's first publish (the others follow round-robin).
+    channel: usize,
 }
 
 /// Runs one publisher until the end of the measured window and until every
@@ -98,7 +107,7 @@ pub async fn run(
         tickets,
         tx,
     ));
-    let read = read_loop(rd, timeout, slots, rx).await;
+    let read = read_loop(rd, timeout, slots, rx, &plan.fast_subscribers).await;
     if read.is_err() {
         writer.abort();
     }
@@ -163,6 +172,7 @@ async fn write_loop(
             return Ok(());
         }
         out.clear();
+        let first_channel = channel;
         for _ in 0..count {
             out.extend_from_slice(&plan.prefixes[channel]);
             let at = out.len();
@@ -177,6 +187,7 @@ async fn write_loop(
         let batch = Batch {
             count,
             in_window: now >= start,
+            channel: first_channel,
         };
         if tx.send(batch).is_err() {
             return Ok(()); // the reader has stopped; it reports why
@@ -199,6 +210,7 @@ async fn read_loop(
     timeout: Duration,
     slots: Arc<Semaphore>,
     mut rx: mpsc::UnboundedReceiver<Batch>,
+    fast_subscribers: &[u64],
 ) -> Result<PubStats> {
     let mut stats = PubStats::default();
     let mut queue: VecDeque<Batch> = VecDeque::new();
@@ -240,12 +252,18 @@ async fn read_loop(
                     if front.in_window {
                         stats.published += 1;
                         stats.expected += u64::try_from(v).unwrap_or(0);
+                        stats.fast_expected +=
+                            fast_subscribers.get(front.channel).copied().unwrap_or(0);
                     }
                 }
                 Reply::Error(e) => return Err(bench_err!("server refused the publish: {e}")),
                 Reply::Other(f) => return Err(bench_err!("unexpected reply to a publish: {f}")),
             }
             front.count -= 1;
+            front.channel += 1;
+            if front.channel >= fast_subscribers.len() {
+                front.channel = 0;
+            }
             if front.count == 0 {
                 queue.pop_front();
             }

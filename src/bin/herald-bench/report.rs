@@ -85,6 +85,36 @@ impl CpuUse {
     }
 }
 
+/// What became of the slow subscribers (`--slow-subscribers`).
+#[derive(Debug, Clone, Default)]
+pub struct SlowOutcome {
+    /// Slow subscribers in the run.
+    pub subscribers: usize,
+    /// How many the server disconnected before the run ended.
+    pub disconnected: usize,
+    /// Seconds from the window's start (when they stopped reading) to each
+    /// disconnection seen, in order (to within the 100 ms polling period).
+    pub cut_off_s: Vec<f64>,
+}
+
+impl SlowOutcome {
+    /// Summarises, per slow subscriber, when it was seen gone (ns since the
+    /// epoch) relative to the window's start (ns).
+    pub fn new(gone: &[Option<u64>], window_start: u64) -> SlowOutcome {
+        let mut cut_off_s: Vec<f64> = gone
+            .iter()
+            .flatten()
+            .map(|&t| t.saturating_sub(window_start) as f64 / 1e9)
+            .collect();
+        cut_off_s.sort_by(f64::total_cmp);
+        SlowOutcome {
+            subscribers: gone.len(),
+            disconnected: cut_off_s.len(),
+            cut_off_s,
+        }
+    }
+}
+
 /// Everything a load run measured.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -96,7 +126,12 @@ pub struct Outcome {
     pub published: u64,
     /// Sum of their PUBLISH replies.
     pub expected: u64,
-    /// Messages received that were sent in the window.
+    /// The part of `expected` owed to the subscribers that keep reading.
+    pub fast_expected: u64,
+    /// The slow subscribers' fate, when there were some.
+    pub slow: Option<SlowOutcome>,
+    /// Messages received (by the subscribers that keep reading) that were
+    /// sent in the window.
     pub received: u64,
     /// Messages received in all, warm-up included.
     pub received_total: u64,
@@ -115,9 +150,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Deliveries promised by the server but not received.
+    /// Deliveries promised by the server but not received (with slow
+    /// subscribers: those owed to the others).
     pub fn lost(&self) -> u64 {
-        self.expected.saturating_sub(self.received)
+        let owed = if self.slow.is_some() {
+            self.fast_expected
+        } else {
+            self.expected
+        };
+        owed.saturating_sub(self.received)
     }
 
     fn per_sec(&self, n: u64) -> f64 {
@@ -150,6 +191,7 @@ fn config_json(a: &Args, threads: usize) -> Value {
         "resp": a.resp,
         "publishers": a.publishers,
         "subscribers": a.subscribers,
+        "slow_subscribers": a.slow_subscribers,
         "channels": a.channels,
         "channels_per_sub": a.channels_per_sub,
         "extra_patterns": a.extra_patterns,
@@ -190,6 +232,12 @@ pub fn json_line(a: &Args, o: &Outcome) -> String {
         "delivered_per_s": round(o.delivered_rate(), 1),
         "delivered_mb_per_s": round(o.delivered_mb(a.payload), 3),
         "disconnects": o.disconnects,
+        "slow": o.slow.as_ref().map(|sl| json!({
+            "subscribers": sl.subscribers,
+            "disconnected": sl.disconnected,
+            "expected_fast": o.fast_expected,
+            "cut_off_s": sl.cut_off_s.iter().map(|&t| round(t, 3)).collect::<Vec<_>>(),
+        })),
         "latency_us": latency,
         "cpu_percent": o.cpu.map(|c| round(c.fraction() * 100.0, 1)),
         "cpu_cores": o.cpu.map(|c| c.cores),
@@ -249,6 +297,12 @@ pub fn human(a: &Args, o: &Outcome) -> String {
         a.channels_per_sub,
         a.payload
     );
+    if a.slow_subscribers > 0 {
+        s += &format!(
+            "  + {} that stop reading when the window starts (counted apart)\n",
+            plural(a.slow_subscribers, "slow subscriber")
+        );
+    }
     s += &format!(
         "  measured {:.2} s after {:.2} s of warm-up; last deliveries drained in {:.2} s\n",
         o.window, a.warmup, o.drain
@@ -266,10 +320,26 @@ pub fn human(a: &Args, o: &Outcome) -> String {
     );
     s += &format!(
         "expected     {:>14}  lost {}  disconnects {}\n",
-        grouped(o.expected),
+        grouped(if o.slow.is_some() {
+            o.fast_expected
+        } else {
+            o.expected
+        }),
         grouped(o.lost()),
         o.disconnects
     );
+    if let Some(sl) = &o.slow {
+        let when = match (sl.cut_off_s.first(), sl.cut_off_s.last()) {
+            (Some(first), Some(last)) => {
+                format!(", {first:.2} to {last:.2} s after they stopped reading")
+            }
+            _ => String::new(),
+        };
+        s += &format!(
+            "slow         {} of {} disconnected by the server{when}; figures above are the other subscribers'\n",
+            sl.disconnected, sl.subscribers
+        );
+    }
     match o.latency {
         Some(l) => {
             s += &format!(

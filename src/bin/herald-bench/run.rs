@@ -12,7 +12,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::conn::{self, Conn, Mode, Result};
 use crate::publisher::{self, PubStats, PublishPlan};
-use crate::report::{self, CpuUse, HoldOutcome, Latency, Outcome};
+use crate::report::{self, CpuUse, HoldOutcome, Latency, Outcome, SlowOutcome};
 use crate::subscriber::{self, Shared};
 use crate::Args;
 
@@ -33,13 +33,30 @@ fn read_size(subscribers: usize) -> usize {
     }
 }
 
-/// Opens a connection and makes a subscriber of it: HELLO 3 if asked, then
-/// the subscriptions of subscriber `id` and its extra patterns. Returns the
-/// connection and the number of subscriptions made.
-async fn open_subscriber(a: &Args, id: usize, buf_size: usize) -> Result<(Conn, usize)> {
+/// How often the slow subscribers' presence is checked (CLIENT LIST).
+const SLOW_POLL: Duration = Duration::from_millis(100);
+
+/// The connection name of slow subscriber `i` (found again in CLIENT LIST).
+fn slow_name(i: usize) -> String {
+    format!("herald-bench-slow-{i}")
+}
+
+/// Opens a connection and makes a subscriber of it: HELLO 3 if asked,
+/// CLIENT SETNAME if `name` is given, then the subscriptions of subscriber
+/// `id` and its extra patterns. Returns the connection and the number of
+/// subscriptions made.
+async fn open_subscriber(
+    a: &Args,
+    id: usize,
+    buf_size: usize,
+    name: Option<&str>,
+) -> Result<(Conn, usize)> {
     let mut c = Conn::connect(&a.addr(), a.timeout_duration(), buf_size).await?;
     if a.resp == 3 {
         c.hello3().await?;
+    }
+    if let Some(name) = name {
+        c.command(&[b"CLIENT", b"SETNAME", name.as_bytes()]).await?;
     }
     let k = a.channels_per_sub;
     let mut names: Vec<String> = conn::subscriber_channels(id, k, a.channels)
@@ -82,7 +99,7 @@ pub async fn load(a: Arc<Args>, threads: usize) -> Result<Outcome> {
         let (a, shared, gate, ready) = (a.clone(), shared.clone(), gate.clone(), ready_tx.clone());
         subscribers.push(tokio::spawn(async move {
             let opened = match gate.acquire().await {
-                Ok(_permit) => open_subscriber(&a, id, rsize).await,
+                Ok(_permit) => open_subscriber(&a, id, rsize, None).await,
                 Err(_) => Err(bench_err!("setup cancelled")),
             };
             match opened {
@@ -96,6 +113,28 @@ pub async fn load(a: Arc<Args>, threads: usize) -> Result<Outcome> {
             }
         }));
     }
+    // Slow subscribers take the ids after the others (same channel
+    // assignment rule), and a name to be found in CLIENT LIST.
+    for i in 0..a.slow_subscribers {
+        let id = a.subscribers + i;
+        let (a, shared, gate, ready) = (a.clone(), shared.clone(), gate.clone(), ready_tx.clone());
+        subscribers.push(tokio::spawn(async move {
+            let name = slow_name(i);
+            let opened = match gate.acquire().await {
+                Ok(_permit) => open_subscriber(&a, id, 4096, Some(name.as_str())).await,
+                Err(_) => Err(bench_err!("setup cancelled")),
+            };
+            match opened {
+                Ok((c, _)) => {
+                    let _ = ready.send(Ok(()));
+                    subscriber::slow_loop(c, &shared).await;
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(bench_err!("slow subscriber {i}: {e}")));
+                }
+            }
+        }));
+    }
     drop(ready_tx);
     let outcome = measure(&a, threads, &shared, &mut ready_rx).await;
     shared.stopping.store(true, Ordering::Relaxed);
@@ -103,6 +142,60 @@ pub async fn load(a: Arc<Args>, threads: usize) -> Result<Outcome> {
         s.abort();
     }
     outcome
+}
+
+/// Per channel, how many of the (fast) subscribers listen on it.
+fn fast_per_channel(a: &Args) -> Vec<u64> {
+    let mut counts = vec![0u64; a.channels];
+    for id in 0..a.subscribers {
+        for ch in conn::subscriber_channels(id, a.channels_per_sub, a.channels) {
+            if let Some(n) = counts.get_mut(ch) {
+                *n += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Watches the slow subscribers from a connection of its own: polls CLIENT
+/// LIST every [`SLOW_POLL`] until the run stops, and returns, per slow
+/// subscriber, when (ns since the epoch) it was first seen gone, or `None`
+/// if it is still connected. An error if the server cannot be asked.
+async fn watch_slow(a: Arc<Args>, shared: Arc<Shared>) -> Result<Vec<Option<u64>>> {
+    let mut c = Conn::connect(&a.addr(), a.timeout_duration(), 64 * 1024).await?;
+    let names: Vec<String> = (0..a.slow_subscribers).map(slow_name).collect();
+    let mut gone: Vec<Option<u64>> = vec![None; names.len()];
+    loop {
+        // One last look after the run stopped.
+        let last = shared.stopping.load(Ordering::Relaxed);
+        let list = match c.command(&[b"CLIENT", b"LIST"]).await? {
+            crate::resp::Frame::Bulk(b) => b,
+            other => return Err(bench_err!("unexpected reply to CLIENT LIST: {other}")),
+        };
+        let now = shared.now_ns();
+        let present = present_names(&list);
+        for (i, name) in names.iter().enumerate() {
+            if gone[i].is_none() && !present.contains(name.as_str()) {
+                gone[i] = Some(now);
+            }
+        }
+        if last || gone.iter().all(Option::is_some) {
+            return Ok(gone);
+        }
+        tokio::time::sleep(SLOW_POLL).await;
+    }
+}
+
+/// The `name=` values of a CLIENT LIST reply.
+fn present_names(list: &[u8]) -> std::collections::HashSet<&str> {
+    let text = std::str::from_utf8(list).unwrap_or("");
+    text.lines()
+        .filter_map(|line| {
+            line.split(' ')
+                .find_map(|field| field.strip_prefix("name="))
+                .filter(|n| !n.is_empty())
+        })
+        .collect()
 }
 
 async fn measure(
@@ -114,7 +207,7 @@ async fn measure(
     let timeout = a.timeout_duration();
     // Every subscriber must be ready; a stall of `timeout` without progress
     // fails the run.
-    for _ in 0..a.subscribers {
+    for _ in 0..a.subscribers + a.slow_subscribers {
         match tokio::time::timeout(timeout, ready_rx.recv()).await {
             Err(_) => {
                 return Err(bench_err!(
@@ -154,6 +247,17 @@ async fn measure(
         suffix,
         window: a.pipeline,
         timeout,
+        fast_subscribers: fast_per_channel(a),
+    });
+    let watcher = (a.slow_subscribers > 0).then(|| {
+        let (a, shared) = (Arc::new(a.clone()), shared.clone());
+        tokio::spawn(async move {
+            // Start looking when the slow subscribers stop reading.
+            let start = shared.window_start.load(Ordering::Relaxed);
+            let at = shared.epoch + Duration::from_nanos(start);
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            watch_slow(a, shared).await
+        })
     });
     let tickets: Vec<Arc<Semaphore>> = if a.rate > 0.0 {
         (0..a.publishers)
@@ -188,6 +292,7 @@ async fn measure(
         totals.published += stats.published;
         totals.expected += stats.expected;
         totals.replied_total += stats.replied_total;
+        totals.fast_expected += stats.fast_expected;
     }
     let cpu = cpu_task.await.ok().flatten();
 
@@ -211,6 +316,20 @@ async fn measure(
     }
     let drain = drain_start.elapsed().as_secs_f64();
     shared.stopping.store(true, Ordering::Relaxed);
+    let slow = match watcher {
+        None => None,
+        Some(w) => {
+            // The watcher's last look is one command away.
+            let gone = match tokio::time::timeout(timeout + SLOW_POLL, w).await {
+                Err(_) => Err(bench_err!(
+                    "server stalled: no reply to CLIENT LIST for {timeout:?}"
+                )),
+                Ok(Err(e)) => Err(bench_err!("slow-subscriber watcher failed: {e}")),
+                Ok(Ok(r)) => r,
+            }?;
+            Some(SlowOutcome::new(&gone, start))
+        }
+    };
 
     let histogram = shared.merged_histogram()?;
     let note = shared
@@ -223,6 +342,8 @@ async fn measure(
         threads,
         published: totals.published,
         expected: totals.expected,
+        fast_expected: totals.fast_expected,
+        slow,
         received: shared.received.load(Ordering::Relaxed),
         received_total: shared.received_total.load(Ordering::Relaxed),
         disconnects: shared.disconnects.load(Ordering::Relaxed),
@@ -268,7 +389,7 @@ pub async fn hold(a: Arc<Args>, hold_for: Duration) -> Result<HoldOutcome> {
                 .acquire()
                 .await
                 .map_err(|_| bench_err!("setup cancelled"))?;
-            open_subscriber(&a, id, 4096)
+            open_subscriber(&a, id, 4096, None)
                 .await
                 .map_err(|e| bench_err!("connection {id}: {e}"))
         });

@@ -164,3 +164,31 @@ fn disconnected(shared: &Shared, id: usize, why: String) {
     shared.disconnects.fetch_add(1, Ordering::Relaxed);
     shared.note_error(format!("subscriber {id}: {why}"));
 }
+
+/// A slow subscriber: reads (and discards) what arrives until the measured
+/// window starts, then stops reading for good and holds the connection, so
+/// that its socket buffers fill and the server's output-buffer limit
+/// applies. Returns when the run is over (the task is aborted) or the
+/// connection fails before the window.
+pub async fn slow_loop(mut conn: Conn, shared: &Shared) {
+    let mut scratch = vec![0u8; 64 * 1024];
+    loop {
+        let start = shared.window_start.load(Ordering::Relaxed);
+        if shared.now_ns() >= start || shared.stopping.load(Ordering::Relaxed) {
+            break;
+        }
+        // Short reads, so that the window's start is noticed within 5 ms.
+        let read = tokio::time::timeout(
+            std::time::Duration::from_millis(5),
+            conn.stream.read(&mut scratch),
+        )
+        .await;
+        match read {
+            Err(_) | Ok(Ok(1..)) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+        }
+    }
+    // Hold the socket without reading until the run ends.
+    std::future::pending::<()>().await;
+    drop(conn);
+}

@@ -1,0 +1,100 @@
+//! The Redis command flags the dispatcher acts on, per [`Spec`], looked up
+//! once.
+//!
+//! Redis decides from a command's flags whether it is refused at the
+//! memory limit (`denyoom`), held back by CLIENT PAUSE WRITE (`write`, or
+//! PUBLISH / SPUBLISH, which Redis flags `may_replicate` internally),
+//! hidden from MONITOR (`admin`, `skip_monitor`), kept out of the slow log
+//! (`skip_slowlog`), which latency event it feeds (`fast`), and whether a
+//! MONITOR client may run it (not `readonly` nor `write`). The flags
+//! come from the embedded COMMAND data ([`super::docs::flags`]); this
+//! module turns them into bits once, in a table keyed by the address of
+//! each `Spec` in [`super::TABLE`], so that the per-command question is a
+//! hash lookup of a pointer, asked only while the feature needing it is
+//! in use.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::{docs, Spec, TABLE};
+
+/// `denyoom`: refused with -OOM while over `maxmemory`.
+pub const DENYOOM: u16 = 1;
+/// `write` or may replicate: held back by CLIENT PAUSE WRITE.
+pub const WRITE: u16 = 1 << 1;
+/// `admin` or `skip_monitor`: not shown to MONITOR.
+pub const NO_MONITOR: u16 = 1 << 2;
+/// `skip_slowlog`: never in the slow log.
+pub const SKIP_SLOWLOG: u16 = 1 << 3;
+/// `fast`: its latency goes to the `fast-command` event.
+pub const FAST: u16 = 1 << 4;
+/// `readonly`: with `write`, refused to a MONITOR client (which Redis
+/// treats as a replica).
+pub const READONLY: u16 = 1 << 5;
+
+/// Commands Redis 7.0 flags `may_replicate` (not shown by COMMAND INFO)
+/// among those herald implements.
+const MAY_REPLICATE: &[&str] = &["publish", "spublish"];
+
+/// The bits for a command's full name (`set`, `client|pause`).
+fn bits_for(fullname: &str) -> u16 {
+    let mut bits = 0;
+    for f in docs::flags(fullname).unwrap_or(&[]) {
+        bits |= match *f {
+            "denyoom" => DENYOOM,
+            "write" => WRITE,
+            "admin" | "skip_monitor" => NO_MONITOR,
+            "skip_slowlog" => SKIP_SLOWLOG,
+            "fast" => FAST,
+            "readonly" => READONLY,
+            _ => 0,
+        };
+    }
+    if MAY_REPLICATE.contains(&fullname) {
+        bits |= WRITE;
+    }
+    bits
+}
+
+fn table() -> &'static HashMap<usize, u16, ahash::RandomState> {
+    static FLAGS: OnceLock<HashMap<usize, u16, ahash::RandomState>> = OnceLock::new();
+    FLAGS.get_or_init(|| {
+        let mut m = HashMap::default();
+        for s in TABLE {
+            m.insert(s as *const Spec as usize, bits_for(s.name));
+            for sub in s.subcommands {
+                let full = format!("{}|{}", s.name, sub.name);
+                m.insert(sub as *const Spec as usize, bits_for(&full));
+            }
+        }
+        m
+    })
+}
+
+/// The flag bits of `spec` (which must come from [`TABLE`]; 0 otherwise).
+#[inline]
+pub fn of(spec: &Spec) -> u16 {
+    table()
+        .get(&(spec as *const Spec as usize))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_follow_redis() {
+        let get = |name: &str| super::super::find(TABLE, name.as_bytes()).map(of);
+        assert_eq!(
+            get("set").map(|f| f & (DENYOOM | WRITE)),
+            Some(DENYOOM | WRITE)
+        );
+        assert_eq!(get("get").map(|f| f & (DENYOOM | WRITE)), Some(0));
+        assert_eq!(get("publish").map(|f| f & WRITE), Some(WRITE));
+        assert_eq!(get("exec").map(|f| f & SKIP_SLOWLOG), Some(SKIP_SLOWLOG));
+        assert_eq!(get("ping").map(|f| f & FAST), Some(FAST));
+        assert_eq!(get("shutdown").map(|f| f & NO_MONITOR), Some(NO_MONITOR));
+    }
+}

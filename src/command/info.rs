@@ -1,0 +1,324 @@
+//! INFO's clients, memory, stats and CPU sections: Redis 7.0's fields, in
+//! its order, with herald's real figures where it has them (what
+//! `redis-cli --stat` and exporters such as redis_exporter read) and
+//! Redis's idle values for mechanisms herald does not have (replication,
+//! scripting, active defragmentation, client tracking).
+//!
+//! Counters live where they are cheapest to keep (see `observe`): per
+//! database under its lock (hits, misses, expired keys), relaxed atomics
+//! (commands, network bytes, evictions), or sampled ten times a second
+//! (instantaneous rates, client buffers).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::connection::Client;
+use crate::observe;
+use crate::store::Db;
+
+/// Writes `name:value` lines.
+fn lines(s: &mut String, header: &str, fields: &[(&str, String)]) {
+    s.push_str(header);
+    s.push_str("\r\n");
+    for (k, v) in fields {
+        let _ = write!(s, "{k}:{v}\r\n");
+    }
+}
+
+/// Redis's `bytesToHuman`.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    const K: f64 = 1024.0;
+    if b < K {
+        format!("{bytes}B")
+    } else if b < K * K {
+        format!("{:.2}K", b / K)
+    } else if b < K * K * K {
+        format!("{:.2}M", b / K / K)
+    } else if b < K * K * K * K {
+        format!("{:.2}G", b / K / K / K)
+    } else if b < K * K * K * K * K {
+        format!("{:.2}T", b / K / K / K / K)
+    } else {
+        format!("{:.2}P", b / K / K / K / K / K)
+    }
+}
+
+/// Sums `f` over the databases (using the guards EXEC holds, if any).
+fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
+    (0..c.shared.store.len())
+        .map(|i| match c.tx.held.iter().find(|g| g.index == i) {
+            Some(g) => f(g),
+            None => f(&c.shared.store.lock(i)),
+        })
+        .sum()
+}
+
+/// Clients holding a command back (blocked in BLPOP & co., or paused).
+fn blocked_clients(c: &Client) -> usize {
+    super::keys::blocked_clients(c) + super::observe::paused_clients(c)
+}
+
+/// `# Clients`.
+pub fn clients(c: &Client, s: &mut String) {
+    let sh = &c.shared;
+    let mem = sh.observe.sum_clients_memory(sh);
+    let maxclients = sh.config.read().maxclients;
+    lines(
+        s,
+        "# Clients",
+        &[
+            ("connected_clients", sh.clients.len().to_string()),
+            ("cluster_connections", "0".into()),
+            ("maxclients", maxclients.to_string()),
+            ("client_recent_max_input_buffer", mem.max_input.to_string()),
+            (
+                "client_recent_max_output_buffer",
+                mem.max_output.to_string(),
+            ),
+            ("blocked_clients", blocked_clients(c).to_string()),
+            ("tracking_clients", "0".into()),
+            ("clients_in_timeout_table", "0".into()),
+        ],
+    );
+}
+
+/// Total memory of the machine (bytes), from /proc/meminfo.
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `# Memory` (what counts as used memory: `observe`'s module header).
+pub fn memory(c: &Client, s: &mut String) {
+    let sh = &c.shared;
+    let clients = sh.observe.sum_clients_memory(sh);
+    let dataset = sh.store.used_memory_total() as u64;
+    let used = dataset + clients.total as u64;
+    let peak = sh.observe.note_used(used as usize) as u64;
+    let rss = super::server::rss_bytes();
+    let maxmemory = sh.store.evictor.settings.maxmemory.load(Relaxed);
+    let policy = sh.store.evictor.settings.policy();
+    let pct = |a: u64, b: u64| {
+        format!(
+            "{:.2}%",
+            if b == 0 {
+                0.0
+            } else {
+                a as f64 * 100.0 / b as f64
+            }
+        )
+    };
+    let ratio = |a: u64, b: u64| format!("{:.2}", if b == 0 { 0.0 } else { a as f64 / b as f64 });
+    let sys = total_system_memory();
+    lines(
+        s,
+        "# Memory",
+        &[
+            ("used_memory", used.to_string()),
+            ("used_memory_human", human(used)),
+            ("used_memory_rss", rss.to_string()),
+            ("used_memory_rss_human", human(rss)),
+            ("used_memory_peak", peak.to_string()),
+            ("used_memory_peak_human", human(peak)),
+            ("used_memory_peak_perc", pct(used, peak)),
+            ("used_memory_overhead", clients.total.to_string()),
+            ("used_memory_startup", "0".into()),
+            ("used_memory_dataset", dataset.to_string()),
+            ("used_memory_dataset_perc", pct(dataset, used)),
+            ("allocator_allocated", used.to_string()),
+            ("allocator_active", used.to_string()),
+            ("allocator_resident", rss.to_string()),
+            ("total_system_memory", sys.to_string()),
+            ("total_system_memory_human", human(sys)),
+            ("used_memory_lua", "0".into()),
+            ("used_memory_vm_eval", "0".into()),
+            ("used_memory_lua_human", "0B".into()),
+            ("used_memory_scripts_eval", "0".into()),
+            ("number_of_cached_scripts", "0".into()),
+            ("number_of_functions", "0".into()),
+            ("number_of_libraries", "0".into()),
+            ("used_memory_vm_functions", "0".into()),
+            ("used_memory_vm_total", "0".into()),
+            ("used_memory_vm_total_human", "0B".into()),
+            ("used_memory_functions", "0".into()),
+            ("used_memory_scripts", "0".into()),
+            ("used_memory_scripts_human", "0B".into()),
+            ("maxmemory", maxmemory.to_string()),
+            ("maxmemory_human", human(maxmemory)),
+            ("maxmemory_policy", policy.as_str().into()),
+            ("allocator_frag_ratio", "1.00".into()),
+            ("allocator_frag_bytes", "0".into()),
+            ("allocator_rss_ratio", ratio(rss, used)),
+            ("allocator_rss_bytes", rss.saturating_sub(used).to_string()),
+            ("rss_overhead_ratio", "1.00".into()),
+            ("rss_overhead_bytes", "0".into()),
+            ("mem_fragmentation_ratio", ratio(rss, used)),
+            (
+                "mem_fragmentation_bytes",
+                (rss as i64 - used as i64).to_string(),
+            ),
+            ("mem_not_counted_for_evict", "0".into()),
+            ("mem_replication_backlog", "0".into()),
+            ("mem_total_replication_buffers", "0".into()),
+            ("mem_clients_slaves", "0".into()),
+            ("mem_clients_normal", clients.total.to_string()),
+            ("mem_cluster_links", "0".into()),
+            ("mem_aof_buffer", "0".into()),
+            ("mem_allocator", "libc".into()),
+            ("active_defrag_running", "0".into()),
+            ("lazyfree_pending_objects", "0".into()),
+            ("lazyfreed_objects", "0".into()),
+        ],
+    );
+}
+
+/// `# Stats` (Redis 7.0's fields; herald's own counters follow them).
+pub fn stats(c: &Client, s: &mut String) {
+    let sh = &c.shared;
+    let st = &sh.stats;
+    let ps = &sh.pubsub;
+    let rates = sh.observe.rates();
+    let kbps = |b: u64| format!("{:.2}", b as f64 / 1024.0);
+    lines(
+        s,
+        "# Stats",
+        &[
+            (
+                "total_connections_received",
+                st.total_connections_received.load(Relaxed).to_string(),
+            ),
+            (
+                "total_commands_processed",
+                st.total_commands_processed.load(Relaxed).to_string(),
+            ),
+            ("instantaneous_ops_per_sec", rates.ops_per_sec.to_string()),
+            (
+                "total_net_input_bytes",
+                st.total_net_input_bytes.load(Relaxed).to_string(),
+            ),
+            (
+                "total_net_output_bytes",
+                st.total_net_output_bytes.load(Relaxed).to_string(),
+            ),
+            ("total_net_repl_input_bytes", "0".into()),
+            ("total_net_repl_output_bytes", "0".into()),
+            ("instantaneous_input_kbps", kbps(rates.input_bytes_per_sec)),
+            (
+                "instantaneous_output_kbps",
+                kbps(rates.output_bytes_per_sec),
+            ),
+            ("instantaneous_input_repl_kbps", "0.00".into()),
+            ("instantaneous_output_repl_kbps", "0.00".into()),
+            (
+                "rejected_connections",
+                st.rejected_connections.load(Relaxed).to_string(),
+            ),
+            ("sync_full", "0".into()),
+            ("sync_partial_ok", "0".into()),
+            ("sync_partial_err", "0".into()),
+            ("expired_keys", db_sum(c, |d| d.expired_keys).to_string()),
+            ("expired_stale_perc", "0.00".into()),
+            ("expired_time_cap_reached_count", "0".into()),
+            ("expire_cycle_cpu_milliseconds", "0".into()),
+            (
+                "evicted_keys",
+                sh.store.evictor.evicted_keys.load(Relaxed).to_string(),
+            ),
+            ("evicted_clients", "0".into()),
+            ("total_eviction_exceeded_time", "0".into()),
+            ("current_eviction_exceeded_time", "0".into()),
+            ("keyspace_hits", db_sum(c, |d| d.hits).to_string()),
+            ("keyspace_misses", db_sum(c, |d| d.misses).to_string()),
+            ("pubsub_channels", ps.channels.count().to_string()),
+            ("pubsub_patterns", ps.patterns.count().to_string()),
+            (
+                "pubsubshard_channels",
+                ps.shard_channels.count().to_string(),
+            ),
+            ("latest_fork_usec", "0".into()),
+            ("total_forks", "0".into()),
+            ("migrate_cached_sockets", "0".into()),
+            ("slave_expires_tracked_keys", "0".into()),
+            ("active_defrag_hits", "0".into()),
+            ("active_defrag_misses", "0".into()),
+            ("active_defrag_key_hits", "0".into()),
+            ("active_defrag_key_misses", "0".into()),
+            ("total_active_defrag_time", "0".into()),
+            ("current_active_defrag_time", "0".into()),
+            ("tracking_total_keys", "0".into()),
+            ("tracking_total_items", "0".into()),
+            ("tracking_total_prefixes", "0".into()),
+            (
+                "unexpected_error_replies",
+                st.unexpected_error_replies.load(Relaxed).to_string(),
+            ),
+            (
+                "total_error_replies",
+                st.total_error_replies.load(Relaxed).to_string(),
+            ),
+            ("dump_payload_sanitizations", "0".into()),
+            ("total_reads_processed", "0".into()),
+            ("total_writes_processed", "0".into()),
+            ("io_threaded_reads_processed", "0".into()),
+            ("io_threaded_writes_processed", "0".into()),
+            ("reply_buffer_shrinks", "0".into()),
+            ("reply_buffer_expands", "0".into()),
+            (
+                "client_output_buffer_limit_disconnections",
+                st.client_output_buffer_limit_disconnections
+                    .load(Relaxed)
+                    .to_string(),
+            ),
+            (
+                "client_query_buffer_limit_disconnections",
+                st.client_query_buffer_limit_disconnections
+                    .load(Relaxed)
+                    .to_string(),
+            ),
+        ],
+    );
+}
+
+/// `# CPU`: from getrusage (the main thread's figures are the calling
+/// worker thread's).
+pub fn cpu(s: &mut String) {
+    let [me, children, thread] = observe::cpu_times();
+    let f = |v: f64| format!("{v:.6}");
+    lines(
+        s,
+        "# CPU",
+        &[
+            ("used_cpu_sys", f(me.0)),
+            ("used_cpu_user", f(me.1)),
+            ("used_cpu_sys_children", f(children.0)),
+            ("used_cpu_user_children", f(children.1)),
+            ("used_cpu_sys_main_thread", f(thread.0)),
+            ("used_cpu_user_main_thread", f(thread.1)),
+        ],
+    );
+}
+
+/// CONFIG RESETSTAT's part for the counters above.
+pub fn reset_stats(c: &Client) {
+    let sh = &c.shared;
+    sh.store.evictor.evicted_keys.store(0, Relaxed);
+    sh.observe.reset_stats();
+    for i in 0..sh.store.len() {
+        let reset = |d: &mut Db| {
+            d.hits = 0;
+            d.misses = 0;
+            d.expired_keys = 0;
+        };
+        if c.tx.held.iter().all(|g| g.index != i) {
+            let mut g = sh.store.lock(i);
+            reset(&mut g);
+        }
+    }
+}

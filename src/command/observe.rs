@@ -1,0 +1,354 @@
+//! Operator commands: SLOWLOG, LATENCY, MONITOR, CLIENT PAUSE / UNPAUSE /
+//! NO-EVICT, and [`after_command`], the dispatcher's hook that feeds the
+//! slow log, the latency monitor and MONITOR after each command (the state
+//! they use lives in `observe`).
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::flags::{self, FAST, NO_MONITOR, SKIP_SLOWLOG};
+use super::{cmd, parse_i64, reply_help, Spec, ERR_SYNTAX};
+use crate::config::Config;
+use crate::connection::Client;
+use crate::observe::{monitor, pause, slowlog};
+use crate::protocol::Frame;
+
+/// SLOWLOG subcommands (sorted by name).
+pub static SLOWLOG_SUBCOMMANDS: &[Spec] = &[
+    cmd("get", -2, slowlog_get),
+    cmd("help", 2, slowlog_help),
+    cmd("len", 2, slowlog_len),
+    cmd("reset", 2, slowlog_reset),
+];
+
+/// LATENCY subcommands herald implements (sorted by name; DOCTOR, GRAPH
+/// and HISTOGRAM are not).
+pub static LATENCY_SUBCOMMANDS: &[Spec] = &[
+    cmd("help", 2, latency_help),
+    cmd("history", 3, latency_history),
+    cmd("latest", 2, latency_latest),
+    cmd("reset", -2, latency_reset),
+];
+
+/// What the slow log and MONITOR show of a command's arguments: secrets
+/// replaced by `(redacted)` as Redis's `redactClientCommandArgument` does
+/// (AUTH's arguments, HELLO's AUTH pair, sensitive CONFIG SET values).
+pub fn redacted<'a>(fullname: &str, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
+    const R: Bytes = Bytes::from_static(b"(redacted)");
+    let mut hide = Vec::new();
+    match fullname {
+        // AUTH's syntax error (more than 3 arguments) comes first.
+        "auth" if args.len() <= 3 => hide.extend(1..args.len()),
+        "hello" => {
+            let mut j = if args.len() >= 2 { 2 } else { 1 };
+            while j < args.len() {
+                let more = args.len() - 1 - j;
+                if args[j].eq_ignore_ascii_case(b"auth") && more >= 2 {
+                    hide.extend([j + 1, j + 2]);
+                    j += 3;
+                } else if args[j].eq_ignore_ascii_case(b"setname") && more >= 1 {
+                    j += 2;
+                } else {
+                    break;
+                }
+            }
+        }
+        "config|set" => {
+            let mut j = 2;
+            while j + 1 < args.len() {
+                if Config::is_sensitive(&args[j]) {
+                    hide.push(j + 1);
+                }
+                j += 2;
+            }
+        }
+        _ => {}
+    }
+    if hide.is_empty() {
+        return Cow::Borrowed(args);
+    }
+    let mut v = args.to_vec();
+    for i in hide {
+        v[i] = R;
+    }
+    Cow::Owned(v)
+}
+
+/// The full name (`set`, `config|set`) of the command `args` ran as `spec`.
+fn full_name(spec: &Spec, args: &[Bytes]) -> String {
+    let first = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if first == spec.name {
+        first
+    } else {
+        format!("{first}|{}", spec.name)
+    }
+}
+
+/// Called after every command the dispatcher ran (EXEC calls it for each
+/// queued command): times it for the slow log and the latency monitor
+/// while they are on, and shows it to monitors if there are any. Costs
+/// two branches otherwise.
+pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
+    let timed = c.clock.is_some();
+    let monitoring = c.shared.observe.monitors.active();
+    if !timed && !monitoring {
+        return;
+    }
+    if let Some(prev) = c.clock {
+        let now = Instant::now();
+        c.clock = Some(now);
+        let dur = now.duration_since(prev);
+        let obs = &c.shared.observe;
+        let slow = obs.is_slow(dur);
+        let late = obs.is_late(dur);
+        // The flags are looked up only for a command worth recording.
+        let bits = if slow || late { flags::of(spec) } else { 0 };
+        if (slow || late) && bits & SKIP_SLOWLOG == 0 {
+            if late {
+                let event = if bits & FAST != 0 {
+                    "fast-command"
+                } else {
+                    "command"
+                };
+                obs.latency_sample(event, dur);
+            }
+            if slow {
+                let shown = redacted(&full_name(spec, args), args);
+                let name = c.handle.meta.lock().name.clone().unwrap_or_default();
+                obs.log_slow(slowlog::Entry {
+                    id: 0,
+                    time: crate::observe::unix_secs(),
+                    duration_us: dur.as_micros() as u64,
+                    args: slowlog::shorten(&shown),
+                    peer: c.handle.addr.to_string(),
+                    name,
+                });
+            }
+        }
+    }
+    if monitoring && flags::of(spec) & NO_MONITOR == 0 {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        let shown = redacted(&full_name(spec, args), args);
+        let line = monitor::line(micros, c.db, &c.handle.addr, &shown);
+        if c.monitor {
+            // Its own command: the line follows the command's reply.
+            c.flush_replies();
+        }
+        c.shared.observe.monitors.feed(&line);
+    }
+}
+
+/// SLOWLOG GET [count].
+fn slowlog_get(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 3 {
+        return c.error(
+            "ERR unknown subcommand or wrong number of arguments for 'GET'. Try SLOWLOG HELP.",
+        );
+    }
+    let mut count = 10usize;
+    if let Some(a) = args.get(2) {
+        match parse_i64(a) {
+            Some(-1) => count = usize::MAX,
+            Some(n) if n >= 0 => count = n as usize,
+            _ => return c.error("ERR count should be greater than or equal to -1"),
+        }
+    }
+    let f = c.shared.observe.slowlog.lock().get(count);
+    c.reply(f);
+}
+
+fn slowlog_len(c: &mut Client, _args: &[Bytes]) {
+    let n = c.shared.observe.slowlog.lock().len();
+    c.reply(Frame::Integer(n as i64));
+}
+
+fn slowlog_reset(c: &mut Client, _args: &[Bytes]) {
+    c.shared.observe.slowlog.lock().reset();
+    c.reply(Frame::ok());
+}
+
+fn slowlog_help(c: &mut Client, _args: &[Bytes]) {
+    reply_help(
+        c,
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    );
+}
+
+fn latency_latest(c: &mut Client, _args: &[Bytes]) {
+    let f = c.shared.observe.latency.lock().latest();
+    c.reply(f);
+}
+
+fn latency_history(c: &mut Client, args: &[Bytes]) {
+    let f = c.shared.observe.latency.lock().history(&args[2]);
+    c.reply(f);
+}
+
+fn latency_reset(c: &mut Client, args: &[Bytes]) {
+    let names = (args.len() > 2).then(|| &args[2..]);
+    let n = c.shared.observe.latency.lock().reset(names);
+    c.reply(Frame::Integer(n as i64));
+}
+
+fn latency_help(c: &mut Client, _args: &[Bytes]) {
+    reply_help(
+        c,
+        "LATENCY",
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+        ],
+    );
+}
+
+/// MONITOR: from now on, every command run by any client is sent to this
+/// one (see `observe::monitor`). A second MONITOR is ignored silently.
+pub fn monitor(c: &mut Client, _args: &[Bytes]) {
+    if c.tx.in_exec {
+        return c.error("ERR MONITOR isn't allowed for DENY BLOCKING client");
+    }
+    if c.monitor {
+        return;
+    }
+    c.monitor = true;
+    c.handle.meta.lock().monitor = true;
+    c.shared.observe.monitors.add(c.handle.clone());
+    c.reply(Frame::ok());
+}
+
+/// Leaves MONITOR mode (RESET).
+pub fn stop_monitor(c: &mut Client) {
+    if c.monitor {
+        c.monitor = false;
+        c.handle.meta.lock().monitor = false;
+        c.shared.observe.monitors.remove(c.handle.id);
+    }
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL].
+pub fn client_pause(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 4 {
+        return c.error(
+            "ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP.",
+        );
+    }
+    let mut kind = pause::ALL;
+    if let Some(m) = args.get(3) {
+        if m.eq_ignore_ascii_case(b"write") {
+            kind = pause::WRITE;
+        } else if m.eq_ignore_ascii_case(b"all") {
+            kind = pause::ALL;
+        } else {
+            return c.error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+        }
+    }
+    let Some(ms) = parse_i64(&args[2]) else {
+        return c.error("ERR timeout is not an integer or out of range");
+    };
+    if ms < 0 {
+        return c.error("ERR timeout is negative");
+    }
+    let end = if ms > 0 {
+        crate::connection::handle::now_ms().saturating_add(ms as u64)
+    } else {
+        0
+    };
+    c.shared.observe.pause.pause(end, kind);
+    c.reply(Frame::ok());
+}
+
+/// CLIENT UNPAUSE.
+pub fn client_unpause(c: &mut Client, _args: &[Bytes]) {
+    c.shared.observe.pause.unpause();
+    c.reply(Frame::ok());
+}
+
+/// CLIENT NO-EVICT ON|OFF: stored and shown (flag `e`); it only matters
+/// with `maxmemory-clients`, which herald does not implement.
+pub fn client_no_evict(c: &mut Client, args: &[Bytes]) {
+    let v = &args[2];
+    let on = if v.eq_ignore_ascii_case(b"on") {
+        true
+    } else if v.eq_ignore_ascii_case(b"off") {
+        false
+    } else {
+        return c.error(ERR_SYNTAX);
+    };
+    c.handle.meta.lock().no_evict = on;
+    c.reply(Frame::ok());
+}
+
+/// Clients holding a command back because of CLIENT PAUSE (INFO
+/// `blocked_clients` counts them, as Redis does).
+pub fn paused_clients(c: &Client) -> usize {
+    c.shared.observe.pause.waiting.load(Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(v: &[&str]) -> Vec<Bytes> {
+        v.iter().map(|s| Bytes::from(s.to_string())).collect()
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let auth = b(&["AUTH", "u", "p"]);
+        let r = redacted("auth", &auth);
+        assert_eq!(r.as_ref(), &b(&["AUTH", "(redacted)", "(redacted)"])[..]);
+        let hello = b(&["HELLO", "3", "SETNAME", "n", "AUTH", "u", "p"]);
+        let r = redacted("hello", &hello);
+        assert_eq!(
+            r.as_ref(),
+            &b(&[
+                "HELLO",
+                "3",
+                "SETNAME",
+                "n",
+                "AUTH",
+                "(redacted)",
+                "(redacted)"
+            ])[..]
+        );
+        let set = b(&["CONFIG", "SET", "requirepass", "x", "hz", "5"]);
+        let r = redacted("config|set", &set);
+        assert_eq!(
+            r.as_ref(),
+            &b(&["CONFIG", "SET", "requirepass", "(redacted)", "hz", "5"])[..]
+        );
+        let plain = b(&["SET", "a", "b"]);
+        let r = redacted("set", &plain);
+        assert!(matches!(r, Cow::Borrowed(_)));
+        let bad = b(&["AUTH", "a", "b", "c"]);
+        assert!(matches!(redacted("auth", &bad), Cow::Borrowed(_)));
+    }
+}

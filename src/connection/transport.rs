@@ -1,0 +1,283 @@
+//! The byte stream under a connection: plain TCP, or TLS over TCP.
+//!
+//! The connection loop (`connection/mod.rs`) is readiness-based: it waits
+//! with `readable()` / `writable()` and then moves bytes with
+//! non-blocking `try_read_buf` / `try_write_vectored`. [`Transport`] offers
+//! exactly those four calls for both kinds of connection, so the loop does
+//! not know which one it serves:
+//!
+//! - `Plain(TcpStream)`: each call is the `TcpStream`'s own; the enum match
+//!   is the only cost the plain path pays for TLS existing.
+//! - `Tls`: rustls is used sans-IO. Reading: `read_tls` pulls ciphertext
+//!   from the socket (non-blocking), `process_new_packets` decrypts it (and
+//!   queues handshake replies, flushed at once), and `reader()` hands the
+//!   plaintext to the caller's buffer. Writing: queued TLS records are
+//!   flushed first; only when none is left does `writer()` take more
+//!   plaintext, which is encrypted and written at once. A socket that
+//!   refuses bytes therefore leaves at most one batch of records in rustls,
+//!   and the output-buffer limits keep counting the client's outbox as for
+//!   plain connections. [`Transport::flush_pending`] reports records still
+//!   waiting, so the loop keeps waiting for `writable()` until they leave.
+//!   Plaintext already decrypted but not yet taken makes `readable()`
+//!   return at once.
+//!
+//! The handshake happens inside these calls on the first reads and writes;
+//! a client that fails it (no or a wrong certificate when
+//! `tls-auth-clients yes`) gets rustls' alert and is closed.
+//! [`server_config`] builds the rustls configuration from `tls-cert-file`,
+//! `tls-key-file`, `tls-ca-cert-file` and `tls-auth-clients`.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+use crate::config::Config;
+
+/// A client connection's byte stream (see the module header).
+pub enum Transport {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP (boxed: a rustls connection is large).
+    Tls(Box<TlsStream>),
+}
+
+/// A TLS connection driven sans-IO over a non-blocking socket.
+pub struct TlsStream {
+    tcp: TcpStream,
+    tls: rustls::ServerConnection,
+    /// Decrypted bytes may be left in rustls (the caller's buffer was full):
+    /// `readable()` must not wait for the socket.
+    plaintext_pending: bool,
+}
+
+/// `std::io` over a tokio socket's non-blocking calls, for rustls.
+struct SyncIo<'a>(&'a TcpStream);
+
+impl Read for SyncIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for SyncIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport {
+    /// A TLS connection on an accepted socket.
+    pub fn tls(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Transport> {
+        let tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(Transport::Tls(Box::new(TlsStream {
+            tcp,
+            tls,
+            plaintext_pending: false,
+        })))
+    }
+
+    /// True for a TLS connection.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    /// Waits until reading may make progress.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.readable().await,
+            Transport::Tls(t) => {
+                if t.plaintext_pending {
+                    return Ok(());
+                }
+                t.tcp.readable().await
+            }
+        }
+    }
+
+    /// Waits until the socket takes bytes.
+    pub async fn writable(&self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.writable().await,
+            Transport::Tls(t) => t.tcp.writable().await,
+        }
+    }
+
+    /// Reads what is available into `buf` (its spare capacity): `Ok(0)` at
+    /// the end of the stream, `WouldBlock` when nothing is available.
+    pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.try_read_buf(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+    }
+
+    /// Writes some of `bufs`: how many bytes were taken, or `WouldBlock`.
+    pub fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.try_write_vectored(bufs),
+            Transport::Tls(t) => t.write(bufs),
+        }
+    }
+
+    /// True once a TLS handshake has completed (always for plain TCP).
+    pub fn handshake_done(&self) -> bool {
+        match self {
+            Transport::Plain(_) => true,
+            Transport::Tls(t) => !t.tls.is_handshaking(),
+        }
+    }
+
+    /// Writes what the transport itself still holds (TLS records): true
+    /// when nothing is left.
+    #[inline]
+    pub fn flush_pending(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(_) => Ok(true),
+            Transport::Tls(t) => t.flush(),
+        }
+    }
+}
+
+impl TlsStream {
+    fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        self.plaintext_pending = false;
+        loop {
+            // Decrypted bytes first.
+            let start = buf.len();
+            let room = buf.capacity() - start;
+            if room == 0 {
+                buf.reserve(16 * 1024);
+            }
+            let room = buf.capacity() - start;
+            buf.resize(start + room, 0);
+            let got = self.tls.reader().read(&mut buf[start..]);
+            match got {
+                Ok(n) => {
+                    buf.truncate(start + n);
+                    if n == room {
+                        self.plaintext_pending = true;
+                    }
+                    // Ok(0): the peer's close_notify.
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    buf.truncate(start);
+                    return Ok(0);
+                }
+                Err(e) => {
+                    buf.truncate(start);
+                    return Err(e);
+                }
+            }
+            // Then more ciphertext from the socket.
+            match self.tls.read_tls(&mut SyncIo(&self.tcp)) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.tls.process_new_packets() {
+                // Send the alert rustls queued (e.g. a bad certificate).
+                let _ = self.flush();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            // Handshake replies leave now (or when the socket drains).
+            self.flush()?;
+        }
+    }
+
+    fn write(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if !self.flush()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.tls.writer().write_vectored(bufs)?;
+        self.flush()?;
+        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    /// Writes queued TLS records: true when none is left.
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut SyncIo(&self.tcp)) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Reads the certificates of a PEM file.
+fn load_certs(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let certs = rustls_pemfile::certs(&mut io::BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{path}: no certificate found"));
+    }
+    Ok(certs)
+}
+
+/// The rustls configuration for the `tls-port` listeners, or `None` when
+/// `tls-port` is 0. Errors name the option and file at fault.
+pub fn server_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    let opt = |name: &str| config.value(name).unwrap_or_default();
+    if opt("tls-port") == "0" || opt("tls-port").is_empty() {
+        return Ok(None);
+    }
+    let cert_file = opt("tls-cert-file");
+    let key_file = opt("tls-key-file");
+    if cert_file.is_empty() || key_file.is_empty() {
+        return Err("Failed to configure TLS: tls-cert-file and tls-key-file must be set".into());
+    }
+    let certs = load_certs(&cert_file)?;
+    let key = {
+        let file = std::fs::File::open(&key_file).map_err(|e| format!("{key_file}: {e}"))?;
+        rustls_pemfile::private_key(&mut io::BufReader::new(file))
+            .map_err(|e| format!("{key_file}: {e}"))?
+            .ok_or_else(|| format!("{key_file}: no private key found"))?
+    };
+    let auth = opt("tls-auth-clients");
+    let verifier = if auth == "no" {
+        rustls::server::WebPkiClientVerifier::no_client_auth()
+    } else {
+        let ca_file = opt("tls-ca-cert-file");
+        if ca_file.is_empty() {
+            return Err(
+                "Failed to configure TLS: tls-ca-cert-file is needed to authenticate clients (or set tls-auth-clients no)".into(),
+            );
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in load_certs(&ca_file)? {
+            roots.add(cert).map_err(|e| format!("{ca_file}: {e}"))?;
+        }
+        let builder = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots));
+        let builder = if auth == "optional" {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        builder.build().map_err(|e| format!("{ca_file}: {e}"))?
+    };
+    let server = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("{cert_file} / {key_file}: {e}"))?;
+    Ok(Some(Arc::new(server)))
+}

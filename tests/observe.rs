@@ -1,0 +1,363 @@
+//! Operator facilities (issue 6) over TCP against an in-process herald:
+//! INFO's figures as exporters and `redis-cli --stat` read them, SLOWLOG
+//! entries (durations, client address and name), LATENCY events, MONITOR
+//! lines with the real client address, and CLIENT PAUSE timing.
+//! Differential cases (`tests/differential/{slowlog,monitor,latency,
+//! client_pause}.case`) check the exact replies; this file checks what
+//! differs between servers (times, addresses, rates).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use herald::config::Config;
+use redis::{Commands, Connection};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn server() -> herald::server::ServerHandle {
+    herald::server::start(Config {
+        port: 0,
+        ..Default::default()
+    })
+    .expect("server starts")
+}
+
+fn connect(s: &herald::server::ServerHandle) -> Connection {
+    let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
+    let con = client.get_connection().expect("connect");
+    con.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    con
+}
+
+fn info(con: &mut Connection, section: &str) -> HashMap<String, String> {
+    let text: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn num(m: &HashMap<String, String>, k: &str) -> f64 {
+    m.get(k)
+        .unwrap_or_else(|| panic!("INFO has no {k}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("INFO {k} is not a number: {:?}", m[k]))
+}
+
+fn config_set(con: &mut Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .expect("config set");
+}
+
+/// Fills `n` keys with MSET in batches (to make KEYS * slow).
+fn many_keys(con: &mut Connection, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut c = redis::cmd("MSET");
+        for i in chunk {
+            c.arg(format!("key:{i}")).arg("v");
+        }
+        let _: () = c.query(con).expect("mset");
+    }
+}
+
+#[test]
+fn info_has_what_exporters_read() {
+    let s = server();
+    let mut con = connect(&s);
+    let mut other = connect(&s);
+    let _: () = con.set("a", "1").expect("set");
+    let _: () = con.set_ex("b", "2", 100).expect("setex");
+    let _: Option<String> = con.get("a").expect("hit");
+    let _: Option<String> = con.get("nope").expect("miss");
+    let _: () = redis::cmd("SUBSCRIBE")
+        .arg("c1")
+        .query(&mut other)
+        .expect("sub");
+    // Keep some load for the instantaneous rates (sampled every 100 ms).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(400) {
+        let _: String = redis::cmd("PING").query(&mut con).expect("ping");
+    }
+    let all = info(&mut con, "everything");
+    for k in [
+        "connected_clients",
+        "blocked_clients",
+        "used_memory",
+        "used_memory_rss",
+        "used_memory_peak",
+        "maxmemory",
+        "mem_fragmentation_ratio",
+        "total_commands_processed",
+        "instantaneous_ops_per_sec",
+        "total_net_input_bytes",
+        "total_net_output_bytes",
+        "instantaneous_input_kbps",
+        "instantaneous_output_kbps",
+        "keyspace_hits",
+        "keyspace_misses",
+        "expired_keys",
+        "evicted_keys",
+        "rejected_connections",
+        "pubsub_channels",
+        "pubsub_patterns",
+        "used_cpu_sys",
+        "used_cpu_user",
+        "uptime_in_seconds",
+        "total_connections_received",
+    ] {
+        num(&all, k);
+    }
+    assert_eq!(num(&all, "connected_clients"), 2.0);
+    assert_eq!(num(&all, "pubsub_channels"), 1.0);
+    assert!(num(&all, "keyspace_hits") >= 1.0);
+    assert!(num(&all, "keyspace_misses") >= 1.0);
+    assert!(num(&all, "total_net_input_bytes") > 1000.0);
+    assert!(num(&all, "total_net_output_bytes") > 1000.0);
+    assert!(num(&all, "instantaneous_ops_per_sec") > 0.0);
+    assert!(num(&all, "instantaneous_input_kbps") > 0.0);
+    assert!(num(&all, "used_memory") > 0.0);
+    assert!(num(&all, "used_memory_peak") >= num(&all, "used_memory"));
+    assert!(num(&all, "used_memory_rss") > 0.0);
+    assert!(num(&all, "used_cpu_user") + num(&all, "used_cpu_sys") > 0.0);
+    assert_eq!(all["maxmemory_policy"], "noeviction");
+    assert_eq!(all["db0"], "keys=2,expires=1,avg_ttl=0");
+}
+
+#[test]
+fn redis_cli_stat_reads_real_figures() {
+    let s = server();
+    let mut con = connect(&s);
+    let _: () = con.set("a", "1").expect("set");
+    let mut cli = common::Streaming::spawn(
+        std::process::Command::new(common::redis_cli())
+            .arg("-p")
+            .arg(s.addr().port().to_string())
+            .arg("--stat")
+            .arg("-i")
+            .arg("0.1"),
+    );
+    cli.expect_line("the header", |l| l.contains("keys") && l.contains("mem"));
+    let line = cli.expect_line("a figures line", |l| {
+        l.split_whitespace().next().is_some_and(|w| w == "1")
+    });
+    // keys, mem, clients, blocked, requests, connections
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert!(words.len() >= 6, "{line}");
+    assert_eq!(words[2], "2", "clients: {line}");
+    cli.kill();
+}
+
+#[test]
+fn slowlog_records_duration_client_and_name() {
+    let s = server();
+    let mut con = connect(&s);
+    many_keys(&mut con, 50_000);
+    config_set(&mut con, "slowlog-log-slower-than", "1000");
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query(&mut con)
+        .expect("reset");
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("slowpoke")
+        .query(&mut con)
+        .expect("setname");
+    let _: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("keys");
+    let _: String = redis::cmd("PING").query(&mut con).expect("ping");
+    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .query(&mut con)
+        .expect("get");
+    assert_eq!(
+        entries.len(),
+        1,
+        "only KEYS * is slower than 1 ms: {entries:?}"
+    );
+    let redis::Value::Array(e) = &entries[0] else {
+        panic!("entry {entries:?}")
+    };
+    let dur: i64 = redis::from_redis_value(&e[2]).expect("duration");
+    assert!(dur >= 1000, "duration {dur}");
+    let args: Vec<String> = redis::from_redis_value(&e[3]).expect("args");
+    assert_eq!(args, ["KEYS", "*"]);
+    let peer: String = redis::from_redis_value(&e[4]).expect("peer");
+    let list: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query(&mut con)
+        .expect("info");
+    assert!(list.contains(&format!("addr={peer} ")), "{peer} vs {list}");
+    let name: String = redis::from_redis_value(&e[5]).expect("name");
+    assert_eq!(name, "slowpoke");
+    let t: i64 = redis::from_redis_value(&e[1]).expect("time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!((now - t).abs() < 60);
+}
+
+#[test]
+fn latency_monitor_records_slow_commands() {
+    let s = server();
+    let mut con = connect(&s);
+    many_keys(&mut con, 50_000);
+    config_set(&mut con, "latency-monitor-threshold", "1");
+    let _: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("keys");
+    let latest: Vec<(String, i64, i64, i64)> = redis::cmd("LATENCY")
+        .arg("LATEST")
+        .query(&mut con)
+        .expect("latest");
+    let cmd = latest
+        .iter()
+        .find(|e| e.0 == "command")
+        .unwrap_or_else(|| panic!("no command event in {latest:?}"));
+    assert!(cmd.2 >= 1 && cmd.3 >= cmd.2, "{cmd:?}");
+    let history: Vec<(i64, i64)> = redis::cmd("LATENCY")
+        .arg("HISTORY")
+        .arg("command")
+        .query(&mut con)
+        .expect("history");
+    assert!(!history.is_empty());
+    let n: i64 = redis::cmd("LATENCY")
+        .arg("RESET")
+        .query(&mut con)
+        .expect("reset");
+    assert!(n >= 1);
+}
+
+#[test]
+fn monitor_lines_name_the_client_and_its_database() {
+    let s = server();
+    let mut mon = TcpStream::connect(s.addr()).expect("connect");
+    mon.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    mon.write_all(b"MONITOR\r\n").expect("monitor");
+    let mut r = BufReader::new(mon.try_clone().expect("clone"));
+    let mut line = String::new();
+    r.read_line(&mut line).expect("ok");
+    assert_eq!(line, "+OK\r\n");
+    let mut con = connect(&s);
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut con).expect("select");
+    let _: () = con.set("k", "v w").expect("set");
+    let me: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query(&mut con)
+        .expect("info");
+    let addr = me
+        .split(' ')
+        .find_map(|w| w.strip_prefix("addr="))
+        .expect("addr")
+        .to_string();
+    // (The redis crate sends CLIENT SETINFO on connect: skipped.)
+    let mut lines = Vec::new();
+    while lines.len() < 3 {
+        let mut l = String::new();
+        r.read_line(&mut l).expect("line");
+        if !l.contains("\"SETINFO\"") {
+            lines.push(l);
+        }
+    }
+    // As Redis 7.0: the line is sent after the command ran, with the
+    // database selected then.
+    assert!(
+        lines[0].ends_with(&format!(" [3 {addr}] \"SELECT\" \"3\"\r\n")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with(&format!(" [3 {addr}] \"SET\" \"k\" \"v w\"\r\n")),
+        "{lines:?}"
+    );
+    assert!(lines[2].contains("\"CLIENT\" \"INFO\""), "{lines:?}");
+    let ts: f64 = lines[0][1..]
+        .split(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("time stamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!((now - ts).abs() < 60.0);
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut con)
+        .expect("list");
+    assert!(list.lines().any(|l| l.contains("flags=O ")), "{list}");
+}
+
+#[test]
+fn client_pause_holds_commands_until_the_deadline_or_unpause() {
+    let s = server();
+    let mut admin = connect(&s);
+    let mut con = connect(&s);
+    // WRITE: reads run at once, writes wait for the deadline.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .arg("WRITE")
+        .query(&mut admin)
+        .expect("pause");
+    let t = Instant::now();
+    let _: Option<String> = con.get("k").expect("get");
+    assert!(t.elapsed() < Duration::from_millis(150), "a read was held");
+    let blocked = {
+        let i = info(&mut admin, "clients");
+        num(&i, "blocked_clients")
+    };
+    assert_eq!(blocked, 0.0);
+    let _: () = con.set("k", "v").expect("set");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "write ran after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "write held for {waited:?}");
+    // UNPAUSE (not a write) releases a held write at once.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(100_000)
+        .arg("WRITE")
+        .query(&mut admin)
+        .expect("pause");
+    let addr = s.addr();
+    let writer = std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://{addr}/")).expect("client");
+        let mut c = client.get_connection().expect("connect");
+        let _: () = c.set("k", "w").expect("set");
+        Instant::now()
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    while num(&info(&mut admin, "clients"), "blocked_clients") < 1.0 {
+        assert!(Instant::now() < deadline, "the writer was never held");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!writer.is_finished(), "a write ran during PAUSE WRITE");
+    let unpaused = Instant::now();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .expect("unpause");
+    let done = writer.join().expect("writer");
+    assert!(done.duration_since(unpaused) < Duration::from_secs(1));
+    let v: String = con.get("k").expect("get");
+    assert_eq!(v, "w");
+    // ALL: every command waits, reads included.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .query(&mut admin)
+        .expect("pause");
+    let t = Instant::now();
+    let _: String = redis::cmd("PING").query(&mut con).expect("ping");
+    assert!(
+        t.elapsed() >= Duration::from_millis(250),
+        "PING ran during PAUSE ALL"
+    );
+}

@@ -1,0 +1,142 @@
+//! The soak test's short form on CI (issue 6): starts the `herald` binary on
+//! a free loopback port with a small pubsub output-buffer limit (so slow
+//! readers are cut off within the run), runs `herald-bench soak --quick`
+//! against it (1,000 connections, a 15 s warm-up round then 15 s measured:
+//! churn, mid-command disconnects,
+//! garbage, slow readers, a flood, order checks), and requires it to pass:
+//! no reordering, no well-behaved client failed, and PUBSUB NUMSUB / NUMPAT
+//! / CHANNELS, connected_clients and RSS back to their baseline afterwards.
+//! Every wait is bounded; the server is killed on the way out.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child process when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// True once the server answers PING on `port`, within `limit`.
+fn wait_ready(port: u16, server: &mut Child, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!("herald exited at start-up: {status}");
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut buf = [0u8; 7];
+            if s.write_all(b"PING\r\n").is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && &buf == b"+PONG\r\n"
+            {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// The open-files hard limit (the server and the soak each raise theirs to it).
+fn nofile_hard() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_max
+    } else {
+        1024
+    }
+}
+
+#[test]
+fn quick_soak_passes() {
+    let port = free_port();
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("soak-herald-{port}.log"));
+    let log_file = std::fs::File::create(&log).unwrap();
+    // Room for 1,000 connections where the limits allow it.
+    let connections = 1000.min(nofile_hard().saturating_sub(200)).max(100);
+    let server = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--appendonly", "no", "--maxclients", "4000"])
+        .args(["--client-output-buffer-limit", "pubsub 128kb 32kb 1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let mut server = Guard(server);
+    assert!(
+        wait_ready(port, &mut server.0, Duration::from_secs(20)),
+        "herald did not answer on port {port}"
+    );
+    let pid = server.0.id();
+
+    let mut soak = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
+        .args(["soak", "--quick", "--port", &port.to_string()])
+        .args(["--pid", &pid.to_string()])
+        .args(["--connections", &connections.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 2 × 15 s of load + at most 2 × 20 s to settle + set-up: 150 s is a hang.
+    let end = Instant::now() + Duration::from_secs(150);
+    let status = loop {
+        if let Some(status) = soak.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > end {
+            let _ = soak.kill();
+            let _ = soak.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut o) = soak.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = soak.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    println!("{out}");
+    eprintln!("{err}");
+    let server_alive = server.0.try_wait().unwrap().is_none();
+    let tail = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
+    assert!(
+        server_alive,
+        "herald died during the soak; its log:\n{}",
+        tail()
+    );
+    match status {
+        None => panic!("the soak did not finish within 150 s"),
+        Some(s) => assert!(
+            s.success(),
+            "the soak failed ({s}):\n{out}\n{err}\nherald's log:\n{}",
+            tail()
+        ),
+    }
+}
