@@ -692,7 +692,7 @@ pub fn human(o: &Outcome) -> String {
         .and_then(serde_json::Value::as_u64)
         .map_or("not reported".to_string(), |v| v.to_string());
     s += &format!(
-        "abuse        {} churn batches, {} mid-command closes, {} garbage pipelines ({} protocol errors, {} closed), {} slow-reader connections (output-limit cut-offs: {cut})\n",
+        "abuse        {} churn batches, {} mid-command closes, {} garbage pipelines ({} protocol errors, {} closed), {} slow-reader connections (output-limit cut-offs over both rounds: {cut})\n",
         g("churn_ops"), g("half_frames"), g("garbage"), g("protocol_errors"), g("garbage_closed"), g("slow_cycles")
     );
     s += &format!(
