@@ -7,10 +7,11 @@
 //! `noeviction` (or a volatile policy with nothing volatile left) refuses
 //! writes with Redis's exact OOM error.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
-use herald::config::Config;
 use redis::{Commands, Connection};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,18 +22,11 @@ const FILL: usize = 5000;
 const VALUE: usize = 1000;
 
 fn server() -> herald::server::ServerHandle {
-    herald::server::start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("server starts")
+    common::herald()
 }
 
 fn connect(s: &herald::server::ServerHandle) -> Connection {
-    let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
-    let con = client.get_connection().expect("connect");
-    con.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    con
+    common::connect_redis(s, TIMEOUT)
 }
 
 fn info_field(con: &mut Connection, section: &str, field: &str) -> u64 {

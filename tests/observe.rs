@@ -13,24 +13,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use herald::config::Config;
 use redis::{Commands, Connection};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn server() -> herald::server::ServerHandle {
-    herald::server::start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("server starts")
+    common::herald()
 }
 
 fn connect(s: &herald::server::ServerHandle) -> Connection {
-    let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
-    let con = client.get_connection().expect("connect");
-    con.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    con
+    common::connect_redis(s, TIMEOUT)
 }
 
 fn info(con: &mut Connection, section: &str) -> HashMap<String, String> {

@@ -12,27 +12,21 @@
 //!
 //! Waits are bounded polls or reads with timeouts, never sleep-then-check.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use herald::config::Config;
 use redis::{Connection, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn server() -> herald::server::ServerHandle {
-    herald::server::start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("server starts")
+    common::herald()
 }
 
 fn connect(s: &herald::server::ServerHandle) -> Connection {
-    let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
-    let con = client.get_connection().expect("connect");
-    con.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    con
+    common::connect_redis(s, TIMEOUT)
 }
 
 /// Polls `f` until it returns true or the timeout passes.

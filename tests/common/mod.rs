@@ -373,3 +373,25 @@ impl Drop for Streaming {
         self.kill();
     }
 }
+
+/// An in-process herald with default settings on a free port (tests that
+/// inspect the server's state directly use this rather than
+/// [`start_server`]).
+pub fn herald() -> herald::server::ServerHandle {
+    herald::server::start(herald::config::Config {
+        port: 0,
+        ..Default::default()
+    })
+    .expect("server starts")
+}
+
+/// A `redis` crate connection to `s` whose reads time out after `timeout`.
+pub fn connect_redis(
+    s: &herald::server::ServerHandle,
+    timeout: std::time::Duration,
+) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
+    let con = client.get_connection().expect("connect");
+    con.set_read_timeout(Some(timeout)).expect("timeout");
+    con
+}
