@@ -39,7 +39,7 @@ pub fn publish(c: &mut Client, args: &[Bytes]) {
     let n = c
         .shared
         .pubsub
-        .publish_from(&args[1], &args[2], &mut c.woken);
+        .publish_from(&args[1], &args[2], &mut c.fanout);
     c.reply(Frame::Integer(n as i64));
 }
 
@@ -48,7 +48,7 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
     if c.subscription_count() > 0 {
         c.flush_replies();
     }
-    let n = c.shared.pubsub.spublish(&args[1], &args[2], &mut c.woken);
+    let n = c.shared.pubsub.spublish(&args[1], &args[2], &mut c.fanout);
     c.delivered |= n > 0;
     c.reply(Frame::Integer(n as i64));
 }

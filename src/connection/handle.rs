@@ -34,6 +34,16 @@ pub const CONGESTED_AFTER: std::time::Duration = std::time::Duration::from_micro
 /// writer nothing to catch up with).
 pub const CONGESTED_BYTES: usize = 4 * 1024;
 
+/// What a push found in the subscriber's queue (for publisher back-pressure).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pushed {
+    /// The queue just became congested while its task can write.
+    pub congested: bool,
+    /// The queue is congested behind a full socket: the peer reads slower
+    /// than it is sent to.
+    pub backed_up: bool,
+}
+
 /// The queue of encoded bytes waiting to be written to one client.
 #[derive(Debug, Default)]
 struct Outbox {
@@ -117,6 +127,8 @@ pub struct ClientHandle {
     overflowed: AtomicBool,
     /// Set while the socket refuses bytes (the peer reads slowly).
     socket_full: AtomicBool,
+    /// Notified when the socket, once full, has taken everything queued.
+    drained: Notify,
     /// Set while the client waits in a blocking command (BLPOP & co.):
     /// the idle `timeout` does not apply then, as in Redis.
     blocked: AtomicBool,
@@ -161,6 +173,7 @@ impl ClientHandle {
             overflowed: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             socket_full: AtomicBool::new(false),
+            drained: Notify::new(),
             wake: Notify::new(),
             outbox: Mutex::new(Outbox::default()),
             meta: Mutex::new(ClientMeta {
@@ -186,19 +199,19 @@ impl ClientHandle {
     }
 
     /// Appends bytes for the client, waking its task if it was idle.
-    /// Returns true when this push found the queue congested (see
-    /// [`CONGESTED_AFTER`]): the publisher should then let this client's task
-    /// write before it publishes more. Dropped silently once the client is
-    /// closing.
+    /// Says whether this push found the queue newly congested (see
+    /// [`CONGESTED_AFTER`]: the publisher should let this client's task write
+    /// before it publishes more) or backed up behind a full socket. Dropped
+    /// silently once the client is closing.
     #[inline]
-    pub fn push(&self, bytes: Bytes) -> bool {
+    pub fn push(&self, bytes: Bytes) -> Pushed {
         if bytes.is_empty() {
-            return false;
+            return Pushed::default();
         }
         let len = bytes.len();
         let mut o = self.outbox.lock();
         if o.closed {
-            return false;
+            return Pushed::default();
         }
         let was_empty = o.chunks.is_empty();
         o.bytes += len;
@@ -212,6 +225,7 @@ impl ClientHandle {
                 congested = true;
             }
         }
+        let o_congested = o.congested;
         o.chunks.push_back(bytes);
         // Counted under the lock: the writer can only subtract bytes it took.
         let queued = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
@@ -225,7 +239,16 @@ impl ClientHandle {
         if was_empty {
             self.wake.notify_one();
         }
-        congested
+        Pushed {
+            congested,
+            backed_up: o_congested && self.socket_full.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Resolves when this client's task, having found its socket full, has
+    /// written everything it held (see [`Pushed::backed_up`]).
+    pub async fn drained(&self) {
+        self.drained.notified().await
     }
 
     /// True while the congestion a publisher saw lasts: the bytes still
@@ -238,9 +261,13 @@ impl ClientHandle {
     }
 
     /// Set by the client's task when its socket stops taking bytes, cleared
-    /// when everything queued was written.
+    /// when everything queued was written (which releases a publisher pacing
+    /// itself on this client, see [`drained`](Self::drained)).
     pub(crate) fn set_socket_full(&self, full: bool) {
-        self.socket_full.store(full, Ordering::Relaxed);
+        let was = self.socket_full.swap(full, Ordering::Relaxed);
+        if was && !full {
+            self.drained.notify_one();
+        }
     }
 
     /// The slow path of [`push`](Self::push): applies the output-buffer limits.

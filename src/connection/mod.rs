@@ -88,7 +88,7 @@ pub struct Client {
     /// Subscribers whose queue the current batch's publishes found
     /// congested. Before reading more, the task lets them write (see
     /// `Connection::let_subscribers_write`).
-    pub woken: crate::pubsub::registry::Woken,
+    pub fanout: crate::pubsub::registry::Fanout,
     /// True when the current batch delivered messages: the task yields once
     /// before reading more, so the subscribers it woke run in between, as
     /// Redis serves one read per client per event-loop turn.
@@ -150,7 +150,7 @@ impl Client {
             out: BytesMut::new(),
             close_after_reply: false,
             current_cmd: String::new(),
-            woken: Vec::new(),
+            fanout: Default::default(),
             delivered: false,
             tx: Default::default(),
             blocked: None,
@@ -402,6 +402,8 @@ impl Connection {
     /// the output-buffer limits deal with them. The wait is bounded.
     async fn let_subscribers_write(&mut self) -> io::Result<()> {
         const MAX_ROUNDS: usize = 64;
+        /// Longest a publisher waits for backed-up readers per batch.
+        const PACE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
         // (Replies waiting for an AOF fsync leave at the loop's top.)
         if self.client.durable_at == 0 {
             self.write_pending()?;
@@ -409,15 +411,23 @@ impl Connection {
         self.client.delivered = false;
         for _ in 0..MAX_ROUNDS {
             tokio::task::yield_now().await;
-            self.client.woken.retain(|h| h.awaiting_writer());
-            if self.client.woken.is_empty() {
+            self.client.fanout.congested.retain(|h| h.awaiting_writer());
+            if self.client.fanout.congested.is_empty() {
                 break;
             }
         }
-        self.client.woken.clear();
-        if self.client.woken.capacity() > 1024 {
-            self.client.woken.shrink_to(64);
+        // Most of this batch's messages queued behind full sockets: the
+        // readers as a whole are slower than we publish (one stuck reader
+        // among many never gets here). Let one of them drain, bounded, so
+        // the publisher is paced by its readers instead of filling every
+        // queue up to its output limit.
+        let f = &mut self.client.fanout;
+        if f.backed_up * 2 > f.deliveries {
+            if let Some(h) = f.backed_up_sample.take() {
+                let _ = tokio::time::timeout(PACE_WAIT, h.drained()).await;
+            }
         }
+        self.client.fanout.clear();
         Ok(())
     }
 

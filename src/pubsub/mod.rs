@@ -20,7 +20,7 @@ pub mod registry;
 
 use message::{Kind, Message};
 use patterns::PatternRegistry;
-use registry::{ChannelRegistry, Woken};
+use registry::{ChannelRegistry, Fanout};
 
 /// All pub/sub state of the server.
 #[derive(Default)]
@@ -43,17 +43,16 @@ impl PubSub {
     }
 
     /// PUBLISH from a client: as [`publish`](Self::publish), and records in
-    /// `woken` the subscribers whose queues it took over the back-pressure
-    /// threshold, so that the publisher can let them write before it
-    /// publishes more.
-    pub fn publish_from(&self, channel: &[u8], payload: &[u8], woken: &mut Woken) -> usize {
+    /// `fanout` what it found in the subscribers' queues, so that the
+    /// publisher can let them write before it publishes more.
+    pub fn publish_from(&self, channel: &[u8], payload: &[u8], fanout: &mut Fanout) -> usize {
         let msg = Message::new(Kind::Message, channel, payload);
-        self.channels.publish(&msg, Some(woken)) + self.patterns.publish(&msg, Some(woken))
+        self.channels.publish(&msg, Some(fanout)) + self.patterns.publish(&msg, Some(fanout))
     }
 
     /// SPUBLISH: delivers to the shard channel's subscribers.
-    pub fn spublish(&self, channel: &[u8], payload: &[u8], woken: &mut Woken) -> usize {
+    pub fn spublish(&self, channel: &[u8], payload: &[u8], fanout: &mut Fanout) -> usize {
         let msg = Message::new(Kind::SMessage, channel, payload);
-        self.shard_channels.publish(&msg, Some(woken))
+        self.shard_channels.publish(&msg, Some(fanout))
     }
 }

@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 
 use super::glob::Pattern;
 use super::message::{encode_push, Message};
-use super::registry::{shrink_map, shrink_vec, Woken};
+use super::registry::{shrink_map, shrink_vec, Fanout};
 use crate::connection::handle::ClientHandle;
 use crate::protocol::Protocol;
 
@@ -108,7 +108,7 @@ impl PatternRegistry {
 
     /// Delivers `msg` as `pmessage` to the subscribers of every matching
     /// pattern; returns the number of deliveries.
-    pub fn publish(&self, msg: &Message<'_>, mut woken: Option<&mut Woken>) -> usize {
+    pub fn publish(&self, msg: &Message<'_>, mut fanout: Option<&mut Fanout>) -> usize {
         if self.count.load(Ordering::Relaxed) == 0 {
             return 0;
         }
@@ -139,10 +139,9 @@ impl PatternRegistry {
                             f
                         }
                     };
-                    if sub.push(frame) {
-                        if let Some(w) = woken.as_deref_mut() {
-                            w.push(sub.clone());
-                        }
+                    let pushed = sub.push(frame);
+                    if let Some(f) = fanout.as_deref_mut() {
+                        f.record(sub, pushed);
                     }
                 }
                 delivered += entry.subscribers.len();
