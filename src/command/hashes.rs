@@ -166,11 +166,7 @@ pub fn hdel(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         args[2..].iter().filter(|f| h.remove(f)).count()
     });
     if n > 0 {
-        db.modified(key);
-        db.notify(notify::HASH, "hdel", key);
-        if !db.exists(key) {
-            db.notify(notify::GENERIC, "del", key);
-        }
+        db.changed(key, notify::HASH, "hdel");
     }
     c.reply(Frame::Integer(n as i64));
 }

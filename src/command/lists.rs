@@ -287,11 +287,7 @@ pub fn lrem(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         })
         .unwrap_or(0);
     if removed > 0 {
-        db.modified(key);
-        db.notify(notify::LIST, "lrem", key);
-        if !db.exists(key) {
-            db.notify(notify::GENERIC, "del", key);
-        }
+        db.changed(key, notify::LIST, "lrem");
     }
     c.reply(Frame::Integer(removed as i64));
 }
@@ -314,11 +310,7 @@ pub fn ltrim(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             l.trim(r);
         }
     });
-    db.modified(key);
-    db.notify(notify::LIST, "ltrim", key);
-    if !db.exists(key) {
-        db.notify(notify::GENERIC, "del", key);
-    }
+    db.changed(key, notify::LIST, "ltrim");
     c.reply(Frame::ok());
 }
 

@@ -70,11 +70,7 @@ pub fn srem(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         args[2..].iter().filter(|m| s.remove(m)).count()
     });
     if n > 0 {
-        db.modified(key);
-        db.notify(notify::SET, "srem", key);
-        if !db.exists(key) {
-            db.notify(notify::GENERIC, "del", key);
-        }
+        db.changed(key, notify::SET, "srem");
     }
     c.reply(Frame::Integer(n as i64));
 }
@@ -247,11 +243,7 @@ pub fn smove(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return c.reply(Frame::Integer(1));
     }
     with_set(db, src, |s| s.remove(m));
-    db.modified(src);
-    db.notify(notify::SET, "srem", src);
-    if !db.exists(src) {
-        db.notify(notify::GENERIC, "del", src);
-    }
+    db.changed(src, notify::SET, "srem");
     if !has_dst {
         db.set(dst, Value::Set(Box::default()), false);
     }

@@ -167,11 +167,7 @@ pub fn zrem(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         })
         .unwrap_or(0);
     if n > 0 {
-        db.modified(key);
-        db.notify(notify::ZSET, "zrem", key);
-        if !db.exists(key) {
-            db.notify(notify::GENERIC, "del", key);
-        }
+        db.changed(key, notify::ZSET, "zrem");
     }
     c.reply(Frame::Integer(n as i64));
 }

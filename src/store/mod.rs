@@ -533,6 +533,17 @@ impl Db {
             .map(move |(k, e)| (k, &e.value, self.expires.get(k).copied()))
     }
 
+    /// After a write that removed elements: bumps WATCH versions
+    /// ([`modified`](Self::modified)), emits `event` of `class`, and, as
+    /// Redis does, a `del` event if that emptied and so removed the key.
+    pub fn changed(&mut self, key: &[u8], class: u32, event: &'static str) {
+        self.modified(key);
+        self.notify(class, event, key);
+        if !self.exists(key) {
+            self.notify(notify::GENERIC, "del", key);
+        }
+    }
+
     /// Queues the keyspace event `name` of class `class` for `key`, if the
     /// configuration enables it.
     pub fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
