@@ -15,7 +15,7 @@ use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::connection::Client;
 use crate::protocol::{Frame, Protocol};
 use crate::store::blocking::{self, BlockOp};
-use crate::store::zset::{LexBound, LexRange, ScoreRange};
+use crate::store::zset::{Cursor, LexBound, LexRange, ScoreRange};
 use crate::store::{notify, Db, Value, ZSet, WRONGTYPE};
 
 const ERR_FLOAT: &str = "ERR value is not a valid float";
@@ -308,6 +308,34 @@ struct RangeReq {
     withscores: bool,
 }
 
+/// Walks from `start` (backwards when `rev`) while `within(member, score)`
+/// holds, skipping `skip` entries, then taking `count` (negative: all):
+/// the BYSCORE and BYLEX forms of a range.
+fn walk(
+    z: &ZSet,
+    start: Option<Cursor>,
+    rev: bool,
+    mut skip: i64,
+    mut count: i64,
+    out: &mut Vec<(Bytes, f64)>,
+    within: impl Fn(&[u8], f64) -> bool,
+) {
+    let mut cur = start;
+    while let Some(p) = cur {
+        let (m, sc) = z.entry(p);
+        if !within(m, sc) || count == 0 {
+            break;
+        }
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            out.push((m.clone(), sc));
+            count -= 1;
+        }
+        cur = if rev { z.prev(p) } else { z.next(p) };
+    }
+}
+
 /// Collects the members a range selects, in reply order.
 fn collect(
     z: &ZSet,
@@ -316,7 +344,7 @@ fn collect(
     b: &[u8],
 ) -> Result<Vec<(Bytes, f64)>, &'static str> {
     let mut out = Vec::new();
-    let (offset, mut count) = req.limit.unwrap_or((0, -1));
+    let (offset, count) = req.limit.unwrap_or((0, -1));
     if offset < 0 {
         return Ok(out);
     }
@@ -358,25 +386,14 @@ fn collect(
             if r.is_empty() {
                 return Ok(out);
             }
-            let mut cur = if req.rev {
+            let start = if req.rev {
                 z.last_in_score(&r)
             } else {
                 z.first_in_score(&r)
             };
-            let mut skip = offset;
-            while let Some(p) = cur {
-                let (m, sc) = z.entry(p);
-                if !ZSet::score_in(&r, sc) || count == 0 {
-                    break;
-                }
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    out.push((m.clone(), sc));
-                    count -= 1;
-                }
-                cur = if req.rev { z.prev(p) } else { z.next(p) };
-            }
+            walk(z, start, req.rev, offset, count, &mut out, |_, sc| {
+                ZSet::score_in(&r, sc)
+            });
         }
         By::Lex => {
             let (min, max) = if req.rev { (b, a) } else { (a, b) };
@@ -386,25 +403,14 @@ fn collect(
             if r.is_empty() {
                 return Ok(out);
             }
-            let mut cur = if req.rev {
+            let start = if req.rev {
                 z.last_in_lex(&r)
             } else {
                 z.first_in_lex(&r)
             };
-            let mut skip = offset;
-            while let Some(p) = cur {
-                let (m, sc) = z.entry(p);
-                if !ZSet::lex_in(&r, m) || count == 0 {
-                    break;
-                }
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    out.push((m.clone(), sc));
-                    count -= 1;
-                }
-                cur = if req.rev { z.prev(p) } else { z.next(p) };
-            }
+            walk(z, start, req.rev, offset, count, &mut out, |m, _| {
+                ZSet::lex_in(&r, m)
+            });
         }
     }
     Ok(out)
