@@ -49,7 +49,6 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
         c.flush_replies();
     }
     let n = c.shared.pubsub.spublish(&args[1], &args[2], &mut c.fanout);
-    c.delivered |= n > 0;
     c.reply(Frame::Integer(n as i64));
 }
 

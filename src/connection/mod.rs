@@ -89,10 +89,6 @@ pub struct Client {
     /// congested. Before reading more, the task lets them write (see
     /// `Connection::let_subscribers_write`).
     pub fanout: crate::pubsub::registry::Fanout,
-    /// True when the current batch delivered messages: the task yields once
-    /// before reading more, so the subscribers it woke run in between, as
-    /// Redis serves one read per client per event-loop turn.
-    pub delivered: bool,
     /// MULTI queue, WATCHed keys and the database locks EXEC holds
     /// (issue 4; see `command::transactions`).
     pub tx: crate::command::transactions::TxState,
@@ -151,7 +147,6 @@ impl Client {
             close_after_reply: false,
             current_cmd: String::new(),
             fanout: Default::default(),
-            delivered: false,
             tx: Default::default(),
             blocked: None,
             durable_at: 0,
@@ -376,7 +371,7 @@ impl Connection {
                     if !self.read_and_run()? {
                         return Ok(());
                     }
-                    if self.client.delivered {
+                    if self.client.fanout.deliveries > 0 {
                         self.let_subscribers_write().await?;
                     }
                 }
@@ -408,7 +403,6 @@ impl Connection {
         if self.client.durable_at == 0 {
             self.write_pending()?;
         }
-        self.client.delivered = false;
         for _ in 0..MAX_ROUNDS {
             tokio::task::yield_now().await;
             self.client.fanout.congested.retain(|h| h.awaiting_writer());

@@ -58,11 +58,6 @@ impl Fanout {
         }
     }
 
-    /// True when the batch did anything back-pressure must look at.
-    pub fn is_empty(&self) -> bool {
-        self.congested.is_empty() && self.backed_up == 0
-    }
-
     /// Forgets the batch (keeping a modest allocation).
     pub fn clear(&mut self) {
         self.congested.clear();
