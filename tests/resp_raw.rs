@@ -402,3 +402,67 @@ fn resp3_push_frames_after_hello_3() {
     p.expect(b":1\r\n");
     c.expect(b">3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$1\r\nm\r\n");
 }
+
+/// A publisher's messages are written to subscribers at the end of its
+/// batch (by the publisher's task): a batch cut short by the publisher
+/// closing, one that ends in QUIT, and one that ends in a blocking command
+/// all still deliver every message, in order; and a subscriber that
+/// publishes to its own channel gets the message before the reply, as from
+/// redis-server 7.0 (checked by hand against it).
+#[test]
+fn messages_of_a_batch_are_delivered_however_it_ends() {
+    let srv = server();
+    let mut s = Conn::new(srv.addr());
+    s.send(&multibulk(&[b"SUBSCRIBE", b"ch"]));
+    s.expect(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    let message = |i: usize| {
+        let payload = format!("m{i}");
+        [
+            b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n".as_slice(),
+            &bulk(payload.as_bytes()),
+        ]
+        .concat()
+    };
+    let batch = |from: usize, n: usize| {
+        (from..from + n)
+            .flat_map(|i| multibulk(&[b"PUBLISH", b"ch", format!("m{i}").as_bytes()]))
+            .collect::<Vec<u8>>()
+    };
+    // Closed right after the batch, without reading a reply.
+    {
+        let mut p = Conn::new(srv.addr());
+        p.send(&batch(0, 100));
+        p.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    for i in 0..100 {
+        s.expect(&message(i));
+    }
+    // Ends in QUIT.
+    let mut p = Conn::new(srv.addr());
+    p.send(&[batch(100, 10), b"QUIT\r\n".to_vec()].concat());
+    for _ in 0..10 {
+        p.expect(b":1\r\n");
+    }
+    p.expect(b"+OK\r\n");
+    p.expect_closed();
+    for i in 100..110 {
+        s.expect(&message(i));
+    }
+    // Ends in a blocking command that blocks.
+    let mut p = Conn::new(srv.addr());
+    p.send(&[batch(110, 10), multibulk(&[b"BLPOP", b"nothing", b"0"])].concat());
+    for _ in 0..10 {
+        p.expect(b":1\r\n");
+    }
+    for i in 110..120 {
+        s.expect(&message(i));
+    }
+    // A RESP3 subscriber publishing to itself: the push, then the reply.
+    let mut c = Conn::new(srv.addr());
+    c.send(b"HELLO 3\r\n");
+    c.reply();
+    c.send(&[multibulk(&[b"SUBSCRIBE", b"me"]), multibulk(&[b"PUBLISH", b"me", b"hi"])].concat());
+    c.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nme\r\n:1\r\n");
+    c.expect(b">3\r\n$7\r\nmessage\r\n$2\r\nme\r\n$2\r\nhi\r\n");
+    c.expect(b":1\r\n");
+}

@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 
 use super::glob::Pattern;
 use super::message::{encode_push, Message};
-use super::registry::{shrink_map, shrink_vec, Fanout};
+use super::registry::{deliver, shrink_map, shrink_vec, Fanout};
 use crate::connection::handle::ClientHandle;
 use crate::protocol::Protocol;
 
@@ -139,10 +139,7 @@ impl PatternRegistry {
                             f
                         }
                     };
-                    let pushed = sub.push(frame);
-                    if let Some(f) = fanout.as_deref_mut() {
-                        f.record(sub, pushed);
-                    }
+                    deliver(sub, frame, fanout.as_deref_mut());
                 }
                 delivered += entry.subscribers.len();
             }
