@@ -461,7 +461,13 @@ fn messages_of_a_batch_are_delivered_however_it_ends() {
     let mut c = Conn::new(srv.addr());
     c.send(b"HELLO 3\r\n");
     c.reply();
-    c.send(&[multibulk(&[b"SUBSCRIBE", b"me"]), multibulk(&[b"PUBLISH", b"me", b"hi"])].concat());
+    c.send(
+        &[
+            multibulk(&[b"SUBSCRIBE", b"me"]),
+            multibulk(&[b"PUBLISH", b"me", b"hi"]),
+        ]
+        .concat(),
+    );
     c.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nme\r\n:1\r\n");
     c.expect(b">3\r\n$7\r\nmessage\r\n$2\r\nme\r\n$2\r\nhi\r\n");
     c.expect(b":1\r\n");

@@ -8,7 +8,7 @@
 //! 1. write whatever is queued, with vectored writes, until done or the
 //!    socket is full;
 //! 2. wait for the socket to be readable, for the outbox to be fed
-//!    (or CLIENT KILL), for the socket to drain, or for shutdown;
+//!    (or CLIENT KILL, which is also how shutdown arrives), or for the socket to drain;
 //! 3. on readable, read once and run every complete command in the buffer
 //!    (a pipeline): replies of the batch are gathered in one buffer and
 //!    queued with a single outbox push, so they leave in as few writes as
@@ -299,8 +299,7 @@ impl Connection {
         }
         self.workers =
             tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers().max(1));
-        let mut shutdown = self.client.shared.shutdown_signal();
-        let result = self.serve(&mut shutdown).await;
+        let result = self.serve().await;
         // Messages of a last batch cut short by an error still go out.
         self.deliver_batch();
         if let Err(e) = result {
@@ -334,7 +333,9 @@ impl Connection {
         self.client.shared.clients.remove(self.client.handle.id);
     }
 
-    async fn serve(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> io::Result<()> {
+    /// The loop of the module header. Shutdown reaches it as a kill
+    /// (the server kills every client), which wakes it like CLIENT KILL.
+    async fn serve(&mut self) -> io::Result<()> {
         loop {
             // appendfsync always: replies to writes are held in the outbox
             // until the AOF is fsynced past their effects (group commit:
@@ -359,7 +360,7 @@ impl Connection {
             if self.client.blocked.is_some() {
                 // Blocked in BLPOP & co.: no command runs until it is over.
                 self.client.handle.set_blocked(true);
-                self.wait_blocked(shutdown, drained).await?;
+                self.wait_blocked(drained).await?;
                 self.client
                     .handle
                     .set_blocked(self.client.blocked.is_some());
@@ -374,7 +375,7 @@ impl Connection {
             }
             if self.client.postponed.is_some() {
                 // Held back by CLIENT PAUSE: wait for it to end, then run.
-                self.wait_unpaused(shutdown, drained).await?;
+                self.wait_unpaused(drained).await?;
                 if self.peer_gone {
                     return Ok(());
                 }
@@ -387,7 +388,6 @@ impl Connection {
             // produces is written at the top of the loop either way.
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return Ok(()),
                 r = self.stream.readable(), if reading => {
                     r?;
                     if !self.read_and_run()? {
@@ -475,12 +475,8 @@ impl Connection {
     /// While blocked (BLPOP & co.): waits for the waiter to be served (its
     /// reply is already in the outbox), for its deadline (then replies with
     /// the timeout value), for the peer to close (requests it sends meanwhile
-    /// are buffered, not run), for outbox traffic, or for shutdown.
-    async fn wait_blocked(
-        &mut self,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
-        drained: bool,
-    ) -> io::Result<()> {
+    /// are buffered, not run), or for outbox traffic (or a kill).
+    async fn wait_blocked(&mut self, drained: bool) -> io::Result<()> {
         let Some(b) = &self.client.blocked else {
             return Ok(());
         };
@@ -491,7 +487,6 @@ impl Connection {
         let reading = self.rbuf.len() < BLOCKED_READ_LIMIT;
         tokio::select! {
             biased;
-            _ = shutdown.changed() => self.peer_gone = true,
             _ = slot.notify.notified() => {}
             _ = crate::store::blocking::sleep_until(deadline) => {
                 command::lists::block_timeout(&mut self.client);
@@ -513,13 +508,9 @@ impl Connection {
 
     /// While a command is held back by CLIENT PAUSE: waits for the pause
     /// to end or change (or its deadline), for the peer to close, for
-    /// outbox traffic, or for shutdown; no polling. The held command runs
+    /// outbox traffic (or a kill); no polling. The held command runs
     /// again through `run_buffered` (which may hold it again).
-    async fn wait_unpaused(
-        &mut self,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
-        drained: bool,
-    ) -> io::Result<()> {
+    async fn wait_unpaused(&mut self, drained: bool) -> io::Result<()> {
         let shared = self.client.shared.clone();
         let pause = &shared.observe.pause;
         let changed = pause.changed.notified();
@@ -532,7 +523,6 @@ impl Connection {
         let reading = self.rbuf.len() < BLOCKED_READ_LIMIT;
         tokio::select! {
             biased;
-            _ = shutdown.changed() => self.peer_gone = true,
             _ = changed => {}
             _ = tokio::time::sleep(std::time::Duration::from_millis(left)) => {}
             r = self.stream.readable(), if reading => {
