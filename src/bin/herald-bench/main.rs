@@ -226,6 +226,7 @@ fn raise_fd_limit() {
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .on_thread_start(report::register_thread)
         .enable_all()
         .build()
         .map_err(|e| {

@@ -47,6 +47,61 @@ impl Latency {
     }
 }
 
+/// Thread ids of the runtime's threads, registered as each starts (see
+/// [`register_thread`]).
+static THREADS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Records the calling thread as one of the generator's runtime threads
+/// (called from the runtime's `on_thread_start`), so that the saturation
+/// check can look at the threads that do the work rather than at the whole
+/// process (whose pacing thread, with `--rate`, wakes tens of thousands of
+/// times a second without touching a socket).
+pub fn register_thread() {
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok());
+    if let (Some(tid), Ok(mut t)) = (tid, THREADS.lock()) {
+        t.push(tid);
+    }
+}
+
+/// CPU time used so far by each registered runtime thread, from
+/// `/proc/self/task/TID/stat` (utime + stime, in USER_HZ = 100 ticks a
+/// second on Linux). Threads that ended are left out.
+pub fn thread_cpu_times() -> Vec<(u32, Duration)> {
+    let tids = THREADS.lock().map(|t| t.clone()).unwrap_or_default();
+    tids.into_iter()
+        .filter_map(|tid| {
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+            // The fields after the command name, which ends with the last ')'.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let mut f = rest.split_whitespace().skip(11);
+            let utime: u64 = f.next()?.parse().ok()?;
+            let stime: u64 = f.next()?.parse().ok()?;
+            Some((tid, Duration::from_millis((utime + stime) * 10)))
+        })
+        .collect()
+}
+
+/// The largest share of one core that a single registered thread used
+/// between two [`thread_cpu_times`] samples `wall` seconds apart.
+pub fn busiest_thread(
+    before: &[(u32, Duration)],
+    after: &[(u32, Duration)],
+    wall: f64,
+) -> Option<f64> {
+    if wall <= 0.0 {
+        return None;
+    }
+    after
+        .iter()
+        .filter_map(|(tid, t1)| {
+            let t0 = before.iter().find(|(t, _)| t == tid)?.1;
+            Some(t1.saturating_sub(t0).as_secs_f64() / wall)
+        })
+        .reduce(f64::max)
+}
+
 /// CPU time this process has used so far (user + system), from getrusage.
 pub fn cpu_time() -> Option<Duration> {
     use nix::sys::resource::{getrusage, UsageWho};
@@ -67,6 +122,9 @@ pub struct CpuUse {
     pub wall: f64,
     /// Cores the generator may use: min(--threads, cores available).
     pub cores: usize,
+    /// Share of one core used by the busiest runtime thread (the threads
+    /// that read and write the sockets), when it could be measured.
+    pub busiest_thread: Option<f64>,
 }
 
 impl CpuUse {
@@ -79,9 +137,14 @@ impl CpuUse {
         self.busy / (self.wall * self.cores as f64)
     }
 
-    /// Whether the generator was probably the bottleneck.
+    /// Whether the generator was probably the bottleneck: its busiest
+    /// runtime thread (or, if that is unknown, the process as a whole) was
+    /// busy more than [`SATURATION`] of the time.
     pub fn saturated(&self) -> bool {
-        self.fraction() > SATURATION
+        match self.busiest_thread {
+            Some(b) => b > SATURATION,
+            None => self.fraction() > SATURATION,
+        }
     }
 }
 
@@ -241,6 +304,7 @@ pub fn json_line(a: &Args, o: &Outcome) -> String {
         "latency_us": latency,
         "cpu_percent": o.cpu.map(|c| round(c.fraction() * 100.0, 1)),
         "cpu_cores": o.cpu.map(|c| c.cores),
+        "busiest_thread_cpu_percent": o.cpu.and_then(|c| c.busiest_thread).map(|b| round(b * 100.0, 1)),
         "saturated": o.cpu.is_some_and(|c| c.saturated()),
         "note": o.note,
     });
@@ -357,9 +421,12 @@ pub fn human(a: &Args, o: &Outcome) -> String {
     match o.cpu {
         Some(c) => {
             s += &format!(
-                "generator    CPU {:.0}% of {}{}\n",
+                "generator    CPU {:.0}% of {}{}{}\n",
                 c.fraction() * 100.0,
                 plural(c.cores, "core"),
+                c.busiest_thread
+                    .map(|b| format!(" (busiest runtime thread {:.0}%)", b * 100.0))
+                    .unwrap_or_default(),
                 if c.saturated() {
                     "  SATURATED: the generator, not the server, may be the bottleneck"
                 } else {
@@ -437,9 +504,34 @@ mod tests {
             busy: 0.95,
             wall: 1.0,
             cores: 1,
+            busiest_thread: None,
         };
         assert!(c.saturated());
         let c = CpuUse { cores: 2, ..c };
         assert!(!c.saturated());
+        // The busiest runtime thread decides when it is known: a process
+        // busy 95% of a core whose worker thread was busy 80% (the rest is
+        // the pacer) is not saturated, and one worker of two at 95% is.
+        let c = CpuUse {
+            cores: 1,
+            busiest_thread: Some(0.80),
+            ..c
+        };
+        assert!(!c.saturated());
+        let c = CpuUse {
+            cores: 2,
+            busiest_thread: Some(0.95),
+            ..c
+        };
+        assert!(c.saturated());
+        let before = [
+            (1, Duration::from_millis(100)),
+            (2, Duration::from_millis(0)),
+        ];
+        let after = [
+            (1, Duration::from_millis(600)),
+            (2, Duration::from_millis(900)),
+        ];
+        assert_eq!(busiest_thread(&before, &after, 1.0), Some(0.9));
     }
 }

@@ -359,18 +359,29 @@ fn secs_ns(s: f64) -> u64 {
     (s * 1e9) as u64
 }
 
-/// Samples the process's CPU time at the window's start and end.
+/// Samples the process's CPU time, and each runtime thread's, at the
+/// window's start and end.
 async fn sample_cpu(shared: &Shared, start: u64, end: u64, threads: usize) -> Option<CpuUse> {
     let at = |ns: u64| tokio::time::Instant::from_std(shared.epoch + Duration::from_nanos(ns));
     tokio::time::sleep_until(at(start)).await;
-    let (c0, w0) = (report::cpu_time()?, Instant::now());
+    let (c0, t0, w0) = (
+        report::cpu_time()?,
+        report::thread_cpu_times(),
+        Instant::now(),
+    );
     tokio::time::sleep_until(at(end)).await;
-    let (c1, w1) = (report::cpu_time()?, Instant::now());
+    let (c1, t1, w1) = (
+        report::cpu_time()?,
+        report::thread_cpu_times(),
+        Instant::now(),
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wall = w1.duration_since(w0).as_secs_f64();
     Some(CpuUse {
         busy: c1.saturating_sub(c0).as_secs_f64(),
-        wall: w1.duration_since(w0).as_secs_f64(),
+        wall,
         cores: threads.min(cores).max(1),
+        busiest_thread: report::busiest_thread(&t0, &t1, wall),
     })
 }
 
