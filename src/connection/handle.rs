@@ -10,23 +10,17 @@
 //! but the subscriber's own short one is taken to deliver it.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use nix::sys::socket::{sendmsg, MsgFlags};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::limits::{ClientClass, Limits, Verdict};
 use crate::protocol::Protocol;
-
-/// Most chunks handed to one `sendmsg` by [`ClientHandle::flush`].
-const MAX_IOV: usize = 64;
 
 /// A client's outbox is *congested* when its task has not taken its bytes
 /// for this long (and it holds more than [`CONGESTED_BYTES`]): a publisher
@@ -48,10 +42,6 @@ pub struct Pushed {
     /// The queue is congested behind a full socket: the peer reads slower
     /// than it is sent to.
     pub backed_up: bool,
-    /// ([`push_deferred`](ClientHandle::push_deferred) only.) The queue was
-    /// empty and the client's task is not writing: nobody will write these
-    /// bytes until the pusher calls [`flush`](ClientHandle::flush).
-    pub idle: bool,
 }
 
 /// The queue of encoded bytes waiting to be written to one client.
@@ -67,15 +57,6 @@ struct Outbox {
     since: Option<Instant>,
     /// Congestion was already reported for the bytes now queued.
     congested: bool,
-    /// The client's task took chunks and has not finished writing them: it
-    /// takes whatever is queued meanwhile before it sleeps, so nobody else
-    /// may write to the socket (the order of bytes would break).
-    writing: bool,
-    /// The socket, for [`ClientHandle::flush`] (plain TCP only). Set by the
-    /// connection task when it starts serving, cleared by `close_outbox`
-    /// before the socket can be closed: while it is `Some` under this lock,
-    /// the descriptor is the client's open socket.
-    fd: Option<RawFd>,
 }
 
 /// Facts about a client shown by CLIENT LIST / CLIENT INFO, kept current by
@@ -224,22 +205,6 @@ impl ClientHandle {
     /// silently once the client is closing.
     #[inline]
     pub fn push(&self, bytes: Bytes) -> Pushed {
-        self.enqueue(bytes, true)
-    }
-
-    /// Appends bytes for the client without waking its task: for a
-    /// publisher, which queues every delivery of its batch first and then
-    /// writes each subscriber's bytes itself ([`flush`](Self::flush)), as
-    /// Redis writes every client's output before reading more requests.
-    /// When the result says [`Pushed::idle`], the caller owes this client a
-    /// `flush` (which wakes its task if it cannot write everything).
-    #[inline]
-    pub fn push_deferred(&self, bytes: Bytes) -> Pushed {
-        self.enqueue(bytes, false)
-    }
-
-    #[inline]
-    fn enqueue(&self, bytes: Bytes, wake: bool) -> Pushed {
         if bytes.is_empty() {
             return Pushed::default();
         }
@@ -249,7 +214,6 @@ impl ClientHandle {
             return Pushed::default();
         }
         let was_empty = o.chunks.is_empty();
-        let writing = o.writing;
         o.bytes += len;
         let mut congested = false;
         if o.bytes > CONGESTED_BYTES && !o.congested {
@@ -272,99 +236,12 @@ impl ClientHandle {
         {
             self.check_limits(class, queued);
         }
-        let idle = was_empty && !writing;
-        if idle && wake {
+        if was_empty {
             self.wake.notify_one();
         }
         Pushed {
             congested,
             backed_up: o_congested && self.socket_full.load(Ordering::Relaxed),
-            idle: idle && !wake,
-        }
-    }
-
-    /// Writes what is queued for this client straight to its socket, from
-    /// the caller's task (a publisher at the end of its batch, see
-    /// [`push_deferred`](Self::push_deferred)): one `sendmsg` for a
-    /// subscriber's whole share of the batch, and no task wake-up when the
-    /// socket takes it all, which it does unless the peer reads slowly. What
-    /// is left (socket full, TLS, an error) is the client's task's to write:
-    /// it is woken. Returns the bytes written.
-    pub(crate) fn flush(&self) -> usize {
-        let mut o = self.outbox.lock();
-        if o.closed || o.writing || o.chunks.is_empty() {
-            return 0;
-        }
-        let mut total = 0;
-        if let Some(fd) = o.fd {
-            loop {
-                let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-                let mut n = 0;
-                let mut want = 0;
-                for chunk in o.chunks.iter().take(MAX_IOV) {
-                    iov[n] = IoSlice::new(chunk);
-                    want += chunk.len();
-                    n += 1;
-                }
-                // `fd` is the client's open socket: it is read under the
-                // outbox lock, which `close_outbox` takes to clear it before
-                // the connection can drop (close) its socket, and the lock
-                // is held until the call returns. MSG_NOSIGNAL: a closed
-                // peer gives EPIPE, not SIGPIPE.
-                let sent = sendmsg::<()>(
-                    fd,
-                    &iov[..n],
-                    &[],
-                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-                    None,
-                )
-                .unwrap_or(0);
-                if sent == 0 {
-                    // Full (EAGAIN), interrupted or failed: the task retries
-                    // and sees the error itself.
-                    break;
-                }
-                let mut sent = sent;
-                total += sent;
-                o.bytes -= sent;
-                while sent > 0 {
-                    let Some(front) = o.chunks.front_mut() else {
-                        break;
-                    };
-                    if sent >= front.len() {
-                        sent -= front.len();
-                        o.chunks.pop_front();
-                    } else {
-                        bytes::Buf::advance(front, sent);
-                        sent = 0;
-                    }
-                }
-                if o.chunks.is_empty() || total < want {
-                    break;
-                }
-            }
-            if o.chunks.is_empty() {
-                o.since = None;
-                o.congested = false;
-            }
-        }
-        let rest = !o.chunks.is_empty();
-        drop(o);
-        if total > 0 {
-            self.pending_bytes.fetch_sub(total, Ordering::Relaxed);
-        }
-        if rest {
-            self.wake.notify_one();
-        }
-        total
-    }
-
-    /// Lets [`flush`](Self::flush) write to this plain TCP socket (called by
-    /// the connection task that owns it, before it serves).
-    pub(crate) fn set_fd(&self, fd: RawFd) {
-        let mut o = self.outbox.lock();
-        if !o.closed {
-            o.fd = Some(fd);
         }
     }
 
@@ -463,8 +340,6 @@ impl ClientHandle {
         o.bytes = 0;
         o.since = None;
         o.congested = false;
-        // Until the task finds nothing left to take, it is the writer.
-        o.writing = !into.is_empty();
     }
 
     /// Records that `n` queued bytes reached the socket.
@@ -491,17 +366,11 @@ impl ClientHandle {
     pub(crate) fn close_outbox(&self) {
         let mut o = self.outbox.lock();
         o.closed = true;
-        o.fd = None;
         let dropped = std::mem::take(&mut o.chunks);
         let bytes = std::mem::take(&mut o.bytes);
         drop(o);
         self.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         drop(dropped);
-    }
-
-    /// Wakes the connection task to write what is queued.
-    pub(crate) fn wake(&self) {
-        self.wake.notify_one();
     }
 
     /// Asks the connection task to close the connection (CLIENT KILL, shutdown).

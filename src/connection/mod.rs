@@ -7,8 +7,9 @@
 //!
 //! 1. write whatever is queued, with vectored writes, until done or the
 //!    socket is full;
-//! 2. wait for the socket to be readable, for the outbox to be fed
-//!    (or CLIENT KILL, which is also how shutdown arrives), or for the socket to drain;
+//! 2. wait for the socket to be readable, for the outbox to be fed (or
+//!    CLIENT KILL, which is also how shutdown arrives), or for the socket
+//!    to drain;
 //! 3. on readable, read once and run every complete command in the buffer
 //!    (a pipeline): replies of the batch are gathered in one buffer and
 //!    queued with a single outbox push, so they leave in as few writes as
@@ -254,17 +255,6 @@ pub struct Connection {
     peer_gone: bool,
     /// Refused by protected mode once its TLS handshake is done (issue 8).
     denied_after_handshake: bool,
-    /// Worker threads of the runtime (how a publisher splits its fan-out).
-    workers: usize,
-}
-
-impl Drop for Connection {
-    /// Publishers write to this socket directly while the outbox is open
-    /// (`ClientHandle::flush`): close it before the socket is closed, even
-    /// when the task is dropped without finishing `run` (runtime shutdown).
-    fn drop(&mut self) {
-        self.client.handle.close_outbox();
-    }
 }
 
 impl Connection {
@@ -288,20 +278,12 @@ impl Connection {
             pending: VecDeque::new(),
             peer_gone: false,
             denied_after_handshake: false,
-            workers: 1,
         }
     }
 
     /// Serves the client until it leaves, is killed, or the server stops.
     pub async fn run(mut self) {
-        if let Some(fd) = self.stream.raw_fd() {
-            self.client.handle.set_fd(fd);
-        }
-        self.workers =
-            tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers().max(1));
         let result = self.serve().await;
-        // Messages of a last batch cut short by an error still go out.
-        self.deliver_batch();
         if let Err(e) = result {
             tracing::debug!(id = self.client.handle.id, "connection closed: {e}");
         }
@@ -348,9 +330,6 @@ impl Connection {
                 }
             }
             let drained = self.write_pending()?;
-            if self.client.fanout.deliveries > 0 {
-                self.let_subscribers_write().await;
-            }
             if self.client.close_after_reply && drained {
                 return Ok(());
             }
@@ -393,6 +372,9 @@ impl Connection {
                     if !self.read_and_run()? {
                         return Ok(());
                     }
+                    if self.client.fanout.deliveries > 0 {
+                        self.let_subscribers_write().await?;
+                    }
                 }
                 _ = self.client.handle.woken() => {}
                 r = self.stream.writable(), if !drained => r?,
@@ -400,43 +382,40 @@ impl Connection {
         }
     }
 
-    /// Delivery of a batch's messages, and publisher back-pressure, run
-    /// after the batch's own replies were written (so the publisher's
-    /// client can send its next batch meanwhile).
-    ///
-    /// Delivery: the batch queued its messages without waking anyone
-    /// (`ClientHandle::push_deferred`); now each subscriber's share of the
-    /// batch is written to its socket from here, one `sendmsg` per
-    /// subscriber, as Redis writes every client's output before it reads
-    /// more. A subscriber task is woken only for what its socket did not
-    /// take (or a TLS socket). With several runtime workers, the tail of a
-    /// large fan-out is handed to the subscribers' own tasks first, so that
-    /// idle workers write it in parallel while this task writes the head.
-    ///
-    /// Back-pressure (Redis gets it by construction): if the batch found
-    /// some subscribers' queues congested (bytes waiting longer than
-    /// [`handle::CONGESTED_AFTER`] for a task that can write), this task
-    /// yields until they have taken them; and if most deliveries queued
-    /// behind full sockets (the readers as a whole are slower than we
-    /// publish; one stuck reader among many never gets here), it waits,
-    /// bounded, for one of them to drain, so the publisher is paced by its
-    /// readers instead of filling every queue up to its output limit.
-    /// Subscribers whose socket is full are otherwise not waited for: the
-    /// output-buffer limits deal with them.
-    async fn let_subscribers_write(&mut self) {
+    /// Publisher back-pressure (Redis's event loop gets it by construction:
+    /// it writes every subscriber's output before reading more requests).
+    /// After a batch that delivered messages, this publisher writes its own
+    /// replies (so its client can send the next batch meanwhile) and yields
+    /// once, so that the subscribers it woke run before it reads again; if
+    /// the batch found some subscribers' queues congested (bytes waiting
+    /// longer than [`handle::CONGESTED_AFTER`]), it keeps yielding until
+    /// those subscribers' tasks have taken their bytes. Otherwise it runs freely
+    /// and messages that arrive while a subscriber waits for its turn join
+    /// the same write, so deliveries leave in large batches exactly when the
+    /// load is high; and a fast publisher cannot pile messages up faster
+    /// than they are written, which bounds latency and memory.
+    /// Subscribers whose socket is full (slow readers) are not waited for:
+    /// the output-buffer limits deal with them. The wait is bounded.
+    async fn let_subscribers_write(&mut self) -> io::Result<()> {
         const MAX_ROUNDS: usize = 64;
         /// Longest a publisher waits for backed-up readers per batch.
         const PACE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
-        self.deliver_batch();
-        if !self.client.fanout.congested.is_empty() {
-            for _ in 0..MAX_ROUNDS {
-                tokio::task::yield_now().await;
-                self.client.fanout.congested.retain(|h| h.awaiting_writer());
-                if self.client.fanout.congested.is_empty() {
-                    break;
-                }
+        // (Replies waiting for an AOF fsync leave at the loop's top.)
+        if self.client.durable_at == 0 {
+            self.write_pending()?;
+        }
+        for _ in 0..MAX_ROUNDS {
+            tokio::task::yield_now().await;
+            self.client.fanout.congested.retain(|h| h.awaiting_writer());
+            if self.client.fanout.congested.is_empty() {
+                break;
             }
         }
+        // Most of this batch's messages queued behind full sockets: the
+        // readers as a whole are slower than we publish (one stuck reader
+        // among many never gets here). Let one of them drain, bounded, so
+        // the publisher is paced by its readers instead of filling every
+        // queue up to its output limit.
         let f = &mut self.client.fanout;
         if f.backed_up * 2 > f.deliveries {
             if let Some(h) = f.backed_up_sample.take() {
@@ -444,32 +423,7 @@ impl Connection {
             }
         }
         self.client.fanout.clear();
-    }
-
-    /// Writes (or hands to their tasks) the subscribers' shares of the
-    /// batch's messages; see [`let_subscribers_write`](Self::let_subscribers_write).
-    fn deliver_batch(&mut self) {
-        let f = &mut self.client.fanout;
-        let direct = if self.workers > 1 {
-            f.to_flush.len().div_ceil(self.workers)
-        } else {
-            f.to_flush.len()
-        };
-        for h in &f.to_flush[direct..] {
-            h.wake();
-        }
-        let mut written = 0;
-        for h in &f.to_flush[..direct] {
-            written += h.flush();
-        }
-        f.to_flush.clear();
-        if written > 0 {
-            self.client
-                .shared
-                .stats
-                .total_net_output_bytes
-                .fetch_add(written as u64, Relaxed);
-        }
+        Ok(())
     }
 
     /// While blocked (BLPOP & co.): waits for the waiter to be served (its

@@ -129,15 +129,6 @@ impl Transport {
         }
     }
 
-    /// The socket's descriptor when bytes may be written to it directly,
-    /// bypassing this transport (plain TCP only; see `ClientHandle::flush`).
-    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        match self {
-            Transport::Plain(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
-            Transport::Tls(_) => None,
-        }
-    }
-
     /// True once a TLS handshake has completed (always for plain TCP).
     pub fn handshake_done(&self) -> bool {
         match self {

@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 
 use super::glob::Pattern;
 use super::message::{encode_push, Message};
-use super::registry::{deliver, shrink_map, shrink_vec, Fanout};
+use super::registry::{shrink_map, shrink_vec, Fanout};
 use crate::connection::handle::ClientHandle;
 use crate::protocol::Protocol;
 
@@ -139,7 +139,10 @@ impl PatternRegistry {
                             f
                         }
                     };
-                    deliver(sub, frame, fanout.as_deref_mut());
+                    let pushed = sub.push(frame);
+                    if let Some(f) = fanout.as_deref_mut() {
+                        f.record(sub, pushed);
+                    }
                 }
                 delivered += entry.subscribers.len();
             }

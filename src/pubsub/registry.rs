@@ -40,9 +40,6 @@ pub struct Fanout {
     pub backed_up: usize,
     /// One such subscriber, to wait on when most deliveries backed up.
     pub backed_up_sample: Option<Arc<ClientHandle>>,
-    /// Subscribers whose bytes nobody will write until the publisher
-    /// flushes them (`ClientHandle::flush`) at the end of its batch.
-    pub to_flush: Vec<Arc<ClientHandle>>,
 }
 
 impl Fanout {
@@ -50,9 +47,6 @@ impl Fanout {
     #[inline]
     pub fn record(&mut self, sub: &Arc<ClientHandle>, pushed: Pushed) {
         self.deliveries += 1;
-        if pushed.idle {
-            self.to_flush.push(sub.clone());
-        }
         if pushed.congested {
             self.congested.push(sub.clone());
         }
@@ -70,30 +64,9 @@ impl Fanout {
         if self.congested.capacity() > 1024 {
             self.congested.shrink_to(64);
         }
-        self.to_flush.clear();
-        if self.to_flush.capacity() > 1024 {
-            self.to_flush.shrink_to(64);
-        }
         self.deliveries = 0;
         self.backed_up = 0;
         self.backed_up_sample = None;
-    }
-}
-
-/// Queues a message for one subscriber. From a publisher's command
-/// (`fanout` given) the subscriber is not woken: the publisher writes its
-/// bytes after the batch (see `Connection::let_subscribers_write`); from
-/// inside the server (keyspace notifications) it is.
-#[inline]
-pub(crate) fn deliver(sub: &Arc<ClientHandle>, bytes: Bytes, fanout: Option<&mut Fanout>) {
-    match fanout {
-        Some(f) => {
-            let pushed = sub.push_deferred(bytes);
-            f.record(sub, pushed);
-        }
-        None => {
-            sub.push(bytes);
-        }
     }
 }
 
@@ -182,7 +155,10 @@ impl ChannelRegistry {
             return 0;
         };
         for sub in subs {
-            deliver(sub, msg.frame(sub.protocol()), fanout.as_deref_mut());
+            let pushed = sub.push(msg.frame(sub.protocol()));
+            if let Some(f) = fanout.as_deref_mut() {
+                f.record(sub, pushed);
+            }
         }
         subs.len()
     }
