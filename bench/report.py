@@ -193,7 +193,8 @@ def detail_rows(summary):
             ("MB/s", "delivered_mb_per_s", ""), ("p50 µs", "latency_us.p50", "µs"),
             ("p99 µs", "latency_us.p99", "µs"), ("p99.9 µs", "latency_us.p999", "µs"),
             ("lost", "lost", ""), ("disc.", "disconnects", ""),
-            ("gen CPU %", "cpu_percent", "%")]
+            ("gen CPU %", "cpu_percent", "%"),
+            ("gen busiest thread %", "busiest_thread_cpu_percent", "%")]
     lines = ["| row | server | runs | " + " | ".join(c[0] for c in cols) + " |",
              "|---|---|---|" + "---|" * len(cols)]
     for s in summary:
@@ -298,7 +299,9 @@ def cmd_render(results, machine_path, out_md, out_svg):
                   f'{fmt(h, s["unit"])} | {ratio} | {tgt} | {s["verdict"]} |')
     flags = [(s["row"], f) for s in summary for f in s["flags"]]
     if flags:
-        md += ["", "Flags:", ""] + [f"- row {r}: {f}" for r, f in flags]
+        md += ["", "Flags (a run counts as generator-saturated when the generator's busiest "
+               "runtime thread was busy more than 90% of the measured window):", ""]
+        md += [f"- row {r}: {f}" for r, f in flags]
     md += ["", "### All medians", ""] + detail_rows(summary)
     md += ["", "### Memory (row 9)", "",
            "RSS from `/proc/PID/status` (VmRSS) once every connection and subscription is "
