@@ -139,16 +139,26 @@ pub fn worker_threads(config: &Config) -> usize {
 /// scheduler puts the last woken task in a LIFO slot and spills large
 /// wake-ups to a global queue it polls rarely, which stretched tail latency
 /// for 1000-subscriber fan-outs.)
-fn build_runtime(config: &Config) -> io::Result<tokio::runtime::Runtime> {
+///
+/// A worker about to park (no ready task left) writes the append-only
+/// file's buffer first, as Redis's `beforeSleep`: the replies of the round
+/// wait for that write (see `persist::aof`).
+fn build_runtime(
+    config: &Config,
+    aof: Arc<crate::persist::aof::Aof>,
+) -> io::Result<tokio::runtime::Runtime> {
     let threads = worker_threads(config);
-    if threads == 1 {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("herald-worker")
+    // Only the current_thread runtime may wake tasks from its park hook
+    // (see `Aof::before_park`).
+    let wake_here = threads == 1;
+    let mut b = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads).thread_name("herald-worker");
+        b
+    };
+    b.on_thread_park(move || aof.before_park(wake_here))
         .enable_all()
         .build()
 }
@@ -357,14 +367,14 @@ pub fn run(mut config: Config) -> io::Result<()> {
     adjust_open_files_limit(&mut config);
     let listeners = bind_all(&config)?;
     let tls = bind_tls(&config)?;
-    let rt = build_runtime(&config)?;
+    let shared = Shared::new(config);
+    let rt = build_runtime(&shared.config.read(), shared.aof.clone())?;
     let addrs: Vec<String> = listeners
         .iter()
         .chain(tls.iter().flat_map(|(l, _)| l.iter()))
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
-    let shared = Shared::new(config);
     // Users from the config file and the ACL file (issue 8).
     crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     // Load (or create) the append-only file before serving anyone.
@@ -465,8 +475,8 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         Some((l, _)) => l.first().map(|l| l.local_addr()).transpose()?,
         None => None,
     };
-    let rt = build_runtime(&config)?;
     let shared = Shared::new(config);
+    let rt = build_runtime(&shared.config.read(), shared.aof.clone())?;
     // Users from the config file and the ACL file (issue 8).
     crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     crate::persist::open(&shared).map_err(io::Error::other)?;

@@ -1,9 +1,10 @@
 //! Issue 7: append-only persistence in Redis 7.0's multi-part format.
 //!
 //! - Interchange with a real redis-server 7.0 in both directions.
-//! - Crash test: the `herald` binary with `appendfsync always` is killed
-//!   with SIGKILL at random moments while a client writes numbered
-//!   entries; after each restart every acknowledged write is there, in order.
+//! - Crash tests: the `herald` binary (`appendfsync always`, `everysec`,
+//!   `no`) is killed with SIGKILL at random moments while a client writes
+//!   numbered entries; after each restart every acknowledged write is
+//!   there, in order.
 //! - Torn tails: the last file cut at every byte of its last records loads
 //!   exactly the complete records (or the data before an open MULTI).
 //! - Rewrite: BGREWRITEAOF keeps the data and a restart reloads it.
@@ -17,8 +18,11 @@
 //!   it happen; the manifest never names a missing file; old files go.
 //! - SIGTERM and SHUTDOWN write and fsync the log before exit.
 //! - Disk errors (injected): MISCONF for writes, reads and pub/sub go on,
+//!   the reply to a write that could not be written is held until it is,
 //!   recovery.
-//! - CONFIG SET appendonly yes / no at run time.
+//! - CONFIG SET appendonly yes / no at run time, also while a rewrite runs
+//!   (the enable is scheduled, never waited for); a failed enabling
+//!   rewrite is retried.
 //!
 //! Every wait is for an event (PING answering, a process exiting) with a
 //! deadline; nothing sleeps to let something happen.
@@ -270,13 +274,31 @@ fn redis_writes_herald_reads_and_rewrites() {
 /// acknowledged write survives, in order.
 #[test]
 fn crash_loses_no_acknowledged_write() {
-    let d = temp_dir("crash");
+    crash_rounds("always", 20, Duration::from_secs(30));
+}
+
+/// The same under `everysec` and `no`: a reply leaves only once its
+/// effects are handed to the kernel, so killing the process (not the
+/// machine) loses nothing acknowledged.
+#[test]
+fn crash_loses_no_acknowledged_write_everysec_and_no() {
+    crash_rounds("everysec", 15, Duration::from_secs(20));
+    crash_rounds("no", 8, Duration::from_secs(10));
+}
+
+/// Starts the `herald` binary with `fsync` on one directory, again and
+/// again (at most `max_rounds` times, or for `budget`): each time it checks
+/// that every write acknowledged before is there, in order, then lets a
+/// client write numbered entries and kills the server with SIGKILL after a
+/// random delay.
+fn crash_rounds(fsync: &str, max_rounds: u32, budget: Duration) {
+    let d = temp_dir(&format!("crash-{fsync}"));
     let start = Instant::now();
     let mut acked: u64 = 0;
     let mut rounds = 0;
-    while rounds < 20 && start.elapsed() < Duration::from_secs(30) {
+    while rounds < max_rounds && start.elapsed() < budget {
         rounds += 1;
-        let (p, port) = herald_bin(&d, "always");
+        let (p, port) = herald_bin(&d, fsync);
         let mut c = connect(port);
         // Everything acknowledged before is there, in order; at most one
         // more (in flight when killed, durable but unacknowledged).
@@ -289,7 +311,7 @@ fn crash_loses_no_acknowledged_write() {
         let n = list.len() as u64;
         assert!(
             n == acked || n == acked + 1,
-            "round {rounds}: {n} entries, {acked} acknowledged"
+            "{fsync} round {rounds}: {n} entries, {acked} acknowledged"
         );
         assert!(
             list.iter().copied().eq(0..n),
@@ -352,8 +374,8 @@ fn crash_loses_no_acknowledged_write() {
         drop(p); // SIGKILL
         acked = writer.join().unwrap();
     }
-    assert!(rounds >= 5, "only {rounds} rounds");
-    assert!(acked > 0, "nothing was written");
+    assert!(rounds >= 5, "{fsync}: only {rounds} rounds");
+    assert!(acked > 0, "{fsync}: nothing was written");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -549,20 +571,30 @@ fn text(v: &redis::Value) -> String {
 }
 
 fn info_field(c: &mut redis::Connection, name: &str) -> String {
+    info_fields(c, &[name]).remove(0)
+}
+
+/// Several INFO persistence fields from one INFO reply (a consistent view).
+fn info_fields(c: &mut redis::Connection, names: &[&str]) -> Vec<String> {
     let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in INFO"))
-        .trim()
-        .to_string()
+    names
+        .iter()
+        .map(|name| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .unwrap_or_else(|| panic!("no {name} in INFO"))
+                .trim()
+                .to_string()
+        })
+        .collect()
 }
 
 /// Waits (deadline 60 s: CI machines are small and the crash tests fsync
-/// heavily in parallel) until no rewrite runs; asserts the last one
-/// succeeded.
+/// heavily in parallel) until no rewrite runs or is scheduled; asserts the
+/// last one succeeded.
 fn wait_rewrite_done(c: &mut redis::Connection) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while info_field(c, "aof_rewrite_in_progress") != "0" {
+    while info_fields(c, &["aof_rewrite_in_progress", "aof_rewrite_scheduled"]) != ["0", "0"] {
         assert!(Instant::now() < deadline, "rewrite did not finish");
         std::thread::yield_now();
     }
@@ -1309,17 +1341,20 @@ fn disk_errors_refuse_writes_until_they_stop() {
     let mut sub = sub.as_pubsub();
     sub.subscribe("news").unwrap();
     qs(&mut c, &["SET", "before", "1"]);
+    let mut other = connect(s.port());
     s.shared().aof.inject_fault(Some(libc::ENOSPC));
-    // Accepted, unless the writer already failed (an everysec fsync may
-    // come first); then refused. Either way the writer fails now.
-    let during = redis::cmd("SET")
-        .arg("during")
-        .arg("1")
-        .query::<()>(&mut c)
-        .map_err(|e| e.to_string());
-    if let Err(e) = &during {
-        assert!(e.contains("MISCONF"), "{e}");
-    }
+    // Refused if the writer already failed (an everysec fsync may come
+    // first). Otherwise accepted, but its effects cannot be written, so its
+    // reply is held until they are (on another connection: this one goes
+    // on meanwhile). Either way the log fails now.
+    let during = std::thread::spawn(move || {
+        let r = redis::cmd("SET")
+            .arg("during")
+            .arg("1")
+            .query::<()>(&mut other)
+            .map_err(|e| e.to_string());
+        (r, Instant::now())
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     while info_field(&mut c, "aof_last_write_status") != "err" {
         assert!(Instant::now() < deadline, "the write error was not noticed");
@@ -1343,12 +1378,19 @@ fn disk_errors_refuse_writes_until_they_stop() {
     assert_eq!(n, 1);
     let m = sub.get_message().unwrap();
     assert_eq!(m.get_payload::<String>().unwrap(), "hi");
-    // The disk recovers: the writer retries and writes are accepted again.
+    // The disk recovers: the writer retries and writes are accepted again;
+    // the held reply leaves only now.
+    let recovered_at = Instant::now();
     s.shared().aof.inject_fault(None);
     let deadline = Instant::now() + Duration::from_secs(10);
     while info_field(&mut c, "aof_last_write_status") != "ok" {
         assert!(Instant::now() < deadline, "did not recover");
         std::thread::yield_now();
+    }
+    let (during, replied_at) = during.join().unwrap();
+    match &during {
+        Ok(()) => assert!(replied_at > recovered_at, "acknowledged before written"),
+        Err(e) => assert!(e.contains("MISCONF"), "{e}"),
     }
     assert_eq!(raw_line(&mut raw, &["SET", "after", "1"]), "+OK\r\n");
     drop(sub);
@@ -1443,35 +1485,116 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     );
     drop(c);
     s.shutdown();
-    // Off and on again while a rewrite runs: the rewrite gives up or
-    // finishes, the new log is complete either way.
+    // Off and on again while a rewrite runs (held by the test hook, so it
+    // certainly runs): CONFIG SET appendonly yes answers OK at once and
+    // schedules the rewrite that turns the log on (Redis's
+    // aof_rewrite_scheduled); no cancels it; the writes made meanwhile are
+    // in the new log.
     let s = herald_in(&d, AppendFsync::Everysec, &[]);
     let mut c = connect(s.port());
     assert_eq!(dump_all(&mut c), want);
-    for _ in 0..3 {
-        let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
-        qs(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
-        qs(&mut c, &["INCR", "toggles"]);
-        // Turning on waits (briefly) for the abandoned rewrite; under heavy
-        // disk load it may refuse, and is retried.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r: redis::RedisResult<String> = redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("appendonly")
-                .arg("yes")
-                .query(&mut c);
-            if r.is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "appendonly never turned on: {r:?}"
-            );
+    for round in 0..3 {
+        herald::persist::rewrite::hold(s.shared(), true);
+        let _: String = redis::cmd("BGREWRITEAOF")
+            .query(&mut c)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // Halfway: the writer is on the new incremental file, the base is
+        // not written.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !herald::persist::rewrite::held(s.shared()) {
+            assert!(Instant::now() < deadline, "the rewrite never got halfway");
+            std::thread::yield_now();
         }
-        qs(&mut c, &["INCR", "toggles"]);
+        assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), "1");
+        for _ in 0..2 {
+            qs(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
+            assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+            assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "0");
+            qs(&mut c, &["INCR", "toggles"]);
+            let asked = Instant::now();
+            assert_eq!(
+                text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+                "OK"
+            );
+            // Nothing waited for the held rewrite.
+            assert!(asked.elapsed() < Duration::from_secs(1), "{round}");
+            assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+            assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
+            assert_eq!(info_field(&mut c, "aof_pending_rewrite"), "1");
+            assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), "1");
+            qs(&mut c, &["INCR", "toggles"]);
+        }
+        let r: redis::RedisResult<String> = redis::cmd("BGREWRITEAOF").query(&mut c);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("already in progress"), "{e}");
+        herald::persist::rewrite::hold(s.shared(), false);
         wait_rewrite_done(&mut c);
+        assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+        qs(&mut c, &["INCR", "toggles"]);
     }
+    assert_eq!(text(&qs(&mut c, &["GET", "toggles"])), "15");
+    let want = dump_all(&mut c);
+    // The superseded files are gone: one base, one incremental file.
+    let m = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap();
+    let files = manifest_files(&m);
+    assert_eq!(files.len(), 2, "{m}");
+    let mut present: Vec<String> = std::fs::read_dir(&aofdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "appendonly.aof.manifest")
+        .collect();
+    present.sort();
+    let mut named = files.clone();
+    named.sort();
+    assert_eq!(present, named);
+    drop(c);
+    s.shutdown();
+    let s = herald_in(&d, AppendFsync::Everysec, &[]);
+    let mut c = connect(s.port());
+    assert_eq!(dump_all(&mut c), want);
+    drop(c);
+    s.shutdown();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// An enabling rewrite that fails (here its temporary base file cannot be
+/// created: a directory is in the way) leaves the log scheduled to go on,
+/// as Redis in AOF_WAIT_REWRITE; the once-a-second cron tries again, and
+/// once the obstacle is gone the log is on with everything written
+/// meanwhile.
+#[test]
+fn failed_enabling_rewrite_is_retried() {
+    let d = temp_dir("enable-retry");
+    let cfg = Config {
+        port: 0,
+        appendonly: false,
+        dir: d.clone(),
+        ..Default::default()
+    };
+    let s = herald::server::start(cfg).unwrap();
+    let mut c = connect(s.port());
+    qs(&mut c, &["SET", "before", "1"]);
+    let obstacle = d
+        .join("appendonlydir")
+        .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    std::fs::create_dir_all(&obstacle).unwrap();
+    assert_eq!(
+        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+        "OK"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(&mut c, "aof_last_bgrewrite_status") != "err" {
+        assert!(Instant::now() < deadline, "the rewrite did not fail");
+        std::thread::yield_now();
+    }
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert_ne!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "0");
+    qs(&mut c, &["SET", "while-retrying", "1"]);
+    std::fs::remove_dir(&obstacle).unwrap();
+    wait_rewrite_done(&mut c);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert_eq!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "0");
+    qs(&mut c, &["SET", "after", "1"]);
     let want = dump_all(&mut c);
     drop(c);
     s.shutdown();

@@ -646,7 +646,7 @@ pub fn publish_events(shared: &Shared, db: &mut Db) {
 ///
 /// The effects logged meanwhile are appended to the AOF before the lock
 /// goes (so the file has them in execution order); the returned offset is
-/// what a reply must wait for under `appendfsync always` (0: nothing).
+/// what the reply must wait for (0: nothing; see `persist::aof`).
 pub fn unlock(shared: &Shared, mut db: DbGuard) -> u64 {
     publish_events(shared, &mut db);
     let mut durable_at = append_effects(shared, &mut db);

@@ -237,18 +237,21 @@ pub fn shutdown(c: &mut Client, args: &[Bytes]) {
 fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
     let aof = &sh.aof;
     let st = sh.persist.lock();
-    // On from CONFIG SET appendonly yes, before the writer starts, too.
-    let on = st.layout.is_some();
+    // On from CONFIG SET appendonly yes, before the writer starts, too
+    // (even while the rewrite that starts it is only scheduled).
+    let on = st.aof_on();
     let cur_rewrite = st
         .rewrite_started
         .map_or(-1, |t| t.elapsed().as_secs() as i64);
     let _ = write!(
         s,
-        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
         aof.last_fsync_unix.load(Relaxed),
         on as u8,
         st.rewrite_in_progress as u8,
+        st.rewrite_scheduled as u8,
         st.rewrites,
+        st.consecutive_failures,
         if aof.write_error().is_some() { "err" } else { "ok" },
         st.last_rewrite_secs,
         cur_rewrite,
@@ -257,9 +260,10 @@ fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
     if on {
         let _ = write!(
             s,
-            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:0\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
             aof.current_size(),
             aof.base_size.load(Relaxed),
+            st.rewrite_scheduled as u8,
         );
     }
 }

@@ -97,10 +97,10 @@ pub struct Client {
     /// then waits for it to be served or to time out (see
     /// `store::blocking`) and runs no further command meanwhile.
     pub blocked: Option<crate::store::blocking::Blocked>,
-    /// With `appendfsync always`: the AOF offset the effects of this
-    /// batch's writes end at (0: nothing to wait for). The replies queued
-    /// in the outbox may leave only once the log is durable up to it
-    /// (issue 7, see `persist::aof`).
+    /// The AOF offset the effects of this batch's writes end at (0:
+    /// nothing to wait for). The replies queued in the outbox may leave
+    /// only once the log is written up to it (fsynced too under
+    /// `appendfsync always`; issue 7, see `persist::aof`).
     pub durable_at: u64,
     /// In MONITOR mode (see `observe::monitor`).
     pub monitor: bool,
@@ -319,10 +319,11 @@ impl Connection {
     /// (the server kills every client), which wakes it like CLIENT KILL.
     async fn serve(&mut self) -> io::Result<()> {
         loop {
-            // appendfsync always: replies to writes are held in the outbox
-            // until the AOF is fsynced past their effects (group commit:
-            // one fsync releases every client waiting meanwhile). If the
-            // log can never get there, close without acknowledging.
+            // Replies to writes are held in the outbox until the AOF is
+            // written (under appendfsync always: fsynced) past their
+            // effects, which the worker does once its round of clients is
+            // served (group commit: one write and fsync releases them all).
+            // If the log can never get there, close without acknowledging.
             if self.client.durable_at > 0 {
                 let off = std::mem::take(&mut self.client.durable_at);
                 if !self.client.shared.aof.wait_durable(off).await {

@@ -1,5 +1,5 @@
-//! The append-only file writer: encoding, the writer thread, fsync
-//! policies and group commit.
+//! The append-only file writer: encoding, flushing, fsync policies and
+//! group commit.
 //!
 //! # Appending
 //!
@@ -10,50 +10,89 @@
 //! one written, and `MULTI` / `EXEC` around a transaction's effects) into
 //! an in-memory buffer under a short mutex, and returns the logical offset
 //! (total bytes ever appended) at which they end. Nothing touches the disk
-//! on the caller's thread.
+//! on the caller's thread while the command runs.
+//!
+//! # What a reply waits for
+//!
+//! A client whose command was logged does not see its reply before its
+//! effects are in the file as far as `appendfsync` promises: handed to the
+//! kernel with `write(2)` under `everysec` and `no`, written *and*
+//! fsynced (`fdatasync`) under `always`. [`crate::command`] records the
+//! offset in `Client::durable_at`, and the connection task awaits
+//! [`Aof::wait_durable`] before writing its outbox (the replies of the
+//! batch stay queued meanwhile). This is Redis's promise: its `beforeSleep`
+//! writes (and under `always` fsyncs) the AOF buffer before it sends any
+//! reply of the event-loop iteration. So killing the process (SIGKILL, a
+//! crash) loses no acknowledged write under any policy; only an OS crash
+//! or power loss can lose the last second under `everysec` (and whatever
+//! the kernel had not flushed under `no`).
+//!
+//! # Who writes: the worker about to park
+//!
+//! [`Aof::before_park`] is tokio's `on_thread_park` hook
+//! (`server::build_runtime`): a worker thread calls it when it has no ready
+//! task left, i.e. when every client served in this round has run its
+//! commands and is waiting, as Redis's `beforeSleep`. It writes everything
+//! appended so far with one `write(2)` and publishes the new offsets,
+//! which wakes the waiting tasks on that same thread: one write for every
+//! client served in the round, no thread hand-off. Under `always` it also
+//! fsyncs, inline, as Redis's event loop does: that is the group commit,
+//! one fsync for the whole round, and requests that arrive during the fsync
+//! pile up for the next one. (The earlier design, a writer thread woken by
+//! the first append, started each fsync with a few commands and cost
+//! cross-thread wake-ups per fsync: 7 to 9 SETs per fsync where Redis
+//! groups about 25; measurements in `docs/architecture.md`.)
+//!
+//! An fsync that took [`SLOW_FSYNC`] or more (a slow or busy disk) makes
+//! the next rounds hand their fsync to the writer thread instead: the
+//! worker only writes and goes on serving (pub/sub, reads, the next
+//! requests) while the disk works, and the writer fsyncs again at once
+//! with whatever was written meanwhile. The first fast fsync (measured by
+//! whoever made it) brings the fsync back inline.
+//!
+//! A worker never waits for the file lock: if another thread is flushing,
+//! or a rewrite switch comes next, it leaves the rest to that thread. On
+//! the multi-thread runtime a worker's hook writes (and fsyncs) but has the
+//! writer thread wake the waiting tasks (see [`Aof::before_park`] for why).
 //!
 //! # The writer thread
 //!
-//! `herald-aof` takes the whole buffer at once, writes it to the current
-//! incremental file and, depending on `appendfsync`:
+//! `herald-aof` does what must not block a worker, or what no worker may
+//! get to:
 //!
-//! - `always`: fsyncs (`fdatasync`) and then publishes the new durable
-//!   offset. A client whose command was logged may not see its reply before
-//!   the offset its effects end at is durable: [`crate::command`] records
-//!   that offset in `Client::durable_at`, and the connection task awaits
-//!   [`Aof::wait_durable`] before writing its outbox (the replies of the
-//!   batch stay queued meanwhile). While one fsync runs, every other client's
-//!   appends pile up in the buffer and the next round writes and fsyncs them
-//!   all together: that is the group commit, one fsync for as many clients
-//!   as arrived during the previous one.
-//! - `everysec`: writes as soon as there is data, fsyncs at most once a
-//!   second. Replies do not wait (a crash may lose about a second).
-//! - `no`: writes, never fsyncs (the OS flushes when it likes).
+//! - `everysec`: the fsync once a second, in the background (on a clone of
+//!   the file handle, without the file lock: workers go on writing);
+//! - `always` while fsyncs are slow (above);
+//! - rewrite switches ([`Aof::switch`]), which fsync the old file;
+//! - retries after an error, once a second;
+//! - SAVE and shutdown: write and fsync now ([`Aof::fsync_now`],
+//!   [`Aof::stop`]);
+//! - a backstop: data that waited [`BACKSTOP`] while no flush happened at
+//!   all (a runtime whose workers never run out of ready tasks, e.g. under a
+//!   flood of pipelined reads, never parks), it writes itself, so that a
+//!   held reply is never stuck.
 //!
-//! Wake-ups are batched: an append wakes the writer (a futex call) only
-//! if the writer is asleep waiting for data, never while it is busy, so
-//! under load one round takes everything that arrived meanwhile. With
-//! `everysec` and `no`, after each round the writer also lets appends
-//! gather for up to [`BATCH_WINDOW`] before the next `write`, so a busy
-//! server makes at most about a thousand `write` calls a second instead
-//! of one per command (nobody waits for those writes; `always` has no
-//! window, its group commit is the fsync itself).
+//! While appends keep coming it looks once per [`BACKSTOP`] (and finds the
+//! workers have flushed); once nothing new was appended between two looks
+//! it sleeps, and only then does an append wake it (a futex call).
 //!
 //! # Errors
 //!
 //! A failed write or fsync keeps the unwritten bytes, marks the status
-//! failed (write commands then get `-MISCONF`, see [`Aof::write_error`]) and
-//! retries every second; the first success clears it. Durable offsets never
-//! move past what was really fsynced, so clients of `always` stay waiting
-//! (unacknowledged) rather than being told a lie. At shutdown, a writer that
-//! still fails releases its waiters with "not durable", and their
+//! failed (write commands then get `-MISCONF`, see [`Aof::write_error`]);
+//! workers stop trying and the writer thread retries every second; the
+//! first success clears it. Offsets never move past what was really
+//! written (or fsynced), so replies waiting for them stay held
+//! (unacknowledged) rather than being told a lie, under every policy
+//! (Redis replies under `everysec` to writes it could not write yet; herald
+//! keeps its promise and holds them). At shutdown, a writer
+//! that still fails releases its waiters with "not durable", and their
 //! connections close without a reply.
 //!
 //! Disk errors cannot be produced on demand without root, so the tests
 //! inject them: with the `fault-injection` feature (on in test builds
 //! only), `Aof::inject_fault` makes every write and fsync fail with a
-//! chosen errno. The check sits in the writer thread, never on a client's
-//! path, and compiles to nothing without the feature.
+//! chosen errno. The check compiles to nothing without the feature.
 //!
 //! # Turning the log off and on
 //!
@@ -67,7 +106,10 @@
 //!
 //! [`Aof::switch`] puts a marker in the buffer: bytes appended before it go
 //! to the old incremental file, bytes after it to the new one (see
-//! `rewrite`). The next append after a switch starts with `SELECT`.
+//! `rewrite`). The next append after a switch starts with `SELECT`. A
+//! worker's flush stops at the marker; the writer thread fsyncs the old
+//! file (the manifest may drop it only once it is complete on disk) and
+//! goes on in the new one.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -78,18 +120,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::config::AppendFsync;
-
-/// How far the log is on disk, published by the writer thread.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Durable {
-    /// Every byte below this logical offset is written and fsynced.
-    pub offset: u64,
-    /// The writer stopped: offsets not reached by now never will be.
-    pub closed: bool,
-}
 
 /// A chunk of the buffer: bytes for the current file, or a file change.
 enum Segment {
@@ -97,18 +130,31 @@ enum Segment {
     Switch(File),
 }
 
-/// How long the writer lets appends gather between two writes under
-/// `everysec` / `no` (see the module header).
-pub const BATCH_WINDOW: Duration = Duration::from_millis(1);
+/// How often the writer thread looks while appends keep coming; data that
+/// waited that long with no flush at all happening meanwhile, it writes
+/// itself (the backstop, see the module header).
+pub const BACKSTOP: Duration = Duration::from_millis(2);
 
-/// What appenders share with the writer thread (behind [`Aof::pending`]).
+/// Under `always`, a worker fsyncs inline only while fsyncs take less than
+/// this; after a slower one it hands the fsync to the writer thread (see
+/// the module header).
+const SLOW_FSYNC: Duration = Duration::from_millis(1);
+
+/// How long the writer thread waits before trying again after an error.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What appenders share with the flushers (behind [`Aof::pending`]).
 #[derive(Default)]
 struct Pending {
     /// The log takes appends (a writer runs); false before [`Aof::start`]
     /// and after [`Aof::stop`].
     open: bool,
-    /// The writer sleeps until data arrives: the next append wakes it.
+    /// The writer thread sleeps with nothing pending: the next append
+    /// wakes it.
     writer_waiting: bool,
+    /// The writer thread sleeps (for any reason): a worker that wrote
+    /// under `always` wakes it to fsync.
+    writer_sleeping: bool,
     /// Older bytes and file switches, in order.
     queue: VecDeque<Segment>,
     /// The newest bytes (appended to in place).
@@ -117,10 +163,30 @@ struct Pending {
     appended: u64,
     /// The database the log is positioned on (None: next append SELECTs).
     selected: Option<usize>,
-    /// Ask the writer to fsync now (SAVE, shutdown, switch).
+    /// Ask the writer to write and fsync now (SAVE, shutdown).
     fsync_requested: bool,
     /// Ask the writer to finish and exit.
     stop: bool,
+    /// Ask the writer to wake the replies waiting for the offsets a worker
+    /// published (see [`Aof::before_park`]).
+    wake_waiters: bool,
+}
+
+/// The file side, shared by whoever flushes (behind [`Aof::io`]; lock
+/// order: `io`, then `pending`).
+#[derive(Default)]
+struct Io {
+    /// The current incremental file; None while the log is off.
+    file: Option<Arc<File>>,
+    /// Segments taken from `pending` but not yet (fully) written: after an
+    /// error, or behind a switch a worker left to the writer thread.
+    work: VecDeque<Segment>,
+    /// A drained buffer kept for its capacity (swapped with the tail).
+    spare: Vec<u8>,
+    /// Logical offset up to which the files are written.
+    written: u64,
+    /// Logical offset up to which they are fsynced.
+    synced: u64,
 }
 
 /// The append-only log: what the rest of the server talks to. It lives in
@@ -129,8 +195,24 @@ pub struct Aof {
     enabled: AtomicBool,
     policy: AtomicU8,
     pending: Mutex<Pending>,
+    /// Wakes the writer thread.
     wake: Condvar,
-    durable: watch::Sender<Durable>,
+    io: Mutex<Io>,
+    /// How far the log is: `Pending::appended`, and `Io::written` (every
+    /// byte below is handed to the kernel) and `Io::synced` (written and
+    /// fsynced) as last published, read without a lock.
+    appended_at: AtomicU64,
+    written_at: AtomicU64,
+    synced_at: AtomicU64,
+    /// The writer stopped: offsets not reached by now never will be.
+    closed: AtomicBool,
+    /// Wakes the replies waiting for an offset ([`Aof::wait_durable`]).
+    moved: Notify,
+    /// Flushes done (by anyone): the writer thread's backstop steps in only
+    /// if this did not move while data waited.
+    flushes: AtomicU64,
+    /// The last fsync took [`SLOW_FSYNC`] or more.
+    fsync_slow: AtomicBool,
     /// False after a failed write or fsync, until one succeeds.
     write_ok: AtomicBool,
     /// `strerror` text of the last write error (for the MISCONF reply).
@@ -156,6 +238,26 @@ pub struct Aof {
     /// (`Aof::inject_fault`).
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Mutex<Option<i32>>,
+}
+
+/// Who flushes (see [`Aof::flush`]).
+#[derive(Clone, Copy)]
+enum Flusher {
+    /// The writer thread.
+    Writer,
+    /// A runtime worker about to park; `wake_here` as in
+    /// [`Aof::before_park`].
+    Worker { wake_here: bool },
+}
+
+/// What the writer thread does next.
+enum Job {
+    /// Wake the replies waiting for offsets a worker published.
+    WakeWaiters,
+    /// Write what is pending (and the switches); fsync if asked.
+    Flush { fsync: bool, stop: bool },
+    /// `everysec`: fsync what is written, in the background.
+    Fsync,
 }
 
 fn policy_code(p: AppendFsync) -> u8 {
@@ -204,7 +306,14 @@ impl Default for Aof {
             policy: AtomicU8::new(1),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
-            durable: watch::channel(Durable::default()).0,
+            io: Mutex::new(Io::default()),
+            appended_at: AtomicU64::new(0),
+            written_at: AtomicU64::new(0),
+            synced_at: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            moved: Notify::new(),
+            flushes: AtomicU64::new(0),
+            fsync_slow: AtomicBool::new(false),
             write_ok: AtomicBool::new(true),
             last_error: Mutex::new(String::new()),
             incr_size: AtomicU64::new(0),
@@ -260,9 +369,9 @@ impl Aof {
         self.incr_size.load(Ordering::Relaxed) + self.others_size.load(Ordering::Relaxed)
     }
 
-    /// Starts the writer thread on `incr` (the open current incremental
-    /// file, positioned at its end). `others` is the size of the other files
-    /// of the manifest.
+    /// Starts the log on `incr` (the open current incremental file,
+    /// positioned at its end) and its writer thread. `others` is the size of
+    /// the other files of the manifest.
     pub(crate) fn start(self: &Arc<Self>, incr: File, others: u64, policy: AppendFsync) {
         let size = incr.metadata().map(|m| m.len()).unwrap_or(0);
         self.incr_size.store(size, Ordering::Relaxed);
@@ -273,6 +382,7 @@ impl Aof {
         {
             // A fresh start (also after CONFIG SET appendonly no / yes):
             // nothing left over from a previous writer.
+            let mut io = self.io.lock();
             let mut p = self.pending.lock();
             p.queue.clear();
             p.tail.clear();
@@ -284,21 +394,27 @@ impl Aof {
             self.switched
                 .store(self.switches.load(Ordering::Relaxed), Ordering::Relaxed);
             let at = p.appended;
-            self.durable.send_modify(|d| {
-                d.offset = at;
-                d.closed = false;
-            });
+            io.file = Some(Arc::new(incr));
+            io.work.clear();
+            io.written = at;
+            io.synced = at;
+            self.appended_at.store(at, Ordering::Relaxed);
+            self.written_at.store(at, Ordering::Relaxed);
+            self.synced_at.store(at, Ordering::Relaxed);
+            self.closed.store(false, Ordering::Release);
         }
         self.write_ok.store(true, Ordering::Relaxed);
         self.enabled.store(true, Ordering::Relaxed);
         let me = self.clone();
         let t = std::thread::Builder::new()
             .name("herald-aof".into())
-            .spawn(move || me.writer(incr));
+            .spawn(move || me.writer());
         match t {
             Ok(t) => *self.thread.lock() = Some(t),
             Err(e) => {
                 self.enabled.store(false, Ordering::Relaxed);
+                self.pending.lock().open = false;
+                self.io.lock().file = None;
                 tracing::error!("cannot start the AOF writer thread: {e}");
             }
         }
@@ -306,7 +422,7 @@ impl Aof {
 
     /// Appends the effects of one command or transaction: `(database,
     /// command)` pairs, wrapped in MULTI / EXEC if `multi`. Returns the
-    /// offset the reply must wait for (0 unless `appendfsync always`).
+    /// offset the reply must wait for (0: nothing was logged).
     pub fn append<'a, I>(&self, items: I, multi: bool) -> u64
     where
         I: IntoIterator<Item = (usize, &'a [Bytes])>,
@@ -336,34 +452,66 @@ impl Aof {
         }
         p.appended += (p.tail.len() - start) as u64;
         let end = p.appended;
-        // Wake the writer only if it sleeps waiting for data (see the
-        // module header): a busy writer takes these bytes next round.
+        self.appended_at.store(end, Ordering::Release);
+        // Wake the writer only if it sleeps with nothing pending (see the
+        // module header): the worker about to park writes these bytes.
         let wake = std::mem::take(&mut p.writer_waiting);
         drop(p);
         if wake {
             self.wake.notify_one();
         }
-        if self.policy() == AppendFsync::Always {
-            end
-        } else {
-            0
+        end
+    }
+
+    /// Waits until the bytes below `offset` are as safe as `appendfsync`
+    /// promises before a reply: written under `everysec` / `no`, fsynced
+    /// under `always`. False if that will never happen (the writer stopped
+    /// on an error): the caller must not acknowledge.
+    pub async fn wait_durable(&self, offset: u64) -> bool {
+        loop {
+            // Registered before looking, so a publication in between is
+            // not missed.
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            let at = if self.policy() == AppendFsync::Always {
+                &self.synced_at
+            } else {
+                &self.written_at
+            };
+            if at.load(Ordering::Acquire) >= offset {
+                return true;
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            moved.await;
         }
     }
 
-    /// Waits until every byte below `offset` is fsynced. False if that will
-    /// never happen (the writer stopped on an error): the caller must not
-    /// acknowledge.
-    pub async fn wait_durable(&self, offset: u64) -> bool {
-        let mut rx = self.durable.subscribe();
-        let r = match rx.wait_for(|d| d.offset >= offset || d.closed).await {
-            Ok(d) => d.offset >= offset,
-            Err(_) => false,
-        };
-        r
+    /// The runtime's `on_thread_park` hook (see the module header): a worker
+    /// with nothing left to run writes what was appended (and fsyncs it
+    /// under `always`), releasing the replies that wait for it.
+    ///
+    /// `wake_here`: the waiting tasks may be woken from this hook. True for
+    /// the `current_thread` runtime, which calls it with its scheduler in
+    /// place, so they go straight to its run queue. A multi-thread worker
+    /// calls it without its scheduler core while still counted as active:
+    /// tasks woken there land in the global queue, which it does not look
+    /// at again before sleeping, and may sit there until some other event
+    /// (measured: 1,500 SET/s instead of 30,000). There the writer thread
+    /// does the waking, as any thread outside the runtime may.
+    pub fn before_park(&self, wake_here: bool) {
+        if self.appended_at.load(Ordering::Acquire) > self.written_at.load(Ordering::Relaxed)
+            && self.write_ok.load(Ordering::Relaxed)
+            && self.enabled()
+        {
+            self.flush(Flusher::Worker { wake_here }, false);
+        }
     }
 
-    /// Makes the writer fsync what it has, now (SAVE, BGSAVE). With `wait`,
-    /// returns once done (false if it failed or the log is off).
+    /// Makes the writer write and fsync what it has, now (SAVE, BGSAVE).
+    /// With `wait`, returns once done (false if it failed or the log is off).
     pub fn fsync_now(&self, wait: bool) -> bool {
         if !self.enabled() {
             return false;
@@ -377,18 +525,16 @@ impl Aof {
         if !wait {
             return true;
         }
-        let mut rx = self.durable.subscribe();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let d = *rx.borrow_and_update();
-            if d.offset >= target {
+            if self.synced_at.load(Ordering::Acquire) >= target {
                 return true;
             }
-            if d.closed || Instant::now() > deadline {
+            if self.closed.load(Ordering::Acquire) || Instant::now() > deadline {
                 return false;
             }
-            // The writer thread publishes after each round; poll the
-            // channel without a runtime (this runs on a worker thread).
+            // The writer thread publishes when done; poll without a
+            // runtime (this runs on a worker thread).
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -488,6 +634,8 @@ impl Aof {
             );
         }
         *self.last_error.lock() = text;
+        // The writer thread retries (it may be asleep with nothing pending).
+        self.wake.notify_one();
     }
 
     fn recovered(&self) {
@@ -496,155 +644,321 @@ impl Aof {
         }
     }
 
-    /// The writer thread's loop (see the module header).
-    fn writer(self: Arc<Self>, mut file: File) {
-        let mut last_fsync = Instant::now();
-        let mut written: u64 = self.durable.borrow().offset;
-        let mut synced: u64 = written;
-        // Segments taken from `pending` but not yet (fully) written.
-        let mut work: VecDeque<Segment> = VecDeque::new();
-        let mut retry_at: Option<Instant> = None;
-        loop {
-            let (stop, fsync_req) = {
-                let mut p = self.pending.lock();
-                loop {
-                    let idle = work.is_empty() && p.queue.is_empty() && p.tail.is_empty();
-                    // After an error, nothing but stop / SAVE tries again
-                    // before the retry time.
-                    let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
-                    let everysec_due = self.policy() == AppendFsync::Everysec
-                        && synced < written
-                        && last_fsync.elapsed() >= Duration::from_secs(1);
-                    if p.stop || p.fsync_requested || (everysec_due && may_try) {
+    /// Makes new offsets visible and wakes the replies waiting for them
+    /// (`wake_here`), or has the writer thread wake them (see
+    /// [`Aof::before_park`]).
+    fn publish(&self, written: u64, synced: u64, wake_here: bool) {
+        let w = self.written_at.fetch_max(written, Ordering::Release);
+        let s = self.synced_at.fetch_max(synced, Ordering::Release);
+        if w < written || s < synced {
+            if wake_here {
+                self.moved.notify_waiters();
+            } else {
+                self.pending.lock().wake_waiters = true;
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Writes everything appended so far to the current file and, under
+    /// `always` or with `fsync`, fsyncs it; then publishes the offsets.
+    /// `by_writer`: the writer thread, which waits for the file lock and
+    /// carries out switches; a worker ([`Aof::before_park`]) never waits:
+    /// if another thread is flushing, or a switch comes next, it leaves the
+    /// rest to that thread or to the writer. False if a write or fsync
+    /// failed.
+    fn flush(&self, by: Flusher, fsync: bool) -> bool {
+        let (by_writer, wake_here) = match by {
+            Flusher::Writer => (true, true),
+            Flusher::Worker { wake_here } => (false, wake_here),
+        };
+        let mut guard = if by_writer {
+            self.io.lock()
+        } else {
+            match self.io.try_lock() {
+                Some(g) => g,
+                None => return true,
+            }
+        };
+        let io = &mut *guard;
+        let Some(mut file) = io.file.clone() else {
+            return true;
+        };
+        {
+            let mut p = self.pending.lock();
+            io.work.extend(p.queue.drain(..));
+            if !p.tail.is_empty() {
+                // Swap in the drained buffer kept from the last flush, so
+                // that appends reuse its capacity.
+                let mut buf = std::mem::take(&mut io.spare);
+                std::mem::swap(&mut buf, &mut p.tail);
+                io.work.push_back(Segment::Data(buf));
+            }
+        }
+        let mut ok = true;
+        while let Some(seg) = io.work.front_mut() {
+            if let Some(e) = self.injected() {
+                self.fail(&e, "writing");
+                ok = false;
+                break;
+            }
+            match seg {
+                Segment::Data(buf) => match write_some(&file, buf) {
+                    Ok(()) => {
+                        io.written += buf.len() as u64;
+                        self.incr_size
+                            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        if let Some(Segment::Data(mut buf)) = io.work.pop_front() {
+                            if io.spare.capacity() == 0 {
+                                buf.clear();
+                                io.spare = buf;
+                            }
+                        }
+                    }
+                    Err((n, e)) => {
+                        io.written += n as u64;
+                        self.incr_size.fetch_add(n as u64, Ordering::Relaxed);
+                        buf.drain(..n);
+                        self.fail(&e, "writing");
+                        ok = false;
                         break;
                     }
-                    if !idle && may_try {
+                },
+                Segment::Switch(_) => {
+                    if !by_writer {
+                        // Its fsync of the old file is the writer's job.
                         break;
                     }
-                    let wait = match retry_at {
-                        Some(t) => t.saturating_duration_since(Instant::now()),
-                        None => Duration::from_millis(if synced < written { 100 } else { 1000 }),
-                    };
-                    // While retrying after an error, new data need not wake
-                    // us; otherwise the next append does.
-                    p.writer_waiting = retry_at.is_none();
-                    self.wake
-                        .wait_for(&mut p, wait.max(Duration::from_millis(1)));
-                    p.writer_waiting = false;
-                }
-                work.extend(p.queue.drain(..));
-                if !p.tail.is_empty() {
-                    work.push_back(Segment::Data(std::mem::take(&mut p.tail)));
-                }
-                let r = (p.stop, p.fsync_requested);
-                p.fsync_requested = false;
-                r
-            };
-            retry_at = None;
-            let mut failed = false;
-            while let Some(seg) = work.front_mut() {
-                if let Some(e) = self.injected() {
-                    self.fail(&e, "writing");
-                    failed = true;
-                    break;
-                }
-                match seg {
-                    Segment::Data(buf) => match write_some(&mut file, buf) {
-                        Ok(()) => {
-                            written += buf.len() as u64;
-                            self.incr_size
-                                .fetch_add(buf.len() as u64, Ordering::Relaxed);
-                            work.pop_front();
-                        }
-                        Err((n, e)) => {
-                            written += n as u64;
-                            self.incr_size.fetch_add(n as u64, Ordering::Relaxed);
-                            buf.drain(..n);
-                            self.fail(&e, "writing");
-                            failed = true;
-                            break;
-                        }
-                    },
-                    Segment::Switch(_) => {
-                        // The old file must be complete on disk before the
-                        // manifest can drop it.
-                        if let Err(e) = file.sync_data() {
-                            self.fail(&e, "fsyncing");
-                            failed = true;
-                            break;
-                        }
-                        if let Some(Segment::Switch(new)) = work.pop_front() {
-                            file = new;
-                            self.others_size.fetch_add(
-                                self.incr_size.swap(0, Ordering::Relaxed),
-                                Ordering::Relaxed,
-                            );
-                            self.switched.fetch_add(1, Ordering::Release);
-                        }
+                    // The old file must be complete on disk before the
+                    // manifest can drop it.
+                    if let Err(e) = file.sync_data() {
+                        self.fail(&e, "fsyncing");
+                        ok = false;
+                        break;
+                    }
+                    io.synced = io.written;
+                    if let Some(Segment::Switch(new)) = io.work.pop_front() {
+                        file = Arc::new(new);
+                        io.file = Some(file.clone());
+                        self.others_size.fetch_add(
+                            self.incr_size.swap(0, Ordering::Relaxed),
+                            Ordering::Relaxed,
+                        );
+                        self.switched.fetch_add(1, Ordering::Release);
                     }
                 }
             }
-            let want_sync = match self.policy() {
-                AppendFsync::Always => true,
-                AppendFsync::Everysec => last_fsync.elapsed() >= Duration::from_secs(1),
-                AppendFsync::No => false,
-            } || fsync_req
-                || stop;
-            if !failed && want_sync && synced < written {
-                let r = match self.injected() {
-                    Some(e) => Err(e),
-                    None => file.sync_data(),
-                };
+        }
+        let always = self.policy() == AppendFsync::Always;
+        let inline = by_writer || !self.fsync_slow.load(Ordering::Relaxed);
+        let want_sync = fsync || (always && inline);
+        if ok && want_sync {
+            if io.synced < io.written {
+                let r = self.timed_fsync(&file);
                 match r {
-                    Ok(()) => {
-                        synced = written;
-                        last_fsync = Instant::now();
-                        self.last_fsync_unix
-                            .store(crate::store::now_ms() / 1000, Ordering::Relaxed);
-                    }
+                    Ok(()) => io.synced = io.written,
                     Err(e) => {
                         self.fail(&e, "fsyncing");
-                        failed = true;
+                        ok = false;
                     }
                 }
-            } else if !failed && want_sync {
-                last_fsync = Instant::now();
+            }
+            if ok {
                 self.last_fsync_unix
                     .store(crate::store::now_ms() / 1000, Ordering::Relaxed);
             }
-            if !failed {
-                self.recovered();
-                // Under `everysec` / `no` the durable offset is only a
-                // lower bound; only `always` clients wait on it.
-                let off = if synced == written { written } else { synced };
-                self.durable.send_if_modified(|d| {
-                    if d.offset < off {
-                        d.offset = off;
-                        true
-                    } else {
-                        false
-                    }
-                });
-            } else {
-                retry_at = Some(Instant::now() + Duration::from_secs(1));
+        }
+        if ok {
+            self.recovered();
+        }
+        let unsynced = io.synced < io.written;
+        self.publish(io.written, io.synced, wake_here);
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        drop(guard);
+        if ok && always && unsynced && !by_writer {
+            let mut p = self.pending.lock();
+            if std::mem::take(&mut p.writer_sleeping) {
+                drop(p);
+                self.wake.notify_one();
             }
-            if stop && (work.is_empty() || failed) {
-                self.durable.send_modify(|d| d.closed = true);
-                return;
+        }
+        ok
+    }
+
+    /// `fdatasync`, noting whether it was slow (see [`SLOW_FSYNC`]).
+    fn timed_fsync(&self, file: &File) -> io::Result<()> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        let t = Instant::now();
+        let r = file.sync_data();
+        self.fsync_slow
+            .store(t.elapsed() >= SLOW_FSYNC, Ordering::Relaxed);
+        r
+    }
+
+    /// Fsyncs what is written without holding the file lock (workers go on
+    /// writing meanwhile): `everysec` once a second, and `always` when
+    /// fsyncs are slow. False if it failed.
+    fn background_fsync(&self) -> bool {
+        let (file, target) = {
+            let io = self.io.lock();
+            match &io.file {
+                Some(f) if io.synced < io.written => (f.clone(), io.written),
+                _ => return true,
             }
-            if !failed && !stop && self.policy() != AppendFsync::Always {
-                // Let appends gather (they do not wake us meanwhile).
+        };
+        if let Err(e) = self.timed_fsync(&file) {
+            self.fail(&e, "fsyncing");
+            return false;
+        }
+        // Bytes below `target` are in this file, or in an older one that a
+        // switch fsynced before leaving it.
+        let (written, synced) = {
+            let mut io = self.io.lock();
+            io.synced = io.synced.max(target);
+            (io.written, io.synced)
+        };
+        self.last_fsync_unix
+            .store(crate::store::now_ms() / 1000, Ordering::Relaxed);
+        self.recovered();
+        self.publish(written, synced, true);
+        true
+    }
+
+    /// The writer thread's loop (see the module header).
+    fn writer(self: Arc<Self>) {
+        let mut last_fsync = Instant::now();
+        let mut retry_at: Option<Instant> = None;
+        // The backstop: the appended offset and the flush count when the
+        // writer last saw data waiting; the appended offset at its last look.
+        let mut mark: Option<(u64, u64)> = None;
+        let mut seen: u64 = 0;
+        loop {
+            let job = {
                 let mut p = self.pending.lock();
-                if !p.stop && !p.fsync_requested {
-                    self.wake.wait_for(&mut p, BATCH_WINDOW);
+                loop {
+                    let now = Instant::now();
+                    if std::mem::take(&mut p.wake_waiters) {
+                        break Job::WakeWaiters;
+                    }
+                    if p.stop || p.fsync_requested {
+                        p.fsync_requested = false;
+                        break Job::Flush {
+                            fsync: true,
+                            stop: p.stop,
+                        };
+                    }
+                    if !self.write_ok.load(Ordering::Relaxed) && retry_at.is_none() {
+                        // A flush failed (perhaps a worker's): retry later.
+                        retry_at = Some(now + RETRY_AFTER);
+                    }
+                    let written = self.written_at.load(Ordering::Acquire);
+                    let synced = self.synced_at.load(Ordering::Acquire);
+                    let everysec = self.policy() == AppendFsync::Everysec;
+                    let mut timeout = Duration::from_secs(1);
+                    if let Some(t) = retry_at {
+                        // Nothing is tried before then (it would fail too),
+                        // and new data need not wake us.
+                        if now >= t {
+                            break Job::Flush {
+                                fsync: everysec && synced < written,
+                                stop: false,
+                            };
+                        }
+                        timeout = t - now;
+                    } else {
+                        if self.switched.load(Ordering::Acquire)
+                            < self.switches.load(Ordering::Relaxed)
+                        {
+                            break Job::Flush {
+                                fsync: false,
+                                stop: false,
+                            };
+                        }
+                        let flushes = self.flushes.load(Ordering::Relaxed);
+                        if let Some((m, f)) = mark {
+                            if written < m && flushes == f {
+                                break Job::Flush {
+                                    fsync: false,
+                                    stop: false,
+                                };
+                            }
+                        }
+                        if self.policy() == AppendFsync::Always && synced < written {
+                            // Written by a worker that left the (slow)
+                            // fsync to us.
+                            break Job::Fsync;
+                        }
+                        if everysec && synced < written {
+                            let due = last_fsync + Duration::from_secs(1);
+                            if now >= due {
+                                break Job::Fsync;
+                            }
+                            timeout = timeout.min(due - now);
+                        }
+                        if p.appended > written {
+                            // Waiting data: look again in a while.
+                            mark = Some((p.appended, flushes));
+                            timeout = timeout.min(BACKSTOP);
+                        } else if p.appended != seen {
+                            // Busy, all written: look again, but appends
+                            // need not wake us meanwhile.
+                            mark = None;
+                            timeout = timeout.min(BACKSTOP);
+                        } else {
+                            // Idle: the next append wakes us.
+                            mark = None;
+                            p.writer_waiting = true;
+                        }
+                        seen = p.appended;
+                    }
+                    p.writer_sleeping = true;
+                    self.wake
+                        .wait_for(&mut p, timeout.max(Duration::from_micros(100)));
+                    p.writer_waiting = false;
+                    p.writer_sleeping = false;
                 }
+            };
+            if let Job::WakeWaiters = job {
+                self.moved.notify_waiters();
+                continue;
             }
+            mark = None;
+            let ok = match job {
+                Job::WakeWaiters => true,
+                Job::Flush { fsync, stop } => {
+                    let ok = self.flush(Flusher::Writer, fsync);
+                    if stop {
+                        self.io.lock().file = None;
+                        self.closed.store(true, Ordering::Release);
+                        self.moved.notify_waiters();
+                        return;
+                    }
+                    if ok && fsync {
+                        last_fsync = Instant::now();
+                    }
+                    ok
+                }
+                Job::Fsync => {
+                    let ok = self.background_fsync();
+                    if ok {
+                        last_fsync = Instant::now();
+                    }
+                    ok
+                }
+            };
+            retry_at = if ok {
+                None
+            } else {
+                Some(Instant::now() + RETRY_AFTER)
+            };
         }
     }
 }
 
 /// Writes all of `buf`, or returns how much was written before the error.
-fn write_some(file: &mut File, buf: &[u8]) -> Result<(), (usize, io::Error)> {
+fn write_some(mut file: &File, buf: &[u8]) -> Result<(), (usize, io::Error)> {
     let mut done = 0;
     while done < buf.len() {
         match file.write(&buf[done..]) {
@@ -684,6 +998,114 @@ mod tests {
             "*2 $6 SELECT $1 2 *1 $5 MULTI *3 $3 SET $1 a $1 1 *3 $3 SET $1 a $1 1 *1 $4 EXEC "
         );
         assert_eq!(p.appended, p.tail.len() as u64);
+    }
+
+    /// A log started on a fresh file in the temporary directory.
+    fn started(name: &str, policy: AppendFsync) -> (Arc<Aof>, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "herald-aof-unit-{name}-{}-{:?}.aof",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let aof = Arc::new(Aof::default());
+        aof.start(file, 0, policy);
+        (aof, path)
+    }
+
+    fn set_cmd() -> Vec<Bytes> {
+        vec!["SET".into(), "a".into(), "1".into()]
+    }
+
+    /// Runs `f` on a current_thread runtime, failing after 10 s.
+    fn within_10s<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), f)
+                .await
+                .expect("timed out")
+        })
+    }
+
+    #[test]
+    fn a_parking_worker_writes_and_releases() {
+        let (aof, path) = started("park", AppendFsync::Everysec);
+        let set = set_cmd();
+        let off = aof.append([(0, &set[..])], false);
+        assert!(off > 0);
+        aof.before_park(true);
+        assert!(aof.written_at.load(Ordering::Acquire) >= off);
+        assert!(within_10s(aof.wait_durable(off)));
+        let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            text.replace("\r\n", " "),
+            "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 "
+        );
+        aof.stop();
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn slow_fsyncs_are_left_to_the_writer() {
+        let (aof, path) = started("slow", AppendFsync::Always);
+        aof.fsync_slow.store(true, Ordering::Relaxed);
+        let set = set_cmd();
+        let off = aof.append([(0, &set[..])], false);
+        aof.before_park(true);
+        // Written by the worker; fsynced by the writer thread it woke.
+        assert!(aof.written_at.load(Ordering::Acquire) >= off);
+        assert!(within_10s(aof.wait_durable(off)));
+        assert!(aof.synced_at.load(Ordering::Acquire) >= off);
+        aof.stop();
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn the_backstop_writes_when_no_worker_parks() {
+        for policy in [AppendFsync::Everysec, AppendFsync::Always] {
+            let (aof, path) = started("backstop", policy);
+            let set = set_cmd();
+            let off = aof.append([(0, &set[..])], false);
+            assert!(within_10s(aof.wait_durable(off)));
+            aof.stop();
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    #[test]
+    fn a_worker_that_may_not_wake_has_the_writer_wake() {
+        let (aof, path) = started("remote", AppendFsync::Everysec);
+        let set = set_cmd();
+        let off = aof.append([(0, &set[..])], false);
+        let waiter = {
+            let aof = aof.clone();
+            std::thread::spawn(move || within_10s(aof.wait_durable(off)))
+        };
+        aof.before_park(false);
+        assert!(waiter.join().unwrap());
+        aof.stop();
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn stopping_releases_waiters() {
+        let (aof, path) = started("stop", AppendFsync::Always);
+        let set = set_cmd();
+        let off = aof.append([(0, &set[..])], false);
+        aof.stop();
+        // The final write and fsync covered it.
+        assert!(within_10s(aof.wait_durable(off)));
+        // Beyond what was ever appended: never, and said so at once.
+        assert!(!within_10s(aof.wait_durable(off + 1)));
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]

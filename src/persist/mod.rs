@@ -52,9 +52,34 @@
 //!
 //! # Durability
 //!
-//! See [`aof`]: a writer thread, `always` with group commit (replies wait
-//! for the fsync covering them: `Client::durable_at` and
-//! `Connection::serve`), `everysec`, `no`.
+//! See [`aof`]. What herald acknowledges, it keeps: the reply to a logged
+//! write leaves only once its effects are written to the file with
+//! `write(2)` (`everysec`, `no`: a killed process loses nothing
+//! acknowledged, an OS crash up to about a second under `everysec`) or
+//! written and fsynced (`always`: nothing acknowledged is lost at all).
+//! The command layer records the offset a reply waits for in
+//! `Client::durable_at`; `Connection::serve` holds the batch's replies
+//! until [`aof::Aof::wait_durable`] says so. The write (and under `always`
+//! the fsync) is made by the runtime worker about to park, once every
+//! client of its round has run its commands, as Redis's `beforeSleep`
+//! does: one write and one fsync per round (group commit). A writer thread
+//! fsyncs `everysec` in the background, takes over `always` fsyncs while
+//! the disk is slow, and backs the workers up.
+//!
+//! # Turning the log on and off at run time
+//!
+//! [`set_appendonly`] (CONFIG SET appendonly) never waits. On: a rewrite
+//! (`rewrite::Purpose::Enable`) starts the log on a new incremental file
+//! and writes the data set as its base; if another rewrite is still
+//! running (one of a log turned off meanwhile, giving up), the enabling
+//! rewrite is *scheduled* (`State::rewrite_scheduled`, INFO
+//! `aof_rewrite_scheduled:1`, `aof_enabled:1` already), as Redis's
+//! `startAppendOnly` does, and starts when that rewrite ends (or from the
+//! once-a-second [`cron`]). Writes made until it starts are in its
+//! snapshot, taken when it starts with every database locked. An enabling
+//! rewrite that fails is scheduled again (Redis's `AOF_WAIT_REWRITE`),
+//! backing off after three failures in a row. Off: the log is written,
+//! fsynced and closed; a scheduled enable is cancelled.
 //!
 //! # Start-up and recovery
 //!
@@ -100,10 +125,15 @@ pub struct Layout {
 /// Persistence state shown by INFO and used by rewrites (`Shared::persist`).
 #[derive(Debug)]
 pub struct State {
-    /// None while the AOF is off.
+    /// None while the AOF is off (or only scheduled to go on).
     pub layout: Option<Layout>,
     /// A rewrite is running.
     pub rewrite_in_progress: bool,
+    /// CONFIG SET appendonly yes is waiting for the rewrite that turns the
+    /// log on (Redis's `aof_rewrite_scheduled` in state
+    /// `AOF_WAIT_REWRITE`): the log counts as on (INFO `aof_enabled:1`);
+    /// the rewrite starts when the running one is over ([`start_scheduled`]).
+    pub rewrite_scheduled: bool,
     /// When the running rewrite started.
     pub rewrite_started: Option<Instant>,
     /// Outcome of the last rewrite (INFO `aof_last_bgrewrite_status`).
@@ -112,10 +142,24 @@ pub struct State {
     pub last_rewrite_secs: i64,
     /// Rewrites completed since start-up (INFO `aof_rewrites`).
     pub rewrites: u64,
+    /// Rewrites failed in a row (INFO `aof_rewrites_consecutive_failures`);
+    /// from three on, the automatic and scheduled ones back off.
+    pub consecutive_failures: u32,
+    /// The back-off of Redis's `aofRewriteLimited`: no automatic or
+    /// scheduled rewrite before this time, and the delay after the next one.
+    limited_until: Option<Instant>,
+    limit_delay_minutes: u64,
     /// Bumped each time CONFIG SET turns the log off or on, so that a
     /// rewrite started for an earlier log gives up instead of naming its
     /// files in a manifest that has moved on.
     pub generation: u64,
+    /// Test hook (`rewrite::hold`): rewrites wait after their snapshot
+    /// while this is set.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub hold_rewrites: bool,
+    /// Test hook: a rewrite waits there now.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub rewrite_held: bool,
 }
 
 impl Default for State {
@@ -123,11 +167,19 @@ impl Default for State {
         State {
             layout: None,
             rewrite_in_progress: false,
+            rewrite_scheduled: false,
             rewrite_started: None,
             last_rewrite_ok: true,
             last_rewrite_secs: -1,
             rewrites: 0,
+            consecutive_failures: 0,
+            limited_until: None,
+            limit_delay_minutes: 0,
             generation: 0,
+            #[cfg(any(test, feature = "fault-injection"))]
+            hold_rewrites: false,
+            #[cfg(any(test, feature = "fault-injection"))]
+            rewrite_held: false,
         }
     }
 }
@@ -138,6 +190,39 @@ impl State {
         if let Some(l) = &mut self.layout {
             l.manifest = m;
         }
+    }
+
+    /// True while the log is on or scheduled to go on (INFO `aof_enabled`).
+    pub fn aof_on(&self) -> bool {
+        self.layout.is_some() || self.rewrite_scheduled
+    }
+
+    /// Redis's `aofRewriteLimited`: after three failed rewrites in a row,
+    /// automatic and scheduled rewrites wait 1 minute, then 2, 4, ... up
+    /// to an hour between attempts (BGREWRITEAOF is never held back).
+    fn rewrite_limited(&mut self) -> bool {
+        const THRESHOLD: u32 = 3;
+        const MAX_MINUTES: u64 = 60;
+        if self.consecutive_failures < THRESHOLD {
+            self.limited_until = None;
+            self.limit_delay_minutes = 0;
+            return false;
+        }
+        if let Some(t) = self.limited_until {
+            if Instant::now() < t {
+                return true;
+            }
+            self.limited_until = None;
+            return false;
+        }
+        self.limit_delay_minutes = (self.limit_delay_minutes * 2).clamp(1, MAX_MINUTES);
+        self.limited_until =
+            Some(Instant::now() + Duration::from_secs(self.limit_delay_minutes * 60));
+        tracing::warn!(
+            "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+            self.limit_delay_minutes
+        );
+        true
     }
 }
 
@@ -253,17 +338,30 @@ pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
 }
 
 /// Turns the log on or off at run time (CONFIG SET appendonly), as Redis's
-/// `startAppendOnly` / `stopAppendOnly`.
+/// `startAppendOnly` / `stopAppendOnly`. Never waits.
 ///
-/// On: the log starts on a new incremental file at once and a rewrite
-/// writes the data set as its base in the background (INFO shows
+/// On: a rewrite starts the log on a new incremental file and writes the
+/// data set as its base in the background (INFO shows
 /// `aof_rewrite_in_progress:1` meanwhile); files of an earlier log in the
-/// directory are deleted once the manifest names the new ones. Off: what
-/// is buffered is written and fsynced, the file closed; the files stay.
-/// The error (turning on) says why, for the log.
+/// directory are deleted once the manifest names the new ones. If a rewrite
+/// is still running (one of a log turned off meanwhile, which is giving
+/// up), the enabling rewrite is *scheduled* instead, as Redis does: the log
+/// counts as on at once (`aof_enabled:1`, `aof_rewrite_scheduled:1`) and
+/// the rewrite starts as soon as the other one is over. Writes made until
+/// it starts are in its snapshot (taken when it starts, with every
+/// database locked), writes after in its incremental file.
+///
+/// Off: what is buffered is written and fsynced, the file closed; the files
+/// stay. A scheduled enable is cancelled.
+///
+/// The error (turning on at once) says why, for the log.
 pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
     if !on {
         let mut st = shared.persist.lock();
+        if std::mem::take(&mut st.rewrite_scheduled) {
+            st.generation += 1;
+            tracing::info!("AOF turned off by CONFIG SET: the scheduled rewrite is cancelled");
+        }
         if st.layout.take().is_some() {
             st.generation += 1;
             // Under the lock: a concurrent CONFIG SET appendonly yes must
@@ -273,27 +371,45 @@ pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
         }
         return Ok(());
     }
-    // A rewrite of a log turned off meanwhile is giving up: let it finish.
-    // This blocks the calling worker (the handler is synchronous), so the
-    // wait is short; past it the command fails and can be retried.
-    // TODO(issue 7): schedule the enable instead, as Redis's
-    // startAppendOnly does (`aof_rewrite_scheduled`), and never wait here.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        {
-            let st = shared.persist.lock();
-            if st.layout.is_some() {
-                return Ok(());
-            }
-            if !st.rewrite_in_progress {
-                break;
-            }
+    let generation = {
+        let mut st = shared.persist.lock();
+        if st.aof_on() {
+            return Ok(());
         }
-        if Instant::now() > deadline {
-            return Err("a previous AOF rewrite is still running".into());
+        st.generation += 1;
+        st.rewrite_scheduled = true;
+        if st.rewrite_in_progress {
+            tracing::warn!(
+                "AOF was enabled but an AOF rewrite is still running: the rewrite that turns it on is scheduled to start when it is over"
+            );
+            return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(1));
+        st.generation
+    };
+    // Nothing runs: start now, and report a failure to the caller (Redis's
+    // CONFIG SET fails when startAppendOnly cannot start its rewrite).
+    start_scheduled(shared).inspect_err(|_| {
+        let mut st = shared.persist.lock();
+        if st.generation == generation && st.layout.is_none() {
+            st.rewrite_scheduled = false;
+        }
+    })
+}
+
+/// Starts the scheduled rewrite that turns the log on, unless it was
+/// cancelled, has started already, or a rewrite still runs (whose end calls
+/// this again, see `rewrite::spawn`; the once-a-second [`cron`] retries
+/// too). On error the enable stays scheduled.
+pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
+    {
+        let st = shared.persist.lock();
+        if !st.rewrite_scheduled || st.rewrite_in_progress {
+            return Ok(());
+        }
     }
+    // No rewrite can start meanwhile (BGREWRITEAOF and the automatic one
+    // need the log open, or come here), so the manifest read below is the
+    // one the rewrite will supersede.
     let (dir, dirname, prefix) = configured_paths(shared);
     let aofdir = dir.join(&dirname);
     fs::create_dir_all(&aofdir)
@@ -308,10 +424,10 @@ pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
     };
     let generation = {
         let mut st = shared.persist.lock();
-        if st.layout.is_some() || st.rewrite_in_progress {
-            return Err("the AOF is being turned on by another client".into());
+        if !st.rewrite_scheduled || st.rewrite_in_progress {
+            return Ok(());
         }
-        st.generation += 1;
+        st.rewrite_scheduled = false;
         st.layout = Some(Layout {
             dir: aofdir,
             prefix,
@@ -321,13 +437,20 @@ pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
         st.rewrite_started = Some(Instant::now());
         st.generation
     };
-    tracing::info!("AOF turned on by CONFIG SET: writing the base in the background");
+    tracing::info!("Turning the AOF on: writing the base in the background");
     rewrite::spawn(shared, rewrite::Purpose::Enable, generation).inspect_err(|_| {
-        shared.persist.lock().layout = None;
+        let mut st = shared.persist.lock();
+        if st.generation == generation {
+            st.layout = None;
+            st.rewrite_scheduled = true;
+        }
     })
 }
 
-/// Background duties, once a second: the automatic rewrite.
+/// Background duties, once a second: the scheduled rewrite that turns the
+/// log on (if the end of the rewrite it waited for did not start it, or it
+/// failed), and the automatic rewrite; both back off after repeated
+/// failures, as Redis's `serverCron`.
 pub async fn cron(shared: Weak<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -337,9 +460,33 @@ pub async fn cron(shared: Weak<Shared>) {
         if sh.is_shutting_down() {
             return;
         }
-        if !sh.persist.lock().rewrite_in_progress && rewrite::auto_due(&sh) {
-            tracing::info!("Starting automatic rewriting of AOF on growth");
-            let _ = rewrite::start(&sh);
+        let scheduled = {
+            let mut st = sh.persist.lock();
+            if st.rewrite_in_progress {
+                continue;
+            }
+            if st.rewrite_scheduled {
+                Some(!st.rewrite_limited())
+            } else {
+                None
+            }
+        };
+        match scheduled {
+            Some(true) => {
+                if let Err(e) = start_scheduled(&sh) {
+                    tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
+                    let mut st = sh.persist.lock();
+                    st.last_rewrite_ok = false;
+                    st.consecutive_failures += 1;
+                }
+            }
+            Some(false) => {}
+            None => {
+                if rewrite::auto_due(&sh) && !sh.persist.lock().rewrite_limited() {
+                    tracing::info!("Starting automatic rewriting of AOF on growth");
+                    let _ = rewrite::start(&sh);
+                }
+            }
         }
     }
 }

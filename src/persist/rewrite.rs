@@ -23,7 +23,11 @@
 //! [`Purpose::Enable`]): the writer starts on the new incremental file at
 //! step 2 instead of switching, and the manifest names the new files only
 //! once the base is complete. A rewrite overtaken by CONFIG SET appendonly
-//! (the log's `generation` changed) gives up and removes its files.
+//! (the log's `generation` changed) gives up and removes its files; that
+//! is not counted as a failure (Redis kills such a child and leaves the
+//! status alone). When a rewrite ends, the enabling rewrite CONFIG SET
+//! appendonly yes scheduled meanwhile starts (see `persist`); an enabling
+//! rewrite that fails stops the writer it started and is scheduled again.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -54,12 +58,19 @@ pub(crate) enum Purpose {
 }
 
 /// Starts a rewrite in the background. Errors are the texts BGREWRITEAOF
-/// replies with.
+/// replies with. While the log is scheduled to go on (CONFIG SET
+/// appendonly yes waiting, see `persist::set_appendonly`), this starts the
+/// rewrite that turns it on, as Redis's BGREWRITEAOF does in that state.
 pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
     let generation = {
         let mut st = shared.persist.lock();
         if st.rewrite_in_progress {
             return Err("ERR Background append only file rewriting already in progress".into());
+        }
+        if st.rewrite_scheduled {
+            drop(st);
+            return super::start_scheduled(shared)
+                .map_err(|e| format!("ERR can't start the AOF rewrite: {e}"));
         }
         if !shared.aof.enabled() || st.layout.is_none() {
             return Err(
@@ -74,7 +85,9 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
 }
 
 /// Runs a rewrite on its own thread. The caller has set
-/// `rewrite_in_progress`; this clears it when done.
+/// `rewrite_in_progress`; this clears it when done and then starts the
+/// rewrite that turns the log on if CONFIG SET appendonly yes scheduled one
+/// meanwhile.
 pub(crate) fn spawn(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> Result<(), String> {
     let sh = shared.clone();
     let t = std::thread::Builder::new()
@@ -86,15 +99,42 @@ pub(crate) fn spawn(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> 
             st.rewrite_in_progress = false;
             st.rewrite_started = None;
             st.last_rewrite_secs = started.elapsed().as_secs() as i64;
+            let mut retry_later = false;
             match r {
                 Ok(()) => {
                     st.last_rewrite_ok = true;
                     st.rewrites += 1;
+                    st.consecutive_failures = 0;
                     tracing::info!("Background AOF rewrite finished successfully");
+                }
+                Err(_) if st.generation != generation => {
+                    // Overtaken by CONFIG SET appendonly: not a failure
+                    // (Redis kills such a child and leaves the status).
+                    tracing::info!("Background AOF rewrite abandoned: {}", superseded());
                 }
                 Err(e) => {
                     st.last_rewrite_ok = false;
+                    st.consecutive_failures += 1;
                     tracing::warn!("Background AOF rewrite failed: {e}");
+                    if purpose == Purpose::Enable && st.layout.is_some() {
+                        // The log is still meant to go on: as Redis in
+                        // AOF_WAIT_REWRITE, schedule another try (the cron
+                        // makes it, backing off after repeated failures).
+                        // The writer it may have started logs to a file no
+                        // manifest names: stop it; the next try's snapshot
+                        // has everything.
+                        sh.aof.stop();
+                        st.layout = None;
+                        st.rewrite_scheduled = true;
+                        retry_later = true;
+                    }
+                }
+            }
+            let scheduled = st.rewrite_scheduled && !retry_later;
+            drop(st);
+            if scheduled {
+                if let Err(e) = super::start_scheduled(&sh) {
+                    tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
                 }
             }
         });
@@ -105,6 +145,39 @@ pub(crate) fn spawn(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> 
         return Err(format!("ERR can't start the AOF rewrite: {e}"));
     }
     Ok(())
+}
+
+/// Test hook (feature `fault-injection`): while `hold` is set, rewrites
+/// (BGREWRITEAOF, automatic, enabling) stop after taking their snapshot and
+/// wait, so that a test can act while one is certainly running, halfway.
+#[cfg(any(test, feature = "fault-injection"))]
+pub fn hold(shared: &Shared, hold: bool) {
+    shared.persist.lock().hold_rewrites = hold;
+    HOLD.notify_all();
+}
+
+/// Test hook: a rewrite waits in [`hold`] now.
+#[cfg(any(test, feature = "fault-injection"))]
+pub fn held(shared: &Shared) -> bool {
+    shared.persist.lock().rewrite_held
+}
+
+/// Wakes rewrites held by [`hold`] (shared by every server of the process:
+/// each re-checks its own flag).
+#[cfg(any(test, feature = "fault-injection"))]
+static HOLD: parking_lot::Condvar = parking_lot::Condvar::new();
+
+/// Waits while [`hold`] holds rewrites (nothing without the test hook).
+fn wait_while_held(_shared: &Shared) {
+    #[cfg(any(test, feature = "fault-injection"))]
+    {
+        let mut st = _shared.persist.lock();
+        while st.hold_rewrites {
+            st.rewrite_held = true;
+            HOLD.wait(&mut st);
+        }
+        st.rewrite_held = false;
+    }
 }
 
 /// The error of a rewrite overtaken by CONFIG SET appendonly.
@@ -183,9 +256,13 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
         drop(g);
     }
 
+    wait_while_held(shared);
+
     // 3. The new base.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = write_base(&tmp, &snapshot);
+    let written = write_base(&tmp, &snapshot, || {
+        shared.persist.lock().generation == generation
+    });
     drop(snapshot);
     let size = match written {
         Ok(size) => size,
@@ -236,9 +313,14 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
 }
 
 /// Writes the snapshot as commands to `path` and fsyncs it; its size.
+///
+/// `wanted` is asked before each 64 KiB written: a rewrite overtaken by
+/// CONFIG SET appendonly gives up at once (a scheduled enable waits for
+/// it) rather than after writing and fsyncing a base nobody will use.
 fn write_base(
     path: &std::path::Path,
     snapshot: &[Vec<(Bytes, Value, Option<u64>)>],
+    wanted: impl Fn() -> bool,
 ) -> io::Result<u64> {
     let f = File::create(path)?;
     let mut w = BufWriter::with_capacity(1 << 16, f);
@@ -251,6 +333,9 @@ fn write_base(
         for (k, v, at) in keys {
             write_key(&mut buf, k, v, *at);
             if buf.len() >= 1 << 16 {
+                if !wanted() {
+                    return Err(superseded());
+                }
                 w.write_all(&buf)?;
                 buf.clear();
             }
