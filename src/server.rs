@@ -168,7 +168,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let mut shutdown = shared.shutdown_signal();
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|stop| *stop) => return,
             r = listener.accept() => r,
         };
         match accepted {
@@ -263,7 +263,7 @@ async fn clients_cron(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown_signal();
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|stop| *stop) => return,
             _ = tick.tick() => {}
         }
         let timeout = shared.config.read().timeout;

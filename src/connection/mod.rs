@@ -401,7 +401,7 @@ impl Connection {
         const MAX_ROUNDS: usize = 64;
         /// Longest a publisher waits for backed-up readers per batch.
         const PACE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
-        // (Replies waiting for an AOF fsync leave at the loop's top.)
+        // (Replies waiting for the AOF leave at the loop's top.)
         if self.client.durable_at == 0 {
             self.write_pending()?;
         }
