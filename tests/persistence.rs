@@ -519,6 +519,18 @@ fn torn_tails_load_the_complete_records() {
 // ---------------------------------------------------------------------------
 // Round trips, rewrite under load, automatic rewrite, clean shutdown.
 
+/// A server on a free port with `dir` set and the log off (to be turned
+/// on with CONFIG SET appendonly yes).
+fn herald_without_aof(dir: &Path) -> herald::server::ServerHandle {
+    herald::server::start(Config {
+        port: 0,
+        appendonly: false,
+        dir: dir.to_path_buf(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 /// An in-process herald with the AOF on in `dir`, with extra options.
 fn herald_in(
     dir: &Path,
@@ -1420,13 +1432,7 @@ fn disk_errors_refuse_writes_until_they_stop() {
 #[test]
 fn config_set_appendonly_starts_and_stops_the_log() {
     let d = temp_dir("cfgaof");
-    let cfg = Config {
-        port: 0,
-        appendonly: false,
-        dir: d.clone(),
-        ..Default::default()
-    };
-    let s = herald::server::start(cfg).unwrap();
+    let s = herald_without_aof(&d);
     let mut c = connect(s.port());
     write_every_type(&mut c);
     let aofdir = d.join("appendonlydir");
@@ -1565,13 +1571,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
 #[test]
 fn failed_enabling_rewrite_is_retried() {
     let d = temp_dir("enable-retry");
-    let cfg = Config {
-        port: 0,
-        appendonly: false,
-        dir: d.clone(),
-        ..Default::default()
-    };
-    let s = herald::server::start(cfg).unwrap();
+    let s = herald_without_aof(&d);
     let mut c = connect(s.port());
     qs(&mut c, &["SET", "before", "1"]);
     let obstacle = d
