@@ -649,6 +649,17 @@ fn scrub(v: &mut redis::Value) {
     }
 }
 
+/// Starts a server on `d` (the previous one shut down), checks that it
+/// holds exactly `want` (a [`dump_all`]), and removes the directory.
+fn assert_reloads(d: &Path, want: &[String]) {
+    let s = herald_in(d, AppendFsync::Everysec, &[]);
+    let mut c = connect(s.port());
+    assert_eq!(dump_all(&mut c), want);
+    drop(c);
+    s.shutdown();
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Every key of every database with its type, absolute expiry and full
 /// contents (streams with their groups, PELs and consumers), as text.
 fn dump_all(c: &mut redis::Connection) -> Vec<String> {
@@ -1249,12 +1260,7 @@ fn automatic_rewrite_keeps_the_manifest_valid() {
     let want = dump_all(&mut c);
     drop(c);
     s.shutdown();
-    let s = herald_in(&d, AppendFsync::Everysec, &[]);
-    let mut c = connect(s.port());
-    assert_eq!(dump_all(&mut c), want);
-    drop(c);
-    s.shutdown();
-    let _ = std::fs::remove_dir_all(&d);
+    assert_reloads(&d, &want);
 }
 
 /// The `herald` binary with stderr captured in `log`.
@@ -1555,12 +1561,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     assert_eq!(present, named);
     drop(c);
     s.shutdown();
-    let s = herald_in(&d, AppendFsync::Everysec, &[]);
-    let mut c = connect(s.port());
-    assert_eq!(dump_all(&mut c), want);
-    drop(c);
-    s.shutdown();
-    let _ = std::fs::remove_dir_all(&d);
+    assert_reloads(&d, &want);
 }
 
 /// An enabling rewrite that fails (here its temporary base file cannot be
@@ -1598,12 +1599,7 @@ fn failed_enabling_rewrite_is_retried() {
     let want = dump_all(&mut c);
     drop(c);
     s.shutdown();
-    let s = herald_in(&d, AppendFsync::Everysec, &[]);
-    let mut c = connect(s.port());
-    assert_eq!(dump_all(&mut c), want);
-    drop(c);
-    s.shutdown();
-    let _ = std::fs::remove_dir_all(&d);
+    assert_reloads(&d, &want);
 }
 
 /// redis-server's own log of every type (streams with groups, approximate
@@ -1620,10 +1616,5 @@ fn redis_log_of_every_type_loads_as_in_redis() {
     let mut r = connect(rport);
     let want = dump_all(&mut r);
     shutdown(rp, &mut r);
-    let s = herald_in(&d, AppendFsync::Everysec, &[]);
-    let mut c = connect(s.port());
-    assert_eq!(dump_all(&mut c), want);
-    drop(c);
-    s.shutdown();
-    let _ = std::fs::remove_dir_all(&d);
+    assert_reloads(&d, &want);
 }
