@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -213,5 +213,23 @@ impl Shared {
     /// True once shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown_tx.borrow()
+    }
+}
+
+/// Runs `duty` every `period` until the server shuts down or is dropped:
+/// the shape of the periodic duties Redis runs from `serverCron` (active
+/// expiry, rate sampling, the AOF's rewrite checks). Between ticks the task
+/// holds only a `Weak`, so a dropped server ends it; a tick that comes late
+/// is not made up for.
+pub async fn every(shared: Weak<Shared>, period: Duration, mut duty: impl FnMut(&Arc<Shared>)) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(sh) = shared.upgrade() else { return };
+        if sh.is_shutting_down() {
+            return;
+        }
+        duty(&sh);
     }
 }

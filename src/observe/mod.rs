@@ -295,16 +295,7 @@ pub fn cpu_times() -> [(f64, f64); 3] {
 /// Samples rates and client memory every 100 ms until the server stops
 /// (Redis does the same in `serverCron`).
 pub async fn cron(shared: Weak<Shared>) {
-    let mut tick = tokio::time::interval(PERIOD);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(sh) = shared.upgrade() else { return };
-        if sh.is_shutting_down() {
-            return;
-        }
-        sh.observe.sample(&sh);
-    }
+    crate::state::every(shared, PERIOD, |sh| sh.observe.sample(sh)).await
 }
 
 #[cfg(test)]

@@ -452,40 +452,36 @@ pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
 /// failed), and the automatic rewrite; both back off after repeated
 /// failures, as Redis's `serverCron`.
 pub async fn cron(shared: Weak<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(sh) = shared.upgrade() else { return };
-        if sh.is_shutting_down() {
+    crate::state::every(shared, Duration::from_secs(1), cron_tick).await
+}
+
+/// One second's work of [`cron`].
+fn cron_tick(sh: &Arc<Shared>) {
+    let scheduled = {
+        let mut st = sh.persist.lock();
+        if st.rewrite_in_progress {
             return;
         }
-        let scheduled = {
-            let mut st = sh.persist.lock();
-            if st.rewrite_in_progress {
-                continue;
+        if st.rewrite_scheduled {
+            Some(!st.rewrite_limited())
+        } else {
+            None
+        }
+    };
+    match scheduled {
+        Some(true) => {
+            if let Err(e) = start_scheduled(sh) {
+                tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
+                let mut st = sh.persist.lock();
+                st.last_rewrite_ok = false;
+                st.consecutive_failures += 1;
             }
-            if st.rewrite_scheduled {
-                Some(!st.rewrite_limited())
-            } else {
-                None
-            }
-        };
-        match scheduled {
-            Some(true) => {
-                if let Err(e) = start_scheduled(&sh) {
-                    tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
-                    let mut st = sh.persist.lock();
-                    st.last_rewrite_ok = false;
-                    st.consecutive_failures += 1;
-                }
-            }
-            Some(false) => {}
-            None => {
-                if rewrite::auto_due(&sh) && !sh.persist.lock().rewrite_limited() {
-                    tracing::info!("Starting automatic rewriting of AOF on growth");
-                    let _ = rewrite::start(&sh);
-                }
+        }
+        Some(false) => {}
+        None => {
+            if rewrite::auto_due(sh) && !sh.persist.lock().rewrite_limited() {
+                tracing::info!("Starting automatic rewriting of AOF on growth");
+                let _ = rewrite::start(sh);
             }
         }
     }

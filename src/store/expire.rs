@@ -29,16 +29,7 @@ pub const PERIOD: Duration = Duration::from_millis(100);
 
 /// Runs the expiry cycle until the server shuts down or is dropped.
 pub async fn run(shared: Weak<Shared>) {
-    let mut tick = tokio::time::interval(PERIOD);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(sh) = shared.upgrade() else { return };
-        if sh.is_shutting_down() {
-            return;
-        }
-        cycle(&sh);
-    }
+    crate::state::every(shared, PERIOD, cycle).await
 }
 
 /// One tick over every database.
