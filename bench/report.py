@@ -308,7 +308,12 @@ def cmd_render(results, machine_path, out_md, out_svg):
            "established, minus the RSS of the same server freshly started and empty.", ""]
     md += memory_rows(summary)
     md += slow_rows(summary)
-    md += ["", "### Row shapes (herald-bench arguments)", ""]
+    md += ["", "### Row shapes (herald-bench arguments)", "",
+           "Publishers pick each publish's channel uniformly at random (`--spread random`, the "
+           "default since 2026-11-22; a fixed seed per publisher). Runs before that date went "
+           "round-robin with the publishers nearly in step, which let a subscriber receive one "
+           "message from each publisher at once and made rows 4, 6 and 7 swing with the "
+           "publishers' phase.", ""]
     for s in summary:
         extra = f' (servers also get `{s["server_args"]}`)' if s.get("server_args") else ""
         md.append(f'- {s["row"]}: `{s["args"]}`{extra}')

@@ -70,6 +70,71 @@ impl Mode {
     }
 }
 
+/// How each publisher picks the channel of its next publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Spread {
+    /// Uniformly at random (a fixed seed per publisher): publishers are
+    /// independent, so how often one subscriber gets messages close
+    /// together depends on the rate only.
+    Random,
+    /// Round-robin over all channels, publisher `i` starting at channel
+    /// `i`: the publishers march nearly in step, so a subscriber gets one
+    /// message from each of them at about the same time, or not, as their
+    /// phases drift. Kept to reproduce earlier runs.
+    RoundRobin,
+}
+
+impl Spread {
+    /// Name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Spread::Random => "random",
+            Spread::RoundRobin => "round-robin",
+        }
+    }
+}
+
+/// The sequence of channels one publisher publishes to. `Clone` so that
+/// its reader can replay a batch's channels from the state the batch
+/// started at.
+#[derive(Debug, Clone)]
+pub struct ChannelWalk {
+    channels: usize,
+    next: usize,
+    /// `Spread::Random`: the generator.
+    rng: Option<rand::rngs::StdRng>,
+}
+
+impl ChannelWalk {
+    /// Publisher `id`'s walk over `channels` channels.
+    pub fn new(spread: Spread, id: usize, channels: usize) -> ChannelWalk {
+        use rand::SeedableRng;
+        let channels = channels.max(1);
+        ChannelWalk {
+            channels,
+            next: id % channels,
+            rng: (spread == Spread::Random)
+                .then(|| rand::rngs::StdRng::seed_from_u64(0x6865_7261_6c64 ^ id as u64)),
+        }
+    }
+}
+
+impl Iterator for ChannelWalk {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        use rand::Rng;
+        Some(match &mut self.rng {
+            Some(r) => r.gen_range(0..self.channels),
+            None => {
+                let c = self.next;
+                self.next = (c + 1) % self.channels;
+                c
+            }
+        })
+    }
+}
+
 /// Name of channel `i`.
 pub fn channel_name(i: usize) -> String {
     format!("ch:{i}:x")

@@ -86,9 +86,15 @@ pub struct Args {
     /// the server disconnected (and when).
     #[arg(long, default_value_t = 0)]
     pub slow_subscribers: usize,
-    /// Channels; publishers go round-robin over all of them.
+    /// Channels; publishers spread their publishes over all of them (see
+    /// --spread).
     #[arg(long, default_value_t = 1)]
     pub channels: usize,
+    /// How each publisher picks a publish's channel: random (uniform, a
+    /// fixed seed per publisher) or round-robin (publisher i starting at
+    /// channel i, the shape of runs before 2026-11-22).
+    #[arg(long, value_enum, default_value_t = conn::Spread::Random)]
+    pub spread: conn::Spread,
     /// Channels each subscriber listens on (K consecutive ones, starting at
     /// subscriber × K, wrapping). With --hold, 0 = idle connections.
     #[arg(long, default_value_t = 1)]

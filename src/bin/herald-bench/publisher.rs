@@ -35,6 +35,8 @@ pub struct PublishPlan {
     /// it (the deliveries a publish owes them, whatever PUBLISH replies when
     /// slow subscribers are present too).
     pub fast_subscribers: Vec<u64>,
+    /// How publishers pick channels.
+    pub spread: conn::Spread,
 }
 
 /// Prepares the parts of the commands for `channels` channels and
@@ -78,8 +80,9 @@ pub struct PubStats {
 struct Batch {
     count: usize,
     in_window: bool,
-    /// Channel of the batch's first publish (the others follow round-robin).
-    channel: usize,
+    /// The publisher's channel walk as the batch began (replayed by the
+    /// reader to know each publish's channel).
+    channels: conn::ChannelWalk,
 }
 
 /// Runs one publisher until the end of the measured window and until every
@@ -128,8 +131,7 @@ async fn write_loop(
     tickets: Option<Arc<Semaphore>>,
     tx: mpsc::UnboundedSender<Batch>,
 ) -> Result<()> {
-    let channels = plan.prefixes.len().max(1);
-    let mut channel = id % channels;
+    let mut walk = conn::ChannelWalk::new(plan.spread, id, plan.prefixes.len());
     let cmd_len = plan.prefixes.first().map_or(0, Vec::len) + 16 + plan.suffix.len();
     let mut out = Vec::with_capacity(plan.window * (cmd_len + 16));
     let start = shared.window_start.load(Ordering::Relaxed);
@@ -172,22 +174,18 @@ async fn write_loop(
             return Ok(());
         }
         out.clear();
-        let first_channel = channel;
-        for _ in 0..count {
+        let first = walk.clone();
+        for channel in walk.by_ref().take(count) {
             out.extend_from_slice(&plan.prefixes[channel]);
             let at = out.len();
             out.resize(at + 16, 0);
             resp::put_hex16(&mut out[at..], now);
             out.extend_from_slice(&plan.suffix);
-            channel += 1;
-            if channel == channels {
-                channel = 0;
-            }
         }
         let batch = Batch {
             count,
             in_window: now >= start,
-            channel: first_channel,
+            channels: first,
         };
         if tx.send(batch).is_err() {
             return Ok(()); // the reader has stopped; it reports why
@@ -246,24 +244,20 @@ async fn read_loop(
             let Some(front) = queue.front_mut() else {
                 return Err(bench_err!("server sent a reply to no request"));
             };
+            let channel = front.channels.next().unwrap_or(0);
             match reply {
                 Reply::Integer(v) => {
                     stats.replied_total += 1;
                     if front.in_window {
                         stats.published += 1;
                         stats.expected += u64::try_from(v).unwrap_or(0);
-                        stats.fast_expected +=
-                            fast_subscribers.get(front.channel).copied().unwrap_or(0);
+                        stats.fast_expected += fast_subscribers.get(channel).copied().unwrap_or(0);
                     }
                 }
                 Reply::Error(e) => return Err(bench_err!("server refused the publish: {e}")),
                 Reply::Other(f) => return Err(bench_err!("unexpected reply to a publish: {f}")),
             }
             front.count -= 1;
-            front.channel += 1;
-            if front.channel >= fast_subscribers.len() {
-                front.channel = 0;
-            }
             if front.count == 0 {
                 queue.pop_front();
             }

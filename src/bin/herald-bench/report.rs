@@ -256,6 +256,7 @@ fn config_json(a: &Args, threads: usize) -> Value {
         "subscribers": a.subscribers,
         "slow_subscribers": a.slow_subscribers,
         "channels": a.channels,
+        "spread": a.spread.name(),
         "channels_per_sub": a.channels_per_sub,
         "extra_patterns": a.extra_patterns,
         "payload": a.payload,
@@ -353,11 +354,12 @@ pub fn human(a: &Args, o: &Outcome) -> String {
         String::new()
     };
     s += &format!(
-        "  {} (pipeline {}, {rate}), {} on {} ({} each{extra}), {}-byte payload\n",
+        "  {} (pipeline {}, {rate}), {} on {} ({} spread; {} each{extra}), {}-byte payload\n",
         plural(a.publishers, "publisher"),
         a.pipeline,
         plural(a.subscribers, "subscriber"),
         plural(a.channels, "channel"),
+        a.spread.name(),
         a.channels_per_sub,
         a.payload
     );

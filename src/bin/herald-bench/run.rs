@@ -248,6 +248,7 @@ async fn measure(
         window: a.pipeline,
         timeout,
         fast_subscribers: fast_per_channel(a),
+        spread: a.spread,
     });
     let watcher = (a.slow_subscribers > 0).then(|| {
         let (a, shared) = (Arc::new(a.clone()), shared.clone());
