@@ -107,6 +107,10 @@ pub struct Config {
     /// Background task frequency per second (`hz`), kept within 1..=500 as
     /// Redis does.
     pub hz: u32,
+    /// `pubsub-coalesce-us` (herald's own): how long, at most, a published
+    /// message waits for more to join its write while the worker is busy
+    /// (`connection::hold`); 0 = never.
+    pub pubsub_coalesce_us: u64,
     /// The config file the server was started with, made absolute (for
     /// CONFIG REWRITE and INFO).
     pub config_file: Option<String>,
@@ -272,6 +276,7 @@ impl Default for Config {
             appendonly: false,
             appendfsync: AppendFsync::Everysec,
             hz: 10,
+            pubsub_coalesce_us: 200,
             config_file: None,
             rename_commands: Vec::new(),
             others: OtherOptions::default(),
@@ -714,6 +719,7 @@ impl Config {
             "appendonly" => Value::Bool(self.appendonly),
             "appendfsync" => enum_id(self.appendfsync.as_str()),
             "hz" => num(self.hz.into()),
+            "pubsub-coalesce-us" => num(self.pubsub_coalesce_us),
             _ => return None,
         })
     }
@@ -761,6 +767,9 @@ impl Config {
             }
             // Redis keeps hz within CONFIG_MIN_HZ..=CONFIG_MAX_HZ.
             ("hz", Value::Num(n)) => self.hz = n.clamp(1, 500) as u32,
+            ("pubsub-coalesce-us", Value::Num(n)) => {
+                self.pubsub_coalesce_us = conv(n, self.pubsub_coalesce_us)
+            }
             _ => return false,
         }
         true

@@ -146,6 +146,7 @@ pub fn worker_threads(config: &Config) -> usize {
 fn build_runtime(
     config: &Config,
     aof: Arc<crate::persist::aof::Aof>,
+    limits: Arc<crate::connection::limits::Limits>,
 ) -> io::Result<tokio::runtime::Runtime> {
     let threads = worker_threads(config);
     // Only the current_thread runtime may wake tasks from its park hook
@@ -158,9 +159,19 @@ fn build_runtime(
         b.worker_threads(threads).thread_name("herald-worker");
         b
     };
-    b.on_thread_park(move || aof.before_park(wake_here))
-        .enable_all()
-        .build()
+    b.on_thread_park(move || {
+        if wake_here {
+            // Held deliveries go out now (and the window follows CONFIG SET).
+            let window = limits
+                .coalesce_us
+                .load(std::sync::atomic::Ordering::Relaxed);
+            crate::connection::hold::flush();
+            crate::connection::hold::configure(Duration::from_micros(window));
+        }
+        aof.before_park(wake_here)
+    })
+    .enable_all()
+    .build()
 }
 
 /// Accepts connections on `listener` until shutdown.
@@ -368,7 +379,11 @@ pub fn run(mut config: Config) -> io::Result<()> {
     let listeners = bind_all(&config)?;
     let tls = bind_tls(&config)?;
     let shared = Shared::new(config);
-    let rt = build_runtime(&shared.config.read(), shared.aof.clone())?;
+    let rt = build_runtime(
+        &shared.config.read(),
+        shared.aof.clone(),
+        shared.limits.clone(),
+    )?;
     let addrs: Vec<String> = listeners
         .iter()
         .chain(tls.iter().flat_map(|(l, _)| l.iter()))
@@ -476,7 +491,11 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         None => None,
     };
     let shared = Shared::new(config);
-    let rt = build_runtime(&shared.config.read(), shared.aof.clone())?;
+    let rt = build_runtime(
+        &shared.config.read(),
+        shared.aof.clone(),
+        shared.limits.clone(),
+    )?;
     // Users from the config file and the ACL file (issue 8).
     crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     crate::persist::open(&shared).map_err(io::Error::other)?;

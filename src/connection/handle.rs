@@ -10,12 +10,15 @@
 //! but the subscriber's own short one is taken to deliver it.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use nix::sys::socket::{sendmsg, MsgFlags};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -44,6 +47,15 @@ pub struct Pushed {
     pub backed_up: bool,
 }
 
+/// What a push did to the queue.
+#[derive(Debug, Default, Clone, Copy)]
+struct Queued {
+    /// The queue was empty: the task must be woken (now or soon).
+    first: bool,
+    /// The queue just reached [`CONGESTED_BYTES`].
+    filled: bool,
+}
+
 /// The queue of encoded bytes waiting to be written to one client.
 #[derive(Debug, Default)]
 struct Outbox {
@@ -57,6 +69,15 @@ struct Outbox {
     since: Option<Instant>,
     /// Congestion was already reported for the bytes now queued.
     congested: bool,
+    /// The client's task took chunks and has not finished writing them: it
+    /// takes whatever is queued meanwhile before it sleeps, so nobody else
+    /// may write to the socket (the order of bytes would break).
+    writing: bool,
+    /// The socket, for [`ClientHandle::flush`] (plain TCP only). Set by the
+    /// connection task when it starts serving, cleared by `close_outbox`
+    /// before the socket can be closed: while it is `Some` under this lock,
+    /// the descriptor is the client's open socket.
+    fd: Option<RawFd>,
 }
 
 /// Facts about a client shown by CLIENT LIST / CLIENT INFO, kept current by
@@ -205,15 +226,46 @@ impl ClientHandle {
     /// silently once the client is closing.
     #[inline]
     pub fn push(&self, bytes: Bytes) -> Pushed {
+        let (pushed, queued) = self.enqueue(bytes);
+        if queued.first {
+            self.wake();
+        }
+        pushed
+    }
+
+    /// A published message for this subscriber: as [`push`](Self::push),
+    /// but while the worker is busy the task's wake-up may be held so that
+    /// several messages leave in one write (see `connection::hold`); a
+    /// queue of [`CONGESTED_BYTES`] or more wakes it at once.
+    #[inline]
+    pub fn deliver(self: &Arc<Self>, bytes: Bytes) -> Pushed {
+        let (pushed, queued) = self.enqueue(bytes);
+        if queued.first {
+            if !super::hold::defer(self) {
+                self.wake();
+            }
+        } else if queued.filled {
+            self.wake();
+        }
+        pushed
+    }
+
+    /// Queues `bytes`; says what the push found, and what it did to the
+    /// queue (which tells whether the task must be woken).
+    #[inline]
+    fn enqueue(&self, bytes: Bytes) -> (Pushed, Queued) {
         if bytes.is_empty() {
-            return Pushed::default();
+            return Default::default();
         }
         let len = bytes.len();
         let mut o = self.outbox.lock();
         if o.closed {
-            return Pushed::default();
+            return Default::default();
         }
-        let was_empty = o.chunks.is_empty();
+        let queued = Queued {
+            first: o.chunks.is_empty(),
+            filled: o.bytes < CONGESTED_BYTES && o.bytes + len >= CONGESTED_BYTES,
+        };
         o.bytes += len;
         let mut congested = false;
         if o.bytes > CONGESTED_BYTES && !o.congested {
@@ -228,21 +280,113 @@ impl ClientHandle {
         let o_congested = o.congested;
         o.chunks.push_back(bytes);
         // Counted under the lock: the writer can only subtract bytes it took.
-        let queued = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        let total = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
         drop(o);
         let class = self.class();
-        if queued as u64 > self.limits.threshold(class)
+        if total as u64 > self.limits.threshold(class)
             || self.soft_since_ms.load(Ordering::Relaxed) != 0
         {
-            self.check_limits(class, queued);
+            self.check_limits(class, total);
         }
-        if was_empty {
-            self.wake.notify_one();
-        }
-        Pushed {
+        let pushed = Pushed {
             congested,
             backed_up: o_congested && self.socket_full.load(Ordering::Relaxed),
+        };
+        (pushed, queued)
+    }
+
+    /// Writes what is queued for this client straight to its socket, from
+    /// the calling task (the worker flushing its held deliveries, see
+    /// `connection::hold`): one `sendmsg` for everything queued, and no
+    /// task wake-up when the socket takes it all, which it does unless the
+    /// peer reads slowly. What is left (socket full, TLS, an error) is the
+    /// client's task's to write: it is woken. Returns the bytes written.
+    pub(crate) fn flush(&self) -> usize {
+        /// Most chunks handed to one `sendmsg`.
+        const MAX_IOV: usize = 64;
+        let mut o = self.outbox.lock();
+        if o.closed || o.writing || o.chunks.is_empty() {
+            // Closing, or its task is writing and will take these bytes
+            // before it sleeps, or nothing to do.
+            return 0;
         }
+        let mut total = 0;
+        if let Some(fd) = o.fd {
+            loop {
+                let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+                let mut n = 0;
+                let mut want = 0;
+                for chunk in o.chunks.iter().take(MAX_IOV) {
+                    iov[n] = IoSlice::new(chunk);
+                    want += chunk.len();
+                    n += 1;
+                }
+                // `fd` is the client's open socket: it is read under the
+                // outbox lock, which `close_outbox` takes to clear it before
+                // the connection can drop (close) its socket, and the lock
+                // is held until the call returns. MSG_NOSIGNAL: a closed
+                // peer gives EPIPE, not SIGPIPE.
+                let sent = sendmsg::<()>(
+                    fd,
+                    &iov[..n],
+                    &[],
+                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                    None,
+                )
+                .unwrap_or(0);
+                if sent == 0 {
+                    // Full (EAGAIN), interrupted or failed: the task retries
+                    // and sees the error itself.
+                    break;
+                }
+                let mut sent = sent;
+                total += sent;
+                o.bytes -= sent;
+                while sent > 0 {
+                    let Some(front) = o.chunks.front_mut() else {
+                        break;
+                    };
+                    if sent >= front.len() {
+                        sent -= front.len();
+                        o.chunks.pop_front();
+                    } else {
+                        bytes::Buf::advance(front, sent);
+                        sent = 0;
+                    }
+                }
+                if o.chunks.is_empty() || total < want {
+                    break;
+                }
+            }
+            if o.chunks.is_empty() {
+                o.since = None;
+                o.congested = false;
+            }
+        }
+        let rest = !o.chunks.is_empty();
+        drop(o);
+        if total > 0 {
+            self.pending_bytes.fetch_sub(total, Ordering::Relaxed);
+        }
+        if rest {
+            self.wake();
+        }
+        total
+    }
+
+    /// Lets [`flush`](Self::flush) write to this plain TCP socket (called by
+    /// the connection task that owns it, before it serves).
+    pub(crate) fn set_fd(&self, fd: RawFd) {
+        let mut o = self.outbox.lock();
+        if !o.closed {
+            o.fd = Some(fd);
+        }
+    }
+
+    /// Wakes the connection task (bytes to write, or a kill to notice).
+    #[inline]
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Resolves when this client's task, having found its socket full, has
@@ -340,6 +484,8 @@ impl ClientHandle {
         o.bytes = 0;
         o.since = None;
         o.congested = false;
+        // Until the task finds nothing left to take, it is the writer.
+        o.writing = !into.is_empty();
     }
 
     /// Records that `n` queued bytes reached the socket.
@@ -366,6 +512,7 @@ impl ClientHandle {
     pub(crate) fn close_outbox(&self) {
         let mut o = self.outbox.lock();
         o.closed = true;
+        o.fd = None;
         let dropped = std::mem::take(&mut o.chunks);
         let bytes = std::mem::take(&mut o.bytes);
         drop(o);

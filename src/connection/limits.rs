@@ -49,6 +49,10 @@ pub struct Limits {
     /// `client-query-buffer-limit`: most unparsed request bytes a client may
     /// have buffered.
     pub query_buffer: AtomicUsize,
+    /// `pubsub-coalesce-us`: the longest a delivery is held while the
+    /// worker is busy (read by the worker before it parks; see
+    /// `connection::hold`).
+    pub coalesce_us: AtomicU64,
 }
 
 /// What a queued-bytes check concluded.
@@ -78,6 +82,7 @@ impl Limits {
         self.classes[ClientClass::PubSub as usize].store(&config.client_output_buffer_limit.pubsub);
         self.query_buffer
             .store(config.client_query_buffer_limit, Relaxed);
+        self.coalesce_us.store(config.pubsub_coalesce_us, Relaxed);
     }
 
     /// Judges `queued` bytes for a client of `class` whose soft limit was

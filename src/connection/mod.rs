@@ -23,6 +23,7 @@
 //! mode) lives in [`Client`], which command handlers receive.
 
 pub mod handle;
+pub mod hold;
 pub mod limits;
 pub mod transport;
 
@@ -257,6 +258,16 @@ pub struct Connection {
     denied_after_handshake: bool,
 }
 
+impl Drop for Connection {
+    /// The worker writes to this socket directly while the outbox is open
+    /// (`ClientHandle::flush`): close the outbox before the socket is
+    /// closed, even when the task is dropped without finishing `run`
+    /// (runtime shutdown).
+    fn drop(&mut self) {
+        self.client.handle.close_outbox();
+    }
+}
+
 impl Connection {
     /// Wraps an accepted socket.
     pub fn new(stream: TcpStream, shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Connection {
@@ -283,6 +294,9 @@ impl Connection {
 
     /// Serves the client until it leaves, is killed, or the server stops.
     pub async fn run(mut self) {
+        if let Some(fd) = self.stream.raw_fd() {
+            self.client.handle.set_fd(fd);
+        }
         let result = self.serve().await;
         if let Err(e) = result {
             tracing::debug!(id = self.client.handle.id, "connection closed: {e}");
@@ -535,6 +549,14 @@ impl Connection {
     fn read_and_run(&mut self) -> io::Result<bool> {
         if !self.read_some()? {
             return Ok(false);
+        }
+        let flushed = hold::on_batch();
+        if flushed > 0 {
+            self.client
+                .shared
+                .stats
+                .total_net_output_bytes
+                .fetch_add(flushed as u64, Relaxed);
         }
         if self.denied_after_handshake {
             return Ok(self.refuse_after_handshake());

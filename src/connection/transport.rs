@@ -76,6 +76,15 @@ impl Write for SyncIo<'_> {
 }
 
 impl Transport {
+    /// The socket's descriptor when bytes may be written to it directly,
+    /// bypassing this transport (plain TCP only; see `ClientHandle::flush`).
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            Transport::Plain(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            Transport::Tls(_) => None,
+        }
+    }
+
     /// A TLS connection on an accepted socket.
     pub fn tls(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Transport> {
         let tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;

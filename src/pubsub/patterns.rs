@@ -139,7 +139,7 @@ impl PatternRegistry {
                             f
                         }
                     };
-                    let pushed = sub.push(frame);
+                    let pushed = sub.deliver(frame);
                     if let Some(f) = fanout.as_deref_mut() {
                         f.record(sub, pushed);
                     }

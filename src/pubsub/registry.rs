@@ -155,7 +155,7 @@ impl ChannelRegistry {
             return 0;
         };
         for sub in subs {
-            let pushed = sub.push(msg.frame(sub.protocol()));
+            let pushed = sub.deliver(msg.frame(sub.protocol()));
             if let Some(f) = fanout.as_deref_mut() {
                 f.record(sub, pushed);
             }

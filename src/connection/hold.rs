@@ -1,0 +1,111 @@
+//! Adaptive coalescing of deliveries: a subscriber's messages wait while
+//! the server is busy, so that each write to its socket carries several.
+//!
+//! What a message costs on these machines is the `writev` that carries it
+//! (microseconds in the kernel, whatever its size; see
+//! `../shared/performance-notes.md`). So when a publish finds a
+//! subscriber's outbox empty, its task is not woken at once: the subscriber
+//! joins this worker's *hold queue*, and its task is woken
+//!
+//! - when the worker has nothing else to run (tokio's park hook,
+//!   [`flush`]): an idle or lightly loaded server adds no latency;
+//! - or, while the worker stays busy, once the first held message is older
+//!   than the window ([`on_batch`], checked at the start of every client's
+//!   read batch): under load, messages gather for at most that long;
+//! - or at once when its queue reaches [`handle::CONGESTED_BYTES`]: a
+//!   write of that size gains nothing from waiting
+//!   (`ClientHandle::deliver`).
+//!
+//! Only the current-thread runtime holds (one worker; its park hook may
+//! wake tasks directly). Elsewhere (the multi-thread runtime, threads that
+//! are not a worker) [`defer`] declines and the task is woken at once.
+//!
+//! [`handle::CONGESTED_BYTES`]: super::handle::CONGESTED_BYTES
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::handle::ClientHandle;
+
+/// The worker's held subscribers, oldest first.
+struct HoldQueue {
+    /// Longest a message waits while the worker is busy.
+    window: Duration,
+    /// When the current batch began (the time held entries are stamped with).
+    now: Instant,
+    held: VecDeque<(Instant, Arc<ClientHandle>)>,
+    /// Bytes written by flushes not yet added to the server's statistics.
+    written: usize,
+}
+
+thread_local! {
+    static HOLD: RefCell<Option<HoldQueue>> = const { RefCell::new(None) };
+}
+
+/// Turns holding on for the calling thread (the current-thread runtime's
+/// worker), with `window` as the longest wait under load, or changes the
+/// window (`pubsub-coalesce-us`); a zero window holds nothing.
+pub fn configure(window: Duration) {
+    HOLD.with(|h| {
+        let mut h = h.borrow_mut();
+        let q = h.get_or_insert_with(|| HoldQueue {
+            window,
+            now: Instant::now(),
+            held: VecDeque::new(),
+            written: 0,
+        });
+        q.window = window;
+    });
+}
+
+/// Holds `client`'s wake-up; false if this thread does not hold (the
+/// caller wakes it at once).
+#[inline]
+pub fn defer(client: &Arc<ClientHandle>) -> bool {
+    HOLD.with(|h| match h.borrow_mut().as_mut() {
+        Some(q) if !q.window.is_zero() => {
+            q.held.push_back((q.now, client.clone()));
+            true
+        }
+        _ => false,
+    })
+}
+
+/// At the start of a read batch: notes the time, and writes out the
+/// subscribers held longer than the window. Returns the bytes written to
+/// sockets since the last call (for `total_net_output_bytes`).
+#[inline]
+pub fn on_batch() -> usize {
+    HOLD.with(|h| {
+        let mut h = h.borrow_mut();
+        let Some(q) = h.as_mut() else { return 0 };
+        q.now = Instant::now();
+        if let Some(due) = q.now.checked_sub(q.window) {
+            while q.held.front().is_some_and(|(t, _)| *t <= due) {
+                if let Some((_, c)) = q.held.pop_front() {
+                    q.written += c.flush();
+                }
+            }
+        }
+        std::mem::take(&mut q.written)
+    })
+}
+
+/// The worker is about to sleep: writes out every held subscriber (a task
+/// is woken only for what its socket did not take).
+pub fn flush() {
+    HOLD.with(|h| {
+        let mut h = h.borrow_mut();
+        let Some(q) = h.as_mut() else { return };
+        let mut written = 0;
+        for (_, c) in q.held.drain(..) {
+            written += c.flush();
+        }
+        q.written += written;
+        if q.held.capacity() > 4096 {
+            q.held.shrink_to(256);
+        }
+    });
+}
