@@ -267,10 +267,10 @@ run_load() {
         return
     fi
     if timeout -k 5 300 "$HERALD_BENCH_BIN" --port "$port" --threads "$BENCH_THREADS" \
-        "${TIMING[@]}" "$@" --json >"$out" 2>"$err"; then
+        --server-pid "$SERVER_PID" "${TIMING[@]}" "$@" --json >"$out" 2>"$err"; then
         printf '{"kind":"run","row":"%s","server":"%s","rep":%s,"ok":true,"result":%s}\n' \
             "$row" "$server" "$rep" "$(tail -n 1 "$out")" >>"$RESULTS"
-        log "row $row on $server (run $rep): $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("published/s %s delivered/s %s p99 %s us cpu %s%%%s" % (r["published_per_s"], r["delivered_per_s"], (r.get("latency_us") or {}).get("p99"), r["cpu_percent"], " SATURATED" if r["saturated"] else ""))' "$(tail -n 1 "$out")")"
+        log "row $row on $server (run $rep): $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("published/s %s delivered/s %s p99 %s us cpu %s%% server cpu %s%%%s" % (r["published_per_s"], r["delivered_per_s"], (r.get("latency_us") or {}).get("p99"), r["cpu_percent"], r.get("server_cpu_percent"), " SATURATED" if r["saturated"] else ""))' "$(tail -n 1 "$out")")"
     else
         record_failure "$row" "$server" "$rep" "$(tail -n 3 "$err" | tr '\n' ' ')"
     fi

@@ -111,6 +111,11 @@ def summarize(rows, runs):
             }
         r, h = per["redis"]["value"], per["herald"]["value"]
         ratio = h / r if (r and h is not None) else None
+        # Work per message, whoever was the bottleneck: deliveries (or
+        # publishes) per second of server CPU, from --server-pid.
+        er = median_of(per["redis"]["res"], "delivered_per_server_cpu_s")
+        eh = median_of(per["herald"]["res"], "delivered_per_server_cpu_s")
+        efficiency = eh / er if (er and eh is not None) else None
         flags = []
         for s in SERVERS:
             p = per[s]
@@ -135,6 +140,7 @@ def summarize(rows, runs):
             "row": rid, "label": row.get("label", ""), "args": row.get("args", ""),
             "metric": metric, "unit": unit, "higher": higher, "target": target,
             "per": per, "ratio": ratio, "verdict": verdict, "flags": flags,
+            "efficiency": efficiency,
             "advantage": adv, "rate": row.get("rate"),
             "server_args": row.get("server_args", ""),
         })
@@ -194,7 +200,9 @@ def detail_rows(summary):
             ("p99 µs", "latency_us.p99", "µs"), ("p99.9 µs", "latency_us.p999", "µs"),
             ("lost", "lost", ""), ("disc.", "disconnects", ""),
             ("gen CPU %", "cpu_percent", "%"),
-            ("gen busiest thread %", "busiest_thread_cpu_percent", "%")]
+            ("gen busiest thread %", "busiest_thread_cpu_percent", "%"),
+            ("server CPU %", "server_cpu_percent", "%"),
+            ("per server CPU-s", "delivered_per_server_cpu_s", "")]
     lines = ["| row | server | runs | " + " | ".join(c[0] for c in cols) + " |",
              "|---|---|---|" + "---|" * len(cols)]
     for s in summary:
@@ -288,20 +296,27 @@ def cmd_render(results, machine_path, out_md, out_svg):
     md += [f"- run on {machine.get('date')}, took {machine.get('elapsed_s')} s", "",
            "## Results", "",
            f"![herald advantage per row]({svg_name})", "",
-           "| row | shape | metric | redis-server | herald | herald / redis | target | verdict |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| row | shape | metric | redis-server | herald | herald / redis | target | verdict "
+           "| per server CPU-second, herald / redis |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         r, h = s["per"]["redis"]["value"], s["per"]["herald"]["value"]
         ratio = f'{s["ratio"]:.2f}×' if s["ratio"] is not None else "–"
         tgt = (f'≥ {s["target"]:g}×' if s["higher"] else f'≤ {s["target"]:g}× (lower is better)')
         label = s["label"] + (f' (rate {s["rate"]:,.0f}/s)' if s.get("rate") else "")
+        eff = f'{s["efficiency"]:.2f}×' if s.get("efficiency") is not None else "–"
         md.append(f'| {s["row"]} | {label} | {s["unit"]} | {fmt(r, s["unit"])} | '
-                  f'{fmt(h, s["unit"])} | {ratio} | {tgt} | {s["verdict"]} |')
+                  f'{fmt(h, s["unit"])} | {ratio} | {tgt} | {s["verdict"]} | {eff} |')
     flags = [(s["row"], f) for s in summary for f in s["flags"]]
     if flags:
         md += ["", "Flags (a run counts as generator-saturated when the generator's busiest "
                "runtime thread was busy more than 90% of the measured window):", ""]
         md += [f"- row {r}: {f}" for r, f in flags]
+    md += ["", "The last column divides each server's messages (deliveries, or publishes in "
+           "row 1) by the CPU time the server process used in the measured window "
+           "(`/proc/PID/stat`, `herald-bench --server-pid`): how much a message costs the "
+           "server, which still compares the two when the generator, sharing the machine's "
+           "cores, is what limits the rate."]
     md += ["", "### All medians", ""] + detail_rows(summary)
     md += ["", "### Memory (row 9)", "",
            "RSS from `/proc/PID/status` (VmRSS) once every connection and subscription is "

@@ -142,6 +142,11 @@ pub struct Args {
     /// many seconds, then exit.
     #[arg(long, value_name = "SECS")]
     pub hold: Option<f64>,
+    /// The server's process id (same machine): its CPU use over the
+    /// measured window is reported, and deliveries per second of server
+    /// CPU, which still compares servers when the generator saturates.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
     /// Print one JSON line instead of the human summary.
     #[arg(long)]
     pub json: bool,

@@ -83,6 +83,17 @@ pub fn thread_cpu_times() -> Vec<(u32, Duration)> {
         .collect()
 }
 
+/// CPU time a process has used so far (all its threads, user + system),
+/// from `/proc/PID/stat` (USER_HZ = 100 ticks a second on Linux).
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 /// The largest share of one core that a single registered thread used
 /// between two [`thread_cpu_times`] samples `wall` seconds apart.
 pub fn busiest_thread(
@@ -125,6 +136,8 @@ pub struct CpuUse {
     /// Share of one core used by the busiest runtime thread (the threads
     /// that read and write the sockets), when it could be measured.
     pub busiest_thread: Option<f64>,
+    /// CPU seconds the server used in the window (`--server-pid`).
+    pub server_busy: Option<f64>,
 }
 
 impl CpuUse {
@@ -213,6 +226,25 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The server's CPU use in the window, in cores (`--server-pid`).
+    pub fn server_cpu(&self) -> Option<f64> {
+        let c = self.cpu?;
+        (c.wall > 0.0).then(|| c.server_busy.map(|b| b / c.wall))?
+    }
+
+    /// Deliveries (publishes when nobody subscribes) per second of server
+    /// CPU: how much work the server does per message, whoever was the
+    /// bottleneck.
+    pub fn per_server_cpu_s(&self) -> Option<f64> {
+        let busy = self.cpu?.server_busy?;
+        let n = if self.received > 0 {
+            self.received
+        } else {
+            self.published
+        };
+        (busy > 0.0).then(|| n as f64 / busy)
+    }
+
     /// Deliveries promised by the server but not received (with slow
     /// subscribers: those owed to the others).
     pub fn lost(&self) -> u64 {
@@ -307,6 +339,8 @@ pub fn json_line(a: &Args, o: &Outcome) -> String {
         "cpu_cores": o.cpu.map(|c| c.cores),
         "busiest_thread_cpu_percent": o.cpu.and_then(|c| c.busiest_thread).map(|b| round(b * 100.0, 1)),
         "saturated": o.cpu.is_some_and(|c| c.saturated()),
+        "server_cpu_percent": o.server_cpu().map(|f| round(f * 100.0, 1)),
+        "delivered_per_server_cpu_s": o.per_server_cpu_s().map(|r| round(r, 1)),
         "note": o.note,
     });
     v.to_string()
@@ -437,6 +471,13 @@ pub fn human(a: &Args, o: &Outcome) -> String {
             )
         }
         None => s += "generator    CPU use unknown\n",
+    }
+    if let (Some(f), Some(r)) = (o.server_cpu(), o.per_server_cpu_s()) {
+        s += &format!(
+            "server       CPU {:.0}% of one core; {} deliveries per CPU-second\n",
+            f * 100.0,
+            grouped(r as u64)
+        );
     }
     if let Some(n) = &o.note {
         s += &format!("note         {n}\n");

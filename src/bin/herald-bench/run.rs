@@ -275,7 +275,8 @@ async fn measure(
 
     let cpu_task = {
         let shared = shared.clone();
-        tokio::spawn(async move { sample_cpu(&shared, start, end, threads).await })
+        let server = a.server_pid;
+        tokio::spawn(async move { sample_cpu(&shared, start, end, threads, server).await })
     };
     let mut set = JoinSet::new();
     for (id, c) in pubs.into_iter().enumerate() {
@@ -360,20 +361,29 @@ fn secs_ns(s: f64) -> u64 {
     (s * 1e9) as u64
 }
 
-/// Samples the process's CPU time, and each runtime thread's, at the
-/// window's start and end.
-async fn sample_cpu(shared: &Shared, start: u64, end: u64, threads: usize) -> Option<CpuUse> {
+/// Samples the process's CPU time, and each runtime thread's (and the
+/// server's, given its pid), at the window's start and end.
+async fn sample_cpu(
+    shared: &Shared,
+    start: u64,
+    end: u64,
+    threads: usize,
+    server: Option<u32>,
+) -> Option<CpuUse> {
     let at = |ns: u64| tokio::time::Instant::from_std(shared.epoch + Duration::from_nanos(ns));
+    let server_cpu = || server.and_then(report::process_cpu_time);
     tokio::time::sleep_until(at(start)).await;
-    let (c0, t0, w0) = (
+    let (c0, t0, s0, w0) = (
         report::cpu_time()?,
         report::thread_cpu_times(),
+        server_cpu(),
         Instant::now(),
     );
     tokio::time::sleep_until(at(end)).await;
-    let (c1, t1, w1) = (
+    let (c1, t1, s1, w1) = (
         report::cpu_time()?,
         report::thread_cpu_times(),
+        server_cpu(),
         Instant::now(),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -383,6 +393,9 @@ async fn sample_cpu(shared: &Shared, start: u64, end: u64, threads: usize) -> Op
         wall,
         cores: threads.min(cores).max(1),
         busiest_thread: report::busiest_thread(&t0, &t1, wall),
+        server_busy: s0
+            .zip(s1)
+            .map(|(s0, s1)| s1.saturating_sub(s0).as_secs_f64()),
     })
 }
 
