@@ -542,12 +542,46 @@ mod tests {
     }
 
     #[test]
+    fn server_cpu_per_message() {
+        let o = Outcome {
+            target: String::new(),
+            threads: 1,
+            published: 1000,
+            expected: 50_000,
+            fast_expected: 50_000,
+            slow: None,
+            received: 50_000,
+            received_total: 50_000,
+            disconnects: 0,
+            window: 2.0,
+            drain: 0.0,
+            latency: None,
+            cpu: Some(CpuUse {
+                busy: 1.0,
+                wall: 2.0,
+                cores: 1,
+                busiest_thread: None,
+                server_busy: Some(0.5),
+            }),
+            note: None,
+        };
+        assert_eq!(o.server_cpu(), Some(0.25));
+        assert_eq!(o.per_server_cpu_s(), Some(100_000.0));
+        // Publish-only: publishes per CPU-second.
+        let o = Outcome { received: 0, ..o };
+        assert_eq!(o.per_server_cpu_s(), Some(2_000.0));
+        let o = Outcome { cpu: None, ..o };
+        assert_eq!(o.server_cpu(), None);
+    }
+
+    #[test]
     fn cpu_saturation() {
         let c = CpuUse {
             busy: 0.95,
             wall: 1.0,
             cores: 1,
             busiest_thread: None,
+            server_busy: None,
         };
         assert!(c.saturated());
         let c = CpuUse { cores: 2, ..c };
