@@ -109,3 +109,60 @@ pub fn flush() {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::limits::Limits;
+
+    fn client(id: u64) -> Arc<ClientHandle> {
+        let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        Arc::new(ClientHandle::new(
+            id,
+            any,
+            any,
+            -1,
+            Arc::new(Limits::default()),
+        ))
+    }
+
+    fn held() -> usize {
+        HOLD.with(|h| h.borrow().as_ref().map_or(0, |q| q.held.len()))
+    }
+
+    /// Each test runs on its own thread, so the thread-local queue starts
+    /// unconfigured.
+    #[test]
+    fn only_a_configured_worker_holds() {
+        let c = client(1);
+        assert!(!defer(&c), "a thread that is not a worker wakes at once");
+        configure(Duration::ZERO);
+        assert!(!defer(&c), "a zero window holds nothing");
+        configure(Duration::from_secs(3600));
+        assert!(defer(&c));
+        assert_eq!(held(), 1);
+        // Not due yet: a batch start leaves it held; parking writes it out.
+        on_batch();
+        assert_eq!(held(), 1);
+        flush();
+        assert_eq!(held(), 0);
+    }
+
+    #[test]
+    fn a_busy_worker_writes_out_what_is_older_than_the_window() {
+        configure(Duration::from_millis(1));
+        on_batch();
+        let (a, b) = (client(1), client(2));
+        assert!(defer(&a));
+        // Not waiting for an event: the window is measured by the clock, so
+        // the clock must move past it.
+        std::thread::sleep(Duration::from_millis(2));
+        on_batch(); // a is now older than the window; b is stamped now
+        assert_eq!(held(), 0);
+        assert!(defer(&b));
+        on_batch();
+        assert_eq!(held(), 1, "b is not due yet");
+        flush();
+        assert_eq!(held(), 0);
+    }
+}
