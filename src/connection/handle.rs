@@ -4,10 +4,14 @@
 //! task, the pub/sub registries (one entry per subscription) and the client
 //! list (CLIENT LIST / KILL). Anything that wants to send bytes to the
 //! client, its own replies and published messages alike, appends shared
-//! [`Bytes`] to the outbox; only the client's connection task writes to its
-//! socket. A published message therefore costs each subscriber one
-//! reference-count increment and one queue push, never a copy, and no lock
-//! but the subscriber's own short one is taken to deliver it.
+//! [`Bytes`] to the outbox. The client's connection task writes it to the
+//! socket, except for published messages held while the worker was busy:
+//! the worker writes those itself, under the outbox lock, when it is about
+//! to park or their wait is over (`ClientHandle::flush`, see
+//! `connection::hold`). A published message therefore costs each
+//! subscriber one reference-count increment and one queue push, never a
+//! copy, and no lock but the subscriber's own short one is taken to deliver
+//! it.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;

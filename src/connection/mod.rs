@@ -1,9 +1,11 @@
 //! One client connection: read requests, run them, write what is queued.
 //!
 //! Each accepted socket gets one tokio task running [`Connection::run`]. The
-//! task alone reads from and writes to its socket; everything bound for the
-//! client (its replies, and messages pushed by publishers on other tasks)
-//! goes through its [`ClientHandle`] outbox. The loop:
+//! task alone reads from its socket; everything bound for the client (its
+//! replies, and messages pushed by publishers on other tasks) goes through
+//! its [`ClientHandle`] outbox, which the task writes out (published
+//! messages held while the worker was busy are written by the worker
+//! itself: see [`hold`]). The loop:
 //!
 //! 1. write whatever is queued, with vectored writes, until done or the
 //!    socket is full;
