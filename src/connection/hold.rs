@@ -1,24 +1,28 @@
 //! Adaptive coalescing of deliveries: a subscriber's messages wait while
 //! the server is busy, so that each write to its socket carries several.
 //!
-//! What a message costs on these machines is the `writev` that carries it
-//! (microseconds in the kernel, whatever its size; see
+//! What a message costs on these machines is the system call that carries
+//! it (microseconds in the kernel, whatever its size; see
 //! `../shared/performance-notes.md`). So when a publish finds a
-//! subscriber's outbox empty, its task is not woken at once: the subscriber
-//! joins this worker's *hold queue*, and its task is woken
+//! subscriber's outbox empty, its task is not woken: the subscriber joins
+//! this worker's *hold queue*, and the worker itself writes its queue out
+//! (`ClientHandle::flush`: one `sendmsg`, no task wake-up unless the socket
+//! does not take it all)
 //!
-//! - when the worker has nothing else to run (tokio's park hook,
+//! - when the worker has nothing else to run (tokio's park hook calls
 //!   [`flush`]): an idle or lightly loaded server adds no latency;
 //! - or, while the worker stays busy, once the first held message is older
-//!   than the window ([`on_batch`], checked at the start of every client's
-//!   read batch): under load, messages gather for at most that long;
-//! - or at once when its queue reaches [`handle::CONGESTED_BYTES`]: a
-//!   write of that size gains nothing from waiting
-//!   (`ClientHandle::deliver`).
+//!   than the window (`pubsub-coalesce-us`; [`on_batch`], checked at the
+//!   start of every client's read batch): under load, messages gather for
+//!   at most that long.
 //!
-//! Only the current-thread runtime holds (one worker; its park hook may
-//! wake tasks directly). Elsewhere (the multi-thread runtime, threads that
-//! are not a worker) [`defer`] declines and the task is woken at once.
+//! A queue that reaches [`handle::CONGESTED_BYTES`] wakes its task at once
+//! (`ClientHandle::deliver`): a write of that size gains nothing from
+//! waiting.
+//!
+//! Only the current-thread runtime holds (one worker, which the park hook
+//! runs on). Elsewhere (the multi-thread runtime, threads that are not a
+//! worker) [`defer`] declines and the task is woken at once.
 //!
 //! [`handle::CONGESTED_BYTES`]: super::handle::CONGESTED_BYTES
 
