@@ -140,15 +140,14 @@ pub fn worker_threads(config: &Config) -> usize {
 /// wake-ups to a global queue it polls rarely, which stretched tail latency
 /// for 1000-subscriber fan-outs.)
 ///
-/// A worker about to park (no ready task left) writes the append-only
-/// file's buffer first, as Redis's `beforeSleep`: the replies of the round
-/// wait for that write (see `persist::aof`).
-fn build_runtime(
-    config: &Config,
-    aof: Arc<crate::persist::aof::Aof>,
-    limits: Arc<crate::connection::limits::Limits>,
-) -> io::Result<tokio::runtime::Runtime> {
-    let threads = worker_threads(config);
+/// A worker about to park (no ready task left) first does what Redis's
+/// `beforeSleep` does: with one worker, it writes the deliveries it held
+/// to the subscribers' sockets (`connection::hold`); then it writes the
+/// append-only file's buffer, which the replies of the round wait for
+/// (see `persist::aof`).
+fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
+    let threads = worker_threads(&shared.config.read());
+    let (aof, limits) = (shared.aof.clone(), shared.limits.clone());
     // Only the current_thread runtime may wake tasks from its park hook
     // (see `Aof::before_park`).
     let wake_here = threads == 1;
@@ -379,11 +378,7 @@ pub fn run(mut config: Config) -> io::Result<()> {
     let listeners = bind_all(&config)?;
     let tls = bind_tls(&config)?;
     let shared = Shared::new(config);
-    let rt = build_runtime(
-        &shared.config.read(),
-        shared.aof.clone(),
-        shared.limits.clone(),
-    )?;
+    let rt = build_runtime(&shared)?;
     let addrs: Vec<String> = listeners
         .iter()
         .chain(tls.iter().flat_map(|(l, _)| l.iter()))
@@ -491,11 +486,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         None => None,
     };
     let shared = Shared::new(config);
-    let rt = build_runtime(
-        &shared.config.read(),
-        shared.aof.clone(),
-        shared.limits.clone(),
-    )?;
+    let rt = build_runtime(&shared)?;
     // Users from the config file and the ACL file (issue 8).
     crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     crate::persist::open(&shared).map_err(io::Error::other)?;

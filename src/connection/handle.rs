@@ -51,6 +51,41 @@ pub struct Pushed {
     pub backed_up: bool,
 }
 
+/// Most chunks handed to one vectored write.
+pub(crate) const MAX_IOV: usize = 64;
+
+/// Points `iov` at the first chunks of `chunks` (at most [`MAX_IOV`]);
+/// returns how many slices it set and the bytes they hold.
+pub(crate) fn fill_iov<'a>(
+    chunks: &'a VecDeque<Bytes>,
+    iov: &mut [IoSlice<'a>; MAX_IOV],
+) -> (usize, usize) {
+    let mut n = 0;
+    let mut bytes = 0;
+    for chunk in chunks.iter().take(MAX_IOV) {
+        iov[n] = IoSlice::new(chunk);
+        bytes += chunk.len();
+        n += 1;
+    }
+    (n, bytes)
+}
+
+/// Drops the first `written` bytes of `chunks` (what a write took).
+pub(crate) fn consume(chunks: &mut VecDeque<Bytes>, mut written: usize) {
+    while written > 0 {
+        let Some(front) = chunks.front_mut() else {
+            break;
+        };
+        if written >= front.len() {
+            written -= front.len();
+            chunks.pop_front();
+        } else {
+            bytes::Buf::advance(front, written);
+            written = 0;
+        }
+    }
+}
+
 /// What a push did to the queue.
 #[derive(Debug, Default, Clone, Copy)]
 struct Queued {
@@ -306,8 +341,6 @@ impl ClientHandle {
     /// peer reads slowly. What is left (socket full, TLS, an error) is the
     /// client's task's to write: it is woken. Returns the bytes written.
     pub(crate) fn flush(&self) -> usize {
-        /// Most chunks handed to one `sendmsg`.
-        const MAX_IOV: usize = 64;
         let mut o = self.outbox.lock();
         if o.closed || o.writing || o.chunks.is_empty() {
             // Closing, or its task is writing and will take these bytes
@@ -318,13 +351,7 @@ impl ClientHandle {
         if let Some(fd) = o.fd {
             loop {
                 let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-                let mut n = 0;
-                let mut want = 0;
-                for chunk in o.chunks.iter().take(MAX_IOV) {
-                    iov[n] = IoSlice::new(chunk);
-                    want += chunk.len();
-                    n += 1;
-                }
+                let (n, want) = fill_iov(&o.chunks, &mut iov);
                 // `fd` is the client's open socket: it is read under the
                 // outbox lock, which `close_outbox` takes to clear it before
                 // the connection can drop (close) its socket, and the lock
@@ -343,22 +370,10 @@ impl ClientHandle {
                     // and sees the error itself.
                     break;
                 }
-                let mut sent = sent;
                 total += sent;
                 o.bytes -= sent;
-                while sent > 0 {
-                    let Some(front) = o.chunks.front_mut() else {
-                        break;
-                    };
-                    if sent >= front.len() {
-                        sent -= front.len();
-                        o.chunks.pop_front();
-                    } else {
-                        bytes::Buf::advance(front, sent);
-                        sent = 0;
-                    }
-                }
-                if o.chunks.is_empty() || total < want {
+                consume(&mut o.chunks, sent);
+                if o.chunks.is_empty() || sent < want {
                     break;
                 }
             }

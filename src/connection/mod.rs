@@ -34,17 +34,15 @@ use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use indexmap::IndexSet;
 use tokio::net::TcpStream;
 
 use crate::command;
 use crate::protocol::{Frame, Protocol, RequestParser};
 use crate::state::Shared;
-use handle::ClientHandle;
+use handle::{ClientHandle, MAX_IOV};
 
-/// Most slices handed to one `writev`.
-const MAX_IOV: usize = 64;
 /// Read buffer size for a connection that is receiving data.
 const READ_CHUNK: usize = 16 * 1024;
 /// While blocked, stop reading once this much is buffered (requests are not
@@ -666,32 +664,17 @@ impl Connection {
                 }
             }
             let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-            let mut n = 0;
-            for chunk in self.pending.iter().take(MAX_IOV) {
-                iov[n] = IoSlice::new(chunk);
-                n += 1;
-            }
+            let (n, _) = handle::fill_iov(&self.pending, &mut iov);
             match self.stream.try_write_vectored(&iov[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut written) => {
+                Ok(written) => {
                     self.client.handle.written(written);
                     self.client
                         .shared
                         .stats
                         .total_net_output_bytes
                         .fetch_add(written as u64, Relaxed);
-                    while written > 0 {
-                        let Some(front) = self.pending.front_mut() else {
-                            break;
-                        };
-                        if written >= front.len() {
-                            written -= front.len();
-                            self.pending.pop_front();
-                        } else {
-                            front.advance(written);
-                            written = 0;
-                        }
-                    }
+                    handle::consume(&mut self.pending, written);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.client.handle.set_socket_full(true);
