@@ -71,27 +71,26 @@ pub fn register_thread() {
 pub fn thread_cpu_times() -> Vec<(u32, Duration)> {
     let tids = THREADS.lock().map(|t| t.clone()).unwrap_or_default();
     tids.into_iter()
-        .filter_map(|tid| {
-            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-            // The fields after the command name, which ends with the last ')'.
-            let rest = &stat[stat.rfind(')')? + 1..];
-            let mut f = rest.split_whitespace().skip(11);
-            let utime: u64 = f.next()?.parse().ok()?;
-            let stime: u64 = f.next()?.parse().ok()?;
-            Some((tid, Duration::from_millis((utime + stime) * 10)))
-        })
+        .filter_map(|tid| Some((tid, stat_cpu_time(&format!("/proc/self/task/{tid}/stat"))?)))
         .collect()
 }
 
-/// CPU time a process has used so far (all its threads, user + system),
-/// from `/proc/PID/stat` (USER_HZ = 100 ticks a second on Linux).
-pub fn process_cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// utime + stime of a `/proc/.../stat` file (USER_HZ = 100 ticks a second
+/// on Linux).
+fn stat_cpu_time(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The fields after the command name, which ends with the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut f = rest.split_whitespace().skip(11);
     let utime: u64 = f.next()?.parse().ok()?;
     let stime: u64 = f.next()?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// CPU time a process has used so far (all its threads, user + system),
+/// from `/proc/PID/stat` (USER_HZ = 100 ticks a second on Linux).
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
 }
 
 /// The largest share of one core that a single registered thread used
