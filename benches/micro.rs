@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use herald::protocol::{Frame, Protocol, RequestParser};
-use herald::pubsub::glob::Pattern;
+use herald::util::glob::Pattern;
 use herald::pubsub::message::{Kind, Message};
 
 fn pipeline(n: usize, payload: usize) -> Vec<u8> {

@@ -40,7 +40,7 @@ mod value;
 use std::path::{Path, PathBuf};
 
 use crate::protocol::parse::split_args;
-use crate::pubsub::glob::Pattern;
+use crate::util::glob::Pattern;
 use def::{Def, Flag, Kind, Special};
 use table::OPTIONS;
 use value::{display, Context, Value};

@@ -35,3 +35,4 @@ pub mod pubsub;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod util;

@@ -1,4 +1,4 @@
-//! Property tests for the glob matcher (`herald::pubsub::glob`).
+//! Property tests for the glob matcher (`herald::util::glob`).
 //!
 //! `reference` below is a plain, line-by-line transliteration of Redis
 //! 7.0's recursive `stringmatchlen_impl` (src/util.c, with its `nocase`
@@ -13,7 +13,7 @@
 //! included), on a wider alphabet with bytes >= 0x80, in nocase mode, and
 //! on patterns with many `*`.
 
-use herald::pubsub::glob::{self, Pattern};
+use herald::util::glob::{self, Pattern};
 use proptest::prelude::*;
 
 /// Byte `i` of `s`, or 0 past the end (the C string's terminator).

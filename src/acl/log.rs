@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::connection::handle::now_ms;
+use crate::util::now_ms;
 use crate::protocol::Frame;
 
 /// Why an entry was logged (Redis's `ACL_DENIED_*`).

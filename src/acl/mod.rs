@@ -102,14 +102,7 @@ impl RuleError {
     }
 }
 
-/// The bytes of `s` up to its first NUL (how Redis's C-string functions
-/// see an argument).
-pub(crate) fn cstr(s: &[u8]) -> &[u8] {
-    match memchr::memchr(0, s) {
-        Some(i) => &s[..i],
-        None => s,
-    }
-}
+use crate::util::c_str as cstr;
 
 /// `strcasecmp(op, word) == 0`.
 fn kw(op: &[u8], word: &str) -> bool {
@@ -530,7 +523,7 @@ impl Selector {
         self.keys.iter().any(|p| {
             (!read || p.read)
                 && (!write || p.write)
-                && crate::pubsub::glob::matches(&p.pattern, key)
+                && crate::util::glob::matches(&p.pattern, key)
         })
     }
 
@@ -581,7 +574,7 @@ fn channel_allowed(list: &[Vec<u8>], channel: &[u8], literal: bool) -> bool {
         if literal {
             cstr(p) == cstr(channel)
         } else {
-            crate::pubsub::glob::matches(p, channel)
+            crate::util::glob::matches(p, channel)
         }
     })
 }

@@ -42,7 +42,7 @@ fn error_bytes(c: &mut Client, parts: &[&[u8]]) {
 
 /// Redis's `addReplySubcommandSyntaxError` for ACL.
 fn syntax_error(c: &mut Client, args: &[Bytes]) {
-    let sub = acl::cstr(&args[1]);
+    let sub = crate::util::c_str(&args[1]);
     error_bytes(
         c,
         &[
@@ -73,7 +73,7 @@ fn acl_setuser(c: &mut Client, args: &[Bytes]) {
                 c,
                 &[
                     b"ERR Unmatched parenthesis in acl selector starting at '",
-                    acl::cstr(&args[j + 3]),
+                    crate::util::c_str(&args[j + 3]),
                     b"'.",
                 ],
             )
@@ -92,7 +92,7 @@ fn acl_setuser(c: &mut Client, args: &[Bytes]) {
                 c,
                 &[
                     b"ERR Error in ACL SETUSER modifier '",
-                    acl::cstr(op),
+                    crate::util::c_str(op),
                     b"': ",
                     e.message().as_bytes(),
                 ],
@@ -207,8 +207,8 @@ fn acl_cat(c: &mut Client, args: &[Bytes]) {
             acl::table::CATEGORIES.iter().map(|n| bulk(*n)).collect(),
         )),
         3 => {
-            let Some(flag) = acl::table::category(acl::cstr(&args[2])) else {
-                let name = acl::cstr(&args[2]);
+            let Some(flag) = acl::table::category(crate::util::c_str(&args[2])) else {
+                let name = crate::util::c_str(&args[2]);
                 return error_bytes(
                     c,
                     &[
@@ -265,7 +265,7 @@ fn acl_log(c: &mut Client, args: &[Bytes]) {
     match args.len() {
         2 => {}
         3 => {
-            if acl::cstr(&args[2]).eq_ignore_ascii_case(b"reset") {
+            if crate::util::c_str(&args[2]).eq_ignore_ascii_case(b"reset") {
                 c.shared.acl.log.lock().reset();
                 return c.reply(Frame::ok());
             }
@@ -311,7 +311,7 @@ fn acl_save(c: &mut Client, _args: &[Bytes]) {
     tmp.push(format!(
         ".tmp-{}-{}",
         std::process::id(),
-        crate::connection::handle::now_ms()
+        crate::util::now_ms()
     ));
     let tmp = std::path::PathBuf::from(tmp);
     let result = std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path));
@@ -328,7 +328,7 @@ fn acl_save(c: &mut Client, _args: &[Bytes]) {
 /// ACL DRYRUN username command [arg ...]: would the user be allowed?
 fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
     let Some(u) = c.shared.acl.user(&args[2]) else {
-        return error_bytes(c, &[b"ERR User '", acl::cstr(&args[2]), b"' not found"]);
+        return error_bytes(c, &[b"ERR User '", crate::util::c_str(&args[2]), b"' not found"]);
     };
     let t = table();
     let argv = &args[3..];
@@ -344,7 +344,7 @@ fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
         t.id(&format!("{}|{sub}", t.cmds[b].name))
     });
     let Some(id) = id else {
-        return error_bytes(c, &[b"ERR Command '", acl::cstr(&argv[0]), b"' not found"]);
+        return error_bytes(c, &[b"ERR Command '", crate::util::c_str(&argv[0]), b"' not found"]);
     };
     let name = t.cmds[id].name;
     let arity = super::docs::arity(name).unwrap_or(-1);
@@ -365,13 +365,13 @@ fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
                 .into_bytes(),
                 acl::Denied::Key(p) => [
                     &b"This user has no permissions to access the '"[..],
-                    acl::cstr(&argv[p]),
+                    crate::util::c_str(&argv[p]),
                     &b"' key"[..],
                 ]
                 .concat(),
                 acl::Denied::Channel(p) => [
                     &b"This user has no permissions to access the '"[..],
-                    acl::cstr(&argv[p]),
+                    crate::util::c_str(&argv[p]),
                     &b"' channel"[..],
                 ]
                 .concat(),

@@ -1087,14 +1087,7 @@ impl KeyFunction {
     }
 }
 
-/// An argument as C code sees it: up to the first NUL byte (Redis compares
-/// options with `strcasecmp`).
-fn c_str(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
-        Some(n) => &b[..n],
-        None => b,
-    }
-}
+use crate::util::c_str;
 
 /// C's `atoi` as glibc implements it (`(int)strtol(s, NULL, 10)`): leading
 /// whitespace, a sign, then digits up to the first non-digit; saturating at
@@ -1149,9 +1142,9 @@ fn string2ll(s: &[u8]) -> Option<i64> {
 /// Redis's glob in its `nocase` mode, as `COMMAND LIST FILTERBY PATTERN` uses.
 fn string_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     let p = if nocase {
-        crate::pubsub::glob::Pattern::new_nocase(pattern)
+        crate::util::glob::Pattern::new_nocase(pattern)
     } else {
-        crate::pubsub::glob::Pattern::new(pattern)
+        crate::util::glob::Pattern::new(pattern)
     };
     p.matches(string)
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::{parse_i64, put_db, take_db, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::connection::Client;
 use crate::protocol::Frame;
-use crate::pubsub::glob::Pattern;
+use crate::util::glob::Pattern;
 use crate::store::{notify, Db, Value};
 
 /// DEL / UNLINK key [key ...].

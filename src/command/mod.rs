@@ -336,24 +336,7 @@ pub fn implemented_names() -> Vec<String> {
     out
 }
 
-/// Makes `text` safe inside an error line: Redis replaces CR and LF by
-/// spaces and sends every other byte as it is (not re-encoded).
-fn sanitize_bytes(text: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    text.iter()
-        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-}
-
-/// [`sanitize_bytes`] as text, for messages built with `format!` (bytes
-/// that are not UTF-8 are replaced).
-fn sanitize(text: &[u8]) -> String {
-    String::from_utf8_lossy(&sanitize_bytes(text).collect::<Vec<u8>>()).into_owned()
-}
-
-/// `%.128s` of a C string: at most 128 bytes, stopping at a NUL byte.
-fn c_str(arg: &[u8], max: usize) -> &[u8] {
-    let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
-    &arg[..end]
-}
+use crate::util::{c_str_max as c_str, sanitize_bytes};
 
 /// Runs one command for `c` (called by the connection for each request).
 pub fn execute(c: &mut Client, args: Vec<Bytes>) {

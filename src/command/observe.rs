@@ -120,7 +120,7 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
                 let name = c.handle.meta.lock().name.clone().unwrap_or_default();
                 obs.log_slow(slowlog::Entry {
                     id: 0,
-                    time: crate::observe::unix_secs(),
+                    time: crate::util::unix_secs(),
                     duration_us: dur.as_micros() as u64,
                     args: slowlog::shorten(&shown),
                     peer: c.handle.addr.to_string(),
@@ -277,7 +277,7 @@ pub fn client_pause(c: &mut Client, args: &[Bytes]) {
         return c.error("ERR timeout is negative");
     }
     let end = if ms > 0 {
-        crate::connection::handle::now_ms().saturating_add(ms as u64)
+        crate::util::now_ms().saturating_add(ms as u64)
     } else {
         0
     };

@@ -26,7 +26,7 @@ const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
 /// A key or name as Redis prints it with `%s`: up to a NUL, CR/LF as spaces.
 fn cs(b: &[u8]) -> String {
-    super::sanitize(super::c_str(b, usize::MAX))
+    crate::util::sanitize(crate::util::c_str(b))
 }
 
 /// Redis's `string2ull`: a strict non-negative integer, or else what
@@ -70,7 +70,7 @@ fn parse_id_full(
     if arg.len() > 127 {
         return None;
     }
-    let buf = super::c_str(arg, 127);
+    let buf = crate::util::c_str_max(arg, 127);
     if strict && (buf == b"-" || buf == b"+") {
         return None;
     }
@@ -1057,7 +1057,7 @@ fn nogroup_for_key(g: &[u8], key: &[u8]) -> String {
 fn subcommand_syntax(c: &mut Client, sub: &[u8], cmd: &str) {
     c.error(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        super::sanitize(super::c_str(sub, 128))
+        crate::util::sanitize(crate::util::c_str_max(sub, 128))
     ));
 }
 

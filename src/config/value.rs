@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::def::{Def, Kind, NumFormat, Special, StrCheck};
 use crate::protocol::parse::string_to_i64;
-use crate::pubsub::glob;
+use crate::util::glob;
 
 /// A client class's output buffer limits (`client-output-buffer-limit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -19,7 +19,9 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+use crate::util::now_ms;
 
 use bytes::Bytes;
 use nix::sys::socket::{sendmsg, MsgFlags};
@@ -199,13 +201,6 @@ pub struct ClientHandle {
     pub meta: Mutex<ClientMeta>,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 impl ClientHandle {
     /// A handle for a newly accepted connection.

@@ -196,7 +196,7 @@ impl Observe {
     pub fn latency_sample(&self, event: &'static str, dur: Duration) {
         if self.is_late(dur) {
             let ms = dur.as_millis() as u64;
-            self.latency.lock().add(event, unix_secs(), ms);
+            self.latency.lock().add(event, crate::util::unix_secs(), ms);
         }
     }
 
@@ -271,12 +271,6 @@ pub fn used_memory(sh: &Shared) -> usize {
         + sh.observe.clients_buffers()
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// CPU time used, in seconds: (system, user) of the process, of its
 /// waited-for children, and of the calling thread (INFO cpu).

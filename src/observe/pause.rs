@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::connection::handle::now_ms;
+use crate::util::now_ms;
 
 /// No pause.
 const OFF: u8 = 0;

@@ -3,7 +3,6 @@
 //! - [`registry`]: channel → subscribers (classic channels and, in a second
 //!   instance, shard channels), sharded locks.
 //! - [`patterns`]: pattern subscriptions, indexed by literal prefix.
-//! - [`glob`]: Redis's glob matcher.
 //! - [`message`]: encode-once message frames.
 //!
 //! The path of a PUBLISH: the publisher's connection task calls
@@ -13,7 +12,6 @@
 //! push of shared bytes into each subscriber's outbox; the subscribers' own
 //! tasks, on any core, write them to their sockets.
 
-pub mod glob;
 pub mod message;
 pub mod patterns;
 pub mod registry;

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 
-use super::glob::Pattern;
+use crate::util::glob::Pattern;
 use super::message::{encode_push, Message};
 use super::registry::{shrink_map, shrink_vec, Fanout};
 use crate::connection::handle::ClientHandle;

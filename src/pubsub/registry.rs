@@ -19,7 +19,7 @@ use ahash::RandomState;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::glob::Pattern;
+use crate::util::glob::Pattern;
 use super::message::Message;
 use crate::connection::handle::{ClientHandle, Pushed};
 

@@ -58,7 +58,6 @@ pub mod zset;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -89,12 +88,7 @@ pub fn own(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
-/// Milliseconds since the Unix epoch (the clock TTLs are measured on).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::util::now_ms;
 
 /// A stored value, one variant per Redis data type herald implements.
 #[derive(Debug, Clone)]
