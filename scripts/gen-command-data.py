@@ -3,14 +3,14 @@
 
 herald answers COMMAND, COMMAND INFO, COMMAND DOCS, COMMAND LIST, COMMAND
 GETKEYS[ANDFLAGS] and COMMAND HELP from data captured from redis-server 7.0.15
-(see src/command/docs.rs). This script asks a running server for that data,
+(see src/catalog/mod.rs). This script asks a running server for that data,
 in RESP3 so that reply types (sets, maps, simple strings) are preserved, and
 writes it byte-for-byte, so the Rust side only needs a small RESP3 reader.
 
 Outputs (both deterministic: re-running against the same server version
 reproduces them exactly):
 
-  src/command/data/commands.resp
+  src/catalog/data/commands.resp
       One RESP3 map:
         %3
         +version  $<redis_version>
@@ -304,7 +304,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=6379)
-    ap.add_argument("--data", default=os.path.join(root, "src/command/data/commands.resp"))
+    ap.add_argument("--data", default=os.path.join(root, "src/catalog/data/commands.resp"))
     ap.add_argument("--fixtures", default=os.path.join(root, "tests/fixtures/command-replies.resp"))
     ap.add_argument("--any-version", action="store_true",
                     help="accept a server other than redis %s" % EXPECTED_VERSION)

@@ -25,6 +25,7 @@
 //! writes it out. See `docs/architecture.md`.
 
 pub mod acl;
+pub mod catalog;
 pub mod command;
 pub mod config;
 pub mod connection;

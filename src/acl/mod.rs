@@ -585,7 +585,7 @@ struct KeyCache(Option<Vec<(usize, bool, bool)>>);
 impl KeyCache {
     fn get(&mut self, args: &[Bytes]) -> &[(usize, bool, bool)] {
         self.0
-            .get_or_insert_with(|| crate::command::docs::acl_key_access(args))
+            .get_or_insert_with(|| crate::catalog::acl_key_access(args))
     }
 }
 

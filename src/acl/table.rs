@@ -5,12 +5,12 @@
 //! Redis bases its ACLs on its whole original command table, so `+xadd`,
 //! `-@geo` and `ACL CAT geo` mean the same on herald as on redis-server even
 //! for commands herald does not implement. The table is built once from the
-//! embedded `COMMAND INFO` data ([`crate::command::docs`]).
+//! embedded `COMMAND INFO` data ([`crate::catalog`]).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::command::docs;
+use crate::catalog;
 
 /// Redis's ACL categories, in Redis's order (`ACL CAT`, and the order the
 /// best-fit description of a user's commands tries them in).
@@ -82,15 +82,15 @@ fn build() -> Table {
     let mut cmds: Vec<Cmd> = Vec::new();
     let mut top = Vec::new();
     let mut by_name = HashMap::new();
-    for name in docs::all_names() {
+    for name in catalog::all_names() {
         let mut categories = 0;
-        for c in docs::acl_categories(name).unwrap_or(&[]) {
+        for c in catalog::acl_categories(name).unwrap_or(&[]) {
             let c = c.strip_prefix('@').unwrap_or(c);
             if let Some(i) = CATEGORIES.iter().position(|k| *k == c) {
                 categories |= 1 << i;
             }
         }
-        let no_auth = docs::flags(name).is_some_and(|f| f.contains(&"no_auth"));
+        let no_auth = catalog::flags(name).is_some_and(|f| f.contains(&"no_auth"));
         let id = cmds.len();
         let parent = match name.split_once('|') {
             Some((base, _)) => by_name.get(base).copied(),

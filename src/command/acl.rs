@@ -347,7 +347,7 @@ fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
         return error_bytes(c, &[b"ERR Command '", crate::util::c_str(&argv[0]), b"' not found"]);
     };
     let name = t.cmds[id].name;
-    let arity = super::docs::arity(name).unwrap_or(-1);
+    let arity = crate::catalog::arity(name).unwrap_or(-1);
     let n = argv.len() as i64;
     if (arity > 0 && arity != n) || n < -arity {
         return c.error(format!(

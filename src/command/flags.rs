@@ -7,7 +7,7 @@
 //! hidden from MONITOR (`admin`, `skip_monitor`), kept out of the slow log
 //! (`skip_slowlog`), which latency event it feeds (`fast`), and whether a
 //! MONITOR client may run it (not `readonly` nor `write`). The flags
-//! come from the embedded COMMAND data ([`super::docs::flags`]); this
+//! come from the embedded COMMAND data ([`crate::catalog::flags`]); this
 //! module turns them into bits once, in a table keyed by the address of
 //! each `Spec` in [`super::TABLE`], so that the per-command question is a
 //! hash lookup of a pointer, asked only while the feature needing it is
@@ -16,7 +16,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{docs, Spec, TABLE};
+use super::{Spec, TABLE};
+
 
 /// `denyoom`: refused with -OOM while over `maxmemory`.
 pub const DENYOOM: u16 = 1;
@@ -39,7 +40,7 @@ const MAY_REPLICATE: &[&str] = &["publish", "spublish"];
 /// The bits for a command's full name (`set`, `client|pause`).
 fn bits_for(fullname: &str) -> u16 {
     let mut bits = 0;
-    for f in docs::flags(fullname).unwrap_or(&[]) {
+    for f in crate::catalog::flags(fullname).unwrap_or(&[]) {
         bits |= match *f {
             "denyoom" => DENYOOM,
             "write" => WRITE,

@@ -22,7 +22,7 @@
 
 pub mod acl;
 pub mod connection;
-pub mod docs;
+
 pub mod flags;
 pub mod hashes;
 pub mod info;
@@ -517,7 +517,7 @@ fn rejects_on_oom(c: &Client, spec: &Spec, fullname: &str) -> bool {
 /// Commands flagged `no-auth` (AUTH, HELLO, ...): they run before the
 /// client authenticates.
 fn no_auth(fullname: &str) -> bool {
-    docs::flags(fullname).is_some_and(|f| f.contains(&"no_auth"))
+    crate::catalog::flags(fullname).is_some_and(|f| f.contains(&"no_auth"))
 }
 
 /// Runs a command whose checks passed (directly, or queued by EXEC).
@@ -549,7 +549,7 @@ pub fn is_known(args: &[Bytes]) -> bool {
 /// True for a command Redis flags `write` (refused with MISCONF while the
 /// AOF cannot be written); EXEC counts as one if its queue holds one.
 fn is_write_command(c: &Client, fullname: &str) -> bool {
-    let write = |name: &str| docs::flags(name).is_some_and(|f| f.contains(&"write"));
+    let write = |name: &str| crate::catalog::flags(name).is_some_and(|f| f.contains(&"write"));
     if fullname == "exec" {
         return c.tx.multi.as_ref().is_some_and(|m| {
             m.queue.iter().any(|a| {
@@ -750,7 +750,7 @@ mod tests {
     fn arities_are_redis_7_0s() {
         for s in TABLE {
             assert_eq!(
-                docs::arity(s.name),
+                crate::catalog::arity(s.name),
                 Some(s.arity as i64),
                 "arity of {}",
                 s.name
@@ -758,7 +758,7 @@ mod tests {
             for sub in s.subcommands {
                 // CLIENT SETINFO is Redis 7.2's, unknown to the 7.0 data.
                 let full = format!("{}|{}", s.name, sub.name);
-                if let Some(a) = docs::arity(&full) {
+                if let Some(a) = crate::catalog::arity(&full) {
                     assert_eq!(a, sub.arity as i64, "arity of {full}");
                 }
             }

@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::connection::REDIS_VERSION;
-use super::{cmd, docs, implemented_names, reply_help, Spec, ERR_SYNTAX};
+use super::{cmd, implemented_names, reply_help, Spec, ERR_SYNTAX};
+use crate::catalog;
 use crate::connection::Client;
 use crate::protocol::Frame;
 
@@ -36,7 +37,7 @@ pub static CONFIG_SUBCOMMANDS: &[Spec] = &[
 pub fn command_all(c: &mut Client, _args: &[Bytes]) {
     let names = implemented_names();
     let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-    c.reply(docs::command_reply(&names));
+    c.reply(catalog::command_reply(&names));
 }
 
 fn with_names<T>(f: impl FnOnce(&[&str]) -> T) -> T {
@@ -46,7 +47,7 @@ fn with_names<T>(f: impl FnOnce(&[&str]) -> T) -> T {
 }
 
 fn command_count(c: &mut Client, _args: &[Bytes]) {
-    let n = with_names(docs::count);
+    let n = with_names(catalog::count);
     c.reply(Frame::Integer(n));
 }
 
@@ -54,9 +55,9 @@ fn command_info(c: &mut Client, args: &[Bytes]) {
     let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
     let f = with_names(|imp| {
         if names.is_empty() {
-            docs::command_reply(imp)
+            catalog::command_reply(imp)
         } else {
-            docs::info(&names, imp)
+            catalog::info(&names, imp)
         }
     });
     c.reply(f);
@@ -64,30 +65,30 @@ fn command_info(c: &mut Client, args: &[Bytes]) {
 
 fn command_docs(c: &mut Client, args: &[Bytes]) {
     let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
-    let f = with_names(|imp| docs::docs(&names, imp));
+    let f = with_names(|imp| catalog::docs(&names, imp));
     c.reply(f);
 }
 
 fn command_list(c: &mut Client, args: &[Bytes]) {
-    match with_names(|imp| docs::list(&args[2..], imp)) {
+    match with_names(|imp| catalog::list(&args[2..], imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
 
 fn command_getkeys(c: &mut Client, args: &[Bytes]) {
-    match with_names(|imp| docs::getkeys_for(&args[2..], imp)) {
+    match with_names(|imp| catalog::getkeys_for(&args[2..], imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
 
 fn command_getkeysandflags(c: &mut Client, args: &[Bytes]) {
-    match with_names(|imp| docs::getkeysandflags_for(&args[2..], imp)) {
+    match with_names(|imp| catalog::getkeysandflags_for(&args[2..], imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
 
 fn command_help(c: &mut Client, _args: &[Bytes]) {
-    c.reply(docs::help());
+    c.reply(catalog::help());
 }
 
 fn config_get(c: &mut Client, args: &[Bytes]) {

@@ -1,7 +1,9 @@
-//! What herald says about commands: the replies of `COMMAND`, `COMMAND COUNT`,
-//! `COMMAND INFO`, `COMMAND DOCS`, `COMMAND LIST`, `COMMAND GETKEYS`,
-//! `COMMAND GETKEYSANDFLAGS` and `COMMAND HELP`, byte-for-byte as
-//! redis-server 7.0.15 sends them.
+//! Redis 7.0.15's command catalog: every command's arity, flags, ACL
+//! categories, key specs and documentation, and the replies built from it
+//! (`COMMAND`, `COMMAND COUNT`, `COMMAND INFO`, `COMMAND DOCS`, `COMMAND
+//! LIST`, `COMMAND GETKEYS`, `COMMAND GETKEYSANDFLAGS` and `COMMAND HELP`),
+//! byte-for-byte as redis-server 7.0.15 sends them. The dispatcher
+//! (`command`) and the ACL checks (`acl`) read the same data.
 //!
 //! Clients and tools (redis-cli hints, cluster-aware clients, RedisInsight)
 //! read this metadata to learn arities, flags and where the keys are, so it
