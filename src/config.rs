@@ -109,7 +109,7 @@ pub struct Config {
     pub hz: u32,
     /// `pubsub-coalesce-us` (herald's own): how long, at most, a published
     /// message waits for more to join its write while the worker is busy
-    /// (`connection::hold`); 0 = never.
+    /// (`net::delivery`); 0 = never.
     pub pubsub_coalesce_us: u64,
     /// The config file the server was started with, made absolute (for
     /// CONFIG REWRITE and INFO).

@@ -8,117 +8,24 @@
 //! port 0.
 //!
 //! With `tls-port` set, the same addresses are also bound on that port and
-//! its clients speak TLS (rustls; see `connection::transport`), beside the
-//! plain port. Clients refused by protected mode (issue 8) get Redis's
+//! its clients speak TLS (rustls; see `net::transport`), beside the
+//! plain port. Clients refused by protected mode get Redis's
 //! `-DENIED` text before the socket closes.
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::command::Client;
 use crate::config::Config;
-use crate::connection::handle::ClientHandle;
-use crate::connection::Connection;
+use crate::net::handle::ClientHandle;
+use crate::net::listener::{bind_all, bind_tls, TlsListeners};
+use crate::net::transport::Transport;
+use crate::net::Connection;
 use crate::state::Shared;
-
-/// Binds the configured addresses. A `-` before an address (as in Redis's
-/// default `bind 127.0.0.1 -::1`) means: skip it if it cannot be bound.
-/// With port 0, the first address picks a free port and the others use it.
-fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
-    bind_port(config, config.port)
-}
-
-/// TLS listeners: `tls-port` on every `bind` address, with their rustls
-/// configuration (issue 8); `None` when `tls-port` is 0.
-type TlsListeners = Option<(Vec<std::net::TcpListener>, Arc<rustls::ServerConfig>)>;
-
-/// Binds `tls-port` if set (see [`TlsListeners`]).
-fn bind_tls(config: &Config) -> io::Result<TlsListeners> {
-    let Some(tls) =
-        crate::connection::transport::server_config(config).map_err(io::Error::other)?
-    else {
-        return Ok(None);
-    };
-    let port: u16 = config
-        .value("tls-port")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    Ok(Some((bind_port(config, port)?, tls)))
-}
-
-/// Binds the configured addresses on `port` (see [`bind_all`]).
-fn bind_port(config: &Config, port: u16) -> io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners = Vec::new();
-    let mut port = port;
-    let binds: Vec<String> = if config.bind.is_empty() {
-        vec!["*".into(), "-::*".into()]
-    } else {
-        config.bind.clone()
-    };
-    for b in &binds {
-        let (optional, host) = match b.strip_prefix('-') {
-            Some(h) => (true, h),
-            None => (false, b.as_str()),
-        };
-        let host = match host {
-            "*" => "0.0.0.0",
-            "::*" => "::",
-            h => h,
-        };
-        let addr: SocketAddr = match format!("{host}:{port}").parse() {
-            Ok(a) => a,
-            Err(_) => match format!("[{host}]:{port}").parse() {
-                Ok(a) => a,
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("invalid bind address '{b}'"),
-                    ))
-                }
-            },
-        };
-        let bound = (|| -> io::Result<std::net::TcpListener> {
-            let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-            s.set_reuse_address(true)?;
-            if addr.is_ipv6() {
-                s.set_only_v6(true)?;
-            }
-            s.bind(&addr.into())?;
-            s.listen(config.tcp_backlog.min(i32::MAX as u32) as i32)?;
-            s.set_nonblocking(true)?;
-            Ok(s.into())
-        })();
-        match bound {
-            Ok(l) => {
-                if port == 0 {
-                    port = l.local_addr()?.port();
-                }
-                listeners.push(l);
-            }
-            Err(_) if optional => {
-                tracing::warn!("could not bind optional address {addr}, skipping");
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("could not bind {addr}: {e}"),
-                ))
-            }
-        }
-    }
-    if listeners.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            "no address could be bound",
-        ));
-    }
-    Ok(listeners)
-}
 
 /// Worker threads to run: `io-threads` if set, else one per core minus one
 /// (at least one). The spare core is for the kernel, where pub/sub fan-out
@@ -141,8 +48,8 @@ pub fn worker_threads(config: &Config) -> usize {
 /// for 1000-subscriber fan-outs.)
 ///
 /// A worker about to park (no ready task left) first does what Redis's
-/// `beforeSleep` does: with one worker, it writes the deliveries it held
-/// to the subscribers' sockets (`connection::hold`); then it writes the
+/// `beforeSleep` does: with one worker, it writes the deliveries it
+/// deferred to the subscribers' sockets (`net::delivery`); then it writes the
 /// append-only file's buffer, which the replies of the round wait for
 /// (see `persist::aof`).
 fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
@@ -160,12 +67,13 @@ fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
     };
     b.on_thread_park(move || {
         if wake_here {
-            // Held deliveries go out now (and the window follows CONFIG SET).
+            // Deferred deliveries go out now (and the window follows
+            // CONFIG SET).
             let window = limits
                 .coalesce_us
                 .load(std::sync::atomic::Ordering::Relaxed);
-            crate::connection::hold::flush();
-            crate::connection::hold::configure(Duration::from_micros(window));
+            crate::net::delivery::write_all();
+            crate::net::delivery::configure(Duration::from_micros(window));
         }
         aof.before_park(wake_here)
     })
@@ -207,38 +115,29 @@ fn accept_client(
     tls: Option<&Arc<rustls::ServerConfig>>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    let _ = stream.set_nodelay(true);
-    let keepalive = shared.config.read().tcp_keepalive;
-    if keepalive > 0 {
-        // As Redis's anetKeepAlive: probe after `keepalive` idle seconds,
-        // then every third of it, give up after 3 unanswered probes.
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(Duration::from_secs(keepalive))
-            .with_interval(Duration::from_secs((keepalive / 3).max(1)))
-            .with_retries(3);
-        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
-    }
+    crate::net::listener::prepare(&stream, shared.config.read().tcp_keepalive);
     let laddr = stream.local_addr().unwrap_or(addr);
     shared
         .stats
+        .net
         .total_connections_received
         .fetch_add(1, Relaxed);
     let maxclients = shared.config.read().maxclients;
     if shared.clients.len() >= maxclients {
-        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+        shared.stats.net.rejected_connections.fetch_add(1, Relaxed);
         let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
         return;
     }
-    // Protected mode (issue 8). Over TLS the refusal is sent once the
+    // Protected mode. Over TLS the refusal is sent once the
     // handshake is done, as Redis does.
     let denied = crate::acl::protected_mode_denies(shared, addr.ip());
     if denied && tls.is_none() {
-        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+        shared.stats.net.rejected_connections.fetch_add(1, Relaxed);
         let _ = stream.try_write(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
         return;
     }
     let id = shared.clients.next_id();
-    let fd = stream.as_raw_fd() as i64;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream) as i64;
     let handle = Arc::new(ClientHandle::new(
         id,
         addr,
@@ -247,8 +146,8 @@ fn accept_client(
         shared.limits.clone(),
     ));
     let transport = match tls {
-        None => crate::connection::transport::Transport::Plain(stream),
-        Some(cfg) => match crate::connection::transport::Transport::tls(stream, cfg.clone()) {
+        None => Transport::plain(stream),
+        Some(cfg) => match Transport::tls(stream, cfg.clone()) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!("TLS connection from {addr} refused: {e}");
@@ -257,9 +156,12 @@ fn accept_client(
         },
     };
     shared.clients.insert(handle.clone());
-    let mut conn = Connection::with_transport(transport, shared.clone(), handle);
+    let session = Client::new(shared.clone(), handle.clone());
+    let max_bulk = shared.config.read().proto_max_bulk_len;
+    let counters = shared.stats.net.clone();
+    let mut conn = Connection::new(transport, session, handle, counters, max_bulk);
     if denied {
-        conn.deny_after_handshake();
+        conn.refuse_after_handshake(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
     }
     tokio::spawn(conn.run());
 }
@@ -281,7 +183,7 @@ async fn clients_cron(shared: Arc<Shared>) {
             continue;
         }
         for c in shared.clients.all() {
-            use crate::connection::limits::ClientClass;
+            use crate::net::limits::ClientClass;
             if c.class() == ClientClass::Normal && !c.is_blocked() && c.idle_secs() > timeout {
                 tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
                 c.kill();
@@ -385,7 +287,7 @@ pub fn run(mut config: Config) -> io::Result<()> {
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
-    // Users from the config file and the ACL file (issue 8).
+    // Users from the config file and the ACL file.
     crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     // Load (or create) the append-only file before serving anyone.
     crate::persist::open(&shared).map_err(io::Error::other)?;
@@ -487,7 +389,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     };
     let shared = Shared::new(config);
     let rt = build_runtime(&shared)?;
-    // Users from the config file and the ACL file (issue 8).
+    // Users from the config file and the ACL file.
     crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
     crate::persist::open(&shared).map_err(io::Error::other)?;
     shared

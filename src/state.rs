@@ -6,7 +6,6 @@
 //! LIST / KILL, statistics are atomics, and the configuration is read
 //! behind a read-mostly lock.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,103 +14,32 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::connection::handle::ClientHandle;
-use crate::connection::limits::Limits;
+use crate::net::limits::Limits;
+use crate::net::{Clients, Counters};
 use crate::pubsub::PubSub;
 use crate::store::Store;
 
 /// Counters shown by INFO stats (reset by CONFIG RESETSTAT where Redis does).
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub total_connections_received: AtomicU64,
     pub total_commands_processed: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub total_net_input_bytes: AtomicU64,
-    pub total_net_output_bytes: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub unexpected_error_replies: AtomicU64,
-    /// Clients closed for exceeding `client-output-buffer-limit`.
-    pub client_output_buffer_limit_disconnections: AtomicU64,
-    /// Clients closed for exceeding `client-query-buffer-limit`.
-    pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Connections and traffic, counted by the network layer.
+    pub net: Arc<Counters>,
 }
 
 impl Stats {
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
         for c in [
-            &self.total_connections_received,
             &self.total_commands_processed,
-            &self.rejected_connections,
-            &self.total_net_input_bytes,
-            &self.total_net_output_bytes,
             &self.total_error_replies,
             &self.unexpected_error_replies,
-            &self.client_output_buffer_limit_disconnections,
-            &self.client_query_buffer_limit_disconnections,
         ] {
             c.store(0, Ordering::Relaxed);
         }
-    }
-}
-
-/// The connected clients, by id (ids increase, so this is also age order).
-#[derive(Default)]
-pub struct Clients {
-    next_id: AtomicU64,
-    /// Number of connected clients, readable without the lock (used
-    /// memory counts a fixed overhead per client, see `observe`).
-    count: std::sync::atomic::AtomicUsize,
-    map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
-}
-
-impl Clients {
-    /// A fresh client id.
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// Registers a connected client.
-    pub fn insert(&self, c: Arc<ClientHandle>) {
-        let mut m = self.map.lock();
-        m.insert(c.id, c);
-        self.count.store(m.len(), Ordering::Relaxed);
-    }
-
-    /// Forgets a disconnected client.
-    pub fn remove(&self, id: u64) {
-        let mut m = self.map.lock();
-        m.remove(&id);
-        self.count.store(m.len(), Ordering::Relaxed);
-    }
-
-    /// Runs `f` on every connected client, under the list's lock (for
-    /// quick reads only: it blocks connects and disconnects meanwhile).
-    pub fn for_each(&self, mut f: impl FnMut(&ClientHandle)) {
-        for c in self.map.lock().values() {
-            f(c);
-        }
-    }
-
-    /// A snapshot of the connected clients, in id order.
-    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
-        self.map.lock().values().cloned().collect()
-    }
-
-    /// Number of connected clients, without taking the lock.
-    #[inline]
-    pub fn count(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// Number of connected clients.
-    pub fn len(&self) -> usize {
-        self.map.lock().len()
-    }
-
-    /// True when no client is connected.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.net.reset();
     }
 }
 

@@ -145,6 +145,7 @@ fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
     assert!(wait_for(Duration::from_secs(5), || {
         shared
             .stats
+            .net
             .client_output_buffer_limit_disconnections
             .load(std::sync::atomic::Ordering::Relaxed)
             == 1
@@ -176,7 +177,7 @@ fn endless_request_is_cut_off_at_the_query_buffer_limit() {
         sent += chunk.len();
     }
     assert!(closed_by_server(&mut s, Duration::from_secs(10)));
-    let stats = &srv.shared().stats;
+    let stats = &srv.shared().stats.net;
     assert_eq!(
         stats
             .client_query_buffer_limit_disconnections

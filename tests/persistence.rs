@@ -391,7 +391,7 @@ fn load_lrange(dir: &Path) -> Result<String, String> {
     };
     let sh = herald::state::Shared::new(cfg);
     herald::persist::open(&sh)?;
-    let mut c = herald::connection::Client::internal(sh.clone());
+    let mut c = herald::command::Client::internal(sh.clone());
     herald::command::execute(
         &mut c,
         vec!["LRANGE".into(), "l".into(), "0".into(), "-1".into()],

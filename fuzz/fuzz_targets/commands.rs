@@ -1,6 +1,6 @@
 //! Fuzz target for herald's command layer (`herald::command::execute`),
 //! without a network: every input is a sequence of commands run, in order,
-//! by an internal client (`herald::connection::Client::internal`), the
+//! by an internal client (`herald::command::Client::internal`), the
 //! way the AOF loader runs them.
 //!
 //! Each input gets a fresh server state (`Shared::new`), so a failing
@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use herald::command::{self, TABLE};
 use herald::config::Config;
-use herald::connection::Client;
+use herald::command::Client;
 use herald::state::Shared;
 use libfuzzer_sys::fuzz_target;
 

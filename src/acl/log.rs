@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::util::now_ms;
 use crate::protocol::Frame;
+use crate::util::now_ms;
 
 /// Why an entry was logged (Redis's `ACL_DENIED_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

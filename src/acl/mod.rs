@@ -52,8 +52,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
-use crate::connection::handle::ClientHandle;
-use crate::connection::Client;
+use crate::command::Client;
+use crate::net::handle::ClientHandle;
 use crate::state::Shared;
 use table::{table, BITS, FUTURE_BIT};
 
@@ -521,9 +521,7 @@ impl Selector {
             return true;
         }
         self.keys.iter().any(|p| {
-            (!read || p.read)
-                && (!write || p.write)
-                && crate::util::glob::matches(&p.pattern, key)
+            (!read || p.read) && (!write || p.write) && crate::util::glob::matches(&p.pattern, key)
         })
     }
 
@@ -832,6 +830,10 @@ impl Rules {
 
 /// A user: shared by the registry and the connections authenticated as it.
 pub struct User {
+    /// Unique for the life of the process (never 0): how a connection
+    /// records who it runs as, so that ACL changes find its connections
+    /// (as Redis compares `c->user` pointers).
+    pub id: u64,
     /// The name (binary-safe).
     pub name: Bytes,
     rules: RwLock<Rules>,
@@ -848,8 +850,10 @@ impl std::fmt::Debug for User {
 impl User {
     /// A user with the given rules.
     pub fn new(name: Bytes, rules: Rules) -> User {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let full = rules.unrestricted();
         User {
+            id: NEXT_ID.fetch_add(1, Relaxed),
             name,
             rules: RwLock::new(rules),
             full: AtomicBool::new(full),
@@ -1095,7 +1099,7 @@ pub fn set_default_auth(c: &mut Client) {
 fn bind_user(c: &mut Client, user: Arc<User>) {
     let mut m = c.handle.meta.lock();
     m.user = user.display_name();
-    m.acl_user = Some(user.clone());
+    m.user_id = user.id;
     drop(m);
     c.user = Some(user);
 }
@@ -1279,13 +1283,7 @@ fn clients_of(shared: &Shared, user: &Arc<User>) -> Vec<Arc<ClientHandle>> {
         .clients
         .all()
         .into_iter()
-        .filter(|h| {
-            h.meta
-                .lock()
-                .acl_user
-                .as_ref()
-                .is_some_and(|u| Arc::ptr_eq(u, user))
-        })
+        .filter(|h| h.meta.lock().user_id == user.id)
         .collect()
 }
 
@@ -1406,9 +1404,7 @@ pub fn kill_pubsub_clients_if_needed(c: &mut Client, user: &Arc<User>, old: &Rul
     }
     let candidates: Vec<Arc<ClientHandle>> = clients_of(&c.shared, user)
         .into_iter()
-        .filter(|h| {
-            h.id != c.handle.id && h.class() == crate::connection::limits::ClientClass::PubSub
-        })
+        .filter(|h| h.id != c.handle.id && h.class() == crate::net::limits::ClientClass::PubSub)
         .collect();
     if candidates.is_empty() {
         return;

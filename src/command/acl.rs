@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{cmd, parse_i64, reply_help, Spec, ERR_NOT_INTEGER};
 use crate::acl::{self, table::table, Rules};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
 
 /// ACL subcommands (sorted by name), with Redis 7.0's arities.
@@ -328,7 +328,10 @@ fn acl_save(c: &mut Client, _args: &[Bytes]) {
 /// ACL DRYRUN username command [arg ...]: would the user be allowed?
 fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
     let Some(u) = c.shared.acl.user(&args[2]) else {
-        return error_bytes(c, &[b"ERR User '", crate::util::c_str(&args[2]), b"' not found"]);
+        return error_bytes(
+            c,
+            &[b"ERR User '", crate::util::c_str(&args[2]), b"' not found"],
+        );
     };
     let t = table();
     let argv = &args[3..];
@@ -344,7 +347,14 @@ fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
         t.id(&format!("{}|{sub}", t.cmds[b].name))
     });
     let Some(id) = id else {
-        return error_bytes(c, &[b"ERR Command '", crate::util::c_str(&argv[0]), b"' not found"]);
+        return error_bytes(
+            c,
+            &[
+                b"ERR Command '",
+                crate::util::c_str(&argv[0]),
+                b"' not found",
+            ],
+        );
     };
     let name = t.cmds[id].name;
     let arity = crate::catalog::arity(name).unwrap_or(-1);

@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 
+use super::client::{Client, ReplyMode};
 use super::{cmd, parse_i64, reply_help, Spec, ERR_INT_RANGE, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::connection::handle::ClientHandle;
-use crate::connection::{Client, ReplyMode};
+use crate::net::handle::ClientHandle;
 use crate::protocol::{Frame, Protocol};
 
 /// Redis's version as herald reports it (clients enable features by it).
@@ -318,7 +318,7 @@ fn client_help(c: &mut Client, _args: &[Bytes]) {
 
 /// One CLIENT LIST line, exactly redis-server 7.0's fields and order
 /// (7.0 has no lib-name / lib-ver fields; CLIENT SETINFO values are kept in
-/// [`crate::connection::handle::ClientMeta`]).
+/// [`crate::net::handle::ClientMeta`]).
 pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
     let m = h.meta.lock().clone();
     let (sub, psub, ssub, db, cmd) = match own {

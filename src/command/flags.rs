@@ -18,7 +18,6 @@ use std::sync::OnceLock;
 
 use super::{Spec, TABLE};
 
-
 /// `denyoom`: refused with -OOM while over `maxmemory`.
 pub const DENYOOM: u16 = 1;
 /// `write` or may replicate: held back by CLIENT PAUSE WRITE.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::strings::{format_human, parse_f64};
 use super::{parse_i64, ERR_NOT_INTEGER};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::{Frame, Protocol};
 use crate::store::{notify, own, Db, Hash, Value, WRONGTYPE};
 

@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::connection::Client;
+use crate::command::Client;
 use crate::observe;
 use crate::store::Db;
 
@@ -192,7 +192,7 @@ pub fn stats(c: &Client, s: &mut String) {
         &[
             (
                 "total_connections_received",
-                st.total_connections_received.load(Relaxed).to_string(),
+                st.net.total_connections_received.load(Relaxed).to_string(),
             ),
             (
                 "total_commands_processed",
@@ -201,11 +201,11 @@ pub fn stats(c: &Client, s: &mut String) {
             ("instantaneous_ops_per_sec", rates.ops_per_sec.to_string()),
             (
                 "total_net_input_bytes",
-                st.total_net_input_bytes.load(Relaxed).to_string(),
+                st.net.total_net_input_bytes.load(Relaxed).to_string(),
             ),
             (
                 "total_net_output_bytes",
-                st.total_net_output_bytes.load(Relaxed).to_string(),
+                st.net.total_net_output_bytes.load(Relaxed).to_string(),
             ),
             ("total_net_repl_input_bytes", "0".into()),
             ("total_net_repl_output_bytes", "0".into()),
@@ -218,7 +218,7 @@ pub fn stats(c: &Client, s: &mut String) {
             ("instantaneous_output_repl_kbps", "0.00".into()),
             (
                 "rejected_connections",
-                st.rejected_connections.load(Relaxed).to_string(),
+                st.net.rejected_connections.load(Relaxed).to_string(),
             ),
             ("sync_full", "0".into()),
             ("sync_partial_ok", "0".into()),
@@ -272,13 +272,15 @@ pub fn stats(c: &Client, s: &mut String) {
             ("reply_buffer_expands", "0".into()),
             (
                 "client_output_buffer_limit_disconnections",
-                st.client_output_buffer_limit_disconnections
+                st.net
+                    .client_output_buffer_limit_disconnections
                     .load(Relaxed)
                     .to_string(),
             ),
             (
                 "client_query_buffer_limit_disconnections",
-                st.client_query_buffer_limit_disconnections
+                st.net
+                    .client_query_buffer_limit_disconnections
                     .load(Relaxed)
                     .to_string(),
             ),

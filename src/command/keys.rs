@@ -9,10 +9,10 @@
 use bytes::Bytes;
 
 use super::{parse_i64, put_db, take_db, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
-use crate::util::glob::Pattern;
 use crate::store::{notify, Db, Value};
+use crate::util::glob::Pattern;
 
 /// DEL / UNLINK key [key ...].
 pub fn del(c: &mut Client, db: &mut Db, args: &[Bytes]) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
 use crate::store::blocking::{self, BlockOp, Blocked, Slot, Waiter};
 use crate::store::{notify, own, Db, List, Value, WRONGTYPE};
@@ -560,7 +560,7 @@ pub fn block(
     }
     // Earlier replies of the batch go first; the served reply is pushed
     // straight into the outbox.
-    c.flush_replies();
+    c.queue_replies();
     let keys: Vec<Bytes> = keys.iter().map(|k| own(k)).collect();
     let slot = Arc::new(Slot::default());
     db.waiters.add(Arc::new(Waiter {
@@ -570,6 +570,7 @@ pub fn block(
         op,
         slot: slot.clone(),
     }));
+    c.handle.set_blocked(true);
     c.blocked = Some(Blocked {
         slot,
         db: db.index,

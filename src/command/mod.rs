@@ -21,6 +21,7 @@
 //! subscribed context), which flag the transaction when they fail.
 
 pub mod acl;
+pub mod client;
 pub mod connection;
 
 pub mod flags;
@@ -41,10 +42,10 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use crate::connection::{Client, ReplyMode};
 use crate::protocol::Frame;
 use crate::state::Shared;
 use crate::store::{Db, DbGuard};
+pub use client::{Client, ReplyMode};
 
 /// A command handler: runs the command and queues its reply.
 pub type Handler = fn(&mut Client, &[Bytes]);
@@ -661,7 +662,7 @@ pub fn with_db<R>(c: &mut Client, f: impl FnOnce(&mut Client, &mut Db) -> R) -> 
     // Pushes caused by this command (keyspace events to this very client)
     // must follow the batch's earlier replies.
     if c.subscription_count() > 0 {
-        c.flush_replies();
+        c.queue_replies();
     }
     let i = c.db;
     if let Some(pos) = c.tx.held.iter().position(|g| g.index == i) {

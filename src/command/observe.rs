@@ -11,8 +11,8 @@ use bytes::Bytes;
 
 use super::flags::{self, FAST, NO_MONITOR, SKIP_SLOWLOG};
 use super::{cmd, parse_i64, reply_help, Spec, ERR_SYNTAX};
+use crate::command::Client;
 use crate::config::Config;
-use crate::connection::Client;
 use crate::observe::{monitor, pause, slowlog};
 use crate::protocol::Frame;
 
@@ -137,7 +137,7 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
         let line = monitor::line(micros, c.db, &c.handle.addr, &shown);
         if c.monitor {
             // Its own command: the line follows the command's reply.
-            c.flush_replies();
+            c.queue_replies();
         }
         c.shared.observe.monitors.feed(&line);
     }

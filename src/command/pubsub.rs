@@ -14,7 +14,7 @@
 use bytes::Bytes;
 
 use super::{cmd, reply_help, Spec};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
 use crate::pubsub::message::encode_confirmation;
 use crate::pubsub::registry::ChannelRegistry;
@@ -34,21 +34,24 @@ pub fn publish(c: &mut Client, args: &[Bytes]) {
     // A RESP3 client subscribed to the channel receives its own message
     // before the reply; earlier replies must go first.
     if c.subscription_count() > 0 {
-        c.flush_replies();
+        c.queue_replies();
     }
     let n = c
         .shared
         .pubsub
-        .publish_from(&args[1], &args[2], &mut c.fanout);
+        .publish_from(&args[1], &args[2], &mut c.pressure);
     c.reply(Frame::Integer(n as i64));
 }
 
 /// SPUBLISH shardchannel message.
 pub fn spublish(c: &mut Client, args: &[Bytes]) {
     if c.subscription_count() > 0 {
-        c.flush_replies();
+        c.queue_replies();
     }
-    let n = c.shared.pubsub.spublish(&args[1], &args[2], &mut c.fanout);
+    let n = c
+        .shared
+        .pubsub
+        .spublish(&args[1], &args[2], &mut c.pressure);
     c.reply(Frame::Integer(n as i64));
 }
 
@@ -65,7 +68,7 @@ fn classic_count(c: &Client) -> usize {
 
 /// SUBSCRIBE channel [channel ...].
 pub fn subscribe(c: &mut Client, args: &[Bytes]) {
-    c.flush_replies();
+    c.queue_replies();
     for ch in &args[1..] {
         let proto = c.protocol;
         if !c.channels.contains(ch) {
@@ -83,7 +86,7 @@ pub fn subscribe(c: &mut Client, args: &[Bytes]) {
 
 /// SSUBSCRIBE shardchannel [shardchannel ...].
 pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
-    c.flush_replies();
+    c.queue_replies();
     for ch in &args[1..] {
         let proto = c.protocol;
         if !c.shard_channels.contains(ch) {
@@ -106,7 +109,7 @@ pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
 
 /// PSUBSCRIBE pattern [pattern ...].
 pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
-    c.flush_replies();
+    c.queue_replies();
     for p in &args[1..] {
         let proto = c.protocol;
         if !c.patterns.contains(p) {
@@ -171,7 +174,7 @@ fn leave(c: &Client, kind: Kind, name: &[u8], confirm: Bytes) {
 }
 
 fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
-    c.flush_replies();
+    c.queue_replies();
     let proto = c.protocol;
     if args.len() > 1 {
         for name in &args[1..] {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::connection::REDIS_VERSION;
 use super::{cmd, implemented_names, reply_help, Spec, ERR_SYNTAX};
 use crate::catalog;
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
 
 /// COMMAND subcommands (sorted by name).
@@ -163,7 +163,7 @@ fn reload_tls(shared: &crate::state::Shared) -> Result<(), String> {
     if shared.tls.read().is_none() {
         return Ok(());
     }
-    let cfg = crate::connection::transport::server_config(&shared.config.read())?;
+    let cfg = crate::net::transport::server_config(&shared.config.read())?;
     if let Some(cfg) = cfg {
         *shared.tls.write() = Some(cfg);
     }

@@ -13,7 +13,7 @@
 use bytes::Bytes;
 
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::{Frame, Protocol};
 use crate::store::blocking::BlockOp;
 use crate::store::stream::{AddError, Entry, Group, Stream, StreamId, Trim};

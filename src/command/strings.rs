@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
 use crate::store::{notify, own, Db, Value, WRONGTYPE};
 

@@ -21,7 +21,7 @@
 use bytes::Bytes;
 
 use super::{lookup, put_db, run_spec, take_db, with_db};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::Frame;
 use crate::store::{own, DbGuard};
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::lists::{block, parse_timeout};
 use super::strings::parse_f64;
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::connection::Client;
+use crate::command::Client;
 use crate::protocol::{Frame, Protocol};
 use crate::store::blocking::{self, BlockOp};
 use crate::store::zset::{Cursor, LexBound, LexRange, ScoreRange};

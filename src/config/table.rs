@@ -118,7 +118,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::number("proto-max-bulk-len", "536870912", NumFormat::Memory, 1048576, 9223372036854775807).flags(Flag::HERALD),
     // herald's own (not in Redis, so hidden from CONFIG GET *): the longest
     // a published message waits for more to join its write while the
-    // server is busy; 0 = write at once (see `connection::hold`).
+    // server is busy; 0 = write at once (see `net::delivery`).
     Def::number("pubsub-coalesce-us", "200", NumFormat::Int, 0, 10000).flags(Flag::HIDDEN | Flag::HERALD),
     Def::boolean("rdb-del-sync-files", "no"),
     Def::number("rdb-key-save-delay", "0", NumFormat::Int, -2147483648, 2147483647).flags(Flag::HIDDEN),

@@ -252,9 +252,10 @@ impl Observe {
         {
             let mut r = self.rates.lock();
             r.ops.track(now, st.total_commands_processed.load(Relaxed));
-            r.net_in.track(now, st.total_net_input_bytes.load(Relaxed));
+            r.net_in
+                .track(now, st.net.total_net_input_bytes.load(Relaxed));
             r.net_out
-                .track(now, st.total_net_output_bytes.load(Relaxed));
+                .track(now, st.net.total_net_output_bytes.load(Relaxed));
         }
         let clients = self.sum_clients_memory(sh);
         self.note_used(sh.store.used_memory_total() + clients.total);
@@ -270,7 +271,6 @@ pub fn used_memory(sh: &Shared) -> usize {
         + sh.clients.count() * CLIENT_OVERHEAD
         + sh.observe.clients_buffers()
 }
-
 
 /// CPU time used, in seconds: (system, user) of the process, of its
 /// waited-for children, and of the calling thread (INFO cpu).

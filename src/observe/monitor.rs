@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::connection::handle::ClientHandle;
+use crate::net::handle::ClientHandle;
 
 /// The clients in MONITOR mode.
 #[derive(Default)]

@@ -4,7 +4,7 @@
 //! UNPAUSE, every client command (ALL) or only those that could change
 //! data or be propagated (WRITE: commands flagged `write`, PUBLISH,
 //! SPUBLISH, and EXEC of a transaction holding one). A held command is not
-//! lost: the connection keeps it ([`crate::connection::Client::postponed`])
+//! lost: the connection keeps it ([`crate::command::Client::postponed`])
 //! and waits, without polling, for [`Pause::changed`] or the deadline, then
 //! runs it and the rest of its pipeline. A second PAUSE can lengthen the
 //! pause or widen WRITE to ALL, never shorten or narrow it, as in Redis.

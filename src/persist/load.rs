@@ -220,7 +220,7 @@ pub fn replay(
                 e.name
             ));
         }
-        let mut client = crate::connection::Client::internal(shared.clone());
+        let mut client = crate::command::Client::internal(shared.clone());
         let mut pos = 0;
         let mut multi_start: Option<usize> = None;
         let problem = loop {

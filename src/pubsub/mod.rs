@@ -18,7 +18,9 @@ pub mod registry;
 
 use message::{Kind, Message};
 use patterns::PatternRegistry;
-use registry::{ChannelRegistry, Fanout};
+use registry::ChannelRegistry;
+
+use crate::net::Pressure;
 
 /// All pub/sub state of the server.
 #[derive(Default)]
@@ -41,16 +43,16 @@ impl PubSub {
     }
 
     /// PUBLISH from a client: as [`publish`](Self::publish), and records in
-    /// `fanout` what it found in the subscribers' queues, so that the
+    /// `pressure` what it found in the subscribers' queues, so that the
     /// publisher can let them write before it publishes more.
-    pub fn publish_from(&self, channel: &[u8], payload: &[u8], fanout: &mut Fanout) -> usize {
+    pub fn publish_from(&self, channel: &[u8], payload: &[u8], pressure: &mut Pressure) -> usize {
         let msg = Message::new(Kind::Message, channel, payload);
-        self.channels.publish(&msg, Some(fanout)) + self.patterns.publish(&msg, Some(fanout))
+        self.channels.publish(&msg, Some(pressure)) + self.patterns.publish(&msg, Some(pressure))
     }
 
     /// SPUBLISH: delivers to the shard channel's subscribers.
-    pub fn spublish(&self, channel: &[u8], payload: &[u8], fanout: &mut Fanout) -> usize {
+    pub fn spublish(&self, channel: &[u8], payload: &[u8], pressure: &mut Pressure) -> usize {
         let msg = Message::new(Kind::SMessage, channel, payload);
-        self.shard_channels.publish(&msg, Some(fanout))
+        self.shard_channels.publish(&msg, Some(pressure))
     }
 }

@@ -19,11 +19,12 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 
-use crate::util::glob::Pattern;
 use super::message::{encode_push, Message};
-use super::registry::{shrink_map, shrink_vec, Fanout};
-use crate::connection::handle::ClientHandle;
+use super::registry::{shrink_map, shrink_vec};
+use crate::net::handle::ClientHandle;
+use crate::net::Pressure;
 use crate::protocol::Protocol;
+use crate::util::glob::Pattern;
 
 /// One subscribed pattern.
 struct Entry {
@@ -108,7 +109,7 @@ impl PatternRegistry {
 
     /// Delivers `msg` as `pmessage` to the subscribers of every matching
     /// pattern; returns the number of deliveries.
-    pub fn publish(&self, msg: &Message<'_>, mut fanout: Option<&mut Fanout>) -> usize {
+    pub fn publish(&self, msg: &Message<'_>, mut pressure: Option<&mut Pressure>) -> usize {
         if self.count.load(Ordering::Relaxed) == 0 {
             return 0;
         }
@@ -140,7 +141,7 @@ impl PatternRegistry {
                         }
                     };
                     let pushed = sub.deliver(frame);
-                    if let Some(f) = fanout.as_deref_mut() {
+                    if let Some(f) = pressure.as_deref_mut() {
                         f.record(sub, pushed);
                     }
                 }

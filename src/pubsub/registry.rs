@@ -19,56 +19,15 @@ use ahash::RandomState;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use crate::util::glob::Pattern;
 use super::message::Message;
-use crate::connection::handle::{ClientHandle, Pushed};
+use crate::net::handle::ClientHandle;
+use crate::net::Pressure;
+use crate::util::glob::Pattern;
 
 /// Number of independently locked parts of the map.
 const SHARDS: usize = 64;
 
 type Subscribers = Vec<Arc<ClientHandle>>;
-
-/// What a client's publishes of one batch did to their subscribers' queues,
-/// for the publisher's back-pressure (`Connection::let_subscribers_write`).
-#[derive(Default)]
-pub struct Fanout {
-    /// Subscribers whose queue became congested while their task can write.
-    pub congested: Vec<Arc<ClientHandle>>,
-    /// Messages queued.
-    pub deliveries: usize,
-    /// Of those, messages queued behind a full socket.
-    pub backed_up: usize,
-    /// One such subscriber, to wait on when most deliveries backed up.
-    pub backed_up_sample: Option<Arc<ClientHandle>>,
-}
-
-impl Fanout {
-    /// Records one push to `sub`.
-    #[inline]
-    pub fn record(&mut self, sub: &Arc<ClientHandle>, pushed: Pushed) {
-        self.deliveries += 1;
-        if pushed.congested {
-            self.congested.push(sub.clone());
-        }
-        if pushed.backed_up {
-            self.backed_up += 1;
-            if self.backed_up_sample.is_none() {
-                self.backed_up_sample = Some(sub.clone());
-            }
-        }
-    }
-
-    /// Forgets the batch (keeping a modest allocation).
-    pub fn clear(&mut self) {
-        self.congested.clear();
-        if self.congested.capacity() > 1024 {
-            self.congested.shrink_to(64);
-        }
-        self.deliveries = 0;
-        self.backed_up = 0;
-        self.backed_up_sample = None;
-    }
-}
 
 /// Gives memory back once a list is mostly empty, so that a channel that
 /// once had many subscribers does not keep their room.
@@ -148,15 +107,15 @@ impl ChannelRegistry {
     }
 
     /// Delivers `msg` to every subscriber of its channel; returns how many.
-    /// What the pushes found is recorded in `fanout`, if given.
-    pub fn publish(&self, msg: &Message<'_>, mut fanout: Option<&mut Fanout>) -> usize {
+    /// What the pushes found is recorded in `pressure`, if given.
+    pub fn publish(&self, msg: &Message<'_>, mut pressure: Option<&mut Pressure>) -> usize {
         let map = self.shard(msg.channel()).read();
         let Some(subs) = map.get(msg.channel()) else {
             return 0;
         };
         for sub in subs {
             let pushed = sub.deliver(msg.frame(sub.protocol()));
-            if let Some(f) = fanout.as_deref_mut() {
+            if let Some(f) = pressure.as_deref_mut() {
                 f.record(sub, pushed);
             }
         }

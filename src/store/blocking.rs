@@ -21,7 +21,7 @@
 //! EXEC because EXEC keeps the lock until the end of the queue.
 //!
 //! The blocked client's connection task only waits (see
-//! `connection::Connection::serve`): on the slot (served: go on with the
+//! `net::connection`): on the slot (served: go on with the
 //! pipeline), on its deadline (remove the waiter under the lock; if it was
 //! not served meanwhile, reply with the timeout value), or on a disconnect
 //! (remove the waiter).
@@ -34,7 +34,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::{notify, own, Db, List, Value};
-use crate::connection::handle::ClientHandle;
+use crate::net::handle::ClientHandle;
 use crate::protocol::Frame;
 
 /// What a blocked command does once its key has data.

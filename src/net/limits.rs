@@ -49,9 +49,9 @@ pub struct Limits {
     /// `client-query-buffer-limit`: most unparsed request bytes a client may
     /// have buffered.
     pub query_buffer: AtomicUsize,
-    /// `pubsub-coalesce-us`: the longest a delivery is held while the
+    /// `pubsub-coalesce-us`: the longest a delivery waits while the
     /// worker is busy (read by the worker before it parks; see
-    /// `connection::hold`).
+    /// `net::delivery`).
     pub coalesce_us: AtomicU64,
 }
 

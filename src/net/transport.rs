@@ -1,13 +1,16 @@
 //! The byte stream under a connection: plain TCP, or TLS over TCP.
 //!
-//! The connection loop (`connection/mod.rs`) is readiness-based: it waits
+//! The connection loop (`net/connection.rs`) is readiness-based: it waits
 //! with `readable()` / `writable()` and then moves bytes with
 //! non-blocking `try_read_buf` / `try_write_vectored`. [`Transport`] offers
 //! exactly those four calls for both kinds of connection, so the loop does
 //! not know which one it serves:
 //!
-//! - `Plain(TcpStream)`: each call is the `TcpStream`'s own; the enum match
-//!   is the only cost the plain path pays for TLS existing.
+//! - `Plain`: each call is the `TcpStream`'s own; the enum match is the
+//!   only cost the plain path pays for TLS existing. The socket is shared
+//!   (`Arc`) with the client's outbox, which writes held deliveries to it
+//!   straight from the worker (`ClientHandle::write_queued`): the descriptor
+//!   is closed only when both have let go of it.
 //! - `Tls`: rustls is used sans-IO. Reading: `read_tls` pulls ciphertext
 //!   from the socket (non-blocking), `process_new_packets` decrypts it (and
 //!   queues handshake replies, flushed at once), and `reader()` hands the
@@ -16,7 +19,7 @@
 //!   plaintext, which is encrypted and written at once. A socket that
 //!   refuses bytes therefore leaves at most one batch of records in rustls,
 //!   and the output-buffer limits keep counting the client's outbox as for
-//!   plain connections. [`Transport::flush_pending`] reports records still
+//!   plain connections. [`Transport::send_tls_records`] reports records still
 //!   waiting, so the loop keeps waiting for `writable()` until they leave.
 //!   Plaintext already decrypted but not yet taken makes `readable()`
 //!   return at once.
@@ -37,8 +40,8 @@ use crate::config::Config;
 
 /// A client connection's byte stream (see the module header).
 pub enum Transport {
-    /// Plain TCP.
-    Plain(TcpStream),
+    /// Plain TCP; the outbox may hold the socket too (see the module header).
+    Plain(Arc<TcpStream>),
     /// TLS over TCP (boxed: a rustls connection is large).
     Tls(Box<TlsStream>),
 }
@@ -76,11 +79,16 @@ impl Write for SyncIo<'_> {
 }
 
 impl Transport {
-    /// The socket's descriptor when bytes may be written to it directly,
-    /// bypassing this transport (plain TCP only; see `ClientHandle::flush`).
-    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+    /// A plain TCP connection on an accepted socket.
+    pub fn plain(tcp: TcpStream) -> Transport {
+        Transport::Plain(Arc::new(tcp))
+    }
+
+    /// The socket, when bytes may be written to it directly, bypassing this
+    /// transport (plain TCP only; see `ClientHandle::write_queued`).
+    pub fn shared_socket(&self) -> Option<Arc<TcpStream>> {
         match self {
-            Transport::Plain(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            Transport::Plain(s) => Some(s.clone()),
             Transport::Tls(_) => None,
         }
     }
@@ -93,11 +101,6 @@ impl Transport {
             tls,
             plaintext_pending: false,
         })))
-    }
-
-    /// True for a TLS connection.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
     }
 
     /// Waits until reading may make progress.
@@ -149,10 +152,10 @@ impl Transport {
     /// Writes what the transport itself still holds (TLS records): true
     /// when nothing is left.
     #[inline]
-    pub fn flush_pending(&mut self) -> io::Result<bool> {
+    pub fn send_tls_records(&mut self) -> io::Result<bool> {
         match self {
             Transport::Plain(_) => Ok(true),
-            Transport::Tls(t) => t.flush(),
+            Transport::Tls(t) => t.send_records(),
         }
     }
 }
@@ -197,20 +200,20 @@ impl TlsStream {
             }
             if let Err(e) = self.tls.process_new_packets() {
                 // Send the alert rustls queued (e.g. a bad certificate).
-                let _ = self.flush();
+                let _ = self.send_records();
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
             // Handshake replies leave now (or when the socket drains).
-            self.flush()?;
+            self.send_records()?;
         }
     }
 
     fn write(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if !self.flush()? {
+        if !self.send_records()? {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = self.tls.writer().write_vectored(bufs)?;
-        self.flush()?;
+        self.send_records()?;
         if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -218,7 +221,7 @@ impl TlsStream {
     }
 
     /// Writes queued TLS records: true when none is left.
-    fn flush(&mut self) -> io::Result<bool> {
+    fn send_records(&mut self) -> io::Result<bool> {
         while self.tls.wants_write() {
             match self.tls.write_tls(&mut SyncIo(&self.tcp)) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -6,9 +6,9 @@
 //! client, its own replies and published messages alike, appends shared
 //! [`Bytes`] to the outbox. The client's connection task writes it to the
 //! socket, except for published messages held while the worker was busy:
-//! the worker writes those itself, under the outbox lock, when it is about
-//! to park or their wait is over (`ClientHandle::flush`, see
-//! `connection::hold`). A published message therefore costs each
+//! the worker writes those itself, when it is about to park or their wait
+//! is over ([`ClientHandle::write_queued`], see `net::delivery`), through the
+//! outbox's own share of the socket. A published message therefore costs each
 //! subscriber one reference-count increment and one queue push, never a
 //! copy, and no lock but the subscriber's own short one is taken to deliver
 //! it.
@@ -16,7 +16,6 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,8 +23,8 @@ use std::time::Instant;
 use crate::util::now_ms;
 
 use bytes::Bytes;
-use nix::sys::socket::{sendmsg, MsgFlags};
 use parking_lot::Mutex;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::limits::{ClientClass, Limits, Verdict};
@@ -114,11 +113,12 @@ struct Outbox {
     /// takes whatever is queued meanwhile before it sleeps, so nobody else
     /// may write to the socket (the order of bytes would break).
     writing: bool,
-    /// The socket, for [`ClientHandle::flush`] (plain TCP only). Set by the
-    /// connection task when it starts serving, cleared by `close_outbox`
-    /// before the socket can be closed: while it is `Some` under this lock,
-    /// the descriptor is the client's open socket.
-    fd: Option<RawFd>,
+    /// The outbox's share of the socket, for [`ClientHandle::write_queued`]
+    /// (plain TCP only). Set by the connection task when it starts serving,
+    /// dropped by `close_outbox`; the descriptor stays open while any share
+    /// exists, so a write through it never reaches a closed (or reused)
+    /// descriptor.
+    socket: Option<Arc<TcpStream>>,
 }
 
 /// Facts about a client shown by CLIENT LIST / CLIENT INFO, kept current by
@@ -146,9 +146,9 @@ pub struct ClientMeta {
     pub qbuf_cap: usize,
     /// Authenticated user name.
     pub user: String,
-    /// The user itself, to find its connections when ACLs change (as
-    /// Redis compares `c->user` pointers).
-    pub acl_user: Option<Arc<crate::acl::User>>,
+    /// The user's unique id (`acl::User::id`), to find its connections when
+    /// ACLs change (as Redis compares `c->user` pointers); 0 for none.
+    pub user_id: u64,
     /// CLIENT NO-EVICT ON (flag `e`). Stored and shown only: it matters
     /// with `maxmemory-clients`, which herald does not implement.
     pub no_evict: bool,
@@ -200,7 +200,6 @@ pub struct ClientHandle {
     /// Details for CLIENT LIST.
     pub meta: Mutex<ClientMeta>,
 }
-
 
 impl ClientHandle {
     /// A handle for a newly accepted connection.
@@ -268,14 +267,14 @@ impl ClientHandle {
     }
 
     /// A published message for this subscriber: as [`push`](Self::push),
-    /// but while the worker is busy the task's wake-up may be held so that
-    /// several messages leave in one write (see `connection::hold`); a
+    /// but while the worker is busy the task's wake-up may be deferred so
+    /// that several messages leave in one write (see `net::delivery`); a
     /// queue of [`CONGESTED_BYTES`] or more wakes it at once.
     #[inline]
     pub fn deliver(self: &Arc<Self>, bytes: Bytes) -> Pushed {
         let (pushed, queued) = self.enqueue(bytes);
         if queued.first {
-            if !super::hold::defer(self) {
+            if !super::delivery::defer(self) {
                 self.wake();
             }
         } else if queued.filled {
@@ -330,36 +329,25 @@ impl ClientHandle {
     }
 
     /// Writes what is queued for this client straight to its socket, from
-    /// the calling task (the worker flushing its held deliveries, see
-    /// `connection::hold`): one `sendmsg` for everything queued, and no
-    /// task wake-up when the socket takes it all, which it does unless the
-    /// peer reads slowly. What is left (socket full, TLS, an error) is the
-    /// client's task's to write: it is woken. Returns the bytes written.
-    pub(crate) fn flush(&self) -> usize {
-        let mut o = self.outbox.lock();
+    /// the calling task (the worker writing out its deferred deliveries,
+    /// see `net::delivery`): one vectored write for everything queued, and
+    /// no task wake-up when the socket takes it all, which it does unless
+    /// the peer reads slowly. What is left (socket full, TLS, an error) is
+    /// the client's task's to write: it is woken. Returns the bytes written.
+    pub(crate) fn write_queued(&self) -> usize {
+        let mut guard = self.outbox.lock();
+        let o = &mut *guard;
         if o.closed || o.writing || o.chunks.is_empty() {
             // Closing, or its task is writing and will take these bytes
             // before it sleeps, or nothing to do.
             return 0;
         }
         let mut total = 0;
-        if let Some(fd) = o.fd {
+        if let Some(socket) = &o.socket {
             loop {
                 let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
                 let (n, want) = fill_iov(&o.chunks, &mut iov);
-                // `fd` is the client's open socket: it is read under the
-                // outbox lock, which `close_outbox` takes to clear it before
-                // the connection can drop (close) its socket, and the lock
-                // is held until the call returns. MSG_NOSIGNAL: a closed
-                // peer gives EPIPE, not SIGPIPE.
-                let sent = sendmsg::<()>(
-                    fd,
-                    &iov[..n],
-                    &[],
-                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-                    None,
-                )
-                .unwrap_or(0);
+                let sent = socket.try_write_vectored(&iov[..n]).unwrap_or(0);
                 if sent == 0 {
                     // Full (EAGAIN), interrupted or failed: the task retries
                     // and sees the error itself.
@@ -378,7 +366,7 @@ impl ClientHandle {
             }
         }
         let rest = !o.chunks.is_empty();
-        drop(o);
+        drop(guard);
         if total > 0 {
             self.pending_bytes.fetch_sub(total, Ordering::Relaxed);
         }
@@ -388,12 +376,12 @@ impl ClientHandle {
         total
     }
 
-    /// Lets [`flush`](Self::flush) write to this plain TCP socket (called by
-    /// the connection task that owns it, before it serves).
-    pub(crate) fn set_fd(&self, fd: RawFd) {
+    /// Lets [`write_queued`](Self::write_queued) write to this plain TCP socket
+    /// (called by the connection task, before it serves).
+    pub(crate) fn share_socket(&self, socket: Arc<TcpStream>) {
         let mut o = self.outbox.lock();
         if !o.closed {
-            o.fd = Some(fd);
+            o.socket = Some(socket);
         }
     }
 
@@ -526,7 +514,7 @@ impl ClientHandle {
     pub(crate) fn close_outbox(&self) {
         let mut o = self.outbox.lock();
         o.closed = true;
-        o.fd = None;
+        o.socket = None;
         let dropped = std::mem::take(&mut o.chunks);
         let bytes = std::mem::take(&mut o.bytes);
         drop(o);

@@ -1,0 +1,334 @@
+//! A client as the command layer sees it: the state only its own
+//! connection task touches (protocol, database, subscriptions, reply mode,
+//! transaction, blocking), handed to every command handler, and the
+//! [`Session`] the connection loop drives.
+//!
+//! The connection loop (`net::connection`) owns the socket; this owns what
+//! requests mean. A [`Client`] without a connection ([`Client::internal`])
+//! runs commands for the server itself (replaying the append-only file)
+//! through exactly the same path.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use indexmap::IndexSet;
+
+use crate::net::handle::ClientHandle;
+use crate::net::limits::ClientClass;
+use crate::net::{Pressure, Session};
+use crate::protocol::{Frame, Protocol};
+use crate::state::Shared;
+
+/// CLIENT REPLY mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent (default).
+    On,
+    /// No replies until CLIENT REPLY ON.
+    Off,
+    /// The next command's reply is dropped.
+    Skip,
+    /// Set by CLIENT REPLY SKIP: skip the command after this one.
+    SkipNext,
+}
+
+/// Per-connection state owned by the connection task and given to command
+/// handlers.
+pub struct Client {
+    /// Server-wide state.
+    pub shared: Arc<Shared>,
+    /// This client's shared half (outbox, CLIENT LIST details).
+    pub handle: Arc<ClientHandle>,
+    /// RESP2 or RESP3, set by HELLO.
+    pub protocol: Protocol,
+    /// Selected database (SELECT).
+    pub db: usize,
+    /// Classic channels, in subscription order.
+    pub channels: IndexSet<Bytes, ahash::RandomState>,
+    /// Patterns, in subscription order.
+    pub patterns: IndexSet<Bytes, ahash::RandomState>,
+    /// Shard channels, in subscription order.
+    pub shard_channels: IndexSet<Bytes, ahash::RandomState>,
+    /// CLIENT REPLY state.
+    pub reply_mode: ReplyMode,
+    /// Replies of the current batch, not yet queued.
+    pub out: BytesMut,
+    /// Set by QUIT or a protocol error: close once the replies are written.
+    pub close_after_reply: bool,
+    /// Name of the command being run, for CLIENT LIST `cmd=`.
+    pub current_cmd: String,
+    /// What this batch's publishes found in their subscribers' queues
+    /// (publisher back-pressure, see `net::pressure`).
+    pub pressure: Pressure,
+    /// MULTI queue, WATCHed keys and the database locks EXEC holds (see
+    /// `command::transactions`).
+    pub tx: super::transactions::TxState,
+    /// Set while the client is blocked in BLPOP & co.: the connection loop
+    /// then waits for it to be served or to time out (see
+    /// `store::blocking`) and runs no further command meanwhile.
+    pub blocked: Option<crate::store::blocking::Blocked>,
+    /// The AOF offset the effects of this batch's writes end at (0:
+    /// nothing to wait for). The replies queued in the outbox may leave
+    /// only once the log is written up to it (fsynced too under
+    /// `appendfsync always`; see `persist::aof`).
+    pub durable_at: u64,
+    /// In MONITOR mode (see `observe::monitor`).
+    pub monitor: bool,
+    /// A command held back by CLIENT PAUSE: the connection loop waits for
+    /// the pause to end, runs it, then the rest of the pipeline.
+    pub postponed: Option<Vec<Bytes>>,
+    /// While commands are timed (slow log, latency monitor): when the
+    /// previous command ended, or the batch began (see `observe`).
+    pub clock: Option<std::time::Instant>,
+    /// The ACL user this connection runs as; `None` for the server's own
+    /// client (AOF replay), which may run anything (see `acl`).
+    pub user: Option<Arc<crate::acl::User>>,
+    /// Authenticated (AUTH / HELLO AUTH, or the default user is `nopass`
+    /// and `on`): until then only `no-auth` commands run when a password
+    /// is required.
+    pub authenticated: bool,
+}
+
+impl Client {
+    /// A client with no connection, for the server's own use (replaying
+    /// the append-only file at start-up): commands run through the normal
+    /// path and its replies are discarded by the caller.
+    pub fn internal(shared: Arc<Shared>) -> Client {
+        let any: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+        let limits = shared.limits.clone();
+        let handle = Arc::new(ClientHandle::new(u64::MAX, any, any, -1, limits));
+        let mut c = Client::new(shared, handle);
+        c.user = None;
+        c.authenticated = true;
+        c
+    }
+
+    /// A fresh client: RESP2, database 0, no subscriptions, replies on.
+    pub fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Client {
+        let mut c = Client {
+            shared,
+            handle,
+            protocol: Protocol::Resp2,
+            db: 0,
+            channels: IndexSet::default(),
+            patterns: IndexSet::default(),
+            shard_channels: IndexSet::default(),
+            reply_mode: ReplyMode::On,
+            out: BytesMut::new(),
+            close_after_reply: false,
+            current_cmd: String::new(),
+            pressure: Pressure::default(),
+            tx: Default::default(),
+            blocked: None,
+            durable_at: 0,
+            monitor: false,
+            postponed: None,
+            clock: None,
+            user: None,
+            authenticated: true,
+        };
+        crate::acl::set_default_auth(&mut c);
+        c
+    }
+
+    /// Total subscriptions, the count shown in (un)subscribe confirmations.
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
+
+    /// True in the RESP2 subscribed context, where only pub/sub commands run.
+    pub fn in_resp2_pubsub(&self) -> bool {
+        self.protocol == Protocol::Resp2 && self.subscription_count() > 0
+    }
+
+    /// Queues a reply, honouring CLIENT REPLY OFF / SKIP.
+    pub fn reply(&mut self, frame: Frame) {
+        if self.reply_mode == ReplyMode::On {
+            frame.encode(self.protocol, &mut self.out);
+        }
+    }
+
+    /// Queues an error reply (`msg` includes its code, e.g. `ERR ...`).
+    pub fn error(&mut self, msg: impl Into<String>) {
+        self.reply(Frame::error(msg));
+    }
+
+    /// Queues pre-encoded reply bytes, honouring CLIENT REPLY.
+    pub fn reply_raw(&mut self, bytes: &[u8]) {
+        if self.reply_mode == ReplyMode::On {
+            self.out.extend_from_slice(bytes);
+        }
+    }
+
+    /// Moves the batch's replies to the outbox, so that what comes next
+    /// (a subscription confirmation, a message to this very client) is
+    /// ordered after them.
+    pub fn queue_replies(&mut self) {
+        if !self.out.is_empty() {
+            let bytes = self.out.split().freeze();
+            self.handle.push(bytes);
+        }
+    }
+
+    /// Updates what CLIENT LIST shows about this client.
+    fn publish_meta(&self, qbuf: usize, qbuf_cap: usize) {
+        let mut m = self.handle.meta.lock();
+        m.db = self.db;
+        m.sub = self.channels.len();
+        m.psub = self.patterns.len();
+        m.ssub = self.shard_channels.len();
+        m.qbuf = qbuf;
+        m.qbuf_cap = qbuf_cap;
+        self.handle.set_query_buffer_size(qbuf_cap);
+        if !self.current_cmd.is_empty() && m.last_cmd != self.current_cmd {
+            m.last_cmd.clone_from(&self.current_cmd);
+        }
+    }
+
+    /// Puts the client in the output-limit class its subscriptions call for
+    /// (after any (un)subscription).
+    pub fn sync_class(&self) {
+        let class = if self.subscription_count() > 0 {
+            ClientClass::PubSub
+        } else {
+            ClientClass::Normal
+        };
+        self.handle.set_class(class);
+    }
+
+    /// Drops every subscription (disconnect, RESET); no confirmations.
+    pub fn drop_subscriptions(&mut self) {
+        let ps = &self.shared.pubsub;
+        for ch in std::mem::take(&mut self.channels) {
+            ps.channels.unsubscribe(&ch, &self.handle, None);
+        }
+        for p in std::mem::take(&mut self.patterns) {
+            ps.patterns.unsubscribe(&p, &self.handle, None);
+        }
+        for ch in std::mem::take(&mut self.shard_channels) {
+            ps.shard_channels.unsubscribe(&ch, &self.handle, None);
+        }
+        self.sync_class();
+    }
+}
+
+impl Session for Client {
+    fn execute(&mut self, args: Vec<Bytes>) {
+        super::execute(self, args);
+    }
+
+    fn start_batch(&mut self) {
+        // Commands are timed from here while the slow log or the latency
+        // monitor is on (one clock reading per batch, one per command).
+        self.clock = self.shared.observe.timing().then(std::time::Instant::now);
+        if let Some(args) = self.postponed.take() {
+            self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
+            super::execute(self, args);
+        }
+    }
+
+    fn end_batch(&mut self, query_buffer: usize, capacity: usize) {
+        self.queue_replies();
+        self.publish_meta(query_buffer, capacity);
+    }
+
+    fn accepts_requests(&self) -> bool {
+        !self.close_after_reply && self.blocked.is_none() && self.postponed.is_none()
+    }
+
+    fn is_suspended(&self) -> bool {
+        self.blocked.is_some() || self.postponed.is_some()
+    }
+
+    async fn resumed(&mut self) {
+        if let Some(b) = &self.blocked {
+            // Served (its reply is already in the outbox) or timed out.
+            tokio::select! {
+                biased;
+                _ = b.slot.notify.notified() => {}
+                _ = crate::store::blocking::sleep_until(b.deadline) => {}
+            }
+            return;
+        }
+        // Held back by CLIENT PAUSE: the pause ends or changes (or its
+        // deadline passes); no polling.
+        let pause = &self.shared.observe.pause;
+        let changed = pause.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let left = pause.remaining_ms();
+        if left == 0 {
+            return;
+        }
+        tokio::select! {
+            biased;
+            _ = changed => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(left)) => {}
+        }
+    }
+
+    fn resume(&mut self) -> bool {
+        let Some(b) = &self.blocked else {
+            // A postponed command runs again (and may be held again).
+            return true;
+        };
+        if !b.slot.served.load(std::sync::atomic::Ordering::Acquire)
+            && b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+        {
+            super::lists::block_timeout(self);
+        }
+        if self
+            .blocked
+            .as_ref()
+            .is_some_and(|b| b.slot.served.load(std::sync::atomic::Ordering::Acquire))
+        {
+            self.blocked = None;
+        }
+        self.handle.set_blocked(self.blocked.is_some());
+        self.blocked.is_none()
+    }
+
+    fn closing(&self) -> bool {
+        self.close_after_reply
+    }
+
+    fn unauthenticated(&self) -> bool {
+        crate::acl::auth_required(self)
+    }
+
+    fn protocol_error(&mut self, msg: &str) {
+        self.reply_mode = ReplyMode::On;
+        self.error(format!("ERR {msg}"));
+        self.close_after_reply = true;
+    }
+
+    fn awaits_durability(&self) -> bool {
+        self.durable_at > 0
+    }
+
+    async fn durable(&mut self) -> bool {
+        // Replies to writes are held in the outbox until the AOF is
+        // written (under appendfsync always: fsynced) past their effects,
+        // which the worker does once its round of clients is served (group
+        // commit: one write and fsync releases them all).
+        let off = std::mem::take(&mut self.durable_at);
+        self.shared.aof.wait_durable(off).await
+    }
+
+    fn pressure(&mut self) -> &mut Pressure {
+        &mut self.pressure
+    }
+
+    fn closed(&mut self) {
+        super::transactions::client_gone(self);
+        if self.monitor {
+            self.shared.observe.monitors.remove(self.handle.id);
+        }
+        if self.postponed.take().is_some() {
+            self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
+        }
+        self.drop_subscriptions();
+        self.shared.clients.remove(self.handle.id);
+    }
+}

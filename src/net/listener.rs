@@ -1,0 +1,119 @@
+//! Listening sockets: binding the configured addresses (plain and TLS
+//! ports) and preparing each accepted socket as redis-server does.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpStream;
+
+use crate::config::Config;
+
+/// Binds the configured addresses. A `-` before an address (as in Redis's
+/// default `bind 127.0.0.1 -::1`) means: skip it if it cannot be bound.
+/// With port 0, the first address picks a free port and the others use it.
+pub fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
+    bind_port(config, config.port)
+}
+
+/// TLS listeners: `tls-port` on every `bind` address, with their rustls
+/// configuration; `None` when `tls-port` is 0.
+pub type TlsListeners = Option<(Vec<std::net::TcpListener>, Arc<rustls::ServerConfig>)>;
+
+/// Binds `tls-port` if set (see [`TlsListeners`]).
+pub fn bind_tls(config: &Config) -> io::Result<TlsListeners> {
+    let Some(tls) = super::transport::server_config(config).map_err(io::Error::other)? else {
+        return Ok(None);
+    };
+    let port: u16 = config
+        .value("tls-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    Ok(Some((bind_port(config, port)?, tls)))
+}
+
+/// Binds the configured addresses on `port` (see [`bind_all`]).
+fn bind_port(config: &Config, port: u16) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut port = port;
+    let binds: Vec<String> = if config.bind.is_empty() {
+        vec!["*".into(), "-::*".into()]
+    } else {
+        config.bind.clone()
+    };
+    for b in &binds {
+        let (optional, host) = match b.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, b.as_str()),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            h => h,
+        };
+        let addr: SocketAddr = match format!("{host}:{port}").parse() {
+            Ok(a) => a,
+            Err(_) => match format!("[{host}]:{port}").parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid bind address '{b}'"),
+                    ))
+                }
+            },
+        };
+        let bound = (|| -> io::Result<std::net::TcpListener> {
+            let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            s.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            s.bind(&addr.into())?;
+            s.listen(config.tcp_backlog.min(i32::MAX as u32) as i32)?;
+            s.set_nonblocking(true)?;
+            Ok(s.into())
+        })();
+        match bound {
+            Ok(l) => {
+                if port == 0 {
+                    port = l.local_addr()?.port();
+                }
+                listeners.push(l);
+            }
+            Err(_) if optional => {
+                tracing::warn!("could not bind optional address {addr}, skipping");
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("could not bind {addr}: {e}"),
+                ))
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no address could be bound",
+        ));
+    }
+    Ok(listeners)
+}
+
+/// Sets up an accepted socket: no Nagle delay (replies and messages leave
+/// at once), and TCP keepalive probes when `tcp-keepalive` is set.
+pub fn prepare(stream: &TcpStream, keepalive_secs: u64) {
+    let _ = stream.set_nodelay(true);
+    if keepalive_secs > 0 {
+        // As Redis's anetKeepAlive: probe after `keepalive` idle seconds,
+        // then every third of it, give up after 3 unanswered probes.
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(keepalive_secs))
+            .with_interval(Duration::from_secs((keepalive_secs / 3).max(1)))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+    }
+}
