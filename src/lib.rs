@@ -28,6 +28,7 @@ pub mod acl;
 pub mod catalog;
 pub mod command;
 pub mod config;
+pub mod engine;
 pub mod net;
 pub mod observe;
 pub mod persist;

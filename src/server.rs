@@ -14,13 +14,15 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::command::Client;
 use crate::config::Config;
+use crate::engine::expire::PERIOD as EXPIRE_PERIOD;
 use crate::net::handle::ClientHandle;
 use crate::net::listener::{bind_all, bind_tls, TlsListeners};
 use crate::net::transport::Transport;
@@ -54,7 +56,7 @@ pub fn worker_threads(config: &Config) -> usize {
 /// (see `persist::aof`).
 fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
     let threads = worker_threads(&shared.config.read());
-    let (aof, limits) = (shared.aof.clone(), shared.limits.clone());
+    let (aof, limits) = (shared.engine.aof.clone(), shared.limits.clone());
     // Only the current_thread runtime may wake tasks from its park hook
     // (see `Aof::before_park`).
     let wake_here = threads == 1;
@@ -227,6 +229,24 @@ fn adjust_open_files_limit(config: &mut Config) {
     }
 }
 
+/// Runs `duty` every `period` until the server shuts down or is dropped:
+/// the shape of the periodic duties Redis runs from `serverCron` (active
+/// expiry, rate sampling, the AOF's rewrite checks). Between ticks the task
+/// holds only a `Weak`, so a dropped server ends it; a tick that comes late
+/// is not made up for.
+async fn every(shared: Weak<Shared>, period: Duration, mut duty: impl FnMut(&Arc<Shared>)) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(sh) = shared.upgrade() else { return };
+        if sh.is_shutting_down() {
+            return;
+        }
+        duty(&sh);
+    }
+}
+
 /// Serves on already-bound listeners until shutdown, then waits (bounded)
 /// for the connections to close.
 async fn serve(
@@ -234,10 +254,21 @@ async fn serve(
     tls: TlsListeners,
     shared: Arc<Shared>,
 ) -> io::Result<()> {
-    // Active expiry of keys nobody reads (see store::expire).
-    tokio::spawn(crate::store::expire::run(Arc::downgrade(&shared)));
+    // The periodic duties of Redis's serverCron.
+    let weak = Arc::downgrade(&shared);
+    // Active expiry of keys nobody reads (see engine::expire).
+    tokio::spawn(every(weak.clone(), EXPIRE_PERIOD, |sh| {
+        sh.engine.expire_cycle()
+    }));
     // INFO's sampled figures: rates, client buffer memory (see observe).
-    tokio::spawn(crate::observe::cron(Arc::downgrade(&shared)));
+    tokio::spawn(every(weak.clone(), crate::observe::PERIOD, |sh| {
+        let commands = sh.stats.total_commands_processed.load(Relaxed);
+        let keyspace = sh.engine.store.used_memory_total();
+        sh.observe
+            .sample(commands, &sh.stats.net, &sh.clients, keyspace)
+    }));
+    // The AOF's scheduled and automatic rewrites (see persist).
+    tokio::spawn(every(weak, Duration::from_secs(1), crate::persist::tick));
     let mut tasks = Vec::new();
     for l in listeners {
         let l = TcpListener::from_std(l)?;
@@ -251,8 +282,6 @@ async fn serve(
         }
     }
     tokio::spawn(clients_cron(shared.clone()));
-    // Automatic AOF rewrite (see persist).
-    tokio::spawn(crate::persist::cron(Arc::downgrade(&shared)));
     let mut shutdown = shared.shutdown_signal();
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
@@ -270,32 +299,67 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Last AOF write and fsync (SIGTERM, SHUTDOWN, tests' shutdown).
-    crate::persist::close(&shared);
+    crate::persist::close(shared.as_ref());
     Ok(())
+}
+
+/// A server ready to serve: its addresses bound, its state built (users
+/// loaded, the append-only file replayed), its runtime made. [`run`] and
+/// [`start`] both begin here.
+struct Booted {
+    listeners: Vec<std::net::TcpListener>,
+    tls: TlsListeners,
+    shared: Arc<Shared>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Booted {
+    /// The boot sequence: bind (so that a port conflict fails first), build
+    /// the state and the runtime, load the users of the config file and the
+    /// ACL file, then load (or create) the append-only file before anyone
+    /// is served.
+    fn new(config: Config) -> io::Result<Booted> {
+        let listeners = bind_all(&config)?;
+        let tls = bind_tls(&config)?;
+        let shared = Shared::new(config);
+        let rt = build_runtime(&shared)?;
+        crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
+        let mut replay = crate::command::replay::Replayer::new(shared.clone());
+        crate::persist::open(&shared, &mut replay).map_err(io::Error::other)?;
+        if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {
+            shared.port.store(p.port(), Relaxed);
+        }
+        Ok(Booted {
+            listeners,
+            tls,
+            shared,
+            rt,
+        })
+    }
+
+    /// Every bound address, plain then TLS.
+    fn addrs_of(listeners: &[std::net::TcpListener], tls: &TlsListeners) -> Vec<SocketAddr> {
+        listeners
+            .iter()
+            .chain(tls.iter().flat_map(|(l, _)| l.iter()))
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
 }
 
 /// Runs the server in the foreground until SIGINT, SIGTERM or SHUTDOWN.
 pub fn run(mut config: Config) -> io::Result<()> {
     adjust_open_files_limit(&mut config);
-    let listeners = bind_all(&config)?;
-    let tls = bind_tls(&config)?;
-    let shared = Shared::new(config);
-    let rt = build_runtime(&shared)?;
-    let addrs: Vec<String> = listeners
+    let Booted {
+        listeners,
+        tls,
+        shared,
+        rt,
+    } = Booted::new(config)?;
+    let addrs: Vec<String> = Booted::addrs_of(&listeners, &tls)
         .iter()
-        .chain(tls.iter().flat_map(|(l, _)| l.iter()))
-        .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
-    // Users from the config file and the ACL file.
-    crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
-    // Load (or create) the append-only file before serving anyone.
-    crate::persist::open(&shared).map_err(io::Error::other)?;
-    if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        shared
-            .port
-            .store(p.port(), std::sync::atomic::Ordering::Relaxed);
-    }
     rt.block_on(async {
         let sig = shared.clone();
         tokio::spawn(async move {
@@ -380,21 +444,17 @@ impl Drop for ServerHandle {
 /// Starts a server on a background thread and returns once it is listening.
 /// With `port: 0` it picks a free port; [`ServerHandle::addr`] tells which.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
-    let listeners = bind_all(&config)?;
+    let Booted {
+        listeners,
+        tls,
+        shared,
+        rt,
+    } = Booted::new(config)?;
     let addr = listeners[0].local_addr()?;
-    let tls = bind_tls(&config)?;
     let tls_addr = match &tls {
         Some((l, _)) => l.first().map(|l| l.local_addr()).transpose()?,
         None => None,
     };
-    let shared = Shared::new(config);
-    let rt = build_runtime(&shared)?;
-    // Users from the config file and the ACL file.
-    crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
-    crate::persist::open(&shared).map_err(io::Error::other)?;
-    shared
-        .port
-        .store(addr.port(), std::sync::atomic::Ordering::Relaxed);
     let s = shared.clone();
     let thread = std::thread::Builder::new()
         .name("herald-server".into())

@@ -7,17 +7,16 @@
 //! behind a read-mostly lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::net::limits::Limits;
 use crate::net::{Clients, Counters};
-use crate::pubsub::PubSub;
-use crate::store::Store;
 
 /// Counters shown by INFO stats (reset by CONFIG RESETSTAT where Redis does).
 #[derive(Debug, Default)]
@@ -50,12 +49,10 @@ pub struct Shared {
     pub config: RwLock<Config>,
     /// Buffer limits derived from the configuration, read on hot paths.
     pub limits: Arc<Limits>,
-    /// Channels, patterns and shard channels.
-    pub pubsub: PubSub,
+    /// The keyspace, pub/sub, and where changes go (see `engine`).
+    pub engine: Engine,
     /// Connected clients.
     pub clients: Clients,
-    /// The keyspace.
-    pub store: Store,
     /// INFO stats counters.
     pub stats: Stats,
     /// Process start, for uptime.
@@ -66,11 +63,9 @@ pub struct Shared {
     pub run_id: String,
     /// The port actually bound (INFO `tcp_port`, useful with port 0).
     pub port: std::sync::atomic::AtomicU16,
-    /// The append-only file writer (issue 7; idle while `appendonly no`).
-    pub aof: Arc<crate::persist::aof::Aof>,
     /// AOF layout and rewrite status (see `persist`).
     pub persist: Mutex<crate::persist::State>,
-    /// Users, ACL rules, ACL LOG (issue 8; see `acl`).
+    /// Users, ACL rules, ACL LOG (see `acl`).
     pub acl: crate::acl::Acl,
     /// The TLS configuration new `tls-port` connections get (replaced when
     /// CONFIG SET changes a certificate or `tls-auth-clients`).
@@ -90,26 +85,22 @@ impl Shared {
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
             .collect();
-        let databases = config.databases;
         let port = config.port;
         let limits = Arc::new(Limits::from_config(&config));
         let acl = crate::acl::Acl::new(&config);
         let observe = crate::observe::Observe::default();
         observe.configure(&config);
-        let store = Store::new(databases);
-        store.configure(&config);
+        let engine = Engine::new(&config);
         Arc::new(Shared {
             config: RwLock::new(config),
             limits,
-            pubsub: PubSub::default(),
+            engine,
             clients: Clients::default(),
-            store,
             stats: Stats::default(),
             started: Instant::now(),
             started_wall: SystemTime::now(),
             run_id,
             port: std::sync::atomic::AtomicU16::new(port),
-            aof: Arc::default(),
             persist: Mutex::default(),
             acl,
             tls: RwLock::new(None),
@@ -122,10 +113,23 @@ impl Shared {
     pub fn config_changed(&self) {
         let cfg = self.config.read();
         self.limits.update(&cfg);
-        self.aof.set_policy(cfg.appendfsync);
+        self.engine.configure(&cfg);
         self.acl.config_changed(&cfg);
         self.observe.configure(&cfg);
-        self.store.configure(&cfg);
+    }
+
+    /// Used memory as INFO and `maxmemory` count it: the keyspace's
+    /// estimate plus what clients hold (see `observe`).
+    #[inline]
+    pub fn used_memory(&self) -> usize {
+        self.engine.store.used_memory_total() + self.clients_memory()
+    }
+
+    /// What clients hold: a fixed overhead per connected client plus their
+    /// buffers as last sampled (see `observe`).
+    #[inline]
+    pub fn clients_memory(&self) -> usize {
+        self.clients.count() * crate::observe::CLIENT_OVERHEAD + self.observe.clients_buffers()
     }
 
     /// A receiver that changes when shutdown begins.
@@ -144,20 +148,20 @@ impl Shared {
     }
 }
 
-/// Runs `duty` every `period` until the server shuts down or is dropped:
-/// the shape of the periodic duties Redis runs from `serverCron` (active
-/// expiry, rate sampling, the AOF's rewrite checks). Between ticks the task
-/// holds only a `Weak`, so a dropped server ends it; a tick that comes late
-/// is not made up for.
-pub async fn every(shared: Weak<Shared>, period: Duration, mut duty: impl FnMut(&Arc<Shared>)) {
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(sh) = shared.upgrade() else { return };
-        if sh.is_shutting_down() {
-            return;
-        }
-        duty(&sh);
+impl crate::persist::Host for Shared {
+    fn config(&self) -> parking_lot::RwLockReadGuard<'_, Config> {
+        self.config.read()
+    }
+
+    fn store(&self) -> &crate::store::Store {
+        &self.engine.store
+    }
+
+    fn aof(&self) -> &Arc<crate::persist::aof::Aof> {
+        &self.engine.aof
+    }
+
+    fn state(&self) -> &Mutex<crate::persist::State> {
+        &self.persist
     }
 }

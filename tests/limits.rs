@@ -152,12 +152,13 @@ fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
     }));
     assert!(
         wait_for(Duration::from_secs(5), || shared
+            .engine
             .pubsub
             .channels
             .numsub(b"flood")
             == 1),
         "numsub stayed at {}",
-        shared.pubsub.channels.numsub(b"flood")
+        shared.engine.pubsub.channels.numsub(b"flood")
     );
     assert!(closed_by_server(&mut slow, Duration::from_secs(10)));
 }
@@ -202,7 +203,7 @@ fn idle_timeout_closes_idle_clients_but_not_subscribers() {
     );
     assert!(closed_by_server(&mut idle, Duration::from_secs(6)));
     // The subscriber, idle just as long, is still there.
-    assert_eq!(srv.shared().pubsub.channels.numsub(b"quiet"), 1);
+    assert_eq!(srv.shared().engine.pubsub.channels.numsub(b"quiet"), 1);
     let mut p = connect(srv.addr());
     assert_eq!(cmd(&mut p, "PUBLISH quiet hi"), ":1");
 }

@@ -390,13 +390,14 @@ fn load_lrange(dir: &Path) -> Result<String, String> {
         ..Default::default()
     };
     let sh = herald::state::Shared::new(cfg);
-    herald::persist::open(&sh)?;
+    let mut replay = herald::command::replay::Replayer::new(sh.clone());
+    herald::persist::open(&sh, &mut replay)?;
     let mut c = herald::command::Client::internal(sh.clone());
     herald::command::execute(
         &mut c,
         vec!["LRANGE".into(), "l".into(), "0".into(), "-1".into()],
     );
-    herald::persist::close(&sh);
+    herald::persist::close(sh.as_ref());
     Ok(String::from_utf8_lossy(&c.out).into_owned())
 }
 
@@ -1360,7 +1361,7 @@ fn disk_errors_refuse_writes_until_they_stop() {
     sub.subscribe("news").unwrap();
     qs(&mut c, &["SET", "before", "1"]);
     let mut other = connect(s.port());
-    s.shared().aof.inject_fault(Some(libc::ENOSPC));
+    s.shared().engine.aof.inject_fault(Some(libc::ENOSPC));
     // Refused if the writer already failed (an everysec fsync may come
     // first). Otherwise accepted, but its effects cannot be written, so its
     // reply is held until they are (on another connection: this one goes
@@ -1399,7 +1400,7 @@ fn disk_errors_refuse_writes_until_they_stop() {
     // The disk recovers: the writer retries and writes are accepted again;
     // the held reply leaves only now.
     let recovered_at = Instant::now();
-    s.shared().aof.inject_fault(None);
+    s.shared().engine.aof.inject_fault(None);
     let deadline = Instant::now() + Duration::from_secs(10);
     while info_field(&mut c, "aof_last_write_status") != "ok" {
         assert!(Instant::now() < deadline, "did not recover");
@@ -1497,7 +1498,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     );
     drop(c);
     s.shutdown();
-    // Off and on again while a rewrite runs (held by the test hook, so it
+    // Off and on again while a rewrite runs (stalled by the test hook, so it
     // certainly runs): CONFIG SET appendonly yes answers OK at once and
     // schedules the rewrite that turns the log on (Redis's
     // aof_rewrite_scheduled); no cancels it; the writes made meanwhile are
@@ -1506,14 +1507,14 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     let mut c = connect(s.port());
     assert_eq!(dump_all(&mut c), want);
     for round in 0..3 {
-        herald::persist::rewrite::hold(s.shared(), true);
+        herald::persist::rewrite::stall(s.shared().as_ref(), true);
         let _: String = redis::cmd("BGREWRITEAOF")
             .query(&mut c)
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         // Halfway: the writer is on the new incremental file, the base is
         // not written.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !herald::persist::rewrite::held(s.shared()) {
+        while !herald::persist::rewrite::stalled(s.shared().as_ref()) {
             assert!(Instant::now() < deadline, "the rewrite never got halfway");
             std::thread::yield_now();
         }
@@ -1528,7 +1529,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
                 text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
                 "OK"
             );
-            // Nothing waited for the held rewrite.
+            // Nothing waited for the stalled rewrite.
             assert!(asked.elapsed() < Duration::from_secs(1), "{round}");
             assert_eq!(info_field(&mut c, "aof_enabled"), "1");
             assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
@@ -1539,7 +1540,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
         let r: redis::RedisResult<String> = redis::cmd("BGREWRITEAOF").query(&mut c);
         let e = r.unwrap_err().to_string();
         assert!(e.contains("already in progress"), "{e}");
-        herald::persist::rewrite::hold(s.shared(), false);
+        herald::persist::rewrite::stall(s.shared().as_ref(), false);
         wait_rewrite_done(&mut c);
         assert_eq!(info_field(&mut c, "aof_enabled"), "1");
         qs(&mut c, &["INCR", "toggles"]);

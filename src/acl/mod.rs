@@ -1290,7 +1290,7 @@ fn clients_of(shared: &Shared, user: &Arc<User>) -> Vec<Arc<ClientHandle>> {
 /// The subscriptions of other clients: (client id, kind, name), found by
 /// scanning the registries (administrative paths only).
 fn subscriptions_of(shared: &Shared, ids: &[u64]) -> Vec<(u64, SubKind, Bytes)> {
-    let ps = &shared.pubsub;
+    let ps = &shared.engine.pubsub;
     let mut out: Vec<(u64, SubKind, Bytes)> = Vec::new();
     out.extend(
         ps.channels
@@ -1325,7 +1325,7 @@ enum SubKind {
 /// PUBLISH after this counts and reaches them no more), and their tasks
 /// close the sockets.
 fn evict(shared: &Shared, victims: &[Arc<ClientHandle>], subs: &[(u64, SubKind, Bytes)]) {
-    let ps = &shared.pubsub;
+    let ps = &shared.engine.pubsub;
     for h in victims {
         h.close_outbox();
         for (id, kind, name) in subs {

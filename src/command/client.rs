@@ -67,7 +67,7 @@ pub struct Client {
     /// Set while the client is blocked in BLPOP & co.: the connection loop
     /// then waits for it to be served or to time out (see
     /// `store::blocking`) and runs no further command meanwhile.
-    pub blocked: Option<crate::store::blocking::Blocked>,
+    pub blocked: Option<super::blocking::Blocked>,
     /// The AOF offset the effects of this batch's writes end at (0:
     /// nothing to wait for). The replies queued in the outbox may leave
     /// only once the log is written up to it (fsynced too under
@@ -199,7 +199,7 @@ impl Client {
 
     /// Drops every subscription (disconnect, RESET); no confirmations.
     pub fn drop_subscriptions(&mut self) {
-        let ps = &self.shared.pubsub;
+        let ps = &self.shared.engine.pubsub;
         for ch in std::mem::take(&mut self.channels) {
             ps.channels.unsubscribe(&ch, &self.handle, None);
         }
@@ -247,7 +247,7 @@ impl Session for Client {
             tokio::select! {
                 biased;
                 _ = b.slot.notify.notified() => {}
-                _ = crate::store::blocking::sleep_until(b.deadline) => {}
+                _ = super::blocking::sleep_until(b.deadline) => {}
             }
             return;
         }
@@ -276,7 +276,7 @@ impl Session for Client {
         if !b.slot.served.load(std::sync::atomic::Ordering::Acquire)
             && b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
         {
-            super::lists::block_timeout(self);
+            super::blocking::block_timeout(self);
         }
         if self
             .blocked
@@ -313,7 +313,7 @@ impl Session for Client {
         // which the worker does once its round of clients is served (group
         // commit: one write and fsync releases them all).
         let off = std::mem::take(&mut self.durable_at);
-        self.shared.aof.wait_durable(off).await
+        self.shared.engine.aof.wait_durable(off).await
     }
 
     fn pressure(&mut self) -> &mut Pressure {

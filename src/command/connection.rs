@@ -176,7 +176,7 @@ pub fn select(c: &mut Client, args: &[Bytes]) {
     if i32::try_from(id).is_err() {
         return c.error(ERR_INT_RANGE);
     }
-    if id < 0 || id as usize >= c.shared.store.len() {
+    if id < 0 || id as usize >= c.shared.engine.store.len() {
         return c.error("ERR DB index is out of range");
     }
     c.db = id as usize;

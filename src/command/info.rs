@@ -46,23 +46,23 @@ pub fn human(bytes: u64) -> String {
 
 /// Sums `f` over the databases (using the guards EXEC holds, if any).
 fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
-    (0..c.shared.store.len())
-        .map(|i| match c.tx.held.iter().find(|g| g.index == i) {
+    (0..c.shared.engine.store.len())
+        .map(|i| match c.tx.locks.get(i) {
             Some(g) => f(g),
-            None => f(&c.shared.store.lock(i)),
+            None => f(&c.shared.engine.store.lock(i)),
         })
         .sum()
 }
 
 /// Clients holding a command back (blocked in BLPOP & co., or paused).
 fn blocked_clients(c: &Client) -> usize {
-    super::keys::blocked_clients(c) + super::observe::paused_clients(c)
+    c.shared.engine.blocked_clients() + super::observe::paused_clients(c)
 }
 
 /// `# Clients`.
 pub fn clients(c: &Client, s: &mut String) {
     let sh = &c.shared;
-    let mem = sh.observe.sum_clients_memory(sh);
+    let mem = sh.observe.sum_clients_memory(&sh.clients);
     let maxclients = sh.config.read().maxclients;
     lines(
         s,
@@ -98,13 +98,13 @@ fn total_system_memory() -> u64 {
 /// `# Memory` (what counts as used memory: `observe`'s module header).
 pub fn memory(c: &Client, s: &mut String) {
     let sh = &c.shared;
-    let clients = sh.observe.sum_clients_memory(sh);
-    let dataset = sh.store.used_memory_total() as u64;
+    let clients = sh.observe.sum_clients_memory(&sh.clients);
+    let dataset = sh.engine.store.used_memory_total() as u64;
     let used = dataset + clients.total as u64;
     let peak = sh.observe.note_used(used as usize) as u64;
     let rss = super::server::rss_bytes();
-    let maxmemory = sh.store.evictor.settings.maxmemory.load(Relaxed);
-    let policy = sh.store.evictor.settings.policy();
+    let maxmemory = sh.engine.store.evictor.settings.maxmemory.load(Relaxed);
+    let policy = sh.engine.store.evictor.settings.policy();
     let pct = |a: u64, b: u64| {
         format!(
             "{:.2}%",
@@ -183,7 +183,7 @@ pub fn memory(c: &Client, s: &mut String) {
 pub fn stats(c: &Client, s: &mut String) {
     let sh = &c.shared;
     let st = &sh.stats;
-    let ps = &sh.pubsub;
+    let ps = &sh.engine.pubsub;
     let rates = sh.observe.rates();
     let kbps = |b: u64| format!("{:.2}", b as f64 / 1024.0);
     lines(
@@ -229,7 +229,12 @@ pub fn stats(c: &Client, s: &mut String) {
             ("expire_cycle_cpu_milliseconds", "0".into()),
             (
                 "evicted_keys",
-                sh.store.evictor.evicted_keys.load(Relaxed).to_string(),
+                sh.engine
+                    .store
+                    .evictor
+                    .evicted_keys
+                    .load(Relaxed)
+                    .to_string(),
             ),
             ("evicted_clients", "0".into()),
             ("total_eviction_exceeded_time", "0".into()),
@@ -308,19 +313,19 @@ pub fn cpu(s: &mut String) {
 }
 
 /// CONFIG RESETSTAT's part for the counters above.
-pub fn reset_stats(c: &Client) {
+pub fn reset_stats(c: &mut Client) {
     let sh = &c.shared;
-    sh.store.evictor.evicted_keys.store(0, Relaxed);
+    sh.engine.store.evictor.evicted_keys.store(0, Relaxed);
     sh.observe.reset_stats();
-    for i in 0..sh.store.len() {
+    for i in 0..sh.engine.store.len() {
         let reset = |d: &mut Db| {
             d.hits = 0;
             d.misses = 0;
             d.expired_keys = 0;
         };
-        if c.tx.held.iter().all(|g| g.index != i) {
-            let mut g = sh.store.lock(i);
-            reset(&mut g);
+        match c.tx.locks.get_mut(i) {
+            Some(g) => reset(g),
+            None => reset(&mut sh.engine.store.lock(i)),
         }
     }
 }

@@ -352,7 +352,7 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
             let Some(n) = parse_i64(&args[i + 1]) else {
                 return c.error(ERR_NOT_INTEGER);
             };
-            if n < 0 || n as usize >= c.shared.store.len() || i32::try_from(n).is_err() {
+            if n < 0 || n as usize >= c.shared.engine.store.len() || i32::try_from(n).is_err() {
                 return c.error("ERR DB index is out of range");
             }
             target = n as usize;
@@ -368,7 +368,7 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
     }
     let (lo, hi) = (c.db.min(target), c.db.max(target));
     let src_is_lo = c.db == lo;
-    let (mut g_lo, held_lo) = take_db(c, lo);
+    let mut g_lo = take_db(c, lo);
     let mut second = if hi != lo { Some(take_db(c, hi)) } else { None };
     let result = match second.as_mut() {
         None => {
@@ -376,7 +376,7 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
             let d = g_lo.deadline(src);
             copy_into(&mut g_lo, dst, v, d, replace)
         }
-        Some((g_hi, _)) => {
+        Some(g_hi) => {
             let (from, to): (&mut Db, &mut Db) = if src_is_lo {
                 (&mut g_lo, &mut *g_hi)
             } else {
@@ -393,16 +393,16 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
         let own_db = if g_lo.index == cdb {
             Some(&mut g_lo)
         } else {
-            second.as_mut().map(|(g, _)| g)
+            second.as_mut()
         };
         if let Some(g) = own_db {
             g.propagate(args.to_vec());
         }
     }
-    if let Some((g, held)) = second {
-        put_db(c, g, held);
+    if let Some(g) = second {
+        put_db(c, g);
     }
-    put_db(c, g_lo, held_lo);
+    put_db(c, g_lo);
     c.reply(Frame::Integer(result));
 }
 
@@ -456,13 +456,13 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
     if !flush_mode_ok(args) {
         return c.error(ERR_SYNTAX);
     }
-    for i in 0..c.shared.store.len() {
-        let (mut g, held) = take_db(c, i);
+    for i in 0..c.shared.engine.store.len() {
+        let mut g = take_db(c, i);
         g.flush();
         if i == 0 {
             g.propagate(args.to_vec());
         }
-        put_db(c, g, held);
+        put_db(c, g);
     }
     c.reply(Frame::ok());
 }
@@ -475,18 +475,18 @@ pub fn swapdb(c: &mut Client, args: &[Bytes]) {
     let Some(b) = parse_i64(&args[2]) else {
         return c.error("ERR invalid second DB index");
     };
-    let n = c.shared.store.len() as i64;
+    let n = c.shared.engine.store.len() as i64;
     if a < 0 || a >= n || b < 0 || b >= n {
         return c.error("ERR DB index is out of range");
     }
     let (lo, hi) = (a.min(b) as usize, a.max(b) as usize);
     if lo != hi {
-        let (mut g1, h1) = take_db(c, lo);
-        let (mut g2, h2) = take_db(c, hi);
+        let mut g1 = take_db(c, lo);
+        let mut g2 = take_db(c, hi);
         g1.swap_data(&mut g2);
         g1.propagate(args.to_vec());
-        put_db(c, g2, h2);
-        put_db(c, g1, h1);
+        put_db(c, g2);
+        put_db(c, g1);
     }
     c.reply(Frame::ok());
 }
@@ -494,21 +494,11 @@ pub fn swapdb(c: &mut Client, args: &[Bytes]) {
 /// (keys, keys with TTL, estimated bytes) of database `i`, for INFO; uses
 /// the guard EXEC holds if any (locking it again would deadlock).
 pub fn db_stats(c: &Client, i: usize) -> (usize, usize, usize) {
-    if let Some(g) = c.tx.held.iter().find(|g| g.index == i) {
+    if let Some(g) = c.tx.locks.get(i) {
         return (g.len(), g.expires_len(), g.used_memory());
     }
-    let g = c.shared.store.lock(i);
+    let g = c.shared.engine.store.lock(i);
     (g.len(), g.expires_len(), g.used_memory())
-}
-
-/// Clients blocked on keys, over every database (INFO `blocked_clients`).
-pub fn blocked_clients(c: &Client) -> usize {
-    (0..c.shared.store.len())
-        .map(|i| match c.tx.held.iter().find(|g| g.index == i) {
-            Some(g) => g.waiters.clients(),
-            None => c.shared.store.lock(i).waiters.clients(),
-        })
-        .sum()
 }
 
 /// The value type check shared by the type families: Ok(None) if the key

@@ -7,15 +7,14 @@
 //! how it is served), unless it runs inside EXEC, where it answers at once
 //! as if it had timed out, like Redis.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::blocking::{self, block, BlockOp};
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::protocol::Frame;
-use crate::store::blocking::{self, BlockOp, Blocked, Slot, Waiter};
 use crate::store::{notify, own, Db, List, Value, WRONGTYPE};
 
 /// Checks that `key` is a list or missing; replies WRONGTYPE otherwise.
@@ -542,58 +541,6 @@ pub fn parse_timeout(c: &mut Client, arg: &[u8]) -> Option<Option<tokio::time::I
     Some(Some(
         tokio::time::Instant::now() + Duration::from_secs_f64(t),
     ))
-}
-
-/// Blocks the client on `keys` (or, inside EXEC, replies `timeout_reply`
-/// at once). The registration happens under the database lock held by the
-/// handler, right after it found no data, so no push can be missed.
-pub fn block(
-    c: &mut Client,
-    db: &mut Db,
-    keys: Vec<Bytes>,
-    op: BlockOp,
-    deadline: Option<tokio::time::Instant>,
-    timeout_reply: Frame,
-) {
-    if c.tx.in_exec {
-        return c.reply(timeout_reply);
-    }
-    // Earlier replies of the batch go first; the served reply is pushed
-    // straight into the outbox.
-    c.queue_replies();
-    let keys: Vec<Bytes> = keys.iter().map(|k| own(k)).collect();
-    let slot = Arc::new(Slot::default());
-    db.waiters.add(Arc::new(Waiter {
-        id: c.handle.id,
-        handle: c.handle.clone(),
-        keys: keys.clone(),
-        op,
-        slot: slot.clone(),
-    }));
-    c.handle.set_blocked(true);
-    c.blocked = Some(Blocked {
-        slot,
-        db: db.index,
-        keys,
-        deadline,
-        timeout_reply,
-    });
-}
-
-/// Called by the connection when a blocked client's deadline passes:
-/// removes it from the wait queues and replies with the timeout value,
-/// unless it was served in the meantime.
-pub fn block_timeout(c: &mut Client) {
-    let Some(b) = c.blocked.take() else {
-        return;
-    };
-    let mut g = super::lock_db(&c.shared, b.db);
-    g.waiters.remove(c.handle.id, &b.keys);
-    let served = b.slot.served.load(std::sync::atomic::Ordering::Acquire);
-    super::unlock(&c.shared, g);
-    if !served {
-        c.reply(b.timeout_reply);
-    }
 }
 
 fn bpop_generic(c: &mut Client, db: &mut Db, args: &[Bytes], left: bool) {

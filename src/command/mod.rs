@@ -21,6 +21,7 @@
 //! subscribed context), which flag the transaction when they fail.
 
 pub mod acl;
+pub mod blocking;
 pub mod client;
 pub mod connection;
 
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod lists;
 pub mod observe;
 pub mod pubsub;
+pub mod replay;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -42,9 +44,9 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::engine::Access;
 use crate::protocol::Frame;
-use crate::state::Shared;
-use crate::store::{Db, DbGuard};
+use crate::store::Db;
 pub use client::{Client, ReplyMode};
 
 /// A command handler: runs the command and queues its reply.
@@ -417,7 +419,8 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // Over maxmemory: evict, or refuse what would use more memory (as
     // Redis's processCommand, after the arity check and before MISCONF).
     // (Not while loading the AOF: Redis does not evict then either.)
-    if c.shared
+    let engine = &c.shared.engine;
+    if engine
         .store
         .evictor
         .settings
@@ -425,7 +428,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .load(Ordering::Relaxed)
         != 0
         && c.handle.id != INTERNAL_ID
-        && !crate::store::evict::perform(&c.shared)
+        && !engine.evict(c.shared.clients_memory())
         && rejects_on_oom(c, spec, &fullname)
     {
         return reject(c, ERR_OOM, is_exec);
@@ -433,7 +436,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // The AOF cannot be written: refuse writes (reads and pub/sub go on),
     // with Redis 7.0's text, until the writer succeeds again. Redis refuses
     // PING too, so that monitoring notices.
-    if let Some(err) = c.shared.aof.write_error() {
+    if let Some(err) = c.shared.engine.aof.write_error() {
         if is_write_command(c, &fullname) || fullname == "ping" {
             return reject(
                 c,
@@ -523,20 +526,11 @@ fn no_auth(fullname: &str) -> bool {
 
 /// Runs a command whose checks passed (directly, or queued by EXEC).
 ///
-/// Propagation (issue 7, see `persist`): a data command that changed its
-/// database (`Db::dirty` moved) is logged to the AOF as given, unless its
-/// handler logged a deterministic rewrite with `Db::propagate`. The
-/// effects wait in `Db::prop` until [`unlock`] (or EXEC) appends them.
+/// A data command runs with its database acquired from the engine, which
+/// records and propagates its effects (see `engine` and `persist`).
 fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     match spec.data {
-        Some(d) => with_db(c, |c, db| {
-            let dirty = db.dirty;
-            db.prop_rewritten = false;
-            d(c, db, args);
-            if db.propagating && db.dirty != dirty && !db.prop_rewritten {
-                db.prop.push(args.to_vec());
-            }
-        }),
+        Some(d) => with_db_recording(c, Some(args), |c, db| d(c, db, args)),
         None => (spec.handler)(c, args),
     }
 }
@@ -586,118 +580,42 @@ fn reject(c: &mut Client, msg: impl Into<Vec<u8>>, is_exec: bool) {
     c.reply(crate::protocol::Frame::Error(Bytes::from(msg)));
 }
 
-/// The parsed `notify-keyspace-events` flags, parsed once per change of the
-/// configured text (see [`crate::store::notify::Cache`]).
-pub fn notify_flags(shared: &Shared) -> u32 {
-    let cfg = shared.config.read();
-    shared.store.notify_cache.flags(&cfg.notify_keyspace_events)
-}
-
-/// Locks database `i` for one command: fixes its clock and snapshots the
-/// notification flags.
-pub fn lock_db(shared: &Shared, i: usize) -> DbGuard {
-    let flags = notify_flags(shared);
-    let mut g = shared.store.lock(i);
-    g.notify_flags = flags;
-    g.propagating = shared.aof.enabled();
-    g
-}
-
-/// Publishes the keyspace events queued on `db` (under its lock, so that
-/// events leave in the order of the commands that caused them).
-pub fn publish_events(shared: &Shared, db: &mut Db) {
-    if db.events.is_empty() {
-        return;
-    }
-    let flags = db.notify_flags;
-    let index = db.index;
-    for ev in std::mem::take(&mut db.events) {
-        if flags & crate::store::notify::KEYSPACE != 0 {
-            let mut ch = format!("__keyspace@{index}__:").into_bytes();
-            ch.extend_from_slice(&ev.key);
-            shared.pubsub.publish(&ch, ev.name.as_bytes());
-        }
-        if flags & crate::store::notify::KEYEVENT != 0 {
-            let ch = format!("__keyevent@{index}__:{}", ev.name);
-            shared.pubsub.publish(ch.as_bytes(), &ev.key);
-        }
-    }
-}
-
-/// Ends a command's (or EXEC's) use of a database: publishes its events,
-/// serves the clients blocked on keys it wrote (as Redis does after each
-/// command), publishes what serving produced, then releases the lock.
-///
-/// The effects logged meanwhile are appended to the AOF before the lock
-/// goes (so the file has them in execution order); the returned offset is
-/// what the reply must wait for (0: nothing; see `persist::aof`).
-pub fn unlock(shared: &Shared, mut db: DbGuard) -> u64 {
-    publish_events(shared, &mut db);
-    let mut durable_at = append_effects(shared, &mut db);
-    if !db.ready.is_empty() {
-        crate::store::blocking::serve_ready(&mut db);
-        publish_events(shared, &mut db);
-        durable_at = durable_at.max(append_effects(shared, &mut db));
-    }
-    drop(db);
-    durable_at
-}
-
-/// Appends the effects buffered in `db.prop` to the AOF (see `persist`).
-fn append_effects(shared: &Shared, db: &mut Db) -> u64 {
-    if db.prop.is_empty() {
-        return 0;
-    }
-    let i = db.index;
-    let off = shared
-        .aof
-        .append(db.prop.iter().map(|c| (i, &c[..])), false);
-    db.prop.clear();
-    off
-}
-
 /// Runs `f` with the client's selected database locked: the guard EXEC
-/// holds if in a transaction, else a lock taken and released around `f`.
+/// holds if in a transaction, else a lock taken and released around `f`
+/// (see `engine`). With `args` (the command being run), a change `f` made
+/// without recording its own rewrite is recorded as given.
 pub fn with_db<R>(c: &mut Client, f: impl FnOnce(&mut Client, &mut Db) -> R) -> R {
+    with_db_recording(c, None, f)
+}
+
+fn with_db_recording<R>(
+    c: &mut Client,
+    args: Option<&[Bytes]>,
+    f: impl FnOnce(&mut Client, &mut Db) -> R,
+) -> R {
     // Pushes caused by this command (keyspace events to this very client)
     // must follow the batch's earlier replies.
     if c.subscription_count() > 0 {
         c.queue_replies();
     }
-    let i = c.db;
-    if let Some(pos) = c.tx.held.iter().position(|g| g.index == i) {
-        let mut g = c.tx.held.swap_remove(pos);
-        let r = f(c, &mut g);
-        publish_events(&c.shared, &mut g);
-        c.tx.held.push(g);
-        return r;
-    }
-    let mut g = lock_db(&c.shared, i);
-    let r = f(c, &mut g);
-    let off = unlock(&c.shared, g);
+    let mut db = c.shared.engine.acquire(&mut c.tx.locks, c.db);
+    let r = f(c, &mut db);
+    let off = c.shared.engine.release(&mut c.tx.locks, db, args);
     c.durable_at = c.durable_at.max(off);
     r
 }
 
-/// Takes database `i` for a command that works on several: the guard EXEC
-/// holds, or a fresh lock (callers lock in index order). Give it back with
-/// [`put_db`].
-pub fn take_db(c: &mut Client, i: usize) -> (DbGuard, bool) {
-    if let Some(pos) = c.tx.held.iter().position(|g| g.index == i) {
-        return (c.tx.held.swap_remove(pos), true);
-    }
-    (lock_db(&c.shared, i), false)
+/// Takes database `i` for a command that works on several (callers take
+/// them in index order): the guard EXEC holds, or a fresh lock. Give it
+/// back with [`put_db`].
+pub fn take_db(c: &mut Client, i: usize) -> Access {
+    c.shared.engine.acquire(&mut c.tx.locks, i)
 }
 
 /// Returns a database taken with [`take_db`].
-pub fn put_db(c: &mut Client, mut g: DbGuard, held: bool) {
-    if held {
-        publish_events(&c.shared, &mut g);
-        c.tx.held.push(g);
-    } else {
-        let off = unlock(&c.shared, g);
-        c.durable_at = c.durable_at.max(off);
-    }
+pub fn put_db(c: &mut Client, db: Access) {
+    let off = c.shared.engine.release(&mut c.tx.locks, db, None);
+    c.durable_at = c.durable_at.max(off);
 }
 
 /// Parses an integer argument as Redis's `getLongLongFromObject` does.

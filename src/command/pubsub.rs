@@ -38,6 +38,7 @@ pub fn publish(c: &mut Client, args: &[Bytes]) {
     }
     let n = c
         .shared
+        .engine
         .pubsub
         .publish_from(&args[1], &args[2], &mut c.pressure);
     c.reply(Frame::Integer(n as i64));
@@ -50,6 +51,7 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
     }
     let n = c
         .shared
+        .engine
         .pubsub
         .spublish(&args[1], &args[2], &mut c.pressure);
     c.reply(Frame::Integer(n as i64));
@@ -75,7 +77,11 @@ pub fn subscribe(c: &mut Client, args: &[Bytes]) {
             let ch = &own(ch);
             c.channels.insert(ch.clone());
             let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
-            c.shared.pubsub.channels.subscribe(ch, &c.handle, confirm);
+            c.shared
+                .engine
+                .pubsub
+                .channels
+                .subscribe(ch, &c.handle, confirm);
         } else {
             let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
             c.handle.push(confirm);
@@ -95,6 +101,7 @@ pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
             let n = c.shard_channels.len();
             let confirm = encode_confirmation(proto, b"ssubscribe", Some(ch), n);
             c.shared
+                .engine
                 .pubsub
                 .shard_channels
                 .subscribe(ch, &c.handle, confirm);
@@ -116,7 +123,11 @@ pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
             let p = &own(p);
             c.patterns.insert(p.clone());
             let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
-            c.shared.pubsub.patterns.subscribe(p, &c.handle, confirm);
+            c.shared
+                .engine
+                .pubsub
+                .patterns
+                .subscribe(p, &c.handle, confirm);
         } else {
             let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
             c.handle.push(confirm);
@@ -163,7 +174,7 @@ fn count_for(c: &Client, kind: Kind) -> usize {
 /// Removes `name` from the registry of `kind` and queues `confirm` after
 /// its last message.
 fn leave(c: &Client, kind: Kind, name: &[u8], confirm: Bytes) {
-    let ps = &c.shared.pubsub;
+    let ps = &c.shared.engine.pubsub;
     match kind {
         Kind::Channel => ps.channels.unsubscribe(name, &c.handle, Some(confirm)),
         Kind::Pattern => ps.patterns.unsubscribe(name, &c.handle, Some(confirm)),
@@ -242,6 +253,7 @@ fn pubsub_channels(c: &mut Client, args: &[Bytes]) {
     }
     let names = c
         .shared
+        .engine
         .pubsub
         .channels
         .channels(args.get(2).map(|p| &p[..]));
@@ -254,6 +266,7 @@ fn pubsub_shardchannels(c: &mut Client, args: &[Bytes]) {
     }
     let names = c
         .shared
+        .engine
         .pubsub
         .shard_channels
         .channels(args.get(2).map(|p| &p[..]));
@@ -269,7 +282,7 @@ fn subcommand_syntax_error(c: &mut Client, sub: &[u8]) {
 }
 
 fn pubsub_numpat(c: &mut Client, _args: &[Bytes]) {
-    let n = c.shared.pubsub.patterns.count();
+    let n = c.shared.engine.pubsub.patterns.count();
     c.reply(Frame::Integer(n as i64));
 }
 
@@ -289,12 +302,12 @@ fn numsub_reply(reg: &ChannelRegistry, channels: &[Bytes]) -> Frame {
 }
 
 fn pubsub_numsub(c: &mut Client, args: &[Bytes]) {
-    let reply = numsub_reply(&c.shared.pubsub.channels, &args[2..]);
+    let reply = numsub_reply(&c.shared.engine.pubsub.channels, &args[2..]);
     c.reply(reply);
 }
 
 fn pubsub_shardnumsub(c: &mut Client, args: &[Bytes]) {
-    let reply = numsub_reply(&c.shared.pubsub.shard_channels, &args[2..]);
+    let reply = numsub_reply(&c.shared.engine.pubsub.shard_channels, &args[2..]);
     c.reply(reply);
 }
 

@@ -236,7 +236,7 @@ pub fn shutdown(c: &mut Client, args: &[Bytes]) {
 /// are accepted, so `loading` is always 0 when anyone can ask; herald has
 /// no RDB, so the `rdb_*` fields describe nothing ever saved.
 fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
-    let aof = &sh.aof;
+    let aof = &sh.engine.aof;
     let st = sh.persist.lock();
     // On from CONFIG SET appendonly yes, before the writer starts, too
     // (even while the rewrite that starts it is only scheduled).
@@ -283,12 +283,12 @@ pub fn bgrewriteaof(c: &mut Client, _args: &[Bytes]) {
 /// written so far durable (write + fsync of the AOF) and replies once it
 /// is; with `appendonly no` there is nothing to save to, which is an error.
 pub fn save(c: &mut Client, _args: &[Bytes]) {
-    if !c.shared.aof.enabled() {
+    if !c.shared.engine.aof.enabled() {
         return c.error(
             "ERR herald persists with the append-only file only: SAVE needs appendonly yes",
         );
     }
-    if c.shared.aof.fsync_now(true) {
+    if c.shared.engine.aof.fsync_now(true) {
         c.reply(Frame::ok());
     } else {
         c.error("ERR Background save failed: the AOF could not be written (see the log)");
@@ -300,18 +300,18 @@ pub fn bgsave(c: &mut Client, args: &[Bytes]) {
     if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
         return c.error(ERR_SYNTAX);
     }
-    if !c.shared.aof.enabled() {
+    if !c.shared.engine.aof.enabled() {
         return c.error(
             "ERR herald persists with the append-only file only: BGSAVE needs appendonly yes",
         );
     }
-    c.shared.aof.fsync_now(false);
+    c.shared.engine.aof.fsync_now(false);
     c.reply(Frame::simple("Background saving started"));
 }
 
 /// LASTSAVE: the unix time of the last successful AOF fsync (or start-up).
 pub fn lastsave(c: &mut Client, _args: &[Bytes]) {
-    let t = c.shared.aof.last_fsync_unix.load(Relaxed);
+    let t = c.shared.engine.aof.last_fsync_unix.load(Relaxed);
     c.reply(Frame::Integer(t as i64));
 }
 
@@ -386,7 +386,7 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             s.push_str("# Keyspace\r\n");
-            for db in 0..sh.store.len() {
+            for db in 0..sh.engine.store.len() {
                 let (n, expires, _) = super::keys::db_stats(c, db);
                 if n > 0 {
                     let _ = write!(s, "db{db}:keys={n},expires={expires},avg_ttl=0\r\n");

@@ -12,10 +12,10 @@
 
 use bytes::Bytes;
 
+use super::blocking::BlockOp;
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::protocol::{Frame, Protocol};
-use crate::store::blocking::BlockOp;
 use crate::store::stream::{AddError, Entry, Group, Stream, StreamId, Trim};
 use crate::store::{notify, own, Db, Value, WRONGTYPE};
 
@@ -986,7 +986,7 @@ fn xread_generic(c: &mut Client, db: &mut Db, args: &[Bytes], group_cmd: bool) {
             count,
         },
     };
-    super::lists::block(c, db, keys.to_vec(), op, deadline, Frame::NullArray);
+    super::blocking::block(c, db, keys.to_vec(), op, deadline, Frame::NullArray);
 }
 
 /// XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...].

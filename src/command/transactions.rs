@@ -10,20 +10,22 @@
 //!   ([`crate::store::Db::watch`]); every write bumps it
 //!   ([`crate::store::Db::modified`]). EXEC fails with a null array if a
 //!   version moved, or if a key that was alive at WATCH time has expired.
-//! - EXEC locks the databases the transaction can touch, in index order
-//!   (the selected one and those of watched keys; all of them if the queue
-//!   holds SELECT, SWAPDB, MOVE, COPY or FLUSHALL), keeps the guards in
-//!   [`TxState::held`] while the queued commands run (the data handlers
-//!   find them through [`super::with_db`]), and releases them at the end.
-//!   No other client can observe an intermediate state; clients blocked on
-//!   keys the transaction pushed to are served after it, as in Redis.
+//! - EXEC runs its queue as one engine unit (`engine::Locks`): the
+//!   databases the transaction can touch (the selected one and those of
+//!   watched keys; all of them if the queue holds SELECT, SWAPDB, MOVE,
+//!   COPY or FLUSHALL) are locked in index order before the first command
+//!   and released after the last (the data handlers find them through
+//!   [`super::with_db`]). No other client can observe an intermediate
+//!   state; the transaction's effects are logged as one `MULTI ... EXEC`;
+//!   clients blocked on keys it pushed to are served after it, as in Redis.
 
 use bytes::Bytes;
 
 use super::{lookup, put_db, run_spec, take_db, with_db};
 use crate::command::Client;
+use crate::engine::Locks;
 use crate::protocol::Frame;
-use crate::store::{own, DbGuard};
+use crate::store::own;
 
 /// A transaction being queued.
 #[derive(Debug, Default)]
@@ -54,14 +56,10 @@ pub struct TxState {
     pub multi: Option<Multi>,
     /// Keys watched since the last EXEC / DISCARD / UNWATCH.
     pub watched: Vec<WatchedKey>,
-    /// Database locks held by a running EXEC.
-    pub held: Vec<DbGuard>,
+    /// The databases a running EXEC holds, and its effects so far.
+    pub locks: Locks,
     /// True while EXEC runs its queue (blocking commands do not block).
     pub in_exec: bool,
-    /// Effects of the running EXEC's commands, `(database, command)`, in
-    /// order: appended to the AOF as one MULTI ... EXEC block before the
-    /// locks are released (issue 7).
-    pub prop: Vec<(usize, Vec<Bytes>)>,
 }
 
 /// True for the commands that run immediately even inside MULTI.
@@ -105,12 +103,12 @@ pub fn unwatch_all(c: &mut Client) {
     let mut i = 0;
     while i < watched.len() {
         let dbi = watched[i].db;
-        let (mut g, held) = take_db(c, dbi);
+        let mut g = take_db(c, dbi);
         while i < watched.len() && watched[i].db == dbi {
             g.unwatch(&watched[i].key);
             i += 1;
         }
-        put_db(c, g, held);
+        put_db(c, g);
     }
 }
 
@@ -119,9 +117,7 @@ pub fn client_gone(c: &mut Client) {
     c.tx.multi = None;
     unwatch_all(c);
     if let Some(b) = c.blocked.take() {
-        let mut g = super::lock_db(&c.shared, b.db);
-        g.waiters.remove(c.handle.id, &b.keys);
-        super::unlock(&c.shared, g);
+        super::blocking::unblock(c, &b);
     }
 }
 
@@ -196,22 +192,17 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
         unwatch_all(c);
         return c.error("EXECABORT Transaction discarded because of previous errors.");
     }
-    // Lock what the transaction can touch, in index order.
-    let mut dbs: Vec<usize> = if m.queue.iter().any(|a| touches_other_dbs(a)) {
-        (0..c.shared.store.len()).collect()
+    // Lock what the transaction can touch (the engine locks in index order).
+    let dbs: Vec<usize> = if m.queue.iter().any(|a| touches_other_dbs(a)) {
+        (0..c.shared.engine.store.len()).collect()
     } else {
         let mut v = vec![c.db];
         v.extend(c.tx.watched.iter().map(|w| w.db));
         v
     };
-    dbs.sort_unstable();
-    dbs.dedup();
-    for i in dbs {
-        let g = super::lock_db(&c.shared, i);
-        c.tx.held.push(g);
-    }
+    c.shared.engine.begin_unit(&mut c.tx.locks, dbs);
     let broken = c.tx.watched.iter().any(|w| {
-        c.tx.held.iter().find(|g| g.index == w.db).is_some_and(|g| {
+        c.tx.locks.get(w.db).is_some_and(|g| {
             g.watch_version(&w.key) != w.version || (!w.expired && g.is_logically_expired(&w.key))
         })
     });
@@ -229,7 +220,7 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
             c.error("ERR unknown command");
             continue;
         };
-        // ACLs may have changed since the command was queued (issue 8).
+        // ACLs may have changed since the command was queued.
         if let Some(err) = crate::acl::check_queued(c, args) {
             c.error(err);
             continue;
@@ -240,28 +231,14 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         run_spec(c, spec, args);
         super::observe::after_command(c, spec, args);
-        for g in c.tx.held.iter_mut() {
-            let i = g.index;
-            c.tx.prop.extend(g.prop.drain(..).map(|cmd| (i, cmd)));
-        }
     }
     c.tx.in_exec = false;
     release(c);
 }
 
-/// Releases the locks EXEC holds (serving blocked clients, publishing),
-/// after appending the transaction's effects to the AOF as MULTI ... EXEC.
+/// Ends the unit EXEC runs: its effects go to the AOF as MULTI ... EXEC,
+/// then its databases are released (serving blocked clients, publishing).
 fn release(c: &mut Client) {
-    if !c.tx.prop.is_empty() {
-        let prop = std::mem::take(&mut c.tx.prop);
-        let off = c
-            .shared
-            .aof
-            .append(prop.iter().map(|(i, cmd)| (*i, &cmd[..])), true);
-        c.durable_at = c.durable_at.max(off);
-    }
-    for g in std::mem::take(&mut c.tx.held) {
-        let off = super::unlock(&c.shared, g);
-        c.durable_at = c.durable_at.max(off);
-    }
+    let off = c.shared.engine.end_unit(&mut c.tx.locks);
+    c.durable_at = c.durable_at.max(off);
 }

@@ -9,12 +9,12 @@
 
 use bytes::Bytes;
 
-use super::lists::{block, parse_timeout};
+use super::blocking::{self, block, BlockOp};
+use super::lists::parse_timeout;
 use super::strings::parse_f64;
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::protocol::{Frame, Protocol};
-use crate::store::blocking::{self, BlockOp};
 use crate::store::zset::{Cursor, LexBound, LexRange, ScoreRange};
 use crate::store::{notify, Db, Value, ZSet, WRONGTYPE};
 

@@ -19,7 +19,7 @@
 //!   ([`pause::Pause::holds`]);
 //! - network byte counters are bumped once per read and once per write
 //!   system call (relaxed atomics in `state::Stats`), never per byte;
-//! - rates and client-buffer memory are computed by [`cron`], ten times a
+//! - rates and client-buffer memory are computed by [`Observe::sample`], ten times a
 //!   second, as Redis's `trackInstantaneousMetric` does in `serverCron`.
 //!
 //! # Memory (INFO `used_memory`, `maxmemory`)
@@ -31,7 +31,7 @@
 //! many subscribers counts once per subscriber, as Redis copies it into
 //! each client's buffer), and a fixed [`CLIENT_OVERHEAD`] for the client's
 //! own structures (CLIENT LIST's `tot-mem` is the same sum). The buffers
-//! are summed by [`cron`] every 100 ms and the overhead follows the number
+//! are summed by [`Observe::sample`] every 100 ms and the overhead follows the number
 //! of connected clients, so the eviction check before each command reads
 //! three atomics rather than walking the client list. No fixed
 //! base is added for the process itself (`used_memory_rss` shows the real
@@ -43,13 +43,12 @@ pub mod pause;
 pub mod slowlog;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::state::Shared;
+use crate::net::{Clients, Counters};
 
 /// Bytes counted per connected client for its own structures (client
 /// state, outbox, task), besides its buffers.
@@ -59,8 +58,8 @@ pub const CLIENT_OVERHEAD: usize = 1024;
 /// `STATS_METRIC_SAMPLES`).
 const RATE_SAMPLES: usize = 16;
 
-/// How often [`cron`] samples.
-const PERIOD: Duration = Duration::from_millis(100);
+/// How often [`Observe::sample`] runs.
+pub const PERIOD: Duration = Duration::from_millis(100);
 
 /// One instantaneous rate: the last [`RATE_SAMPLES`] per-second rates.
 #[derive(Debug, Default, Clone)]
@@ -111,7 +110,7 @@ pub struct InstantRates {
     pub output_bytes_per_sec: u64,
 }
 
-/// Client buffers, as last summed by [`cron`] (or INFO).
+/// Client buffers, as last summed by [`Observe::sample`] (or INFO).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientsMemory {
     /// Sum over clients of query buffer + outbox + [`CLIENT_OVERHEAD`].
@@ -206,11 +205,12 @@ impl Observe {
         self.clients_buffers.load(Relaxed)
     }
 
-    /// Sums client buffers now (INFO, and [`cron`]) and remembers it.
-    pub fn sum_clients_memory(&self, sh: &Shared) -> ClientsMemory {
+    /// Sums client buffers now (INFO, and [`sample`](Self::sample)) and
+    /// remembers it.
+    pub fn sum_clients_memory(&self, clients: &Clients) -> ClientsMemory {
         let mut m = ClientsMemory::default();
         let mut buffers = 0;
-        sh.clients.for_each(|h| {
+        clients.for_each(|h| {
             let q = h.query_buffer_size();
             let o = h.pending_bytes();
             buffers += q + o;
@@ -245,31 +245,22 @@ impl Observe {
         self.peak.store(0, Relaxed);
     }
 
-    /// One sampling round (see [`cron`]).
-    fn sample(&self, sh: &Shared) {
-        let st = &sh.stats;
+    /// One sampling round, every [`PERIOD`] (as Redis's
+    /// `trackInstantaneousMetric` in `serverCron`): the rates from the
+    /// command and traffic counters, client buffers, and the peak of used
+    /// memory (`keyspace` is the keyspace's part of it).
+    pub fn sample(&self, commands: u64, net: &Counters, clients: &Clients, keyspace: usize) {
         let now = Instant::now();
         {
             let mut r = self.rates.lock();
-            r.ops.track(now, st.total_commands_processed.load(Relaxed));
-            r.net_in
-                .track(now, st.net.total_net_input_bytes.load(Relaxed));
+            r.ops.track(now, commands);
+            r.net_in.track(now, net.total_net_input_bytes.load(Relaxed));
             r.net_out
-                .track(now, st.net.total_net_output_bytes.load(Relaxed));
+                .track(now, net.total_net_output_bytes.load(Relaxed));
         }
-        let clients = self.sum_clients_memory(sh);
-        self.note_used(sh.store.used_memory_total() + clients.total);
+        let clients = self.sum_clients_memory(clients);
+        self.note_used(keyspace + clients.total);
     }
-}
-
-/// Used memory as herald counts it (see the module header): the
-/// keyspace's estimate, the per-client overhead, and client buffers as last
-/// summed.
-#[inline]
-pub fn used_memory(sh: &Shared) -> usize {
-    sh.store.used_memory_total()
-        + sh.clients.count() * CLIENT_OVERHEAD
-        + sh.observe.clients_buffers()
 }
 
 /// CPU time used, in seconds: (system, user) of the process, of its
@@ -284,12 +275,6 @@ pub fn cpu_times() -> [(f64, f64); 3] {
         get(UsageWho::RUSAGE_CHILDREN),
         get(UsageWho::RUSAGE_THREAD),
     ]
-}
-
-/// Samples rates and client memory every 100 ms until the server stops
-/// (Redis does the same in `serverCron`).
-pub async fn cron(shared: Weak<Shared>) {
-    crate::state::every(shared, PERIOD, |sh| sh.observe.sample(sh)).await
 }
 
 #[cfg(test)]

@@ -18,12 +18,10 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::manifest::Manifest;
-use crate::state::Shared;
 
 /// Why a record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,10 +178,23 @@ pub struct Loaded {
     pub truncated: u64,
 }
 
+/// Runs the commands of a log being loaded, through the server's own
+/// command path (the command layer implements it with an internal client),
+/// so that a replayed write is applied exactly as the client's was.
+pub trait Replay {
+    /// Runs one logged command; false if the server does not know it (the
+    /// log is then refused, as Redis refuses it).
+    fn command(&mut self, args: Vec<Bytes>) -> bool;
+    /// One file is over: the next starts afresh (database 0, no
+    /// transaction or block left open), as Redis loads each file with a
+    /// new client.
+    fn end_of_file(&mut self);
+}
+
 /// Replays the files of `manifest` (in `dir`) into the keyspace. Errors are
 /// complete messages naming the file and offset.
 pub fn replay(
-    shared: &Arc<Shared>,
+    run: &mut dyn Replay,
     dir: &Path,
     manifest: &Manifest,
     load_truncated: bool,
@@ -220,29 +231,24 @@ pub fn replay(
                 e.name
             ));
         }
-        let mut client = crate::command::Client::internal(shared.clone());
         let mut pos = 0;
         let mut multi_start: Option<usize> = None;
         let problem = loop {
             match next_record(&data, pos) {
                 Ok(None) => break multi_start.map(|s| (s, RecordError::Truncated, true)),
                 Ok(Some((args, end))) => {
-                    if !crate::command::is_known(&args) {
-                        return Err(format!(
-                            "Unknown command '{}' reading the append only file {} at offset {pos}",
-                            String::from_utf8_lossy(&args[0]),
-                            e.name
-                        ));
-                    }
                     if args[0].eq_ignore_ascii_case(b"multi") {
                         multi_start = Some(pos);
                     } else if args[0].eq_ignore_ascii_case(b"exec") {
                         multi_start = None;
                     }
-                    crate::command::execute(&mut client, args);
-                    client.out.clear();
-                    if client.blocked.is_some() {
-                        crate::command::transactions::client_gone(&mut client);
+                    let name = args[0].clone();
+                    if !run.command(args) {
+                        return Err(format!(
+                            "Unknown command '{}' reading the append only file {} at offset {pos}",
+                            String::from_utf8_lossy(&name),
+                            e.name
+                        ));
                     }
                     out.commands += 1;
                     pos = end;
@@ -250,7 +256,7 @@ pub fn replay(
                 Err(err) => break Some((multi_start.unwrap_or(pos), err, multi_start.is_some())),
             }
         };
-        crate::command::transactions::client_gone(&mut client);
+        run.end_of_file();
         let Some((valid, err, in_multi)) = problem else {
             continue;
         };

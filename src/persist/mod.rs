@@ -104,12 +104,33 @@ pub mod rewrite;
 
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use manifest::{base_name, incr_name, manifest_name, Entry, Kind, Manifest};
 
-use crate::state::Shared;
+use parking_lot::{Mutex, RwLockReadGuard};
+
+use crate::config::Config;
+use crate::store::Store;
+use aof::Aof;
+use load::Replay;
+
+/// What persistence needs from the server it runs in (the server's shared
+/// state implements it): the configuration it reads, the keyspace a
+/// rewrite snapshots, the log writer and its state. Rewrites run on their
+/// own thread, hence `'static` and the `Arc`s.
+pub trait Host: Send + Sync + 'static {
+    /// The configuration in force (`dir`, `appendfilename`, `appendfsync`,
+    /// the automatic-rewrite thresholds).
+    fn config(&self) -> RwLockReadGuard<'_, Config>;
+    /// The databases.
+    fn store(&self) -> &Store;
+    /// The append-only file writer.
+    fn aof(&self) -> &Arc<Aof>;
+    /// The log's layout and rewrite status.
+    fn state(&self) -> &Mutex<State>;
+}
 
 /// Where the AOF lives and what its manifest says now.
 #[derive(Debug, Clone)]
@@ -122,7 +143,7 @@ pub struct Layout {
     pub manifest: Manifest,
 }
 
-/// Persistence state shown by INFO and used by rewrites (`Shared::persist`).
+/// Persistence state shown by INFO and used by rewrites ([`Host::state`]).
 #[derive(Debug)]
 pub struct State {
     /// None while the AOF is off (or only scheduled to go on).
@@ -153,13 +174,13 @@ pub struct State {
     /// rewrite started for an earlier log gives up instead of naming its
     /// files in a manifest that has moved on.
     pub generation: u64,
-    /// Test hook (`rewrite::hold`): rewrites wait after their snapshot
+    /// Test hook (`rewrite::stall`): rewrites wait after their snapshot
     /// while this is set.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub hold_rewrites: bool,
+    pub stall_rewrites: bool,
     /// Test hook: a rewrite waits there now.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub rewrite_held: bool,
+    pub rewrite_stalled: bool,
 }
 
 impl Default for State {
@@ -177,9 +198,9 @@ impl Default for State {
             limit_delay_minutes: 0,
             generation: 0,
             #[cfg(any(test, feature = "fault-injection"))]
-            hold_rewrites: false,
+            stall_rewrites: false,
             #[cfg(any(test, feature = "fault-injection"))]
-            rewrite_held: false,
+            rewrite_stalled: false,
         }
     }
 }
@@ -227,8 +248,8 @@ impl State {
 }
 
 /// `dir`, `appenddirname` and `appendfilename` from the configuration.
-fn configured_paths(shared: &Shared) -> (PathBuf, String, String) {
-    let c = shared.config.read();
+fn configured_paths<H: Host>(host: &H) -> (PathBuf, String, String) {
+    let c = host.config();
     (
         c.dir.clone(),
         c.value("appenddirname")
@@ -239,11 +260,11 @@ fn configured_paths(shared: &Shared) -> (PathBuf, String, String) {
 }
 
 /// Opens (creating or loading) the AOF if `appendonly` is on, before the
-/// server accepts clients. The error is the complete start-up message.
-pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
-    let (dir, dirname, prefix) = configured_paths(shared);
+/// server accepts clients; `replay` runs the logged commands. The error is the complete start-up message.
+pub fn open<H: Host>(host: &Arc<H>, replay: &mut dyn Replay) -> Result<(), String> {
+    let (dir, dirname, prefix) = configured_paths(host.as_ref());
     let (on, policy, load_truncated) = {
-        let c = shared.config.read();
+        let c = host.config();
         (
             c.appendonly,
             c.appendfsync,
@@ -288,7 +309,7 @@ pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
         }
         Err(e) => return Err(format!("Can't read {}: {e}", mpath.display())),
     };
-    let loaded = load::replay(shared, &aofdir, &m, load_truncated)?;
+    let loaded = load::replay(replay, &aofdir, &m, load_truncated)?;
     if loaded.commands > 0 || m.incrs.iter().any(|_| true) {
         tracing::info!(
             "DB loaded from append only file: {:.3} seconds ({} commands)",
@@ -324,16 +345,15 @@ pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
             .iter()
             .map(size_of)
             .sum::<u64>();
-    shared
-        .aof
+    host.aof()
         .base_size
         .store(base_size, std::sync::atomic::Ordering::Relaxed);
-    shared.persist.lock().layout = Some(Layout {
+    host.state().lock().layout = Some(Layout {
         dir: aofdir,
         prefix,
         manifest: m,
     });
-    shared.aof.start(incr, others, policy);
+    host.aof().start(incr, others, policy);
     Ok(())
 }
 
@@ -355,9 +375,9 @@ pub fn open(shared: &Arc<Shared>) -> Result<(), String> {
 /// stay. A scheduled enable is cancelled.
 ///
 /// The error (turning on at once) says why, for the log.
-pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
+pub fn set_appendonly<H: Host>(host: &Arc<H>, on: bool) -> Result<(), String> {
     if !on {
-        let mut st = shared.persist.lock();
+        let mut st = host.state().lock();
         if std::mem::take(&mut st.rewrite_scheduled) {
             st.generation += 1;
             tracing::info!("AOF turned off by CONFIG SET: the scheduled rewrite is cancelled");
@@ -366,13 +386,13 @@ pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
             st.generation += 1;
             // Under the lock: a concurrent CONFIG SET appendonly yes must
             // not start its writer before this one is stopped.
-            shared.aof.stop();
+            host.aof().stop();
             tracing::info!("AOF turned off by CONFIG SET");
         }
         return Ok(());
     }
     let generation = {
-        let mut st = shared.persist.lock();
+        let mut st = host.state().lock();
         if st.aof_on() {
             return Ok(());
         }
@@ -388,8 +408,8 @@ pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
     };
     // Nothing runs: start now, and report a failure to the caller (Redis's
     // CONFIG SET fails when startAppendOnly cannot start its rewrite).
-    start_scheduled(shared).inspect_err(|_| {
-        let mut st = shared.persist.lock();
+    start_scheduled(host).inspect_err(|_| {
+        let mut st = host.state().lock();
         if st.generation == generation && st.layout.is_none() {
             st.rewrite_scheduled = false;
         }
@@ -400,9 +420,9 @@ pub fn set_appendonly(shared: &Arc<Shared>, on: bool) -> Result<(), String> {
 /// cancelled, has started already, or a rewrite still runs (whose end calls
 /// this again, see `rewrite::spawn`; the once-a-second [`cron`] retries
 /// too). On error the enable stays scheduled.
-pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
+pub(crate) fn start_scheduled<H: Host>(host: &Arc<H>) -> Result<(), String> {
     {
-        let st = shared.persist.lock();
+        let st = host.state().lock();
         if !st.rewrite_scheduled || st.rewrite_in_progress {
             return Ok(());
         }
@@ -410,7 +430,7 @@ pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
     // No rewrite can start meanwhile (BGREWRITEAOF and the automatic one
     // need the log open, or come here), so the manifest read below is the
     // one the rewrite will supersede.
-    let (dir, dirname, prefix) = configured_paths(shared);
+    let (dir, dirname, prefix) = configured_paths(host.as_ref());
     let aofdir = dir.join(&dirname);
     fs::create_dir_all(&aofdir)
         .map_err(|e| format!("Can't create the AOF directory {}: {e}", aofdir.display()))?;
@@ -423,7 +443,7 @@ pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
         Err(e) => return Err(format!("Can't read {}: {e}", mpath.display())),
     };
     let generation = {
-        let mut st = shared.persist.lock();
+        let mut st = host.state().lock();
         if !st.rewrite_scheduled || st.rewrite_in_progress {
             return Ok(());
         }
@@ -438,8 +458,8 @@ pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
         st.generation
     };
     tracing::info!("Turning the AOF on: writing the base in the background");
-    rewrite::spawn(shared, rewrite::Purpose::Enable, generation).inspect_err(|_| {
-        let mut st = shared.persist.lock();
+    rewrite::spawn(host, rewrite::Purpose::Enable, generation).inspect_err(|_| {
+        let mut st = host.state().lock();
         if st.generation == generation {
             st.layout = None;
             st.rewrite_scheduled = true;
@@ -447,18 +467,13 @@ pub(crate) fn start_scheduled(shared: &Arc<Shared>) -> Result<(), String> {
     })
 }
 
-/// Background duties, once a second: the scheduled rewrite that turns the
-/// log on (if the end of the rewrite it waited for did not start it, or it
-/// failed), and the automatic rewrite; both back off after repeated
-/// failures, as Redis's `serverCron`.
-pub async fn cron(shared: Weak<Shared>) {
-    crate::state::every(shared, Duration::from_secs(1), cron_tick).await
-}
-
-/// One second's work of [`cron`].
-fn cron_tick(sh: &Arc<Shared>) {
+/// Background duties, run once a second (the server schedules them): the
+/// scheduled rewrite that turns the log on (if the end of the rewrite it
+/// waited for did not start it, or it failed), and the automatic rewrite;
+/// both back off after repeated failures, as Redis's `serverCron`.
+pub fn tick<H: Host>(host: &Arc<H>) {
     let scheduled = {
-        let mut st = sh.persist.lock();
+        let mut st = host.state().lock();
         if st.rewrite_in_progress {
             return;
         }
@@ -470,24 +485,24 @@ fn cron_tick(sh: &Arc<Shared>) {
     };
     match scheduled {
         Some(true) => {
-            if let Err(e) = start_scheduled(sh) {
+            if let Err(e) = start_scheduled(host) {
                 tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
-                let mut st = sh.persist.lock();
+                let mut st = host.state().lock();
                 st.last_rewrite_ok = false;
                 st.consecutive_failures += 1;
             }
         }
         Some(false) => {}
         None => {
-            if rewrite::auto_due(sh) && !sh.persist.lock().rewrite_limited() {
+            if rewrite::auto_due(host.as_ref()) && !host.state().lock().rewrite_limited() {
                 tracing::info!("Starting automatic rewriting of AOF on growth");
-                let _ = rewrite::start(sh);
+                let _ = rewrite::start(host);
             }
         }
     }
 }
 
 /// Closes the AOF at shutdown: last write and fsync, writer stopped.
-pub fn close(shared: &Shared) {
-    shared.aof.shutdown();
+pub fn close<H: Host>(host: &H) {
+    host.aof().shutdown();
 }

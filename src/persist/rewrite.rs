@@ -39,7 +39,7 @@ use bytes::Bytes;
 
 use super::aof::encode_command;
 use super::manifest::{base_name, incr_name, manifest_name, sync_dir, Entry, Kind};
-use crate::state::Shared;
+use super::Host;
 use crate::store::Value;
 
 /// Redis's `AOF_REWRITE_ITEMS_PER_CMD`.
@@ -61,18 +61,18 @@ pub(crate) enum Purpose {
 /// replies with. While the log is scheduled to go on (CONFIG SET
 /// appendonly yes waiting, see `persist::set_appendonly`), this starts the
 /// rewrite that turns it on, as Redis's BGREWRITEAOF does in that state.
-pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
+pub fn start<H: Host>(host: &Arc<H>) -> Result<(), String> {
     let generation = {
-        let mut st = shared.persist.lock();
+        let mut st = host.state().lock();
         if st.rewrite_in_progress {
             return Err("ERR Background append only file rewriting already in progress".into());
         }
         if st.rewrite_scheduled {
             drop(st);
-            return super::start_scheduled(shared)
+            return super::start_scheduled(host)
                 .map_err(|e| format!("ERR can't start the AOF rewrite: {e}"));
         }
-        if !shared.aof.enabled() || st.layout.is_none() {
+        if !host.aof().enabled() || st.layout.is_none() {
             return Err(
                 "ERR herald writes the append-only file only while appendonly is yes".into(),
             );
@@ -81,65 +81,72 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
         st.rewrite_started = Some(Instant::now());
         st.generation
     };
-    spawn(shared, Purpose::Compact, generation)
+    spawn(host, Purpose::Compact, generation)
 }
 
 /// Runs a rewrite on its own thread. The caller has set
 /// `rewrite_in_progress`; this clears it when done and then starts the
 /// rewrite that turns the log on if CONFIG SET appendonly yes scheduled one
 /// meanwhile.
-pub(crate) fn spawn(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> Result<(), String> {
-    let sh = shared.clone();
+pub(crate) fn spawn<H: Host>(
+    host: &Arc<H>,
+    purpose: Purpose,
+    generation: u64,
+) -> Result<(), String> {
+    let host = host.clone();
     let t = std::thread::Builder::new()
         .name("herald-aof-rewrite".into())
-        .spawn(move || {
-            let started = Instant::now();
-            let r = run(&sh, purpose, generation);
-            let mut st = sh.persist.lock();
-            st.rewrite_in_progress = false;
-            st.rewrite_started = None;
-            st.last_rewrite_secs = started.elapsed().as_secs() as i64;
-            let mut retry_later = false;
-            match r {
-                Ok(()) => {
-                    st.last_rewrite_ok = true;
-                    st.rewrites += 1;
-                    st.consecutive_failures = 0;
-                    tracing::info!("Background AOF rewrite finished successfully");
-                }
-                Err(_) if st.generation != generation => {
-                    // Overtaken by CONFIG SET appendonly: not a failure
-                    // (Redis kills such a child and leaves the status).
-                    tracing::info!("Background AOF rewrite abandoned: {}", superseded());
-                }
-                Err(e) => {
-                    st.last_rewrite_ok = false;
-                    st.consecutive_failures += 1;
-                    tracing::warn!("Background AOF rewrite failed: {e}");
-                    if purpose == Purpose::Enable && st.layout.is_some() {
-                        // The log is still meant to go on: as Redis in
-                        // AOF_WAIT_REWRITE, schedule another try (the cron
-                        // makes it, backing off after repeated failures).
-                        // The writer it may have started logs to a file no
-                        // manifest names: stop it; the next try's snapshot
-                        // has everything.
-                        sh.aof.stop();
-                        st.layout = None;
-                        st.rewrite_scheduled = true;
-                        retry_later = true;
+        .spawn({
+            let host = host.clone();
+            move || {
+                let started = Instant::now();
+                let r = run(&host, purpose, generation);
+                let mut st = host.state().lock();
+                st.rewrite_in_progress = false;
+                st.rewrite_started = None;
+                st.last_rewrite_secs = started.elapsed().as_secs() as i64;
+                let mut retry_later = false;
+                match r {
+                    Ok(()) => {
+                        st.last_rewrite_ok = true;
+                        st.rewrites += 1;
+                        st.consecutive_failures = 0;
+                        tracing::info!("Background AOF rewrite finished successfully");
+                    }
+                    Err(_) if st.generation != generation => {
+                        // Overtaken by CONFIG SET appendonly: not a failure
+                        // (Redis kills such a child and leaves the status).
+                        tracing::info!("Background AOF rewrite abandoned: {}", superseded());
+                    }
+                    Err(e) => {
+                        st.last_rewrite_ok = false;
+                        st.consecutive_failures += 1;
+                        tracing::warn!("Background AOF rewrite failed: {e}");
+                        if purpose == Purpose::Enable && st.layout.is_some() {
+                            // The log is still meant to go on: as Redis in
+                            // AOF_WAIT_REWRITE, schedule another try (the cron
+                            // makes it, backing off after repeated failures).
+                            // The writer it may have started logs to a file no
+                            // manifest names: stop it; the next try's snapshot
+                            // has everything.
+                            host.aof().stop();
+                            st.layout = None;
+                            st.rewrite_scheduled = true;
+                            retry_later = true;
+                        }
                     }
                 }
-            }
-            let scheduled = st.rewrite_scheduled && !retry_later;
-            drop(st);
-            if scheduled {
-                if let Err(e) = super::start_scheduled(&sh) {
-                    tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
+                let scheduled = st.rewrite_scheduled && !retry_later;
+                drop(st);
+                if scheduled {
+                    if let Err(e) = super::start_scheduled(&host) {
+                        tracing::warn!("Can't start the AOF rewrite that turns the AOF on: {e}");
+                    }
                 }
             }
         });
     if let Err(e) = t {
-        let mut st = shared.persist.lock();
+        let mut st = host.state().lock();
         st.rewrite_in_progress = false;
         st.rewrite_started = None;
         return Err(format!("ERR can't start the AOF rewrite: {e}"));
@@ -147,36 +154,37 @@ pub(crate) fn spawn(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> 
     Ok(())
 }
 
-/// Test hook (feature `fault-injection`): while `hold` is set, rewrites
+/// Test hook (feature `fault-injection`): while `stall` is set, rewrites
 /// (BGREWRITEAOF, automatic, enabling) stop after taking their snapshot and
 /// wait, so that a test can act while one is certainly running, halfway.
 #[cfg(any(test, feature = "fault-injection"))]
-pub fn hold(shared: &Shared, hold: bool) {
-    shared.persist.lock().hold_rewrites = hold;
-    HOLD.notify_all();
+pub fn stall<H: Host>(host: &H, stall: bool) {
+    host.state().lock().stall_rewrites = stall;
+    STALL.notify_all();
 }
 
-/// Test hook: a rewrite waits in [`hold`] now.
+/// Test hook: a rewrite is stalled by [`stall`] now.
 #[cfg(any(test, feature = "fault-injection"))]
-pub fn held(shared: &Shared) -> bool {
-    shared.persist.lock().rewrite_held
+pub fn stalled<H: Host>(host: &H) -> bool {
+    host.state().lock().rewrite_stalled
 }
 
-/// Wakes rewrites held by [`hold`] (shared by every server of the process:
+/// Wakes rewrites stalled by [`stall`] (shared by every server of the process:
 /// each re-checks its own flag).
 #[cfg(any(test, feature = "fault-injection"))]
-static HOLD: parking_lot::Condvar = parking_lot::Condvar::new();
+static STALL: parking_lot::Condvar = parking_lot::Condvar::new();
 
-/// Waits while [`hold`] holds rewrites (nothing without the test hook).
-fn wait_while_held(_shared: &Shared) {
+/// Waits while [`stall`] stalls rewrites (nothing without the test hook).
+fn wait_while_stalled<H: Host>(host: &H) {
+    let _ = host;
     #[cfg(any(test, feature = "fault-injection"))]
     {
-        let mut st = _shared.persist.lock();
-        while st.hold_rewrites {
-            st.rewrite_held = true;
-            HOLD.wait(&mut st);
+        let mut st = host.state().lock();
+        while st.stall_rewrites {
+            st.rewrite_stalled = true;
+            STALL.wait(&mut st);
         }
-        st.rewrite_held = false;
+        st.rewrite_stalled = false;
     }
 }
 
@@ -186,9 +194,9 @@ fn superseded() -> io::Error {
 }
 
 /// The rewrite itself (see the module header).
-fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()> {
+fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<()> {
     let (dir, prefix, old) = {
-        let st = shared.persist.lock();
+        let st = host.state().lock();
         let Some(l) = &st.layout else {
             return Err(io::Error::other("the AOF is not open"));
         };
@@ -215,17 +223,17 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
         let mut during = old.clone();
         during.incrs.push(incr.clone());
         during.store(&dir, &manifest_name(&prefix))?;
-        shared.persist.lock().set_manifest(during);
+        host.state().lock().set_manifest(during);
     } else {
         sync_dir(&dir)?;
     }
 
     // 2. Switch (or start) point and snapshot, with every database locked
     //    (and the persistence state, so that CONFIG SET appendonly waits).
-    let n = shared.store.len();
-    let mut guards: Vec<_> = (0..n).map(|i| shared.store.lock(i)).collect();
+    let n = host.store().len();
+    let mut guards: Vec<_> = (0..n).map(|i| host.store().lock(i)).collect();
     {
-        let st = shared.persist.lock();
+        let st = host.state().lock();
         if st.generation != generation || st.layout.is_none() {
             if purpose == Purpose::Enable {
                 let _ = fs::remove_file(dir.join(&incr.name));
@@ -234,13 +242,13 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
         }
         match purpose {
             Purpose::Compact => {
-                if !shared.aof.switch(file) {
+                if !host.aof().switch(file) {
                     return Err(superseded());
                 }
             }
             Purpose::Enable => {
-                let policy = shared.config.read().appendfsync;
-                shared.aof.start(file, 0, policy);
+                let policy = host.config().appendfsync;
+                host.aof().start(file, 0, policy);
             }
         }
     }
@@ -256,12 +264,12 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
         drop(g);
     }
 
-    wait_while_held(shared);
+    wait_while_stalled(host.as_ref());
 
     // 3. The new base.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let written = write_base(&tmp, &snapshot, || {
-        shared.persist.lock().generation == generation
+        host.state().lock().generation == generation
     });
     drop(snapshot);
     let size = match written {
@@ -280,7 +288,7 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
     // 4. Manifest with the new files only, then delete the old ones. The
     //    persistence lock is held throughout so that CONFIG SET appendonly
     //    cannot turn the log off (or on again) in between.
-    let mut st = shared.persist.lock();
+    let mut st = host.state().lock();
     let now = match &st.layout {
         Some(l) if st.generation == generation => l.manifest.clone(),
         _ => {
@@ -301,7 +309,7 @@ fn run(shared: &Arc<Shared>, purpose: Purpose, generation: u64) -> io::Result<()
     fresh.store(&dir, &manifest_name(&prefix))?;
     st.set_manifest(fresh.clone());
     drop(st);
-    shared.aof.rewritten(size);
+    host.aof().rewritten(size);
     let keep = fresh.load_order();
     for e in now.load_order().into_iter().chain(now.history.iter()) {
         if !keep.iter().any(|f| f.name == e.name) {
@@ -548,9 +556,9 @@ fn batches(
 
 /// Whether the automatic rewrite is due (auto-aof-rewrite-percentage and
 /// auto-aof-rewrite-min-size, as Redis's `serverCron`).
-pub fn auto_due(shared: &Shared) -> bool {
+pub fn auto_due<H: Host>(host: &H) -> bool {
     let (pct, min) = {
-        let cfg = shared.config.read();
+        let cfg = host.config();
         let num = |n: &str| {
             cfg.value(n)
                 .and_then(|v| v.parse::<u64>().ok())
@@ -561,10 +569,10 @@ pub fn auto_due(shared: &Shared) -> bool {
             num("auto-aof-rewrite-min-size"),
         )
     };
-    if pct == 0 || !shared.aof.enabled() {
+    if pct == 0 || !host.aof().enabled() {
         return false;
     }
-    let cur = shared.aof.current_size();
-    let base = shared.aof.rewrite_base_size.load(Ordering::Relaxed).max(1);
+    let cur = host.aof().current_size();
+    let base = host.aof().rewrite_base_size.load(Ordering::Relaxed).max(1);
     cur > min && cur > base && (cur - base) * 100 / base >= pct
 }

@@ -1,17 +1,7 @@
-//! `maxmemory`: evicting keys when used memory goes over the limit, with
-//! Redis 7.0's policies and its sampled approximations (`evict.c`).
-//!
-//! # When
-//!
-//! While `maxmemory` is set, the command layer calls [`perform`] before
-//! every command (as Redis's `processCommand` does). Under the limit that
-//! is two atomic loads. Over it, keys are evicted until the excess is
-//! freed, for at most the time `maxmemory-eviction-tenacity` allows (500 µs
-//! by default; the next command goes on where it stopped). If nothing can
-//! be evicted (policy `noeviction`, or no candidate key), [`perform`]
-//! returns false and the command is refused with Redis's `-OOM` error if
-//! it is flagged `denyoom`. What counts as used memory is described in
-//! `observe`'s module header.
+//! `maxmemory`: how keys are chosen for eviction, with Redis 7.0's
+//! policies and its sampled approximations (`evict.c`), and the access
+//! clock each key carries. The engine (`engine::evict`) runs it while used
+//! memory is over the limit.
 //!
 //! # How a key is chosen
 //!
@@ -43,15 +33,14 @@
 //! 194), so a key idle for longer may look recently used.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rand::Rng;
 
-use super::{notify, own, Db};
+use super::Db;
 use crate::config::{Config, MaxmemoryPolicy};
-use crate::state::Shared;
 
 /// Candidates kept by the eviction pool (Redis's `EVPOOL_SIZE`).
 const POOL_SIZE: usize = 16;
@@ -147,7 +136,7 @@ impl Settings {
 
     /// How long one call of [`perform`] may evict (Redis's
     /// `evictionTimeLimitUs`).
-    fn time_limit(&self) -> Duration {
+    pub(crate) fn time_limit(&self) -> Duration {
         let t = self.tenacity.load(Relaxed);
         let us = if t <= 10 {
             50 * t as u64
@@ -168,16 +157,18 @@ pub struct Evictor {
     /// Best candidates so far, ascending score (best last).
     pool: Mutex<Vec<Candidate>>,
     /// Next database the random policies look at.
-    next_db: AtomicUsize,
+    pub(crate) next_db: AtomicUsize,
     /// Keys evicted (INFO stats `evicted_keys`).
     pub evicted_keys: AtomicU64,
 }
 
+/// A key the eviction pool considers, with its score (higher: evicted
+/// sooner).
 #[derive(Debug, Clone)]
-struct Candidate {
-    score: u64,
-    db: usize,
-    key: Bytes,
+pub(crate) struct Candidate {
+    pub(crate) score: u64,
+    pub(crate) db: usize,
+    pub(crate) key: Bytes,
 }
 
 /// Minutes clock for LFU (24 bits).
@@ -230,104 +221,8 @@ pub fn touched(clock: u32, now_ms: u64, lfu: Option<Lfu>) -> u32 {
     }
 }
 
-/// Evicts keys until used memory is within `maxmemory` (see the module
-/// header). False when over the limit and nothing can be evicted: the
-/// caller then refuses `denyoom` commands.
-pub fn perform(sh: &Shared) -> bool {
-    let ev = &sh.store.evictor;
-    let max = ev.settings.maxmemory.load(Relaxed) as usize;
-    if max == 0 {
-        return true;
-    }
-    let used = crate::observe::used_memory(sh);
-    if used <= max {
-        return true;
-    }
-    let policy = ev.settings.policy();
-    if policy == MaxmemoryPolicy::NoEviction {
-        return false;
-    }
-    let to_free = used - max;
-    let limit = ev.settings.time_limit();
-    let start = Instant::now();
-    let mut freed = 0;
-    let mut keys = 0u64;
-    while freed < to_free {
-        let Some(n) = evict_one(sh, policy) else {
-            return false;
-        };
-        freed += n;
-        keys += 1;
-        if keys.is_multiple_of(16) && start.elapsed() > limit {
-            // Still over: the next command goes on (Redis's EVICT_RUNNING).
-            break;
-        }
-    }
-    true
-}
-
-/// Evicts one key chosen by `policy`; returns the bytes it freed, or None
-/// if there is no candidate.
-fn evict_one(sh: &Shared, policy: MaxmemoryPolicy) -> Option<usize> {
-    use MaxmemoryPolicy::*;
-    let volatile = matches!(
-        policy,
-        VolatileLru | VolatileLfu | VolatileRandom | VolatileTtl
-    );
-    let n = sh.store.len();
-    if matches!(policy, AllkeysRandom | VolatileRandom) {
-        let ev = &sh.store.evictor;
-        for _ in 0..n {
-            let i = ev.next_db.fetch_add(1, Relaxed) % n;
-            let mut db = crate::command::lock_db(sh, i);
-            let key = random_candidate(&db, volatile);
-            let freed = key.and_then(|k| evict_key(sh, &mut db, &k));
-            crate::command::unlock(sh, db);
-            if freed.is_some() {
-                return freed;
-            }
-        }
-        return None;
-    }
-    // Pool policies: sample, then evict the best candidate still present.
-    for _ in 0..64 {
-        let mut total = 0;
-        for i in 0..n {
-            let db = sh.store.lock(i);
-            let len = if volatile { db.expires_len() } else { db.len() };
-            if len > 0 {
-                total += len;
-                let found = sample(&db, i, volatile, policy, &sh.store.evictor.settings);
-                drop(db);
-                sh.store.evictor.merge(found);
-            }
-        }
-        if total == 0 {
-            return None;
-        }
-        while let Some(c) = sh.store.evictor.pop() {
-            let mut db = crate::command::lock_db(sh, c.db);
-            let present = if volatile {
-                db.deadline(&c.key).is_some()
-            } else {
-                db.keys.contains_key(&c.key)
-            };
-            let freed = if present {
-                evict_key(sh, &mut db, &c.key)
-            } else {
-                None
-            };
-            crate::command::unlock(sh, db);
-            if freed.is_some() {
-                return freed;
-            }
-        }
-    }
-    None
-}
-
 /// A random key of `db` (with a TTL if `volatile`).
-fn random_candidate(db: &Db, volatile: bool) -> Option<Bytes> {
+pub(crate) fn random_candidate(db: &Db, volatile: bool) -> Option<Bytes> {
     let mut rng = rand::thread_rng();
     let n = if volatile {
         db.expires_len()
@@ -347,7 +242,7 @@ fn random_candidate(db: &Db, volatile: bool) -> Option<Bytes> {
 }
 
 /// Samples `maxmemory-samples` keys of database `i` and scores them.
-fn sample(
+pub(crate) fn sample(
     db: &Db,
     i: usize,
     volatile: bool,
@@ -398,7 +293,7 @@ impl Evictor {
     /// Adds sampled candidates to the pool (Redis's
     /// `evictionPoolPopulate`): kept sorted by score, at most
     /// [`POOL_SIZE`], the worst dropped first.
-    fn merge(&self, found: Vec<Candidate>) {
+    pub(crate) fn merge(&self, found: Vec<Candidate>) {
         let mut pool = self.pool.lock();
         for c in found {
             if pool.iter().any(|p| p.db == c.db && p.key == c.key) {
@@ -416,7 +311,7 @@ impl Evictor {
     }
 
     /// Takes the best candidate.
-    fn pop(&self) -> Option<Candidate> {
+    pub(crate) fn pop(&self) -> Option<Candidate> {
         self.pool.lock().pop()
     }
 
@@ -424,22 +319,6 @@ impl Evictor {
     pub fn clear(&self) {
         self.pool.lock().clear();
     }
-}
-
-/// Deletes `key` from `db` as an eviction; returns the bytes freed.
-fn evict_key(sh: &Shared, db: &mut Db, key: &[u8]) -> Option<usize> {
-    let before = db.used_memory();
-    db.remove(key)?;
-    // Not the running command's change: logged as its own DEL.
-    let dirty = db.dirty;
-    db.modified(key);
-    db.dirty = dirty;
-    if db.propagating {
-        db.prop.push(vec![Bytes::from_static(b"DEL"), own(key)]);
-    }
-    db.notify(notify::EVICTED, "evicted", key);
-    sh.store.evictor.evicted_keys.fetch_add(1, Relaxed);
-    Some(before.saturating_sub(db.used_memory()).max(1))
 }
 
 #[cfg(test)]

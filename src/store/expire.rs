@@ -1,54 +1,12 @@
-//! Active expiration: a background task that removes keys nobody reads.
-//!
-//! Lazy expiry ([`super::Db::expire_if_needed`]) removes a key when a
-//! command touches it; this task makes a key that is never read disappear
-//! close to its deadline too, and emit its `expired` event. It follows
-//! Redis's `activeExpireCycle`: 10 times per second, for each database,
-//! sample [`SAMPLE`] random keys among those with a TTL (the TTL table is an
-//! `IndexMap`, so a random index is O(1)), remove the expired ones, and
-//! repeat while more than a quarter of a sample was expired, within a time
-//! budget of [`BUDGET`] per tick. The lock is taken per sample batch and
-//! released in between, so clients never wait behind a long cycle.
-//!
-//! Events and blocked-client work queued by the removals are published by
-//! `command::unlock`, like any write's.
-
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+//! Expiry sampling: the part of Redis's `activeExpireCycle` that looks
+//! at one database (`engine::expire` runs it over every database, ten
+//! times a second). The TTL table is an `IndexMap`, so a random key with a
+//! TTL is one O(1) lookup.
 
 use rand::Rng;
 
-use crate::state::Shared;
-
 /// Keys sampled per batch (Redis's `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
 pub const SAMPLE: usize = 20;
-/// Time one tick may spend over all databases (25% of the 100 ms period).
-pub const BUDGET: Duration = Duration::from_millis(25);
-/// Period between ticks (hz 10).
-pub const PERIOD: Duration = Duration::from_millis(100);
-
-/// Runs the expiry cycle until the server shuts down or is dropped.
-pub async fn run(shared: Weak<Shared>) {
-    crate::state::every(shared, PERIOD, cycle).await
-}
-
-/// One tick over every database.
-pub fn cycle(sh: &Arc<Shared>) {
-    let start = Instant::now();
-    for i in 0..sh.store.len() {
-        loop {
-            let mut db = crate::command::lock_db(sh, i);
-            let (sampled, expired) = sample_once(&mut db);
-            crate::command::unlock(sh, db);
-            if sampled == 0 || expired * 4 <= sampled || start.elapsed() > BUDGET {
-                break;
-            }
-        }
-        if start.elapsed() > BUDGET {
-            break;
-        }
-    }
-}
 
 /// Samples up to [`SAMPLE`] keys with a TTL and expires the dead ones.
 /// Returns (sampled, expired).

@@ -45,7 +45,6 @@
 //! Stored keys and values never borrow the client's read buffer: every
 //! argument kept is copied into its own allocation ([`own`]).
 
-pub mod blocking;
 pub mod evict;
 pub mod expire;
 pub mod hash;
@@ -55,7 +54,7 @@ pub mod set;
 pub mod stream;
 pub mod zset;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -187,9 +186,11 @@ pub struct Db {
     expires: Map<Bytes, u64>,
     /// Version counters of the keys some client WATCHes.
     watched: HashMap<Bytes, Watched, ahash::RandomState>,
-    /// Clients blocked on keys of this database (BLPOP and friends).
-    pub waiters: blocking::Waiters,
-    /// Keys with waiters that were written by the running command.
+    /// Keys some client is blocked on (BLPOP and friends; the engine keeps
+    /// the clients themselves): a write to one makes it *ready*.
+    waited_on: HashSet<Bytes, ahash::RandomState>,
+    /// Waited-on keys written by the running command(s): the engine serves
+    /// their blocked clients when the command ends.
     pub(crate) ready: Vec<Bytes>,
     /// Keyspace events of the running command(s), published on unlock.
     pub(crate) events: Vec<Event>,
@@ -240,7 +241,7 @@ impl Db {
             keys: Map::default(),
             expires: Map::default(),
             watched: HashMap::default(),
-            waiters: blocking::Waiters::default(),
+            waited_on: HashSet::default(),
             ready: Vec::new(),
             events: Vec::new(),
             now: now_ms(),
@@ -491,7 +492,10 @@ impl Db {
         if let Some(w) = self.watched.get_mut(key) {
             w.version += 1;
         }
-        if self.waiters.has(key) && !self.ready.iter().any(|k| &k[..] == key) {
+        if !self.waited_on.is_empty()
+            && self.waited_on.contains(key)
+            && !self.ready.iter().any(|k| &k[..] == key)
+        {
             self.ready.push(own(key));
         }
     }
@@ -577,7 +581,7 @@ impl Db {
             for k in keys {
                 db.modified(&k);
             }
-            let waited: Vec<Bytes> = db.waiters.keys();
+            let waited: Vec<Bytes> = db.waited_on.iter().cloned().collect();
             for k in waited {
                 db.modified(&k);
             }
@@ -611,6 +615,24 @@ impl Db {
     pub fn is_logically_expired(&self, key: &[u8]) -> bool {
         self.keys.contains_key(key) && self.is_expired(key)
     }
+
+    /// True if `key` is stored, expired or not (no lazy expiry, no access
+    /// recorded): for eviction's candidates.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// Records whether some client is blocked on `key` (kept by the
+    /// engine's blocking queues).
+    pub fn set_waited_on(&mut self, key: &Bytes, waited: bool) {
+        if waited {
+            if !self.waited_on.contains(key) {
+                self.waited_on.insert(key.clone());
+            }
+        } else {
+            self.waited_on.remove(key);
+        }
+    }
 }
 
 /// An owned lock on one database (can be kept by EXEC across commands).
@@ -619,8 +641,6 @@ pub type DbGuard = parking_lot::ArcMutexGuard<RawMutex, Db>;
 /// All databases.
 pub struct Store {
     dbs: Vec<Arc<Mutex<Db>>>,
-    /// Parsed `notify-keyspace-events`, recomputed when the text changes.
-    pub notify_cache: notify::Cache,
     /// Sum of the databases' memory estimates, kept by each [`Db`].
     used_total: Arc<AtomicUsize>,
     /// `maxmemory` settings and the eviction pool (see [`evict`]).
@@ -635,7 +655,6 @@ impl Store {
             dbs: (0..n.max(1))
                 .map(|i| Arc::new(Mutex::new(Db::counted_in(i, used_total.clone()))))
                 .collect(),
-            notify_cache: notify::Cache::default(),
             used_total,
             evictor: evict::Evictor::default(),
         }

@@ -1,13 +1,10 @@
 //! Keyspace notification classes: `notify-keyspace-events` parsing and
-//! printing with Redis's flag letters, and the cache that turns the
-//! configured text into flags once per change.
+//! printing with Redis's flag letters.
 //!
 //! Writes queue events on their [`super::Db`] with [`super::Db::notify`];
-//! `command::unlock` publishes them as `__keyspace@<db>__:<key>` (payload:
+//! `Engine::unlock` publishes them as `__keyspace@<db>__:<key>` (payload:
 //! the event) and `__keyevent@<db>__:<event>` (payload: the key), in that
 //! order, as Redis's `notifyKeyspaceEvent` does.
-
-use parking_lot::RwLock;
 
 /// `K`: publish on `__keyspace@<db>__:<key>`.
 pub const KEYSPACE: u32 = 1 << 0;
@@ -107,28 +104,6 @@ pub fn wanted(flags: u32, class: u32) -> bool {
     flags & class != 0 && flags & (KEYSPACE | KEYEVENT) != 0
 }
 
-/// The last configuration text seen and its flags, so that the text is
-/// parsed once per change rather than once per command.
-#[derive(Default)]
-pub struct Cache {
-    inner: RwLock<(String, u32)>,
-}
-
-impl Cache {
-    /// The flags for `text`, parsing it only if it differs from last time.
-    pub fn flags(&self, text: &str) -> u32 {
-        {
-            let g = self.inner.read();
-            if g.0 == text {
-                return g.1;
-            }
-        }
-        let f = parse(text).unwrap_or(0);
-        *self.inner.write() = (text.to_string(), f);
-        f
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,9 +118,5 @@ mod tests {
         assert_eq!(to_string(parse("nEg").unwrap_or(0)), "gnE");
         assert!(wanted(parse("Kx").unwrap_or(0), EXPIRED));
         assert!(!wanted(parse("x").unwrap_or(0), EXPIRED));
-        let c = Cache::default();
-        assert_eq!(c.flags("Ex"), KEYEVENT | EXPIRED);
-        assert_eq!(c.flags("Ex"), KEYEVENT | EXPIRED);
-        assert_eq!(c.flags(""), 0);
     }
 }

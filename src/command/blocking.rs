@@ -1,0 +1,301 @@
+//! The command side of blocking (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+//! BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP with BLOCK): what a
+//! blocked command does once its key has data ([`BlockOp`], the engine's
+//! [`Serve`]), registering the client ([`block`]), and its timeout.
+//!
+//! The queues and the serving itself are the engine's
+//! (`engine::blocking`): a write to a key someone waits on serves the
+//! first waiter under the writer's database lock, pushing its reply into
+//! its outbox. The blocked client's connection meanwhile only waits (the
+//! [`Session`](crate::net::Session) is suspended): on the slot (served: go
+//! on with the pipeline), on its deadline ([`block_timeout`]: remove the
+//! waiter under the lock; if it was not served meanwhile, reply with the
+//! timeout value), or on a disconnect (remove the waiter).
+//!
+//! The list and sorted-set pops here ([`list_pop`], [`zset_pop`]) are the
+//! ones every command uses, blocking or not, so that a pop is recorded
+//! and notified the same way whoever does it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::Client;
+use crate::engine::blocking::{Serve, Slot, Waiter};
+use crate::protocol::{Frame, Protocol};
+use crate::store::{notify, own, Db, List, Value};
+
+/// What a blocked command does once its key has data.
+#[derive(Debug, Clone)]
+pub enum BlockOp {
+    /// BLPOP / BRPOP: `[key, element]`.
+    Pop { left: bool },
+    /// BLMPOP: `[key, [elements]]`.
+    MPop { left: bool, count: usize },
+    /// BLMOVE / BRPOPLPUSH: the element, pushed to `dest`.
+    Move {
+        from_left: bool,
+        to_left: bool,
+        dest: Bytes,
+    },
+    /// BZPOPMIN / BZPOPMAX: `[key, member, score]`.
+    ZPop { min: bool },
+    /// BZMPOP: `[key, [[member, score], ...]]`.
+    ZMPop { min: bool, count: usize },
+    /// XREAD: entries after the given ID of the stream that got data,
+    /// as `[[key, entries]]` (a map in RESP3). Served by
+    /// `streams::serve_waiter`.
+    XRead {
+        /// Each key with the ID its entries must follow.
+        ids: Vec<(Bytes, crate::store::stream::StreamId)>,
+        /// At most this many entries.
+        count: usize,
+    },
+    /// XREADGROUP with `>`: new entries for the group, or an error if the
+    /// group or the stream is gone.
+    XReadGroup {
+        /// The group.
+        group: Bytes,
+        /// The consumer (created when served if missing).
+        consumer: Bytes,
+        /// Deliver without adding to the PELs.
+        noack: bool,
+        /// At most this many entries.
+        count: usize,
+    },
+}
+
+impl Serve for BlockOp {
+    fn serve(&self, db: &mut Db, key: &Bytes, protocol: Protocol) -> Option<Frame> {
+        match self {
+            op @ (BlockOp::XRead { .. } | BlockOp::XReadGroup { .. }) => {
+                super::streams::serve_waiter(db, key, op, protocol)
+            }
+            BlockOp::Pop { left } => {
+                let e = list_pop(db, key, *left, 1)?.pop()?;
+                Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(e)]))
+            }
+            BlockOp::MPop { left, count } => {
+                let items = list_pop(db, key, *left, *count)?;
+                Some(Frame::Array(vec![
+                    Frame::Bulk(key.clone()),
+                    Frame::Array(items.into_iter().map(Frame::Bulk).collect()),
+                ]))
+            }
+            BlockOp::Move {
+                from_left,
+                to_left,
+                dest,
+            } => {
+                if !matches!(db.get(key), Some(Value::List(_))) {
+                    return None;
+                }
+                match db.get(dest) {
+                    None | Some(Value::List(_)) => {}
+                    Some(_) => {
+                        return Some(Frame::error(crate::store::WRONGTYPE));
+                    }
+                }
+                let e = list_pop(db, key, *from_left, 1)?.pop()?;
+                list_push(db, dest, e.clone(), *to_left);
+                Some(Frame::Bulk(e))
+            }
+            BlockOp::ZPop { min } => {
+                let mut items = zset_pop(db, key, *min, 1)?;
+                let (m, s) = items.pop()?;
+                Some(Frame::Array(vec![
+                    Frame::Bulk(key.clone()),
+                    Frame::Bulk(m),
+                    Frame::Double(s),
+                ]))
+            }
+            BlockOp::ZMPop { min, count } => {
+                let items = zset_pop(db, key, *min, *count)?;
+                Some(Frame::Array(vec![
+                    Frame::Bulk(key.clone()),
+                    Frame::Array(
+                        items
+                            .into_iter()
+                            .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]))
+                            .collect(),
+                    ),
+                ]))
+            }
+        }
+    }
+}
+
+/// Pops up to `count` elements of the list at `key` with the events Redis
+/// emits (`lpop`/`rpop`, then `del` if emptied). None if not a non-empty list.
+pub fn list_pop(db: &mut Db, key: &[u8], left: bool, count: usize) -> Option<Vec<Bytes>> {
+    if !matches!(db.get(key), Some(Value::List(l)) if !l.is_empty()) {
+        return None;
+    }
+    let items = db.update(key, |v| {
+        let mut out = Vec::new();
+        if let Value::List(l) = v {
+            while out.len() < count.max(1) {
+                match l.pop(left) {
+                    Some(e) => out.push(e),
+                    None => break,
+                }
+            }
+        }
+        out
+    })?;
+    db.modified(key);
+    // Logged as the pop itself, whatever command (LPOP, LMOVE, BLPOP, a
+    // served waiter, ...) did it: deterministic on reload.
+    db.propagate_with(|| pop_cmd(if left { "LPOP" } else { "RPOP" }, key, items.len()));
+    db.notify(notify::LIST, if left { "lpop" } else { "rpop" }, key);
+    if !db.exists(key) {
+        db.notify(notify::GENERIC, "del", key);
+    }
+    Some(items)
+}
+
+/// `NAME key` or `NAME key count`: how a pop of `n` elements is logged.
+fn pop_cmd(name: &'static str, key: &[u8], n: usize) -> Vec<Bytes> {
+    let mut v = vec![Bytes::from_static(name.as_bytes()), own(key)];
+    if n > 1 {
+        v.push(Bytes::from(n.to_string()));
+    }
+    v
+}
+
+/// Pushes onto the list at `key` (created if absent; the caller checked the
+/// type) with its `lpush`/`rpush` event.
+pub fn list_push(db: &mut Db, key: &[u8], e: Bytes, left: bool) {
+    if db
+        .update(key, |v| {
+            if let Value::List(l) = v {
+                l.push(e.clone(), left)
+            }
+        })
+        .is_none()
+    {
+        let mut l = List::new();
+        l.push(e.clone(), left);
+        db.set(key, Value::List(Box::new(l)), false);
+    }
+    if db.propagating {
+        let name = if left { "LPUSH" } else { "RPUSH" };
+        db.propagate_with(|| vec![Bytes::from_static(name.as_bytes()), own(key), e]);
+    }
+    db.modified(key);
+    db.notify(notify::LIST, if left { "lpush" } else { "rpush" }, key);
+}
+
+/// Pops up to `count` members with the lowest (`min`) or highest scores,
+/// with the `zpopmin`/`zpopmax` event (and `del` if emptied). None if not a
+/// non-empty sorted set.
+pub fn zset_pop(db: &mut Db, key: &[u8], min: bool, count: usize) -> Option<Vec<(Bytes, f64)>> {
+    if !matches!(db.get(key), Some(Value::ZSet(z)) if !z.is_empty()) {
+        return None;
+    }
+    let items = db.update(key, |v| {
+        let mut out = Vec::new();
+        if let Value::ZSet(z) = v {
+            while out.len() < count.max(1) {
+                let c = if min { z.first() } else { z.last() };
+                let Some(c) = c else { break };
+                let (m, s) = z.entry(c);
+                let m = m.clone();
+                z.remove(&m);
+                out.push((m, s));
+            }
+        }
+        out
+    })?;
+    db.modified(key);
+    db.propagate_with(|| pop_cmd(if min { "ZPOPMIN" } else { "ZPOPMAX" }, key, items.len()));
+    db.notify(notify::ZSET, if min { "zpopmin" } else { "zpopmax" }, key);
+    if !db.exists(key) {
+        db.notify(notify::GENERIC, "del", key);
+    }
+    Some(items)
+}
+
+/// What a blocked client's connection keeps while it waits.
+#[derive(Debug)]
+pub struct Blocked {
+    /// Shared with the [`Waiter`]: served flag and wake-up.
+    pub slot: Arc<Slot>,
+    /// The database the keys are in.
+    pub db: usize,
+    /// The keys waited on.
+    pub keys: Vec<Bytes>,
+    /// When to give up (None = forever).
+    pub deadline: Option<tokio::time::Instant>,
+    /// The reply on timeout (null array, or null bulk for BLMOVE).
+    pub timeout_reply: Frame,
+}
+
+/// Sleeps until `deadline`, or forever if None.
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Blocks the client on `keys` (or, inside EXEC, replies `timeout_reply`
+/// at once). The registration happens under the database lock held by the
+/// handler, right after it found no data, so no push can be missed.
+pub fn block(
+    c: &mut Client,
+    db: &mut Db,
+    keys: Vec<Bytes>,
+    op: BlockOp,
+    deadline: Option<tokio::time::Instant>,
+    timeout_reply: Frame,
+) {
+    if c.tx.in_exec {
+        return c.reply(timeout_reply);
+    }
+    // Earlier replies of the batch go first; the served reply is pushed
+    // straight into the outbox.
+    c.queue_replies();
+    let keys: Vec<Bytes> = keys.iter().map(|k| own(k)).collect();
+    let slot = Arc::new(Slot::default());
+    let waiter = Waiter {
+        id: c.handle.id,
+        handle: c.handle.clone(),
+        keys: keys.clone(),
+        op: Box::new(op),
+        slot: slot.clone(),
+    };
+    c.shared.engine.block(db, Arc::new(waiter));
+    c.handle.set_blocked(true);
+    c.blocked = Some(Blocked {
+        slot,
+        db: db.index,
+        keys,
+        deadline,
+        timeout_reply,
+    });
+}
+
+/// Ends a block that was not served (its deadline passed, or the client
+/// left): removes the client from the wait queues, and says whether it was
+/// served meanwhile after all (then its reply is already queued).
+pub fn unblock(c: &mut Client, b: &Blocked) -> bool {
+    let engine = &c.shared.engine;
+    let mut g = engine.lock(b.db);
+    engine.unblock(&mut g, c.handle.id, &b.keys);
+    let served = b.slot.served.load(std::sync::atomic::Ordering::Acquire);
+    c.durable_at = c.durable_at.max(engine.unlock(g));
+    served
+}
+
+/// Called when a blocked client's deadline passes: removes it from the
+/// wait queues and replies with the timeout value, unless it was served in
+/// the meantime.
+pub fn block_timeout(c: &mut Client) {
+    let Some(b) = c.blocked.take() else {
+        return;
+    };
+    if !unblock(c, &b) {
+        c.reply(b.timeout_reply);
+    }
+}

@@ -1,0 +1,143 @@
+//! Clients blocked on keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+//! BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP with BLOCK) and how
+//! they are served.
+//!
+//! # Design
+//!
+//! A blocking command that finds no data registers a [`Waiter`] with
+//! [`super::Engine::block`]: one FIFO queue per key of its database, in
+//! blocking order, kept here beside the database and only touched under its
+//! lock (lock order: database, then its queues). The waiter says what to do
+//! when data comes (a [`Serve`] the command layer provides) and carries the
+//! client's outbox handle and a [`Slot`] (served flag + `Notify`). The
+//! database itself only knows which keys someone waits on
+//! (`Db::is_waited_on`), so that a write to one marks it *ready*.
+//!
+//! When the writing command (or the whole EXEC) ends, still under the
+//! database lock, [`super::Engine::unlock`] serves the waiters of each
+//! ready key in FIFO order, as Redis's `handleClientsBlockedOnKeys` does:
+//! it performs the pop *on the waiter's behalf*, pushes the reply into the
+//! waiter's outbox, removes the waiter from all its keys and signals its
+//! slot. Serving in the writer's context, atomically with the write, is
+//! what makes the order exact: first blocked, first served, and nobody can
+//! steal the element between the push and the wake-up. A push inside MULTI
+//! is served after EXEC because EXEC keeps the lock until the end of the
+//! queue.
+//!
+//! The blocked client's connection only waits (see `command::blocking`):
+//! on the slot (served: go on with the pipeline), on its deadline (remove
+//! the waiter under the lock; if it was not served meanwhile, reply with
+//! the timeout value), or on a disconnect (remove the waiter).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::net::handle::ClientHandle;
+use crate::protocol::{Frame, Protocol};
+use crate::store::Db;
+
+/// What a blocked command does once one of its keys has data: performs
+/// its work against the database on the waiter's behalf and returns the
+/// reply, or None if the key does not have what it waits for (yet).
+pub trait Serve: Send + Sync + std::fmt::Debug {
+    /// Serves the waiter from `key` of `db`; the reply is encoded in
+    /// `protocol` (the waiter's).
+    fn serve(&self, db: &mut Db, key: &Bytes, protocol: Protocol) -> Option<Frame>;
+}
+
+/// Wake-up signal shared between a waiter and its connection task.
+#[derive(Debug, Default)]
+pub struct Slot {
+    /// Set (under the database lock) once the waiter has been served.
+    pub served: AtomicBool,
+    /// Notified once served.
+    pub notify: Notify,
+}
+
+/// One blocked client.
+#[derive(Debug)]
+pub struct Waiter {
+    /// The client's id.
+    pub id: u64,
+    /// Where the reply goes.
+    pub handle: Arc<ClientHandle>,
+    /// The keys it waits on, in argument order.
+    pub keys: Vec<Bytes>,
+    /// What to do when served.
+    pub op: Box<dyn Serve>,
+    /// Its wake-up signal.
+    pub slot: Arc<Slot>,
+}
+
+/// Per-key FIFO queues of blocked clients of one database.
+#[derive(Debug, Default)]
+pub struct Waiters {
+    by_key: HashMap<Bytes, VecDeque<Arc<Waiter>>, ahash::RandomState>,
+}
+
+impl Waiters {
+    /// Number of distinct blocked clients.
+    pub fn clients(&self) -> usize {
+        let mut ids: Vec<u64> = self.by_key.values().flatten().map(|w| w.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    /// Appends `w` to the queue of each of its keys, and tells `db` that
+    /// they are waited on.
+    pub(super) fn add(&mut self, db: &mut Db, w: Arc<Waiter>) {
+        for k in &w.keys {
+            let q = self.by_key.entry(k.clone()).or_default();
+            if !q.iter().any(|x| x.id == w.id) {
+                q.push_back(w.clone());
+            }
+            db.set_waited_on(k, true);
+        }
+    }
+
+    /// Removes client `id` from the queues of `keys`; a key nobody waits
+    /// on any more is no longer marked so in `db`.
+    pub(super) fn remove(&mut self, db: &mut Db, id: u64, keys: &[Bytes]) {
+        for k in keys {
+            if let Some(q) = self.by_key.get_mut(k) {
+                q.retain(|w| w.id != id);
+                if q.is_empty() {
+                    self.by_key.remove(k);
+                    db.set_waited_on(k, false);
+                }
+            }
+        }
+    }
+
+    fn front(&self, key: &[u8]) -> Option<Arc<Waiter>> {
+        self.by_key.get(key).and_then(|q| q.front().cloned())
+    }
+
+    /// Serves the waiters of every ready key of `db` (see the module
+    /// header). Called when a command or EXEC ends, before its events are
+    /// published.
+    pub(super) fn serve_ready(&mut self, db: &mut Db) {
+        // Serving may make more keys ready (BLMOVE pushes to its
+        // destination): they are served in the same pass.
+        let mut i = 0;
+        while i < db.ready.len() {
+            let key = db.ready[i].clone();
+            i += 1;
+            while let Some(w) = self.front(&key) {
+                let Some(reply) = w.op.serve(db, &key, w.handle.protocol()) else {
+                    break;
+                };
+                self.remove(db, w.id, &w.keys);
+                w.slot.served.store(true, Ordering::Release);
+                w.handle.push(reply.to_bytes(w.handle.protocol()));
+                w.slot.notify.notify_one();
+            }
+        }
+        db.ready.clear();
+    }
+}

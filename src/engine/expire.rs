@@ -1,0 +1,43 @@
+//! Active expiration: removes keys nobody reads.
+//!
+//! Lazy expiry (`Db::expire_if_needed`) removes a key when a command
+//! touches it; [`Engine::expire_cycle`] makes a key that is never read
+//! disappear close to its deadline too, and emit its `expired` event. It
+//! follows Redis's `activeExpireCycle`: run 10 times per second (the
+//! server schedules it), for each database, sample `store::expire::SAMPLE`
+//! random keys among those with a TTL, remove the expired ones, and repeat
+//! while more than a quarter of a sample was expired, within a time budget
+//! of [`BUDGET`] per tick. The lock is taken per sample batch and released
+//! in between, so clients never wait behind a long cycle. Each removal's
+//! effects (`DEL` in the log, the event, blocked clients) leave through
+//! [`Engine::unlock`] like any write's.
+
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use crate::store::expire::sample_once;
+
+/// Time one tick may spend over all databases (25% of the 100 ms period).
+pub const BUDGET: Duration = Duration::from_millis(25);
+/// Period between ticks (hz 10).
+pub const PERIOD: Duration = Duration::from_millis(100);
+
+impl Engine {
+    /// One tick of active expiry over every database.
+    pub fn expire_cycle(&self) {
+        let start = Instant::now();
+        for i in 0..self.store.len() {
+            loop {
+                let mut db = self.lock(i);
+                let (sampled, expired) = sample_once(&mut db);
+                self.unlock(db);
+                if sampled == 0 || expired * 4 <= sampled || start.elapsed() > BUDGET {
+                    break;
+                }
+            }
+            if start.elapsed() > BUDGET {
+                break;
+            }
+        }
+    }
+}
