@@ -94,7 +94,9 @@ REDIS_BIN=$(command -v redis-server)
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building herald and herald-bench (release)"
-    cargo build --release --bin herald --bin herald-bench >&2 || die "cargo build failed"
+    # Two packages of the workspace (herald-bench is bench/); every --bin
+    # filter applies to every -p, so both are named.
+    cargo build --release -p herald -p herald-bench --bin herald --bin herald-bench >&2 || die "cargo build failed"
 fi
 HERALD_BIN=${HERALD_BIN:-$ROOT/target/release/herald}
 HERALD_BENCH_BIN=${HERALD_BENCH_BIN:-$ROOT/target/release/herald-bench}

@@ -278,7 +278,7 @@ def cmd_render(results, machine_path, out_md, out_svg):
                                              if machine.get("quick") else "") + ". "
           "Each row ran alternately on both servers, on a freshly started server, "
           f"{machine.get('repeat')} time(s); the table shows medians. The load generator is "
-          "`herald-bench` (`src/bin/herald-bench`), run on the same machine with "
+          "`herald-bench` (`bench/src/`, its own crate), run on the same machine with "
           f"`--threads {machine.get('bench_threads')}`.",
           "",
           "## Machine",

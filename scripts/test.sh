@@ -9,10 +9,11 @@
 #    - .venv/ in the project: redis-py and pytest (tests/py/requirements.txt);
 #    - tests/node/node_modules: ioredis and node-redis (tests/node/package-lock.json).
 # 2. Runs cargo fmt --check, cargo clippy --all-targets -D warnings and
-#    cargo test --all-targets, telling the end-to-end tests where the venv's
-#    python and the Node modules are (HERALD_PYTHON, HERALD_NODE_DIR).
-#    (tests/soak.rs runs the quick soak, herald-bench soak --quick, against
-#    the herald binary: about 30 s.)
+#    cargo test --all-targets over the workspace (the server and bench/,
+#    herald-bench), telling the end-to-end tests where the venv's python and
+#    the Node modules are (HERALD_PYTHON, HERALD_NODE_DIR).
+#    (tests/soak.rs builds herald-bench and runs the quick soak,
+#    herald-bench soak --quick, against the herald binary: about 30 s.)
 # 3. Builds the fuzz targets (fuzz/, cargo-fuzz; installed with
 #    cargo install cargo-fuzz --locked when missing). SKIP_FUZZ_BUILD=1
 #    skips this step.
@@ -130,14 +131,14 @@ t=$SECONDS
 cargo fmt --all -- --check
 elapsed "$t"
 
-step "cargo clippy --all-targets -- -D warnings"
+step "cargo clippy --workspace --all-targets -- -D warnings"
 t=$SECONDS
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 elapsed "$t"
 
-step "cargo test --all-targets (HERALD_PYTHON=$HERALD_PYTHON HERALD_NODE_DIR=$HERALD_NODE_DIR)"
+step "cargo test --workspace --all-targets (HERALD_PYTHON=$HERALD_PYTHON HERALD_NODE_DIR=$HERALD_NODE_DIR)"
 t=$SECONDS
-cargo test --all-targets
+cargo test --workspace --all-targets
 elapsed "$t"
 
 # ---------------------------------------------------------------- fuzz targets

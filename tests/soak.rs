@@ -7,10 +7,13 @@
 //! no reordering, no well-behaved client failed, and PUBSUB NUMSUB / NUMPAT
 //! / CHANNELS, connected_clients and RSS back to their baseline afterwards.
 //! Every wait is bounded; the server is killed on the way out.
+//!
+//! herald-bench is another package of the workspace (bench/), built by the
+//! test itself before the server starts: see `herald_bench`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -65,8 +68,56 @@ fn nofile_hard() -> u64 {
     }
 }
 
+/// The herald-bench binary, built from the current sources.
+///
+/// `CARGO_BIN_EXE_<name>` only names binaries of the test's own package, and
+/// Cargo builds no other package's binaries for a test, so `cargo test --test
+/// soak` alone would have no herald-bench, and a binary left over from an
+/// earlier build could be stale. So the test runs `cargo build -p
+/// herald-bench` itself, with the cargo running the test (`CARGO`), in the
+/// target directory and profile of this build: a no-op when the binary is
+/// up to date. Both come from herald's own path, `<target-dir>/<profile
+/// dir>/herald`, where Cargo puts every binary of a profile ("debug" is the
+/// dev and test profiles' directory); herald-bench lands beside it. Cargo
+/// releases the target directory's lock before it runs the tests, so the
+/// inner build does not wait for the outer one. HERALD_BENCH_BIN names a
+/// binary to use instead, without building.
+fn herald_bench() -> PathBuf {
+    if let Some(bin) = std::env::var_os("HERALD_BENCH_BIN") {
+        return PathBuf::from(bin);
+    }
+    let profile_dir = Path::new(env!("CARGO_BIN_EXE_herald")).parent().unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => panic!("no profile directory in {}", profile_dir.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let out = Command::new(cargo)
+        .args(["build", "--package", "herald-bench"])
+        .args(["--profile", profile])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build -p herald-bench failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = profile_dir.join("herald-bench");
+    assert!(bin.is_file(), "no herald-bench at {}", bin.display());
+    bin
+}
+
 #[test]
 fn quick_soak_passes() {
+    let bench = herald_bench();
     let port = free_port();
     let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("soak-herald-{port}.log"));
     let log_file = std::fs::File::create(&log).unwrap();
@@ -88,7 +139,7 @@ fn quick_soak_passes() {
     );
     let pid = server.0.id();
 
-    let mut soak = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
+    let mut soak = Command::new(&bench)
         .args(["soak", "--quick", "--port", &port.to_string()])
         .args(["--pid", &pid.to_string()])
         .args(["--connections", &connections.to_string()])
