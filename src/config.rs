@@ -617,6 +617,17 @@ impl Config {
         &self.others.users
     }
 
+    /// The configured `aclfile`, resolved against `dir` (Redis has chdir'ed
+    /// there by the time it reads it), with its name as configured; `None`
+    /// when not set.
+    pub fn acl_file(&self) -> Option<(PathBuf, String)> {
+        let name = self.value("aclfile").unwrap_or_default();
+        if name.is_empty() {
+            return None;
+        }
+        Some((self.dir.join(&name), name))
+    }
+
     /// Names of the options and directives set in the config file or on the
     /// command line that herald accepts but does not act on (for a start-up
     /// log line "accepted but ignored: ..."), in the order first set.
@@ -881,7 +892,7 @@ impl Config {
                 Ok(())
             }
             "user" if argc >= 2 => {
-                crate::acl::validate_user_line(argv, &self.others.users)?;
+                crate::acl::file::validate_user_line(argv, &self.others.users)?;
                 self.others.users.push(argv.to_vec());
                 Ok(())
             }

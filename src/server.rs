@@ -132,7 +132,8 @@ fn accept_client(
     }
     // Protected mode. Over TLS the refusal is sent once the
     // handshake is done, as Redis does.
-    let denied = crate::acl::protected_mode_denies(shared, addr.ip());
+    let protected = shared.config.read().value("protected-mode").as_deref() == Some("yes");
+    let denied = crate::acl::protected_mode_denies(&shared.acl, protected, addr.ip());
     if denied && tls.is_none() {
         shared.stats.net.rejected_connections.fetch_add(1, Relaxed);
         let _ = stream.try_write(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
@@ -323,7 +324,12 @@ impl Booted {
         let tls = bind_tls(&config)?;
         let shared = Shared::new(config);
         let rt = build_runtime(&shared)?;
-        crate::acl::load_at_startup(&shared).map_err(io::Error::other)?;
+        let (users, aclfile) = {
+            let cfg = shared.config.read();
+            (cfg.user_lines().to_vec(), cfg.acl_file())
+        };
+        crate::acl::file::load_at_startup(&shared.acl, &users, aclfile)
+            .map_err(io::Error::other)?;
         let mut replay = crate::command::replay::Replayer::new(shared.clone());
         crate::persist::open(&shared, &mut replay).map_err(io::Error::other)?;
         if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {

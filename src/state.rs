@@ -87,7 +87,7 @@ impl Shared {
             .collect();
         let port = config.port;
         let limits = Arc::new(Limits::from_config(&config));
-        let acl = crate::acl::Acl::new(&config);
+        let acl = crate::acl::Acl::new(&config.requirepass, acl_pubsub_all(&config));
         let observe = crate::observe::Observe::default();
         observe.configure(&config);
         let engine = Engine::new(&config);
@@ -114,7 +114,7 @@ impl Shared {
         let cfg = self.config.read();
         self.limits.update(&cfg);
         self.engine.configure(&cfg);
-        self.acl.config_changed(&cfg);
+        self.acl.configure(&cfg.requirepass, acl_pubsub_all(&cfg));
         self.observe.configure(&cfg);
     }
 
@@ -146,6 +146,11 @@ impl Shared {
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown_tx.borrow()
     }
+}
+
+/// `acl-pubsub-default allchannels`: new users may use every channel.
+fn acl_pubsub_all(cfg: &Config) -> bool {
+    cfg.value("acl-pubsub-default").as_deref() == Some("allchannels")
 }
 
 impl crate::persist::Host for Shared {

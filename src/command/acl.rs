@@ -62,11 +62,11 @@ fn bulk(b: impl Into<Vec<u8>>) -> Frame {
 /// subscriptions are no longer allowed.
 fn acl_setuser(c: &mut Client, args: &[Bytes]) {
     let name = &args[2];
-    if acl::has_spaces(name) {
+    if acl::rules::has_spaces(name) {
         return c.error("ERR Usernames can't contain spaces or null characters");
     }
     let ops: Vec<&[u8]> = args[3..].iter().map(|a| &a[..]).collect();
-    let merged = match acl::merge_selector_args(&ops) {
+    let merged = match acl::rules::merge_selector_args(&ops) {
         Ok(m) => m,
         Err(j) => {
             return error_bytes(
@@ -101,7 +101,7 @@ fn acl_setuser(c: &mut Client, args: &[Bytes]) {
     }
     let (user, old) = shared.acl.set_user(name, rules);
     if let Some(old) = old {
-        acl::kill_pubsub_clients_if_needed(c, &user, &old);
+        super::auth::kill_pubsub_clients_if_needed(c, &user, &old);
     }
     c.reply(Frame::ok());
 }
@@ -116,7 +116,7 @@ fn acl_deluser(c: &mut Client, args: &[Bytes]) {
     let mut deleted = 0;
     for name in &args[2..] {
         if let Some(u) = shared.acl.remove_user(name) {
-            acl::kill_clients_of(c, &u);
+            super::auth::kill_clients_of(c, &u);
             deleted += 1;
         }
     }
@@ -285,15 +285,15 @@ const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an A
 /// ACL LOAD: replaces every user with the ACL file's, all or nothing;
 /// connections of the replaced users are closed.
 fn acl_load(c: &mut Client, _args: &[Bytes]) {
-    let Some((path, shown)) = acl::acl_file_path(&c.shared) else {
+    let Some((path, shown)) = c.shared.config.read().acl_file() else {
         return c.error(NO_ACL_FILE);
     };
     let shared = c.shared.clone();
     let _admin = shared.acl.admin.lock();
-    match acl::parse_acl_file(&path, &shown, shared.acl.pubsub_all()) {
+    match acl::file::parse_acl_file(&path, &shown, shared.acl.pubsub_all()) {
         Ok(users) => {
             for old in shared.acl.replace_all(users) {
-                acl::kill_clients_of(c, &old);
+                super::auth::kill_clients_of(c, &old);
             }
             c.reply(Frame::ok());
         }
@@ -303,10 +303,10 @@ fn acl_load(c: &mut Client, _args: &[Bytes]) {
 
 /// ACL SAVE: writes the users to the ACL file (temporary file, then rename).
 fn acl_save(c: &mut Client, _args: &[Bytes]) {
-    let Some((path, _)) = acl::acl_file_path(&c.shared) else {
+    let Some((path, _)) = c.shared.config.read().acl_file() else {
         return c.error(NO_ACL_FILE);
     };
-    let text = acl::acl_file_text(&c.shared);
+    let text = acl::file::acl_file_text(&c.shared.acl);
     let mut tmp = path.clone().into_os_string();
     tmp.push(format!(
         ".tmp-{}-{}",
@@ -364,7 +364,7 @@ fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
             "ERR wrong number of arguments for '{name}' command"
         ));
     }
-    match acl::dry_run(&u, id, argv) {
+    match acl::check::dry_run(&u, id, argv) {
         Ok(()) => c.reply(Frame::ok()),
         Err(d) => {
             let text = match d {

@@ -128,7 +128,7 @@ impl Client {
             user: None,
             authenticated: true,
         };
-        crate::acl::set_default_auth(&mut c);
+        crate::command::auth::set_default_auth(&mut c);
         c
     }
 
@@ -294,7 +294,7 @@ impl Session for Client {
     }
 
     fn unauthenticated(&self) -> bool {
-        crate::acl::auth_required(self)
+        crate::command::auth::auth_required(self)
     }
 
     fn protocol_error(&mut self, msg: &str) {

@@ -58,7 +58,7 @@ pub fn quit(c: &mut Client, _args: &[Bytes]) {
 }
 
 /// AUTH [username] password: authenticates the connection as a user
-/// (see [`crate::acl::authenticate`]).
+/// (see [`crate::command::auth::authenticate`]).
 pub fn auth(c: &mut Client, args: &[Bytes]) {
     if args.len() > 3 {
         return c.error(ERR_SYNTAX);
@@ -73,7 +73,7 @@ pub fn auth(c: &mut Client, args: &[Bytes]) {
     } else {
         (&args[1], &args[2])
     };
-    if crate::acl::authenticate(c, &args[0], user, pass) {
+    if crate::command::auth::authenticate(c, &args[0], user, pass) {
         c.reply(Frame::ok());
     } else {
         c.error(crate::acl::WRONGPASS);
@@ -137,7 +137,7 @@ pub fn hello(c: &mut Client, args: &[Bytes]) {
     // Redis authenticates after reading every option, then requires the
     // client to be authenticated, then sets the name.
     if let Some(i) = auth {
-        if !crate::acl::authenticate(c, &args[0], &args[i], &args[i + 1]) {
+        if !crate::command::auth::authenticate(c, &args[0], &args[i], &args[i + 1]) {
             return c.error(crate::acl::WRONGPASS);
         }
     }
@@ -186,7 +186,7 @@ pub fn select(c: &mut Client, args: &[Bytes]) {
 /// RESET: back to a fresh connection's state (RESP2, db 0, no
 /// subscriptions, no name, replies on).
 pub fn reset(c: &mut Client, _args: &[Bytes]) {
-    crate::acl::set_default_auth(c);
+    crate::command::auth::set_default_auth(c);
     super::transactions::reset(c);
     super::observe::stop_monitor(c);
     c.drop_subscriptions();

@@ -21,6 +21,7 @@
 //! subscribed context), which flag the transaction when they fail.
 
 pub mod acl;
+pub mod auth;
 pub mod blocking;
 pub mod client;
 pub mod connection;
@@ -410,10 +411,10 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     }
     // Authentication, then ACLs, as Redis's processCommand (issue 8). Both
     // cost a flag test for an authenticated client with full permissions.
-    if crate::acl::auth_required(c) && !no_auth(&fullname) {
+    if crate::command::auth::auth_required(c) && !no_auth(&fullname) {
         return reject(c, crate::acl::NOAUTH, is_exec);
     }
-    if let Some(err) = crate::acl::check_command(c, &fullname, args) {
+    if let Some(err) = crate::command::auth::check_command(c, &fullname, args) {
         return reject(c, err, is_exec);
     }
     // Over maxmemory: evict, or refuse what would use more memory (as

@@ -221,7 +221,7 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
             continue;
         };
         // ACLs may have changed since the command was queued.
-        if let Some(err) = crate::acl::check_queued(c, args) {
+        if let Some(err) = crate::command::auth::check_queued(c, args) {
             c.error(err);
             continue;
         }
