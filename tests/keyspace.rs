@@ -28,19 +28,6 @@ fn connect(s: &herald::server::ServerHandle) -> Connection {
     common::connect_redis(s, TIMEOUT)
 }
 
-/// Polls `f` until it returns true or the timeout passes.
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + TIMEOUT;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
 fn blocked_clients(con: &mut Connection) -> usize {
     let info: String = redis::cmd("INFO").arg("clients").query(con).expect("info");
     info.lines()
@@ -237,7 +224,9 @@ fn blpop_serves_three_blocked_clients_in_blocking_order() {
             (i, r.1)
         }));
         // The next client blocks only once this one is in the queue.
-        assert!(wait_until(|| blocked_clients(&mut con) == i + 1));
+        common::wait_for_value("blocked_clients", TIMEOUT, i + 1, || {
+            blocked_clients(&mut con)
+        });
     }
     let _: () = con.rpush("work", &["a", "b", "c"]).expect("rpush");
     let mut got: Vec<(usize, String)> = handles

@@ -2,7 +2,10 @@
 //! output-buffer limit cuts off a subscriber that does not read while the
 //! others keep receiving everything in order; the query-buffer limit cuts
 //! off an endless request; idle `timeout` closes idle clients but not
-//! subscribers. Every wait is bounded and event-driven.
+//! subscribers. Every wait is bounded: reads have timeouts, and the
+//! server's counters, which nothing announces, are polled until a deadline.
+
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -42,19 +45,6 @@ fn cmd(s: &mut TcpStream, line: &str) -> String {
         out.push(b[0]);
     }
     String::from_utf8_lossy(&out).trim_end().to_string()
-}
-
-/// Polls `f` until it is true or `limit` passes.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    f()
 }
 
 /// True once the peer has closed the connection (EOF or reset).
@@ -142,22 +132,20 @@ fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
     assert_eq!(seen, n_msgs);
     assert_eq!(received_counts.first().map(String::as_str), Some(":2"));
     assert_eq!(received_counts.last().map(String::as_str), Some(":1"));
-    assert!(wait_for(Duration::from_secs(5), || {
-        shared
-            .stats
-            .client_output_buffer_limit_disconnections
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
-    }));
-    assert!(
-        wait_for(Duration::from_secs(5), || shared
-            .pubsub
-            .channels
-            .numsub(b"flood")
-            == 1),
-        "numsub stayed at {}",
-        shared.pubsub.channels.numsub(b"flood")
+    common::wait_for_value(
+        "client_output_buffer_limit_disconnections",
+        Duration::from_secs(5),
+        1,
+        || {
+            shared
+                .stats
+                .client_output_buffer_limit_disconnections
+                .load(std::sync::atomic::Ordering::Relaxed)
+        },
     );
+    common::wait_for_value("NUMSUB flood", Duration::from_secs(5), 1, || {
+        shared.pubsub.channels.numsub(b"flood")
+    });
     assert!(closed_by_server(&mut slow, Duration::from_secs(10)));
 }
 

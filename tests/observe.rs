@@ -325,11 +325,11 @@ fn client_pause_holds_commands_until_the_deadline_or_unpause() {
         let _: () = c.set("k", "w").expect("set");
         Instant::now()
     });
-    let deadline = Instant::now() + TIMEOUT;
-    while num(&info(&mut admin, "clients"), "blocked_clients") < 1.0 {
-        assert!(Instant::now() < deadline, "the writer was never held");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_until(
+        "the writer to be held by the pause (INFO blocked_clients >= 1)",
+        TIMEOUT,
+        || num(&info(&mut admin, "clients"), "blocked_clients") >= 1.0,
+    );
     assert!(!writer.is_finished(), "a write ran during PAUSE WRITE");
     let unpaused = Instant::now();
     let _: () = redis::cmd("CLIENT")

@@ -15,7 +15,9 @@
 //! Nothing here sleeps to wait for an event: receives have timeouts, and
 //! server-side clean-up is awaited with a bounded poll.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use herald::config::Config;
@@ -95,26 +97,6 @@ async fn next_msg(ps: &mut PubSub) -> Msg {
 
 fn payload(m: &Msg) -> String {
     m.get_payload().expect("string payload")
-}
-
-/// Polls `probe` until it returns `want`, for at most [`TIMEOUT`].
-async fn eventually<F, Fut>(what: &str, want: i64, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = i64>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let got = probe().await;
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still {got}, expected {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -299,12 +281,12 @@ async fn disconnected_subscriber_is_removed() {
 
     drop(ps); // closes the socket
 
-    eventually("NUMSUB gone", 0, || {
+    common::wait_for_value_async("NUMSUB gone", TIMEOUT, 0, || {
         let mut con = con.clone();
         async move { numsub(&mut con, "gone").await }
     })
     .await;
-    eventually("NUMPAT", 0, || {
+    common::wait_for_value_async("NUMPAT", TIMEOUT, 0, || {
         let mut con = con.clone();
         async move { numpat(&mut con).await }
     })

@@ -29,18 +29,6 @@ fn connect(s: &herald::server::ServerHandle) -> Connection {
     common::connect_redis(s, TIMEOUT)
 }
 
-/// Polls `f` until it returns true or the timeout passes.
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + TIMEOUT;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
 fn blocked_clients(con: &mut Connection) -> usize {
     let info: String = redis::cmd("INFO").arg("clients").query(con).expect("info");
     info.lines()
@@ -314,7 +302,9 @@ fn blocked_readers_are_served_in_order_and_time_out() {
                 .expect("xreadgroup");
             xread_entries(&v)
         }));
-        assert!(wait_until(|| blocked_clients(&mut admin) == before + 1));
+        common::wait_for_value("blocked_clients", TIMEOUT, before + 1, || {
+            blocked_clients(&mut admin)
+        });
     }
     for i in 0..3 {
         let _: String = redis::cmd("XADD")
@@ -356,9 +346,13 @@ fn blocked_readers_are_served_in_order_and_time_out() {
         .arg("q")
         .arg("$")
         .send_packed_command_for_test(&mut gone);
-    assert!(wait_until(|| blocked_clients(&mut admin) == 1));
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        blocked_clients(&mut admin)
+    });
     drop(gone);
-    assert!(wait_until(|| blocked_clients(&mut admin) == 0));
+    common::wait_for_value("blocked_clients", TIMEOUT, 0, || {
+        blocked_clients(&mut admin)
+    });
     let mut next = connect(&s);
     let h = std::thread::spawn(move || {
         let v: Value = redis::cmd("XREAD")
@@ -371,7 +365,9 @@ fn blocked_readers_are_served_in_order_and_time_out() {
             .expect("xread");
         xread_entries(&v)
     });
-    assert!(wait_until(|| blocked_clients(&mut admin) == 1));
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        blocked_clients(&mut admin)
+    });
     let _: String = redis::cmd("XADD")
         .arg("q")
         .arg("9-0")
