@@ -83,6 +83,8 @@
 //! - `~mask-kv=k1,k2`: inside string values made of `key=value` words, the
 //!   values of those keys are replaced by a placeholder (CLIENT INFO).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -1156,19 +1158,6 @@ fn free_port() -> u16 {
         .expect("no free port")
 }
 
-/// Sends PING and checks for `+PONG`.
-fn answers_ping(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
-
 impl RedisServer {
     fn start() -> RedisServer {
         let bin = redis_server_binary();
@@ -1195,20 +1184,9 @@ impl RedisServer {
                 ),
             };
             let mut server = RedisServer { child, addr };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if answers_ping(addr) {
-                    return server;
-                }
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    last_err = format!("redis-server exited with {status}");
-                    break;
-                }
-                if Instant::now() > deadline {
-                    last_err = "redis-server did not answer PING within 10 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            match common::wait_for_ping(addr, Duration::from_secs(10), Some(&mut server.child)) {
+                Ok(()) => return server,
+                Err(e) => last_err = format!("redis-server {e}"),
             }
         }
         panic!("could not start {}: {last_err}", bin.display());
@@ -1245,14 +1223,8 @@ fn start_herald() -> Target {
         ..Default::default()
     })
     .expect("herald::server::start");
-    let addr = handle.addr();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !answers_ping(addr) {
-        assert!(
-            Instant::now() < deadline,
-            "herald at {addr} does not answer PING"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+    if let Err(e) = common::wait_for_ping(handle.addr(), Duration::from_secs(10), None) {
+        panic!("herald {e}");
     }
     Target::Herald(handle)
 }
@@ -1260,7 +1232,6 @@ fn start_herald() -> Target {
 /// Waits until the server reports no channel, pattern or shard channel (the
 /// previous case's connections are gone), at most `timeout`.
 fn wait_idle(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
     let probe = [
         encode_command(&[b"PUBSUB".to_vec(), b"NUMPAT".to_vec()]),
         encode_command(&[b"PUBSUB".to_vec(), b"CHANNELS".to_vec()]),
@@ -1268,20 +1239,24 @@ fn wait_idle(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     ]
     .concat();
     let mut conn = Conn::open(addr).map_err(|e| format!("cannot connect: {e}"))?;
-    loop {
+    let mut last = Vec::new();
+    let idle = common::poll(timeout, || {
         let _ = conn.stream.write_all(&probe);
-        let reply = conn.read_frames(3, Duration::from_secs(2))?;
-        if reply == b":0\r\n*0\r\n*0\r\n" {
-            return Ok(());
+        match conn.read_frames(3, Duration::from_secs(2)) {
+            Ok(reply) if reply == b":0\r\n*0\r\n*0\r\n" => Some(Ok(())),
+            Ok(reply) => {
+                last = reply;
+                None
+            }
+            Err(e) => Some(Err(e)),
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "subscriptions of earlier cases still reported (PUBSUB NUMPAT/CHANNELS/SHARDCHANNELS: {})",
-                show(&reply)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    });
+    idle.unwrap_or_else(|| {
+        Err(format!(
+            "subscriptions of earlier cases still reported after {timeout:?} (PUBSUB NUMPAT/CHANNELS/SHARDCHANNELS: {})",
+            show(&last)
+        ))
+    })
 }
 
 // ---------------------------------------------------------------------------
