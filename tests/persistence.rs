@@ -24,8 +24,12 @@
 //!   (the enable is scheduled, never waited for); a failed enabling
 //!   rewrite is retried.
 //!
-//! Every wait is for an event (PING answering, a process exiting) with a
-//! deadline; nothing sleeps to let something happen.
+//! Every wait has a deadline: a process's exit is waited for as an event;
+//! what nothing announces (PING answering, INFO figures, a rewrite held
+//! halfway) is polled with a short pause; nothing sleeps to let something
+//! happen.
+
+mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -86,17 +90,19 @@ impl Drop for Proc {
 
 /// Connects once PING answers (deadline 10 s).
 fn connect(port: u16) -> redis::Connection {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let mut last_err = None;
+    common::poll(Duration::from_secs(10), || {
         let r = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).map(|_| c));
-        match r {
-            Ok(c) => return c,
-            Err(e) if Instant::now() > deadline => panic!("server on {port} not ready: {e}"),
-            Err(_) => std::thread::yield_now(),
-        }
-    }
+        r.map_err(|e| last_err = Some(e)).ok()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "server on {port} not ready after 10 s: {}",
+            last_err.expect("tried at least once")
+        )
+    })
 }
 
 fn redis_server(dir: &Path) -> (Proc, u16) {
@@ -137,11 +143,7 @@ fn herald_bin(dir: &Path, fsync: &str) -> (Proc, u16) {
 /// Stops a server with SHUTDOWN and waits for the process to exit.
 fn shutdown(mut p: Proc, c: &mut redis::Connection) {
     let _ = redis::cmd("SHUTDOWN").query::<()>(c);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while p.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "server did not exit");
-        std::thread::yield_now();
-    }
+    wait_exit(&mut p);
 }
 
 fn write_sample(c: &mut redis::Connection) {
@@ -240,16 +242,12 @@ fn redis_writes_herald_reads_and_rewrites() {
     // Rewrite, wait for it to finish, restart: same data.
     let s: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
     assert_eq!(s, "Background append only file rewriting started");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let info = common::poll(Duration::from_secs(10), || {
         let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") {
-            assert!(info.contains("aof_last_bgrewrite_status:ok"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "rewrite did not finish");
-        std::thread::yield_now();
-    }
+        info.contains("aof_rewrite_in_progress:0").then_some(info)
+    })
+    .expect("the rewrite did not finish within 10 s");
+    assert!(info.contains("aof_last_bgrewrite_status:ok"));
     shutdown(p, &mut c);
     let files: Vec<String> = std::fs::read_dir(d.join("appendonlydir"))
         .unwrap()
@@ -605,11 +603,12 @@ fn info_fields(c: &mut redis::Connection, names: &[&str]) -> Vec<String> {
 /// heavily in parallel) until no rewrite runs or is scheduled; asserts the
 /// last one succeeded.
 fn wait_rewrite_done(c: &mut redis::Connection) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while info_fields(c, &["aof_rewrite_in_progress", "aof_rewrite_scheduled"]) != ["0", "0"] {
-        assert!(Instant::now() < deadline, "rewrite did not finish");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_rewrite_in_progress, aof_rewrite_scheduled",
+        Duration::from_secs(60),
+        vec!["0".to_string(), "0".to_string()],
+        || info_fields(c, &["aof_rewrite_in_progress", "aof_rewrite_scheduled"]),
+    );
     assert_eq!(info_field(c, "aof_last_bgrewrite_status"), "ok");
 }
 
@@ -1147,17 +1146,16 @@ fn rewrite_under_write_load_loses_nothing() {
         // Let some writes in between rewrites (an event, not a sleep:
         // wait for the log to grow).
         let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
-        while info_field(&mut c, "aof_current_size")
-            .parse::<u64>()
-            .unwrap()
-            < size + 20_000
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "writers stalled"
-            );
-            std::thread::yield_now();
-        }
+        common::wait_until(
+            "the log to grow by 20000 bytes (writers stalled)",
+            Duration::from_secs(30).saturating_sub(started.elapsed()),
+            || {
+                info_field(&mut c, "aof_current_size")
+                    .parse::<u64>()
+                    .unwrap()
+                    >= size + 20_000
+            },
+        );
         bgrewriteaof(&mut c);
     }
     stop.store(true, Ordering::Relaxed);
@@ -1279,14 +1277,8 @@ fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (Proc, u16) {
 
 /// Waits (deadline 10 s) for the process to exit; its status.
 fn wait_exit(p: &mut Proc) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = p.0.try_wait().unwrap() {
-            return st;
-        }
-        assert!(Instant::now() < deadline, "server did not exit");
-        std::thread::yield_now();
-    }
+    common::wait_exit(&mut p.0, Duration::from_secs(10))
+        .expect("the server did not exit within 10 s")
 }
 
 /// SIGTERM and SHUTDOWN write and fsync the log before exiting, even with
@@ -1373,11 +1365,12 @@ fn disk_errors_refuse_writes_until_they_stop() {
             .map_err(|e| e.to_string());
         (r, Instant::now())
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut c, "aof_last_write_status") != "err" {
-        assert!(Instant::now() < deadline, "the write error was not noticed");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_last_write_status (the write error noticed)",
+        Duration::from_secs(10),
+        "err".to_string(),
+        || info_field(&mut c, "aof_last_write_status"),
+    );
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port())).unwrap();
     let misconf = "-MISCONF Errors writing to the AOF file: No space left on device\r\n";
     assert_eq!(raw_line(&mut raw, &["SET", "refused", "1"]), misconf);
@@ -1400,11 +1393,12 @@ fn disk_errors_refuse_writes_until_they_stop() {
     // the held reply leaves only now.
     let recovered_at = Instant::now();
     s.shared().aof.inject_fault(None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut c, "aof_last_write_status") != "ok" {
-        assert!(Instant::now() < deadline, "did not recover");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_last_write_status (recovered)",
+        Duration::from_secs(10),
+        "ok".to_string(),
+        || info_field(&mut c, "aof_last_write_status"),
+    );
     let (during, replied_at) = during.join().unwrap();
     match &during {
         Ok(()) => assert!(replied_at > recovered_at, "acknowledged before written"),
@@ -1512,11 +1506,11 @@ fn config_set_appendonly_starts_and_stops_the_log() {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         // Halfway: the writer is on the new incremental file, the base is
         // not written.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !herald::persist::rewrite::held(s.shared()) {
-            assert!(Instant::now() < deadline, "the rewrite never got halfway");
-            std::thread::yield_now();
-        }
+        common::wait_until(
+            "the rewrite to get halfway (held by the test hook)",
+            Duration::from_secs(30),
+            || herald::persist::rewrite::held(s.shared()),
+        );
         assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), "1");
         for _ in 0..2 {
             qs(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
@@ -1583,11 +1577,12 @@ fn failed_enabling_rewrite_is_retried() {
         text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
         "OK"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while info_field(&mut c, "aof_last_bgrewrite_status") != "err" {
-        assert!(Instant::now() < deadline, "the rewrite did not fail");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_last_bgrewrite_status (the enabling rewrite failed)",
+        Duration::from_secs(30),
+        "err".to_string(),
+        || info_field(&mut c, "aof_last_bgrewrite_status"),
+    );
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
     assert_ne!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "0");
     qs(&mut c, &["SET", "while-retrying", "1"]);
