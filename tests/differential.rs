@@ -87,9 +87,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -1123,48 +1123,17 @@ enum CaseFailure {
 
 /// A redis-server child process, killed on drop.
 struct RedisServer {
-    child: Child,
+    child: common::KillOnDrop,
     addr: SocketAddr,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("redis-server");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "redis-server not found (set HERALD_REDIS_SERVER or put it on PATH): \
-         run `bash scripts/test.sh`, which installs redis-server 7.0.15"
-    );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
 }
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let bin = redis_server_binary();
+        let bin = common::redis_server();
         let mut last_err = String::new();
         // The free port may be taken between the probe and the start: retry.
         for _ in 0..3 {
-            let port = free_port();
+            let port = common::free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let child = Command::new(&bin)
                 .args(["--port", &port.to_string()])
@@ -1183,8 +1152,11 @@ impl RedisServer {
                     bin.display()
                 ),
             };
-            let mut server = RedisServer { child, addr };
-            match common::wait_for_ping(addr, Duration::from_secs(10), Some(&mut server.child)) {
+            let mut server = RedisServer {
+                child: common::KillOnDrop(child),
+                addr,
+            };
+            match common::wait_for_ping(addr, Duration::from_secs(10), Some(&mut server.child.0)) {
                 Ok(()) => return server,
                 Err(e) => last_err = format!("redis-server {e}"),
             }
@@ -1218,11 +1190,7 @@ impl Target {
 
 /// Starts herald in-process (it runs on its own threads) on a free port.
 fn start_herald() -> Target {
-    let handle = herald::server::start(herald::config::Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("herald::server::start");
+    let handle = common::herald();
     if let Err(e) = common::wait_for_ping(handle.addr(), Duration::from_secs(10), None) {
         panic!("herald {e}");
     }

@@ -31,62 +31,13 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use herald::config::{AppendFsync, Config};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "herald-persist-{name}-{}-{}",
-        std::process::id(),
-        rand_u64()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    h.finish()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn redis_server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let c = dir.join("redis-server");
-        if c.is_file() {
-            return c;
-        }
-    }
-    panic!("redis-server not found (set HERALD_REDIS_SERVER or run bash scripts/test.sh)");
-}
-
-/// A child server process, SIGKILLed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::KillOnDrop;
 
 /// Connects once PING answers (deadline 10 s).
 fn connect(port: u16) -> redis::Connection {
@@ -105,9 +56,9 @@ fn connect(port: u16) -> redis::Connection {
     })
 }
 
-fn redis_server(dir: &Path) -> (Proc, u16) {
-    let port = free_port();
-    let child = Command::new(redis_server_binary())
+fn redis_server(dir: &Path) -> (KillOnDrop, u16) {
+    let port = common::free_port();
+    let child = Command::new(common::redis_server())
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
         .args([
@@ -124,11 +75,11 @@ fn redis_server(dir: &Path) -> (Proc, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server");
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
-fn herald_bin(dir: &Path, fsync: &str) -> (Proc, u16) {
-    let port = free_port();
+fn herald_bin(dir: &Path, fsync: &str) -> (KillOnDrop, u16) {
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
@@ -137,11 +88,11 @@ fn herald_bin(dir: &Path, fsync: &str) -> (Proc, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("herald");
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
 /// Stops a server with SHUTDOWN and waits for the process to exit.
-fn shutdown(mut p: Proc, c: &mut redis::Connection) {
+fn shutdown(mut p: KillOnDrop, c: &mut redis::Connection) {
     let _ = redis::cmd("SHUTDOWN").query::<()>(c);
     wait_exit(&mut p);
 }
@@ -197,7 +148,7 @@ fn dump(c: &mut redis::Connection) -> Vec<String> {
 
 #[test]
 fn herald_writes_redis_reads() {
-    let d = temp_dir("h2r");
+    let d = common::temp_dir("persist-h2r");
     let (p, port) = herald_bin(&d, "everysec");
     let mut c = connect(port);
     write_sample(&mut c);
@@ -230,7 +181,7 @@ fn herald_writes_redis_reads() {
 
 #[test]
 fn redis_writes_herald_reads_and_rewrites() {
-    let d = temp_dir("r2h");
+    let d = common::temp_dir("persist-r2h");
     let (rp, rport) = redis_server(&d);
     let mut r = connect(rport);
     write_sample(&mut r);
@@ -290,7 +241,7 @@ fn crash_loses_no_acknowledged_write_everysec_and_no() {
 /// client write numbered entries and kills the server with SIGKILL after a
 /// random delay.
 fn crash_rounds(fsync: &str, max_rounds: u32, budget: Duration) {
-    let d = temp_dir(&format!("crash-{fsync}"));
+    let d = common::temp_dir(&format!("persist-crash-{fsync}"));
     let start = Instant::now();
     let mut acked: u64 = 0;
     let mut rounds = 0;
@@ -367,7 +318,7 @@ fn crash_rounds(fsync: &str, max_rounds: u32, budget: Duration) {
         // A random moment for the SIGKILL: the time itself is the point
         // here, nothing is waited for, so a sleep (rather than a spin that
         // takes a core from the server and the writer) is right.
-        std::thread::sleep(Duration::from_millis(20 + rand_u64() % 200));
+        std::thread::sleep(Duration::from_millis(20 + common::rand_u64() % 200));
         drop(p); // SIGKILL
         acked = writer.join().unwrap();
     }
@@ -399,7 +350,7 @@ fn load_lrange(dir: &Path) -> Result<String, String> {
 
 #[test]
 fn torn_tails_load_the_complete_records() {
-    let src = temp_dir("torn-src");
+    let src = common::temp_dir("persist-torn-src");
     {
         let sh_cfg = Config {
             port: 0,
@@ -458,7 +409,7 @@ fn torn_tails_load_the_complete_records() {
         v
     };
     let from = ends[ends.len().saturating_sub(6)];
-    let dst = temp_dir("torn");
+    let dst = common::temp_dir("persist-torn");
     for cut in from..=full.len() {
         let _ = std::fs::remove_dir_all(&dst);
         std::fs::create_dir_all(dst.join("appendonlydir")).unwrap();
@@ -519,13 +470,10 @@ fn torn_tails_load_the_complete_records() {
 /// A server on a free port with `dir` set and the log off (to be turned
 /// on with CONFIG SET appendonly yes).
 fn herald_without_aof(dir: &Path) -> herald::server::ServerHandle {
-    herald::server::start(Config {
-        port: 0,
-        appendonly: false,
-        dir: dir.to_path_buf(),
-        ..Default::default()
+    common::herald_with(|cfg| {
+        cfg.appendonly = false;
+        cfg.dir = dir.to_path_buf();
     })
-    .unwrap()
 }
 
 /// An in-process herald with the AOF on in `dir`, with extra options.
@@ -534,18 +482,15 @@ fn herald_in(
     fsync: AppendFsync,
     extra: &[(&str, &str)],
 ) -> herald::server::ServerHandle {
-    let mut cfg = Config {
-        port: 0,
-        appendonly: true,
-        dir: dir.to_path_buf(),
-        appendfsync: fsync,
-        ..Default::default()
-    };
-    for (k, v) in extra {
-        cfg.set(&[(k.as_bytes(), v.as_bytes())])
-            .unwrap_or_else(|e| panic!("{k} {v}: {e}"));
-    }
-    herald::server::start(cfg).expect("herald starts")
+    common::herald_with(|cfg| {
+        cfg.appendonly = true;
+        cfg.dir = dir.to_path_buf();
+        cfg.appendfsync = fsync;
+        for (k, v) in extra {
+            cfg.set(&[(k.as_bytes(), v.as_bytes())])
+                .unwrap_or_else(|e| panic!("{k} {v}: {e}"));
+        }
+    })
 }
 
 /// Runs one command; panics naming it if it fails.
@@ -567,16 +512,6 @@ fn q(c: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
 fn qs(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
     let b: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     q(c, &b)
-}
-
-fn text(v: &redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Int(n) => n.to_string(),
-        redis::Value::Okay => "OK".into(),
-        other => format!("{other:?}"),
-    }
 }
 
 fn info_field(c: &mut redis::Connection, name: &str) -> String {
@@ -668,8 +603,8 @@ fn dump_all(c: &mut redis::Connection) -> Vec<String> {
         keys.sort();
         for k in keys {
             let kt = String::from_utf8_lossy(&k).into_owned();
-            let t = text(&q(c, &[b"TYPE", &k]));
-            let at = text(&q(c, &[b"PEXPIRETIME", &k]));
+            let t = common::text(&q(c, &[b"TYPE", &k]));
+            let at = common::text(&q(c, &[b"PEXPIRETIME", &k]));
             let mut vals: Vec<redis::Value> = Vec::new();
             match t.as_str() {
                 "string" => vals.push(q(c, &[b"GET", &k])),
@@ -833,7 +768,7 @@ fn write_every_type(c: &mut redis::Connection) {
         redis::Value::Array(es) => es
             .iter()
             .map(|e| match e {
-                redis::Value::Array(p) => text(&p[0]),
+                redis::Value::Array(p) => common::text(&p[0]),
                 _ => unreachable!(),
             })
             .collect(),
@@ -1006,7 +941,7 @@ fn write_every_type(c: &mut redis::Connection) {
 /// a restart after the rewrite, and redis-server loading herald's files.
 #[test]
 fn every_type_round_trips_through_restart_and_rewrite() {
-    let d = temp_dir("types");
+    let d = common::temp_dir("persist-types");
     let s = herald_in(&d, AppendFsync::Always, &[]);
     let mut c = connect(s.port());
     write_every_type(&mut c);
@@ -1050,7 +985,7 @@ fn every_type_round_trips_through_restart_and_rewrite() {
 fn rewrite_under_write_load_loses_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let d = temp_dir("rwload");
+    let d = common::temp_dir("persist-rwload");
     let s = herald_in(&d, AppendFsync::Everysec, &[]);
     let port = s.port();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1130,7 +1065,7 @@ fn rewrite_under_write_load_loses_nothing() {
                                 if let redis::Value::Array(p) = e {
                                     n += 1;
                                     if n.is_multiple_of(2) {
-                                        qs(&mut c, &["XACK", "x0", "g", &text(&p[0])]);
+                                        qs(&mut c, &["XACK", "x0", "g", &common::text(&p[0])]);
                                     }
                                 }
                             }
@@ -1198,7 +1133,7 @@ fn manifest_files(text: &str) -> Vec<String> {
 /// the data.
 #[test]
 fn automatic_rewrite_keeps_the_manifest_valid() {
-    let d = temp_dir("autorw");
+    let d = common::temp_dir("persist-autorw");
     let s = herald_in(
         &d,
         AppendFsync::Everysec,
@@ -1261,8 +1196,8 @@ fn automatic_rewrite_keeps_the_manifest_valid() {
 }
 
 /// The `herald` binary with stderr captured in `log`.
-fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (Proc, u16) {
-    let port = free_port();
+fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (KillOnDrop, u16) {
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
@@ -1271,11 +1206,11 @@ fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (Proc, u16) {
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("herald");
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
 /// Waits (deadline 10 s) for the process to exit; its status.
-fn wait_exit(p: &mut Proc) -> std::process::ExitStatus {
+fn wait_exit(p: &mut KillOnDrop) -> std::process::ExitStatus {
     common::wait_exit(&mut p.0, Duration::from_secs(10))
         .expect("the server did not exit within 10 s")
 }
@@ -1285,7 +1220,7 @@ fn wait_exit(p: &mut Proc) -> std::process::ExitStatus {
 #[test]
 fn sigterm_and_shutdown_fsync_before_exit() {
     for how in ["sigterm", "shutdown"] {
-        let d = temp_dir(how);
+        let d = common::temp_dir(&format!("persist-{how}"));
         let log = d.join("herald.log");
         let (mut p, port) = herald_bin_logged(&d, "no", &log);
         let mut c = connect(port);
@@ -1321,16 +1256,13 @@ fn sigterm_and_shutdown_fsync_before_exit() {
 /// Sends one command as RESP on a raw connection and returns the first
 /// reply line (to compare error texts byte for byte).
 fn raw_line(s: &mut std::net::TcpStream, args: &[&str]) -> String {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     let mut req = format!("*{}\r\n", args.len());
     for a in args {
         req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
     }
     s.write_all(req.as_bytes()).unwrap();
-    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    line
+    common::read_line(s)
 }
 
 /// A failing disk (writes and fsyncs failing with ENOSPC, injected with
@@ -1339,7 +1271,7 @@ fn raw_line(s: &mut std::net::TcpStream, args: &[&str]) -> String {
 /// disk works again the writer catches up and writes are accepted.
 #[test]
 fn disk_errors_refuse_writes_until_they_stop() {
-    let d = temp_dir("misconf");
+    let d = common::temp_dir("persist-misconf");
     let s = herald_in(&d, AppendFsync::Everysec, &[]);
     let mut c = connect(s.port());
     let mut sub = redis::Client::open(format!("redis://127.0.0.1:{}/", s.port()))
@@ -1370,7 +1302,7 @@ fn disk_errors_refuse_writes_until_they_stop() {
         "err".to_string(),
         || info_field(&mut c, "aof_last_write_status"),
     );
-    let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port())).unwrap();
+    let mut raw = common::connect_raw(s.addr());
     let misconf = "-MISCONF Errors writing to the AOF file: No space left on device\r\n";
     assert_eq!(raw_line(&mut raw, &["SET", "refused", "1"]), misconf);
     assert_eq!(raw_line(&mut raw, &["XADD", "s", "*", "a", "b"]), misconf);
@@ -1430,7 +1362,7 @@ fn disk_errors_refuse_writes_until_they_stop() {
 /// the old files.
 #[test]
 fn config_set_appendonly_starts_and_stops_the_log() {
-    let d = temp_dir("cfgaof");
+    let d = common::temp_dir("persist-cfgaof");
     let s = herald_without_aof(&d);
     let mut c = connect(s.port());
     write_every_type(&mut c);
@@ -1438,7 +1370,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     assert!(!aofdir.exists());
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
     assert_eq!(
-        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+        common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
         "OK"
     );
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
@@ -1452,7 +1384,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
         "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
     );
     assert_eq!(
-        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "no"])),
+        common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "no"])),
         "OK"
     );
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
@@ -1518,7 +1450,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
             qs(&mut c, &["INCR", "toggles"]);
             let asked = Instant::now();
             assert_eq!(
-                text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+                common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
                 "OK"
             );
             // Nothing waited for the held rewrite.
@@ -1537,7 +1469,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
         assert_eq!(info_field(&mut c, "aof_enabled"), "1");
         qs(&mut c, &["INCR", "toggles"]);
     }
-    assert_eq!(text(&qs(&mut c, &["GET", "toggles"])), "15");
+    assert_eq!(common::text(&qs(&mut c, &["GET", "toggles"])), "15");
     let want = dump_all(&mut c);
     // The superseded files are gone: one base, one incremental file.
     let m = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap();
@@ -1564,7 +1496,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
 /// meanwhile.
 #[test]
 fn failed_enabling_rewrite_is_retried() {
-    let d = temp_dir("enable-retry");
+    let d = common::temp_dir("persist-enable-retry");
     let s = herald_without_aof(&d);
     let mut c = connect(s.port());
     qs(&mut c, &["SET", "before", "1"]);
@@ -1573,7 +1505,7 @@ fn failed_enabling_rewrite_is_retried() {
         .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     std::fs::create_dir_all(&obstacle).unwrap();
     assert_eq!(
-        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+        common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
         "OK"
     );
     common::wait_for_value(
@@ -1601,7 +1533,7 @@ fn failed_enabling_rewrite_is_retried() {
 /// exactly as redis-server itself reloads it.
 #[test]
 fn redis_log_of_every_type_loads_as_in_redis() {
-    let d = temp_dir("r2h-types");
+    let d = common::temp_dir("persist-r2h-types");
     let (rp, rport) = redis_server(&d);
     let mut r = connect(rport);
     write_every_type(&mut r);

@@ -12,15 +12,9 @@
 mod common;
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// The open-files hard limit (the server and the soak each raise theirs to it).
 fn nofile_hard() -> u64 {
@@ -38,7 +32,7 @@ fn nofile_hard() -> u64 {
 
 #[test]
 fn quick_soak_passes() {
-    let port = free_port();
+    let port = common::free_port();
     let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("soak-herald-{port}.log"));
     let log_file = std::fs::File::create(&log).unwrap();
     // Room for 1,000 connections where the limits allow it.

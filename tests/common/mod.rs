@@ -218,11 +218,7 @@ pub fn start_server() -> Server {
             _turn: Some(turn),
         };
     }
-    let config = herald::config::Config {
-        port: 0,
-        ..Default::default()
-    };
-    let handle = herald::server::start(config).expect("herald::server::start failed");
+    let handle = herald();
     let port = handle.port();
     Server {
         handle: Some(handle),
@@ -277,6 +273,20 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// The redis-server to run (the reference server of the differential and
+/// persistence tests).
+pub fn redis_server() -> PathBuf {
+    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
+        return PathBuf::from(p);
+    }
+    on_path("redis-server").unwrap_or_else(|| {
+        panic!(
+            "redis-server not found (set HERALD_REDIS_SERVER or put it on PATH): run \
+             `bash scripts/test.sh`, which installs redis-server 7.0.15"
+        )
+    })
 }
 
 /// The redis-cli to run.
@@ -538,11 +548,51 @@ impl Drop for Streaming {
 /// inspect the server's state directly use this rather than
 /// [`start_server`]).
 pub fn herald() -> herald::server::ServerHandle {
-    herald::server::start(herald::config::Config {
+    herald_with(|_| {})
+}
+
+/// An in-process herald on a free port with the default settings changed
+/// by `edit` (which must leave `port` at 0).
+pub fn herald_with(edit: impl FnOnce(&mut herald::config::Config)) -> herald::server::ServerHandle {
+    let mut config = herald::config::Config {
         port: 0,
         ..Default::default()
-    })
-    .expect("server starts")
+    };
+    edit(&mut config);
+    herald::server::start(config).expect("herald starts")
+}
+
+/// A loopback port nobody listens on right now, for a server started as a
+/// separate process (which binds it a moment later: another process may
+/// take it meanwhile, which is rare and shows as a failed start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A random number (from the standard library's randomly keyed hasher: the
+/// tests need no rand crate for a file name or a delay).
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish()
+}
+
+/// A new empty directory `herald-TAG-PID-RANDOM` under the system's temp
+/// directory (tests of one binary run in parallel, and several binaries
+/// at once). The caller removes it.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "herald-{tag}-{}-{}",
+        std::process::id(),
+        rand_u64()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
 }
 
 /// A `redis` crate connection to `s` whose reads time out after `timeout`.
@@ -554,4 +604,72 @@ pub fn connect_redis(
     let con = client.get_connection().expect("connect");
     con.set_read_timeout(Some(timeout)).expect("timeout");
     con
+}
+
+/// A raw TCP connection to `addr` whose reads time out after [`WAIT`].
+pub fn connect_raw(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    s
+}
+
+/// Reads one reply line, up to and with its CRLF (a status, error or
+/// integer reply, or the header of a longer one), a byte at a time so that
+/// nothing after it is consumed; panics, with what came so far, if the
+/// connection closes or the read times out first.
+pub fn read_line(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        match s.read(&mut b) {
+            Ok(0) => panic!(
+                "connection closed inside a reply line, after {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            Ok(_) => out.push(b[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "{e} while reading a reply line, after {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `CONFIG SET name value`, which must succeed.
+pub fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .expect("config set");
+}
+
+/// A numeric field of `INFO section`; panics if there is none.
+pub fn info_u64(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let text: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
+}
+
+/// INFO's `blocked_clients`: nothing tells a test that a client has entered
+/// a blocking command, so tests poll this before they unblock it.
+pub fn blocked_clients(con: &mut redis::Connection) -> usize {
+    info_u64(con, "clients", "blocked_clients") as usize
+}
+
+/// A scalar reply as text (bulk and simple strings, integers, OK); anything
+/// else in its debug form.
+pub fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::Okay => "OK".into(),
+        other => format!("{other:?}"),
+    }
 }
