@@ -20,19 +20,14 @@ mod common;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald::config::Config;
-use herald::server::{start, ServerHandle};
+use herald::server::ServerHandle;
 use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{Client, Msg, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn server() -> (ServerHandle, Client) {
-    let handle = start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("start herald");
+    let handle = common::herald();
     let client = Client::open(format!("redis://{}/", handle.addr())).expect("client");
     (handle, client)
 }
