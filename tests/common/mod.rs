@@ -1,9 +1,13 @@
 //! Helpers shared by the integration tests: a server to test (herald started
 //! in-process on a free port, or an external server named by
-//! `HERALD_TEST_SERVER_PORT`), where the end-to-end clients are (the venv's
-//! python, the Node test folder, redis-cli), subprocesses run with a
-//! deadline and killed, with their whole process group, when it passes, and
-//! bounded waits for what a test cannot be told about.
+//! `HERALD_TEST_SERVER_PORT`); what tests that start their own servers need
+//! (herald with a changed config, a free port and redis-server for a server
+//! process, a child killed on drop, a temporary directory); connections
+//! (the `redis` crate, or raw TCP with a reply-line reader) and the INFO /
+//! CONFIG SET calls several tests make; where the end-to-end clients are
+//! (the venv's python, the Node test folder, redis-cli); subprocesses run
+//! with a deadline and killed, with their whole process group, when it
+//! passes; and bounded waits for what a test cannot be told about.
 //!
 //! Nothing here sleeps to wait for something: a subprocess's exit and its
 //! output lines are waited for as events, each with a deadline. Where there
