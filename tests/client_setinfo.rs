@@ -2,11 +2,10 @@
 //! 7.0, the differential suite's reference, does not have it). Clients such
 //! as redis-py 5 and node-redis send it on every connect.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
-
-use herald::config::Config;
 
 fn roundtrip(s: &mut TcpStream, req: &[u8], expect: &[u8]) {
     s.write_all(req).unwrap();
@@ -25,13 +24,8 @@ fn roundtrip(s: &mut TcpStream, req: &[u8], expect: &[u8]) {
 
 #[test]
 fn setinfo_accepts_lib_name_and_version() {
-    let server = herald::server::start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut s = TcpStream::connect(server.addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let server = common::herald();
+    let mut s = common::connect_raw(server.addr());
     roundtrip(&mut s, b"CLIENT SETINFO LIB-NAME redis-py\r\n", b"+OK\r\n");
     roundtrip(&mut s, b"CLIENT SETINFO lib-ver 5.0.1\r\n", b"+OK\r\n");
     roundtrip(

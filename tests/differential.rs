@@ -83,11 +83,13 @@
 //! - `~mask-kv=k1,k2`: inside string values made of `key=value` words, the
 //!   values of those keys are replaced by a placeholder (CLIENT INFO).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -1121,61 +1123,17 @@ enum CaseFailure {
 
 /// A redis-server child process, killed on drop.
 struct RedisServer {
-    child: Child,
+    child: common::KillOnDrop,
     addr: SocketAddr,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("redis-server");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "redis-server not found (set HERALD_REDIS_SERVER or put it on PATH): \
-         run `bash scripts/test.sh`, which installs redis-server 7.0.15"
-    );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
-
-/// Sends PING and checks for `+PONG`.
-fn answers_ping(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let bin = redis_server_binary();
+        let bin = common::redis_server();
         let mut last_err = String::new();
         // The free port may be taken between the probe and the start: retry.
         for _ in 0..3 {
-            let port = free_port();
+            let port = common::free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let child = Command::new(&bin)
                 .args(["--port", &port.to_string()])
@@ -1194,21 +1152,13 @@ impl RedisServer {
                     bin.display()
                 ),
             };
-            let mut server = RedisServer { child, addr };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if answers_ping(addr) {
-                    return server;
-                }
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    last_err = format!("redis-server exited with {status}");
-                    break;
-                }
-                if Instant::now() > deadline {
-                    last_err = "redis-server did not answer PING within 10 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            let mut server = RedisServer {
+                child: common::KillOnDrop(child),
+                addr,
+            };
+            match common::wait_for_ping(addr, Duration::from_secs(10), Some(&mut server.child.0)) {
+                Ok(()) => return server,
+                Err(e) => last_err = format!("redis-server {e}"),
             }
         }
         panic!("could not start {}: {last_err}", bin.display());
@@ -1240,19 +1190,9 @@ impl Target {
 
 /// Starts herald in-process (it runs on its own threads) on a free port.
 fn start_herald() -> Target {
-    let handle = herald::server::start(herald::config::Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("herald::server::start");
-    let addr = handle.addr();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !answers_ping(addr) {
-        assert!(
-            Instant::now() < deadline,
-            "herald at {addr} does not answer PING"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+    let handle = common::herald();
+    if let Err(e) = common::wait_for_ping(handle.addr(), Duration::from_secs(10), None) {
+        panic!("herald {e}");
     }
     Target::Herald(handle)
 }
@@ -1260,7 +1200,6 @@ fn start_herald() -> Target {
 /// Waits until the server reports no channel, pattern or shard channel (the
 /// previous case's connections are gone), at most `timeout`.
 fn wait_idle(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
     let probe = [
         encode_command(&[b"PUBSUB".to_vec(), b"NUMPAT".to_vec()]),
         encode_command(&[b"PUBSUB".to_vec(), b"CHANNELS".to_vec()]),
@@ -1268,20 +1207,24 @@ fn wait_idle(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     ]
     .concat();
     let mut conn = Conn::open(addr).map_err(|e| format!("cannot connect: {e}"))?;
-    loop {
+    let mut last = Vec::new();
+    let idle = common::poll(timeout, || {
         let _ = conn.stream.write_all(&probe);
-        let reply = conn.read_frames(3, Duration::from_secs(2))?;
-        if reply == b":0\r\n*0\r\n*0\r\n" {
-            return Ok(());
+        match conn.read_frames(3, Duration::from_secs(2)) {
+            Ok(reply) if reply == b":0\r\n*0\r\n*0\r\n" => Some(Ok(())),
+            Ok(reply) => {
+                last = reply;
+                None
+            }
+            Err(e) => Some(Err(e)),
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "subscriptions of earlier cases still reported (PUBSUB NUMPAT/CHANNELS/SHARDCHANNELS: {})",
-                show(&reply)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    });
+    idle.unwrap_or_else(|| {
+        Err(format!(
+            "subscriptions of earlier cases still reported after {timeout:?} (PUBSUB NUMPAT/CHANNELS/SHARDCHANNELS: {})",
+            show(&last)
+        ))
+    })
 }
 
 // ---------------------------------------------------------------------------

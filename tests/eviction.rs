@@ -21,44 +21,23 @@ const LIMIT: u64 = 2 * 1024 * 1024;
 const FILL: usize = 5000;
 const VALUE: usize = 1000;
 
-fn server() -> herald::server::ServerHandle {
-    common::herald()
-}
-
 fn connect(s: &herald::server::ServerHandle) -> Connection {
     common::connect_redis(s, TIMEOUT)
-}
-
-fn info_field(con: &mut Connection, section: &str, field: &str) -> u64 {
-    let text: String = redis::cmd("INFO").arg(section).query(con).expect("info");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
-}
-
-fn config_set(con: &mut Connection, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg(name)
-        .arg(value)
-        .query(con)
-        .expect("config set");
 }
 
 /// A server limited to [`LIMIT`] under `policy`, with `evicted` events on,
 /// and a connection subscribed to them.
 fn limited(policy: &str) -> (herald::server::ServerHandle, Connection, Connection) {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
-    config_set(&mut con, "notify-keyspace-events", "Ee");
+    common::config_set(&mut con, "notify-keyspace-events", "Ee");
     let mut sub = connect(&s);
     let _: () = redis::cmd("SUBSCRIBE")
         .arg("__keyevent@0__:evicted")
         .query(&mut sub)
         .expect("subscribe");
-    config_set(&mut con, "maxmemory-policy", policy);
-    config_set(&mut con, "maxmemory", &LIMIT.to_string());
+    common::config_set(&mut con, "maxmemory-policy", policy);
+    common::config_set(&mut con, "maxmemory", &LIMIT.to_string());
     (s, con, sub)
 }
 
@@ -98,20 +77,20 @@ fn fill(
 
 /// Checks the limit held and returns (evicted count, keys left).
 fn check_limit(con: &mut Connection) -> (u64, u64) {
-    let used = info_field(con, "memory", "used_memory");
+    let used = common::info_u64(con, "memory", "used_memory");
     assert!(
         used <= LIMIT + LIMIT / 10,
         "used_memory {used} should stay near maxmemory {LIMIT}"
     );
-    assert_eq!(info_field(con, "memory", "maxmemory"), LIMIT);
+    assert_eq!(common::info_u64(con, "memory", "maxmemory"), LIMIT);
     // Eviction runs before every command while memory is over the limit
     // (as in Redis, a bounded amount at a time), INFO and DBSIZE included:
     // read the pair again until no eviction happened between the readings.
     let mut pair = None;
     for _ in 0..100 {
-        let before = info_field(con, "stats", "evicted_keys");
+        let before = common::info_u64(con, "stats", "evicted_keys");
         let left: u64 = redis::cmd("DBSIZE").query(con).expect("dbsize");
-        if info_field(con, "stats", "evicted_keys") == before {
+        if common::info_u64(con, "stats", "evicted_keys") == before {
             pair = Some((before, left));
             break;
         }
@@ -124,10 +103,10 @@ fn check_limit(con: &mut Connection) -> (u64, u64) {
 
 #[test]
 fn noeviction_refuses_denyoom_commands_with_redis_error() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let _: () = con.set("before", "1").expect("set");
-    config_set(&mut con, "maxmemory", "1");
+    common::config_set(&mut con, "maxmemory", "1");
     let err = con.set::<_, _, ()>("a", "b").expect_err("refused");
     assert_eq!(err.code(), Some("OOM"));
     assert_eq!(
@@ -150,9 +129,9 @@ fn noeviction_refuses_denyoom_commands_with_redis_error() {
         .query::<()>(&mut con)
         .expect_err("aborted");
     assert_eq!(e.code(), Some("EXECABORT"));
-    config_set(&mut con, "maxmemory", "0");
+    common::config_set(&mut con, "maxmemory", "0");
     let _: () = con.set("a", "b").expect("accepted again");
-    assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 0);
+    assert_eq!(common::info_u64(&mut con, "stats", "evicted_keys"), 0);
     let policy: String = {
         let text: String = redis::cmd("INFO")
             .arg("memory")
@@ -207,14 +186,14 @@ fn allkeys_lfu_keeps_frequently_used_keys() {
         }
     }
     fill(&mut con, |_| None, |_, _| {});
-    let evicted = info_field(&mut con, "stats", "evicted_keys");
+    let evicted = common::info_u64(&mut con, "stats", "evicted_keys");
     let gone = evicted_events(&mut sub, evicted);
     let hot_gone = hot.iter().filter(|k| gone.contains(*k)).count();
     assert!(
         hot_gone <= 2,
         "{hot_gone} of 20 frequently used keys evicted under LFU"
     );
-    let used = info_field(&mut con, "memory", "used_memory");
+    let used = common::info_u64(&mut con, "memory", "used_memory");
     assert!(used <= LIMIT + LIMIT / 10, "used_memory {used}");
 }
 
@@ -295,27 +274,27 @@ fn volatile_policy_with_nothing_volatile_refuses_writes() {
     }
     let e = refused.expect("writes are refused once nothing can be evicted");
     assert_eq!(e.code(), Some("OOM"));
-    assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 0);
+    assert_eq!(common::info_u64(&mut con, "stats", "evicted_keys"), 0);
 }
 
 #[test]
 fn lowering_the_limit_evicts_on_the_next_command() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let value = "v".repeat(VALUE);
     for i in 0..3000 {
         let _: () = con.set(format!("k{i}"), &value).expect("set");
     }
-    config_set(&mut con, "maxmemory-policy", "allkeys-random");
-    config_set(&mut con, "maxmemory", &LIMIT.to_string());
+    common::config_set(&mut con, "maxmemory-policy", "allkeys-random");
+    common::config_set(&mut con, "maxmemory", &LIMIT.to_string());
     // Eviction is bounded per command (500 µs); a few commands finish it.
     for _ in 0..200 {
         let _: () = redis::cmd("PING").query(&mut con).expect("ping");
-        if info_field(&mut con, "memory", "used_memory") <= LIMIT + LIMIT / 20 {
+        if common::info_u64(&mut con, "memory", "used_memory") <= LIMIT + LIMIT / 20 {
             break;
         }
     }
-    let used = info_field(&mut con, "memory", "used_memory");
+    let used = common::info_u64(&mut con, "memory", "used_memory");
     assert!(
         used <= LIMIT + LIMIT / 10,
         "used_memory {used} after lowering maxmemory"

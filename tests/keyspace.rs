@@ -20,45 +20,15 @@ use redis::{Commands, Connection};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn server() -> herald::server::ServerHandle {
-    common::herald()
-}
-
 fn connect(s: &herald::server::ServerHandle) -> Connection {
     common::connect_redis(s, TIMEOUT)
 }
 
-/// Polls `f` until it returns true or the timeout passes.
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + TIMEOUT;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
-fn blocked_clients(con: &mut Connection) -> usize {
-    let info: String = redis::cmd("INFO").arg("clients").query(con).expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn cache_invalidation_and_expired_event_of_an_unread_key() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg("KEA")
-        .query(&mut con)
-        .expect("config set");
+    common::config_set(&mut con, "notify-keyspace-events", "KEA");
     let mut sub_con = connect(&s);
     let mut ps = sub_con.as_pubsub();
     ps.psubscribe("__keyspace@0__:cache:*").expect("psubscribe");
@@ -102,7 +72,7 @@ fn cache_invalidation_and_expired_event_of_an_unread_key() {
 
 #[test]
 fn backup_queue_lpush_rpop_with_ttl() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     for i in 0..5 {
         let _: () = con.lpush("queue:backup", format!("job{i}")).expect("lpush");
@@ -125,7 +95,7 @@ fn backup_queue_lpush_rpop_with_ttl() {
 
 #[test]
 fn scheduled_messages_with_a_sorted_set() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let now = 1_700_000_000i64;
     for (i, delay) in [30, 10, 20, 5].iter().enumerate() {
@@ -153,7 +123,7 @@ fn scheduled_messages_with_a_sorted_set() {
 
 #[test]
 fn retry_queue_with_dead_letters() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let _: () = con
         .rpush("jobs", &["ok", "flaky", "poison"])
@@ -199,7 +169,7 @@ fn retry_queue_with_dead_letters() {
 
 #[test]
 fn batch_publish_in_a_transaction() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let mut sub_con = connect(&s);
     let mut ps = sub_con.as_pubsub();
@@ -223,7 +193,7 @@ fn batch_publish_in_a_transaction() {
 
 #[test]
 fn blpop_serves_three_blocked_clients_in_blocking_order() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let mut handles = Vec::new();
     for i in 0..3 {
@@ -237,7 +207,9 @@ fn blpop_serves_three_blocked_clients_in_blocking_order() {
             (i, r.1)
         }));
         // The next client blocks only once this one is in the queue.
-        assert!(wait_until(|| blocked_clients(&mut con) == i + 1));
+        common::wait_for_value("blocked_clients", TIMEOUT, i + 1, || {
+            common::blocked_clients(&mut con)
+        });
     }
     let _: () = con.rpush("work", &["a", "b", "c"]).expect("rpush");
     let mut got: Vec<(usize, String)> = handles
@@ -275,7 +247,7 @@ fn blpop_serves_three_blocked_clients_in_blocking_order() {
 
 #[test]
 fn multi_exec_is_atomic_for_other_clients() {
-    let s = server();
+    let s = common::herald();
     let mut writer = connect(&s);
     let mut reader = connect(&s);
     let _: () = writer.set("a", 0).expect("set");
@@ -303,24 +275,15 @@ fn multi_exec_is_atomic_for_other_clients() {
 }
 
 fn used_memory(con: &mut Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(con).expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    common::info_u64(con, "memory", "used_memory")
 }
 
 #[test]
 fn many_unread_keys_expire_with_events_and_memory_returns() {
     const N: usize = 20_000;
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg("Ex")
-        .query(&mut con)
-        .expect("config set");
+    common::config_set(&mut con, "notify-keyspace-events", "Ex");
     let mut sub_con = connect(&s);
     let mut ps = sub_con.as_pubsub();
     ps.subscribe("__keyevent@0__:expired").expect("subscribe");

@@ -2,28 +2,16 @@
 //! output-buffer limit cuts off a subscriber that does not read while the
 //! others keep receiving everything in order; the query-buffer limit cuts
 //! off an endless request; idle `timeout` closes idle clients but not
-//! subscribers. Every wait is bounded and event-driven.
+//! subscribers. Every wait is bounded: reads have timeouts, and the
+//! server's counters, which nothing announces, are polled until a deadline.
+
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use herald::config::{BufferLimit, Config};
-
-fn server(cfg: impl FnOnce(&mut Config)) -> herald::server::ServerHandle {
-    let mut c = Config {
-        port: 0,
-        ..Default::default()
-    };
-    cfg(&mut c);
-    herald::server::start(c).unwrap()
-}
-
-fn connect(addr: std::net::SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
+use herald::config::BufferLimit;
 
 /// Reads until `want` bytes arrived.
 fn read_exact_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
@@ -35,26 +23,7 @@ fn read_exact_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
 /// Sends one command and returns the reply line (simple replies only).
 fn cmd(s: &mut TcpStream, line: &str) -> String {
     s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let mut b = [0u8; 1];
-    while !out.ends_with(b"\r\n") {
-        s.read_exact(&mut b).unwrap();
-        out.push(b[0]);
-    }
-    String::from_utf8_lossy(&out).trim_end().to_string()
-}
-
-/// Polls `f` until it is true or `limit` passes.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    f()
+    common::read_line(s).trim_end().to_string()
 }
 
 /// True once the peer has closed the connection (EOF or reset).
@@ -77,7 +46,7 @@ fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
 
 #[test]
 fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
-    let srv = server(|c| {
+    let srv = common::herald_with(|c| {
         c.client_output_buffer_limit.pubsub = BufferLimit {
             hard_bytes: 1 << 20,
             soft_bytes: 0,
@@ -85,10 +54,10 @@ fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
         };
     });
     let shared = srv.shared().clone();
-    let mut slow = connect(srv.addr());
+    let mut slow = common::connect_raw(srv.addr());
     assert!(cmd(&mut slow, "SUBSCRIBE flood").starts_with("*3"));
     read_exact_n(&mut slow, "$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n".len());
-    let mut fast = connect(srv.addr());
+    let mut fast = common::connect_raw(srv.addr());
     fast.write_all(b"SUBSCRIBE flood\r\n").unwrap();
     read_exact_n(
         &mut fast,
@@ -119,7 +88,7 @@ fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
         (seen, fast)
     });
 
-    let mut publisher = connect(srv.addr());
+    let mut publisher = common::connect_raw(srv.addr());
     let mut received_counts = Vec::new();
     for i in 0..n_msgs {
         let mut body = format!("{i:08}").into_bytes();
@@ -129,44 +98,35 @@ fn slow_subscriber_is_cut_off_and_the_fast_one_gets_everything() {
         req.extend_from_slice(&body);
         req.extend_from_slice(b"\r\n");
         publisher.write_all(&req).unwrap();
-        let mut line = Vec::new();
-        let mut b = [0u8; 1];
-        while !line.ends_with(b"\r\n") {
-            publisher.read_exact(&mut b).unwrap();
-            line.push(b[0]);
-        }
-        received_counts.push(String::from_utf8_lossy(&line).trim_end().to_string());
+        received_counts.push(common::read_line(&mut publisher).trim_end().to_string());
     }
     // Publishing never blocked on the slow reader, and the fast one got all.
     let (seen, _fast) = reader.join().unwrap();
     assert_eq!(seen, n_msgs);
     assert_eq!(received_counts.first().map(String::as_str), Some(":2"));
     assert_eq!(received_counts.last().map(String::as_str), Some(":1"));
-    assert!(wait_for(Duration::from_secs(5), || {
-        shared
-            .stats
-            .net
-            .client_output_buffer_limit_disconnections
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
-    }));
-    assert!(
-        wait_for(Duration::from_secs(5), || shared
-            .engine
-            .pubsub
-            .channels
-            .numsub(b"flood")
-            == 1),
-        "numsub stayed at {}",
-        shared.engine.pubsub.channels.numsub(b"flood")
+    common::wait_for_value(
+        "client_output_buffer_limit_disconnections",
+        Duration::from_secs(5),
+        1,
+        || {
+            shared
+                .stats
+                .net
+                .client_output_buffer_limit_disconnections
+                .load(std::sync::atomic::Ordering::Relaxed)
+        },
     );
+    common::wait_for_value("NUMSUB flood", Duration::from_secs(5), 1, || {
+        shared.engine.pubsub.channels.numsub(b"flood")
+    });
     assert!(closed_by_server(&mut slow, Duration::from_secs(10)));
 }
 
 #[test]
 fn endless_request_is_cut_off_at_the_query_buffer_limit() {
-    let srv = server(|c| c.client_query_buffer_limit = 1 << 20);
-    let mut s = connect(srv.addr());
+    let srv = common::herald_with(|c| c.client_query_buffer_limit = 1 << 20);
+    let mut s = common::connect_raw(srv.addr());
     // A bulk announced at 100 MiB (allowed by proto-max-bulk-len) that never ends.
     s.write_all(b"*2\r\n$4\r\nECHO\r\n$104857600\r\n").unwrap();
     let chunk = vec![b'a'; 64 * 1024];
@@ -186,16 +146,16 @@ fn endless_request_is_cut_off_at_the_query_buffer_limit() {
         1
     );
     // Everyone else is still served.
-    let mut other = connect(srv.addr());
+    let mut other = common::connect_raw(srv.addr());
     assert_eq!(cmd(&mut other, "PING"), "+PONG");
 }
 
 #[test]
 fn idle_timeout_closes_idle_clients_but_not_subscribers() {
-    let srv = server(|c| c.timeout = 1);
-    let mut idle = connect(srv.addr());
+    let srv = common::herald_with(|c| c.timeout = 1);
+    let mut idle = common::connect_raw(srv.addr());
     assert_eq!(cmd(&mut idle, "PING"), "+PONG");
-    let mut sub = connect(srv.addr());
+    let mut sub = common::connect_raw(srv.addr());
     sub.write_all(b"SUBSCRIBE quiet\r\n").unwrap();
     read_exact_n(
         &mut sub,
@@ -204,6 +164,6 @@ fn idle_timeout_closes_idle_clients_but_not_subscribers() {
     assert!(closed_by_server(&mut idle, Duration::from_secs(6)));
     // The subscriber, idle just as long, is still there.
     assert_eq!(srv.shared().engine.pubsub.channels.numsub(b"quiet"), 1);
-    let mut p = connect(srv.addr());
+    let mut p = common::connect_raw(srv.addr());
     assert_eq!(cmd(&mut p, "PUBLISH quiet hi"), ":1");
 }

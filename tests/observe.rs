@@ -17,10 +17,6 @@ use redis::{Commands, Connection};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn server() -> herald::server::ServerHandle {
-    common::herald()
-}
-
 fn connect(s: &herald::server::ServerHandle) -> Connection {
     common::connect_redis(s, TIMEOUT)
 }
@@ -40,15 +36,6 @@ fn num(m: &HashMap<String, String>, k: &str) -> f64 {
         .unwrap_or_else(|_| panic!("INFO {k} is not a number: {:?}", m[k]))
 }
 
-fn config_set(con: &mut Connection, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg(name)
-        .arg(value)
-        .query(con)
-        .expect("config set");
-}
-
 /// Fills `n` keys with MSET in batches (to make KEYS * slow).
 fn many_keys(con: &mut Connection, n: usize) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
@@ -62,7 +49,7 @@ fn many_keys(con: &mut Connection, n: usize) {
 
 #[test]
 fn info_has_what_exporters_read() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let mut other = connect(&s);
     let _: () = con.set("a", "1").expect("set");
@@ -125,7 +112,7 @@ fn info_has_what_exporters_read() {
 
 #[test]
 fn redis_cli_stat_reads_real_figures() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     let _: () = con.set("a", "1").expect("set");
     let mut cli = common::Streaming::spawn(
@@ -149,10 +136,10 @@ fn redis_cli_stat_reads_real_figures() {
 
 #[test]
 fn slowlog_records_duration_client_and_name() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     many_keys(&mut con, 50_000);
-    config_set(&mut con, "slowlog-log-slower-than", "1000");
+    common::config_set(&mut con, "slowlog-log-slower-than", "1000");
     let _: () = redis::cmd("SLOWLOG")
         .arg("RESET")
         .query(&mut con)
@@ -198,10 +185,10 @@ fn slowlog_records_duration_client_and_name() {
 
 #[test]
 fn latency_monitor_records_slow_commands() {
-    let s = server();
+    let s = common::herald();
     let mut con = connect(&s);
     many_keys(&mut con, 50_000);
-    config_set(&mut con, "latency-monitor-threshold", "1");
+    common::config_set(&mut con, "latency-monitor-threshold", "1");
     let _: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("keys");
     let latest: Vec<(String, i64, i64, i64)> = redis::cmd("LATENCY")
         .arg("LATEST")
@@ -227,7 +214,7 @@ fn latency_monitor_records_slow_commands() {
 
 #[test]
 fn monitor_lines_name_the_client_and_its_database() {
-    let s = server();
+    let s = common::herald();
     let mut mon = TcpStream::connect(s.addr()).expect("connect");
     mon.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     mon.write_all(b"MONITOR\r\n").expect("monitor");
@@ -286,7 +273,7 @@ fn monitor_lines_name_the_client_and_its_database() {
 
 #[test]
 fn client_pause_holds_commands_until_the_deadline_or_unpause() {
-    let s = server();
+    let s = common::herald();
     let mut admin = connect(&s);
     let mut con = connect(&s);
     // WRITE: reads run at once, writes wait for the deadline.
@@ -325,11 +312,11 @@ fn client_pause_holds_commands_until_the_deadline_or_unpause() {
         let _: () = c.set("k", "w").expect("set");
         Instant::now()
     });
-    let deadline = Instant::now() + TIMEOUT;
-    while num(&info(&mut admin, "clients"), "blocked_clients") < 1.0 {
-        assert!(Instant::now() < deadline, "the writer was never held");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_until(
+        "the writer to be held by the pause (INFO blocked_clients >= 1)",
+        TIMEOUT,
+        || common::blocked_clients(&mut admin) >= 1,
+    );
     assert!(!writer.is_finished(), "a write ran during PAUSE WRITE");
     let unpaused = Instant::now();
     let _: () = redis::cmd("CLIENT")

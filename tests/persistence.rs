@@ -24,84 +24,41 @@
 //!   (the enable is scheduled, never waited for); a failed enabling
 //!   rewrite is retried.
 //!
-//! Every wait is for an event (PING answering, a process exiting) with a
-//! deadline; nothing sleeps to let something happen.
+//! Every wait has a deadline: a process's exit is waited for as an event;
+//! what nothing announces (PING answering, INFO figures, a rewrite held
+//! halfway) is polled with a short pause; nothing sleeps to let something
+//! happen (the one sleep is the crash tests' random moment to kill at).
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use herald::config::{AppendFsync, Config};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "herald-persist-{name}-{}-{}",
-        std::process::id(),
-        rand_u64()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    h.finish()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn redis_server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let c = dir.join("redis-server");
-        if c.is_file() {
-            return c;
-        }
-    }
-    panic!("redis-server not found (set HERALD_REDIS_SERVER or run bash scripts/test.sh)");
-}
-
-/// A child server process, SIGKILLed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::KillOnDrop;
 
 /// Connects once PING answers (deadline 10 s).
 fn connect(port: u16) -> redis::Connection {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let mut last_err = None;
+    common::poll(Duration::from_secs(10), || {
         let r = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).map(|_| c));
-        match r {
-            Ok(c) => return c,
-            Err(e) if Instant::now() > deadline => panic!("server on {port} not ready: {e}"),
-            Err(_) => std::thread::yield_now(),
-        }
-    }
+        r.map_err(|e| last_err = Some(e)).ok()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "server on {port} not ready after 10 s: {}",
+            last_err.expect("tried at least once")
+        )
+    })
 }
 
-fn redis_server(dir: &Path) -> (Proc, u16) {
-    let port = free_port();
-    let child = Command::new(redis_server_binary())
+fn redis_server(dir: &Path) -> (KillOnDrop, u16) {
+    let port = common::free_port();
+    let child = Command::new(common::redis_server())
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
         .args([
@@ -118,11 +75,11 @@ fn redis_server(dir: &Path) -> (Proc, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server");
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
-fn herald_bin(dir: &Path, fsync: &str) -> (Proc, u16) {
-    let port = free_port();
+fn herald_bin(dir: &Path, fsync: &str) -> (KillOnDrop, u16) {
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
@@ -131,17 +88,13 @@ fn herald_bin(dir: &Path, fsync: &str) -> (Proc, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("herald");
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
 /// Stops a server with SHUTDOWN and waits for the process to exit.
-fn shutdown(mut p: Proc, c: &mut redis::Connection) {
+fn shutdown(mut p: KillOnDrop, c: &mut redis::Connection) {
     let _ = redis::cmd("SHUTDOWN").query::<()>(c);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while p.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "server did not exit");
-        std::thread::yield_now();
-    }
+    wait_exit(&mut p);
 }
 
 fn write_sample(c: &mut redis::Connection) {
@@ -195,7 +148,7 @@ fn dump(c: &mut redis::Connection) -> Vec<String> {
 
 #[test]
 fn herald_writes_redis_reads() {
-    let d = temp_dir("h2r");
+    let d = common::temp_dir("persist-h2r");
     let (p, port) = herald_bin(&d, "everysec");
     let mut c = connect(port);
     write_sample(&mut c);
@@ -228,7 +181,7 @@ fn herald_writes_redis_reads() {
 
 #[test]
 fn redis_writes_herald_reads_and_rewrites() {
-    let d = temp_dir("r2h");
+    let d = common::temp_dir("persist-r2h");
     let (rp, rport) = redis_server(&d);
     let mut r = connect(rport);
     write_sample(&mut r);
@@ -240,16 +193,12 @@ fn redis_writes_herald_reads_and_rewrites() {
     // Rewrite, wait for it to finish, restart: same data.
     let s: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
     assert_eq!(s, "Background append only file rewriting started");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let info = common::poll(Duration::from_secs(10), || {
         let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") {
-            assert!(info.contains("aof_last_bgrewrite_status:ok"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "rewrite did not finish");
-        std::thread::yield_now();
-    }
+        info.contains("aof_rewrite_in_progress:0").then_some(info)
+    })
+    .expect("the rewrite did not finish within 10 s");
+    assert!(info.contains("aof_last_bgrewrite_status:ok"));
     shutdown(p, &mut c);
     let files: Vec<String> = std::fs::read_dir(d.join("appendonlydir"))
         .unwrap()
@@ -292,7 +241,7 @@ fn crash_loses_no_acknowledged_write_everysec_and_no() {
 /// client write numbered entries and kills the server with SIGKILL after a
 /// random delay.
 fn crash_rounds(fsync: &str, max_rounds: u32, budget: Duration) {
-    let d = temp_dir(&format!("crash-{fsync}"));
+    let d = common::temp_dir(&format!("persist-crash-{fsync}"));
     let start = Instant::now();
     let mut acked: u64 = 0;
     let mut rounds = 0;
@@ -366,11 +315,10 @@ fn crash_rounds(fsync: &str, max_rounds: u32, budget: Duration) {
                 done += 1;
             }
         });
-        let delay = 20 + rand_u64() % 200;
-        let until = Instant::now() + Duration::from_millis(delay);
-        while Instant::now() < until {
-            std::thread::yield_now();
-        }
+        // A random moment for the SIGKILL: the time itself is the point
+        // here, nothing is waited for, so a sleep (rather than a spin that
+        // takes a core from the server and the writer) is right.
+        std::thread::sleep(Duration::from_millis(20 + common::rand_u64() % 200));
         drop(p); // SIGKILL
         acked = writer.join().unwrap();
     }
@@ -403,7 +351,7 @@ fn load_lrange(dir: &Path) -> Result<String, String> {
 
 #[test]
 fn torn_tails_load_the_complete_records() {
-    let src = temp_dir("torn-src");
+    let src = common::temp_dir("persist-torn-src");
     {
         let sh_cfg = Config {
             port: 0,
@@ -462,7 +410,7 @@ fn torn_tails_load_the_complete_records() {
         v
     };
     let from = ends[ends.len().saturating_sub(6)];
-    let dst = temp_dir("torn");
+    let dst = common::temp_dir("persist-torn");
     for cut in from..=full.len() {
         let _ = std::fs::remove_dir_all(&dst);
         std::fs::create_dir_all(dst.join("appendonlydir")).unwrap();
@@ -523,13 +471,10 @@ fn torn_tails_load_the_complete_records() {
 /// A server on a free port with `dir` set and the log off (to be turned
 /// on with CONFIG SET appendonly yes).
 fn herald_without_aof(dir: &Path) -> herald::server::ServerHandle {
-    herald::server::start(Config {
-        port: 0,
-        appendonly: false,
-        dir: dir.to_path_buf(),
-        ..Default::default()
+    common::herald_with(|cfg| {
+        cfg.appendonly = false;
+        cfg.dir = dir.to_path_buf();
     })
-    .unwrap()
 }
 
 /// An in-process herald with the AOF on in `dir`, with extra options.
@@ -538,18 +483,15 @@ fn herald_in(
     fsync: AppendFsync,
     extra: &[(&str, &str)],
 ) -> herald::server::ServerHandle {
-    let mut cfg = Config {
-        port: 0,
-        appendonly: true,
-        dir: dir.to_path_buf(),
-        appendfsync: fsync,
-        ..Default::default()
-    };
-    for (k, v) in extra {
-        cfg.set(&[(k.as_bytes(), v.as_bytes())])
-            .unwrap_or_else(|e| panic!("{k} {v}: {e}"));
-    }
-    herald::server::start(cfg).expect("herald starts")
+    common::herald_with(|cfg| {
+        cfg.appendonly = true;
+        cfg.dir = dir.to_path_buf();
+        cfg.appendfsync = fsync;
+        for (k, v) in extra {
+            cfg.set(&[(k.as_bytes(), v.as_bytes())])
+                .unwrap_or_else(|e| panic!("{k} {v}: {e}"));
+        }
+    })
 }
 
 /// Runs one command; panics naming it if it fails.
@@ -571,16 +513,6 @@ fn q(c: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
 fn qs(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
     let b: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     q(c, &b)
-}
-
-fn text(v: &redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Int(n) => n.to_string(),
-        redis::Value::Okay => "OK".into(),
-        other => format!("{other:?}"),
-    }
 }
 
 fn info_field(c: &mut redis::Connection, name: &str) -> String {
@@ -606,11 +538,12 @@ fn info_fields(c: &mut redis::Connection, names: &[&str]) -> Vec<String> {
 /// heavily in parallel) until no rewrite runs or is scheduled; asserts the
 /// last one succeeded.
 fn wait_rewrite_done(c: &mut redis::Connection) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while info_fields(c, &["aof_rewrite_in_progress", "aof_rewrite_scheduled"]) != ["0", "0"] {
-        assert!(Instant::now() < deadline, "rewrite did not finish");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_rewrite_in_progress, aof_rewrite_scheduled",
+        Duration::from_secs(60),
+        vec!["0".to_string(), "0".to_string()],
+        || info_fields(c, &["aof_rewrite_in_progress", "aof_rewrite_scheduled"]),
+    );
     assert_eq!(info_field(c, "aof_last_bgrewrite_status"), "ok");
 }
 
@@ -671,8 +604,8 @@ fn dump_all(c: &mut redis::Connection) -> Vec<String> {
         keys.sort();
         for k in keys {
             let kt = String::from_utf8_lossy(&k).into_owned();
-            let t = text(&q(c, &[b"TYPE", &k]));
-            let at = text(&q(c, &[b"PEXPIRETIME", &k]));
+            let t = common::text(&q(c, &[b"TYPE", &k]));
+            let at = common::text(&q(c, &[b"PEXPIRETIME", &k]));
             let mut vals: Vec<redis::Value> = Vec::new();
             match t.as_str() {
                 "string" => vals.push(q(c, &[b"GET", &k])),
@@ -836,7 +769,7 @@ fn write_every_type(c: &mut redis::Connection) {
         redis::Value::Array(es) => es
             .iter()
             .map(|e| match e {
-                redis::Value::Array(p) => text(&p[0]),
+                redis::Value::Array(p) => common::text(&p[0]),
                 _ => unreachable!(),
             })
             .collect(),
@@ -1009,7 +942,7 @@ fn write_every_type(c: &mut redis::Connection) {
 /// a restart after the rewrite, and redis-server loading herald's files.
 #[test]
 fn every_type_round_trips_through_restart_and_rewrite() {
-    let d = temp_dir("types");
+    let d = common::temp_dir("persist-types");
     let s = herald_in(&d, AppendFsync::Always, &[]);
     let mut c = connect(s.port());
     write_every_type(&mut c);
@@ -1053,7 +986,7 @@ fn every_type_round_trips_through_restart_and_rewrite() {
 fn rewrite_under_write_load_loses_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let d = temp_dir("rwload");
+    let d = common::temp_dir("persist-rwload");
     let s = herald_in(&d, AppendFsync::Everysec, &[]);
     let port = s.port();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1133,7 +1066,7 @@ fn rewrite_under_write_load_loses_nothing() {
                                 if let redis::Value::Array(p) = e {
                                     n += 1;
                                     if n.is_multiple_of(2) {
-                                        qs(&mut c, &["XACK", "x0", "g", &text(&p[0])]);
+                                        qs(&mut c, &["XACK", "x0", "g", &common::text(&p[0])]);
                                     }
                                 }
                             }
@@ -1148,17 +1081,16 @@ fn rewrite_under_write_load_loses_nothing() {
         // Let some writes in between rewrites (an event, not a sleep:
         // wait for the log to grow).
         let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
-        while info_field(&mut c, "aof_current_size")
-            .parse::<u64>()
-            .unwrap()
-            < size + 20_000
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "writers stalled"
-            );
-            std::thread::yield_now();
-        }
+        common::wait_until(
+            "the log to grow by 20000 bytes (writers stalled)",
+            Duration::from_secs(30).saturating_sub(started.elapsed()),
+            || {
+                info_field(&mut c, "aof_current_size")
+                    .parse::<u64>()
+                    .unwrap()
+                    >= size + 20_000
+            },
+        );
         bgrewriteaof(&mut c);
     }
     stop.store(true, Ordering::Relaxed);
@@ -1202,7 +1134,7 @@ fn manifest_files(text: &str) -> Vec<String> {
 /// the data.
 #[test]
 fn automatic_rewrite_keeps_the_manifest_valid() {
-    let d = temp_dir("autorw");
+    let d = common::temp_dir("persist-autorw");
     let s = herald_in(
         &d,
         AppendFsync::Everysec,
@@ -1265,8 +1197,8 @@ fn automatic_rewrite_keeps_the_manifest_valid() {
 }
 
 /// The `herald` binary with stderr captured in `log`.
-fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (Proc, u16) {
-    let port = free_port();
+fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (KillOnDrop, u16) {
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
@@ -1275,19 +1207,13 @@ fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (Proc, u16) {
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("herald");
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
 /// Waits (deadline 10 s) for the process to exit; its status.
-fn wait_exit(p: &mut Proc) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = p.0.try_wait().unwrap() {
-            return st;
-        }
-        assert!(Instant::now() < deadline, "server did not exit");
-        std::thread::yield_now();
-    }
+fn wait_exit(p: &mut KillOnDrop) -> std::process::ExitStatus {
+    common::wait_exit(&mut p.0, Duration::from_secs(10))
+        .expect("the server did not exit within 10 s")
 }
 
 /// SIGTERM and SHUTDOWN write and fsync the log before exiting, even with
@@ -1295,7 +1221,7 @@ fn wait_exit(p: &mut Proc) -> std::process::ExitStatus {
 #[test]
 fn sigterm_and_shutdown_fsync_before_exit() {
     for how in ["sigterm", "shutdown"] {
-        let d = temp_dir(how);
+        let d = common::temp_dir(&format!("persist-{how}"));
         let log = d.join("herald.log");
         let (mut p, port) = herald_bin_logged(&d, "no", &log);
         let mut c = connect(port);
@@ -1331,16 +1257,13 @@ fn sigterm_and_shutdown_fsync_before_exit() {
 /// Sends one command as RESP on a raw connection and returns the first
 /// reply line (to compare error texts byte for byte).
 fn raw_line(s: &mut std::net::TcpStream, args: &[&str]) -> String {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     let mut req = format!("*{}\r\n", args.len());
     for a in args {
         req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
     }
     s.write_all(req.as_bytes()).unwrap();
-    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    line
+    common::read_line(s)
 }
 
 /// A failing disk (writes and fsyncs failing with ENOSPC, injected with
@@ -1349,7 +1272,7 @@ fn raw_line(s: &mut std::net::TcpStream, args: &[&str]) -> String {
 /// disk works again the writer catches up and writes are accepted.
 #[test]
 fn disk_errors_refuse_writes_until_they_stop() {
-    let d = temp_dir("misconf");
+    let d = common::temp_dir("persist-misconf");
     let s = herald_in(&d, AppendFsync::Everysec, &[]);
     let mut c = connect(s.port());
     let mut sub = redis::Client::open(format!("redis://127.0.0.1:{}/", s.port()))
@@ -1374,12 +1297,13 @@ fn disk_errors_refuse_writes_until_they_stop() {
             .map_err(|e| e.to_string());
         (r, Instant::now())
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut c, "aof_last_write_status") != "err" {
-        assert!(Instant::now() < deadline, "the write error was not noticed");
-        std::thread::yield_now();
-    }
-    let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port())).unwrap();
+    common::wait_for_value(
+        "aof_last_write_status (the write error noticed)",
+        Duration::from_secs(10),
+        "err".to_string(),
+        || info_field(&mut c, "aof_last_write_status"),
+    );
+    let mut raw = common::connect_raw(s.addr());
     let misconf = "-MISCONF Errors writing to the AOF file: No space left on device\r\n";
     assert_eq!(raw_line(&mut raw, &["SET", "refused", "1"]), misconf);
     assert_eq!(raw_line(&mut raw, &["XADD", "s", "*", "a", "b"]), misconf);
@@ -1401,11 +1325,12 @@ fn disk_errors_refuse_writes_until_they_stop() {
     // the held reply leaves only now.
     let recovered_at = Instant::now();
     s.shared().engine.aof.inject_fault(None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut c, "aof_last_write_status") != "ok" {
-        assert!(Instant::now() < deadline, "did not recover");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_last_write_status (recovered)",
+        Duration::from_secs(10),
+        "ok".to_string(),
+        || info_field(&mut c, "aof_last_write_status"),
+    );
     let (during, replied_at) = during.join().unwrap();
     match &during {
         Ok(()) => assert!(replied_at > recovered_at, "acknowledged before written"),
@@ -1438,7 +1363,7 @@ fn disk_errors_refuse_writes_until_they_stop() {
 /// the old files.
 #[test]
 fn config_set_appendonly_starts_and_stops_the_log() {
-    let d = temp_dir("cfgaof");
+    let d = common::temp_dir("persist-cfgaof");
     let s = herald_without_aof(&d);
     let mut c = connect(s.port());
     write_every_type(&mut c);
@@ -1446,7 +1371,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     assert!(!aofdir.exists());
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
     assert_eq!(
-        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+        common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
         "OK"
     );
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
@@ -1460,7 +1385,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
         "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
     );
     assert_eq!(
-        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "no"])),
+        common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "no"])),
         "OK"
     );
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
@@ -1513,11 +1438,11 @@ fn config_set_appendonly_starts_and_stops_the_log() {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         // Halfway: the writer is on the new incremental file, the base is
         // not written.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !herald::persist::rewrite::stalled(s.shared().as_ref()) {
-            assert!(Instant::now() < deadline, "the rewrite never got halfway");
-            std::thread::yield_now();
-        }
+        common::wait_until(
+            "the rewrite to get halfway (stalled by the test hook)",
+            Duration::from_secs(30),
+            || herald::persist::rewrite::stalled(s.shared().as_ref()),
+        );
         assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), "1");
         for _ in 0..2 {
             qs(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
@@ -1526,7 +1451,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
             qs(&mut c, &["INCR", "toggles"]);
             let asked = Instant::now();
             assert_eq!(
-                text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+                common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
                 "OK"
             );
             // Nothing waited for the stalled rewrite.
@@ -1545,7 +1470,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
         assert_eq!(info_field(&mut c, "aof_enabled"), "1");
         qs(&mut c, &["INCR", "toggles"]);
     }
-    assert_eq!(text(&qs(&mut c, &["GET", "toggles"])), "15");
+    assert_eq!(common::text(&qs(&mut c, &["GET", "toggles"])), "15");
     let want = dump_all(&mut c);
     // The superseded files are gone: one base, one incremental file.
     let m = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap();
@@ -1572,7 +1497,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
 /// meanwhile.
 #[test]
 fn failed_enabling_rewrite_is_retried() {
-    let d = temp_dir("enable-retry");
+    let d = common::temp_dir("persist-enable-retry");
     let s = herald_without_aof(&d);
     let mut c = connect(s.port());
     qs(&mut c, &["SET", "before", "1"]);
@@ -1581,14 +1506,15 @@ fn failed_enabling_rewrite_is_retried() {
         .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     std::fs::create_dir_all(&obstacle).unwrap();
     assert_eq!(
-        text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
+        common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "yes"])),
         "OK"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while info_field(&mut c, "aof_last_bgrewrite_status") != "err" {
-        assert!(Instant::now() < deadline, "the rewrite did not fail");
-        std::thread::yield_now();
-    }
+    common::wait_for_value(
+        "aof_last_bgrewrite_status (the enabling rewrite failed)",
+        Duration::from_secs(30),
+        "err".to_string(),
+        || info_field(&mut c, "aof_last_bgrewrite_status"),
+    );
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
     assert_ne!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "0");
     qs(&mut c, &["SET", "while-retrying", "1"]);
@@ -1608,7 +1534,7 @@ fn failed_enabling_rewrite_is_retried() {
 /// exactly as redis-server itself reloads it.
 #[test]
 fn redis_log_of_every_type_loads_as_in_redis() {
-    let d = temp_dir("r2h-types");
+    let d = common::temp_dir("persist-r2h-types");
     let (rp, rport) = redis_server(&d);
     let mut r = connect(rport);
     write_every_type(&mut r);

@@ -15,22 +15,19 @@
 //! Nothing here sleeps to wait for an event: receives have timeouts, and
 //! server-side clean-up is awaited with a bounded poll.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald::config::Config;
-use herald::server::{start, ServerHandle};
+use herald::server::ServerHandle;
 use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{Client, Msg, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn server() -> (ServerHandle, Client) {
-    let handle = start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("start herald");
+    let handle = common::herald();
     let client = Client::open(format!("redis://{}/", handle.addr())).expect("client");
     (handle, client)
 }
@@ -95,26 +92,6 @@ async fn next_msg(ps: &mut PubSub) -> Msg {
 
 fn payload(m: &Msg) -> String {
     m.get_payload().expect("string payload")
-}
-
-/// Polls `probe` until it returns `want`, for at most [`TIMEOUT`].
-async fn eventually<F, Fut>(what: &str, want: i64, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = i64>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let got = probe().await;
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still {got}, expected {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -299,12 +276,12 @@ async fn disconnected_subscriber_is_removed() {
 
     drop(ps); // closes the socket
 
-    eventually("NUMSUB gone", 0, || {
+    common::wait_for_value_async("NUMSUB gone", TIMEOUT, 0, || {
         let mut con = con.clone();
         async move { numsub(&mut con, "gone").await }
     })
     .await;
-    eventually("NUMPAT", 0, || {
+    common::wait_for_value_async("NUMPAT", TIMEOUT, 0, || {
         let mut con = con.clone();
         async move { numpat(&mut con).await }
     })

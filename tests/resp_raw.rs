@@ -15,22 +15,12 @@
 //!
 //! Nothing here sleeps: reads have timeouts, and every wait is a read.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
-use herald::config::Config;
-use herald::server::{start, ServerHandle};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn server() -> ServerHandle {
-    start(Config {
-        port: 0,
-        ..Default::default()
-    })
-    .expect("start herald")
-}
+use herald::server::ServerHandle;
 
 /// A client connection with a read buffer.
 struct Conn {
@@ -45,8 +35,7 @@ fn show(b: &[u8]) -> String {
 
 impl Conn {
     fn new(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let stream = common::connect_raw(addr);
         stream.set_nodelay(true).unwrap();
         Conn {
             stream,
@@ -166,7 +155,7 @@ fn multibulk(args: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn pipelined_pings_in_one_write() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     c.send(&b"*1\r\n$4\r\nPING\r\n".repeat(100));
     c.expect(&b"+PONG\r\n".repeat(100));
@@ -187,7 +176,7 @@ fn pipelined_pings_in_one_write() {
 
 #[test]
 fn pipeline_mixes_multibulk_and_inline() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     c.send(b"PING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nECHO \"a b\"\n*0\r\n\r\nPING x\r\n");
     c.expect(b"+PONG\r\n$2\r\nhi\r\n$3\r\na b\r\n$1\r\nx\r\n");
@@ -195,7 +184,7 @@ fn pipeline_mixes_multibulk_and_inline() {
 
 #[test]
 fn command_split_over_many_writes() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     let req = multibulk(&[b"ECHO", b"split\r\nacross writes"]);
     for byte in &req {
@@ -210,7 +199,7 @@ fn command_split_over_many_writes() {
 
 #[test]
 fn inline_commands() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     c.send(b"PING\r\n");
     c.expect(b"+PONG\r\n");
@@ -246,7 +235,7 @@ fn protocol_error(srv: &ServerHandle, input: &[u8], replies: &[u8], error: &str)
 
 #[test]
 fn protocol_errors_close_the_connection() {
-    let srv = server();
+    let srv = common::herald();
     for (input, error) in [
         (&b"*x\r\n"[..], "invalid multibulk length"),
         (b"*-\r\n", "invalid multibulk length"),
@@ -270,7 +259,7 @@ fn protocol_errors_close_the_connection() {
 
 #[test]
 fn replies_before_a_protocol_error_are_sent() {
-    let srv = server();
+    let srv = common::herald();
     protocol_error(
         &srv,
         b"PING\r\n*1\r\n$4\r\nPING\r\n*x\r\n",
@@ -286,7 +275,7 @@ fn replies_before_a_protocol_error_are_sent() {
 
 #[test]
 fn too_big_inline_request() {
-    let srv = server();
+    let srv = common::herald();
     // 64 KiB + 1 with no newline: the server reads all of it, then gives up.
     let mut input = b"ECHO ".to_vec();
     input.resize(64 * 1024 + 1, b'a');
@@ -312,7 +301,7 @@ fn too_big_inline_request() {
 
 #[test]
 fn resp2_subscribed_context() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     c.send(&multibulk(&[b"SUBSCRIBE", b"news", b"sport"]));
     c.expect(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
@@ -350,7 +339,7 @@ fn resp2_subscribed_context() {
 
 #[test]
 fn resp3_push_frames_after_hello_3() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     c.send(b"HELLO 3\r\n");
     let hello = c.reply();
@@ -411,7 +400,7 @@ fn resp3_push_frames_after_hello_3() {
 /// redis-server 7.0 (checked by hand against it).
 #[test]
 fn messages_of_a_batch_are_delivered_however_it_ends() {
-    let srv = server();
+    let srv = common::herald();
     let mut s = Conn::new(srv.addr());
     s.send(&multibulk(&[b"SUBSCRIBE", b"ch"]));
     s.expect(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
@@ -478,7 +467,7 @@ fn messages_of_a_batch_are_delivered_however_it_ends() {
 /// holding off (0) and on, a subscriber gets every message, in order.
 #[test]
 fn coalesce_option_reads_sets_and_delivers_either_way() {
-    let srv = server();
+    let srv = common::herald();
     let mut c = Conn::new(srv.addr());
     let get = multibulk(&[b"CONFIG", b"GET", b"pubsub-coalesce-us"]);
     c.send(&get);
@@ -540,7 +529,7 @@ fn coalesce_option_reads_sets_and_delivers_either_way() {
 /// message and every reply arrives, each publisher's messages in order.
 #[test]
 fn held_deliveries_and_own_replies_stay_in_order() {
-    let srv = server();
+    let srv = common::herald();
     let addr = srv.addr();
     let mut s = Conn::new(addr);
     s.send(&multibulk(&[b"SUBSCRIBE", b"a", b"b"]));

@@ -35,24 +35,6 @@ impl Drop for Pki {
     }
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "herald-{tag}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 fn ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
     params
@@ -91,7 +73,7 @@ fn leaf(
 }
 
 fn make_pki() -> Pki {
-    let dir = temp_dir("pki");
+    let dir = common::temp_dir("pki");
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write pem");
     let good = ca("herald test CA");
     let rogue = ca("rogue CA");
@@ -120,14 +102,6 @@ fn make_pki() -> Pki {
     Pki { dir }
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn start(text: &str) -> herald::server::ServerHandle {
     let mut config = Config::from_config_text(text).expect("config");
     config.port = 0;
@@ -137,7 +111,7 @@ fn start(text: &str) -> herald::server::ServerHandle {
 fn start_tls(pki: &Pki, auth: &str) -> herald::server::ServerHandle {
     let text = format!(
         "bind 127.0.0.1\ntls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients {auth}\n",
-        free_port(),
+        common::free_port(),
         pki.path("server.crt"),
         pki.path("server.key"),
         pki.path("ca.crt"),
@@ -160,8 +134,7 @@ fn cli_tls(port: u16, pki: &Pki, cert: Option<&str>, args: &[&str]) -> common::O
 
 /// Sends raw RESP and reads replies until they end with `last` (or EOF).
 fn raw(addr: SocketAddr, req: &[u8], last: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(common::WAIT)).expect("timeout");
+    let mut s = common::connect_raw(addr);
     s.write_all(req).expect("write");
     let mut out = Vec::new();
     let mut buf = vec![0u8; 4096];
@@ -301,7 +274,7 @@ fn tls_with_redis_py() {
 fn tls_misconfiguration_stops_start_up() {
     let mut config = Config::from_config_text(&format!(
         "tls-port {}\ntls-cert-file /nonexistent/server.crt\ntls-key-file /nonexistent/server.key\ntls-auth-clients no\n",
-        free_port()
+        common::free_port()
     ))
     .expect("config");
     config.port = 0;
@@ -432,7 +405,7 @@ fn write_file(path: &Path, text: &str) {
 
 #[test]
 fn acl_file_load_and_save() {
-    let dir = temp_dir("aclfile");
+    let dir = common::temp_dir("aclfile");
     let file = dir.join("users.acl");
     write_file(
         &file,
@@ -483,8 +456,7 @@ fn failed_auth_floods_are_counted_and_do_not_block_others() {
     let server = start("bind 127.0.0.1\nrequirepass right\n");
     let addr = server.addr();
     let flood = std::thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(common::WAIT)).expect("timeout");
+        let mut s = common::connect_raw(addr);
         let req = "AUTH wrong\r\n".repeat(2000);
         s.write_all(req.as_bytes()).expect("write");
         let want =
@@ -520,34 +492,19 @@ fn failed_auth_floods_are_counted_and_do_not_block_others() {
     server.shutdown();
 }
 
-/// Reads one reply line (status, error or integer) or fails.
-fn line(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut b = [0u8; 1];
-    while !out.ends_with(b"\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => out.push(b[0]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[test]
 fn a_subscriber_narrowing_its_own_channels_is_closed() {
     // redis-server 7.0.15 frees the client in the middle of its own command
     // (and crashes); herald closes it without a reply, as Redis means to.
     let server = start("bind 127.0.0.1\n");
     let addr = server.addr();
-    let mut a = TcpStream::connect(addr).expect("connect");
-    a.set_read_timeout(Some(common::WAIT)).expect("timeout");
+    let mut a = common::connect_raw(addr);
     a.write_all(b"ACL SETUSER me on >pw +@all ~* resetchannels &a &b\r\n")
         .expect("write");
-    assert_eq!(line(&mut a), "+OK\r\n");
-    let mut b = TcpStream::connect(addr).expect("connect");
-    b.set_read_timeout(Some(common::WAIT)).expect("timeout");
+    assert_eq!(common::read_line(&mut a), "+OK\r\n");
+    let mut b = common::connect_raw(addr);
     b.write_all(b"AUTH me pw\r\nHELLO 3\r\n").expect("write");
-    assert_eq!(line(&mut b), "+OK\r\n");
+    assert_eq!(common::read_line(&mut b), "+OK\r\n");
     // The HELLO map, then the subscription confirmation.
     let mut buf = vec![0u8; 4096];
     let n = b.read(&mut buf).expect("read");
@@ -560,8 +517,8 @@ fn a_subscriber_narrowing_its_own_channels_is_closed() {
     assert_eq!(read_to_end(b), "");
     a.write_all(b"PUBLISH a m\r\nACL DELUSER me\r\n")
         .expect("write");
-    assert_eq!(line(&mut a), ":0\r\n");
-    assert_eq!(line(&mut a), ":1\r\n");
+    assert_eq!(common::read_line(&mut a), ":0\r\n");
+    assert_eq!(common::read_line(&mut a), ":1\r\n");
     server.shutdown();
 }
 
@@ -587,7 +544,7 @@ fn protected_mode_on_the_tls_port() {
     let pki = make_pki();
     let server = start(&format!(
         "bind 0.0.0.0\ntls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-auth-clients no\n",
-        free_port(),
+        common::free_port(),
         pki.path("server.crt"),
         pki.path("server.key"),
     ));

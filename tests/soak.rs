@@ -6,53 +6,18 @@
 //! garbage, slow readers, a flood, order checks), and requires it to pass:
 //! no reordering, no well-behaved client failed, and PUBSUB NUMSUB / NUMPAT
 //! / CHANNELS, connected_clients and RSS back to their baseline afterwards.
-//! Every wait is bounded; the server is killed on the way out.
+//! Every wait is bounded (the soak's exit is waited for as an event, the
+//! server's readiness polled with PING); the server is killed on the way out.
 //!
 //! herald-bench is another package of the workspace (bench/), built by the
 //! test itself before the server starts: see `herald_bench`.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Kills the child process when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// True once the server answers PING on `port`, within `limit`.
-fn wait_ready(port: u16, server: &mut Child, limit: Duration) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Ok(Some(status)) = server.try_wait() {
-            panic!("herald exited at start-up: {status}");
-        }
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-            let mut buf = [0u8; 7];
-            if s.write_all(b"PING\r\n").is_ok()
-                && s.read_exact(&mut buf).is_ok()
-                && &buf == b"+PONG\r\n"
-            {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The open-files hard limit (the server and the soak each raise theirs to it).
 fn nofile_hard() -> u64 {
@@ -118,7 +83,7 @@ fn herald_bench() -> PathBuf {
 #[test]
 fn quick_soak_passes() {
     let bench = herald_bench();
-    let port = free_port();
+    let port = common::free_port();
     let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("soak-herald-{port}.log"));
     let log_file = std::fs::File::create(&log).unwrap();
     // Room for 1,000 connections where the limits allow it.
@@ -132,11 +97,11 @@ fn quick_soak_passes() {
         .stderr(log_file)
         .spawn()
         .unwrap();
-    let mut server = Guard(server);
-    assert!(
-        wait_ready(port, &mut server.0, Duration::from_secs(20)),
-        "herald did not answer on port {port}"
-    );
+    let mut server = common::KillOnDrop(server);
+    let addr = ([127, 0, 0, 1], port).into();
+    if let Err(e) = common::wait_for_ping(addr, Duration::from_secs(20), Some(&mut server.0)) {
+        panic!("herald did not start on port {port}: {e}");
+    }
     let pid = server.0.id();
 
     let mut soak = Command::new(&bench)
@@ -149,18 +114,11 @@ fn quick_soak_passes() {
         .spawn()
         .unwrap();
     // 2 × 15 s of load + at most 2 × 20 s to settle + set-up: 150 s is a hang.
-    let end = Instant::now() + Duration::from_secs(150);
-    let status = loop {
-        if let Some(status) = soak.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > end {
-            let _ = soak.kill();
-            let _ = soak.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = common::wait_exit(&mut soak, Duration::from_secs(150));
+    if status.is_none() {
+        let _ = soak.kill();
+        let _ = soak.wait();
+    }
     let mut out = String::new();
     let mut err = String::new();
     if let Some(mut o) = soak.stdout.take() {

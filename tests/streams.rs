@@ -21,40 +21,8 @@ use redis::{Connection, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn server() -> herald::server::ServerHandle {
-    common::herald()
-}
-
 fn connect(s: &herald::server::ServerHandle) -> Connection {
     common::connect_redis(s, TIMEOUT)
-}
-
-/// Polls `f` until it returns true or the timeout passes.
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + TIMEOUT;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
-fn blocked_clients(con: &mut Connection) -> usize {
-    let info: String = redis::cmd("INFO").arg("clients").query(con).expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        other => format!("{other:?}"),
-    }
 }
 
 /// The entries of an XRANGE-shaped reply as (id, field/value texts).
@@ -67,10 +35,10 @@ fn entries(v: &Value) -> Vec<(String, Vec<String>)> {
         .filter_map(|e| match e {
             Value::Array(p) if p.len() == 2 => {
                 let fields = match &p[1] {
-                    Value::Array(f) => f.iter().map(text).collect(),
+                    Value::Array(f) => f.iter().map(common::text).collect(),
                     _ => vec![],
                 };
-                Some((text(&p[0]), fields))
+                Some((common::text(&p[0]), fields))
             }
             _ => None,
         })
@@ -112,7 +80,7 @@ fn publish_with_streams(con: &mut Connection, channel: &str, message: &str) -> S
 
 #[test]
 fn hybrid_subscriber_recovers_exactly_what_it_missed() {
-    let s = server();
+    let s = common::herald();
     let mut publisher = connect(&s);
     let client = redis::Client::open(format!("redis://{}/", s.addr())).expect("client");
 
@@ -166,7 +134,7 @@ fn hybrid_subscriber_recovers_exactly_what_it_missed() {
 
 #[test]
 fn at_least_once_with_xautoclaim_takeover() {
-    let s = server();
+    let s = common::herald();
     let mut producer = connect(&s);
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")
@@ -245,7 +213,7 @@ fn at_least_once_with_xautoclaim_takeover() {
         let Value::Array(parts) = reply else {
             panic!("xautoclaim reply {reply:?}");
         };
-        cursor = text(&parts[0]);
+        cursor = common::text(&parts[0]);
         mine.extend(entries(&parts[1]).into_iter().map(|e| e.0));
         if cursor == "0-0" {
             break;
@@ -284,7 +252,7 @@ fn at_least_once_with_xautoclaim_takeover() {
 
 #[test]
 fn blocked_readers_are_served_in_order_and_time_out() {
-    let s = server();
+    let s = common::herald();
     let mut admin = connect(&s);
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")
@@ -297,7 +265,7 @@ fn blocked_readers_are_served_in_order_and_time_out() {
     let mut handles = Vec::new();
     for i in 0..3 {
         let mut con = connect(&s);
-        let before = blocked_clients(&mut admin);
+        let before = common::blocked_clients(&mut admin);
         handles.push(std::thread::spawn(move || {
             let v: Value = redis::cmd("XREADGROUP")
                 .arg("GROUP")
@@ -314,7 +282,9 @@ fn blocked_readers_are_served_in_order_and_time_out() {
                 .expect("xreadgroup");
             xread_entries(&v)
         }));
-        assert!(wait_until(|| blocked_clients(&mut admin) == before + 1));
+        common::wait_for_value("blocked_clients", TIMEOUT, before + 1, || {
+            common::blocked_clients(&mut admin)
+        });
     }
     for i in 0..3 {
         let _: String = redis::cmd("XADD")
@@ -356,9 +326,13 @@ fn blocked_readers_are_served_in_order_and_time_out() {
         .arg("q")
         .arg("$")
         .send_packed_command_for_test(&mut gone);
-    assert!(wait_until(|| blocked_clients(&mut admin) == 1));
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        common::blocked_clients(&mut admin)
+    });
     drop(gone);
-    assert!(wait_until(|| blocked_clients(&mut admin) == 0));
+    common::wait_for_value("blocked_clients", TIMEOUT, 0, || {
+        common::blocked_clients(&mut admin)
+    });
     let mut next = connect(&s);
     let h = std::thread::spawn(move || {
         let v: Value = redis::cmd("XREAD")
@@ -371,7 +345,9 @@ fn blocked_readers_are_served_in_order_and_time_out() {
             .expect("xread");
         xread_entries(&v)
     });
-    assert!(wait_until(|| blocked_clients(&mut admin) == 1));
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        common::blocked_clients(&mut admin)
+    });
     let _: String = redis::cmd("XADD")
         .arg("q")
         .arg("9-0")

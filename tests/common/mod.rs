@@ -1,11 +1,19 @@
 //! Helpers shared by the integration tests: a server to test (herald started
 //! in-process on a free port, or an external server named by
-//! `HERALD_TEST_SERVER_PORT`), where the end-to-end clients are (the venv's
-//! python, the Node test folder, redis-cli), and subprocesses run with a
-//! deadline and killed, with their whole process group, when it passes.
+//! `HERALD_TEST_SERVER_PORT`); what tests that start their own servers need
+//! (herald with a changed config, a free port and redis-server for a server
+//! process, a child killed on drop, a temporary directory); connections
+//! (the `redis` crate, or raw TCP with a reply-line reader) and the INFO /
+//! CONFIG SET calls several tests make; where the end-to-end clients are
+//! (the venv's python, the Node test folder, redis-cli); subprocesses run
+//! with a deadline and killed, with their whole process group, when it
+//! passes; and bounded waits for what a test cannot be told about.
 //!
 //! Nothing here sleeps to wait for something: a subprocess's exit and its
-//! output lines are waited for as events, each with a deadline.
+//! output lines are waited for as events, each with a deadline. Where there
+//! is no event to wait on (a counter in INFO, a server starting to accept
+//! connections), [`poll`] and the helpers built on it re-check a condition
+//! with a short pause until a deadline, and fail naming what they awaited.
 //!
 //! Environment:
 //! - `HERALD_PYTHON`: the python of the venv that has redis-py and pytest
@@ -13,14 +21,20 @@
 //! - `HERALD_NODE_DIR`: `tests/node` with its `node_modules` installed
 //!   (default: the project's `tests/node`, if `node_modules` is there);
 //! - `HERALD_REDIS_CLI`: the redis-cli to run (default: `redis-cli` on PATH);
+//! - `HERALD_REDIS_SERVER`: the redis-server to run (default: `redis-server`
+//!   on PATH);
 //! - `HERALD_TEST_SERVER_PORT`: run against the server on 127.0.0.1 at that
 //!   port (e.g. a redis-server, to check the tests) instead of herald.
 //!
-//! `bash scripts/test.sh` installs all of these and sets the variables.
+//! `bash scripts/test.sh` installs all of these (redis-cli and redis-server
+//! on PATH) and sets `HERALD_PYTHON` and `HERALD_NODE_DIR`.
 
 #![allow(dead_code)]
 
+use std::fmt::Debug;
+use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -31,6 +45,130 @@ use std::time::{Duration, Instant};
 
 /// Upper bound of one wait for an event (a line, a reply).
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Pause between two checks of [`poll`] and the waits built on it: short
+/// enough not to slow the tests down, long enough not to take the CPU from
+/// the server the test waits for.
+pub const POLL_PAUSE: Duration = Duration::from_millis(5);
+
+/// Calls `check` until it returns `Some`, pausing [`POLL_PAUSE`] between
+/// calls, and returns that value; `None` once `timeout` has passed (the last
+/// call starts at or after the deadline, so a condition that comes true just
+/// in time is still seen).
+///
+/// Only for conditions that nothing announces (a figure in INFO, a server
+/// starting to accept connections, a flag set by another thread): where
+/// there is an event (a reply, a message, an output line, a process exit),
+/// wait for that event with a timeout instead.
+pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last_chance = Instant::now() >= deadline;
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if last_chance {
+            return None;
+        }
+        std::thread::sleep(POLL_PAUSE.min(deadline.saturating_duration_since(Instant::now())));
+    }
+}
+
+/// Waits, with [`poll`], until `ready` returns true; panics, naming `what`
+/// was awaited and for how long, if it is still false after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    if poll(timeout, || ready().then_some(())).is_none() {
+        panic!("timed out after {timeout:?} waiting for {what}");
+    }
+}
+
+/// Waits, with [`poll`], until `probe` returns `want`; panics, naming
+/// `what`, the timeout and the last value seen, if it never does within
+/// `timeout`.
+pub fn wait_for_value<T: PartialEq + Debug>(
+    what: &str,
+    timeout: Duration,
+    want: T,
+    mut probe: impl FnMut() -> T,
+) {
+    let mut last = None;
+    let reached = poll(timeout, || {
+        let got = probe();
+        if got == want {
+            Some(())
+        } else {
+            last = Some(got);
+            None
+        }
+    });
+    if reached.is_none() {
+        panic!(
+            "timed out after {timeout:?} waiting for {what} to be {want:?}: still {:?}",
+            last.expect("probed at least once")
+        );
+    }
+}
+
+/// [`wait_for_value`] for async tests: `probe` is awaited, and the pause
+/// between checks is a tokio sleep (the runtime's other tasks, such as the
+/// connections being probed, go on meanwhile).
+pub async fn wait_for_value_async<T, F, Fut>(what: &str, timeout: Duration, want: T, mut probe: F)
+where
+    T: PartialEq + Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last_chance = Instant::now() >= deadline;
+        let got = probe().await;
+        if got == want {
+            return;
+        }
+        if last_chance {
+            panic!("timed out after {timeout:?} waiting for {what} to be {want:?}: still {got:?}");
+        }
+        tokio::time::sleep(POLL_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
+    }
+}
+
+/// True if the server at `addr` answers PING with `+PONG` now (the connect
+/// and the reply each bounded): the check of a readiness poll.
+pub fn answers_ping(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// Waits, with [`poll`], until the server at `addr` answers PING: a server
+/// started as a separate process does not say when it listens. With the
+/// server's process as `child`, gives up as soon as it exits. The error
+/// says which happened (the exit status, or the timeout).
+pub fn wait_for_ping(
+    addr: SocketAddr,
+    timeout: Duration,
+    mut child: Option<&mut Child>,
+) -> Result<(), String> {
+    poll(timeout, || {
+        if answers_ping(addr) {
+            return Some(Ok(()));
+        }
+        match child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(status))) => Some(Err(format!(
+                "exited with {status} before answering PING at {addr}"
+            ))),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| Err(format!("did not answer PING at {addr} within {timeout:?}")))
+}
 
 /// The project's root (where Cargo.toml is).
 pub fn project_dir() -> PathBuf {
@@ -84,11 +222,7 @@ pub fn start_server() -> Server {
             _turn: Some(turn),
         };
     }
-    let config = herald::config::Config {
-        port: 0,
-        ..Default::default()
-    };
-    let handle = herald::server::start(config).expect("herald::server::start failed");
+    let handle = herald();
     let port = handle.port();
     Server {
         handle: Some(handle),
@@ -143,6 +277,20 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// The redis-server to run (the reference server of the differential and
+/// persistence tests).
+pub fn redis_server() -> PathBuf {
+    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
+        return PathBuf::from(p);
+    }
+    on_path("redis-server").unwrap_or_else(|| {
+        panic!(
+            "redis-server not found (set HERALD_REDIS_SERVER or put it on PATH): run \
+             `bash scripts/test.sh`, which installs redis-server 7.0.15"
+        )
+    })
 }
 
 /// The redis-cli to run.
@@ -211,6 +359,39 @@ fn kill_group(pid: u32) {
     }
 }
 
+/// True if process `pid` (a child of this process) exits within `timeout`:
+/// the exit is waited for as an event, in a thread, and the process is left
+/// unreaped (its pid, also its process group's id, stays reserved).
+fn exits_within(pid: u32, timeout: Duration) -> bool {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        wait_exit_no_reap(pid);
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(timeout).is_ok()
+}
+
+/// Waits for `child` to exit, at most `timeout`, and reaps it: its exit
+/// status, or `None` if it is still running then (it is left running).
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    if exits_within(child.id(), timeout) {
+        Some(child.wait().expect("reap the child"))
+    } else {
+        None
+    }
+}
+
+/// A child process that is killed (SIGKILL) and reaped when dropped, so
+/// that a test that fails or panics leaves no server running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn read_all(stream: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -237,15 +418,8 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8], timeout: Duration) -> Out
     });
     let stdout = read_all(child.stdout.take().expect("piped stdout"));
     let stderr = read_all(child.stderr.take().expect("piped stderr"));
-    // Wait for the exit in another thread without reaping the process (so
-    // that its pid, which is also its process group's id, stays reserved
-    // until the group has been killed below).
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        wait_exit_no_reap(pid);
-        let _ = tx.send(());
-    });
-    let timed_out = rx.recv_timeout(timeout).is_err();
+    // The process stays unreaped until its group has been killed below.
+    let timed_out = !exits_within(pid, timeout);
     // Ends the process if still running, and whatever it started.
     kill_group(pid);
     let status = child.wait().expect("wait for the subprocess");
@@ -378,11 +552,51 @@ impl Drop for Streaming {
 /// inspect the server's state directly use this rather than
 /// [`start_server`]).
 pub fn herald() -> herald::server::ServerHandle {
-    herald::server::start(herald::config::Config {
+    herald_with(|_| {})
+}
+
+/// An in-process herald on a free port with the default settings changed
+/// by `edit` (which must leave `port` at 0).
+pub fn herald_with(edit: impl FnOnce(&mut herald::config::Config)) -> herald::server::ServerHandle {
+    let mut config = herald::config::Config {
         port: 0,
         ..Default::default()
-    })
-    .expect("server starts")
+    };
+    edit(&mut config);
+    herald::server::start(config).expect("herald starts")
+}
+
+/// A loopback port nobody listens on right now, for a server started as a
+/// separate process (which binds it a moment later: another process may
+/// take it meanwhile, which is rare and shows as a failed start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A random number (from the standard library's randomly keyed hasher: the
+/// tests need no rand crate for a file name or a delay).
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish()
+}
+
+/// A new empty directory `herald-TAG-PID-RANDOM` under the system's temp
+/// directory (tests of one binary run in parallel, and several binaries
+/// at once). The caller removes it.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "herald-{tag}-{}-{}",
+        std::process::id(),
+        rand_u64()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
 }
 
 /// A `redis` crate connection to `s` whose reads time out after `timeout`.
@@ -394,4 +608,72 @@ pub fn connect_redis(
     let con = client.get_connection().expect("connect");
     con.set_read_timeout(Some(timeout)).expect("timeout");
     con
+}
+
+/// A raw TCP connection to `addr` whose reads time out after [`WAIT`].
+pub fn connect_raw(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    s
+}
+
+/// Reads one reply line, up to and with its CRLF (a status, error or
+/// integer reply, or the header of a longer one), a byte at a time so that
+/// nothing after it is consumed; panics, with what came so far, if the
+/// connection closes or the read times out first.
+pub fn read_line(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        match s.read(&mut b) {
+            Ok(0) => panic!(
+                "connection closed inside a reply line, after {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            Ok(_) => out.push(b[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "{e} while reading a reply line, after {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `CONFIG SET name value`, which must succeed.
+pub fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .expect("config set");
+}
+
+/// A numeric field of `INFO section`; panics if there is none.
+pub fn info_u64(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let text: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
+}
+
+/// INFO's `blocked_clients`: nothing tells a test that a client has entered
+/// a blocking command, so tests poll this before they unblock it.
+pub fn blocked_clients(con: &mut redis::Connection) -> usize {
+    info_u64(con, "clients", "blocked_clients") as usize
+}
+
+/// A scalar reply as text (bulk and simple strings, integers, OK); anything
+/// else in its debug form.
+pub fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::Okay => "OK".into(),
+        other => format!("{other:?}"),
+    }
 }
