@@ -5,8 +5,8 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use herald::message::{Kind, Message};
 use herald::protocol::{Frame, Protocol, RequestParser};
-use herald::pubsub::message::{Kind, Message};
 use herald::util::glob::Pattern;
 
 fn pipeline(n: usize, payload: usize) -> Vec<u8> {

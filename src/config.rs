@@ -32,6 +32,7 @@
 //! apply side effects such as re-binding, all or nothing).
 
 mod def;
+pub mod notify;
 mod table;
 #[cfg(test)]
 mod tests;

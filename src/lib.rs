@@ -24,17 +24,26 @@
 //! into each subscriber's outbox, and each subscriber's own connection task
 //! writes it out. See `docs/architecture.md`.
 
-pub mod acl;
-pub mod catalog;
-pub mod command;
 pub mod config;
-pub mod engine;
-pub mod net;
-pub mod observe;
 pub mod persist;
 pub mod protocol;
-pub mod pubsub;
 pub mod server;
-pub mod state;
-pub mod store;
 pub mod util;
+
+pub(crate) mod acl;
+pub(crate) mod catalog;
+pub(crate) mod command;
+pub(crate) mod engine;
+pub(crate) mod net;
+pub(crate) mod observe;
+pub(crate) mod pubsub;
+pub(crate) mod state;
+pub(crate) mod store;
+
+/// Running commands in-process, without a connection (tests, fuzzing):
+/// the server's state, an internal client and the command path it runs
+/// through, the dispatch table, and the AOF loader's command runner.
+pub use command::{execute, replay::Replayer, Client, TABLE};
+/// Encode-once pub/sub messages (benchmarks measure their encoding).
+pub use pubsub::message;
+pub use state::Shared;

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -57,8 +57,6 @@ pub struct Shared {
     pub stats: Stats,
     /// Process start, for uptime.
     pub started: Instant,
-    /// Wall-clock start (INFO server).
-    pub started_wall: SystemTime,
     /// Random 40-hex-digit run id (INFO server `run_id`).
     pub run_id: String,
     /// The port actually bound (INFO `tcp_port`, useful with port 0).
@@ -98,7 +96,6 @@ impl Shared {
             clients: Clients::default(),
             stats: Stats::default(),
             started: Instant::now(),
-            started_wall: SystemTime::now(),
             run_id,
             port: std::sync::atomic::AtomicU16::new(port),
             persist: Mutex::default(),
@@ -116,13 +113,6 @@ impl Shared {
         self.engine.configure(&cfg);
         self.acl.configure(&cfg.requirepass, acl_pubsub_all(&cfg));
         self.observe.configure(&cfg);
-    }
-
-    /// Used memory as INFO and `maxmemory` count it: the keyspace's
-    /// estimate plus what clients hold (see `observe`).
-    #[inline]
-    pub fn used_memory(&self) -> usize {
-        self.engine.store.used_memory_total() + self.clients_memory()
     }
 
     /// What clients hold: a fixed overhead per connected client plus their

@@ -337,11 +337,11 @@ fn load_lrange(dir: &Path) -> Result<String, String> {
         appendfsync: AppendFsync::No,
         ..Default::default()
     };
-    let sh = herald::state::Shared::new(cfg);
-    let mut replay = herald::command::replay::Replayer::new(sh.clone());
+    let sh = herald::Shared::new(cfg);
+    let mut replay = herald::Replayer::new(sh.clone());
     herald::persist::open(&sh, &mut replay)?;
-    let mut c = herald::command::Client::internal(sh.clone());
-    herald::command::execute(
+    let mut c = herald::Client::internal(sh.clone());
+    herald::execute(
         &mut c,
         vec!["LRANGE".into(), "l".into(), "0".into(), "-1".into()],
     );
@@ -663,7 +663,7 @@ fn dump_all(c: &mut redis::Connection) -> Vec<String> {
 /// in every state XREADGROUP, XCLAIM, XAUTOCLAIM, XACK, NOACK, SETID,
 /// CREATECONSUMER / DELCONSUMER and trimming can leave them in.
 fn write_every_type(c: &mut redis::Connection) {
-    let far = (herald::store::now_ms() / 1000 + 100_000).to_string();
+    let far = (herald::util::now_ms() / 1000 + 100_000).to_string();
     for args in [
         &["SET", "s", "hello"][..],
         &["APPEND", "s", " world"],

@@ -1,6 +1,6 @@
-//! Fuzz target for herald's command layer (`herald::command::execute`),
+//! Fuzz target for herald's command layer (`herald::execute`),
 //! without a network: every input is a sequence of commands run, in order,
-//! by an internal client (`herald::command::Client::internal`), the
+//! by an internal client (`herald::Client::internal`), the
 //! way the AOF loader runs them.
 //!
 //! Each input gets a fresh server state (`Shared::new`), so a failing
@@ -9,7 +9,7 @@
 //! Input format, decoded byte by byte (decoding never fails; it stops at the
 //! end of the input):
 //! - per command: two bytes pick a name among every command and subcommand
-//!   of `herald::command::TABLE` (a subcommand comes with its parent), one
+//!   of `herald::TABLE` (a subcommand comes with its parent), one
 //!   byte the number of further arguments (0 to 7);
 //! - per argument: one byte picks its shape (a key of four, a number, an
 //!   option word, a channel or pattern, a stream id, a range bound, a
@@ -29,10 +29,10 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use herald::command::{self, TABLE};
+use herald::TABLE;
 use herald::config::Config;
-use herald::command::Client;
-use herald::state::Shared;
+use herald::Client;
+use herald::Shared;
 use libfuzzer_sys::fuzz_target;
 
 /// Every command and subcommand: the arguments that name it.
@@ -395,19 +395,14 @@ fuzz_target!(|data: &[u8]| {
         if !allowed(&args) {
             continue;
         }
-        command::execute(&mut client, args);
+        herald::execute(&mut client, args);
         client.out.clear();
-        if client.blocked.is_some() {
-            // Blocking never waits here: drop the waiter, as the AOF loader does.
-            command::transactions::client_gone(&mut client);
-        }
-        if client.close_after_reply {
-            // QUIT and friends: go on with a new client on the same state.
-            command::transactions::client_gone(&mut client);
-            client.drop_subscriptions();
+        if client.blocked.is_some() || client.close_after_reply {
+            // Blocking never waits here, and QUIT and friends close: go on
+            // with a new client on the same state.
+            client.release();
             client = Client::internal(shared.clone());
         }
     }
-    command::transactions::client_gone(&mut client);
-    client.drop_subscriptions();
+    client.release();
 });

@@ -164,16 +164,6 @@ impl Log {
                 .collect(),
         )
     }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -196,11 +186,11 @@ mod tests {
         log.add(entry("get"), 2);
         log.add(entry("set"), 2);
         log.add(entry("get"), 2);
-        assert_eq!(log.len(), 2);
+        assert_eq!(log.entries.len(), 2);
         assert_eq!(log.entries[0].count, 2);
         assert_eq!(&log.entries[0].object[..], b"get");
         log.add(entry("del"), 2);
-        assert_eq!(log.len(), 2);
+        assert_eq!(log.entries.len(), 2);
         assert_eq!(&log.entries[1].object[..], b"get");
     }
 }

@@ -64,7 +64,7 @@ pub mod rules;
 pub mod table;
 pub mod users;
 
-pub use rules::{Denied, RuleError, Rules, Selector};
+pub use rules::{Denied, Rules, Selector};
 pub use users::{Acl, User};
 
 /// `-NOAUTH Authentication required.` (Redis's `shared.noautherr`).

@@ -573,7 +573,7 @@ pub enum Sanitize {
     /// `skip-sanitize-payload`.
     Skip,
     /// `sanitize-payload`.
-    Sanitize,
+    Always,
 }
 
 /// Everything ACL SETUSER sets on a user.
@@ -635,7 +635,7 @@ impl Rules {
         } else if kw(op, "skip-sanitize-payload") {
             self.sanitize = Sanitize::Skip;
         } else if kw(op, "sanitize-payload") {
-            self.sanitize = Sanitize::Sanitize;
+            self.sanitize = Sanitize::Always;
         } else if kw(op, "nopass") {
             self.nopass = true;
             self.passwords.clear();
@@ -704,7 +704,7 @@ impl Rules {
         }
         match self.sanitize {
             Sanitize::Skip => out.push("skip-sanitize-payload"),
-            Sanitize::Sanitize => out.push("sanitize-payload"),
+            Sanitize::Always => out.push("sanitize-payload"),
             Sanitize::Unset => {}
         }
         out

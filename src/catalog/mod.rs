@@ -55,6 +55,7 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// Routes to the functions below and produces Redis's errors for unknown
 /// subcommands and wrong argument counts, so the dispatch table can hand the
 /// whole command here. `implemented` is the list of commands herald serves.
+#[cfg(test)]
 pub fn command<A: AsRef<[u8]>>(args: &[A], implemented: &[&str]) -> Frame {
     let Some(sub) = args.first() else {
         return command_reply(implemented);
@@ -239,12 +240,14 @@ pub fn list<A: AsRef<[u8]>>(args: &[A], implemented: &[&str]) -> Result<Frame, F
 /// `The command has no key arguments`, `Invalid number of arguments specified
 /// for command`, `Invalid arguments specified for command` (no keys found in a
 /// command that needs some).
+#[cfg(test)]
 pub fn getkeys<A: AsRef<[u8]>>(args: &[A]) -> Result<Frame, Frame> {
     getkeys_impl(args, &Implemented::All, false)
 }
 
 /// `COMMAND GETKEYSANDFLAGS <command> [arg ...]`: like [`getkeys`], each key
 /// paired with the set of its access flags (`RO`, `RW`, `OW`, `access`, ...).
+#[cfg(test)]
 pub fn getkeysandflags<A: AsRef<[u8]>>(args: &[A]) -> Result<Frame, Frame> {
     getkeys_impl(args, &Implemented::All, true)
 }

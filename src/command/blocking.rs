@@ -21,9 +21,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Client;
+use crate::config::notify;
 use crate::engine::blocking::{Serve, Slot, Waiter};
 use crate::protocol::{Frame, Protocol};
-use crate::store::{notify, own, Db, List, Value};
+use crate::store::{own, Db, List, Value};
 
 /// What a blocked command does once its key has data.
 #[derive(Debug, Clone)]

@@ -213,6 +213,24 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Lets go of everything the client holds in the server, as a
+    /// disconnected client does: its transaction and WATCHes, a block,
+    /// MONITOR, a postponed command, its subscriptions, its place in the
+    /// client list.
+    pub fn release(&mut self) {
+        super::transactions::client_gone(self);
+        if self.monitor {
+            self.shared.observe.monitors.remove(self.handle.id);
+        }
+        if self.postponed.take().is_some() {
+            self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
+        }
+        self.drop_subscriptions();
+        self.shared.clients.remove(self.handle.id);
+    }
+}
+
 impl Session for Client {
     fn execute(&mut self, args: Vec<Bytes>) {
         super::execute(self, args);
@@ -321,14 +339,6 @@ impl Session for Client {
     }
 
     fn closed(&mut self) {
-        super::transactions::client_gone(self);
-        if self.monitor {
-            self.shared.observe.monitors.remove(self.handle.id);
-        }
-        if self.postponed.take().is_some() {
-            self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
-        }
-        self.drop_subscriptions();
-        self.shared.clients.remove(self.handle.id);
+        self.release();
     }
 }

@@ -9,8 +9,9 @@ use bytes::Bytes;
 use super::strings::{format_human, parse_f64};
 use super::{parse_i64, ERR_NOT_INTEGER};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::{Frame, Protocol};
-use crate::store::{notify, own, Db, Hash, Value, WRONGTYPE};
+use crate::store::{own, Db, Hash, Value, WRONGTYPE};
 
 /// The hash at `key` (read-only): Ok(None) if missing, Err after WRONGTYPE.
 fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Hash>, ()> {

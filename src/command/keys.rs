@@ -10,8 +10,9 @@ use bytes::Bytes;
 
 use super::{parse_i64, put_db, take_db, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::Frame;
-use crate::store::{notify, Db, Value};
+use crate::store::{Db, Value};
 use crate::util::glob::Pattern;
 
 /// DEL / UNLINK key [key ...].
@@ -499,15 +500,4 @@ pub fn db_stats(c: &Client, i: usize) -> (usize, usize, usize) {
     }
     let g = c.shared.engine.store.lock(i);
     (g.len(), g.expires_len(), g.used_memory())
-}
-
-/// The value type check shared by the type families: Ok(None) if the key
-/// is missing, Err if it holds another type.
-pub fn wrongtype(c: &mut Client) {
-    c.error(crate::store::WRONGTYPE);
-}
-
-/// True if `v` is of the variant `want` names (`string`, `list`, ...).
-pub fn is_type(v: &Value, want: &str) -> bool {
-    v.type_name() == want
 }

@@ -14,8 +14,9 @@ use bytes::Bytes;
 use super::blocking::{self, block, BlockOp};
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::Frame;
-use crate::store::{notify, own, Db, List, Value, WRONGTYPE};
+use crate::store::{own, Db, List, Value, WRONGTYPE};
 
 /// Checks that `key` is a list or missing; replies WRONGTYPE otherwise.
 fn check_list(c: &mut Client, db: &mut Db, key: &[u8]) -> Result<bool, ()> {

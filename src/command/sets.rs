@@ -9,8 +9,9 @@ use bytes::Bytes;
 
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::Frame;
-use crate::store::{notify, Db, Set, Value, WRONGTYPE};
+use crate::store::{Db, Set, Value, WRONGTYPE};
 
 /// The set at `key` (read-only): Ok(None) if missing, Err after WRONGTYPE.
 fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Set>, ()> {

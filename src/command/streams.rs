@@ -15,9 +15,10 @@ use bytes::Bytes;
 use super::blocking::BlockOp;
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::{Frame, Protocol};
 use crate::store::stream::{AddError, Entry, Group, Stream, StreamId, Trim};
-use crate::store::{notify, own, Db, Value, WRONGTYPE};
+use crate::store::{own, Db, Value, WRONGTYPE};
 
 const ERR_INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 /// Default COUNT of a blocked XREAD / XREADGROUP (Redis's

@@ -9,8 +9,9 @@ use bytes::Bytes;
 
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::Frame;
-use crate::store::{notify, own, Db, Value, WRONGTYPE};
+use crate::store::{own, Db, Value, WRONGTYPE};
 
 /// Largest string SETRANGE / APPEND may build (Redis's 512 MB default).
 const MAX_STRING: usize = 512 * 1024 * 1024;

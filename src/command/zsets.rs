@@ -14,9 +14,10 @@ use super::lists::parse_timeout;
 use super::strings::parse_f64;
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
+use crate::config::notify;
 use crate::protocol::{Frame, Protocol};
 use crate::store::zset::{Cursor, LexBound, LexRange, ScoreRange};
-use crate::store::{notify, Db, Value, ZSet, WRONGTYPE};
+use crate::store::{Db, Value, ZSet, WRONGTYPE};
 
 const ERR_FLOAT: &str = "ERR value is not a valid float";
 const ERR_MINMAX: &str = "ERR min or max is not a float";

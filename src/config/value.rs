@@ -494,7 +494,7 @@ fn parse_special(s: Special, args: &[&[u8]], cx: &Context) -> Result<Value, Stri
                 return Err("wrong number of arguments".into());
             }
             let s = text(args[0])?;
-            keyspace_events_flags(s)
+            super::notify::parse(s)
                 .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
             Ok(Value::Notify(s.to_string()))
         }
@@ -595,90 +595,6 @@ fn format_percentile(v: f64) -> String {
     s
 }
 
-// Keyspace notification classes (Redis's NOTIFY_* bits).
-const N_KEYSPACE: u32 = 1 << 0;
-const N_KEYEVENT: u32 = 1 << 1;
-const N_GENERIC: u32 = 1 << 2;
-const N_STRING: u32 = 1 << 3;
-const N_LIST: u32 = 1 << 4;
-const N_SET: u32 = 1 << 5;
-const N_HASH: u32 = 1 << 6;
-const N_ZSET: u32 = 1 << 7;
-const N_EXPIRED: u32 = 1 << 8;
-const N_EVICTED: u32 = 1 << 9;
-const N_STREAM: u32 = 1 << 10;
-const N_KEY_MISS: u32 = 1 << 11;
-const N_MODULE: u32 = 1 << 12;
-const N_NEW: u32 = 1 << 13;
-const N_ALL: u32 = N_GENERIC
-    | N_STRING
-    | N_LIST
-    | N_SET
-    | N_HASH
-    | N_ZSET
-    | N_EXPIRED
-    | N_EVICTED
-    | N_STREAM
-    | N_MODULE;
-
-/// Redis's `keyspaceEventsStringToFlags`.
-fn keyspace_events_flags(s: &str) -> Option<u32> {
-    let mut flags = 0;
-    for c in s.bytes() {
-        flags |= match c {
-            b'A' => N_ALL,
-            b'g' => N_GENERIC,
-            b'$' => N_STRING,
-            b'l' => N_LIST,
-            b's' => N_SET,
-            b'h' => N_HASH,
-            b'z' => N_ZSET,
-            b'x' => N_EXPIRED,
-            b'e' => N_EVICTED,
-            b'K' => N_KEYSPACE,
-            b'E' => N_KEYEVENT,
-            b't' => N_STREAM,
-            b'm' => N_KEY_MISS,
-            b'd' => N_MODULE,
-            b'n' => N_NEW,
-            _ => return None,
-        };
-    }
-    Some(flags)
-}
-
-/// Redis's `keyspaceEventsFlagsToString`.
-fn keyspace_events_string(flags: u32) -> String {
-    let mut s = String::new();
-    if flags & N_ALL == N_ALL {
-        s.push('A');
-    } else {
-        for (bit, c) in [
-            (N_GENERIC, 'g'),
-            (N_STRING, '$'),
-            (N_LIST, 'l'),
-            (N_SET, 's'),
-            (N_HASH, 'h'),
-            (N_ZSET, 'z'),
-            (N_EXPIRED, 'x'),
-            (N_EVICTED, 'e'),
-            (N_STREAM, 't'),
-            (N_MODULE, 'd'),
-            (N_NEW, 'n'),
-        ] {
-            if flags & bit != 0 {
-                s.push(c);
-            }
-        }
-    }
-    for (bit, c) in [(N_KEYSPACE, 'K'), (N_KEYEVENT, 'E'), (N_KEY_MISS, 'm')] {
-        if flags & bit != 0 {
-            s.push(c);
-        }
-    }
-    s
-}
-
 /// The name an enum option shows for `id` (the first of its synonyms).
 pub(super) fn enum_name(values: &[(&'static str, u32)], id: u32) -> &'static str {
     values
@@ -747,8 +663,8 @@ pub(super) fn display(def: &Def, v: &Value) -> String {
             )
         }
         Value::Oom(v) => format!("{} {} {}", v[0], v[1], v[2]),
-        Value::Notify(raw) => keyspace_events_flags(raw)
-            .map(keyspace_events_string)
+        Value::Notify(raw) => super::notify::parse(raw)
+            .map(super::notify::to_string)
             .unwrap_or_default(),
         Value::Bind(addrs) => addrs.join(" "),
         Value::ReplicaOf(Some((host, port))) => format!("{host} {port}"),

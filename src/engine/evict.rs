@@ -22,9 +22,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Engine;
+use crate::config::notify;
 use crate::config::MaxmemoryPolicy;
 use crate::store::evict::{random_candidate, sample};
-use crate::store::{notify, own, Db};
+use crate::store::{own, Db};
 
 impl Engine {
     /// Evicts keys until used memory (the keyspace's, plus `others`: client

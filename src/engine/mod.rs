@@ -43,10 +43,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use crate::config::notify;
 use crate::config::Config;
 use crate::persist::aof::Aof;
 use crate::pubsub::PubSub;
-use crate::store::{notify, Db, DbGuard, Store};
+use crate::store::{Db, DbGuard, Store};
 use blocking::{Waiter, Waiters};
 
 /// The keyspace with everything a change of it reaches.
@@ -242,11 +243,6 @@ pub struct Locks {
 }
 
 impl Locks {
-    /// True while a unit holds databases.
-    pub fn is_active(&self) -> bool {
-        !self.guards.is_empty()
-    }
-
     /// The held database `i`, if the unit holds it.
     pub fn get(&self, i: usize) -> Option<&Db> {
         self.guards.iter().find(|g| g.index == i).map(|g| &**g)

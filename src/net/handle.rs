@@ -139,8 +139,6 @@ pub struct ClientMeta {
     pub ssub: usize,
     /// Last command run (`client|list` style), for `cmd=`.
     pub last_cmd: String,
-    /// Flags letters for `flags=` (e.g. `N`, `P`).
-    pub flags: String,
     /// Bytes waiting in the query buffer / its capacity.
     pub qbuf: usize,
     pub qbuf_cap: usize,

@@ -35,7 +35,6 @@ use bytes::Bytes;
 
 pub use clients::Clients;
 pub use connection::Connection;
-pub use handle::ClientHandle;
 pub use pressure::Pressure;
 
 /// What the connection loop asks of the client it serves: the command

@@ -81,19 +81,9 @@ impl SlowLog {
         self.entries.truncate(max_len);
     }
 
-    /// Trims the log after `slowlog-max-len` was lowered.
-    pub fn trim(&mut self, max_len: usize) {
-        self.entries.truncate(max_len);
-    }
-
     /// Number of entries (SLOWLOG LEN).
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// True when no entry is kept.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Forgets every entry (SLOWLOG RESET); ids go on increasing.
@@ -163,7 +153,7 @@ mod tests {
         };
         assert_eq!(first[0], Frame::Integer(2));
         log.reset();
-        assert!(log.is_empty());
+        assert_eq!(log.len(), 0);
         log.push(e("d"), 2);
         let Frame::Array(items) = log.get(1) else {
             panic!("array")

@@ -57,8 +57,6 @@ pub enum Frame {
     Verbatim(&'static str, Bytes),
     /// `>N` in RESP3, an array in RESP2: out-of-band data such as pub/sub messages.
     Push(Vec<Frame>),
-    /// Bytes already encoded for the connection's protocol, written as they are.
-    Raw(Bytes),
 }
 
 impl Frame {
@@ -162,7 +160,6 @@ impl Frame {
                     put_bulk(out, text);
                 }
             }
-            Frame::Raw(b) => out.extend_from_slice(b),
         }
     }
 

@@ -49,7 +49,7 @@ pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod list;
-pub mod notify;
+
 pub mod set;
 pub mod stream;
 pub mod zset;
@@ -62,6 +62,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use parking_lot::{Mutex, RawMutex};
 
+use crate::config::notify;
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
@@ -158,8 +159,6 @@ struct Entry {
 /// One keyspace event waiting to be published when the lock is released.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// The notify class bit ([`notify`]) the event belongs to.
-    pub class: u32,
     /// Redis's event name (`set`, `lpush`, `expired`, ...).
     pub name: &'static str,
     /// The key, in its own allocation.
@@ -229,7 +228,8 @@ pub struct Db {
 }
 
 impl Db {
-    /// An empty database numbered `index`.
+    /// An empty database numbered `index`, counted on its own (unit tests).
+    #[cfg(test)]
     pub fn new(index: usize) -> Db {
         Db::counted_in(index, Arc::default())
     }
@@ -547,7 +547,6 @@ impl Db {
     pub fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
         if notify::wanted(self.notify_flags, class) {
             self.events.push(Event {
-                class,
                 name,
                 key: own(key),
             });
@@ -680,40 +679,12 @@ impl Store {
         self.dbs.len()
     }
 
-    /// Always false: there is at least one database.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// Locks database `i` (which must exist) and fixes its clock.
     pub fn lock(&self, i: usize) -> DbGuard {
         let mut g = self.dbs[i.min(self.dbs.len() - 1)].lock_arc();
         g.now = now_ms();
         g.lfu = self.evictor.settings.lfu();
         g
-    }
-
-    /// Number of keys in database `db`.
-    pub fn dbsize(&self, db: usize) -> usize {
-        self.dbs.get(db).map_or(0, |d| d.lock().len())
-    }
-
-    /// (keys, keys with a TTL) of database `db`, for INFO keyspace.
-    pub fn counts(&self, db: usize) -> (usize, usize) {
-        self.dbs.get(db).map_or((0, 0), |d| {
-            let d = d.lock();
-            (d.len(), d.expires_len())
-        })
-    }
-
-    /// Sum of the databases' memory estimates.
-    pub fn used_memory(&self) -> usize {
-        self.dbs.iter().map(|d| d.lock().used_memory()).sum()
-    }
-
-    /// Sum of the databases' expired-key counters.
-    pub fn expired_keys(&self) -> u64 {
-        self.dbs.iter().map(|d| d.lock().expired_keys).sum()
     }
 }
 

@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-pub use group::{Consumer, Group, PendingEntry};
+pub use group::{Group, PendingEntry};
 
 /// A node takes at most this many entries (live + deleted), as Redis's
 /// default `stream-node-max-entries`.
@@ -378,11 +378,6 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// An empty stream.
-    pub fn new() -> Stream {
-        Stream::default()
-    }
-
     /// Number of live entries.
     pub fn len(&self) -> u64 {
         self.length
@@ -781,7 +776,7 @@ mod tests {
     fn random_operations_match_a_model() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _round in 0..20 {
-            let mut s = Stream::new();
+            let mut s = Stream::default();
             let mut model: BTreeMap<StreamId, u64> = BTreeMap::new();
             let mut next = StreamId::new(1, 0);
             for i in 0..3000u64 {
@@ -857,7 +852,7 @@ mod tests {
 
     #[test]
     fn ids_and_exhaustion() {
-        let mut s = Stream::new();
+        let mut s = Stream::default();
         assert_eq!(s.append(StreamId::MIN, &[]), Err(AddError::NotGreater));
         s.append(StreamId::new(5, 5), &[(b"a", b"b")]).expect("add");
         assert_eq!(s.next_id(3), Ok(StreamId::new(5, 6)));
@@ -875,7 +870,7 @@ mod tests {
 
     #[test]
     fn nodes_pack_entries_compactly() {
-        let mut s = Stream::new();
+        let mut s = Stream::default();
         for i in 0..1000u64 {
             s.append(
                 StreamId::new(1_700_000_000_000 + i / 3, i % 3),

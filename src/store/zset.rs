@@ -604,12 +604,6 @@ impl ZSet {
     pub fn lex_in(r: &LexRange, m: &[u8]) -> bool {
         r.gte_min(m) && r.lte_max(m)
     }
-
-    /// Iterates members with their scores in the dictionary's order (ZSCAN,
-    /// ZRANDMEMBER-like uses); not sorted.
-    pub fn iter_unordered(&self) -> impl Iterator<Item = (&Bytes, f64)> {
-        self.dict.iter().map(|(k, v)| (k, *v))
-    }
 }
 
 #[cfg(test)]

@@ -163,11 +163,6 @@ impl Pattern {
             .collect()
     }
 
-    /// True when the pattern has no wildcard at all (it matches one string).
-    pub fn is_literal(&self) -> bool {
-        self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
-    }
-
     /// Does `s` match this pattern?
     pub fn matches(&self, s: &[u8]) -> bool {
         if s.is_empty() {

@@ -1,7 +1,7 @@
 //! Keyspace notification classes: `notify-keyspace-events` parsing and
 //! printing with Redis's flag letters.
 //!
-//! Writes queue events on their [`super::Db`] with [`super::Db::notify`];
+//! Writes queue events on their database with `Db::notify`;
 //! `Engine::unlock` publishes them as `__keyspace@<db>__:<key>` (payload:
 //! the event) and `__keyevent@<db>__:<event>` (payload: the key), in that
 //! order, as Redis's `notifyKeyspaceEvent` does.
