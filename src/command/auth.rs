@@ -20,6 +20,7 @@ use crate::acl::check::{fullname_of, verdict};
 use crate::acl::rules::channel_allowed;
 use crate::acl::{log, Denied, Rules, User};
 use crate::net::handle::ClientHandle;
+use crate::pubsub::SubscriptionKind as SubKind;
 use crate::state::Shared;
 
 /// True when the client must authenticate before running `cmd` (Redis's
@@ -202,56 +203,17 @@ fn clients_of(shared: &Shared, user: &Arc<User>) -> Vec<Arc<ClientHandle>> {
         .collect()
 }
 
-/// The subscriptions of other clients: (client id, kind, name), found by
-/// scanning the registries (administrative paths only).
-fn subscriptions_of(shared: &Shared, ids: &[u64]) -> Vec<(u64, SubKind, Bytes)> {
-    let ps = &shared.engine.pubsub;
-    let mut out: Vec<(u64, SubKind, Bytes)> = Vec::new();
-    out.extend(
-        ps.channels
-            .subscriptions_of(ids)
-            .into_iter()
-            .map(|(id, n)| (id, SubKind::Channel, n)),
-    );
-    out.extend(
-        ps.patterns
-            .subscriptions_of(ids)
-            .into_iter()
-            .map(|(id, n)| (id, SubKind::Pattern, n)),
-    );
-    out.extend(
-        ps.shard_channels
-            .subscriptions_of(ids)
-            .into_iter()
-            .map(|(id, n)| (id, SubKind::Shard, n)),
-    );
-    out
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SubKind {
-    Channel,
-    Pattern,
-    Shard,
-}
-
 /// Closes other clients at once, as Redis's `freeClient`: their queued
-/// output is dropped, their subscriptions leave the registries now (so a
-/// PUBLISH after this counts and reaches them no more), and their tasks
-/// close the sockets.
+/// output is dropped, their subscriptions (`subs`, from
+/// `PubSub::subscriptions_of`) leave the registries now (so a PUBLISH after
+/// this counts and reaches them no more), and their tasks close the
+/// sockets.
 fn evict(shared: &Shared, victims: &[Arc<ClientHandle>], subs: &[(u64, SubKind, Bytes)]) {
     let ps = &shared.engine.pubsub;
     for h in victims {
         h.close_outbox();
-        for (id, kind, name) in subs {
-            if *id != h.id {
-                continue;
-            }
-            match kind {
-                SubKind::Channel => ps.channels.unsubscribe(name, h, None),
-                SubKind::Pattern => ps.patterns.unsubscribe(name, h, None),
-                SubKind::Shard => ps.shard_channels.unsubscribe(name, h, None),
-            }
+        for (_, kind, name) in subs.iter().filter(|(id, _, _)| *id == h.id) {
+            ps.unsubscribe(*kind, name, h, None);
         }
         h.kill();
     }
@@ -272,7 +234,7 @@ pub fn kill_clients_of(c: &mut Client, user: &Arc<User>) {
         return;
     }
     let ids: Vec<u64> = victims.iter().map(|h| h.id).collect();
-    let subs = subscriptions_of(&c.shared, &ids);
+    let subs = c.shared.engine.pubsub.subscriptions_of(&ids);
     evict(&c.shared, &victims, &subs);
 }
 
@@ -325,7 +287,7 @@ pub fn kill_pubsub_clients_if_needed(c: &mut Client, user: &Arc<User>, old: &Rul
         return;
     }
     let ids: Vec<u64> = candidates.iter().map(|h| h.id).collect();
-    let subs = subscriptions_of(&c.shared, &ids);
+    let subs = c.shared.engine.pubsub.subscriptions_of(&ids);
     let victims: Vec<Arc<ClientHandle>> = candidates
         .into_iter()
         .filter(|h| {

@@ -18,6 +18,7 @@ use crate::net::handle::ClientHandle;
 use crate::net::limits::ClientClass;
 use crate::net::{Pressure, Session};
 use crate::protocol::{Frame, Protocol};
+use crate::pubsub::SubscriptionKind as Kind;
 use crate::state::Shared;
 
 /// CLIENT REPLY mode.
@@ -200,14 +201,14 @@ impl Client {
     /// Drops every subscription (disconnect, RESET); no confirmations.
     pub fn drop_subscriptions(&mut self) {
         let ps = &self.shared.engine.pubsub;
-        for ch in std::mem::take(&mut self.channels) {
-            ps.channels.unsubscribe(&ch, &self.handle, None);
-        }
-        for p in std::mem::take(&mut self.patterns) {
-            ps.patterns.unsubscribe(&p, &self.handle, None);
-        }
-        for ch in std::mem::take(&mut self.shard_channels) {
-            ps.shard_channels.unsubscribe(&ch, &self.handle, None);
+        for (kind, set) in [
+            (Kind::Channel, std::mem::take(&mut self.channels)),
+            (Kind::Pattern, std::mem::take(&mut self.patterns)),
+            (Kind::Shard, std::mem::take(&mut self.shard_channels)),
+        ] {
+            for name in set {
+                ps.unsubscribe(kind, &name, &self.handle, None);
+            }
         }
         self.sync_class();
     }

@@ -18,6 +18,7 @@ use crate::command::Client;
 use crate::protocol::Frame;
 use crate::pubsub::message::encode_confirmation;
 use crate::pubsub::registry::ChannelRegistry;
+use crate::pubsub::SubscriptionKind as Kind;
 
 /// PUBSUB subcommands (sorted by name).
 pub static PUBSUB_SUBCOMMANDS: &[Spec] = &[
@@ -64,93 +65,21 @@ fn own(name: &Bytes) -> Bytes {
     Bytes::copy_from_slice(name)
 }
 
-fn classic_count(c: &Client) -> usize {
-    c.channels.len() + c.patterns.len()
-}
-
-/// SUBSCRIBE channel [channel ...].
-pub fn subscribe(c: &mut Client, args: &[Bytes]) {
-    c.queue_replies();
-    for ch in &args[1..] {
-        let proto = c.protocol;
-        if !c.channels.contains(ch) {
-            let ch = &own(ch);
-            c.channels.insert(ch.clone());
-            let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
-            c.shared
-                .engine
-                .pubsub
-                .channels
-                .subscribe(ch, &c.handle, confirm);
-        } else {
-            let confirm = encode_confirmation(proto, b"subscribe", Some(ch), classic_count(c));
-            c.handle.push(confirm);
-        }
+/// The confirmation's name for a subscription of `kind`.
+fn subscribe_name(kind: Kind) -> &'static [u8] {
+    match kind {
+        Kind::Channel => b"subscribe",
+        Kind::Pattern => b"psubscribe",
+        Kind::Shard => b"ssubscribe",
     }
-    c.sync_class();
 }
 
-/// SSUBSCRIBE shardchannel [shardchannel ...].
-pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
-    c.queue_replies();
-    for ch in &args[1..] {
-        let proto = c.protocol;
-        if !c.shard_channels.contains(ch) {
-            let ch = &own(ch);
-            c.shard_channels.insert(ch.clone());
-            let n = c.shard_channels.len();
-            let confirm = encode_confirmation(proto, b"ssubscribe", Some(ch), n);
-            c.shared
-                .engine
-                .pubsub
-                .shard_channels
-                .subscribe(ch, &c.handle, confirm);
-        } else {
-            let n = c.shard_channels.len();
-            c.handle
-                .push(encode_confirmation(proto, b"ssubscribe", Some(ch), n));
-        }
-    }
-    c.sync_class();
-}
-
-/// PSUBSCRIBE pattern [pattern ...].
-pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
-    c.queue_replies();
-    for p in &args[1..] {
-        let proto = c.protocol;
-        if !c.patterns.contains(p) {
-            let p = &own(p);
-            c.patterns.insert(p.clone());
-            let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
-            c.shared
-                .engine
-                .pubsub
-                .patterns
-                .subscribe(p, &c.handle, confirm);
-        } else {
-            let confirm = encode_confirmation(proto, b"psubscribe", Some(p), classic_count(c));
-            c.handle.push(confirm);
-        }
-    }
-    c.sync_class();
-}
-
-/// Which kind of subscription an unsubscribe command removes.
-#[derive(Clone, Copy)]
-enum Kind {
-    Channel,
-    Pattern,
-    Shard,
-}
-
-impl Kind {
-    fn reply_name(self) -> &'static [u8] {
-        match self {
-            Kind::Channel => b"unsubscribe",
-            Kind::Pattern => b"punsubscribe",
-            Kind::Shard => b"sunsubscribe",
-        }
+/// The confirmation's name for leaving one.
+fn unsubscribe_name(kind: Kind) -> &'static [u8] {
+    match kind {
+        Kind::Channel => b"unsubscribe",
+        Kind::Pattern => b"punsubscribe",
+        Kind::Shard => b"sunsubscribe",
     }
 }
 
@@ -163,27 +92,56 @@ fn set_of(c: &mut Client, kind: Kind) -> &mut indexmap::IndexSet<Bytes, ahash::R
     }
 }
 
-/// The count shown in a confirmation of `kind`.
+/// The count shown in a confirmation of `kind`: classic channels and
+/// patterns count together; shard channels count alone.
 fn count_for(c: &Client, kind: Kind) -> usize {
     match kind {
         Kind::Shard => c.shard_channels.len(),
-        _ => classic_count(c),
+        _ => c.channels.len() + c.patterns.len(),
     }
 }
 
-/// Removes `name` from the registry of `kind` and queues `confirm` after
-/// its last message.
-fn leave(c: &Client, kind: Kind, name: &[u8], confirm: Bytes) {
-    let ps = &c.shared.engine.pubsub;
-    match kind {
-        Kind::Channel => ps.channels.unsubscribe(name, &c.handle, Some(confirm)),
-        Kind::Pattern => ps.patterns.unsubscribe(name, &c.handle, Some(confirm)),
-        Kind::Shard => ps
-            .shard_channels
-            .unsubscribe(name, &c.handle, Some(confirm)),
+/// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE: one confirmation per name, in
+/// order; a name already subscribed is confirmed again (as Redis does).
+fn subscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
+    c.queue_replies();
+    let proto = c.protocol;
+    for name in &args[1..] {
+        if set_of(c, kind).contains(name) {
+            let confirm =
+                encode_confirmation(proto, subscribe_name(kind), Some(name), count_for(c, kind));
+            c.handle.push(confirm);
+            continue;
+        }
+        let name = own(name);
+        set_of(c, kind).insert(name.clone());
+        let confirm =
+            encode_confirmation(proto, subscribe_name(kind), Some(&name), count_for(c, kind));
+        c.shared
+            .engine
+            .pubsub
+            .subscribe(kind, &name, &c.handle, confirm);
     }
+    c.sync_class();
 }
 
+/// SUBSCRIBE channel [channel ...].
+pub fn subscribe(c: &mut Client, args: &[Bytes]) {
+    subscribe_cmd(c, args, Kind::Channel);
+}
+
+/// SSUBSCRIBE shardchannel [shardchannel ...].
+pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
+    subscribe_cmd(c, args, Kind::Shard);
+}
+
+/// PSUBSCRIBE pattern [pattern ...].
+pub fn psubscribe(c: &mut Client, args: &[Bytes]) {
+    subscribe_cmd(c, args, Kind::Pattern);
+}
+
+/// UNSUBSCRIBE / PUNSUBSCRIBE / SUNSUBSCRIBE: the names given, or every
+/// subscription of the kind in subscription order.
 fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     c.queue_replies();
     let proto = c.protocol;
@@ -193,9 +151,12 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
             // whose order Redis leaves to its hash table: swap_remove is O(1).
             let held = set_of(c, kind).swap_remove(name);
             let count = count_for(c, kind);
-            let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
+            let confirm = encode_confirmation(proto, unsubscribe_name(kind), Some(name), count);
             if held {
-                leave(c, kind, name, confirm);
+                c.shared
+                    .engine
+                    .pubsub
+                    .unsubscribe(kind, name, &c.handle, Some(confirm));
             } else {
                 c.handle.push(confirm);
             }
@@ -207,7 +168,7 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     // No arguments: leave everything of this kind, in subscription order.
     let all = std::mem::take(set_of(c, kind));
     if all.is_empty() {
-        let confirm = encode_confirmation(proto, kind.reply_name(), None, count_for(c, kind));
+        let confirm = encode_confirmation(proto, unsubscribe_name(kind), None, count_for(c, kind));
         c.handle.push(confirm);
         return;
     }
@@ -215,8 +176,11 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     for name in &all {
         left -= 1;
         let count = count_for(c, kind) + left;
-        let confirm = encode_confirmation(proto, kind.reply_name(), Some(name), count);
-        leave(c, kind, name, confirm);
+        let confirm = encode_confirmation(proto, unsubscribe_name(kind), Some(name), count);
+        c.shared
+            .engine
+            .pubsub
+            .unsubscribe(kind, name, &c.handle, Some(confirm));
     }
     c.sync_class();
 }
