@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/aof.sh: write throughput with the append-only file, herald against
-# redis-server, same machine, same run (issue 7).
+# redis-server, same machine, same run.
 #
 # For each appendfsync policy (no AOF, everysec, always) it starts a fresh
 # redis-server (--appendonly yes --aof-use-rdb-preamble no, --save "") and a

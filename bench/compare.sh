@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/compare.sh: herald against redis-server, same machine, same run.
 #
-# Builds herald and herald-bench (release), then runs the matrix of issue 3
-# alternately on a freshly started redis-server and herald (each run gets a
+# Builds herald and herald-bench (release), then runs the benchmark matrix
+# (the rows below) alternately on a freshly started redis-server and herald (each run gets a
 # new server), repeats every row, and writes the medians, the herald/redis
 # ratios, the machine and a chart to docs/benchmarks.md (+ benchmarks.svg).
 #

@@ -99,14 +99,14 @@ HERALD_USES = {
     "client-query-buffer-limit", "client-output-buffer-limit", "maxmemory",
     "maxmemory-policy", "notify-keyspace-events", "requirepass", "loglevel",
     "logfile", "dir", "appendonly", "appendfsync", "hz",
-    # issue 7 (src/persist)
+    # persistence (src/persist)
     "appenddirname", "appendfilename", "aof-load-truncated",
     "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage",
-    # issue 6 (src/observe, src/store/evict.rs): read through Config::value
+    # operations (src/observe, src/engine/evict.rs): read through Config::value
     "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
     "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor",
     "lfu-decay-time",
-    # issue 8 (src/acl, src/connection/transport.rs): read through Config::value
+    # security (src/acl, src/net/transport.rs): read through Config::value
     "acl-pubsub-default", "aclfile", "acllog-max-len", "protected-mode",
     "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file",
     "tls-auth-clients",

@@ -15,7 +15,7 @@
 //! [`Config::ignored_options_set`] names the ones a file or flag set, so
 //! start-up can log them.
 //!
-//! # herald's defaults versus Redis's (issue 7)
+//! # herald's defaults versus Redis's
 //!
 //! [`Config::default`] is redis-server 7.0's configuration (except `bind`
 //! and `io-threads`), `appendonly no` included: that is what embedders and

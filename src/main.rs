@@ -6,7 +6,7 @@ use herald::config::Config;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `herald check-aof [--fix] DIR`: inspect / repair an AOF (issue 7).
+    // `herald check-aof [--fix] DIR`: inspect / repair an AOF.
     if args.first().map(String::as_str) == Some("check-aof") {
         let code = herald::persist::check::main(&args[1..]);
         return ExitCode::from(code as u8);

@@ -1,4 +1,4 @@
-//! `maxmemory` and its eviction policies (issue 6), over TCP with the
+//! `maxmemory` and its eviction policies, over TCP with the
 //! `redis` crate against an in-process herald: for each policy, fill well
 //! past the limit and check that used memory stays near it, that the right
 //! kind of key goes (`volatile-*` only keys with a TTL, `volatile-ttl` the

@@ -1,4 +1,4 @@
-//! Bounds on what a client can make the server hold (issue 6): the pubsub
+//! Bounds on what a client can make the server hold: the pubsub
 //! output-buffer limit cuts off a subscriber that does not read while the
 //! others keep receiving everything in order; the query-buffer limit cuts
 //! off an endless request; idle `timeout` closes idle clients but not

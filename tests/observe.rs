@@ -1,4 +1,4 @@
-//! Operator facilities (issue 6) over TCP against an in-process herald:
+//! Operator facilities over TCP against an in-process herald:
 //! INFO's figures as exporters and `redis-cli --stat` read them, SLOWLOG
 //! entries (durations, client address and name), LATENCY events, MONITOR
 //! lines with the real client address, and CLIENT PAUSE timing.

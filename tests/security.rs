@@ -1,4 +1,4 @@
-//! Security end to end (issue 8): TLS with redis-cli and redis-py on a
+//! Security end to end: TLS with redis-cli and redis-py on a
 //! `tls-port` beside the plain port (client certificates required, optional
 //! or not asked for; a missing or wrong one refused), protected mode, users
 //! from the config file, and the ACL file (`aclfile`, ACL SAVE / LOAD).

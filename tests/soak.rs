@@ -1,4 +1,4 @@
-//! The soak test's short form on CI (issue 6): starts the `herald` binary on
+//! The soak test's short form on CI: starts the `herald` binary on
 //! a free loopback port with a small pubsub output-buffer limit (so slow
 //! readers are cut off within the run), runs `herald-bench soak --quick`
 //! against it (1,000 connections, a 15 s warm-up round then 15 s measured:

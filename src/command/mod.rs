@@ -1,24 +1,31 @@
-//! Command dispatch: from a parsed request to the handler that runs it.
+//! The command layer: from a parsed request to the handler that runs it
+//! and the reply it builds.
 //!
 //! [`execute`] looks the command (and its subcommand) up in the static
 //! [`TABLE`], applies the checks redis-server's `processCommand` makes, in
 //! its order (unknown command or subcommand, arity, authentication and
-//! ACLs ([`crate::acl`]), the RESP2 subscribed context), then calls the
-//! handler. Handlers live one family per file:
-//! [`connection`] (PING, HELLO, CLIENT, ...), [`pubsub`] (PUBLISH,
-//! SUBSCRIBE, PUBSUB, ...) and [`server`] (INFO, CONFIG, COMMAND, ...).
-//! Each handler gets the connection's [`Client`] and the arguments, and
-//! queues its reply on the client.
+//! ACLs ([`auth`]), `maxmemory`, a failing AOF, the RESP2 subscribed
+//! context, MONITOR, CLIENT PAUSE), then calls the handler. Handlers live
+//! one family per file: [`connection`] (PING, HELLO, CLIENT, ...),
+//! [`pubsub`] (PUBLISH, SUBSCRIBE, PUBSUB, ...), [`server`] (INFO, CONFIG,
+//! COMMAND, ...), [`acl`], [`observe`], [`transactions`]. Each handler gets
+//! the [`Client`] and the arguments, and queues its reply on the client.
 //!
 //! Keyspace commands ([`keys`], [`strings`], [`lists`], [`hashes`],
-//! [`sets`], [`zsets`]) are *data* handlers ([`DataHandler`]): they also get
-//! the locked [`Db`] of the client's selected database. [`execute`] takes
-//! the lock ([`lock_db`]) for one command, or reuses the guards EXEC holds
-//! for the whole transaction ([`transactions`]); [`unlock`] then serves
-//! blocked clients and publishes the keyspace events the command queued.
+//! [`sets`], [`zsets`], [`streams`]) are *data* handlers
+//! ([`DataHandler`]): they also get the client's selected database, which
+//! [`run_spec`] acquires from the engine for the command (or from the unit
+//! EXEC runs) and releases after it: the engine then records, publishes
+//! and logs the command's effects (see `engine`). Blocking commands
+//! register with the engine through [`blocking`].
+//!
 //! While the client is in MULTI, [`run`] queues commands instead of running
 //! them, after the same checks Redis makes first (unknown command, arity,
 //! subscribed context), which flag the transaction when they fail.
+//!
+//! [`Client`] is also the [`Session`](crate::net::Session) the connection
+//! loop drives; [`replay`] runs the AOF's commands at start-up through
+//! this same path.
 
 pub mod acl;
 pub mod auth;
@@ -409,7 +416,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             is_exec,
         );
     }
-    // Authentication, then ACLs, as Redis's processCommand (issue 8). Both
+    // Authentication, then ACLs, as Redis's processCommand. Both
     // cost a flag test for an authenticated client with full permissions.
     if crate::command::auth::auth_required(c) && !no_auth(&fullname) {
         return reject(c, crate::acl::NOAUTH, is_exec);
@@ -466,7 +473,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         && c.shared
             .observe
             .pause
-            .holds(|| queue_has(c, spec, is_exec, flags::WRITE))
+            .postpones(|| queue_has(c, spec, is_exec, flags::WRITE))
     {
         c.postponed = Some(args.to_vec());
         c.shared

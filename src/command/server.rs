@@ -121,7 +121,7 @@ fn config_set(c: &mut Client, args: &[Bytes]) {
                 }
             }
             c.shared.config_changed();
-            // appendonly yes / no starts or stops the log (issue 7).
+            // appendonly yes / no starts or stops the log.
             let aof_after = c.shared.config.read().appendonly;
             if aof_after != aof_before {
                 if let Err(e) = crate::persist::set_appendonly(&c.shared, aof_after) {

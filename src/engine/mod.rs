@@ -152,13 +152,17 @@ impl Engine {
     /// Database `i` for one command: the guard the caller's unit holds
     /// (EXEC), or a fresh lock. Give it back with [`release`](Self::release).
     pub fn acquire(&self, locks: &mut Locks, i: usize) -> Access {
-        let (mut guard, held) = match locks.take(i) {
+        let (mut guard, from_unit) = match locks.take(i) {
             Some(g) => (g, true),
             None => (self.lock(i), false),
         };
         guard.prop_rewritten = false;
         let dirty = guard.dirty;
-        Access { guard, held, dirty }
+        Access {
+            guard,
+            from_unit,
+            dirty,
+        }
     }
 
     /// Ends one command's work on a database taken with
@@ -174,7 +178,7 @@ impl Engine {
                 db.prop.push(args.to_vec());
             }
         }
-        if a.held {
+        if a.from_unit {
             self.publish_events(db);
             let i = db.index;
             locks.effects.extend(db.prop.drain(..).map(|cmd| (i, cmd)));
@@ -243,12 +247,12 @@ pub struct Locks {
 }
 
 impl Locks {
-    /// The held database `i`, if the unit holds it.
+    /// Database `i`, if the unit has it locked.
     pub fn get(&self, i: usize) -> Option<&Db> {
         self.guards.iter().find(|g| g.index == i).map(|g| &**g)
     }
 
-    /// The held database `i`, to change, if the unit holds it.
+    /// Database `i`, to change, if the unit has it locked.
     pub fn get_mut(&mut self, i: usize) -> Option<&mut Db> {
         self.guards
             .iter_mut()
@@ -267,7 +271,7 @@ impl Locks {
 pub struct Access {
     guard: DbGuard,
     /// Taken from the caller's unit: goes back there.
-    held: bool,
+    from_unit: bool,
     /// `Db::dirty` when the command began.
     dirty: u64,
 }

@@ -5,7 +5,7 @@
 //! list (CLIENT LIST / KILL). Anything that wants to send bytes to the
 //! client, its own replies and published messages alike, appends shared
 //! [`Bytes`] to the outbox. The client's connection task writes it to the
-//! socket, except for published messages held while the worker was busy:
+//! socket, except for published messages deferred while the worker was busy:
 //! the worker writes those itself, when it is about to park or their wait
 //! is over ([`ClientHandle::write_queued`], see `net::delivery`), through the
 //! outbox's own share of the socket. A published message therefore costs each

@@ -8,7 +8,7 @@
 //!
 //! - `Plain`: each call is the `TcpStream`'s own; the enum match is the
 //!   only cost the plain path pays for TLS existing. The socket is shared
-//!   (`Arc`) with the client's outbox, which writes held deliveries to it
+//!   (`Arc`) with the client's outbox, which writes deferred deliveries to it
 //!   straight from the worker (`ClientHandle::write_queued`): the descriptor
 //!   is closed only when both have let go of it.
 //! - `Tls`: rustls is used sans-IO. Reading: `read_tls` pulls ciphertext

@@ -16,7 +16,7 @@
 //! - MONITOR costs one relaxed load per command while nobody monitors
 //!   ([`monitor::Monitors::active`]);
 //! - CLIENT PAUSE costs one relaxed load per command while no pause is on
-//!   ([`pause::Pause::holds`]);
+//!   ([`pause::Pause::postpones`]);
 //! - network byte counters are bumped once per read and once per write
 //!   system call (relaxed atomics in `state::Stats`), never per byte;
 //! - rates and client-buffer memory are computed by [`Observe::sample`], ten times a

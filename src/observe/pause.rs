@@ -1,15 +1,15 @@
 //! CLIENT PAUSE / UNPAUSE, as Redis 7.0.
 //!
-//! `CLIENT PAUSE ms [WRITE|ALL]` holds back, until the deadline or CLIENT
+//! `CLIENT PAUSE ms [WRITE|ALL]` postpones, until the deadline or CLIENT
 //! UNPAUSE, every client command (ALL) or only those that could change
 //! data or be propagated (WRITE: commands flagged `write`, PUBLISH,
-//! SPUBLISH, and EXEC of a transaction holding one). A held command is not
+//! SPUBLISH, and EXEC of a transaction holding one). A postponed command is not
 //! lost: the connection keeps it ([`crate::command::Client::postponed`])
 //! and waits, without polling, for [`Pause::changed`] or the deadline, then
 //! runs it and the rest of its pipeline. A second PAUSE can lengthen the
 //! pause or widen WRITE to ALL, never shorten or narrow it, as in Redis.
 //!
-//! Hot path: [`Pause::holds`] is one relaxed atomic load while no pause is
+//! Hot path: [`Pause::postpones`] is one relaxed atomic load while no pause is
 //! on.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -63,18 +63,18 @@ impl Pause {
     }
 
     /// True if a command must wait now: `writes` tells whether it is one
-    /// that a WRITE pause holds back. Ends a pause whose deadline passed.
+    /// that a WRITE pause postpones. Ends a pause whose deadline passed.
     #[inline]
-    pub fn holds(&self, writes: impl FnOnce() -> bool) -> bool {
+    pub fn postpones(&self, writes: impl FnOnce() -> bool) -> bool {
         let kind = self.kind.load(Ordering::Relaxed);
         if kind == OFF {
             return false;
         }
-        self.holds_slow(kind, writes)
+        self.postpones_slow(kind, writes)
     }
 
     #[cold]
-    fn holds_slow(&self, kind: u8, writes: impl FnOnce() -> bool) -> bool {
+    fn postpones_slow(&self, kind: u8, writes: impl FnOnce() -> bool) -> bool {
         if now_ms() >= self.end_ms.load(Ordering::Relaxed) {
             self.unpause();
             return false;
@@ -98,17 +98,17 @@ mod tests {
     #[test]
     fn pause_widens_and_lengthens_only() {
         let p = Pause::default();
-        assert!(!p.holds(|| true));
+        assert!(!p.postpones(|| true));
         let end = now_ms() + 60_000;
         p.pause(end, WRITE);
-        assert!(p.holds(|| true));
-        assert!(!p.holds(|| false));
+        assert!(p.postpones(|| true));
+        assert!(!p.postpones(|| false));
         p.pause(end - 30_000, ALL);
-        assert!(p.holds(|| false));
+        assert!(p.postpones(|| false));
         assert!(p.remaining_ms() > 30_000);
         p.unpause();
-        assert!(!p.holds(|| true));
+        assert!(!p.postpones(|| true));
         p.pause(now_ms().saturating_sub(1), ALL);
-        assert!(!p.holds(|| true), "a pause past its deadline is over");
+        assert!(!p.postpones(|| true), "a pause past its deadline is over");
     }
 }

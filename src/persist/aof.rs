@@ -70,7 +70,7 @@
 //! - a backstop: data that waited [`BACKSTOP`] while no flush happened at
 //!   all (a runtime whose workers never run out of ready tasks, e.g. under a
 //!   flood of pipelined reads, never parks), it writes itself, so that a
-//!   held reply is never stuck.
+//!   reply waiting for it is never stuck.
 //!
 //! While appends keep coming it looks once per [`BACKSTOP`] (and finds the
 //! workers have flushed); once nothing new was appended between two looks
@@ -82,10 +82,10 @@
 //! failed (write commands then get `-MISCONF`, see [`Aof::write_error`]);
 //! workers stop trying and the writer thread retries every second; the
 //! first success clears it. Offsets never move past what was really
-//! written (or fsynced), so replies waiting for them stay held
+//! written (or fsynced), so replies waiting for them keep waiting
 //! (unacknowledged) rather than being told a lie, under every policy
 //! (Redis replies under `everysec` to writes it could not write yet; herald
-//! keeps its promise and holds them). At shutdown, a writer
+//! keeps its promise and makes them wait). At shutdown, a writer
 //! that still fails releases its waiters with "not durable", and their
 //! connections close without a reply.
 //!

@@ -1,4 +1,4 @@
-//! Persistence: Redis 7.0's multi-part append-only file (issue 7).
+//! Persistence: Redis 7.0's multi-part append-only file.
 //!
 //! # Files
 //!

@@ -1,4 +1,4 @@
-"""Channel permissions end to end (issue 8).
+"""Channel permissions end to end.
 
 A user limited to `&notifications:*` can SUBSCRIBE and PUBLISH there and
 nowhere else (PSUBSCRIBE only to the allowed pattern itself, as Redis 7.0

@@ -6,7 +6,8 @@ The seed code is copied as written; `redis` below is `seedredis`, which
 points `redis.Redis()` at the server under test. Changes to the seed code are
 marked `# test:`: they only hand results to the test and make the endless
 loops stop. The examples that need keys, lists, sorted sets or MULTI/EXEC are
-issue 4's; the transactional pipeline is here as an expected failure.
+tested with the data types; the transactional pipeline is here as an expected
+failure.
 """
 
 import json
@@ -261,7 +262,7 @@ class ReliableRedisMessaging:
             return self._handle_failed_delivery(message_data, str(e))
 
     def _handle_failed_delivery(self, message_data, error=None):
-        # test: the seed queues a retry here (ZADD / LPUSH: issue 4)
+        # test: the seed queues a retry here (ZADD / LPUSH)
         return False
 
 
