@@ -128,9 +128,10 @@ pub struct Acl {
 }
 
 impl Acl {
-    /// The initial users for `config`: `default` with `requirepass` (users
-    /// from the config file and the ACL file are loaded by
-    /// [`load_at_startup`]).
+    /// The initial users: `default`, with `requirepass` as its password
+    /// (none: `nopass`); `pubsub_all` is `acl-pubsub-default allchannels`.
+    /// Users from the config file and the ACL file are loaded by
+    /// `file::load_at_startup`.
     pub fn new(requirepass: &str, pubsub_all: bool) -> Acl {
         let default = Arc::new(User::new(
             Bytes::from_static(b"default"),

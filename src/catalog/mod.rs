@@ -252,13 +252,13 @@ pub fn getkeysandflags<A: AsRef<[u8]>>(args: &[A]) -> Result<Frame, Frame> {
     getkeys_impl(args, &Implemented::All, true)
 }
 
-/// [`getkeys`] answering `Invalid command specified` for commands herald
+/// `COMMAND GETKEYS`, answering `Invalid command specified` for commands herald
 /// does not implement, consistently with [`info`].
 pub fn getkeys_for<A: AsRef<[u8]>>(args: &[A], implemented: &[&str]) -> Result<Frame, Frame> {
     getkeys_impl(args, &Implemented::new(implemented), false)
 }
 
-/// [`getkeysandflags`] limited to the commands herald implements.
+/// `COMMAND GETKEYSANDFLAGS` limited to the commands herald implements.
 pub fn getkeysandflags_for<A: AsRef<[u8]>>(
     args: &[A],
     implemented: &[&str],

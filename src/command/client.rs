@@ -67,7 +67,7 @@ pub struct Client {
     pub tx: super::transactions::TxState,
     /// Set while the client is blocked in BLPOP & co.: the connection loop
     /// then waits for it to be served or to time out (see
-    /// `store::blocking`) and runs no further command meanwhile.
+    /// `command::blocking`) and runs no further command meanwhile.
     pub blocked: Option<super::blocking::Blocked>,
     /// The AOF offset the effects of this batch's writes end at (0:
     /// nothing to wait for). The replies queued in the outbox may leave

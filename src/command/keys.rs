@@ -448,7 +448,7 @@ pub fn flushdb(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if !flush_mode_ok(args) {
         return c.error(ERR_SYNTAX);
     }
-    db.flush();
+    db.remove_all();
     c.reply(Frame::ok());
 }
 
@@ -459,7 +459,7 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
     }
     for i in 0..c.shared.engine.store.len() {
         let mut g = take_db(c, i);
-        g.flush();
+        g.remove_all();
         if i == 0 {
             g.propagate(args.to_vec());
         }

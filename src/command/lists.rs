@@ -3,7 +3,7 @@
 //! the blocking BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
 //!
 //! A blocking command first behaves as its non-blocking form; if no key has
-//! data it registers the client with [`block`] (see `store::blocking` for
+//! data it registers the client with [`block`] (see `engine::blocking` for
 //! how it is served), unless it runs inside EXEC, where it answers at once
 //! as if it had timed out, like Redis.
 

@@ -4,7 +4,7 @@
 //! The client keeps its own ordered sets of channels, patterns and shard
 //! channels; the server-wide registries ([`crate::pubsub`]) hold the other
 //! direction. Before a (un)subscription the batch's earlier replies are
-//! queued ([`Client::flush_replies`]), then the registry queues the
+//! queued ([`Client::queue_replies`]), then the registry queues the
 //! confirmation under its lock, so confirmations and messages reach the
 //! client in the order Redis guarantees.
 //!

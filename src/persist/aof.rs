@@ -3,7 +3,7 @@
 //!
 //! # Appending
 //!
-//! [`Aof::append`] is called by the command layer while it still holds the
+//! [`Aof::append`] is called by the engine while it still holds the
 //! lock of the database the effects belong to, so effects on one database
 //! reach the file in the order they were made. It encodes them as RESP
 //! arrays (with a `SELECT` first when the database differs from the last
@@ -17,9 +17,9 @@
 //! A client whose command was logged does not see its reply before its
 //! effects are in the file as far as `appendfsync` promises: handed to the
 //! kernel with `write(2)` under `everysec` and `no`, written *and*
-//! fsynced (`fdatasync`) under `always`. [`crate::command`] records the
-//! offset in `Client::durable_at`, and the connection task awaits
-//! [`Aof::wait_durable`] before writing its outbox (the replies of the
+//! fsynced (`fdatasync`) under `always`. The command layer records the
+//! offset in `Client::durable_at`, and the connection loop has the
+//! session await [`Aof::wait_durable`] before it writes the outbox (the replies of the
 //! batch stay queued meanwhile). This is Redis's promise: its `beforeSleep`
 //! writes (and under `always` fsyncs) the AOF buffer before it sends any
 //! reply of the event-loop iteration. So killing the process (SIGKILL, a

@@ -17,9 +17,10 @@
 //!
 //! # What is logged (propagation)
 //!
-//! The command layer (`command::run_spec`) runs each data command with its
-//! database locked; every change bumps `Db::dirty`. A command that changed
-//! something is logged *as given* unless its handler logged a deterministic
+//! Every data command runs with its database acquired from the engine
+//! (`engine::Engine::acquire` / `release`); every change bumps `Db::dirty`.
+//! A command that changed something is logged *as given* unless its
+//! handler recorded a deterministic
 //! rewrite instead with `Db::propagate` (SET EX → `SET k v PXAT t`, EXPIRE
 //! → `PEXPIREAT`, INCRBYFLOAT → `SET k result KEEPTTL`, HINCRBYFLOAT →
 //! `HSET`, SPOP → `SREM`, every list / sorted-set pop — LPOP, BLPOP,
@@ -42,11 +43,11 @@
 //! it entries as `XGROUP CREATECONSUMER`. The loader, like Redis's AOF
 //! client, ignores LIMIT in a trim it replays.
 //!
-//! The effects are buffered in `Db::prop` and handed
-//! to [`aof::Aof::append`] when the command ends, still under the database
+//! The effects are buffered in `Db::prop` and handed by the engine to
+//! [`aof::Aof::append`] when the command ends, still under the database
 //! lock, so the file has each database's effects in execution order. EXEC
-//! collects the effects of its queue and appends them once, as
-//! `MULTI ... EXEC`. Rejected and queued commands change nothing and are
+//! (an engine unit) collects the effects of its queue and appends them
+//! once, as `MULTI ... EXEC`. Rejected and queued commands change nothing and are
 //! not logged. With `appendonly no`, `Db::propagating` is false and nothing
 //! is buffered.
 //!
@@ -58,8 +59,8 @@
 //! acknowledged, an OS crash up to about a second under `everysec`) or
 //! written and fsynced (`always`: nothing acknowledged is lost at all).
 //! The command layer records the offset a reply waits for in
-//! `Client::durable_at`; `Connection::serve` holds the batch's replies
-//! until [`aof::Aof::wait_durable`] says so. The write (and under `always`
+//! `Client::durable_at`; the connection loop keeps the batch's replies in
+//! the outbox until [`aof::Aof::wait_durable`] says so. The write (and under `always`
 //! the fsync) is made by the runtime worker about to park, once every
 //! client of its round has run its commands, as Redis's `beforeSleep`
 //! does: one write and one fsync per round (group commit). A writer thread
@@ -75,7 +76,7 @@
 //! rewrite is *scheduled* (`State::rewrite_scheduled`, INFO
 //! `aof_rewrite_scheduled:1`, `aof_enabled:1` already), as Redis's
 //! `startAppendOnly` does, and starts when that rewrite ends (or from the
-//! once-a-second [`cron`]). Writes made until it starts are in its
+//! once-a-second [`tick`]). Writes made until it starts are in its
 //! snapshot, taken when it starts with every database locked. An enabling
 //! rewrite that fails is scheduled again (Redis's `AOF_WAIT_REWRITE`),
 //! backing off after three failures in a row. Off: the log is written,
@@ -418,7 +419,7 @@ pub fn set_appendonly<H: Host>(host: &Arc<H>, on: bool) -> Result<(), String> {
 
 /// Starts the scheduled rewrite that turns the log on, unless it was
 /// cancelled, has started already, or a rewrite still runs (whose end calls
-/// this again, see `rewrite::spawn`; the once-a-second [`cron`] retries
+/// this again, see `rewrite::spawn`; the once-a-second [`tick`] retries
 /// too). On error the enable stays scheduled.
 pub(crate) fn start_scheduled<H: Host>(host: &Arc<H>) -> Result<(), String> {
     {

@@ -174,7 +174,7 @@ pub fn stalled<H: Host>(host: &H) -> bool {
 #[cfg(any(test, feature = "fault-injection"))]
 static STALL: parking_lot::Condvar = parking_lot::Condvar::new();
 
-/// Waits while [`stall`] stalls rewrites (nothing without the test hook).
+/// Waits while `stall` stalls rewrites (nothing without the test hook).
 fn wait_while_stalled<H: Host>(host: &H) {
     let _ = host;
     #[cfg(any(test, feature = "fault-injection"))]

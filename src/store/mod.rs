@@ -30,7 +30,7 @@
 //! blocked on it) and [`Db::notify`] for its keyspace event. Events are
 //! buffered in the database and published when the command (or the whole
 //! EXEC) ends, still under the lock, so their order is the commands' order
-//! (`command::unlock`).
+//! (`Engine::unlock`).
 //!
 //! # Memory accounting
 //!
@@ -213,8 +213,8 @@ pub struct Db {
     /// checked against without locking every database).
     total: Arc<AtomicUsize>,
     /// Changes made so far (Redis's `server.dirty`, per database): bumped by
-    /// [`Db::modified`] and [`Db::flush`]; the command layer compares it
-    /// before and after a command to know whether to log it (`persist`).
+    /// [`Db::modified`] and [`Db::remove_all`]; the engine compares it
+    /// before and after a command to know whether to record it (`engine`).
     pub dirty: u64,
     /// True while the append-only file is on (snapshot taken when locking),
     /// so that [`Db::propagate`] costs nothing when persistence is off.
@@ -554,7 +554,7 @@ impl Db {
     }
 
     /// Removes every key (FLUSHDB), breaking WATCH on the keys that existed.
-    pub fn flush(&mut self) {
+    pub fn remove_all(&mut self) {
         self.dirty += 1;
         if !self.watched.is_empty() {
             let keys: Vec<Bytes> = self.watched.keys().cloned().collect();
