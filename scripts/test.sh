@@ -8,7 +8,9 @@
 #      python3 / node at all;
 #    - .venv/ in the project: redis-py and pytest (tests/py/requirements.txt);
 #    - tests/node/node_modules: ioredis and node-redis (tests/node/package-lock.json).
-# 2. Runs cargo fmt --check, cargo clippy --all-targets -D warnings and
+# 2. Checks that the top-level modules depend on each other without a
+#    cycle (../shared/tools/layering/cycles.py, or its copy in scripts/),
+#    then runs cargo fmt --check, cargo clippy --all-targets -D warnings and
 #    cargo test --all-targets over the workspace (the server and bench/,
 #    herald-bench), telling the end-to-end tests where the venv's python and
 #    the Node modules are (HERALD_PYTHON, HERALD_NODE_DIR).
@@ -125,6 +127,16 @@ elapsed "$t"
 export HERALD_PYTHON=$VENV/bin/python
 export HERALD_NODE_DIR=$NODE_DIR
 export PYTHONDONTWRITEBYTECODE=1
+
+step "module layering: no dependency cycle between top-level modules"
+t=$SECONDS
+# The checker lives beside the project (../shared/tools/layering) on the
+# machines we develop and run CI on; a copy of it is kept in scripts/ so
+# that a checkout on its own runs the same check.
+LAYERING=$ROOT/../shared/tools/layering/cycles.py
+[ -f "$LAYERING" ] || LAYERING=$ROOT/scripts/layering-cycles.py
+python3 "$LAYERING" "$ROOT"
+elapsed "$t"
 
 step "cargo fmt --check"
 t=$SECONDS
