@@ -344,39 +344,46 @@ impl Booted {
     }
 
     /// Every bound address, plain then TLS.
-    fn addrs_of(listeners: &[std::net::TcpListener], tls: &TlsListeners) -> Vec<SocketAddr> {
-        listeners
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
             .iter()
-            .chain(tls.iter().flat_map(|(l, _)| l.iter()))
+            .chain(self.tls.iter().flat_map(|(l, _)| l.iter()))
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// Serves on the calling thread until shutdown, after running `first`
+    /// on the runtime; then stops the runtime (bounded).
+    fn serve_until_shutdown(self, first: impl std::future::Future<Output = ()>) -> io::Result<()> {
+        let Booted {
+            listeners,
+            tls,
+            shared,
+            rt,
+        } = self;
+        let served = rt.block_on(async {
+            first.await;
+            serve(listeners, tls, shared).await
+        });
+        rt.shutdown_timeout(Duration::from_secs(1));
+        served
     }
 }
 
 /// Runs the server in the foreground until SIGINT, SIGTERM or SHUTDOWN.
 pub fn run(mut config: Config) -> io::Result<()> {
     adjust_open_files_limit(&mut config);
-    let Booted {
-        listeners,
-        tls,
-        shared,
-        rt,
-    } = Booted::new(config)?;
-    let addrs: Vec<String> = Booted::addrs_of(&listeners, &tls)
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    rt.block_on(async {
-        let sig = shared.clone();
+    let booted = Booted::new(config)?;
+    let addrs: Vec<String> = booted.addrs().iter().map(|a| a.to_string()).collect();
+    let shared = booted.shared.clone();
+    booted.serve_until_shutdown(async move {
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("received shutdown signal, closing clients");
-            sig.shutdown();
+            shared.shutdown();
         });
         tracing::info!("herald ready to accept connections on {}", addrs.join(", "));
-        serve(listeners, tls, shared.clone()).await
     })?;
-    rt.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("herald is now ready to exit, bye bye...");
     Ok(())
 }
@@ -450,25 +457,19 @@ impl Drop for ServerHandle {
 /// Starts a server on a background thread and returns once it is listening.
 /// With `port: 0` it picks a free port; [`ServerHandle::addr`] tells which.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
-    let Booted {
-        listeners,
-        tls,
-        shared,
-        rt,
-    } = Booted::new(config)?;
-    let addr = listeners[0].local_addr()?;
-    let tls_addr = match &tls {
+    let booted = Booted::new(config)?;
+    let addr = booted.listeners[0].local_addr()?;
+    let tls_addr = match &booted.tls {
         Some((l, _)) => l.first().map(|l| l.local_addr()).transpose()?,
         None => None,
     };
-    let s = shared.clone();
+    let shared = booted.shared.clone();
     let thread = std::thread::Builder::new()
         .name("herald-server".into())
         .spawn(move || {
-            if let Err(e) = rt.block_on(serve(listeners, tls, s)) {
+            if let Err(e) = booted.serve_until_shutdown(async {}) {
                 tracing::error!("server stopped: {e}");
             }
-            rt.shutdown_timeout(Duration::from_secs(1));
         })?;
     Ok(ServerHandle {
         addr,

@@ -19,13 +19,11 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use super::Engine;
 use crate::config::notify;
 use crate::config::MaxmemoryPolicy;
 use crate::store::evict::{random_candidate, sample};
-use crate::store::{own, Db};
+use crate::store::Db;
 
 impl Engine {
     /// Evicts keys until used memory (the keyspace's, plus `others`: client
@@ -129,14 +127,7 @@ impl Engine {
     fn evict_key(&self, db: &mut Db, key: &[u8]) -> Option<usize> {
         let before = db.used_memory();
         db.remove(key)?;
-        // Not the running command's change: logged as its own DEL.
-        let dirty = db.dirty;
-        db.modified(key);
-        db.dirty = dirty;
-        if db.propagating {
-            db.prop.push(vec![Bytes::from_static(b"DEL"), own(key)]);
-        }
-        db.notify(notify::EVICTED, "evicted", key);
+        db.removed_by_server(key, notify::EVICTED, "evicted");
         self.store.evictor.evicted_keys.fetch_add(1, Relaxed);
         Some(before.saturating_sub(db.used_memory()).max(1))
     }

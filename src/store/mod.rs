@@ -307,16 +307,23 @@ impl Db {
         }
         self.remove(key);
         self.expired_keys += 1;
-        // An expiry is not the running command's change: it is logged as
-        // its own DEL (as Redis's propagateDeletion), the command is not.
+        self.removed_by_server(key, notify::EXPIRED, "expired");
+        true
+    }
+
+    /// After the server itself removed `key` (expiry, eviction): breaks
+    /// WATCH and wakes blocked clients as any write does, records the
+    /// removal as its own `DEL` (as Redis's `propagateDeletion`) without
+    /// counting it as the running command's change (so that command is
+    /// not logged for it), and queues `event` of `class`.
+    pub fn removed_by_server(&mut self, key: &[u8], class: u32, event: &'static str) {
         let dirty = self.dirty;
         self.modified(key);
         self.dirty = dirty;
         if self.propagating {
             self.prop.push(vec![Bytes::from_static(b"DEL"), own(key)]);
         }
-        self.notify(notify::EXPIRED, "expired", key);
-        true
+        self.notify(class, event, key);
     }
 
     /// The value of `key`, after lazy expiry; counts a keyspace hit or
