@@ -2,27 +2,54 @@
 //!
 //! # Layout
 //!
-//! - [`protocol`]: RESP2/RESP3 reply values ([`protocol::Frame`]) and the
-//!   request parser.
-//! - [`connection`]: one task per client: reads requests, runs them, writes
-//!   what its outbox holds ([`connection::handle::ClientHandle`]).
-//! - [`command`]: the dispatch table and one file per command family.
-//! - [`pubsub`]: channel, pattern and shard-channel registries, the glob
-//!   matcher, encode-once messages.
-//! - [`store`]: the keyspace.
-//! - [`state`]: the server-wide state shared by all connections.
-//! - [`config`]: redis.conf-style options, CONFIG GET / SET.
-//! - [`acl`]: users, AUTH, ACL rules and their checks, ACL LOG.
-//! - [`server`]: listeners, accept loop, start and shutdown.
-//! - [`persist`]: the append-only file (Redis 7's multi-part AOF).
-//! - [`observe`]: slow log, latency monitor, MONITOR, CLIENT PAUSE and
-//!   the sampled figures of INFO.
+//! Modules form layers; each depends only on layers below it (checked by
+//! `scripts/test.sh`). From the bottom:
 //!
-//! The path of a PUBLISH: [`connection::Connection`] reads and parses it,
-//! [`command::execute`] dispatches to [`command::pubsub::publish`], which
-//! calls [`pubsub::PubSub::publish`]; the registries push the encoded frame
-//! into each subscriber's outbox, and each subscriber's own connection task
-//! writes it out. See `docs/architecture.md`.
+//! ```text
+//!  server      wiring: one boot, the runtime, accept loop, periodic duties
+//!  command     parse requests, check them, run them, build replies; Client
+//!  state       Shared: what every connection shares (engine, clients, acl, ...)
+//!  observe     slow log, latency monitor, MONITOR, CLIENT PAUSE, INFO samples
+//!  engine      run a command's work against the keyspace; publish, serve,
+//!              log its effects; blocked clients; active expiry; eviction
+//!  persist     the append-only file (Redis 7's multi-part AOF)
+//!  pubsub      channel / pattern / shard registries, encode-once messages
+//!  store       pure data: databases, values, expiry and eviction sampling
+//!  net         sockets, TLS, the connection loop, outboxes, deliveries;
+//!              knows commands only as the `Session` trait
+//!  config      redis.conf options, flags, CONFIG GET / SET
+//!  acl         ACL rules, users, checks, ACL file and log
+//!  catalog     Redis 7.0.15's command metadata (arity, flags, key specs)
+//!  protocol    RESP2/RESP3 frames and the request parser
+//!  util        clocks, C-string helpers, the glob matcher
+//! ```
+//!
+//! - `util`, `protocol`, `catalog`: leaves.
+//! - `acl` knows rules and users, no client; `config` uses its grammar to
+//!   check `user` lines as it reads them (as Redis does).
+//! - `net` owns every socket and every byte on its way out: the
+//!   `Session` trait is how it hands a request to the
+//!   command layer.
+//! - `store` knows no client, command or frame: a command's effects are
+//!   recorded on its database as data (events, propagation record, keys
+//!   made ready), and `engine` turns them into deliveries, AOF records and
+//!   served blocked clients.
+//! - `command` holds the per-client state ([`Client`]) and the handlers.
+//! - `server` is the only module that names them all.
+//!
+//! The path of a PUBLISH: `net::connection` reads and parses it and hands
+//! it to the client's session; `command::execute` checks it and calls
+//! `command::pubsub::publish`; `pubsub::PubSub::publish_from` encodes the
+//! message once and the registries push it into each subscriber's outbox
+//! (`net::handle::ClientHandle::deliver`); the worker writes the outboxes
+//! out before it parks (`net::delivery`). See `docs/architecture.md`.
+//!
+//! # Embedding
+//!
+//! [`server::start`] runs a server on a background thread (tests use it
+//! with port 0); [`server::run`] is the binary's foreground server. To run
+//! commands without a connection: [`Shared::new`], [`Client::internal`] and
+//! [`execute`].
 
 pub mod config;
 pub mod persist;
