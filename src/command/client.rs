@@ -34,6 +34,39 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// A client's subscriptions of each kind, in subscription order (the
+/// order UNSUBSCRIBE with no argument leaves them in).
+#[derive(Default)]
+pub struct Subscriptions {
+    /// Classic channels.
+    pub channels: IndexSet<Bytes, ahash::RandomState>,
+    /// Patterns.
+    pub patterns: IndexSet<Bytes, ahash::RandomState>,
+    /// Shard channels.
+    pub shard_channels: IndexSet<Bytes, ahash::RandomState>,
+}
+
+impl Subscriptions {
+    /// The set of subscriptions of `kind`.
+    pub fn of(&mut self, kind: Kind) -> &mut IndexSet<Bytes, ahash::RandomState> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+
+    /// The count a (un)subscribe confirmation of `kind` shows, as
+    /// redis-server 7.0: classic channels and patterns count together;
+    /// shard channels count alone.
+    pub fn confirmed_count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.shard_channels.len(),
+            Kind::Channel | Kind::Pattern => self.channels.len() + self.patterns.len(),
+        }
+    }
+}
+
 /// Per-connection state owned by the connection task and given to command
 /// handlers.
 pub struct Client {
@@ -45,12 +78,9 @@ pub struct Client {
     pub protocol: Protocol,
     /// Selected database (SELECT).
     pub db: usize,
-    /// Classic channels, in subscription order.
-    pub channels: IndexSet<Bytes, ahash::RandomState>,
-    /// Patterns, in subscription order.
-    pub patterns: IndexSet<Bytes, ahash::RandomState>,
-    /// Shard channels, in subscription order.
-    pub shard_channels: IndexSet<Bytes, ahash::RandomState>,
+    /// What the client is subscribed to (the registries hold the other
+    /// direction).
+    pub subs: Subscriptions,
     /// CLIENT REPLY state.
     pub reply_mode: ReplyMode,
     /// Replies of the current batch, not yet queued.
@@ -112,9 +142,7 @@ impl Client {
             handle,
             protocol: Protocol::Resp2,
             db: 0,
-            channels: IndexSet::default(),
-            patterns: IndexSet::default(),
-            shard_channels: IndexSet::default(),
+            subs: Subscriptions::default(),
             reply_mode: ReplyMode::On,
             out: BytesMut::new(),
             close_after_reply: false,
@@ -135,7 +163,7 @@ impl Client {
 
     /// Total subscriptions, the count shown in (un)subscribe confirmations.
     pub fn subscription_count(&self) -> usize {
-        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+        self.subs.channels.len() + self.subs.patterns.len() + self.subs.shard_channels.len()
     }
 
     /// True in the RESP2 subscribed context, where only pub/sub commands run.
@@ -176,9 +204,9 @@ impl Client {
     fn publish_meta(&self, qbuf: usize, qbuf_cap: usize) {
         let mut m = self.handle.meta.lock();
         m.db = self.db;
-        m.sub = self.channels.len();
-        m.psub = self.patterns.len();
-        m.ssub = self.shard_channels.len();
+        m.sub = self.subs.channels.len();
+        m.psub = self.subs.patterns.len();
+        m.ssub = self.subs.shard_channels.len();
         m.qbuf = qbuf;
         m.qbuf_cap = qbuf_cap;
         self.handle.set_query_buffer_size(qbuf_cap);
@@ -201,10 +229,11 @@ impl Client {
     /// Drops every subscription (disconnect, RESET); no confirmations.
     pub fn drop_subscriptions(&mut self) {
         let ps = &self.shared.engine.pubsub;
+        let subs = std::mem::take(&mut self.subs);
         for (kind, set) in [
-            (Kind::Channel, std::mem::take(&mut self.channels)),
-            (Kind::Pattern, std::mem::take(&mut self.patterns)),
-            (Kind::Shard, std::mem::take(&mut self.shard_channels)),
+            (Kind::Channel, subs.channels),
+            (Kind::Pattern, subs.patterns),
+            (Kind::Shard, subs.shard_channels),
         ] {
             for name in set {
                 ps.unsubscribe(kind, &name, &self.handle, None);

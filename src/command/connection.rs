@@ -323,9 +323,9 @@ pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
     let m = h.meta.lock().clone();
     let (sub, psub, ssub, db, cmd) = match own {
         Some(c) => (
-            c.channels.len(),
-            c.patterns.len(),
-            c.shard_channels.len(),
+            c.subs.channels.len(),
+            c.subs.patterns.len(),
+            c.subs.shard_channels.len(),
             c.db,
             c.current_cmd.clone(),
         ),

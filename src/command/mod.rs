@@ -32,7 +32,6 @@ pub mod auth;
 pub mod blocking;
 pub mod client;
 pub mod connection;
-
 pub mod flags;
 pub mod hashes;
 pub mod info;
@@ -55,6 +54,7 @@ use bytes::Bytes;
 use crate::engine::Access;
 use crate::protocol::Frame;
 use crate::store::Db;
+use crate::util::{c_str_max as c_str, sanitize_bytes};
 pub use client::{Client, ReplyMode};
 
 /// A command handler: runs the command and queues its reply.
@@ -347,8 +347,6 @@ pub fn implemented_names() -> Vec<String> {
     out
 }
 
-use crate::util::{c_str_max as c_str, sanitize_bytes};
-
 /// Runs one command for `c` (called by the connection for each request).
 pub fn execute(c: &mut Client, args: Vec<Bytes>) {
     let Some(name) = args.first() else {
@@ -590,12 +588,13 @@ fn reject(c: &mut Client, msg: impl Into<Vec<u8>>, is_exec: bool) {
 
 /// Runs `f` with the client's selected database locked: the guard EXEC
 /// holds if in a transaction, else a lock taken and released around `f`
-/// (see `engine`). With `args` (the command being run), a change `f` made
-/// without recording its own rewrite is recorded as given.
+/// (see `engine`). For commands that record their own effects, if any.
 pub fn with_db<R>(c: &mut Client, f: impl FnOnce(&mut Client, &mut Db) -> R) -> R {
     with_db_recording(c, None, f)
 }
 
+/// [`with_db`] for the command `args`: a change `f` made without recording
+/// its own rewrite is recorded as given.
 fn with_db_recording<R>(
     c: &mut Client,
     args: Option<&[Bytes]>,

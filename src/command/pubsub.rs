@@ -83,40 +83,22 @@ fn unsubscribe_name(kind: Kind) -> &'static [u8] {
     }
 }
 
-/// The client's set of subscriptions of `kind`.
-fn set_of(c: &mut Client, kind: Kind) -> &mut indexmap::IndexSet<Bytes, ahash::RandomState> {
-    match kind {
-        Kind::Channel => &mut c.channels,
-        Kind::Pattern => &mut c.patterns,
-        Kind::Shard => &mut c.shard_channels,
-    }
-}
-
-/// The count shown in a confirmation of `kind`: classic channels and
-/// patterns count together; shard channels count alone.
-fn count_for(c: &Client, kind: Kind) -> usize {
-    match kind {
-        Kind::Shard => c.shard_channels.len(),
-        _ => c.channels.len() + c.patterns.len(),
-    }
-}
-
 /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE: one confirmation per name, in
 /// order; a name already subscribed is confirmed again (as Redis does).
 fn subscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     c.queue_replies();
     let proto = c.protocol;
     for name in &args[1..] {
-        if set_of(c, kind).contains(name) {
+        if c.subs.of(kind).contains(name) {
             let confirm =
-                encode_confirmation(proto, subscribe_name(kind), Some(name), count_for(c, kind));
+                encode_confirmation(proto, subscribe_name(kind), Some(name), c.subs.confirmed_count(kind));
             c.handle.push(confirm);
             continue;
         }
         let name = own(name);
-        set_of(c, kind).insert(name.clone());
+        c.subs.of(kind).insert(name.clone());
         let confirm =
-            encode_confirmation(proto, subscribe_name(kind), Some(&name), count_for(c, kind));
+            encode_confirmation(proto, subscribe_name(kind), Some(&name), c.subs.confirmed_count(kind));
         c.shared
             .engine
             .pubsub
@@ -149,10 +131,10 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
         for name in &args[1..] {
             // Order inside the set only matters for the no-argument form,
             // whose order Redis leaves to its hash table: swap_remove is O(1).
-            let held = set_of(c, kind).swap_remove(name);
-            let count = count_for(c, kind);
+            let subscribed = c.subs.of(kind).swap_remove(name);
+            let count = c.subs.confirmed_count(kind);
             let confirm = encode_confirmation(proto, unsubscribe_name(kind), Some(name), count);
-            if held {
+            if subscribed {
                 c.shared
                     .engine
                     .pubsub
@@ -161,21 +143,21 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
                 c.handle.push(confirm);
             }
         }
-        shrink_set(set_of(c, kind));
+        shrink_set(c.subs.of(kind));
         c.sync_class();
         return;
     }
     // No arguments: leave everything of this kind, in subscription order.
-    let all = std::mem::take(set_of(c, kind));
+    let all = std::mem::take(c.subs.of(kind));
     if all.is_empty() {
-        let confirm = encode_confirmation(proto, unsubscribe_name(kind), None, count_for(c, kind));
+        let confirm = encode_confirmation(proto, unsubscribe_name(kind), None, c.subs.confirmed_count(kind));
         c.handle.push(confirm);
         return;
     }
     let mut left = all.len();
     for name in &all {
         left -= 1;
-        let count = count_for(c, kind) + left;
+        let count = c.subs.confirmed_count(kind) + left;
         let confirm = encode_confirmation(proto, unsubscribe_name(kind), Some(name), count);
         c.shared
             .engine

@@ -110,8 +110,8 @@ fn config_set(c: &mut Client, args: &[Bytes]) {
     let result = c.shared.config.write().set_args(&words, local);
     match result {
         Ok(()) => {
-            // New certificates or client-auth mode for the TLS port (issue
-            // 8): all or nothing, as Redis's applyTlsCfg.
+            // New certificates or client-auth mode for the TLS port: all
+            // or nothing, as Redis's applyTlsCfg.
             if tls_settings(&c.shared.config.read()) != tls_before {
                 if let Err(e) = reload_tls(&c.shared) {
                     tracing::warn!("Unable to update TLS configuration: {e}");
