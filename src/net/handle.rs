@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +24,7 @@ use std::time::Instant;
 use crate::util::now_ms;
 
 use bytes::Bytes;
+use nix::sys::socket::{sendmsg, MsgFlags};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -87,6 +89,43 @@ pub(crate) fn consume(chunks: &mut VecDeque<Bytes>, mut written: usize) {
     }
 }
 
+/// The outbox's share of a client's socket: the descriptor the worker
+/// writes deferred deliveries to, and the share of the socket that keeps
+/// that descriptor open (it is closed only once the connection and this
+/// share have both let go). The descriptor is read once, here, so that a
+/// write is one system call on it, with no pass through the runtime's
+/// readiness state (which this write neither needs nor should disturb: the
+/// connection task owns the socket's readiness).
+#[derive(Debug)]
+struct SocketShare {
+    fd: RawFd,
+    _open: Arc<TcpStream>,
+}
+
+impl SocketShare {
+    fn new(socket: Arc<TcpStream>) -> SocketShare {
+        SocketShare {
+            fd: socket.as_raw_fd(),
+            _open: socket,
+        }
+    }
+
+    /// One non-blocking gathered write: the bytes the socket took, 0 if it
+    /// took none (full, interrupted or failed: the task retries and sees
+    /// the error itself). MSG_NOSIGNAL: a closed peer gives EPIPE, not
+    /// SIGPIPE.
+    fn send(&self, iov: &[IoSlice<'_>]) -> usize {
+        sendmsg::<()>(
+            self.fd,
+            iov,
+            &[],
+            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .unwrap_or(0)
+    }
+}
+
 /// What a push did to the queue.
 #[derive(Debug, Default, Clone, Copy)]
 struct Queued {
@@ -118,7 +157,7 @@ struct Outbox {
     /// dropped by `close_outbox`; the descriptor stays open while any share
     /// exists, so a write through it never reaches a closed (or reused)
     /// descriptor.
-    socket: Option<Arc<TcpStream>>,
+    socket: Option<SocketShare>,
 }
 
 /// Facts about a client shown by CLIENT LIST / CLIENT INFO, kept current by
@@ -345,7 +384,7 @@ impl ClientHandle {
             loop {
                 let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
                 let (n, want) = fill_iov(&o.chunks, &mut iov);
-                let sent = socket.try_write_vectored(&iov[..n]).unwrap_or(0);
+                let sent = socket.send(&iov[..n]);
                 if sent == 0 {
                     // Full (EAGAIN), interrupted or failed: the task retries
                     // and sees the error itself.
@@ -379,7 +418,7 @@ impl ClientHandle {
     pub(crate) fn share_socket(&self, socket: Arc<TcpStream>) {
         let mut o = self.outbox.lock();
         if !o.closed {
-            o.socket = Some(socket);
+            o.socket = Some(SocketShare::new(socket));
         }
     }
 
