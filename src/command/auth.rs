@@ -266,9 +266,17 @@ pub fn kill_pubsub_clients_if_needed(c: &mut Client, user: &Arc<User>, old: &Rul
     // The caller itself: its subscriptions are at hand.
     let own_user = c.user.as_ref().is_some_and(|u| Arc::ptr_eq(u, user));
     if own_user && c.subscription_count() > 0 {
-        let bad = c.subs.patterns.iter().any(|p| violates(SubKind::Pattern, p))
-            || c.subs.channels.iter().any(|ch| violates(SubKind::Channel, ch))
-            || c.subs.shard_channels
+        let bad = c
+            .subs
+            .patterns
+            .iter()
+            .any(|p| violates(SubKind::Pattern, p))
+            || c.subs
+                .channels
+                .iter()
+                .any(|ch| violates(SubKind::Channel, ch))
+            || c.subs
+                .shard_channels
                 .iter()
                 .any(|ch| violates(SubKind::Shard, ch));
         if bad {

@@ -90,15 +90,23 @@ fn subscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     let proto = c.protocol;
     for name in &args[1..] {
         if c.subs.of(kind).contains(name) {
-            let confirm =
-                encode_confirmation(proto, subscribe_name(kind), Some(name), c.subs.confirmed_count(kind));
+            let confirm = encode_confirmation(
+                proto,
+                subscribe_name(kind),
+                Some(name),
+                c.subs.confirmed_count(kind),
+            );
             c.handle.push(confirm);
             continue;
         }
         let name = own(name);
         c.subs.of(kind).insert(name.clone());
-        let confirm =
-            encode_confirmation(proto, subscribe_name(kind), Some(&name), c.subs.confirmed_count(kind));
+        let confirm = encode_confirmation(
+            proto,
+            subscribe_name(kind),
+            Some(&name),
+            c.subs.confirmed_count(kind),
+        );
         c.shared
             .engine
             .pubsub
@@ -150,7 +158,12 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     // No arguments: leave everything of this kind, in subscription order.
     let all = std::mem::take(c.subs.of(kind));
     if all.is_empty() {
-        let confirm = encode_confirmation(proto, unsubscribe_name(kind), None, c.subs.confirmed_count(kind));
+        let confirm = encode_confirmation(
+            proto,
+            unsubscribe_name(kind),
+            None,
+            c.subs.confirmed_count(kind),
+        );
         c.handle.push(confirm);
         return;
     }
