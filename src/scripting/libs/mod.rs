@@ -16,9 +16,11 @@
 //! Numbers: mlua turns a Lua number into `Value::Integer` whenever it is
 //! within `f64::EPSILON` of an integer, which makes `-0` and numbers closer
 //! to zero than 2.2e-16 a plain `0`. Numbers are therefore always read
-//! again as `f64` (which mlua converts exactly), with `get_exact`.
+//! again as `f64` (which mlua converts exactly): arguments and array items
+//! with `get_exact`, table entries through `Entries`.
 
 pub mod bit;
+pub mod cmsgpack;
 pub mod structlib;
 
 use std::os::raw::c_int;
@@ -32,11 +34,19 @@ use mlua::{ffi, Function, Lua, MaybeSend, Table, Value};
 // tests do.
 #[allow(dead_code)]
 pub fn register(lua: &Lua) -> mlua::Result<()> {
+    let entries = Entries::factory(lua)?;
     let globals = lua.globals();
     globals.set("bit", bit::open(lua)?)?;
     globals.set("struct", structlib::open(lua)?)?;
+    globals.set("cmsgpack", cmsgpack::open(lua, &entries)?)?;
     Ok(())
 }
+
+/// The deepest nesting of tables the libraries follow, whatever their
+/// settings: each open table holds one or two mlua references, and mlua
+/// panics past about 8000 of them. The C allows up to about 4000 (8000 for
+/// arrays in cjson) only when a script raises cjson's depth limits.
+pub(crate) const MAX_DEPTH: usize = 2000;
 
 /// The most values a C function may have on its stack (`LUAI_MAXCSTACK` of
 /// Lua 5.1): the limit behind the "stack overflow" and nesting errors the C
@@ -57,6 +67,14 @@ impl LibError {
     /// An error with the caller's position in front.
     pub(crate) fn new(msg: Vec<u8>) -> Self {
         LibError { msg, plain: false }
+    }
+
+    /// An error raised without a position.
+    pub(crate) fn plain(msg: &str) -> Self {
+        LibError {
+            msg: msg.as_bytes().to_vec(),
+            plain: true,
+        }
     }
 }
 
@@ -131,6 +149,53 @@ pub(crate) fn get_exact(t: &Table, i: i64) -> mlua::Result<Value> {
     })
 }
 
+/// Walks a table's entries as `lua_next` does, with exact numbers. The
+/// walk is Lua's `next` kept in a closure, with the key inside it: mlua's
+/// own `pairs` would hand `next` back a key it rounded (a key of 1e-20
+/// becomes 0), which Lua rejects.
+pub(crate) struct Entries {
+    step: Function,
+}
+
+/// Makes the closure behind [`Entries`].
+const ENTRIES: &str = "
+local next, type = next, type
+return function(t)
+  local k = nil
+  return function()
+    local v
+    k, v = next(t, k)
+    return k, v, type(k) == 'number' and k or 0, type(v) == 'number' and v or 0
+  end
+end";
+
+impl Entries {
+    /// The function that starts walks (made once, by `register`).
+    fn factory(lua: &Lua) -> mlua::Result<Function> {
+        lua.load(ENTRIES).set_name("=herald.entries").eval()
+    }
+
+    /// Starts a walk over `t`.
+    pub(crate) fn of(factory: &Function, t: &Table) -> mlua::Result<Self> {
+        Ok(Entries {
+            step: factory.call::<Function>(t.clone())?,
+        })
+    }
+
+    /// The next key and value, `None` at the end.
+    pub(crate) fn next(&self) -> mlua::Result<Option<(Value, Value)>> {
+        let (k, v, kn, vn): (Value, Value, f64, f64) = self.step.call(())?;
+        let exact = |v: Value, n: f64| match v {
+            Value::Integer(_) | Value::Number(_) => Value::Number(n),
+            v => v,
+        };
+        Ok(match k {
+            Value::Nil => None,
+            k => Some((exact(k, kn), exact(v, vn))),
+        })
+    }
+}
+
 /// What a library function returns: its results, kept in a Lua table as
 /// they come (see [`Args`] for why not in a `Vec`).
 pub(crate) struct Out {
@@ -154,6 +219,11 @@ impl Out {
     pub(crate) fn push(&mut self, v: Value) -> mlua::Result<()> {
         self.n += 1;
         self.t.raw_set(self.n, v)
+    }
+
+    /// Replaces result `i` (from 1).
+    pub(crate) fn set(&mut self, i: usize, v: Value) -> mlua::Result<()> {
+        self.t.raw_set(i, v)
     }
 
     /// Removes the last result.
@@ -489,5 +559,29 @@ mod tests {
         // Through pcall: no position, no name.
         let e: String = eval(&lua, "local ok, e = pcall(bit.tobit) return e");
         assert_eq!(e, "bad argument #1 to '?' (number expected, got no value)");
+    }
+
+    #[test]
+    fn thousands_of_string_arguments_and_results() {
+        // mlua panics past about 8000 live references: arguments and
+        // results are never all held at once.
+        let lua = lua();
+        let n: f64 = eval(
+            &lua,
+            "local t = {} for i = 1, 7900 do t[i] = tostring(i % 7) end \
+             return bit.bor(unpack(t))",
+        );
+        assert_eq!(n, 7.0);
+        let n: f64 = eval(
+            &lua,
+            "local t = {} for i = 1, 7900 do t[i] = 'ab' .. i end \
+             return select('#', cmsgpack.unpack(cmsgpack.pack(unpack(t))))",
+        );
+        assert_eq!(n, 7900.0);
+        let n: f64 = eval(
+            &lua,
+            "return select('#', struct.unpack(string.rep('c1', 7990), string.rep('x', 7990)))",
+        );
+        assert_eq!(n, 7991.0);
     }
 }
