@@ -20,6 +20,7 @@
 //! with `get_exact`, table entries through `Entries`.
 
 pub mod bit;
+pub mod cjson;
 pub mod cmsgpack;
 pub mod structlib;
 
@@ -38,6 +39,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
     globals.set("bit", bit::open(lua)?)?;
     globals.set("struct", structlib::open(lua)?)?;
+    globals.set("cjson", cjson::open(lua, &entries)?)?;
     globals.set("cmsgpack", cmsgpack::open(lua, &entries)?)?;
     Ok(())
 }
@@ -562,6 +564,19 @@ mod tests {
     }
 
     #[test]
+    fn tiny_number_keys_are_walked_exactly() {
+        let lua = lua();
+        let s: String = eval(&lua, "return cjson.encode({[1e-20] = 1})");
+        assert_eq!(s, r#"{"1e-20":1}"#);
+        let s: String = eval(
+            &lua,
+            "local h = '' for c in cmsgpack.pack({[1e-20] = 1}):gmatch('.') do \
+             h = h .. string.format('%02x', c:byte()) end return h",
+        );
+        assert_eq!(s, "81cb3bc79ca10c92422301");
+    }
+
+    #[test]
     fn thousands_of_string_arguments_and_results() {
         // mlua panics past about 8000 live references: arguments and
         // results are never all held at once.
@@ -583,5 +598,12 @@ mod tests {
             "return select('#', struct.unpack(string.rep('c1', 7990), string.rep('x', 7990)))",
         );
         assert_eq!(n, 7991.0);
+    }
+
+    #[test]
+    fn exact_arguments_keep_tiny_numbers_and_negative_zero() {
+        let lua = lua();
+        let s: String = eval(&lua, "local z = 0 return cjson.encode({1e-20, -z, 0})");
+        assert_eq!(s, "[1e-20,-0,0]");
     }
 }
