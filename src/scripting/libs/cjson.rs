@@ -277,8 +277,8 @@ fn enum_option(
 enum Frame {
     Array {
         t: Table,
-        len: i32,
-        next: i32,
+        len: i64,
+        next: i64,
         slots: usize,
         depth: i32,
     },
@@ -348,7 +348,7 @@ impl Encoder<'_> {
                     if *i > 1 {
                         self.out.push(b',');
                     }
-                    let v = get_exact(t, i64::from(*i))?;
+                    let v = get_exact(t, *i)?;
                     *i += 1;
                     next = Some((v, *slots + 1, *depth));
                 }
@@ -406,7 +406,7 @@ impl Encoder<'_> {
             self.out.push(b'[');
             Ok(Frame::Array {
                 t,
-                len,
+                len: i64::from(len),
                 next: 1,
                 slots,
                 depth,
