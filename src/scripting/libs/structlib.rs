@@ -155,13 +155,13 @@ fn pack(lua: &Lua, args: &Args) -> LibResult<Out> {
         out.resize(out.len() + toalign, 0);
         match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
-                let n = check_number(lua, args, arg)?;
+                let n = pack_number(lua, args, arg)?;
                 arg += 1;
                 put_integer(&mut out, n, h.little, size);
             }
             b'x' => out.push(0),
             b'f' => {
-                let f = check_number(lua, args, arg)? as f32;
+                let f = pack_number(lua, args, arg)? as f32;
                 arg += 1;
                 out.extend_from_slice(&if h.little {
                     f.to_le_bytes()
@@ -170,7 +170,7 @@ fn pack(lua: &Lua, args: &Args) -> LibResult<Out> {
                 });
             }
             b'd' => {
-                let d = check_number(lua, args, arg)?;
+                let d = pack_number(lua, args, arg)?;
                 arg += 1;
                 out.extend_from_slice(&if h.little {
                     d.to_le_bytes()
@@ -179,6 +179,9 @@ fn pack(lua: &Lua, args: &Args) -> LibResult<Out> {
                 });
             }
             b'c' | b's' => {
+                if arg > args.len() {
+                    return Err(missing(lua, arg, "string"));
+                }
                 let s = check_lstring(lua, args, arg)?;
                 arg += 1;
                 if size == 0 {
@@ -199,10 +202,51 @@ fn pack(lua: &Lua, args: &Args) -> LibResult<Out> {
     one(lua, Value::String(lua.create_string(&out)?))
 }
 
+/// `luaL_checknumber` for `pack`.
+fn pack_number(lua: &Lua, args: &Args, arg: usize) -> LibResult<f64> {
+    if arg > args.len() {
+        return Err(missing(lua, arg, "number"));
+    }
+    check_number(lua, args, arg)
+}
+
+/// A missing argument of `pack`: the C pushes a nil above its arguments
+/// before it reads them, so the first one missing is a nil.
+fn missing(lua: &Lua, arg: usize, expected: &str) -> LibError {
+    arg_error(lua, arg, format!("{expected} expected, got nil").as_bytes())
+}
+
+/// C's conversion of a double to a 64-bit integer on x86-64
+/// (`cvttsd2si`): out of range and NaN give -2^63.
+fn c_to_i64(n: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if (-TWO_63..TWO_63).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// C's conversion of a double to an unsigned long as gcc compiles it for
+/// x86-64: 2^63 and above through `cvttsd2si` of n - 2^63, the rest
+/// (NaN included) as a signed conversion.
+fn c_to_u64(n: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if n >= TWO_63 {
+        (c_to_i64(n - TWO_63) as u64) ^ (1 << 63)
+    } else {
+        c_to_i64(n) as u64
+    }
+}
+
 /// Writes `n` as an integer of `size` bytes (`putinteger`): negative
 /// numbers in two's complement on 64 bits, bytes beyond the eighth zero.
 fn put_integer(out: &mut Vec<u8>, n: f64, little: bool, size: usize) {
-    let mut value: u64 = if n < 0.0 { n as i64 as u64 } else { n as u64 };
+    let mut value: u64 = if n < 0.0 {
+        c_to_i64(n) as u64
+    } else {
+        c_to_u64(n)
+    };
     let mut buf = [0u8; MAX_INT_SIZE];
     let buf = &mut buf[..size.min(MAX_INT_SIZE)];
     if little {
@@ -388,6 +432,11 @@ mod tests {
         assert_eq!(hex(&lua, "struct.pack('>T', 258)"), "0000000000000102");
         assert_eq!(hex(&lua, "struct.pack('>d', 1.5)"), "3ff8000000000000");
         assert_eq!(hex(&lua, "struct.pack('>f', 0.5)"), "3f000000");
+        // Out of range as x86-64 converts (what Redis gives).
+        assert_eq!(hex(&lua, "struct.pack('>L', 2^64)"), "0000000000000000");
+        assert_eq!(hex(&lua, "struct.pack('>L', 2^63)"), "8000000000000000");
+        assert_eq!(hex(&lua, "struct.pack('>L', 0/0)"), "8000000000000000");
+        assert_eq!(hex(&lua, "struct.pack('>l', -1e300)"), "8000000000000000");
     }
 
     #[test]
