@@ -563,6 +563,31 @@ mod tests {
         assert_eq!(e, "bad argument #1 to '?' (number expected, got no value)");
     }
 
+    /// `testdata/redis-7.0.15.txt`: one expression a line, then a tab and
+    /// what redis-server 7.0.15 answered to `SHOW` (below) with the
+    /// expression as `CASE` (a fresh Lua state for each). Every line must
+    /// give the same here.
+    #[test]
+    fn same_results_as_redis_7_0_15() {
+        const SHOW: &str = "local function show(...) local n = select('#', ...) local parts = {} for i = 1, n do local v = select(i, ...) local t = type(v) if t == 'string' then if v:find('[^%w%p ]') then local h = {} for j = 1, #v do h[#h+1] = string.format('%02x', v:byte(j)) end parts[i] = 'hex:' .. table.concat(h) else parts[i] = 's:' .. v end elseif t == 'number' then parts[i] = 'n:' .. string.format('%.17g', v) else parts[i] = t .. ':' .. tostring(v) end end return table.concat(parts, ' | ') end local function pk(...) return {n = select('#', ...), ...} end local r = pk(pcall(function() return CASE end)) if not r[1] then return 'ERR:' .. tostring(r[2]) end return show(unpack(r, 2, r.n))";
+        let data = include_str!("testdata/redis-7.0.15.txt");
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for line in data.lines() {
+            let Some((case, want)) = line.split_once("\t=> ") else {
+                continue;
+            };
+            checked += 1;
+            let lua = lua();
+            let got: String = eval(&lua, &SHOW.replace("CASE", case));
+            if got != want {
+                failures.push(format!("{case}\n  redis: {want}\n  here:  {got}"));
+            }
+        }
+        assert!(checked >= 300, "only {checked} cases");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
     #[test]
     fn tiny_number_keys_are_walked_exactly() {
         let lua = lua();
