@@ -18,6 +18,14 @@
 //! to zero than 2.2e-16 a plain `0`. Numbers are therefore always read
 //! again as `f64` (which mlua converts exactly): arguments and array items
 //! with `get_exact`, table entries through `Entries`.
+//!
+//! References: mlua keeps every live `Value` that refers to a Lua object
+//! in a stack of about 8000 slots and panics when it is full. Arguments and
+//! results therefore stay in Lua tables (`Args`, `Out`), and nesting is
+//! capped at `MAX_DEPTH`.
+//!
+//! `testdata/redis-7.0.15.txt` holds redis-server 7.0.15's answers to a
+//! few hundred expressions, which the tests check against.
 
 pub mod bit;
 pub mod cjson;
@@ -46,8 +54,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
 
 /// The deepest nesting of tables the libraries follow, whatever their
 /// settings: each open table holds one or two mlua references, and mlua
-/// panics past about 8000 of them. The C allows up to about 4000 (8000 for
-/// arrays in cjson) only when a script raises cjson's depth limits.
+/// panics past about 8000 of them. The C goes deeper only for msgpack data
+/// nested more than 2000 deep (it stops at about 4000) or when a script
+/// raises cjson's depth limits past 2000 (it stops at 4000 to 8000).
 pub(crate) const MAX_DEPTH: usize = 2000;
 
 /// The most values a C function may have on its stack (`LUAI_MAXCSTACK` of
