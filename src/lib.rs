@@ -64,6 +64,7 @@ pub(crate) mod engine;
 pub(crate) mod net;
 pub(crate) mod observe;
 pub(crate) mod pubsub;
+pub(crate) mod scripting;
 pub(crate) mod state;
 pub(crate) mod store;
 
