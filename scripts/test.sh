@@ -7,7 +7,8 @@
 #      system's redis service; python3-venv and nodejs/npm only if there is no
 #      python3 / node at all;
 #    - .venv/ in the project: redis-py and pytest (tests/py/requirements.txt);
-#    - tests/node/node_modules: ioredis and node-redis (tests/node/package-lock.json).
+#    - tests/node/node_modules: ioredis, node-redis and BullMQ
+#      (tests/node/package-lock.json).
 # 2. Checks that the top-level modules depend on each other without a
 #    cycle (../shared/tools/layering/cycles.py, or its copy in scripts/),
 #    then runs cargo fmt --check, cargo clippy --all-targets -D warnings and
@@ -119,7 +120,7 @@ if [ "$(cat "$NODE_DIR/node_modules/.herald-stamp" 2>/dev/null || true)" != "$NO
   (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$NODE_STAMP" >"$NODE_DIR/node_modules/.herald-stamp"
 else
-  echo "    up to date: ioredis $(node -p "require('$NODE_DIR/node_modules/ioredis/package.json').version"), redis $(node -p "require('$NODE_DIR/node_modules/redis/package.json').version")"
+  echo "    up to date: ioredis $(node -p "require('$NODE_DIR/node_modules/ioredis/package.json').version"), redis $(node -p "require('$NODE_DIR/node_modules/redis/package.json').version"), bullmq $(node -p "require('$NODE_DIR/node_modules/bullmq/package.json').version")"
 fi
 elapsed "$t"
 
