@@ -89,7 +89,6 @@ use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -1121,55 +1120,11 @@ enum CaseFailure {
 // Servers
 // ---------------------------------------------------------------------------
 
-/// A redis-server child process, killed on drop.
-struct RedisServer {
-    child: common::KillOnDrop,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let bin = common::redis_server();
-        let mut last_err = String::new();
-        // The free port may be taken between the probe and the start: retry.
-        for _ in 0..3 {
-            let port = common::free_port();
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string()])
-                .args(["--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(std::env::temp_dir())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let child = match child {
-                Ok(c) => c,
-                Err(e) => panic!(
-                    "cannot run {}: {e}; run `bash scripts/test.sh`, which installs redis-server 7.0.15",
-                    bin.display()
-                ),
-            };
-            let mut server = RedisServer {
-                child: common::KillOnDrop(child),
-                addr,
-            };
-            match common::wait_for_ping(addr, Duration::from_secs(10), Some(&mut server.child.0)) {
-                Ok(()) => return server,
-                Err(e) => last_err = format!("redis-server {e}"),
-            }
-        }
-        panic!("could not start {}: {last_err}", bin.display());
-    }
-}
-
 /// The server a case is compared against: herald, or a second redis-server
 /// in self-check mode.
 enum Target {
     Herald(herald::server::ServerHandle),
-    Redis(RedisServer),
+    Redis(common::RedisServer),
 }
 
 impl Target {
@@ -1329,9 +1284,9 @@ fn differential() {
         "no differential case found"
     );
 
-    let reference = RedisServer::start();
+    let reference = common::RedisServer::start();
     let target = if self_mode {
-        Target::Redis(RedisServer::start())
+        Target::Redis(common::RedisServer::start())
     } else {
         start_herald()
     };

@@ -21,9 +21,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// Runs `tests/node/bullmq-e2e.js` against the server at `port`.
@@ -100,58 +99,12 @@ fn redis_py_lock_on_herald() {
 
 #[test]
 fn bullmq_on_redis_server() {
-    let redis = RedisServer::start();
+    let redis = common::RedisServer::start();
     bullmq(redis.addr.port(), "redis-server");
 }
 
 #[test]
 fn redis_py_lock_on_redis_server() {
-    let redis = RedisServer::start();
+    let redis = common::RedisServer::start();
     redis_py_lock(redis.addr.port(), "redis-server");
-}
-
-/// A redis-server child process on a free loopback port, without
-/// persistence, killed on drop.
-struct RedisServer {
-    _child: common::KillOnDrop,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let bin = common::redis_server();
-        let mut last_err = String::new();
-        // The free port may be taken between the probe and the start: retry.
-        for _ in 0..3 {
-            let port = common::free_port();
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(std::env::temp_dir())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run {}: {e}; run `bash scripts/test.sh`, which installs \
-                         redis-server",
-                        bin.display()
-                    )
-                });
-            let mut child = common::KillOnDrop(child);
-            match common::wait_for_ping(addr, Duration::from_secs(10), Some(&mut child.0)) {
-                Ok(()) => {
-                    return RedisServer {
-                        _child: child,
-                        addr,
-                    }
-                }
-                Err(e) => last_err = format!("redis-server {e}"),
-            }
-        }
-        panic!("could not start {}: {last_err}", bin.display());
-    }
 }

@@ -677,3 +677,52 @@ pub fn text(v: &redis::Value) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// A redis-server child process on a free loopback port, without
+/// persistence, killed on drop: the reference the differential suite
+/// compares against, and the server the library tests prove their harness on.
+pub struct RedisServer {
+    _child: KillOnDrop,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts one, retrying on another port if the probed one was taken.
+    pub fn start() -> RedisServer {
+        let bin = redis_server();
+        let mut last_err = String::new();
+        // The free port may be taken between the probe and the start: retry.
+        for _ in 0..3 {
+            let port = free_port();
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let child = Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(std::env::temp_dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot run {}: {e}; run `bash scripts/test.sh`, which installs \
+                         redis-server",
+                        bin.display()
+                    )
+                });
+            let mut child = KillOnDrop(child);
+            match wait_for_ping(addr, Duration::from_secs(10), Some(&mut child.0)) {
+                Ok(()) => {
+                    return RedisServer {
+                        _child: child,
+                        addr,
+                    }
+                }
+                Err(e) => last_err = format!("redis-server {e}"),
+            }
+        }
+        panic!("could not start {}: {last_err}", bin.display());
+    }
+}
