@@ -369,3 +369,51 @@ impl SendOnly for redis::Cmd {
             .expect("send");
     }
 }
+
+/// A client blocked in XREADGROUP is released by FLUSHALL / FLUSHDB with
+/// Redis's error (its stream is gone), as `Blocking XREADGROUP: flushed DB`
+/// in Redis's suite expects.
+#[test]
+fn flushing_the_database_releases_a_blocked_group_reader() {
+    let s = common::herald();
+    let mut admin = connect(&s);
+    for flush in ["FLUSHALL", "FLUSHDB"] {
+        let _: String = redis::cmd("XADD")
+            .arg("s")
+            .arg("666-0")
+            .arg("f")
+            .arg("v")
+            .query(&mut admin)
+            .expect("xadd");
+        let _: String = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg("s")
+            .arg("g")
+            .arg("$")
+            .query(&mut admin)
+            .expect("xgroup");
+        let mut reader = connect(&s);
+        let h = std::thread::spawn(move || {
+            redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg("g")
+                .arg("alice")
+                .arg("BLOCK")
+                .arg(0)
+                .arg("STREAMS")
+                .arg("s")
+                .arg(">")
+                .query::<Value>(&mut reader)
+                .map_err(|e| e.to_string())
+        });
+        common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+            common::blocked_clients(&mut admin)
+        });
+        let _: String = redis::cmd(flush).query(&mut admin).expect("flush");
+        let got = h.join().expect("reader");
+        assert!(
+            got.as_ref().is_err_and(|e| e.contains("no longer exists")),
+            "{flush}: {got:?}"
+        );
+    }
+}

@@ -560,7 +560,10 @@ impl Db {
         }
     }
 
-    /// Removes every key (FLUSHDB), breaking WATCH on the keys that existed.
+    /// Removes every key (FLUSHDB), breaking WATCH on the keys that existed
+    /// and, as Redis's `scanDatabaseForDeletedStreams`, making ready the
+    /// streams clients are blocked on (XREADGROUP then fails with
+    /// `UNBLOCKED the stream key no longer exists`).
     pub fn remove_all(&mut self) {
         self.dirty += 1;
         if !self.watched.is_empty() {
@@ -569,6 +572,17 @@ impl Db {
                 if self.keys.contains_key(&k) {
                     self.modified(&k);
                 }
+            }
+        }
+        let deleted_streams: Vec<Bytes> = self
+            .waited_on
+            .iter()
+            .filter(|k| matches!(self.keys.get(*k), Some(e) if matches!(e.value, Value::Stream(_))))
+            .cloned()
+            .collect();
+        for k in deleted_streams {
+            if !self.ready.contains(&k) {
+                self.ready.push(k);
             }
         }
         self.keys = Map::default();
