@@ -1090,7 +1090,7 @@ fn hex_float(s: &[u8]) -> Option<(f64, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{error_of, eval, lua};
+    use super::super::testing::{assert_errors, error_of, eval, lua};
     use super::strtod;
 
     /// scripting.tcl: "EVAL - JSON numeric decoding".
@@ -1273,13 +1273,7 @@ mod tests {
             ("cjson.decode('1', 2)", "bad argument #1 to 'decode' (expected 1 argument)"),
             ("cjson.decode({})", "bad argument #1 to 'decode' (string expected, got table)"),
         ];
-        for (code, want) in cases {
-            assert_eq!(
-                error_of(&lua, code),
-                format!("user_script:1: {want}"),
-                "{code}"
-            );
-        }
+        assert_errors(&lua, &cases);
         let v: String = eval(&lua, "return cjson._NAME .. ' ' .. cjson._VERSION");
         assert_eq!(v, "cjson 2.1.0");
     }
@@ -1309,13 +1303,7 @@ mod tests {
                 "Cannot serialise number: must not be NaN or Inf",
             ),
         ];
-        for (code, want) in cases {
-            assert_eq!(
-                error_of(&lua, code),
-                format!("user_script:1: {want}"),
-                "{code}"
-            );
-        }
+        assert_errors(&lua, &cases);
         let e = error_of(
             &lua,
             "local t = {} for i = 1, 1001 do t = {t} end cjson.encode(t)",
@@ -1437,13 +1425,7 @@ mod tests {
                 "JSON parser does not support UTF-16 or UTF-32",
             ),
         ];
-        for (code, want) in cases {
-            assert_eq!(
-                error_of(&lua, code),
-                format!("user_script:1: {want}"),
-                "{code}"
-            );
-        }
+        assert_errors(&lua, &cases);
         let e = error_of(
             &lua,
             "local c = cjson.new() c.decode_invalid_numbers(false) c.decode('0x10')",

@@ -575,7 +575,7 @@ fn unpack_full(lua: &Lua, args: &Args, limit: i64, offset: i64, base: usize) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{error_of, eval, lua};
+    use super::super::testing::{assert_errors, error_of, eval, lua};
 
     const HEX: &str = "local function hex(s) local h = '' \
         for i = 1, #s do h = h .. string.format('%02x', string.byte(s, i)) end \
@@ -854,13 +854,7 @@ mod tests {
                 "bad argument #0 to 'pack' (MessagePack pack needs input.)",
             ),
         ];
-        for (code, want) in cases {
-            assert_eq!(
-                error_of(&lua, code),
-                format!("user_script:1: {want}"),
-                "{code}"
-            );
-        }
+        assert_errors(&lua, &cases);
         // lua_settable's own error, without a position.
         assert_eq!(
             error_of(&lua, "cmsgpack.unpack(string.char(0x81, 0xc0, 1))"),

@@ -514,6 +514,18 @@ pub(crate) mod testing {
         );
         eval::<String>(lua, &wrapped)
     }
+
+    /// Checks that each `(code, message)` raises `message` at the script's
+    /// first line, as Redis's copy of the library reports it.
+    pub(crate) fn assert_errors(lua: &Lua, cases: &[(&str, &str)]) {
+        for (code, want) in cases {
+            assert_eq!(
+                error_of(lua, code),
+                format!("user_script:1: {want}"),
+                "{code}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -406,7 +406,7 @@ fn size(lua: &Lua, args: &Args) -> LibResult<Out> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{error_of, eval, lua};
+    use super::super::testing::{assert_errors, error_of, eval, lua};
 
     fn hex(lua: &mlua::Lua, expr: &str) -> String {
         eval(
@@ -554,13 +554,7 @@ mod tests {
                 "bad argument #1 to 'size' (invalid format option '&')",
             ),
         ];
-        for (code, want) in cases {
-            assert_eq!(
-                error_of(&lua, code),
-                format!("user_script:1: {want}"),
-                "{code}"
-            );
-        }
+        assert_errors(&lua, &cases);
     }
 
     #[test]
