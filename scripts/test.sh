@@ -10,7 +10,7 @@
 #    - tests/node/node_modules: ioredis, node-redis and BullMQ
 #      (tests/node/package-lock.json).
 # 2. Checks that the top-level modules depend on each other without a
-#    cycle (../shared/tools/layering/cycles.py, or its copy in scripts/),
+#    cycle (../shared/tools/layering/cycles.py),
 #    then runs cargo fmt --check, cargo clippy --all-targets -D warnings and
 #    cargo test --all-targets over the workspace (the server and bench/,
 #    herald-bench), telling the end-to-end tests where the venv's python and
@@ -131,12 +131,9 @@ export PYTHONDONTWRITEBYTECODE=1
 
 step "module layering: no dependency cycle between top-level modules"
 t=$SECONDS
-# The checker lives beside the project (../shared/tools/layering) on the
-# machines we develop and run CI on; a copy of it is kept in scripts/ so
-# that a checkout on its own runs the same check.
-LAYERING=$ROOT/../shared/tools/layering/cycles.py
-[ -f "$LAYERING" ] || LAYERING=$ROOT/scripts/layering-cycles.py
-python3 "$LAYERING" "$ROOT"
+# The checker lives beside the project, in the shared tools every
+# development machine and CI run have.
+python3 "$ROOT/../shared/tools/layering/cycles.py" "$ROOT"
 elapsed "$t"
 
 step "cargo fmt --check"
