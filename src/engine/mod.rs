@@ -23,8 +23,8 @@
 //! database lock so that their order is the commands' order: events are
 //! published, blocked clients served (which may record more), and the
 //! record appended to the AOF; it returns the log offset the caller's
-//! reply must wait for. Commands that run as one unit (EXEC now, scripts
-//! later) keep their databases locked in [`Locks`] from
+//! reply must wait for. Commands that run as one unit (EXEC, and scripts
+//! once they exist) keep their databases locked in [`Locks`] from
 //! [`Engine::begin_unit`] to [`Engine::end_unit`], which appends their
 //! whole record as one `MULTI ... EXEC`.
 //!
