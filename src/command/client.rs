@@ -318,20 +318,15 @@ impl Session for Client {
 
     fn resume(&mut self) -> bool {
         let Some(b) = &self.blocked else {
-            // A postponed command runs again (and may be held again).
+            // A postponed command runs again (and may be postponed again).
             return true;
         };
-        if !b.slot.served.load(std::sync::atomic::Ordering::Acquire)
-            && b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
-        {
-            super::blocking::block_timeout(self);
-        }
-        if self
-            .blocked
-            .as_ref()
-            .is_some_and(|b| b.slot.served.load(std::sync::atomic::Ordering::Acquire))
-        {
+        if b.slot.served.load(std::sync::atomic::Ordering::Acquire) {
+            // Its reply is already in the outbox.
             self.blocked = None;
+        } else if b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            // Leaves the queues, and replies unless served meanwhile.
+            super::blocking::block_timeout(self);
         }
         self.handle.set_blocked(self.blocked.is_some());
         self.blocked.is_none()
