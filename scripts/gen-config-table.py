@@ -106,6 +106,8 @@ HERALD_USES = {
     "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
     "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor",
     "lfu-decay-time",
+    # scripting (src/scripting): read through Config::value
+    "busy-reply-threshold",
     # security (src/acl, src/net/transport.rs): read through Config::value
     "acl-pubsub-default", "aclfile", "acllog-max-len", "protected-mode",
     "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file",

@@ -71,6 +71,9 @@ pub struct Shared {
     /// Slow log, latency monitor, MONITOR, CLIENT PAUSE, sampled INFO
     /// figures (see `observe`).
     pub observe: crate::observe::Observe,
+    /// The Lua states, the script cache, the running script (see
+    /// `scripting`).
+    pub scripting: crate::scripting::Scripting,
     /// Flipped to true to stop the server.
     shutdown_tx: watch::Sender<bool>,
 }
@@ -89,6 +92,8 @@ impl Shared {
         let observe = crate::observe::Observe::default();
         observe.configure(&config);
         let engine = Engine::new(&config);
+        let scripting = crate::scripting::Scripting::new(engine.gate.clone());
+        scripting.configure(&config);
         Arc::new(Shared {
             config: RwLock::new(config),
             limits,
@@ -102,6 +107,7 @@ impl Shared {
             acl,
             tls: RwLock::new(None),
             observe,
+            scripting,
             shutdown_tx: watch::channel(false).0,
         })
     }
@@ -113,6 +119,7 @@ impl Shared {
         self.engine.configure(&cfg);
         self.acl.configure(&cfg.requirepass, acl_pubsub_all(&cfg));
         self.observe.configure(&cfg);
+        self.scripting.configure(&cfg);
     }
 
     /// What clients hold: a fixed overhead per connected client plus their

@@ -43,6 +43,8 @@ pub enum Context {
     Toplevel,
     /// Inside MULTI / EXEC.
     Multi,
+    /// Called by a Lua script.
+    Lua,
 }
 
 impl Context {
@@ -50,6 +52,7 @@ impl Context {
         match self {
             Context::Toplevel => "toplevel",
             Context::Multi => "multi",
+            Context::Lua => "lua",
         }
     }
 }

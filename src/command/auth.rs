@@ -55,7 +55,9 @@ fn bind_user(c: &mut Client, user: Arc<User>) {
 
 /// Where a denial happened, for ACL LOG.
 fn context(c: &Client) -> log::Context {
-    if c.tx.multi.is_some() || c.tx.in_exec {
+    if c.in_script {
+        log::Context::Lua
+    } else if c.tx.multi.is_some() || c.tx.in_exec {
         log::Context::Multi
     } else {
         log::Context::Toplevel

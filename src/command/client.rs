@@ -119,6 +119,11 @@ pub struct Client {
     /// and `on`): until then only `no-auth` commands run when a password
     /// is required.
     pub authenticated: bool,
+    /// The batch's hold on the keyspace gate, taken by its first command
+    /// and let go when the batch ends (see `engine::gate`).
+    pub gate: Option<crate::engine::gate::Entry>,
+    /// This is a script's client (see `command::scripting`).
+    pub in_script: bool,
 }
 
 impl Client {
@@ -156,6 +161,8 @@ impl Client {
             clock: None,
             user: None,
             authenticated: true,
+            gate: None,
+            in_script: false,
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -277,6 +284,7 @@ impl Session for Client {
     }
 
     fn end_batch(&mut self, query_buffer: usize, capacity: usize) {
+        self.gate = None;
         self.queue_replies();
         self.publish_meta(query_buffer, capacity);
     }
@@ -290,7 +298,19 @@ impl Session for Client {
     }
 
     async fn resumed(&mut self) {
+        let gate = &self.shared.engine.gate;
+        let gate_changed = gate.changed.notified();
+        tokio::pin!(gate_changed);
+        gate_changed.as_mut().enable();
         if let Some(b) = &self.blocked {
+            if b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                // Timed out while a script holds the keyspace: the timeout
+                // is settled once it is free.
+                if gate.holds_back() || gate.busy().is_some() {
+                    gate_changed.await;
+                }
+                return;
+            }
             // Served (its reply is already in the outbox) or timed out.
             tokio::select! {
                 biased;
@@ -299,20 +319,24 @@ impl Session for Client {
             }
             return;
         }
-        // Held back by CLIENT PAUSE: the pause ends or changes (or its
-        // deadline passes); no polling.
+        // Held back by CLIENT PAUSE or a running script: the pause ends or
+        // changes (or its deadline passes), the script ends or becomes
+        // busy; no polling.
         let pause = &self.shared.observe.pause;
         let changed = pause.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
+        let script_holds = gate.holds_back();
         let left = pause.remaining_ms();
-        if left == 0 {
+        if left == 0 && !script_holds {
             return;
         }
+        let sleep = if left == 0 { u64::MAX / 4 } else { left };
         tokio::select! {
             biased;
             _ = changed => {}
-            _ = tokio::time::sleep(std::time::Duration::from_millis(left)) => {}
+            _ = gate_changed => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(sleep)) => {}
         }
     }
 
@@ -325,8 +349,13 @@ impl Session for Client {
             // Its reply is already in the outbox.
             self.blocked = None;
         } else if b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            // Leaves the queues, and replies unless served meanwhile.
+            // Leaves the queues, and replies unless served meanwhile (not
+            // while a script holds the keyspace).
+            let Some(entry) = self.shared.engine.gate.enter() else {
+                return false;
+            };
             super::blocking::block_timeout(self);
+            drop(entry);
         }
         self.handle.set_blocked(self.blocked.is_some());
         self.blocked.is_none()

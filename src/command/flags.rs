@@ -32,6 +32,11 @@ pub const FAST: u16 = 1 << 4;
 /// treats as a replica).
 pub const READONLY: u16 = 1 << 5;
 
+/// `noscript`: refused when a script calls it.
+pub const NOSCRIPT: u16 = 1 << 6;
+/// `allow_busy`: runs while a script is busy.
+pub const ALLOW_BUSY: u16 = 1 << 7;
+
 /// Commands Redis 7.0 flags `may_replicate` (not shown by COMMAND INFO)
 /// among those herald implements.
 const MAY_REPLICATE: &[&str] = &["publish", "spublish"];
@@ -47,6 +52,8 @@ fn bits_for(fullname: &str) -> u16 {
             "skip_slowlog" => SKIP_SLOWLOG,
             "fast" => FAST,
             "readonly" => READONLY,
+            "noscript" => NOSCRIPT,
+            "allow_busy" => ALLOW_BUSY,
             _ => 0,
         };
     }

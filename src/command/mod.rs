@@ -40,6 +40,7 @@ pub mod lists;
 pub mod observe;
 pub mod pubsub;
 pub mod replay;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -165,6 +166,10 @@ pub static TABLE: &[Spec] = &[
     dcmd("del", -2, keys::del),
     cmd("discard", 1, transactions::discard),
     cmd("echo", 2, connection::echo),
+    cmd("eval", -3, scripting::eval),
+    cmd("eval_ro", -3, scripting::eval_ro),
+    cmd("evalsha", -3, scripting::evalsha),
+    cmd("evalsha_ro", -3, scripting::evalsha_ro),
     cmd("exec", 1, transactions::exec),
     dcmd("exists", -2, keys::exists),
     dcmd("expire", -3, keys::expire),
@@ -243,6 +248,7 @@ pub static TABLE: &[Spec] = &[
     cmd("save", 1, server::save),
     dcmd("scan", -2, keys::scan),
     dcmd("scard", 2, sets::scard),
+    container("script", -2, no_subcommand, scripting::SCRIPT_SUBCOMMANDS),
     dcmd("sdiff", -2, sets::sdiff),
     dcmd("sdiffstore", -3, sets::sdiffstore),
     cmd("select", 2, connection::select),
@@ -422,6 +428,25 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     if let Some(err) = crate::command::auth::check_command(c, &fullname, args) {
         return reject(c, err, is_exec);
     }
+    // The keyspace gate: the batch's first command enters it. While a
+    // script holds it the command waits (postponed), and once the script
+    // is busy it is refused, unless Redis lets it run then.
+    if c.gate.is_none() && !c.in_script && c.handle.id != INTERNAL_ID {
+        match c.shared.engine.gate.enter() {
+            Some(entry) => c.gate = Some(entry),
+            None => match c.shared.engine.gate.busy() {
+                Some(_) if flags::of(spec) & flags::ALLOW_BUSY != 0 => {}
+                Some(holder) => {
+                    let text = match holder {
+                        crate::engine::gate::Holder::Eval => crate::scripting::BUSY_EVAL,
+                        crate::engine::gate::Holder::Function => crate::scripting::BUSY_FUNCTION,
+                    };
+                    return reject(c, text, is_exec);
+                }
+                None => return postpone(c, args),
+            },
+        }
+    }
     // Over maxmemory: evict, or refuse what would use more memory (as
     // Redis's processCommand, after the arity check and before MISCONF).
     // (Not while loading the AOF: Redis does not evict then either.)
@@ -473,13 +498,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             .pause
             .postpones(|| queue_has(c, spec, is_exec, flags::WRITE))
     {
-        c.postponed = Some(args.to_vec());
-        c.shared
-            .observe
-            .pause
-            .waiting
-            .fetch_add(1, Ordering::Relaxed);
-        return;
+        return postpone(c, args);
     }
     // Inside MULTI everything but the transaction commands is queued.
     if c.tx.multi.is_some() && !transactions::runs_in_multi(&fullname) {
@@ -493,6 +512,17 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     c.current_cmd = fullname;
     run_spec(c, spec, args);
     observe::after_command(c, spec, args);
+}
+
+/// Holds a command back until CLIENT PAUSE ends or the running script
+/// ends or becomes busy: the connection waits, then runs it again.
+fn postpone(c: &mut Client, args: &[Bytes]) {
+    c.postponed = Some(args.to_vec());
+    c.shared
+        .observe
+        .pause
+        .waiting
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// The id of [`Client::internal`] (the AOF loader's client).

@@ -178,9 +178,21 @@ pub fn unwatch(c: &mut Client, _args: &[Bytes]) {
 /// Commands whose presence in a queue makes EXEC lock every database.
 fn touches_other_dbs(args: &[Bytes]) -> bool {
     let n = &args[0];
-    ["select", "swapdb", "move", "copy", "flushall"]
-        .iter()
-        .any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
+    [
+        "select",
+        "swapdb",
+        "move",
+        "copy",
+        "flushall",
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
+        "fcall",
+        "fcall_ro",
+    ]
+    .iter()
+    .any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
 }
 
 /// EXEC.

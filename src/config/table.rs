@@ -40,7 +40,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::special("bind", "* -::*", Special::Bind).flags(Flag::HERALD),
     Def::string("bind-source-addr", ""),
     Def::string("bio_cpulist", "").flags(Flag::IMMUTABLE),
-    Def::number("busy-reply-threshold", "5000", NumFormat::Int, 0, 9223372036854775807).alias("lua-time-limit"),
+    Def::number("busy-reply-threshold", "5000", NumFormat::Int, 0, 9223372036854775807).alias("lua-time-limit").flags(Flag::HERALD),
     Def::special("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Special::ClientOutputBufferLimit).flags(Flag::HERALD),
     Def::number("client-query-buffer-limit", "1073741824", NumFormat::Memory, 1048576, 9223372036854775807).unsigned().flags(Flag::HERALD),
     Def::boolean("cluster-allow-pubsubshard-when-down", "yes"),

@@ -3,7 +3,7 @@
 //!
 //! Every command that touches a database goes through [`Engine::acquire`]
 //! and [`Engine::release`], whoever runs it: a client, EXEC, the AOF
-//! loader (an internal client), and later scripts and a primary's stream.
+//! loader (an internal client), a script, and later a primary's stream.
 //! Between the two the command works on a locked [`Db`]; its changes bump
 //! `Db::dirty`, and what it must tell the world is recorded on the
 //! database as it goes (the *effects*):
@@ -23,10 +23,12 @@
 //! database lock so that their order is the commands' order: events are
 //! published, blocked clients served (which may record more), and the
 //! record appended to the AOF; it returns the log offset the caller's
-//! reply must wait for. Commands that run as one unit (EXEC, and scripts
-//! once they exist) keep their databases locked in [`Locks`] from
-//! [`Engine::begin_unit`] to [`Engine::end_unit`], which appends their
-//! whole record as one `MULTI ... EXEC`.
+//! reply must wait for. Commands that run as one unit (EXEC, a script)
+//! keep their databases locked in [`Locks`] from [`Engine::begin_unit`]
+//! (or, for a script, from each database's first use) to
+//! [`Engine::end_unit`], which appends their whole record as one
+//! `MULTI ... EXEC`. A script also holds the [`gate`] exclusively: no
+//! other client command runs while it does.
 //!
 //! The engine also drives the work that runs against the keyspace on its
 //! own: active expiry ([`expire`]) and eviction under `maxmemory`
@@ -35,6 +37,7 @@
 pub mod blocking;
 pub mod evict;
 pub mod expire;
+pub mod gate;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -63,6 +66,8 @@ pub struct Engine {
     waiters: Vec<Mutex<Waiters>>,
     /// `notify-keyspace-events` as flags, parsed once per change.
     notify: AtomicU32,
+    /// Client batches enter it; a script takes it whole (see [`gate`]).
+    pub gate: Arc<gate::Gate>,
 }
 
 impl Engine {
@@ -76,6 +81,7 @@ impl Engine {
             aof: Arc::default(),
             waiters,
             notify: AtomicU32::new(0),
+            gate: Arc::default(),
         };
         engine.configure(cfg);
         engine
@@ -154,7 +160,7 @@ impl Engine {
     pub fn acquire(&self, locks: &mut Locks, i: usize) -> Access {
         let (mut guard, from_unit) = match locks.take(i) {
             Some(g) => (g, true),
-            None => (self.lock(i), false),
+            None => (self.lock(i), locks.open),
         };
         guard.prop_rewritten = false;
         let dirty = guard.dirty;
@@ -200,11 +206,20 @@ impl Engine {
         }
     }
 
+    /// Starts a unit that locks each database when it first uses it (a
+    /// script, which cannot say in advance which it will use). Only sound
+    /// while the caller holds the gate exclusively: no other unit can then
+    /// hold one database while waiting for another.
+    pub fn begin_open_unit(&self, locks: &mut Locks) {
+        locks.open = true;
+    }
+
     /// Ends a unit: appends its record as one `MULTI ... EXEC`, then
     /// releases each database (serving the clients blocked on keys the
     /// unit wrote, as after one command). Returns the log offset the
     /// reply must wait for.
     pub fn end_unit(&self, locks: &mut Locks) -> u64 {
+        locks.open = false;
         let mut durable_at = 0;
         if !locks.effects.is_empty() {
             let effects = std::mem::take(&mut locks.effects);
@@ -244,9 +259,27 @@ impl Engine {
 pub struct Locks {
     guards: Vec<DbGuard>,
     effects: Vec<(usize, Vec<Bytes>)>,
+    /// An open unit: databases join it as they are first used.
+    open: bool,
 }
 
 impl Locks {
+    /// How many commands the unit's record holds (a script drops what
+    /// `redis.set_repl` keeps out of the AOF).
+    pub fn effects_len(&self) -> usize {
+        self.effects.len()
+    }
+
+    /// Forgets the record past `len`.
+    pub fn truncate_effects(&mut self, len: usize) {
+        self.effects.truncate(len);
+    }
+
+    /// True while a unit runs (EXEC, a script).
+    pub fn in_unit(&self) -> bool {
+        self.open || !self.guards.is_empty()
+    }
+
     /// Database `i`, if the unit has it locked.
     pub fn get(&self, i: usize) -> Option<&Db> {
         self.guards.iter().find(|g| g.index == i).map(|g| &**g)

@@ -57,6 +57,8 @@ pub enum Frame {
     Verbatim(&'static str, Bytes),
     /// `>N` in RESP3, an array in RESP2: out-of-band data such as pub/sub messages.
     Push(Vec<Frame>),
+    /// `(digits` in RESP3, a bulk string in RESP2 (only scripts make one).
+    BigNumber(Bytes),
 }
 
 impl Frame {
@@ -147,6 +149,15 @@ impl Frame {
                     out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
                 } else {
                     out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+                }
+            }
+            Frame::BigNumber(digits) => {
+                if r3 {
+                    out.put_u8(b'(');
+                    out.extend_from_slice(digits);
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    put_bulk(out, digits);
                 }
             }
             Frame::Verbatim(fmt, text) => {

@@ -1,5 +1,439 @@
-//! Lua scripting: EVAL, EVALSHA, SCRIPT and FUNCTION on an embedded Lua 5.1
-//! (in progress). For now it holds the libraries Redis bundles into its Lua
-//! (`libs`).
+//! Lua scripting: the Lua side of EVAL, EVALSHA, SCRIPT and (in
+//! [`functions`]) FUNCTION / FCALL, on an embedded Lua 5.1 (mlua, with Lua
+//! built from source).
+//!
+//! - [`vm`]: a Lua state prepared as Redis 7.0 prepares its own: the
+//!   libraries ([`libs`]), the `redis` table, the sandbox, and the call of
+//!   a script with Redis's error handler and time checks;
+//! - [`convert`]: replies to Lua values and back, by Redis's rules;
+//! - this module: the EVAL script cache and the state of the running
+//!   script ([`Running`]: since when, killed, busy).
+//!
+//! Commands a script calls are not run here: `redis.call` hands them to a
+//! [`Host`], which the command layer implements on a client of its own,
+//! so that they go through the same checks and the same engine path as a
+//! client's. The command layer also holds the keyspace gate for the whole
+//! script (`engine::gate`), which makes a script atomic.
 
+pub mod convert;
+pub mod functions;
 pub mod libs;
+pub mod vm;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::engine::gate::{Gate, Holder};
+use crate::protocol::Frame;
+pub use vm::RunCtx;
+use vm::{Rand48, Vm};
+
+/// What a script reaches outside Lua: the command layer runs its commands.
+pub trait Host: Send {
+    /// Runs a command for the script: its reply (an error reply is a
+    /// reply), or the text of Redis's refusal to run it from a script
+    /// (unknown command, wrong arity, ACL, a write in a read-only script),
+    /// `-CODE msg` or just `msg` (code ERR).
+    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>>;
+    /// `redis.acl_check_cmd`: whether the caller's user may run `args`,
+    /// `None` for an unknown command.
+    fn acl_check(&mut self, args: &[Bytes]) -> Option<bool>;
+    /// `redis.setresp`: the protocol replies come back in.
+    fn set_resp(&mut self, resp3: bool);
+    /// `redis.set_repl`: where effects propagate (REPL_* bits).
+    fn set_repl(&mut self, flags: u8);
+    /// The host back as itself once the script is over.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+/// The SHA1 of `data` in lower-case hex (script names, `redis.sha1hex`).
+pub fn sha1_hex(data: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(data);
+    let mut out = String::with_capacity(40);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Script flags, from an EVAL script's shebang line or a function's
+/// registration (Redis's `SCRIPT_FLAG_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const NO_WRITES: u8 = 1;
+    pub const ALLOW_OOM: u8 = 1 << 1;
+    pub const ALLOW_STALE: u8 = 1 << 2;
+    pub const NO_CLUSTER: u8 = 1 << 3;
+    pub const ALLOW_CROSS_SLOT: u8 = 1 << 4;
+    /// An EVAL script without a shebang: Redis's compatibility mode.
+    pub const EVAL_COMPAT: u8 = 1 << 5;
+
+    /// The flag names and their bits, in Redis's order.
+    pub const NAMES: &'static [(&'static str, u8)] = &[
+        ("no-writes", Self::NO_WRITES),
+        ("allow-oom", Self::ALLOW_OOM),
+        ("allow-stale", Self::ALLOW_STALE),
+        ("no-cluster", Self::NO_CLUSTER),
+        ("allow-cross-slot-keys", Self::ALLOW_CROSS_SLOT),
+    ];
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Parses one flag name.
+    pub fn bit(name: &[u8]) -> Option<u8> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, b)| *b)
+    }
+}
+
+/// Parses an EVAL script's shebang (`#!lua flags=no-writes,allow-oom`), as
+/// Redis's `evalExtractShebangFlags`. No shebang: compatibility mode.
+pub fn shebang_flags(body: &[u8]) -> Result<Flags, String> {
+    if !body.starts_with(b"#!") {
+        return Ok(Flags(Flags::EVAL_COMPAT));
+    }
+    let Some(end) = memchr::memchr(b'\n', body) else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let line = &body[2..end];
+    let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    if engine != b"lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            String::from_utf8_lossy(engine)
+        ));
+    }
+    let mut flags = Flags(0);
+    for part in parts {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(format!(
+                "ERR Unknown lua shebang option: {}",
+                String::from_utf8_lossy(part)
+            ));
+        };
+        for name in list.split(|&b| b == b',').filter(|n| !n.is_empty()) {
+            match Flags::bit(name) {
+                Some(bit) => flags.0 |= bit,
+                None => {
+                    return Err(format!(
+                        "ERR Unexpected flag in script shebang: {}",
+                        String::from_utf8_lossy(name)
+                    ))
+                }
+            }
+        }
+    }
+    Ok(flags)
+}
+
+/// A script in the EVAL cache.
+pub struct Script {
+    pub body: Bytes,
+    pub flags: Flags,
+}
+
+/// The Lua states and what they hold; one script runs at a time.
+pub struct Engines {
+    eval: Vm,
+    /// The EVAL scripts by SHA1; each compiled function is in the state's
+    /// registry (`__scripts`), not held from Rust.
+    scripts: HashMap<String, Script>,
+    scripts_memory: usize,
+    /// The function libraries and their Lua state.
+    pub functions: functions::Library,
+    rng: Arc<Mutex<Rand48>>,
+}
+
+/// Scripting's state in the server (`Shared::scripting`).
+pub struct Scripting {
+    engines: Mutex<Engines>,
+    pub running: Arc<Running>,
+}
+
+impl Scripting {
+    /// Fresh Lua states; `gate` is the keyspace gate the running script
+    /// holds (made busy past `busy-reply-threshold`).
+    pub fn new(gate: Arc<Gate>) -> Scripting {
+        let rng = Arc::new(Mutex::new(Rand48::default()));
+        let eval = Vm::new(rng.clone()).unwrap_or_else(|e| panic!("creating the Lua state: {e}"));
+        let functions = functions::Library::new(rng.clone());
+        Scripting {
+            engines: Mutex::new(Engines {
+                eval,
+                scripts: HashMap::new(),
+                scripts_memory: 0,
+                functions,
+                rng,
+            }),
+            running: Arc::new(Running::new(gate)),
+        }
+    }
+
+    /// Takes `busy-reply-threshold`.
+    pub fn configure(&self, cfg: &crate::config::Config) {
+        let ms = cfg
+            .value("busy-reply-threshold")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(5000);
+        self.running.threshold_ms.store(ms, Relaxed);
+    }
+
+    /// The Lua states, for one script or one SCRIPT / FUNCTION command.
+    pub fn engines(&self) -> MutexGuard<'_, Engines> {
+        self.engines.lock()
+    }
+}
+
+/// The chunk name of EVAL scripts (errors say `user_script:LINE:`).
+const EVAL_CHUNK: &str = "@user_script";
+
+impl Engines {
+    /// Caches `body` (compiling it) unless it is there; its SHA1 and flags.
+    /// The error is the reply (a compile error or a bad shebang).
+    pub fn load(&mut self, body: &Bytes) -> Result<(String, Flags), String> {
+        let sha = sha1_hex(body);
+        if let Some(s) = self.scripts.get(&sha) {
+            return Ok((sha, s.flags));
+        }
+        let flags = shebang_flags(body)?;
+        // The shebang line stays out of the code Lua sees, but counts as
+        // a line, as in Redis.
+        let code: &[u8] = if body.starts_with(b"#!") {
+            let end = memchr::memchr(b'\n', body).unwrap_or(body.len());
+            &body[end..]
+        } else {
+            body
+        };
+        let f = self
+            .eval
+            .compile(EVAL_CHUNK, code)
+            .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
+        let registry = self.script_table().map_err(|e| format!("ERR {e}"))?;
+        registry
+            .raw_set(sha.as_str(), f)
+            .map_err(|e| format!("ERR {e}"))?;
+        self.scripts_memory += body.len() + sha.len() + SCRIPT_OVERHEAD;
+        self.scripts.insert(
+            sha.clone(),
+            Script {
+                body: body.clone(),
+                flags,
+            },
+        );
+        Ok((sha, flags))
+    }
+
+    /// The cached script `sha` (lower or upper case).
+    pub fn script(&self, sha: &[u8]) -> Option<(&str, &Script)> {
+        if sha.len() != 40 {
+            return None;
+        }
+        let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.scripts
+            .get_key_value(&key)
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Runs the cached script `sha` for `ctx`.
+    pub fn run_eval(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        ctx: RunCtx,
+        running: &Arc<Running>,
+    ) -> (Frame, RunCtx) {
+        let f = self
+            .script_table()
+            .and_then(|t| t.raw_get::<mlua::Function>(sha));
+        match f {
+            Ok(f) => {
+                let call = vm::Call {
+                    eval: true,
+                    keys,
+                    argv,
+                    name: sha,
+                };
+                self.eval.run(&f, call, ctx, running)
+            }
+            Err(e) => (Frame::error(format!("ERR {e}")), ctx),
+        }
+    }
+
+    /// SCRIPT FLUSH: a fresh EVAL state and an empty cache.
+    pub fn flush_scripts(&mut self) {
+        if let Ok(vm) = Vm::new(self.rng.clone()) {
+            self.eval = vm;
+        }
+        self.scripts.clear();
+        self.scripts_memory = 0;
+    }
+
+    /// INFO `number_of_cached_scripts`.
+    pub fn cached_scripts(&self) -> usize {
+        self.scripts.len()
+    }
+
+    /// INFO `used_memory_lua` (the EVAL state's heap).
+    pub fn eval_memory(&self) -> usize {
+        self.eval.lua.used_memory()
+    }
+
+    /// INFO `used_memory_scripts_eval`.
+    pub fn scripts_memory(&self) -> usize {
+        self.scripts_memory
+    }
+
+    fn script_table(&self) -> mlua::Result<mlua::Table> {
+        let lua = &self.eval.lua;
+        match lua.named_registry_value::<Option<mlua::Table>>("__scripts")? {
+            Some(t) => Ok(t),
+            None => {
+                let t = lua.create_table()?;
+                lua.set_named_registry_value("__scripts", &t)?;
+                Ok(t)
+            }
+        }
+    }
+}
+
+/// What Redis counts per cached script beyond its body (dictionary entry,
+/// the SHA key, the Lua function object).
+const SCRIPT_OVERHEAD: usize = 64;
+
+/// The script running now, if any: watched by the Lua hook (busy, killed)
+/// and by SCRIPT KILL / FUNCTION KILL from other clients.
+pub struct Running {
+    gate: Arc<Gate>,
+    /// When the script started (ms since the epoch), 0 when none runs.
+    since: AtomicU64,
+    /// `busy-reply-threshold` in ms (0: never busy).
+    pub threshold_ms: AtomicU64,
+    killed: AtomicBool,
+    wrote: AtomicBool,
+    /// 0: an EVAL script, 1: a function.
+    holder: AtomicU8,
+}
+
+impl Running {
+    fn new(gate: Arc<Gate>) -> Running {
+        Running {
+            gate,
+            since: AtomicU64::new(0),
+            threshold_ms: AtomicU64::new(5000),
+            killed: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
+            holder: AtomicU8::new(0),
+        }
+    }
+
+    /// A script starts (the caller holds the gate exclusively).
+    pub fn start(&self, holder: Holder) {
+        self.killed.store(false, Relaxed);
+        self.wrote.store(false, Relaxed);
+        self.holder
+            .store(matches!(holder, Holder::Function) as u8, Relaxed);
+        self.since.store(crate::util::now_ms().max(1), Relaxed);
+    }
+
+    /// The script ended.
+    pub fn finish(&self) {
+        self.since.store(0, Relaxed);
+    }
+
+    /// The script wrote: SCRIPT KILL may no longer stop it.
+    pub fn note_write(&self) {
+        self.wrote.store(true, Relaxed);
+    }
+
+    fn holder(&self) -> Holder {
+        if self.holder.load(Relaxed) == 1 {
+            Holder::Function
+        } else {
+            Holder::Eval
+        }
+    }
+
+    /// The hook's check: marks the gate busy once the script is past the
+    /// threshold; true if the script must stop (killed).
+    pub fn check(&self) -> bool {
+        let since = self.since.load(Relaxed);
+        let threshold = self.threshold_ms.load(Relaxed);
+        if since != 0 && threshold > 0 && crate::util::now_ms().saturating_sub(since) >= threshold {
+            self.gate.set_busy(self.holder());
+        }
+        self.killed.load(Relaxed)
+    }
+
+    /// SCRIPT KILL (`eval`) or FUNCTION KILL, as Redis's `scriptKill`.
+    pub fn kill(&self, eval: bool) -> Result<(), &'static str> {
+        if self.since.load(Relaxed) == 0 {
+            return Err("NOTBUSY No scripts in execution right now.");
+        }
+        if self.wrote.load(Relaxed) {
+            return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+        }
+        match (eval, self.holder()) {
+            (true, Holder::Function) => return Err(BUSY_FUNCTION),
+            (false, Holder::Eval) => return Err(BUSY_EVAL),
+            _ => {}
+        }
+        self.killed.store(true, Relaxed);
+        Ok(())
+    }
+}
+
+/// `-BUSY` while an EVAL script is busy.
+pub const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+/// `-BUSY` while a function is busy.
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_of_scripts() {
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            sha1_hex(b"Pizza & Mandolino"),
+            "74822d82031af7493c20eefa13bd07ec4fada82f"
+        );
+    }
+
+    #[test]
+    fn shebangs() {
+        assert_eq!(shebang_flags(b"return 1"), Ok(Flags(Flags::EVAL_COMPAT)));
+        assert_eq!(shebang_flags(b"#!lua\nreturn 1"), Ok(Flags(0)));
+        assert!(shebang_flags(b"#!lua")
+            .unwrap_err()
+            .contains("Invalid script shebang"));
+        assert_eq!(
+            shebang_flags(b"#!lua flags=no-writes,allow-oom\nreturn 1"),
+            Ok(Flags(Flags::NO_WRITES | Flags::ALLOW_OOM))
+        );
+        assert!(shebang_flags(b"#!js\n")
+            .unwrap_err()
+            .contains("Unexpected engine"));
+        assert!(shebang_flags(b"#!lua x=1\n")
+            .unwrap_err()
+            .contains("Unknown lua shebang option"));
+        assert!(shebang_flags(b"#!lua flags=bad\n")
+            .unwrap_err()
+            .contains("Unexpected flag"));
+    }
+}

@@ -64,27 +64,49 @@ pub(crate) const MAX_DEPTH: usize = 2000;
 /// libraries raise.
 pub(crate) const MAX_C_STACK: usize = 8000;
 
-/// An error a library function raises: the message, without the position
-/// the trampoline puts in front (`luaL_error`'s), unless `plain`.
+/// An error a library function raises.
 #[derive(Debug)]
 pub(crate) struct LibError {
     pub(crate) msg: Vec<u8>,
-    /// Raised as it is, like the errors the Lua core raises inside a C
+    pub(crate) how: Raise,
+}
+
+/// How the trampoline raises a [`LibError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Raise {
+    /// A string with the caller's position in front (`luaL_error`).
+    Positioned,
+    /// The string as it is, like the errors the Lua core raises inside a C
     /// function ("table index is nil").
-    pub(crate) plain: bool,
+    Plain,
+    /// Redis's error table `{err = msg}` (`luaPushError` + `lua_error`);
+    /// with `ignore_error_stats_update = true` when the error reply was
+    /// already counted (a command's own error, raised by `redis.call`).
+    Table { counted: bool },
 }
 
 impl LibError {
     /// An error with the caller's position in front.
     pub(crate) fn new(msg: Vec<u8>) -> Self {
-        LibError { msg, plain: false }
+        LibError {
+            msg,
+            how: Raise::Positioned,
+        }
     }
 
     /// An error raised without a position.
     pub(crate) fn plain(msg: &str) -> Self {
         LibError {
             msg: msg.as_bytes().to_vec(),
-            plain: true,
+            how: Raise::Plain,
+        }
+    }
+
+    /// Redis's error table `{err = msg}`, raised as a value.
+    pub(crate) fn table(msg: Vec<u8>, counted: bool) -> Self {
+        LibError {
+            msg,
+            how: Raise::Table { counted },
         }
     }
 }
@@ -427,7 +449,8 @@ where
     }
 }
 
-/// `true, n, results` or `false, message, plain` for the trampoline.
+/// `true, n, results` or `false, message, how` for the trampoline (`how`:
+/// 0 positioned, 1 plain, 2 error table, 3 error table already counted).
 fn answer(lua: &Lua, r: LibResult<Out>) -> mlua::Result<(Value, Value, Value)> {
     Ok(match r {
         Ok(out) => (
@@ -438,7 +461,12 @@ fn answer(lua: &Lua, r: LibResult<Out>) -> mlua::Result<(Value, Value, Value)> {
         Err(e) => (
             Value::Boolean(false),
             Value::String(lua.create_string(&e.msg)?),
-            Value::Boolean(e.plain),
+            Value::Integer(match e.how {
+                Raise::Positioned => 0,
+                Raise::Plain => 1,
+                Raise::Table { counted: false } => 2,
+                Raise::Table { counted: true } => 3,
+            }),
         ),
     })
 }
@@ -473,13 +501,23 @@ unsafe extern "C-unwind" fn call(state: *mut ffi::lua_State) -> c_int {
         }
         return n.max(0);
     }
-    if ffi::lua_toboolean(state, nargs + 3) != 0 {
-        ffi::lua_pushvalue(state, nargs + 2);
-    } else {
-        // luaL_error: the position of whoever called this function.
-        ffi::luaL_where(state, 1);
-        ffi::lua_pushvalue(state, nargs + 2);
-        ffi::lua_concat(state, 2);
+    match ffi::lua_tointeger(state, nargs + 3) {
+        0 => {
+            // luaL_error: the position of whoever called this function.
+            ffi::luaL_where(state, 1);
+            ffi::lua_pushvalue(state, nargs + 2);
+            ffi::lua_concat(state, 2);
+        }
+        1 => ffi::lua_pushvalue(state, nargs + 2),
+        how => {
+            ffi::lua_createtable(state, 0, 2);
+            ffi::lua_pushvalue(state, nargs + 2);
+            ffi::lua_setfield(state, -2, c"err".as_ptr());
+            if how == 3 {
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+            }
+        }
     }
     ffi::lua_error(state)
 }

@@ -1,0 +1,408 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: running a Lua script as
+//! a client command.
+//!
+//! A script runs on the caller's thread, holding the keyspace gate
+//! exclusively (`engine::gate`): no other client command starts until it
+//! ends, and past `busy-reply-threshold` they are answered `-BUSY`. Its
+//! commands run on a client of its own ([`ScriptHost`], which the Lua side
+//! reaches through `scripting::Host`), bound to the caller's user and
+//! database, through the same checks Redis's `scriptCall` makes and then
+//! the same engine path as any command: each database joins the script's
+//! unit when first used, and when the script ends the unit's effects go to
+//! the AOF as one `MULTI ... EXEC`, its keyspace events are out, and the
+//! clients blocked on keys it wrote are served. Inside EXEC the script
+//! joins the transaction's unit instead (EXEC then locks every database).
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{flags, lookup, parse_i64, reply_help, Client, Spec, ERR_NOT_INTEGER};
+use crate::engine::gate::Holder;
+use crate::protocol::{Frame, Protocol};
+use crate::scripting::{Flags, Host, RunCtx};
+use crate::state::Shared;
+
+/// The reply to EVALSHA of an unknown script.
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// EVAL script numkeys [key ...] [arg ...]
+pub fn eval(c: &mut Client, args: &[Bytes]) {
+    eval_generic(c, args, false, false);
+}
+
+/// EVALSHA sha1 numkeys [key ...] [arg ...]
+pub fn evalsha(c: &mut Client, args: &[Bytes]) {
+    eval_generic(c, args, true, false);
+}
+
+/// EVAL_RO: EVAL refusing writes.
+pub fn eval_ro(c: &mut Client, args: &[Bytes]) {
+    eval_generic(c, args, false, true);
+}
+
+/// EVALSHA_RO: EVALSHA refusing writes.
+pub fn evalsha_ro(c: &mut Client, args: &[Bytes]) {
+    eval_generic(c, args, true, true);
+}
+
+/// The keys and arguments after `numkeys` (at `args[at]`), or the error.
+pub fn split_keys(args: &[Bytes], at: usize) -> Result<(&[Bytes], &[Bytes]), &'static str> {
+    let Some(n) = parse_i64(&args[at]) else {
+        return Err(ERR_NOT_INTEGER);
+    };
+    if n < 0 {
+        return Err("ERR Number of keys can't be negative");
+    }
+    let rest = &args[at + 1..];
+    if n as usize > rest.len() {
+        return Err("ERR Number of keys can't be greater than number of args");
+    }
+    Ok(rest.split_at(n as usize))
+}
+
+fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
+    let (keys, argv) = match split_keys(args, 2) {
+        Ok(s) => s,
+        Err(e) => return c.error(e),
+    };
+    let shared = c.shared.clone();
+    let mut engines = shared.scripting.engines();
+    let (sha, flags) = if by_sha {
+        match engines.script(&args[1]) {
+            Some((sha, s)) => (sha.to_string(), s.flags),
+            None => return c.error(NOSCRIPT),
+        }
+    } else {
+        match engines.load(&args[1]) {
+            Ok(found) => found,
+            Err(e) => return c.error(e),
+        }
+    };
+    drop(engines);
+    let mut flags = flags;
+    if read_only {
+        flags.0 |= Flags::NO_WRITES;
+    }
+    if let Some(err) = refuse_before_run(c, flags) {
+        return c.error(err);
+    }
+    run_script(c, args, Holder::Eval, flags, |engines, ctx, running| {
+        engines.run_eval(&sha, keys, argv, ctx, running)
+    });
+}
+
+/// The checks Redis's `scriptPrepareForRun` makes before a script starts:
+/// a script that may write (declared flags) is refused over `maxmemory`
+/// unless it allows OOM, and while the AOF cannot be written.
+pub fn refuse_before_run(c: &mut Client, flags: Flags) -> Option<String> {
+    if flags.has(Flags::EVAL_COMPAT) || flags.has(Flags::NO_WRITES) {
+        return None;
+    }
+    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(c) {
+        return Some(super::ERR_OOM.to_string());
+    }
+    if let Some(err) = c.shared.engine.aof.write_error() {
+        return Some(format!("MISCONF Errors writing to the AOF file: {err}"));
+    }
+    None
+}
+
+fn over_maxmemory(c: &Client) -> bool {
+    let engine = &c.shared.engine;
+    engine.store.evictor.settings.maxmemory.load(Relaxed) != 0
+        && !engine.evict(c.shared.clients_memory())
+}
+
+/// Runs a script for `c` (the caller) with the keyspace to itself: takes
+/// the gate (or postpones the command while another script runs), binds a
+/// script client to the caller, runs `body`, ends the unit and replies.
+pub fn run_script(
+    c: &mut Client,
+    args: &[Bytes],
+    holder: Holder,
+    flags: Flags,
+    body: impl FnOnce(
+        &mut crate::scripting::Engines,
+        RunCtx,
+        &Arc<crate::scripting::Running>,
+    ) -> (Frame, RunCtx),
+) {
+    let shared = c.shared.clone();
+    let in_exec = c.tx.in_exec;
+    // The batch's shared hold goes first, or the script would wait for
+    // itself.
+    c.gate = None;
+    let exclusive = if in_exec {
+        None
+    } else {
+        match shared.engine.gate.exclusive() {
+            Some(x) => Some(x),
+            None => return super::postpone(c, args),
+        }
+    };
+    let mut client = script_client(&shared);
+    client.user = c.user.clone();
+    client.db = c.db;
+    client.protocol = Protocol::Resp2;
+    if in_exec {
+        std::mem::swap(&mut client.tx.locks, &mut c.tx.locks);
+    } else {
+        shared.engine.begin_open_unit(&mut client.tx.locks);
+    }
+    let host = ScriptHost {
+        client,
+        flags,
+        repl: 3,
+    };
+    let ctx = RunCtx {
+        host: Box::new(host),
+        resp3: false,
+    };
+    let running = shared.scripting.running.clone();
+    running.start(holder);
+    let (frame, ctx) = {
+        let mut engines = shared.scripting.engines();
+        body(&mut engines, ctx, &running)
+    };
+    running.finish();
+    let mut host = ctx
+        .host
+        .into_any()
+        .downcast::<ScriptHost>()
+        .unwrap_or_else(|_| unreachable!("the host is the ScriptHost made above"));
+    let client = &mut host.client;
+    if in_exec {
+        std::mem::swap(&mut client.tx.locks, &mut c.tx.locks);
+    } else {
+        let off = shared.engine.end_unit(&mut client.tx.locks);
+        c.durable_at = c.durable_at.max(off);
+    }
+    client.durable_at = 0;
+    client.out.clear();
+    client.user = None;
+    return_script_client(host.client);
+    drop(exclusive);
+    if let Frame::Error(_) = frame {
+        shared.stats.total_error_replies.fetch_add(1, Relaxed);
+    }
+    c.reply(frame);
+}
+
+thread_local! {
+    /// Each worker thread keeps one script client, reused by every script
+    /// it runs (one runs at a time).
+    static SCRIPT_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+}
+
+fn script_client(shared: &Arc<Shared>) -> Client {
+    let reuse = SCRIPT_CLIENT.with(|s| s.borrow_mut().take());
+    match reuse {
+        Some(c) if Arc::ptr_eq(&c.shared, shared) => c,
+        _ => {
+            let mut c = Client::internal(shared.clone());
+            c.in_script = true;
+            c.tx.in_exec = true;
+            c
+        }
+    }
+}
+
+fn return_script_client(c: Client) {
+    SCRIPT_CLIENT.with(|s| *s.borrow_mut() = Some(c));
+}
+
+/// The client a script's commands run on (see the module header).
+pub struct ScriptHost {
+    client: Client,
+    flags: Flags,
+    /// `redis.set_repl` bits: 1 AOF, 2 replicas.
+    repl: u8,
+}
+
+impl Host for ScriptHost {
+    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
+        let c = &mut self.client;
+        let Some(spec) = lookup(&args) else {
+            return Err(b"Unknown Redis command called from script".to_vec());
+        };
+        let fullname = full_name(&args, spec);
+        let argc = args.len() as i32;
+        if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
+            return Err(b"Wrong number of args calling Redis command from script".to_vec());
+        }
+        let bits = flags::of(spec);
+        if bits & flags::NOSCRIPT != 0 {
+            return Err(b"This Redis command is not allowed from script".to_vec());
+        }
+        if let Some(err) = super::auth::check_command(c, &fullname, &args) {
+            return Err(acl_error(&err).into());
+        }
+        let writes =
+            bits & flags::WRITE != 0 && !matches!(fullname.as_str(), "publish" | "spublish");
+        if writes {
+            if self.flags.has(Flags::NO_WRITES) {
+                return Err(b"Write commands are not allowed from read-only scripts.".to_vec());
+            }
+            if let Some(err) = c.shared.engine.aof.write_error() {
+                return Err(format!("-MISCONF Errors writing to the AOF file: {err}").into());
+            }
+            c.shared.scripting.running.note_write();
+        }
+        if bits & flags::DENYOOM != 0 && !self.flags.has(Flags::ALLOW_OOM) && over_maxmemory(c) {
+            return Err(format!("-{}", super::ERR_OOM).into());
+        }
+        c.shared
+            .stats
+            .total_commands_processed
+            .fetch_add(1, Relaxed);
+        c.current_cmd = fullname;
+        let effects = c.tx.locks.effects_len();
+        super::run_spec(c, spec, &args);
+        if self.repl & 1 == 0 {
+            c.tx.locks.truncate_effects(effects);
+        }
+        let out = c.out.split().freeze();
+        Ok(crate::protocol::reply::parse(&out)
+            .unwrap_or_else(|| Frame::error("ERR the command's reply could not be read")))
+    }
+
+    fn acl_check(&mut self, args: &[Bytes]) -> Option<bool> {
+        let spec = lookup(args)?;
+        let fullname = full_name(args, spec);
+        let c = &self.client;
+        Some(match &c.user {
+            None => true,
+            Some(u) => crate::acl::check::verdict(u, &fullname, args).is_none(),
+        })
+    }
+
+    fn set_resp(&mut self, resp3: bool) {
+        self.client.protocol = if resp3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
+    }
+
+    fn set_repl(&mut self, flags: u8) {
+        self.repl = flags;
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// `get`, or `client|list` for a subcommand.
+fn full_name(args: &[Bytes], spec: &Spec) -> String {
+    if args.len() >= 2
+        && super::find(super::TABLE, &args[0]).is_some_and(|p| !p.subcommands.is_empty())
+    {
+        let parent = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        return format!("{parent}|{}", spec.name);
+    }
+    spec.name.to_string()
+}
+
+/// Redis's texts for a denial inside a script (`scriptVerifyACL`).
+fn acl_error(noperm: &str) -> &'static str {
+    if noperm.contains("keys") {
+        "The user executing the script can't access at least one of the keys mentioned in the command arguments"
+    } else if noperm.contains("channels") {
+        "The user executing the script can't publish to the channel mentioned in the command"
+    } else {
+        "The user executing the script can't run this command or subcommand"
+    }
+}
+
+/// SCRIPT LOAD script
+pub fn script_load(c: &mut Client, args: &[Bytes]) {
+    let shared = c.shared.clone();
+    let loaded = shared.scripting.engines().load(&args[2]);
+    match loaded {
+        Ok((sha, _)) => c.reply(Frame::bulk(sha)),
+        Err(e) => c.error(e),
+    }
+}
+
+/// SCRIPT EXISTS sha1 [sha1 ...]
+pub fn script_exists(c: &mut Client, args: &[Bytes]) {
+    let shared = c.shared.clone();
+    let engines = shared.scripting.engines();
+    let found = args[2..]
+        .iter()
+        .map(|sha| Frame::Integer(engines.script(sha).is_some() as i64))
+        .collect();
+    drop(engines);
+    c.reply(Frame::Array(found));
+}
+
+/// SCRIPT FLUSH [ASYNC|SYNC]
+pub fn script_flush(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 3
+        || (args.len() == 3
+            && !args[2].eq_ignore_ascii_case(b"sync")
+            && !args[2].eq_ignore_ascii_case(b"async"))
+    {
+        return c.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+    }
+    c.shared.scripting.engines().flush_scripts();
+    c.reply(Frame::ok());
+}
+
+/// SCRIPT KILL
+pub fn script_kill(c: &mut Client, _args: &[Bytes]) {
+    match c.shared.scripting.running.kill(true) {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(e) => c.error(e),
+    }
+}
+
+/// SCRIPT DEBUG YES|SYNC|NO: the Lua debugger is not available; NO is
+/// accepted, as it changes nothing.
+pub fn script_debug(c: &mut Client, args: &[Bytes]) {
+    if args[2].eq_ignore_ascii_case(b"no") {
+        return c.reply(Frame::ok());
+    }
+    if args[2].eq_ignore_ascii_case(b"yes") || args[2].eq_ignore_ascii_case(b"sync") {
+        return c.error("ERR SCRIPT DEBUG is not supported by this server");
+    }
+    c.error("ERR Use SCRIPT DEBUG YES/SYNC/NO");
+}
+
+/// SCRIPT HELP
+pub fn script_help(c: &mut Client, _args: &[Bytes]) {
+    reply_help(
+        c,
+        "SCRIPT",
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    );
+}
+
+/// SCRIPT's subcommands.
+pub static SCRIPT_SUBCOMMANDS: &[Spec] = &[
+    super::cmd("debug", 3, script_debug),
+    super::cmd("exists", -3, script_exists),
+    super::cmd("flush", -2, script_flush),
+    super::cmd("help", 2, script_help),
+    super::cmd("kill", 2, script_kill),
+    super::cmd("load", 3, script_load),
+];

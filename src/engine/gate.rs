@@ -1,0 +1,121 @@
+//! The keyspace gate: a script has the whole keyspace to itself.
+//!
+//! Every client batch runs inside the gate (a shared lock, taken when its
+//! first command runs and let go when the batch ends); a script runs
+//! *exclusive*: it waits for the batches in progress (short: a batch never
+//! waits on anything) and, while it runs, no other client command starts.
+//! Clients that find the gate closed do not wait on the lock (that would
+//! stop a worker thread): their command is postponed, and the connection
+//! waits for [`Gate::changed`]. Once a script has run longer than
+//! `busy-reply-threshold` it is *busy*: postponed commands are answered
+//! `-BUSY` instead, except the few that may run meanwhile (SCRIPT KILL,
+//! FUNCTION KILL, SHUTDOWN NOSAVE, ...), which run without entering.
+//!
+//! Work that touches databases outside client commands (active expiry,
+//! timeouts of blocked clients) asks [`Gate::enter`] too and waits for its
+//! next turn when a script runs.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use parking_lot::lock_api::ArcRwLockReadGuard;
+use parking_lot::{Mutex, MutexGuard, RawRwLock, RwLock, RwLockWriteGuard};
+use tokio::sync::Notify;
+
+/// A batch's shared hold on the gate.
+pub type Entry = ArcRwLockReadGuard<RawRwLock, ()>;
+
+/// What kind of script holds the gate, for the `-BUSY` text and for which
+/// KILL applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// EVAL and friends (SCRIPT KILL).
+    Eval,
+    /// FCALL (FUNCTION KILL).
+    Function,
+}
+
+const FREE: u8 = 0;
+const HELD: u8 = 1;
+const BUSY_EVAL: u8 = 2;
+const BUSY_FUNCTION: u8 = 3;
+
+/// See the module header.
+#[derive(Default)]
+pub struct Gate {
+    lock: Arc<RwLock<()>>,
+    /// Taken (without waiting) before the exclusive lock, so that a second
+    /// script never waits for the first on a worker thread.
+    slot: Mutex<()>,
+    state: AtomicU8,
+    /// Notified when the gate opens or its script becomes busy.
+    pub changed: Notify,
+}
+
+impl Gate {
+    /// Enters for a batch (or one piece of background work); `None` while
+    /// a script runs.
+    pub fn enter(&self) -> Option<Entry> {
+        self.lock.try_read_arc()
+    }
+
+    /// Takes the whole keyspace for a script; `None` if another script
+    /// holds it (the caller postpones). Waits for the batches in progress.
+    pub fn exclusive(&self) -> Option<Exclusive<'_>> {
+        let slot = self.slot.try_lock()?;
+        let write = self.lock.write();
+        self.state.store(HELD, Ordering::Release);
+        Some(Exclusive {
+            gate: self,
+            held: Some((write, slot)),
+        })
+    }
+
+    /// The script holding the gate has run past `busy-reply-threshold`:
+    /// postponed commands get `-BUSY` from now on.
+    pub fn set_busy(&self, holder: Holder) {
+        let busy = match holder {
+            Holder::Eval => BUSY_EVAL,
+            Holder::Function => BUSY_FUNCTION,
+        };
+        if self
+            .state
+            .compare_exchange(HELD, busy, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// The busy script's kind, if a script is busy.
+    pub fn busy(&self) -> Option<Holder> {
+        match self.state.load(Ordering::Acquire) {
+            BUSY_EVAL => Some(Holder::Eval),
+            BUSY_FUNCTION => Some(Holder::Function),
+            _ => None,
+        }
+    }
+
+    /// True while a script holds the gate and is not busy yet: commands
+    /// wait for it.
+    pub fn holds_back(&self) -> bool {
+        self.state.load(Ordering::Acquire) == HELD
+    }
+}
+
+/// A script's exclusive hold; dropping it opens the gate.
+pub struct Exclusive<'a> {
+    gate: &'a Gate,
+    held: Option<(RwLockWriteGuard<'a, ()>, MutexGuard<'a, ()>)>,
+}
+
+impl Drop for Exclusive<'_> {
+    fn drop(&mut self) {
+        // Free before unlocking (a script that takes the gate next sets
+        // its own state), unlocked before the wake-up (those woken can
+        // enter).
+        self.gate.state.store(FREE, Ordering::Release);
+        drop(self.held.take());
+        self.gate.changed.notify_waiters();
+    }
+}
