@@ -124,6 +124,9 @@ pub struct Client {
     pub gate: Option<crate::engine::gate::Entry>,
     /// This is a script's client (see `command::scripting`).
     pub in_script: bool,
+    /// A script of this client's runs on the scripting thread: the
+    /// connection waits for its reply and runs no further command.
+    pub script: Option<Arc<super::scripting::Outcome>>,
 }
 
 impl Client {
@@ -163,6 +166,7 @@ impl Client {
             authenticated: true,
             gate: None,
             in_script: false,
+            script: None,
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -290,14 +294,25 @@ impl Session for Client {
     }
 
     fn accepts_requests(&self) -> bool {
-        !self.close_after_reply && self.blocked.is_none() && self.postponed.is_none()
+        !self.close_after_reply
+            && self.blocked.is_none()
+            && self.postponed.is_none()
+            && self.script.is_none()
     }
 
     fn is_suspended(&self) -> bool {
-        self.blocked.is_some() || self.postponed.is_some()
+        self.blocked.is_some() || self.postponed.is_some() || self.script.is_some()
     }
 
     async fn resumed(&mut self) {
+        if let Some(script) = &self.script {
+            let ended = script.notify.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            // A permit stored by the script's end, or a wake-up to come.
+            ended.await;
+            return;
+        }
         let gate = &self.shared.engine.gate;
         let gate_changed = gate.changed.notified();
         tokio::pin!(gate_changed);
@@ -341,6 +356,19 @@ impl Session for Client {
     }
 
     fn resume(&mut self) -> bool {
+        if let Some(script) = &self.script {
+            let Some((frame, off)) = script.take() else {
+                return false;
+            };
+            self.script = None;
+            self.durable_at = self.durable_at.max(off);
+            if let Frame::Error(_) = frame {
+                self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+            }
+            self.reply(frame);
+            self.queue_replies();
+            return true;
+        }
         let Some(b) = &self.blocked else {
             // A postponed command runs again (and may be postponed again).
             return true;

@@ -33,6 +33,7 @@ pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod flags;
+pub mod functions;
 pub mod hashes;
 pub mod info;
 pub mod keys;
@@ -175,8 +176,16 @@ pub static TABLE: &[Spec] = &[
     dcmd("expire", -3, keys::expire),
     dcmd("expireat", -3, keys::expireat),
     dcmd("expiretime", 2, keys::expiretime),
+    cmd("fcall", -3, functions::fcall),
+    cmd("fcall_ro", -3, functions::fcall_ro),
     cmd("flushall", -1, keys::flushall),
     dcmd("flushdb", -1, keys::flushdb),
+    container(
+        "function",
+        -2,
+        no_subcommand,
+        functions::FUNCTION_SUBCOMMANDS,
+    ),
     dcmd("get", 2, strings::get),
     dcmd("getdel", 2, strings::getdel),
     dcmd("getex", -2, strings::getex),

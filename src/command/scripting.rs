@@ -22,7 +22,7 @@ use bytes::Bytes;
 use super::{flags, lookup, parse_i64, reply_help, Client, Spec, ERR_NOT_INTEGER};
 use crate::engine::gate::Holder;
 use crate::protocol::{Frame, Protocol};
-use crate::scripting::{Flags, Host, RunCtx};
+use crate::scripting::{Engines, Flags, Host, RunCtx, Running};
 use crate::state::Shared;
 
 /// The reply to EVALSHA of an unknown script.
@@ -89,9 +89,20 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
     if let Some(err) = refuse_before_run(c, flags) {
         return c.error(err);
     }
-    run_script(c, args, Holder::Eval, flags, |engines, ctx, running| {
-        engines.run_eval(&sha, keys, argv, ctx, running)
-    });
+    let job = Job {
+        args: args.iter().map(|a| crate::store::own(a)).collect(),
+        nkeys: keys.len(),
+        holder: Holder::Eval,
+        flags,
+    };
+    let _ = argv;
+    run_script(
+        c,
+        job,
+        Box::new(move |engines, keys, argv, ctx, running| {
+            engines.run_eval(&sha, keys, argv, ctx, running)
+        }),
+    );
 }
 
 /// The checks Redis's `scriptPrepareForRun` makes before a script starts:
@@ -116,45 +127,107 @@ fn over_maxmemory(c: &Client) -> bool {
         && !engine.evict(c.shared.clients_memory())
 }
 
-/// Runs a script for `c` (the caller) with the keyspace to itself: takes
-/// the gate (or postpones the command while another script runs), binds a
-/// script client to the caller, runs `body`, ends the unit and replies.
-pub fn run_script(
-    c: &mut Client,
-    args: &[Bytes],
-    holder: Holder,
-    flags: Flags,
-    body: impl FnOnce(
-        &mut crate::scripting::Engines,
-        RunCtx,
-        &Arc<crate::scripting::Running>,
-    ) -> (Frame, RunCtx),
-) {
+/// What a script needs to run, owned, so that it can move to the
+/// scripting thread.
+pub struct Job {
+    /// The command (EVAL / FCALL ...), arguments copied out of the read
+    /// buffer; keys start at `args[3]`.
+    pub args: Vec<Bytes>,
+    pub nkeys: usize,
+    pub holder: Holder,
+    pub flags: Flags,
+}
+
+impl Job {
+    fn keys(&self) -> &[Bytes] {
+        &self.args[3..3 + self.nkeys]
+    }
+
+    fn argv(&self) -> &[Bytes] {
+        &self.args[3 + self.nkeys..]
+    }
+}
+
+/// Runs the Lua side of a script: `(engines, keys, argv, ctx, running)`.
+pub type Body = Box<
+    dyn FnOnce(&mut Engines, &[Bytes], &[Bytes], RunCtx, &Arc<Running>) -> (Frame, RunCtx) + Send,
+>;
+
+/// Runs a script for `c` (the caller) with the keyspace to itself.
+///
+/// Normally on the scripting thread: the gate is taken here (or the
+/// command postponed while another script runs), the script goes to the
+/// thread, and the caller waits for its reply a few microseconds, then,
+/// if it is not there yet, suspends until it is (the worker goes on with
+/// other clients, which the gate postpones or answers `-BUSY`). Inside
+/// EXEC (whose unit holds every database) and for the server's own
+/// client, it runs right here.
+pub fn run_script(c: &mut Client, job: Job, body: Body) {
     let shared = c.shared.clone();
-    let in_exec = c.tx.in_exec;
+    if c.tx.in_exec || c.handle.id == super::INTERNAL_ID {
+        let mut locks = std::mem::take(&mut c.tx.locks);
+        let (frame, off) = execute(&shared, c.user.clone(), c.db, Some(&mut locks), &job, body);
+        c.tx.locks = locks;
+        c.durable_at = c.durable_at.max(off);
+        return reply(c, frame);
+    }
     // The batch's shared hold goes first, or the script would wait for
-    // itself.
+    // its own caller.
     c.gate = None;
-    let exclusive = if in_exec {
-        None
-    } else {
-        match shared.engine.gate.exclusive() {
-            Some(x) => Some(x),
-            None => return super::postpone(c, args),
-        }
+    let Some(exclusive) = shared.engine.gate.exclusive() else {
+        return super::postpone(c, &job.args);
     };
-    let mut client = script_client(&shared);
-    client.user = c.user.clone();
-    client.db = c.db;
+    let done = Arc::new(Outcome::default());
+    let (user, db) = (c.user.clone(), c.db);
+    let (task_shared, task_done) = (shared.clone(), done.clone());
+    shared.scripting.submit(Box::new(move || {
+        let (frame, off) = execute(&task_shared, user, db, None, &job, body);
+        drop(exclusive);
+        task_done.set(frame, off);
+    }));
+    match done.wait_briefly() {
+        Some((frame, off)) => {
+            c.durable_at = c.durable_at.max(off);
+            reply(c, frame);
+        }
+        None => c.script = Some(done),
+    }
+}
+
+fn reply(c: &mut Client, frame: Frame) {
+    if let Frame::Error(_) = frame {
+        c.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+    }
+    c.reply(frame);
+}
+
+/// Runs `job` on a script client bound to the caller's user and database:
+/// in the caller's unit (`locks`, EXEC) or in an open unit of its own,
+/// ended here. Returns the reply and the AOF offset it waits for.
+fn execute(
+    shared: &Arc<Shared>,
+    user: Option<Arc<crate::acl::User>>,
+    db: usize,
+    locks: Option<&mut crate::engine::Locks>,
+    job: &Job,
+    body: Body,
+) -> (Frame, u64) {
+    let mut client = script_client(shared);
+    client.user = user;
+    client.db = db;
     client.protocol = Protocol::Resp2;
-    if in_exec {
-        std::mem::swap(&mut client.tx.locks, &mut c.tx.locks);
-    } else {
-        shared.engine.begin_open_unit(&mut client.tx.locks);
+    let in_unit = locks.is_some();
+    match &locks {
+        Some(_) => {}
+        None => shared.engine.begin_open_unit(&mut client.tx.locks),
+    }
+    let mut locks = locks;
+    if let Some(l) = locks.as_deref_mut() {
+        std::mem::swap(&mut client.tx.locks, l);
     }
     let host = ScriptHost {
         client,
-        flags,
+        flags: job.flags,
         repl: 3,
     };
     let ctx = RunCtx {
@@ -162,10 +235,10 @@ pub fn run_script(
         resp3: false,
     };
     let running = shared.scripting.running.clone();
-    running.start(holder);
+    running.start(job.holder);
     let (frame, ctx) = {
         let mut engines = shared.scripting.engines();
-        body(&mut engines, ctx, &running)
+        body(&mut engines, job.keys(), job.argv(), ctx, &running)
     };
     running.finish();
     let mut host = ctx
@@ -174,21 +247,58 @@ pub fn run_script(
         .downcast::<ScriptHost>()
         .unwrap_or_else(|_| unreachable!("the host is the ScriptHost made above"));
     let client = &mut host.client;
-    if in_exec {
-        std::mem::swap(&mut client.tx.locks, &mut c.tx.locks);
-    } else {
-        let off = shared.engine.end_unit(&mut client.tx.locks);
-        c.durable_at = c.durable_at.max(off);
+    let mut off = 0;
+    if let Some(l) = locks {
+        std::mem::swap(&mut client.tx.locks, l);
+    } else if !in_unit {
+        off = shared.engine.end_unit(&mut client.tx.locks);
     }
     client.durable_at = 0;
     client.out.clear();
     client.user = None;
     return_script_client(host.client);
-    drop(exclusive);
-    if let Frame::Error(_) = frame {
-        shared.stats.total_error_replies.fetch_add(1, Relaxed);
+    (frame, off)
+}
+
+/// A script's reply, handed from the scripting thread to its caller.
+#[derive(Default)]
+pub struct Outcome {
+    reply: parking_lot::Mutex<Option<(Frame, u64)>>,
+    ready: std::sync::atomic::AtomicBool,
+    /// Wakes the caller's connection when it suspended.
+    pub notify: tokio::sync::Notify,
+}
+
+impl Outcome {
+    fn set(&self, frame: Frame, off: u64) {
+        *self.reply.lock() = Some((frame, off));
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_one();
     }
-    c.reply(frame);
+
+    /// The reply and the AOF offset it waits for, once the script ended.
+    pub fn take(&self) -> Option<(Frame, u64)> {
+        if !self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.reply.lock().take()
+    }
+
+    /// Most scripts take microseconds: waiting that long here keeps a
+    /// pipeline of them in one batch; longer ones suspend the caller.
+    fn wait_briefly(&self) -> Option<(Frame, u64)> {
+        const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(r) = self.take() {
+                return Some(r);
+            }
+            if start.elapsed() > SPIN {
+                return None;
+            }
+            std::hint::spin_loop();
+        }
+    }
 }
 
 thread_local! {

@@ -18,8 +18,8 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use parking_lot::lock_api::ArcRwLockReadGuard;
-use parking_lot::{Mutex, MutexGuard, RawRwLock, RwLock, RwLockWriteGuard};
+use parking_lot::lock_api::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockWriteGuard};
+use parking_lot::{Mutex, RawMutex, RawRwLock, RwLock};
 use tokio::sync::Notify;
 
 /// A batch's shared hold on the gate.
@@ -46,7 +46,7 @@ pub struct Gate {
     lock: Arc<RwLock<()>>,
     /// Taken (without waiting) before the exclusive lock, so that a second
     /// script never waits for the first on a worker thread.
-    slot: Mutex<()>,
+    slot: Arc<Mutex<()>>,
     state: AtomicU8,
     /// Notified when the gate opens or its script becomes busy.
     pub changed: Notify,
@@ -61,12 +61,12 @@ impl Gate {
 
     /// Takes the whole keyspace for a script; `None` if another script
     /// holds it (the caller postpones). Waits for the batches in progress.
-    pub fn exclusive(&self) -> Option<Exclusive<'_>> {
-        let slot = self.slot.try_lock()?;
-        let write = self.lock.write();
+    pub fn exclusive(self: &Arc<Self>) -> Option<Exclusive> {
+        let slot = self.slot.try_lock_arc()?;
+        let write = self.lock.write_arc();
         self.state.store(HELD, Ordering::Release);
         Some(Exclusive {
-            gate: self,
+            gate: self.clone(),
             held: Some((write, slot)),
         })
     }
@@ -103,13 +103,17 @@ impl Gate {
     }
 }
 
-/// A script's exclusive hold; dropping it opens the gate.
-pub struct Exclusive<'a> {
-    gate: &'a Gate,
-    held: Option<(RwLockWriteGuard<'a, ()>, MutexGuard<'a, ()>)>,
+/// A script's exclusive hold (it may move to the thread that runs the
+/// script); dropping it opens the gate.
+pub struct Exclusive {
+    gate: Arc<Gate>,
+    held: Option<(
+        ArcRwLockWriteGuard<RawRwLock, ()>,
+        ArcMutexGuard<RawMutex, ()>,
+    )>,
 }
 
-impl Drop for Exclusive<'_> {
+impl Drop for Exclusive {
     fn drop(&mut self) {
         // Free before unlocking (a script that takes the gate next sets
         // its own state), unlocked before the wake-up (those woken can

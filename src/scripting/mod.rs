@@ -21,7 +21,7 @@ pub mod libs;
 pub mod vm;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -159,7 +159,12 @@ pub struct Engines {
 /// Scripting's state in the server (`Shared::scripting`).
 pub struct Scripting {
     engines: Mutex<Engines>,
+    /// The scripting thread's queue (started with the first script).
+    thread: Mutex<Option<std::sync::mpsc::Sender<Task>>>,
     pub running: Arc<Running>,
+    /// Libraries and functions loaded, readable while a function runs
+    /// (FUNCTION STATS may run then; the engines are busy).
+    counts: [AtomicUsize; 2],
 }
 
 impl Scripting {
@@ -178,7 +183,56 @@ impl Scripting {
                 rng,
             }),
             running: Arc::new(Running::new(gate)),
+            counts: Default::default(),
+            thread: Mutex::new(None),
         }
+    }
+
+    /// Runs `task` on the scripting thread. Scripts run there, not on a
+    /// worker: a long script must leave the workers free to answer
+    /// `-BUSY`, SCRIPT KILL and SHUTDOWN NOSAVE (with one worker, a script
+    /// running on it would stop the whole server).
+    pub fn submit(&self, task: Task) {
+        let mut thread = self.thread.lock();
+        let task = match thread.as_ref() {
+            Some(tx) => match tx.send(task) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => task,
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Task>();
+        let spawned = std::thread::Builder::new()
+            .name("herald-script".into())
+            .spawn(move || {
+                while let Ok(task) = rx.recv() {
+                    task();
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(task);
+                *thread = Some(tx);
+            }
+            // No thread: the script runs here rather than not at all.
+            Err(e) => {
+                tracing::warn!("could not start the scripting thread: {e}");
+                drop(thread);
+                task();
+            }
+        }
+    }
+
+    /// Records how many libraries and functions are loaded (after any
+    /// change).
+    pub fn note_functions(&self, engines: &Engines) {
+        self.counts[0].store(engines.functions.libs().len(), Relaxed);
+        self.counts[1].store(engines.functions.function_count(), Relaxed);
+    }
+
+    /// Libraries and functions loaded, as last noted.
+    pub fn function_counts(&self) -> (usize, usize) {
+        (self.counts[0].load(Relaxed), self.counts[1].load(Relaxed))
     }
 
     /// Takes `busy-reply-threshold`.
@@ -195,6 +249,9 @@ impl Scripting {
         self.engines.lock()
     }
 }
+
+/// Work for the scripting thread.
+pub type Task = Box<dyn FnOnce() + Send>;
 
 /// The chunk name of EVAL scripts (errors say `user_script:LINE:`).
 const EVAL_CHUNK: &str = "@user_script";
@@ -325,6 +382,8 @@ pub struct Running {
     wrote: AtomicBool,
     /// 0: an EVAL script, 1: a function.
     holder: AtomicU8,
+    /// The running function's name and its FCALL (FUNCTION STATS).
+    pub current: Mutex<Option<(String, Vec<Bytes>)>>,
 }
 
 impl Running {
@@ -336,6 +395,7 @@ impl Running {
             killed: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
             holder: AtomicU8::new(0),
+            current: Mutex::new(None),
         }
     }
 
@@ -351,6 +411,15 @@ impl Running {
     /// The script ended.
     pub fn finish(&self) {
         self.since.store(0, Relaxed);
+        *self.current.lock() = None;
+    }
+
+    /// How long the script has run, in ms (0 when none runs).
+    pub fn elapsed_ms(&self) -> u64 {
+        match self.since.load(Relaxed) {
+            0 => 0,
+            since => crate::util::now_ms().saturating_sub(since),
+        }
     }
 
     /// The script wrote: SCRIPT KILL may no longer stop it.

@@ -4,6 +4,7 @@
 -- read-only tables in its patched Lua; on a stock Lua 5.1 every protected
 -- table is emptied and reads through a hidden copy of its contents, and
 -- writes raise the error Redis raises.
+local failure_text = ...
 local G, dbg = _G, debug
 local next, type, error, tostring = next, type, error, tostring
 local rawset, rawget, setmetatable, getmetatable = rawset, rawget, setmetatable, getmetatable
@@ -23,6 +24,7 @@ function __redis__err__handler(err)
     level = level + 1
     i = dbg.getinfo(level, 'nSl')
   end
+  if type(err) == 'userdata' then err = failure_text(err) end
   if type(err) ~= 'table' then
     err = {err = 'ERR ' .. tostring(err)}
   end
@@ -129,5 +131,6 @@ rawset(G, '_G', G)
 protect(G, function(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end)
--- The table scripts' KEYS and ARGV go into (the hidden globals).
-return hidden[G]
+-- The table scripts' KEYS and ARGV go into (the hidden globals), and the
+-- protection, for the tables of the functions engine.
+return hidden[G], protect

@@ -40,6 +40,8 @@ pub struct Vm {
     globals: Table,
     /// Calls a function under Redis's error handler.
     runner: Function,
+    /// Makes a table read-only as the globals are (`protect(t, missing)`).
+    pub protect: Function,
 }
 
 impl Vm {
@@ -56,15 +58,16 @@ impl Vm {
         let math: Table = lua.globals().get("math")?;
         math.set("random", random(&lua, rng.clone())?)?;
         math.set("randomseed", randomseed(&lua, rng)?)?;
-        let globals: Table = lua
+        let (globals, protect): (Table, Function) = lua
             .load(include_str!("sandbox.lua"))
             .set_name("=herald.sandbox")
-            .eval()?;
+            .call(lua.create_function(|_, v: Value| Ok(failure_text(v)))?)?;
         let runner: Function = lua.load(RUNNER).set_name("=herald.sandbox").eval()?;
         Ok(Vm {
             lua,
             globals,
             runner,
+            protect,
         })
     }
 
@@ -218,17 +221,7 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "pcall",
         libs::function(lua, |lua, a| redis_call(lua, a, false))?,
     )?;
-    t.set("log", libs::function(lua, log)?)?;
-    for (name, level) in [
-        ("LOG_DEBUG", 0),
-        ("LOG_VERBOSE", 1),
-        ("LOG_NOTICE", 2),
-        ("LOG_WARNING", 3),
-    ] {
-        t.set(name, level)?;
-    }
-    t.set("REDIS_VERSION", REDIS_VERSION)?;
-    t.set("REDIS_VERSION_NUM", REDIS_VERSION_NUM)?;
+    log_and_version(lua, &t)?;
     t.set("setresp", libs::function(lua, setresp)?)?;
     t.set("sha1hex", libs::function(lua, sha1hex)?)?;
     t.set("error_reply", libs::function(lua, error_reply_fn)?)?;
@@ -259,8 +252,40 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// `redis.log`, its levels and `redis.REDIS_VERSION(_NUM)`: in both
+/// `redis` tables (scripts', and libraries' while they load).
+pub(super) fn log_and_version(lua: &Lua, t: &Table) -> mlua::Result<()> {
+    t.set("log", libs::function(lua, log)?)?;
+    for (name, level) in [
+        ("LOG_DEBUG", 0),
+        ("LOG_VERBOSE", 1),
+        ("LOG_NOTICE", 2),
+        ("LOG_WARNING", 3),
+    ] {
+        t.set(name, level)?;
+    }
+    t.set("REDIS_VERSION", REDIS_VERSION)?;
+    t.set("REDIS_VERSION_NUM", REDIS_VERSION_NUM)
+}
+
+/// The message of an error raised from Rust outside the libraries'
+/// trampoline (the kill hook): the root cause's text, without mlua's
+/// "runtime error: " prefix and traceback.
+fn failure_text(v: Value) -> String {
+    let Value::Error(mut e) = v else {
+        return "execution failure".into();
+    };
+    while let mlua::Error::CallbackError { cause, .. } = *e {
+        e = Box::new((*cause).clone());
+    }
+    match *e {
+        mlua::Error::RuntimeError(msg) => msg,
+        other => other.to_string(),
+    }
+}
+
 /// Redis's error table, raised.
-fn raise(msg: &str) -> LibError {
+pub(super) fn raise(msg: &str) -> LibError {
     LibError::table(error_text(msg.as_bytes()), false)
 }
 
