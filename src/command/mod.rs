@@ -31,6 +31,7 @@ pub mod acl;
 pub mod auth;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod connection;
 pub mod flags;
 pub mod functions;
@@ -153,6 +154,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("bzpopmax", -3, zsets::bzpopmax),
     dcmd("bzpopmin", -3, zsets::bzpopmin),
     container("client", -2, no_subcommand, connection::CLIENT_SUBCOMMANDS),
+    container("cluster", -2, no_subcommand, cluster::CLUSTER_SUBCOMMANDS),
     container(
         "command",
         -1,

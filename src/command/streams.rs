@@ -849,6 +849,14 @@ fn xread_generic(c: &mut Client, db: &mut Db, args: &[Bytes], group_cmd: bool) {
         let more = args.len() - 1 - i;
         let o = &args[i][..];
         if o.eq_ignore_ascii_case(b"block") && more > 0 {
+            if c.in_script {
+                // Redis refuses before parsing the timeout, naming the
+                // command as the script spelled it.
+                let name = String::from_utf8_lossy(&args[0]).into_owned();
+                return c.error(format!(
+                    "ERR {name} command is not allowed with BLOCK option from scripts"
+                ));
+            }
             i += 1;
             let Some(b) = parse_block(c, &args[i]) else {
                 return;

@@ -314,32 +314,36 @@ pub fn parse_metadata(code: &[u8]) -> Result<(String, usize), String> {
     let Some(end) = memchr::memchr(b'\n', code) else {
         return Err("ERR Invalid library metadata".into());
     };
-    let mut parts = code[2..end].split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or_default();
+    // 7.0 splits the line as redis.conf lines are split, quotes included.
+    let parts = match crate::protocol::parse::split_args(&code[..end]) {
+        Some(parts) if !parts.is_empty() => parts,
+        _ => return Err("ERR Invalid library metadata".into()),
+    };
+    let engine = parts[0].get(2..).unwrap_or_default();
+    let mut name = None;
+    for part in &parts[1..] {
+        if part.len() < 5 || !part[..5].eq_ignore_ascii_case(b"name=") {
+            return Err(format!(
+                "ERR Invalid metadata value given: {}",
+                String::from_utf8_lossy(part)
+            ));
+        }
+        if name.is_some() {
+            return Err(
+                "ERR Invalid metadata value, name argument was given multiple times".into(),
+            );
+        }
+        name = Some(&part[5..]);
+    }
+    let Some(name) = name else {
+        return Err("ERR Library name was not given".into());
+    };
     if !engine.eq_ignore_ascii_case(b"lua") {
         return Err(format!(
             "ERR Engine '{}' not found",
             String::from_utf8_lossy(engine)
         ));
     }
-    let mut name = None;
-    for part in parts {
-        let Some(value) = part.strip_prefix(b"name=") else {
-            return Err(format!(
-                "ERR Invalid metadata value given: {}",
-                String::from_utf8_lossy(part)
-            ));
-        };
-        if name.is_some() {
-            return Err(
-                "ERR Invalid metadata value, name argument was given multiple times".into(),
-            );
-        }
-        name = Some(value);
-    }
-    let Some(name) = name else {
-        return Err("ERR Library name was not given".into());
-    };
     if !valid_name(name) {
         return Err(format!("ERR {BAD_NAME}"));
     }
@@ -596,6 +600,7 @@ mod tests {
             (&b"return 1"[..], "ERR Missing library metadata"),
             (b"#!lua", "ERR Invalid library metadata"),
             (b"#!js name=x\n", "ERR Engine 'js' not found"),
+            (b"#! name=x\n", "ERR Engine '' not found"),
             (
                 b"#!lua foo=bar\n",
                 "ERR Invalid metadata value given: foo=bar",

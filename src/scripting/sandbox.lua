@@ -36,10 +36,13 @@ function __redis__err__handler(err)
 end
 
 -- Redis 7.0's pcall: an error table with an `err` string is reduced to
--- that string, as scripts written for older versions expect.
+-- that string, as scripts written for older versions expect. An error
+-- raised from Rust (a userdata: SCRIPT KILL, the load timeout) is raised
+-- again, so that no pcall keeps a killed script running.
 local function settle(ok, ...)
   if ok then return ok, ... end
   local e = ...
+  if type(e) == 'userdata' then error(e, 0) end
   if type(e) == 'table' then
     local m = e.err
     if type(m) == 'string' or type(m) == 'number' then e = m end

@@ -272,14 +272,15 @@ pub(super) fn log_and_version(lua: &Lua, t: &Table) -> mlua::Result<()> {
 /// trampoline (the kill hook): the root cause's text, without mlua's
 /// "runtime error: " prefix and traceback.
 fn failure_text(v: Value) -> String {
-    let Value::Error(mut e) = v else {
+    let Value::Error(e) = v else {
         return "execution failure".into();
     };
-    while let mlua::Error::CallbackError { cause, .. } = *e {
-        e = Box::new((*cause).clone());
+    let mut e: &mlua::Error = &e;
+    while let mlua::Error::CallbackError { cause, .. } = e {
+        e = cause;
     }
-    match *e {
-        mlua::Error::RuntimeError(msg) => msg,
+    match e {
+        mlua::Error::RuntimeError(msg) => msg.clone(),
         other => other.to_string(),
     }
 }
