@@ -80,7 +80,7 @@ pub fn function_load(c: &mut Client, args: &[Bytes]) {
     let shared = c.shared.clone();
     let mut engines = shared.scripting.engines();
     let loaded = engines.functions.load(code, replace);
-    shared.scripting.note_functions(&engines);
+    shared.scripting.note(&engines);
     drop(engines);
     match loaded {
         Ok(name) => {
@@ -103,7 +103,7 @@ pub fn function_delete(c: &mut Client, args: &[Bytes]) {
     let shared = c.shared.clone();
     let mut engines = shared.scripting.engines();
     let removed = engines.functions.remove(&name).unwrap_or(false);
-    shared.scripting.note_functions(&engines);
+    shared.scripting.note(&engines);
     drop(engines);
     if !removed {
         return c.error("ERR Library not found");
@@ -114,17 +114,19 @@ pub fn function_delete(c: &mut Client, args: &[Bytes]) {
 
 /// FUNCTION FLUSH [ASYNC|SYNC]
 pub fn function_flush(c: &mut Client, args: &[Bytes]) {
-    if args.len() > 3
-        || (args.len() == 3
-            && !args[2].eq_ignore_ascii_case(b"sync")
-            && !args[2].eq_ignore_ascii_case(b"async"))
+    if args.len() > 3 {
+        return super::subcommand_syntax_error(c, args);
+    }
+    if args.len() == 3
+        && !args[2].eq_ignore_ascii_case(b"sync")
+        && !args[2].eq_ignore_ascii_case(b"async")
     {
         return c.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
     let shared = c.shared.clone();
     let mut engines = shared.scripting.engines();
     engines.functions.flush();
-    shared.scripting.note_functions(&engines);
+    shared.scripting.note(&engines);
     drop(engines);
     record_write(c, args);
     c.reply(Frame::ok());
@@ -204,6 +206,9 @@ pub fn function_dump(c: &mut Client, _args: &[Bytes]) {
 
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
 pub fn function_restore(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 4 {
+        return super::subcommand_syntax_error(c, args);
+    }
     #[derive(PartialEq)]
     enum Policy {
         Flush,
@@ -247,11 +252,11 @@ pub fn function_restore(c: &mut Client, args: &[Bytes]) {
     for code in &codes {
         if let Err(e) = engines.functions.load(code, policy != Policy::Append) {
             engines.functions.restore_snapshot(saved);
-            shared.scripting.note_functions(&engines);
+            shared.scripting.note(&engines);
             return c.error(e);
         }
     }
-    shared.scripting.note_functions(&engines);
+    shared.scripting.note(&engines);
     drop(engines);
     record_write(c, args);
     c.reply(Frame::ok());

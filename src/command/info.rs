@@ -117,6 +117,10 @@ pub fn memory(c: &Client, s: &mut String) {
     };
     let ratio = |a: u64, b: u64| format!("{:.2}", if b == 0 { 0.0 } else { a as f64 / b as f64 });
     let sys = total_system_memory();
+    let lua = sh.scripting.figures();
+    let get = |v: &std::sync::atomic::AtomicUsize| v.load(Relaxed) as u64;
+    let (vm_eval, vm_functions) = (get(&lua.eval_vm), get(&lua.functions_vm));
+    let (scripts_eval, functions) = (get(&lua.scripts_eval), get(&lua.functions_memory));
     lines(
         s,
         "# Memory",
@@ -137,19 +141,25 @@ pub fn memory(c: &Client, s: &mut String) {
             ("allocator_resident", rss.to_string()),
             ("total_system_memory", sys.to_string()),
             ("total_system_memory_human", human(sys)),
-            ("used_memory_lua", "0".into()),
-            ("used_memory_vm_eval", "0".into()),
-            ("used_memory_lua_human", "0B".into()),
-            ("used_memory_scripts_eval", "0".into()),
-            ("number_of_cached_scripts", "0".into()),
-            ("number_of_functions", "0".into()),
-            ("number_of_libraries", "0".into()),
-            ("used_memory_vm_functions", "0".into()),
-            ("used_memory_vm_total", "0".into()),
-            ("used_memory_vm_total_human", "0B".into()),
-            ("used_memory_functions", "0".into()),
-            ("used_memory_scripts", "0".into()),
-            ("used_memory_scripts_human", "0B".into()),
+            ("used_memory_lua", vm_eval.to_string()),
+            ("used_memory_vm_eval", vm_eval.to_string()),
+            ("used_memory_lua_human", human(vm_eval)),
+            ("used_memory_scripts_eval", scripts_eval.to_string()),
+            (
+                "number_of_cached_scripts",
+                get(&lua.cached_scripts).to_string(),
+            ),
+            ("number_of_functions", get(&lua.functions).to_string()),
+            ("number_of_libraries", get(&lua.libraries).to_string()),
+            ("used_memory_vm_functions", vm_functions.to_string()),
+            ("used_memory_vm_total", (vm_eval + vm_functions).to_string()),
+            ("used_memory_vm_total_human", human(vm_eval + vm_functions)),
+            ("used_memory_functions", functions.to_string()),
+            (
+                "used_memory_scripts",
+                (scripts_eval + functions).to_string(),
+            ),
+            ("used_memory_scripts_human", human(scripts_eval + functions)),
             ("maxmemory", maxmemory.to_string()),
             ("maxmemory_human", human(maxmemory)),
             ("maxmemory_policy", policy.as_str().into()),

@@ -666,6 +666,18 @@ pub fn put_db(c: &mut Client, db: Access) {
     c.durable_at = c.durable_at.max(off);
 }
 
+/// Redis's `addReplySubcommandSyntaxError`: a subcommand given the wrong
+/// arguments, named as typed, with the container's HELP to try.
+pub fn subcommand_syntax_error(c: &mut Client, args: &[Bytes]) {
+    let sub = args.get(1).map(|a| &a[..]).unwrap_or_default();
+    let container = args.first().map(|a| &a[..]).unwrap_or_default();
+    c.error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(c_str(sub, 128)),
+        String::from_utf8_lossy(container).to_ascii_uppercase()
+    ));
+}
+
 /// Parses an integer argument as Redis's `getLongLongFromObject` does.
 pub fn parse_i64(arg: &[u8]) -> Option<i64> {
     crate::protocol::parse::string_to_i64(arg)

@@ -208,7 +208,7 @@ fn channel_list(names: Vec<Bytes>) -> Frame {
 
 fn pubsub_channels(c: &mut Client, args: &[Bytes]) {
     if args.len() > 3 {
-        return subcommand_syntax_error(c, &args[1]);
+        return super::subcommand_syntax_error(c, args);
     }
     let names = c
         .shared
@@ -221,7 +221,7 @@ fn pubsub_channels(c: &mut Client, args: &[Bytes]) {
 
 fn pubsub_shardchannels(c: &mut Client, args: &[Bytes]) {
     if args.len() > 3 {
-        return subcommand_syntax_error(c, &args[1]);
+        return super::subcommand_syntax_error(c, args);
     }
     let names = c
         .shared
@@ -230,14 +230,6 @@ fn pubsub_shardchannels(c: &mut Client, args: &[Bytes]) {
         .shard_channels
         .channels(args.get(2).map(|p| &p[..]));
     c.reply(channel_list(names));
-}
-
-/// Redis's `addReplySubcommandSyntaxError`, naming the subcommand as typed.
-fn subcommand_syntax_error(c: &mut Client, sub: &[u8]) {
-    c.error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-        String::from_utf8_lossy(&sub[..sub.len().min(128)])
-    ));
 }
 
 fn pubsub_numpat(c: &mut Client, _args: &[Bytes]) {

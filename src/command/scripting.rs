@@ -77,7 +77,10 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
         }
     } else {
         match engines.load(&args[1]) {
-            Ok(found) => found,
+            Ok(found) => {
+                shared.scripting.note(&engines);
+                found
+            }
             Err(e) => return c.error(e),
         }
     };
@@ -238,7 +241,9 @@ fn execute(
     running.start(job.holder);
     let (frame, ctx) = {
         let mut engines = shared.scripting.engines();
-        body(&mut engines, job.keys(), job.argv(), ctx, &running)
+        let done = body(&mut engines, job.keys(), job.argv(), ctx, &running);
+        shared.scripting.note(&engines);
+        done
     };
     running.finish();
     let mut host = ctx
@@ -431,7 +436,10 @@ fn acl_error(noperm: &str) -> &'static str {
 /// SCRIPT LOAD script
 pub fn script_load(c: &mut Client, args: &[Bytes]) {
     let shared = c.shared.clone();
-    let loaded = shared.scripting.engines().load(&args[2]);
+    let mut engines = shared.scripting.engines();
+    let loaded = engines.load(&args[2]);
+    shared.scripting.note(&engines);
+    drop(engines);
     match loaded {
         Ok((sha, _)) => c.reply(Frame::bulk(sha)),
         Err(e) => c.error(e),
@@ -459,7 +467,10 @@ pub fn script_flush(c: &mut Client, args: &[Bytes]) {
     {
         return c.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     }
-    c.shared.scripting.engines().flush_scripts();
+    let mut engines = c.shared.scripting.engines();
+    engines.flush_scripts();
+    c.shared.scripting.note(&engines);
+    drop(engines);
     c.reply(Frame::ok());
 }
 

@@ -91,16 +91,8 @@ impl Frame {
     pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
         let r3 = proto == Protocol::Resp3;
         match self {
-            Frame::Simple(s) => {
-                out.put_u8(b'+');
-                out.extend_from_slice(s);
-                out.extend_from_slice(b"\r\n");
-            }
-            Frame::Error(s) => {
-                out.put_u8(b'-');
-                out.extend_from_slice(s);
-                out.extend_from_slice(b"\r\n");
-            }
+            Frame::Simple(s) => put_line(out, b'+', s),
+            Frame::Error(s) => put_line(out, b'-', s),
             Frame::Integer(n) => put_int_line(out, b':', *n),
             Frame::Bulk(b) => put_bulk(out, b),
             Frame::Null => out.extend_from_slice(if r3 { b"_\r\n" } else { b"$-1\r\n" }),
@@ -180,6 +172,22 @@ impl Frame {
         self.encode(proto, &mut out);
         out.freeze()
     }
+}
+
+/// A simple string or error line. A line break inside would end the frame
+/// early and desynchronise the client, so each one becomes a space, as
+/// Redis does for the error texts it formats.
+fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.put_u8(kind);
+    if memchr::memchr2(b'\r', b'\n', text).is_none() {
+        out.extend_from_slice(text);
+    } else {
+        out.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes `<prefix><n>\r\n`.

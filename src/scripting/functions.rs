@@ -52,10 +52,18 @@ pub struct Library {
     switch: Function,
     env: Table,
     libs: BTreeMap<String, Lib>,
-    /// Function name to the library that has it.
-    owners: HashMap<String, String>,
+    /// Function name, lowercased (FCALL finds functions whatever their
+    /// case, as Redis does), to the library that has it and the name as
+    /// registered.
+    owners: HashMap<String, (String, String)>,
     rng: Arc<Mutex<Rand48>>,
 }
+
+/// What a library's entry costs beyond its name and code (Redis's
+/// `functionLibInfo` and its dictionary entries).
+const LIB_OVERHEAD: usize = 96;
+/// What a function's entry costs beyond its name and description.
+const FUNCTION_OVERHEAD: usize = 64;
 
 /// What `redis.register_function` collected while a library loads.
 #[derive(Default)]
@@ -77,12 +85,16 @@ local env = setmetatable({}, mt)
 return env, function(loading) if loading then mt.__index = load_api else mt.__index = G end end";
 
 /// Runs library code, giving back Redis's error text on failure (a string
-/// error, or the `err` of an error table).
+/// error, or the `err` of an error table). It calls through `xpcall`, as
+/// the sandbox's `pcall` already reduces error tables to their text; an
+/// error raised from Rust (the load timeout) goes on up to the caller.
 const LOADER: &str = "
-local pcall, type = pcall, type
+local xpcall, type, error = xpcall, type, error
+local function keep(e) return e end
 return function(f)
-  local ok, e = pcall(f)
+  local ok, e = xpcall(f, keep)
   if ok then return nil end
+  if type(e) == 'userdata' then error(e, 0) end
   if type(e) == 'table' then
     local m = e.err
     if type(m) == 'string' then return m end
@@ -128,9 +140,9 @@ impl Library {
 
     /// The registered function `name`: its library and details.
     pub fn function(&self, name: &[u8]) -> Option<(&str, &FunctionInfo)> {
-        let name = std::str::from_utf8(name).ok()?;
-        let lib = self.owners.get(name)?;
-        Some((lib.as_str(), self.libs.get(lib)?.functions.get(name)?))
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+        let (lib, registered) = self.owners.get(&name)?;
+        Some((lib.as_str(), self.libs.get(lib)?.functions.get(registered)?))
     }
 
     /// How many functions are registered.
@@ -143,6 +155,28 @@ impl Library {
         self.vm.lua.used_memory()
     }
 
+    /// The libraries' code and entries (INFO `used_memory_functions`),
+    /// counted as Redis counts its dictionaries' entries.
+    pub fn code_memory(&self) -> usize {
+        self.libs
+            .iter()
+            .map(|(name, lib)| {
+                name.len()
+                    + lib.code.len()
+                    + LIB_OVERHEAD
+                    + lib
+                        .functions
+                        .iter()
+                        .map(|(f, info)| {
+                            f.len()
+                                + info.description.as_ref().map_or(0, |d| d.len())
+                                + FUNCTION_OVERHEAD
+                        })
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// FUNCTION LOAD: loads `code` (replacing a library of the same name
     /// if `replace`); the library's name, or Redis's error text.
     pub fn load(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
@@ -152,7 +186,7 @@ impl Library {
         }
         let functions = self.run_library(&code[body_at..])?;
         for (f, _) in &functions {
-            if let Some(owner) = self.owners.get(f) {
+            if let Some((owner, _)) = self.owners.get(&f.to_ascii_lowercase()) {
                 if *owner != name {
                     return Err(format!("ERR Function {f} already exists"));
                 }
@@ -203,7 +237,12 @@ impl Library {
         match outcome {
             Ok(None) => {}
             Ok(Some(err)) => return Err(format!("ERR Error registering functions: {err}")),
-            Err(e) => return Err(format!("ERR Error registering functions: ERR {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "ERR Error registering functions: ERR {}",
+                    vm::error_message(&e)
+                ))
+            }
         }
         if loading.functions.is_empty() {
             return Err("ERR No functions registered".into());
@@ -225,8 +264,9 @@ impl Library {
         let pending: Table = lua.named_registry_value("__pending")?;
         let mut map = BTreeMap::new();
         for (f, info) in functions {
-            registry.raw_set(f.as_str(), pending.raw_get::<Value>(f.as_str())?)?;
-            self.owners.insert(f.clone(), name.to_string());
+            let key = f.to_ascii_lowercase();
+            registry.raw_set(key.as_str(), pending.raw_get::<Value>(f.as_str())?)?;
+            self.owners.insert(key, (name.to_string(), f.clone()));
             map.insert(f, info);
         }
         lua.set_named_registry_value("__pending", Value::Nil)?;
@@ -247,8 +287,9 @@ impl Library {
         };
         let registry: Table = self.vm.lua.named_registry_value("__functions")?;
         for f in lib.functions.keys() {
-            self.owners.remove(f);
-            registry.raw_set(f.as_str(), Value::Nil)?;
+            let key = f.to_ascii_lowercase();
+            registry.raw_set(key.as_str(), Value::Nil)?;
+            self.owners.remove(&key);
         }
         Ok(true)
     }
@@ -288,7 +329,7 @@ impl Library {
             .vm
             .lua
             .named_registry_value::<Table>("__functions")
-            .and_then(|t| t.raw_get::<Function>(name));
+            .and_then(|t| t.raw_get::<Function>(name.to_ascii_lowercase()));
         match f {
             Ok(f) => {
                 let call = Call {
@@ -371,12 +412,12 @@ fn register_function(lua: &Lua, args: &Args) -> LibResult<Out> {
         2 => {
             let Some(Value::String(name)) = args.get(1) else {
                 return Err(raise(
-                    "function_name argument given to redis.register_function must be a string",
+                    "first argument to redis.register_function must be a string",
                 ));
             };
             let Some(Value::Function(f)) = args.get(2) else {
                 return Err(raise(
-                    "callback argument given to redis.register_function must be a function",
+                    "second argument to redis.register_function must be a function",
                 ));
             };
             (name.as_bytes().to_vec(), f, Flags(0), None)
@@ -420,7 +461,7 @@ fn named_arguments(t: &Table) -> LibResult<Registration> {
                 "named argument key given to redis.register_function is not a string",
             ));
         };
-        match &k.as_bytes()[..] {
+        match k.as_bytes().to_ascii_lowercase().as_slice() {
             b"function_name" => {
                 match v {
                     Value::String(s) => name = Some(s.as_bytes().to_vec()),

@@ -156,15 +156,31 @@ pub struct Engines {
     rng: Arc<Mutex<Rand48>>,
 }
 
+/// What INFO memory reports of scripting, as last noted.
+#[derive(Default)]
+pub struct Figures {
+    pub libraries: AtomicUsize,
+    pub functions: AtomicUsize,
+    pub cached_scripts: AtomicUsize,
+    /// The EVAL state's heap (`used_memory_vm_eval`).
+    pub eval_vm: AtomicUsize,
+    /// The cached scripts' bodies and entries (`used_memory_scripts_eval`).
+    pub scripts_eval: AtomicUsize,
+    /// The functions state's heap (`used_memory_vm_functions`).
+    pub functions_vm: AtomicUsize,
+    /// The libraries' code and entries (`used_memory_functions`).
+    pub functions_memory: AtomicUsize,
+}
+
 /// Scripting's state in the server (`Shared::scripting`).
 pub struct Scripting {
     engines: Mutex<Engines>,
     /// The scripting thread's queue (started with the first script).
     thread: Mutex<Option<std::sync::mpsc::Sender<Task>>>,
     pub running: Arc<Running>,
-    /// Libraries and functions loaded, readable while a function runs
-    /// (FUNCTION STATS may run then; the engines are busy).
-    counts: [AtomicUsize; 2],
+    /// Counts and sizes, readable while a script runs (INFO and FUNCTION
+    /// STATS may run then, while the engines are busy).
+    figures: Figures,
 }
 
 impl Scripting {
@@ -174,7 +190,7 @@ impl Scripting {
         let rng = Arc::new(Mutex::new(Rand48::default()));
         let eval = Vm::new(rng.clone()).unwrap_or_else(|e| panic!("creating the Lua state: {e}"));
         let functions = functions::Library::new(rng.clone());
-        Scripting {
+        let scripting = Scripting {
             engines: Mutex::new(Engines {
                 eval,
                 scripts: HashMap::new(),
@@ -183,9 +199,11 @@ impl Scripting {
                 rng,
             }),
             running: Arc::new(Running::new(gate)),
-            counts: Default::default(),
+            figures: Figures::default(),
             thread: Mutex::new(None),
-        }
+        };
+        scripting.note(&scripting.engines.lock());
+        scripting
     }
 
     /// Runs `task` on the scripting thread. Scripts run there, not on a
@@ -223,16 +241,30 @@ impl Scripting {
         }
     }
 
-    /// Records how many libraries and functions are loaded (after any
-    /// change).
-    pub fn note_functions(&self, engines: &Engines) {
-        self.counts[0].store(engines.functions.libs().len(), Relaxed);
-        self.counts[1].store(engines.functions.function_count(), Relaxed);
+    /// Records the engines' counts and sizes, after anything that may
+    /// change them (a load, a flush, a script run).
+    pub fn note(&self, engines: &Engines) {
+        let f = &self.figures;
+        f.libraries.store(engines.functions.libs().len(), Relaxed);
+        f.functions
+            .store(engines.functions.function_count(), Relaxed);
+        f.cached_scripts.store(engines.cached_scripts(), Relaxed);
+        f.eval_vm.store(engines.eval_memory(), Relaxed);
+        f.scripts_eval.store(engines.scripts_memory(), Relaxed);
+        f.functions_vm.store(engines.functions.memory(), Relaxed);
+        f.functions_memory
+            .store(engines.functions.code_memory(), Relaxed);
     }
 
     /// Libraries and functions loaded, as last noted.
     pub fn function_counts(&self) -> (usize, usize) {
-        (self.counts[0].load(Relaxed), self.counts[1].load(Relaxed))
+        let f = &self.figures;
+        (f.libraries.load(Relaxed), f.functions.load(Relaxed))
+    }
+
+    /// The figures as last noted.
+    pub fn figures(&self) -> &Figures {
+        &self.figures
     }
 
     /// Takes `busy-reply-threshold`.

@@ -272,10 +272,16 @@ pub(super) fn log_and_version(lua: &Lua, t: &Table) -> mlua::Result<()> {
 /// trampoline (the kill hook): the root cause's text, without mlua's
 /// "runtime error: " prefix and traceback.
 fn failure_text(v: Value) -> String {
-    let Value::Error(e) = v else {
-        return "execution failure".into();
-    };
-    let mut e: &mlua::Error = &e;
+    match v {
+        Value::Error(e) => error_message(&e),
+        _ => "execution failure".into(),
+    }
+}
+
+/// The text of an error raised from Rust: the root cause's message, without
+/// the callback layers mlua wraps it in.
+pub(super) fn error_message(e: &mlua::Error) -> String {
+    let mut e = e;
     while let mlua::Error::CallbackError { cause, .. } = e {
         e = cause;
     }
