@@ -23,7 +23,8 @@ fn redis_py_seed_examples() {
         Command::new(common::python())
             .args(["-m", "pytest", "-q", "-rfEsxX", "-p", "no:cacheprovider"])
             .arg("tests/py")
-            // redis-py's Lock runs Lua scripts: tests/e2e_scripts.rs runs it.
+            // redis-py's Lock runs Lua scripts: tests/e2e_scripts.rs runs it,
+            // against herald and against redis-server.
             .arg("--ignore=tests/py/test_lock.py")
             .current_dir(common::project_dir())
             .env("HERALD_PORT", server.port().to_string())

@@ -11,9 +11,6 @@
 //! Each runs twice: against herald (`common::start_server`, so also against
 //! an external server named by `HERALD_TEST_SERVER_PORT`), and against a
 //! redis-server 7.0 that the test starts, which proves the tests themselves.
-//! The herald tests are ignored until herald has Lua scripting: removing
-//! their `#[ignore]` is then the only change needed. To run them anyway:
-//! `cargo test --test e2e_scripts -- --ignored`.
 //!
 //! Needs the venv and `tests/node/node_modules` (with bullmq) installed by
 //! `bash scripts/test.sh` (`HERALD_PYTHON`, `HERALD_NODE_DIR`), and
@@ -75,19 +72,16 @@ fn node_dir_with_bullmq() -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Against herald. When herald has Lua scripting, delete the two `#[ignore]`
-// lines below: nothing else needs to change.
+// Against herald.
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs Lua scripting (EVAL/EVALSHA)"]
 fn bullmq_on_herald() {
     let server = common::start_server();
     bullmq(server.port(), "herald");
 }
 
 #[test]
-#[ignore = "needs Lua scripting (EVAL/EVALSHA)"]
 fn redis_py_lock_on_herald() {
     let server = common::start_server();
     redis_py_lock(server.port(), "herald");

@@ -11,8 +11,8 @@ it; `locked()` and `owned()` from the owner and from another client; and the
 scripts reloaded after SCRIPT FLUSH.
 
 Not run by `tests/e2e_python.rs` (which ignores this file) but by
-`tests/e2e_scripts.rs`, against a redis-server 7.0 and, once herald has
-scripting, against herald. By hand, against a running server:
+`tests/e2e_scripts.rs`, against herald and against a redis-server 7.0. By
+hand, against a running server:
 
     HERALD_PORT=6390 .venv/bin/python -m pytest -q tests/py/test_lock.py
 """
