@@ -166,4 +166,8 @@ impl crate::persist::Host for Shared {
     fn state(&self) -> &Mutex<crate::persist::State> {
         &self.persist
     }
+
+    fn function_libraries(&self) -> Vec<bytes::Bytes> {
+        self.scripting.libraries()
+    }
 }

@@ -771,7 +771,6 @@ fn functions_and_script_writes_survive_a_restart() {
 /// Redis's rewrite writes every library into the new base file as a
 /// FUNCTION LOAD (`rewriteFunctions`).
 #[test]
-#[ignore = "herald bug: BGREWRITEAOF leaves the function libraries out of the new base file"]
 fn functions_survive_an_aof_rewrite() {
     let d = common::temp_dir("script-rewrite");
     let s = herald_aof(&d);

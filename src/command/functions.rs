@@ -76,40 +76,49 @@ pub fn function_load(c: &mut Client, args: &[Bytes]) {
             ));
         }
     }
-    let code = &args[args.len() - 1];
-    let shared = c.shared.clone();
-    let mut engines = shared.scripting.engines();
-    let loaded = engines.functions.load(code, replace);
-    shared.scripting.note(&engines);
-    drop(engines);
-    match loaded {
-        Ok(name) => {
-            record_write(c, args);
-            c.reply(Frame::bulk(name));
-        }
+    let code = args[args.len() - 1].clone();
+    match change_libraries(c, args, |lib| lib.load(&code, replace)) {
+        Ok(name) => c.reply(Frame::bulk(name)),
         Err(e) => c.error(e),
     }
 }
 
-/// Functions live outside the databases but persist as Redis persists
-/// them: the command goes to the AOF as given.
-fn record_write(c: &mut Client, args: &[Bytes]) {
-    super::with_db(c, |_, db| db.propagate(args.to_vec()));
+/// Applies a change to the libraries and logs the command that made it,
+/// under the current database's lock: an AOF rewrite (which snapshots the
+/// libraries with every database locked, see
+/// [`Scripting::libraries`](crate::scripting::Scripting::libraries)) sees
+/// the change either in its base file or in the new incremental file,
+/// never in both nor in neither. Functions live outside the databases but
+/// persist as Redis persists them: the command goes to the AOF as given.
+fn change_libraries<R>(
+    c: &mut Client,
+    args: &[Bytes],
+    change: impl FnOnce(&mut crate::scripting::functions::Library) -> Result<R, String>,
+) -> Result<R, String> {
+    let shared = c.shared.clone();
+    super::with_db(c, |_, db| {
+        let mut engines = shared.scripting.engines();
+        let r = change(&mut engines.functions);
+        shared.scripting.libraries_changed(&engines);
+        drop(engines);
+        if r.is_ok() {
+            db.propagate(args.to_vec());
+        }
+        r
+    })
 }
 
 /// FUNCTION DELETE library
 pub fn function_delete(c: &mut Client, args: &[Bytes]) {
     let name = String::from_utf8_lossy(&args[2]).into_owned();
-    let shared = c.shared.clone();
-    let mut engines = shared.scripting.engines();
-    let removed = engines.functions.remove(&name).unwrap_or(false);
-    shared.scripting.note(&engines);
-    drop(engines);
-    if !removed {
-        return c.error("ERR Library not found");
+    let deleted = change_libraries(c, args, |lib| match lib.remove(&name) {
+        Ok(true) => Ok(()),
+        _ => Err("ERR Library not found".to_string()),
+    });
+    match deleted {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(e) => c.error(e),
     }
-    record_write(c, args);
-    c.reply(Frame::ok());
 }
 
 /// FUNCTION FLUSH [ASYNC|SYNC]
@@ -123,13 +132,14 @@ pub fn function_flush(c: &mut Client, args: &[Bytes]) {
     {
         return c.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
-    let shared = c.shared.clone();
-    let mut engines = shared.scripting.engines();
-    engines.functions.flush();
-    shared.scripting.note(&engines);
-    drop(engines);
-    record_write(c, args);
-    c.reply(Frame::ok());
+    let flushed = change_libraries(c, args, |lib| {
+        lib.flush();
+        Ok::<_, String>(())
+    });
+    match flushed {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(e) => c.error(e),
+    }
 }
 
 /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]
@@ -225,41 +235,38 @@ pub fn function_restore(c: &mut Client, args: &[Bytes]) {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             ),
         };
-    if args.len() > 4 {
-        return c.error(super::ERR_SYNTAX);
-    }
     let codes = match undump(&args[2]) {
         Ok(codes) => codes,
         Err(e) => return c.error(e.replacen("ERR payload", "ERR DUMP payload", 1)),
     };
-    let shared = c.shared.clone();
-    let mut engines = shared.scripting.engines();
-    // Checked before anything changes, so that a refused restore leaves
-    // the libraries as they were.
-    if policy == Policy::Append {
-        for code in &codes {
-            if let Ok((name, _)) = crate::scripting::functions::parse_metadata(code) {
-                if engines.functions.libs().contains_key(&name) {
-                    return c.error(format!("ERR Library {name} already exists"));
+    let restored = change_libraries(c, args, |lib| {
+        // Checked before anything changes, so that a refused restore
+        // leaves the libraries as they were.
+        if policy == Policy::Append {
+            for code in &codes {
+                if let Ok((name, _)) = crate::scripting::functions::parse_metadata(code) {
+                    if lib.libs().contains_key(&name) {
+                        return Err(format!("ERR Library {name} already exists"));
+                    }
                 }
             }
         }
-    }
-    let saved = engines.functions.snapshot();
-    if policy == Policy::Flush {
-        engines.functions.flush();
-    }
-    for code in &codes {
-        if let Err(e) = engines.functions.load(code, policy != Policy::Append) {
-            engines.functions.restore_snapshot(saved);
-            shared.scripting.note(&engines);
-            return c.error(e);
+        let saved = lib.snapshot();
+        if policy == Policy::Flush {
+            lib.flush();
         }
+        for code in &codes {
+            if let Err(e) = lib.load(code, policy != Policy::Append) {
+                lib.restore_snapshot(saved);
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    match restored {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(e) => c.error(e),
     }
-    shared.scripting.note(&engines);
-    drop(engines);
-    record_write(c, args);
-    c.reply(Frame::ok());
 }
 
 /// FUNCTION STATS

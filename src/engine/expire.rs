@@ -8,7 +8,8 @@
 //! random keys among those with a TTL, remove the expired ones, and repeat
 //! while more than a quarter of a sample was expired, within a time budget
 //! of [`BUDGET`] per tick. The lock is taken per sample batch and released
-//! in between, so clients never wait behind a long cycle. Each removal's
+//! in between, so clients never wait behind a long cycle; each batch enters
+//! the keyspace gate, so a tick never waits for a running script. Each removal's
 //! effects (`DEL` in the log, the event, blocked clients) leave through
 //! [`Engine::unlock`] like any write's.
 
@@ -28,9 +29,15 @@ impl Engine {
         let start = Instant::now();
         for i in 0..self.store.len() {
             loop {
+                // A running script has the keyspace to itself (and may
+                // hold this database): the tick ends, the next one retries.
+                let Some(entry) = self.gate.enter() else {
+                    return;
+                };
                 let mut db = self.lock(i);
                 let (sampled, expired) = sample_once(&mut db);
                 self.unlock(db);
+                drop(entry);
                 if sampled == 0 || expired * 4 <= sampled || start.elapsed() > BUDGET {
                     break;
                 }

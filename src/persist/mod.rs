@@ -131,6 +131,10 @@ pub trait Host: Send + Sync + 'static {
     fn aof(&self) -> &Arc<Aof>;
     /// The log's layout and rewrite status.
     fn state(&self) -> &Mutex<State>;
+    /// Every function library's code: a rewrite writes them first, as
+    /// `FUNCTION LOAD` commands. Asked while every database is held, so it
+    /// must not wait for anything that holds a database.
+    fn function_libraries(&self) -> Vec<bytes::Bytes>;
 }
 
 /// Where the AOF lives and what its manifest says now.

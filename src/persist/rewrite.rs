@@ -12,7 +12,7 @@
 //!    ([`super::aof::Aof::switch`]): effects appended from now on go there.
 //!    Then clone each database's keys and release its lock at once; a
 //!    client of database 0 waits only for database 0's clone.
-//! 3. Write the snapshot as commands (`SELECT`, `SET` + `PEXPIREAT`,
+//! 3. Write the snapshot as commands (`FUNCTION LOAD` per library, `SELECT`, `SET` + `PEXPIREAT`,
 //!    `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 as Redis's
 //!    `rewriteAppendOnlyFile`) to a temporary file, fsync it, rename it to
 //!    the next base name.
@@ -252,6 +252,9 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
             }
         }
     }
+    // Library changes are logged under a database lock: with all of them
+    // held, the libraries match the switch point.
+    let libraries = host.function_libraries();
     let mut snapshot: Vec<Vec<(Bytes, Value, Option<u64>)>> = Vec::with_capacity(n);
     for g in guards.drain(..) {
         let now = g.now;
@@ -268,7 +271,7 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 
     // 3. The new base.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = write_base(&tmp, &snapshot, || {
+    let written = write_base(&tmp, &libraries, &snapshot, || {
         host.state().lock().generation == generation
     });
     drop(snapshot);
@@ -327,12 +330,16 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 /// it) rather than after writing and fsyncing a base nobody will use.
 fn write_base(
     path: &std::path::Path,
+    libraries: &[Bytes],
     snapshot: &[Vec<(Bytes, Value, Option<u64>)>],
     wanted: impl Fn() -> bool,
 ) -> io::Result<u64> {
     let f = File::create(path)?;
     let mut w = BufWriter::with_capacity(1 << 16, f);
     let mut buf = Vec::with_capacity(1 << 16);
+    for code in libraries {
+        encode_command(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", code]);
+    }
     for (i, keys) in snapshot.iter().enumerate() {
         if keys.is_empty() {
             continue;

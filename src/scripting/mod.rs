@@ -181,6 +181,10 @@ pub struct Scripting {
     /// Counts and sizes, readable while a script runs (INFO and FUNCTION
     /// STATS may run then, while the engines are busy).
     figures: Figures,
+    /// The libraries' code as of the last change, for an AOF rewrite: it
+    /// takes them while holding every database, which a running script
+    /// may be waiting for while it holds the engines.
+    libraries: Mutex<Vec<Bytes>>,
 }
 
 impl Scripting {
@@ -200,6 +204,7 @@ impl Scripting {
             }),
             running: Arc::new(Running::new(gate)),
             figures: Figures::default(),
+            libraries: Mutex::new(Vec::new()),
             thread: Mutex::new(None),
         };
         scripting.note(&scripting.engines.lock());
@@ -254,6 +259,19 @@ impl Scripting {
         f.functions_vm.store(engines.functions.memory(), Relaxed);
         f.functions_memory
             .store(engines.functions.code_memory(), Relaxed);
+    }
+
+    /// [`note`](Self::note) after a change to the libraries, which also
+    /// keeps their code for [`libraries`](Self::libraries).
+    pub fn libraries_changed(&self, engines: &Engines) {
+        self.note(engines);
+        *self.libraries.lock() = engines.functions.snapshot();
+    }
+
+    /// Every library's code, as of the last
+    /// [`libraries_changed`](Self::libraries_changed).
+    pub fn libraries(&self) -> Vec<Bytes> {
+        self.libraries.lock().clone()
     }
 
     /// Libraries and functions loaded, as last noted.
