@@ -80,9 +80,8 @@ fn parse<'a>(c: &mut Client, args: &'a [Bytes], readonly: bool) -> Option<Option
     let name = if readonly { "sort_ro" } else { "sort" };
     // Asked once, and only if a BY or GET pattern needs it.
     let mut full_access: Option<bool> = None;
-    let mut may_read_all = |c: &Client| {
-        *full_access.get_or_insert_with(|| super::auth::reads_all_keys(c, name, args))
-    };
+    let mut may_read_all =
+        |c: &Client| *full_access.get_or_insert_with(|| super::auth::reads_all_keys(c, name, args));
     let mut j = 2;
     while j < args.len() {
         let left = args.len() - j - 1;
@@ -191,7 +190,11 @@ fn sort_generic(c: &mut Client, db: &mut Db, args: &[Bytes], readonly: bool) {
     // negative count means "to the end".
     let mut start = o.limit_start.max(0).min(len);
     let count = o.limit_count.max(-1).min(len);
-    let mut end = if count < 0 { len - 1 } else { start + count - 1 };
+    let mut end = if count < 0 {
+        len - 1
+    } else {
+        start + count - 1
+    };
     if start >= len {
         start = len - 1;
         end = len - 2;
@@ -201,7 +204,11 @@ fn sort_generic(c: &mut Client, db: &mut Db, args: &[Bytes], readonly: bool) {
     }
     let elems = if o.dontsort && kind != Kind::Set {
         // The native order, read directly from `start` (reversed by DESC).
-        let take = if end >= start { (end - start + 1) as usize } else { 0 };
+        let take = if end >= start {
+            (end - start + 1) as usize
+        } else {
+            0
+        };
         let elems = native_range(src, start.max(0) as usize, take, o.desc);
         end -= start;
         start = 0;
