@@ -22,75 +22,15 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-WORK="$ROOT/target/bench-compare"
-mkdir -p "$WORK"
-
-QUICK=${QUICK:-0}
-REPEAT=""
-ROWS=""
-OUT=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --quick) QUICK=1 ;;
-        --repeat) REPEAT=$2; shift ;;
-        --rows) ROWS=$2; shift ;;
-        --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
-    esac
-    shift
-done
-if [ "$QUICK" = 1 ]; then
-    REPEAT=${REPEAT:-1}
-    OUT=${OUT:-$WORK/benchmarks-quick.md}
-else
-    REPEAT=${REPEAT:-3}
-    OUT=${OUT:-$ROOT/docs/benchmarks.md}
-fi
+LOG_TAG=compare
+WORK=target/bench-compare
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_args 2,21 "$WORK/benchmarks-quick.md" "$ROOT/docs/benchmarks.md" "$@"
 SVG="${OUT%.md}.svg"
 BENCH_THREADS=${BENCH_THREADS:-1}
-START_TIME=$(date +%s)
 
-log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 2; }
-
-# --- processes: every server we start is stopped on exit -----------------
-SERVER_PID=""
-BENCH_PID=""
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-# shellcheck disable=SC2317 # called by the traps
-cleanup() {
-    stop_pid "$BENCH_PID"
-    stop_pid "$SERVER_PID"
-    BENCH_PID=""
-    SERVER_PID=""
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-
-# --- prerequisites ----------------------------------------------------------
-apt_install() {
-    log "installing $*"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }; then
-        die "cannot install $*"
-    fi
-}
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    apt_install redis-server
-fi
-command -v python3 >/dev/null || apt_install python3
-REDIS_BIN=$(command -v redis-server)
+need_tools
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building herald and herald-bench (release)"
@@ -113,10 +53,6 @@ if [ "$QUICK" != 1 ] && [ "$MAXCLIENTS" -lt 10100 ]; then
     log "warning: open-files limit $NOFILE is too low for the 10,000-connection rows"
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # --- servers ----------------------------------------------------------------
 COMMON_OPTS=(--save "" --appendonly no --client-output-buffer-limit "pubsub 32mb 8mb 60"
              --maxclients "$MAXCLIENTS")
@@ -124,44 +60,6 @@ COMMON_OPTS=(--save "" --appendonly no --client-output-buffer-limit "pubsub 32mb
 REDIS_FLAGS=(--bind 127.0.0.1 "${COMMON_OPTS[@]}" ${REDIS_ARGS:-})
 HERALD_FLAGS=()
 HERALD_DROPPED=""
-
-# wait_ready PORT PID: true once the server answers PING (10 s at most).
-wait_ready() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# start_server redis|herald PORT [extra flags...]: sets SERVER_PID.
-start_server() {
-    local which=$1 port=$2
-    shift 2
-    local logf="$WORK/$which-$port.log"
-    if [ "$which" = redis ]; then
-        "$REDIS_BIN" --port "$port" "${REDIS_FLAGS[@]}" "$@" >"$logf" 2>&1 &
-    else
-        "$HERALD_BIN" --port "$port" "${HERALD_FLAGS[@]}" "$@" >"$logf" 2>&1 &
-    fi
-    SERVER_PID=$!
-    if ! wait_ready "$port" "$SERVER_PID"; then
-        log "$which did not start on port $port; its log:"
-        tail -n 5 "$logf" >&2 || true
-        stop_pid "$SERVER_PID"
-        SERVER_PID=""
-        return 1
-    fi
-}
-
-stop_server() {
-    stop_pid "$SERVER_PID"
-    SERVER_PID=""
-}
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -235,39 +133,15 @@ row_server_flags() {
     esac
 }
 
-SELECTED=${ROWS//,/ }
-SELECTED=${SELECTED:-$ALL_ROWS}
-for r in $SELECTED; do
-    [ -n "${ARGS[$r]:-}" ] || die "unknown row $r (rows: $ALL_ROWS)"
-done
-
-RESULTS="$WORK/results.jsonl"
-: >"$RESULTS"
-FAILURES=0
-
-# json_str TEXT: TEXT as a JSON string.
-json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
-
-record_failure() { # row server rep message
-    FAILURES=$((FAILURES + 1))
-    log "row $1 on $2 (run $3) failed: $4"
-    printf '{"kind":"run","row":"%s","server":"%s","rep":%s,"ok":false,"error":%s}\n' \
-        "$1" "$2" "$3" "$(json_str "$4")" >>"$RESULTS"
-}
+select_rows "$ALL_ROWS"
 
 # run_load ROW SERVER REP ARGS...: one load run on a fresh server.
 run_load() {
     local row=$1 server=$2 rep=$3
     shift 3
-    local port out err
-    port=$(free_port)
-    out="$WORK/run-$row-$server-$rep.json"
-    err="$WORK/run-$row-$server-$rep.err"
     row_server_flags "$row"
-    if ! start_server "$server" "$port" "${ROW_FLAGS[@]}"; then
-        record_failure "$row" "$server" "$rep" "server did not start"
-        return
-    fi
+    start_run "$row" "$server" "$rep" "${ROW_FLAGS[@]}" || return 0
+    local port=$PORT out="$RUN.json" err="$RUN.err"
     if timeout -k 5 300 "$HERALD_BENCH_BIN" --port "$port" --threads "$BENCH_THREADS" \
         --server-pid "$SERVER_PID" "${TIMING[@]}" "$@" --json >"$out" 2>"$err"; then
         printf '{"kind":"run","row":"%s","server":"%s","rep":%s,"ok":true,"result":%s}\n' \
@@ -287,14 +161,9 @@ run_load() {
 run_memory() {
     local row=$1 server=$2 rep=$3
     shift 3
-    local port out err empty loaded i
-    port=$(free_port)
-    out="$WORK/run-$row-$server-$rep.out"
-    err="$WORK/run-$row-$server-$rep.err"
-    if ! start_server "$server" "$port"; then
-        record_failure "$row" "$server" "$rep" "server did not start"
-        return
-    fi
+    local empty loaded i
+    start_run "$row" "$server" "$rep" || return 0
+    local port=$PORT out="$RUN.out" err="$RUN.err"
     sleep 0.2
     empty=$(rss_kb "$SERVER_PID")
     timeout -k 5 300 "$HERALD_BENCH_BIN" --port "$port" --threads "$BENCH_THREADS" \
@@ -320,9 +189,6 @@ run_memory() {
     BENCH_PID=""
     stop_server
 }
-
-# Alternate the order of the servers from one repetition to the next.
-server_order() { if [ $(($1 % 2)) = 1 ]; then echo "redis herald"; else echo "herald redis"; fi; }
 
 run_row() {
     local row=$1 rep server args argv
@@ -368,46 +234,9 @@ done
 
 # --- the report -----------------------------------------------------------------
 MACHINE="$WORK/machine.json"
-python3 - "$MACHINE" <<EOF
-import json, os, platform, subprocess, sys
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
-    except Exception:
-        return ""
-cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip()
-mem_kb = sh("awk '/MemTotal/ {print \$2}' /proc/meminfo")
-json.dump({
-    "quick": "$QUICK" == "1",
-    "repeat": $REPEAT,
-    "bench_threads": $BENCH_THREADS,
-    "nproc": sh("nproc"),
-    "cpu": cpu or "unknown CPU",
-    "mem": f"{int(mem_kb) / 1048576:.0f} GiB RAM" if mem_kb.isdigit() else "",
-    "kernel": platform.release(),
-    "redis_version": sh("$REDIS_BIN --version"),
-    "herald_version": (sh("grep -m1 '^version' Cargo.toml | cut -d'\"' -f2") + " "
-                       + sh("git rev-parse --short HEAD 2>/dev/null")).strip(),
-    "rustc": sh("rustc --version"),
-    "herald_dropped": "$HERALD_DROPPED".strip(),
-    "date": sh("date -u '+%Y-%m-%d %H:%M UTC'"),
-    "elapsed_s": int(sh("date +%s")) - $START_TIME,
-}, open(sys.argv[1], "w"))
-EOF
-# The exact server command lines, quoted.
-python3 - "$MACHINE" "${#REDIS_FLAGS[@]}" "${REDIS_FLAGS[@]}" "${HERALD_FLAGS[@]}" <<'EOF'
-import json, shlex, sys
-path, n = sys.argv[1], int(sys.argv[2])
-rest = sys.argv[3:]
-m = json.load(open(path))
-m["redis_flags"] = "redis-server --port P " + shlex.join(rest[:n])
-m["herald_flags"] = "herald --port P " + shlex.join(rest[n:])
-json.dump(m, open(path, "w"))
-EOF
+machine_json "$MACHINE" bench_threads="$BENCH_THREADS" herald_dropped="$HERALD_DROPPED" \
+    redis_flags="redis-server --port P $(shell_join "${REDIS_FLAGS[@]}")" \
+    herald_flags="herald --port P $(shell_join "${HERALD_FLAGS[@]}")"
 mkdir -p "$(dirname "$OUT")"
 python3 bench/report.py render "$RESULTS" "$MACHINE" "$OUT" "$SVG" || die "cannot write the report"
-log "wrote $OUT and $SVG in $(( $(date +%s) - START_TIME )) s; $FAILURES failed run(s)"
-if [ "$FAILURES" -gt 0 ] && [ "${KEEP_GOING:-0}" != 1 ]; then
-    exit 1
-fi
-exit 0
+finish "$OUT and $SVG"

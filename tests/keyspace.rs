@@ -8,7 +8,9 @@
 //! - retry queue with back-off and a dead-letter list;
 //! - redis-py style batch publishing (MULTI / EXEC pipeline);
 //! - BLPOP wake-up order with three blocked clients, and MULTI atomicity
-//!   seen by a concurrent reader.
+//!   seen by a concurrent reader;
+//! - a priority dispatcher: SORT of job ids by a hash field, fetching the
+//!   payloads with GET and storing the dispatch order as a list workers pop.
 //!
 //! Waits are bounded polls or reads with timeouts, never sleep-then-check.
 
@@ -118,6 +120,67 @@ fn scheduled_messages_with_a_sorted_set() {
     }
     let left: Vec<(String, f64)> = con.zrange_withscores("scheduled", 0, -1).expect("zrange");
     assert_eq!(left, [("msg0".to_string(), (now + 30) as f64)]);
+    s.shutdown();
+}
+
+#[test]
+fn priority_dispatch_with_sort() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    // Jobs are ids in a set; each job's hash holds its priority and payload.
+    for (id, prio, body) in [
+        (1, 5, "low"),
+        (2, 9, "urgent"),
+        (3, 7, "normal"),
+        (4, 1, "idle"),
+    ] {
+        let _: () = con.sadd("jobs", id).expect("sadd");
+        let _: () = con
+            .hset_multiple(
+                format!("job:{id}"),
+                &[("prio", prio.to_string()), ("body", body.into())],
+            )
+            .expect("hset");
+    }
+    // The two most urgent payloads, highest priority first.
+    let top: Vec<String> = redis::cmd("SORT")
+        .arg(&["jobs", "BY", "job:*->prio", "DESC", "LIMIT", "0", "2"])
+        .arg(&["GET", "job:*->body", "GET", "#"])
+        .query(&mut con)
+        .expect("sort");
+    assert_eq!(top, ["urgent", "2", "normal", "3"]);
+    // The whole dispatch order stored as a list; workers pop from it.
+    let n: i64 = redis::cmd("SORT")
+        .arg(&["jobs", "BY", "job:*->prio", "DESC", "STORE", "dispatch"])
+        .query(&mut con)
+        .expect("sort store");
+    assert_eq!(n, 4);
+    let first: Option<String> = con.lpop("dispatch", None).expect("lpop");
+    assert_eq!(first.as_deref(), Some("2"));
+    let rest: Vec<String> = con.lrange("dispatch", 0, -1).expect("lrange");
+    assert_eq!(rest, ["3", "1", "4"]);
+    // SORT_RO reads the same way; STORE is a syntax error there.
+    let ids: Vec<String> = redis::cmd("SORT_RO")
+        .arg(&["jobs", "LIMIT", "1", "2"])
+        .query(&mut con)
+        .expect("sort_ro");
+    assert_eq!(ids, ["2", "3"]);
+    let err = redis::cmd("SORT_RO")
+        .arg(&["jobs", "STORE", "x"])
+        .query::<Vec<String>>(&mut con)
+        .expect_err("SORT_RO STORE");
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    // Non-numeric weights are an error, not a silent order.
+    let _: () = con.hset("job:4", "prio", "soon").expect("hset");
+    let err = redis::cmd("SORT")
+        .arg(&["jobs", "BY", "job:*->prio"])
+        .query::<Vec<String>>(&mut con)
+        .expect_err("bad weight");
+    assert!(
+        err.to_string()
+            .contains("One or more scores can't be converted into double"),
+        "{err}"
+    );
     s.shutdown();
 }
 

@@ -23,6 +23,14 @@ pub fn verdict(user: &User, fullname: &str, args: &[Bytes]) -> Option<(Denied, u
     rules.check(id, args).err().map(|d| (d, id))
 }
 
+/// True if `user` may run `fullname` with `args` through a selector that
+/// can read every key (see [`super::Rules::allows_with_all_keys_readable`]).
+pub fn reads_all_keys(user: &User, fullname: &str, args: &[Bytes]) -> bool {
+    table()
+        .id(fullname)
+        .is_some_and(|id| user.rules().allows_with_all_keys_readable(id, args))
+}
+
 /// The full lowercase name (`get`, `client|kill`) of the command `args`
 /// runs, as Redis's `lookupCommand` finds it in its table.
 pub fn fullname_of(args: &[Bytes]) -> Option<String> {

@@ -473,6 +473,14 @@ impl Selector {
         })
     }
 
+    /// Redis's `ACLSelectorHasUnrestrictedKeyAccess` for read access: the
+    /// selector may read every key (`allkeys`, or the literal pattern `*`
+    /// with read permission; a glob that merely matches everything does not
+    /// count).
+    fn reads_all_keys(&self) -> bool {
+        self.allkeys || self.keys.iter().any(|p| p.read && p.pattern == b"*")
+    }
+
     /// Redis's `ACLSelectorCheckCmd`.
     fn check_cmd(&self, id: usize, args: &[Bytes], keys: &mut KeyCache) -> Result<(), Denied> {
         let t = table();
@@ -760,6 +768,17 @@ impl Rules {
             }
         }
         Err(relevant)
+    }
+
+    /// Redis's `ACLUserCheckCmdWithUnrestrictedKeyAccess` for read access:
+    /// true if one selector both allows the command `id` with `args` and may
+    /// read every key. SORT asks it before reading keys its BY and GET
+    /// patterns name, which no key spec declares.
+    pub fn allows_with_all_keys_readable(&self, id: usize, args: &[Bytes]) -> bool {
+        let mut keys = KeyCache(None);
+        self.selectors
+            .iter()
+            .any(|s| s.check_cmd(id, args, &mut keys).is_ok() && s.reads_all_keys())
     }
 
     /// Every channel pattern of every selector; `None` if one selector

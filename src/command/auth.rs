@@ -124,6 +124,18 @@ pub fn check_command(c: &Client, fullname: &str, args: &[Bytes]) -> Option<Strin
     }
 }
 
+/// Whether the client's user may read any key with this command (Redis's
+/// `ACLUserCheckCmdWithUnrestrictedKeyAccess`): SORT's BY and GET patterns
+/// read keys that no key spec declares, so Redis allows them only then.
+/// The server's own clients (no user) and unrestricted users always may.
+pub fn reads_all_keys(c: &Client, fullname: &str, args: &[Bytes]) -> bool {
+    match &c.user {
+        None => true,
+        Some(u) if u.is_unrestricted() => true,
+        Some(u) => crate::acl::check::reads_all_keys(u, fullname, args),
+    }
+}
+
 #[cold]
 fn check_slow(c: &Client, fullname: &str, args: &[Bytes]) -> Option<String> {
     let (denied, _) = verdict(c.user.as_ref()?, fullname, args)?;

@@ -12,7 +12,7 @@
 //! the [`Client`] and the arguments, and queues its reply on the client.
 //!
 //! Keyspace commands ([`keys`], [`strings`], [`lists`], [`hashes`],
-//! [`sets`], [`zsets`], [`streams`]) are *data* handlers
+//! [`sets`], [`zsets`], [`streams`], [`sort`]) are *data* handlers
 //! ([`DataHandler`]): they also get the client's selected database, which
 //! [`run_spec`] acquires from the engine for the command (or from the unit
 //! EXEC runs) and releases after it: the engine then records, publishes
@@ -45,6 +45,7 @@ pub mod replay;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -276,6 +277,8 @@ pub static TABLE: &[Spec] = &[
     dcmd("smembers", 2, sets::smembers),
     dcmd("smismember", -3, sets::smismember),
     dcmd("smove", 4, sets::smove),
+    dcmd("sort", -2, sort::sort),
+    dcmd("sort_ro", -2, sort::sort_ro),
     dcmd("spop", -2, sets::spop),
     cmd("spublish", 3, pubsub::spublish),
     dcmd("srandmember", -2, sets::srandmember),
