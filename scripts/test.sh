@@ -23,7 +23,8 @@
 # 4. Runs Redis 7.0.15's own test suite against a release build of herald,
 #    group by group, and fails when a group passes fewer tests (or fails
 #    more) than scripts/conformance.sh expects (../shared/conformance;
-#    about 10 minutes). SKIP_CONFORMANCE=1 skips this step.
+#    about 8 minutes after a release build). SKIP_CONFORMANCE=1 skips this
+#    step.
 #
 # Exits non-zero at the first failure. Needs root or sudo for apt only.
 set -euo pipefail
