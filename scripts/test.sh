@@ -4,8 +4,8 @@
 # 1. Installs what the tests need, when missing (a second run installs
 #    nothing):
 #    - apt: redis-server and redis-tools (redis-cli), without starting the
-#      system's redis service; python3-venv and nodejs/npm only if there is no
-#      python3 / node at all;
+#      system's redis service; tcl (tclsh, for Redis's own test suite);
+#      python3-venv and nodejs/npm only if there is no python3 / node at all;
 #    - .venv/ in the project: redis-py and pytest (tests/py/requirements.txt);
 #    - tests/node/node_modules: ioredis, node-redis and BullMQ
 #      (tests/node/package-lock.json).
@@ -20,6 +20,11 @@
 # 3. Builds the fuzz targets (fuzz/, cargo-fuzz; installed with
 #    cargo install cargo-fuzz --locked when missing). SKIP_FUZZ_BUILD=1
 #    skips this step.
+# 4. Runs Redis 7.0.15's own test suite against a release build of herald,
+#    group by group, and fails when a group passes fewer tests (or fails
+#    more) than scripts/conformance.sh expects (../shared/conformance;
+#    about 8 minutes after a release build). SKIP_CONFORMANCE=1 skips this
+#    step.
 #
 # Exits non-zero at the first failure. Needs root or sudo for apt only.
 set -euo pipefail
@@ -69,11 +74,12 @@ apt_install() {
 TOTAL=$SECONDS
 
 # ---------------------------------------------------------------- system tools
-step "system packages: redis-server, redis-cli"
+step "system packages: redis-server, redis-cli, tclsh"
 t=$SECONDS
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v tclsh >/dev/null 2>&1 || missing+=(tcl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
@@ -81,7 +87,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "    installing ${missing[*]}"
   apt_install "${missing[@]}"
 else
-  echo "    present: $(redis-server --version | cut -d' ' -f1-3), $(redis-cli --version)"
+  echo "    present: $(redis-server --version | cut -d' ' -f1-3), $(redis-cli --version), tclsh $(echo 'puts [info patchlevel]' | tclsh)"
 fi
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup) first"
 elapsed "$t"
@@ -163,6 +169,14 @@ if [ "${SKIP_FUZZ_BUILD:-0}" != 1 ]; then
   command -v c++ >/dev/null 2>&1 || apt_install g++
   # cargo-fuzz passes nightly -Z flags; RUSTC_BOOTSTRAP lets stable rustc take them.
   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build)
+  elapsed "$t"
+fi
+
+# ---------------------------------------------------------------- conformance
+if [ "${SKIP_CONFORMANCE:-0}" != 1 ]; then
+  step "Redis 7.0.15 test suite against herald (scripts/conformance.sh)"
+  t=$SECONDS
+  bash scripts/conformance.sh
   elapsed "$t"
 fi
 
