@@ -37,6 +37,20 @@ pub const NOSCRIPT: u16 = 1 << 6;
 /// `allow_busy`: runs while a script is busy.
 pub const ALLOW_BUSY: u16 = 1 << 7;
 
+/// EVAL, FCALL and their variants: queued to the scripting thread without
+/// entering the keyspace gate (see `command::scripting::run_script`).
+pub const RUNS_SCRIPT: u16 = 1 << 8;
+
+/// The commands that run a script.
+const SCRIPT_RUNNERS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
+
 /// Commands Redis 7.0 flags `may_replicate` (not shown by COMMAND INFO)
 /// among those herald implements.
 const MAY_REPLICATE: &[&str] = &["publish", "spublish"];
@@ -59,6 +73,9 @@ fn bits_for(fullname: &str) -> u16 {
     }
     if MAY_REPLICATE.contains(&fullname) {
         bits |= WRITE;
+    }
+    if SCRIPT_RUNNERS.contains(&fullname) {
+        bits |= RUNS_SCRIPT;
     }
     bits
 }

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::scripting::{refuse_before_run, run_script, split_keys, Job};
+use super::scripting::{run_script, split_keys, Body, Job};
 use super::{reply_help, Client, Spec};
 use crate::engine::gate::Holder;
 use crate::protocol::Frame;
@@ -27,38 +27,36 @@ fn fcall_generic(c: &mut Client, args: &[Bytes], read_only: bool) {
     if super::parse_i64(&args[2]).is_none() {
         return c.error("ERR Bad number of keys provided");
     }
-    let (keys, argv) = match split_keys(args, 2) {
-        Ok(s) => s,
+    let nkeys = match split_keys(args, 2) {
+        Ok((keys, _)) => keys.len(),
         Err(e) => return c.error(e),
     };
-    let shared = c.shared.clone();
-    let engines = shared.scripting.engines();
-    let Some((_, info)) = engines.functions.function(&args[1]) else {
-        return c.error("ERR Function not found");
-    };
-    let flags = info.flags;
-    drop(engines);
-    if read_only && !flags.has(Flags::NO_WRITES) {
-        return c.error("ERR Can not execute a script with write flag using *_ro command.");
-    }
-    if let Some(err) = refuse_before_run(c, flags) {
-        return c.error(err);
-    }
-    let name = String::from_utf8_lossy(&args[1]).into_owned();
     let job = Job {
         args: args.iter().map(|a| crate::store::own(a)).collect(),
-        nkeys: keys.len(),
+        nkeys,
         holder: Holder::Function,
-        flags,
+        flags: Flags(0),
     };
-    let _ = argv;
-    let command = job.args.clone();
     run_script(
         c,
         job,
-        Box::new(move |engines, keys, argv, ctx, running| {
-            *running.current.lock() = Some((name.clone(), command));
-            engines.functions.run(&name, keys, argv, ctx, running)
+        Box::new(move |_, engines, job| {
+            let Some((_, info)) = engines.functions.function(&job.args[1]) else {
+                return Err("ERR Function not found".to_string());
+            };
+            let flags = info.flags;
+            if read_only && !flags.has(Flags::NO_WRITES) {
+                return Err(
+                    "ERR Can not execute a script with write flag using *_ro command.".to_string(),
+                );
+            }
+            let name = String::from_utf8_lossy(&job.args[1]).into_owned();
+            let command = job.args.clone();
+            let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
+                *running.current.lock() = Some((name.clone(), command));
+                engines.functions.run(&name, keys, argv, ctx, running)
+            });
+            Ok((flags, body))
         }),
     );
 }

@@ -445,7 +445,14 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // The keyspace gate: the batch's first command enters it. While a
     // script holds it the command waits (postponed), and once the script
     // is busy it is refused, unless Redis lets it run then.
-    if c.gate.is_none() && !c.in_script && c.handle.id != INTERNAL_ID {
+    // A script command does not enter: it queues on the scripting thread,
+    // which takes the gate itself (see `scripting::run_script`); only a
+    // busy script refuses it.
+    let queues = flags::of(spec) & flags::RUNS_SCRIPT != 0
+        && !is_exec
+        && !c.tx.in_exec
+        && c.shared.engine.gate.busy().is_none();
+    if c.gate.is_none() && !c.in_script && c.handle.id != INTERNAL_ID && !queues {
         match c.shared.engine.gate.enter() {
             Some(entry) => c.gate = Some(entry),
             None => match c.shared.engine.gate.busy() {

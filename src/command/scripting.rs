@@ -64,46 +64,37 @@ pub fn split_keys(args: &[Bytes], at: usize) -> Result<(&[Bytes], &[Bytes]), &'s
 }
 
 fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
-    let (keys, argv) = match split_keys(args, 2) {
-        Ok(s) => s,
+    let nkeys = match split_keys(args, 2) {
+        Ok((keys, _)) => keys.len(),
         Err(e) => return c.error(e),
     };
-    let shared = c.shared.clone();
-    let mut engines = shared.scripting.engines();
-    let (sha, flags) = if by_sha {
-        match engines.script(&args[1]) {
-            Some((sha, s)) => (sha.to_string(), s.flags),
-            None => return c.error(NOSCRIPT),
-        }
-    } else {
-        match engines.load(&args[1]) {
-            Ok(found) => {
-                shared.scripting.note(&engines);
-                found
-            }
-            Err(e) => return c.error(e),
-        }
-    };
-    drop(engines);
-    let mut flags = flags;
-    if read_only {
-        flags.0 |= Flags::NO_WRITES;
-    }
-    if let Some(err) = refuse_before_run(c, flags) {
-        return c.error(err);
-    }
     let job = Job {
         args: args.iter().map(|a| crate::store::own(a)).collect(),
-        nkeys: keys.len(),
+        nkeys,
         holder: Holder::Eval,
-        flags,
+        flags: Flags(0),
     };
-    let _ = argv;
     run_script(
         c,
         job,
-        Box::new(move |engines, keys, argv, ctx, running| {
-            engines.run_eval(&sha, keys, argv, ctx, running)
+        Box::new(move |shared, engines, job| {
+            let (sha, mut flags) = if by_sha {
+                match engines.script(&job.args[1]) {
+                    Some((sha, s)) => (sha.to_string(), s.flags),
+                    None => return Err(NOSCRIPT.to_string()),
+                }
+            } else {
+                let loaded = engines.load(&job.args[1])?;
+                shared.scripting.note(engines);
+                loaded
+            };
+            if read_only {
+                flags.0 |= Flags::NO_WRITES;
+            }
+            let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
+                engines.run_eval(&sha, keys, argv, ctx, running)
+            });
+            Ok((flags, body))
         }),
     );
 }
@@ -111,23 +102,23 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
 /// The checks Redis's `scriptPrepareForRun` makes before a script starts:
 /// a script that may write (declared flags) is refused over `maxmemory`
 /// unless it allows OOM, and while the AOF cannot be written.
-pub fn refuse_before_run(c: &mut Client, flags: Flags) -> Option<String> {
+fn refuse_before_run(shared: &Shared, flags: Flags) -> Option<String> {
     if flags.has(Flags::EVAL_COMPAT) || flags.has(Flags::NO_WRITES) {
         return None;
     }
-    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(c) {
+    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(shared) {
         return Some(super::ERR_OOM.to_string());
     }
-    if let Some(err) = c.shared.engine.aof.write_error() {
+    if let Some(err) = shared.engine.aof.write_error() {
         return Some(format!("MISCONF Errors writing to the AOF file: {err}"));
     }
     None
 }
 
-fn over_maxmemory(c: &Client) -> bool {
-    let engine = &c.shared.engine;
+fn over_maxmemory(shared: &Shared) -> bool {
+    let engine = &shared.engine;
     engine.store.evictor.settings.maxmemory.load(Relaxed) != 0
-        && !engine.evict(c.shared.clients_memory())
+        && !engine.evict(shared.clients_memory())
 }
 
 /// What a script needs to run, owned, so that it can move to the
@@ -156,18 +147,37 @@ pub type Body = Box<
     dyn FnOnce(&mut Engines, &[Bytes], &[Bytes], RunCtx, &Arc<Running>) -> (Frame, RunCtx) + Send,
 >;
 
+/// Finds what a script command runs (the cached script, the function) in
+/// the engines: its flags and its [`Body`], or the error reply (NOSCRIPT,
+/// a compile error, a write script called with a `*_RO` command).
+pub type Prepare =
+    Box<dyn FnOnce(&Shared, &mut Engines, &Job) -> Result<(Flags, Body), String> + Send>;
+
 /// Runs a script for `c` (the caller) with the keyspace to itself.
 ///
-/// Normally on the scripting thread: the gate is taken here (or the
-/// command postponed while another script runs), the script goes to the
-/// thread, and the caller waits for its reply a few microseconds, then,
-/// if it is not there yet, suspends until it is (the worker goes on with
-/// other clients, which the gate postpones or answers `-BUSY`). Inside
-/// EXEC (whose unit holds every database) and for the server's own
-/// client, it runs right here.
-pub fn run_script(c: &mut Client, job: Job, body: Body) {
+/// Normally on the scripting thread, which does it all: finds the script
+/// ([`Prepare`]), makes Redis's checks before a run, takes the gate
+/// (waiting there, not on a worker, for the batches in progress and for no
+/// one else: scripts queue on that thread, so a script arriving while
+/// another runs neither waits on a worker nor is postponed to be woken
+/// with every other client when it ends), runs it, and hands the reply
+/// back. The caller waits for it a few microseconds, then, if it is not
+/// there yet, suspends until it is (the worker goes on with other clients,
+/// which the gate postpones or answers `-BUSY`). Nothing here takes the
+/// engines on a worker: a running script holds them. Inside EXEC (whose
+/// unit holds every database) and for the server's own client, it runs
+/// right here.
+pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     let shared = c.shared.clone();
     if c.tx.in_exec || c.handle.id == super::INTERNAL_ID {
+        let prepared = prepare(&shared, &mut shared.scripting.engines(), &job);
+        let body = match checked(&shared, prepared) {
+            Ok((flags, body)) => {
+                job.flags = flags;
+                body
+            }
+            Err(e) => return reply(c, Frame::Error(e.into())),
+        };
         let mut locks = std::mem::take(&mut c.tx.locks);
         let (frame, off) = execute(&shared, c.user.clone(), c.db, Some(&mut locks), &job, body);
         c.tx.locks = locks;
@@ -177,15 +187,22 @@ pub fn run_script(c: &mut Client, job: Job, body: Body) {
     // The batch's shared hold goes first, or the script would wait for
     // its own caller.
     c.gate = None;
-    let Some(exclusive) = shared.engine.gate.exclusive() else {
-        return super::postpone(c, &job.args);
-    };
     let done = Arc::new(Outcome::default());
     let (user, db) = (c.user.clone(), c.db);
     let (task_shared, task_done) = (shared.clone(), done.clone());
     shared.scripting.submit(Box::new(move || {
-        let (frame, off) = execute(&task_shared, user, db, None, &job, body);
-        drop(exclusive);
+        let shared = task_shared;
+        let prepared = prepare(&shared, &mut shared.scripting.engines(), &job);
+        let (frame, off) = match checked(&shared, prepared) {
+            Ok((flags, body)) => {
+                job.flags = flags;
+                let exclusive = shared.engine.gate.exclusive_wait();
+                let done = execute(&shared, user, db, None, &job, body);
+                drop(exclusive);
+                done
+            }
+            Err(e) => (Frame::Error(e.into()), 0),
+        };
         task_done.set(frame, off);
     }));
     match done.wait_briefly() {
@@ -194,6 +211,18 @@ pub fn run_script(c: &mut Client, job: Job, body: Body) {
             reply(c, frame);
         }
         None => c.script = Some(done),
+    }
+}
+
+/// A prepared script, or the error Redis's checks before a run give.
+fn checked(
+    shared: &Shared,
+    prepared: Result<(Flags, Body), String>,
+) -> Result<(Flags, Body), String> {
+    let (flags, body) = prepared?;
+    match refuse_before_run(shared, flags) {
+        Some(e) => Err(e),
+        None => Ok((flags, body)),
     }
 }
 
@@ -294,15 +323,17 @@ impl Outcome {
     fn wait_briefly(&self) -> Option<(Frame, u64)> {
         const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
         let start = std::time::Instant::now();
-        loop {
+        for i in 0u32.. {
             if let Some(r) = self.take() {
                 return Some(r);
             }
-            if start.elapsed() > SPIN {
+            // The clock is read now and then: it costs more than a check.
+            if i % 64 == 63 && start.elapsed() > SPIN {
                 return None;
             }
             std::hint::spin_loop();
         }
+        None
     }
 }
 
@@ -366,7 +397,10 @@ impl Host for ScriptHost {
             }
             c.shared.scripting.running.note_write();
         }
-        if bits & flags::DENYOOM != 0 && !self.flags.has(Flags::ALLOW_OOM) && over_maxmemory(c) {
+        if bits & flags::DENYOOM != 0
+            && !self.flags.has(Flags::ALLOW_OOM)
+            && over_maxmemory(&c.shared)
+        {
             return Err(format!("-{}", super::ERR_OOM).into());
         }
         c.shared

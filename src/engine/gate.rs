@@ -59,16 +59,16 @@ impl Gate {
         self.lock.try_read_arc()
     }
 
-    /// Takes the whole keyspace for a script; `None` if another script
-    /// holds it (the caller postpones). Waits for the batches in progress.
-    pub fn exclusive(self: &Arc<Self>) -> Option<Exclusive> {
-        let slot = self.slot.try_lock_arc()?;
+    /// Takes the whole keyspace for a script, on the scripting thread,
+    /// which may wait: for the batches in progress to end.
+    pub fn exclusive_wait(self: &Arc<Self>) -> Exclusive {
+        let slot = self.slot.lock_arc();
         let write = self.lock.write_arc();
         self.state.store(HELD, Ordering::Release);
-        Some(Exclusive {
+        Exclusive {
             gate: self.clone(),
             held: Some((write, slot)),
-        })
+        }
     }
 
     /// The script holding the gate has run past `busy-reply-threshold`:

@@ -228,8 +228,10 @@ impl Scripting {
         let spawned = std::thread::Builder::new()
             .name("herald-script".into())
             .spawn(move || {
-                while let Ok(task) = rx.recv() {
+                let mut next = rx.recv().ok();
+                while let Some(task) = next {
                     task();
+                    next = recv_soon(&rx).or_else(|| rx.recv().ok());
                 }
             });
         match spawned {
@@ -298,6 +300,27 @@ impl Scripting {
     pub fn engines(&self) -> MutexGuard<'_, Engines> {
         self.engines.lock()
     }
+}
+
+/// The next task if one comes within a few microseconds: scripts sent
+/// back to back (a pipeline of EVALSHA) then cost no sleep and wake-up of
+/// the scripting thread each. Yields the core while it waits, which the
+/// caller's worker may need to send that task.
+fn recv_soon(rx: &std::sync::mpsc::Receiver<Task>) -> Option<Task> {
+    const SOON: std::time::Duration = std::time::Duration::from_micros(50);
+    let start = std::time::Instant::now();
+    for i in 0u32.. {
+        match rx.try_recv() {
+            Ok(task) => return Some(task),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+        if i % 16 == 15 && start.elapsed() > SOON {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+    None
 }
 
 /// Work for the scripting thread.
