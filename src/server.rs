@@ -283,6 +283,8 @@ async fn serve(
         }
     }
     tokio::spawn(clients_cron(shared.clone()));
+    // Wakes the clients whose script ended (see scripting::Scripting::wake).
+    tokio::spawn(shared.scripting.wake_callers());
     let mut shutdown = shared.shutdown_signal();
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {

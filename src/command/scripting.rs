@@ -204,8 +204,15 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
             Err(e) => (Frame::Error(e.into()), 0),
         };
         task_done.set(frame, off);
+        shared.scripting.wake(task_done.notify.clone());
     }));
-    match done.wait_briefly() {
+    // Alone in the queue, the script starts at once and most end within
+    // the wait; behind others, the worker has better to do.
+    let waited = match shared.scripting.queued() {
+        1 => done.wait_briefly(),
+        _ => None,
+    };
+    match waited {
         Some((frame, off)) => {
             c.durable_at = c.durable_at.max(off);
             reply(c, frame);
@@ -300,14 +307,15 @@ pub struct Outcome {
     reply: parking_lot::Mutex<Option<(Frame, u64)>>,
     ready: std::sync::atomic::AtomicBool,
     /// Wakes the caller's connection when it suspended.
-    pub notify: tokio::sync::Notify,
+    pub notify: Arc<tokio::sync::Notify>,
 }
 
 impl Outcome {
+    /// Stores the reply; the caller is woken through
+    /// [`Scripting::wake`](crate::scripting::Scripting::wake).
     fn set(&self, frame: Frame, off: u64) {
         *self.reply.lock() = Some((frame, off));
         self.ready.store(true, std::sync::atomic::Ordering::Release);
-        self.notify.notify_one();
     }
 
     /// The reply and the AOF offset it waits for, once the script ended.

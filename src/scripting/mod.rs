@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 use crate::engine::gate::{Gate, Holder};
 use crate::protocol::Frame;
@@ -185,6 +186,12 @@ pub struct Scripting {
     /// takes them while holding every database, which a running script
     /// may be waiting for while it holds the engines.
     libraries: Mutex<Vec<Bytes>>,
+    /// See [`queued`](Self::queued).
+    queued: Arc<AtomicUsize>,
+    /// Callers whose script ended, to wake ([`wake`](Self::wake)).
+    ended: Arc<Mutex<Vec<Arc<Notify>>>>,
+    /// Wakes [`wake_callers`](Self::wake_callers) on the runtime.
+    ended_ready: Arc<Notify>,
 }
 
 impl Scripting {
@@ -205,10 +212,50 @@ impl Scripting {
             running: Arc::new(Running::new(gate)),
             figures: Figures::default(),
             libraries: Mutex::new(Vec::new()),
+            queued: Arc::new(AtomicUsize::new(0)),
+            ended: Arc::new(Mutex::new(Vec::new())),
+            ended_ready: Arc::new(Notify::new()),
             thread: Mutex::new(None),
         };
         scripting.note(&scripting.engines.lock());
         scripting
+    }
+
+    /// Wakes the caller of a script that ended (its connection waits on
+    /// `caller`). Waking a task from this thread costs the worker a
+    /// system call (its event loop's wake-up) each time; the callers go
+    /// to [`wake_callers`](Self::wake_callers) instead, on the runtime,
+    /// which is woken once for all the scripts that end meanwhile.
+    pub fn wake(&self, caller: Arc<Notify>) {
+        let mut ended = self.ended.lock();
+        let first = ended.is_empty();
+        ended.push(caller);
+        drop(ended);
+        if first {
+            self.ended_ready.notify_one();
+        }
+    }
+
+    /// Runs on the runtime for the server's life (the server spawns it):
+    /// wakes the callers [`wake`](Self::wake) collects.
+    pub fn wake_callers(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (ended, ready) = (self.ended.clone(), self.ended_ready.clone());
+        async move {
+            loop {
+                ready.notified().await;
+                let callers = std::mem::take(&mut *ended.lock());
+                for caller in callers {
+                    caller.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Tasks submitted and not finished (the one running included): a
+    /// caller that is not alone in the queue does not wait for its reply
+    /// on the worker.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Relaxed)
     }
 
     /// Runs `task` on the scripting thread. Scripts run there, not on a
@@ -216,6 +263,7 @@ impl Scripting {
     /// `-BUSY`, SCRIPT KILL and SHUTDOWN NOSAVE (with one worker, a script
     /// running on it would stop the whole server).
     pub fn submit(&self, task: Task) {
+        self.queued.fetch_add(1, Relaxed);
         let mut thread = self.thread.lock();
         let task = match thread.as_ref() {
             Some(tx) => match tx.send(task) {
@@ -225,12 +273,14 @@ impl Scripting {
             None => task,
         };
         let (tx, rx) = std::sync::mpsc::channel::<Task>();
+        let queued = self.queued.clone();
         let spawned = std::thread::Builder::new()
             .name("herald-script".into())
             .spawn(move || {
                 let mut next = rx.recv().ok();
                 while let Some(task) = next {
                     task();
+                    queued.fetch_sub(1, Relaxed);
                     next = recv_soon(&rx).or_else(|| rx.recv().ok());
                 }
             });
@@ -244,6 +294,7 @@ impl Scripting {
                 tracing::warn!("could not start the scripting thread: {e}");
                 drop(thread);
                 task();
+                self.queued.fetch_sub(1, Relaxed);
             }
         }
     }
