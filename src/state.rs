@@ -13,6 +13,8 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use bytes::Bytes;
+
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::net::limits::Limits;
@@ -26,9 +28,49 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     /// Connections and traffic, counted by the network layer.
     pub net: Arc<Counters>,
+    /// Error replies per error code (INFO errorstats), at most
+    /// [`ERROR_CODES`] codes.
+    pub errors: parking_lot::Mutex<std::collections::BTreeMap<Bytes, u64>>,
 }
 
+/// Distinct error codes INFO errorstats keeps (Redis 7.2's
+/// `ERROR_STATS_NUMBER`): replies of further codes count in
+/// `total_error_replies` only, so that clients cannot grow the table
+/// without bound with made-up codes (scripts' `redis.error_reply`).
+pub const ERROR_CODES: usize = 128;
+
 impl Stats {
+    /// Counts an error reply (`msg` starts with its code: `ERR ...`,
+    /// `WRONGTYPE ...`) as Redis's `afterErrorReply` does: the code is the
+    /// first word when a space comes within 32 bytes, else `ERR`.
+    pub fn count_error(&self, msg: &[u8]) {
+        let head = &msg[..msg.len().min(32)];
+        let code = match memchr::memchr(b' ', head) {
+            Some(at) if at > 0 => &msg[..at],
+            _ => b"ERR".as_slice(),
+        };
+        self.count_code(code);
+    }
+
+    /// [`count_error`](Self::count_error) for the texts Redis passes
+    /// to `afterErrorReply` itself: a code only after a leading `-`.
+    pub fn count_error_text(&self, text: &[u8]) {
+        match text.strip_prefix(b"-") {
+            Some(msg) => self.count_error(msg),
+            None => self.count_code(b"ERR"),
+        }
+    }
+
+    fn count_code(&self, code: &[u8]) {
+        self.total_error_replies.fetch_add(1, Ordering::Relaxed);
+        let mut errors = self.errors.lock();
+        if let Some(n) = errors.get_mut(code) {
+            *n += 1;
+        } else if errors.len() < ERROR_CODES {
+            errors.insert(Bytes::copy_from_slice(code), 1);
+        }
+    }
+
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
         for c in [
@@ -38,6 +80,7 @@ impl Stats {
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        self.errors.lock().clear();
         self.net.reset();
     }
 }

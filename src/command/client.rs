@@ -184,6 +184,16 @@ impl Client {
 
     /// Queues a reply, honouring CLIENT REPLY OFF / SKIP.
     pub fn reply(&mut self, frame: Frame) {
+        if let Frame::Error(msg) = &frame {
+            self.shared.stats.count_error(msg);
+        }
+        self.reply_counted(frame);
+    }
+
+    /// [`reply`](Self::reply) of a reply whose error, if it is one, was
+    /// counted already (a script returning the error of a command it
+    /// called, as Redis's `ignore_error_stats_update`).
+    pub fn reply_counted(&mut self, frame: Frame) {
         if self.reply_mode == ReplyMode::On {
             frame.encode(self.protocol, &mut self.out);
         }
@@ -357,15 +367,11 @@ impl Session for Client {
 
     fn resume(&mut self) -> bool {
         if let Some(script) = &self.script {
-            let Some((frame, off)) = script.take() else {
+            let Some(done) = script.take() else {
                 return false;
             };
             self.script = None;
-            self.durable_at = self.durable_at.max(off);
-            if let Frame::Error(_) = frame {
-                self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
-            }
-            self.reply(frame);
+            done.deliver(self);
             self.queue_replies();
             return true;
         }

@@ -626,10 +626,6 @@ fn lookup(args: &[Bytes]) -> Option<&'static Spec> {
 /// MULTI the rejection flags the transaction; a rejected EXEC aborts it.
 fn reject(c: &mut Client, msg: impl Into<Vec<u8>>, is_exec: bool) {
     let msg = msg.into();
-    c.shared
-        .stats
-        .total_error_replies
-        .fetch_add(1, Ordering::Relaxed);
     if is_exec {
         return transactions::abort_exec(c, &String::from_utf8_lossy(&msg));
     }

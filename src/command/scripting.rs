@@ -176,13 +176,12 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                 job.flags = flags;
                 body
             }
-            Err(e) => return reply(c, Frame::Error(e.into())),
+            Err(e) => return c.error(e),
         };
         let mut locks = std::mem::take(&mut c.tx.locks);
-        let (frame, off) = execute(&shared, c.user.clone(), c.db, Some(&mut locks), &job, body);
+        let done = execute(&shared, c.user.clone(), c.db, Some(&mut locks), &job, body);
         c.tx.locks = locks;
-        c.durable_at = c.durable_at.max(off);
-        return reply(c, frame);
+        return done.deliver(c);
     }
     // The batch's shared hold goes first, or the script would wait for
     // its own caller.
@@ -193,7 +192,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     shared.scripting.submit(Box::new(move || {
         let shared = task_shared;
         let prepared = prepare(&shared, &mut shared.scripting.engines(), &job);
-        let (frame, off) = match checked(&shared, prepared) {
+        let done = match checked(&shared, prepared) {
             Ok((flags, body)) => {
                 job.flags = flags;
                 let exclusive = shared.engine.gate.exclusive_wait();
@@ -201,9 +200,13 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                 drop(exclusive);
                 done
             }
-            Err(e) => (Frame::Error(e.into()), 0),
+            Err(e) => ScriptReply {
+                frame: Frame::Error(e.into()),
+                durable_at: 0,
+                counted: false,
+            },
         };
-        task_done.set(frame, off);
+        task_done.set(done);
         shared.scripting.wake(task_done.notify.clone());
     }));
     // Alone in the queue, the script starts at once and most end within
@@ -213,10 +216,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
         _ => None,
     };
     match waited {
-        Some((frame, off)) => {
-            c.durable_at = c.durable_at.max(off);
-            reply(c, frame);
-        }
+        Some(done) => done.deliver(c),
         None => c.script = Some(done),
     }
 }
@@ -233,11 +233,26 @@ fn checked(
     }
 }
 
-fn reply(c: &mut Client, frame: Frame) {
-    if let Frame::Error(_) = frame {
-        c.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+/// A script's reply to its caller.
+pub struct ScriptReply {
+    frame: Frame,
+    /// The AOF offset the reply waits for.
+    durable_at: u64,
+    /// The reply is the error of a command the script called, counted in
+    /// the error stats when that command failed.
+    counted: bool,
+}
+
+impl ScriptReply {
+    /// Queues the reply to the caller.
+    pub fn deliver(self, c: &mut Client) {
+        c.durable_at = c.durable_at.max(self.durable_at);
+        if self.counted {
+            c.reply_counted(self.frame);
+        } else {
+            c.reply(self.frame);
+        }
     }
-    c.reply(frame);
 }
 
 /// Runs `job` on a script client bound to the caller's user and database:
@@ -250,7 +265,7 @@ fn execute(
     locks: Option<&mut crate::engine::Locks>,
     job: &Job,
     body: Body,
-) -> (Frame, u64) {
+) -> ScriptReply {
     let mut client = script_client(shared);
     client.user = user;
     client.db = db;
@@ -272,6 +287,7 @@ fn execute(
     let ctx = RunCtx {
         host: Box::new(host),
         resp3: false,
+        counted: false,
     };
     let running = shared.scripting.running.clone();
     running.start(job.holder);
@@ -282,6 +298,7 @@ fn execute(
         done
     };
     running.finish();
+    let ctx_counted = ctx.counted;
     let mut host = ctx
         .host
         .into_any()
@@ -298,13 +315,17 @@ fn execute(
     client.out.clear();
     client.user = None;
     return_script_client(host.client);
-    (frame, off)
+    ScriptReply {
+        frame,
+        durable_at: off,
+        counted: ctx_counted,
+    }
 }
 
 /// A script's reply, handed from the scripting thread to its caller.
 #[derive(Default)]
 pub struct Outcome {
-    reply: parking_lot::Mutex<Option<(Frame, u64)>>,
+    reply: parking_lot::Mutex<Option<ScriptReply>>,
     ready: std::sync::atomic::AtomicBool,
     /// Wakes the caller's connection when it suspended.
     pub notify: Arc<tokio::sync::Notify>,
@@ -313,13 +334,13 @@ pub struct Outcome {
 impl Outcome {
     /// Stores the reply; the caller is woken through
     /// [`Scripting::wake`](crate::scripting::Scripting::wake).
-    fn set(&self, frame: Frame, off: u64) {
-        *self.reply.lock() = Some((frame, off));
+    fn set(&self, done: ScriptReply) {
+        *self.reply.lock() = Some(done);
         self.ready.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The reply and the AOF offset it waits for, once the script ended.
-    pub fn take(&self) -> Option<(Frame, u64)> {
+    pub fn take(&self) -> Option<ScriptReply> {
         if !self.ready.load(std::sync::atomic::Ordering::Acquire) {
             return None;
         }
@@ -328,7 +349,7 @@ impl Outcome {
 
     /// Most scripts take microseconds: waiting that long here keeps a
     /// pipeline of them in one batch; longer ones suspend the caller.
-    fn wait_briefly(&self) -> Option<(Frame, u64)> {
+    fn wait_briefly(&self) -> Option<ScriptReply> {
         const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
         let start = std::time::Instant::now();
         for i in 0u32.. {
@@ -376,8 +397,10 @@ pub struct ScriptHost {
     repl: u8,
 }
 
-impl Host for ScriptHost {
-    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
+impl ScriptHost {
+    /// Redis's `scriptCall`: the checks a script's command passes (the
+    /// refusal's text, `-CODE ...` or a bare message), then the command.
+    fn checked_call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
         let c = &mut self.client;
         let Some(spec) = lookup(&args) else {
             return Err(b"Unknown Redis command called from script".to_vec());
@@ -424,6 +447,17 @@ impl Host for ScriptHost {
         let out = c.out.split().freeze();
         Ok(crate::protocol::reply::parse(&out)
             .unwrap_or_else(|| Frame::error("ERR the command's reply could not be read")))
+    }
+}
+
+impl Host for ScriptHost {
+    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
+        let called = self.checked_call(args);
+        if let Err(text) = &called {
+            // Refused before it ran: counted as Redis's scriptCall does.
+            self.client.shared.stats.count_error_text(text);
+        }
+        called
     }
 
     fn acl_check(&mut self, args: &[Bytes]) -> Option<bool> {

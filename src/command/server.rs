@@ -382,7 +382,16 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
         }
         "cpu" => super::info::cpu(&mut s),
         "modules" => s.push_str("# Modules\r\n"),
-        "errorstats" => s.push_str("# Errorstats\r\n"),
+        "errorstats" => {
+            s.push_str("# Errorstats\r\n");
+            for (code, n) in sh.stats.errors.lock().iter() {
+                let _ = write!(
+                    s,
+                    "errorstat_{}:count={n}\r\n",
+                    String::from_utf8_lossy(code)
+                );
+            }
+        }
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             s.push_str("# Keyspace\r\n");
