@@ -119,6 +119,23 @@ pub struct Shared {
     pub scripting: crate::scripting::Scripting,
     /// Flipped to true to stop the server.
     shutdown_tx: watch::Sender<bool>,
+    /// `min-replicas-to-write` asks for more good replicas than are
+    /// connected (see [`Shared::replicas_short`]).
+    replicas_short: std::sync::atomic::AtomicBool,
+}
+
+/// Redis's `checkGoodReplicasStatus` for the configuration: writes are
+/// refused while `min-replicas-to-write` (with a non-zero
+/// `min-replicas-max-lag`) exceeds the good replicas, and herald has no
+/// replica connected, so any such setting refuses them, as a Redis
+/// primary whose replicas are all gone.
+fn replicas_short(cfg: &Config) -> bool {
+    let number = |name: &str| {
+        cfg.value(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    number("min-replicas-to-write") > 0 && number("min-replicas-max-lag") > 0
 }
 
 impl Shared {
@@ -137,7 +154,9 @@ impl Shared {
         let engine = Engine::new(&config);
         let scripting = crate::scripting::Scripting::new(engine.gate.clone());
         scripting.configure(&config);
+        let short = replicas_short(&config);
         Arc::new(Shared {
+            replicas_short: std::sync::atomic::AtomicBool::new(short),
             config: RwLock::new(config),
             limits,
             engine,
@@ -163,6 +182,14 @@ impl Shared {
         self.acl.configure(&cfg.requirepass, acl_pubsub_all(&cfg));
         self.observe.configure(&cfg);
         self.scripting.configure(&cfg);
+        self.replicas_short
+            .store(replicas_short(&cfg), Ordering::Relaxed);
+    }
+
+    /// Writes are refused with `-NOREPLICAS` (see [`replicas_short`]).
+    #[inline]
+    pub fn replicas_short(&self) -> bool {
+        self.replicas_short.load(Ordering::Relaxed)
     }
 
     /// What clients hold: a fixed overhead per connected client plus their

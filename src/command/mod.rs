@@ -497,6 +497,9 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             );
         }
     }
+    if c.shared.replicas_short() && is_write_command(c, &fullname) {
+        return reject(c, ERR_NOREPLICAS, is_exec);
+    }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
         return reject(
             c,
@@ -548,6 +551,9 @@ fn postpone(c: &mut Client, args: &[Bytes]) {
 
 /// The id of [`Client::internal`] (the AOF loader's client).
 const INTERNAL_ID: u64 = u64::MAX;
+
+/// Redis's error for a write while `min-replicas-to-write` is not met.
+pub const ERR_NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// Redis's OOM error.
 const ERR_OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";

@@ -112,6 +112,9 @@ fn refuse_before_run(shared: &Shared, flags: Flags) -> Option<String> {
     if let Some(err) = shared.engine.aof.write_error() {
         return Some(format!("MISCONF Errors writing to the AOF file: {err}"));
     }
+    if shared.replicas_short() {
+        return Some(super::ERR_NOREPLICAS.to_string());
+    }
     None
 }
 
@@ -425,6 +428,9 @@ impl ScriptHost {
             }
             if let Some(err) = c.shared.engine.aof.write_error() {
                 return Err(format!("-MISCONF Errors writing to the AOF file: {err}").into());
+            }
+            if c.shared.replicas_short() {
+                return Err(format!("-{}", super::ERR_NOREPLICAS).into());
             }
             c.shared.scripting.running.note_write();
         }
