@@ -10,8 +10,9 @@
 //!  command     parse requests, check them, run them, build replies; Client
 //!  state       Shared: what every connection shares (engine, clients, acl, ...)
 //!  observe     slow log, latency monitor, MONITOR, CLIENT PAUSE, INFO samples
-//!  scripting   Lua (in progress: the libraries Redis bundles, cjson, cmsgpack,
-//!              bit, struct; EVAL is not wired yet)
+//!  scripting   Lua 5.1 (mlua) as Redis 7.0 sets it up: sandbox, redis.*,
+//!              cjson / cmsgpack / bit / struct, the script cache, FUNCTION
+//!              libraries, the running script; the scripting thread
 //!  engine      run a command's work against the keyspace; publish, serve,
 //!              log its effects; blocked clients; active expiry; eviction
 //!  persist     the append-only file (Redis 7's multi-part AOF)
