@@ -38,10 +38,7 @@ fn fcall_generic(c: &mut Client, args: &[Bytes], read_only: bool) {
     };
     let flags = info.flags;
     drop(engines);
-    if read_only && !flags.has(Flags::NO_WRITES) {
-        return c.error("ERR Can not execute a script with write flag using *_ro command.");
-    }
-    if let Some(err) = refuse_before_run(c, flags) {
+    if let Some(err) = refuse_before_run(c, flags, read_only) {
         return c.error(err);
     }
     let name = String::from_utf8_lossy(&args[1]).into_owned();

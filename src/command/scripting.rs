@@ -85,12 +85,14 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
         }
     };
     drop(engines);
+    if let Some(err) = refuse_before_run(c, flags, read_only) {
+        return c.error(err);
+    }
+    // A script without a shebang may still run under EVAL_RO: its write
+    // commands are refused as they come.
     let mut flags = flags;
     if read_only {
         flags.0 |= Flags::NO_WRITES;
-    }
-    if let Some(err) = refuse_before_run(c, flags) {
-        return c.error(err);
     }
     let job = Job {
         args: args.iter().map(|a| crate::store::own(a)).collect(),
@@ -108,18 +110,31 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
     );
 }
 
-/// The checks Redis's `scriptPrepareForRun` makes before a script starts:
-/// a script that may write (declared flags) is refused over `maxmemory`
-/// unless it allows OOM, and while the AOF cannot be written.
-pub fn refuse_before_run(c: &mut Client, flags: Flags) -> Option<String> {
+/// The checks Redis's `scriptPrepareForRun` makes before a script starts,
+/// in its order, for a script that may write (declared flags): refused
+/// while the AOF cannot be written, by the `*_RO` commands (`read_only`),
+/// and over `maxmemory` unless it allows OOM. A script without a shebang
+/// declares nothing and is checked command by command instead.
+pub fn refuse_before_run(c: &mut Client, flags: Flags, read_only: bool) -> Option<String> {
     if flags.has(Flags::EVAL_COMPAT) || flags.has(Flags::NO_WRITES) {
         return None;
     }
-    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(c) {
-        return Some(super::ERR_OOM.to_string());
-    }
     if let Some(err) = c.shared.engine.aof.write_error() {
-        return Some(format!("MISCONF Errors writing to the AOF file: {err}"));
+        return Some(format!(
+            "MISCONF Redis is configured to persist data to AOF, but it's currently unable to \
+             persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only \
+             scripts. AOF error: {err}"
+        ));
+    }
+    if read_only {
+        return Some("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(c) {
+        return Some(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > \
+             'maxmemory'"
+                .into(),
+        );
     }
     None
 }
