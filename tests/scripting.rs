@@ -236,8 +236,8 @@ fn a_busy_script_gets_other_clients_busy_and_script_kill_ends_it() {
 }
 
 /// Runs `script` with EVAL, kills it with SCRIPT KILL once it is busy, and
-/// returns the error its caller got.
-fn killed_eval_error(port: u16, script: &'static str) -> String {
+/// returns what its caller got.
+fn killed_eval(port: u16, script: &'static str) -> redis::RedisResult<Value> {
     let _threshold = BusyThreshold::set(port, "50");
     let runner = std::thread::spawn(move || {
         let mut c = connect_port(port);
@@ -246,16 +246,46 @@ fn killed_eval_error(port: u16, script: &'static str) -> String {
     let mut other = connect_port(port);
     wait_busy(&mut other);
     ok(&mut other, &["SCRIPT", "KILL"]);
-    let e = runner
-        .join()
-        .expect("runner")
-        .expect_err("a killed script fails");
+    let r = runner.join().expect("runner");
     assert_eq!(text(&ok(&mut other, &["PING"])), "PONG");
-    e.to_string()
+    r
 }
 
-/// The kill is an error pcall cannot catch: the loop around the pcall ends
-/// too.
+/// [`killed_eval`]'s error.
+fn killed_eval_error(port: u16, script: &'static str) -> String {
+    killed_eval(port, script)
+        .expect_err("a killed script fails")
+        .to_string()
+}
+
+/// As in Redis, a pcall catches the kill (as the text of Redis's error
+/// table), and the kill comes back at the script's next line: a script
+/// with no line after that pcall ends with what the pcall returned.
+#[test]
+fn a_pcall_catches_the_kill_until_the_next_line() {
+    let s = common::start_server();
+    let got = killed_eval(
+        s.port(),
+        "local ok, e = pcall(function() while true do end end) return {tostring(ok), e}",
+    )
+    .expect("the script ends on the line of its pcall");
+    assert_eq!(
+        got,
+        Value::Array(vec![
+            Value::BulkString(b"false".to_vec()),
+            Value::BulkString(b"ERR Script killed by user with SCRIPT KILL...".to_vec()),
+        ])
+    );
+    let e = killed_eval_error(
+        s.port(),
+        "local n = 0\nwhile true do\n  pcall(function()\n    while true do\n      n = n + 1\n    end\n  end)\nend",
+    );
+    // Where redis-server 7.0.15 says the script was.
+    assert!(e.contains("on @user_script:7."), "{e}");
+}
+
+/// A pcall catches the kill only until the script's next line: the loop
+/// around the pcall ends too.
 const LOOP_IN_PCALL: &str = "while true do pcall(function() while true do end end) end";
 
 #[test]
@@ -270,7 +300,6 @@ fn script_kill_stops_a_loop_inside_pcall() {
 
 /// Redis names the script's line, as for any error in it.
 #[test]
-#[ignore = "herald bug: the kill error names `=(tail call):-1` instead of `@user_script:1`"]
 fn script_kill_inside_pcall_names_the_script_line() {
     let s = common::start_server();
     let e = killed_eval_error(s.port(), LOOP_IN_PCALL);

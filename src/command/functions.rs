@@ -36,6 +36,7 @@ fn fcall_generic(c: &mut Client, args: &[Bytes], read_only: bool) {
         nkeys,
         holder: Holder::Function,
         flags: Flags(0),
+        read_only,
     };
     run_script(
         c,
@@ -45,11 +46,6 @@ fn fcall_generic(c: &mut Client, args: &[Bytes], read_only: bool) {
                 return Err("ERR Function not found".to_string());
             };
             let flags = info.flags;
-            if read_only && !flags.has(Flags::NO_WRITES) {
-                return Err(
-                    "ERR Can not execute a script with write flag using *_ro command.".to_string(),
-                );
-            }
             let name = String::from_utf8_lossy(&job.args[1]).into_owned();
             let command = job.args.clone();
             let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
@@ -179,7 +175,8 @@ pub fn function_list(c: &mut Client, args: &[Bytes]) {
                 let flags = Flags::NAMES
                     .iter()
                     .filter(|(_, bit)| info.flags.has(*bit))
-                    .map(|(n, _)| Frame::bulk(*n))
+                    // Redis adds each flag as a status reply.
+                    .map(|(n, _)| Frame::simple(n))
                     .collect();
                 Frame::Map(vec![
                     (Frame::bulk("name"), Frame::bulk(f.clone())),
@@ -208,7 +205,12 @@ pub fn function_list(c: &mut Client, args: &[Bytes]) {
 /// FUNCTION DUMP
 pub fn function_dump(c: &mut Client, _args: &[Bytes]) {
     let shared = c.shared.clone();
-    let payload = dump(shared.scripting.engines().functions.libs());
+    let compress = shared
+        .config
+        .read()
+        .value("rdbcompression")
+        .is_none_or(|v| v != "no");
+    let payload = dump(shared.scripting.engines().functions.libs(), compress);
     c.reply(Frame::bulk(payload));
 }
 
@@ -238,23 +240,45 @@ pub fn function_restore(c: &mut Client, args: &[Bytes]) {
         Err(e) => return c.error(e.replacen("ERR payload", "ERR DUMP payload", 1)),
     };
     let restored = change_libraries(c, args, |lib| {
-        // Checked before anything changes, so that a refused restore
-        // leaves the libraries as they were.
-        if policy == Policy::Append {
-            for code in &codes {
-                if let Ok((name, _)) = crate::scripting::functions::parse_metadata(code) {
-                    if lib.libs().contains_key(&name) {
-                        return Err(format!("ERR Library {name} already exists"));
+        // As Redis: the payload's libraries load into an empty context
+        // first (a library twice in the payload, a bad one: refused with
+        // nothing changed), then join the current ones.
+        let mut loaded = lib.scratch()?;
+        for code in &codes {
+            loaded.load(code, false)?;
+        }
+        if policy == Policy::Flush {
+            *lib = loaded;
+            return Ok(());
+        }
+        let replaced: Vec<&String> = loaded
+            .libs()
+            .keys()
+            .filter(|name| lib.libs().contains_key(*name))
+            .collect();
+        if let (Some(name), Policy::Append) = (replaced.first(), &policy) {
+            return Err(format!("ERR Library {name} already exists"));
+        }
+        for new in loaded.libs().values() {
+            for f in new.functions.keys() {
+                if let Some((owner, _)) = lib.function(f.as_bytes()) {
+                    if !replaced.iter().any(|r| r.as_str() == owner) {
+                        return Err(format!("ERR Function {f} already exists"));
                     }
                 }
             }
         }
         let saved = lib.snapshot();
-        if policy == Policy::Flush {
-            lib.flush();
+        // The replaced libraries go first, so that their functions may
+        // move to another library of the payload.
+        for name in &replaced {
+            if let Err(e) = lib.remove(name) {
+                lib.restore_snapshot(saved);
+                return Err(format!("ERR {e}"));
+            }
         }
-        for code in &codes {
-            if let Err(e) = lib.load(code, policy != Policy::Append) {
+        for new in loaded.libs().values() {
+            if let Err(e) = lib.load(&new.code, true) {
                 lib.restore_snapshot(saved);
                 return Err(e);
             }

@@ -73,12 +73,13 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
         nkeys,
         holder: Holder::Eval,
         flags: Flags(0),
+        read_only,
     };
     run_script(
         c,
         job,
         Box::new(move |shared, engines, job| {
-            let (sha, mut flags) = if by_sha {
+            let (sha, flags) = if by_sha {
                 match engines.script(&job.args[1]) {
                     Some((sha, s)) => (sha.to_string(), s.flags),
                     None => return Err(NOSCRIPT.to_string()),
@@ -88,9 +89,6 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
                 shared.scripting.note(engines);
                 loaded
             };
-            if read_only {
-                flags.0 |= Flags::NO_WRITES;
-            }
             let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
                 engines.run_eval(&sha, keys, argv, ctx, running)
             });
@@ -99,18 +97,35 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
     );
 }
 
-/// The checks Redis's `scriptPrepareForRun` makes before a script starts:
-/// a script that may write (declared flags) is refused over `maxmemory`
-/// unless it allows OOM, and while the AOF cannot be written.
-fn refuse_before_run(shared: &Shared, flags: Flags) -> Option<String> {
+/// The checks Redis's `scriptPrepareForRun` makes before a script starts,
+/// in its order, for a script that may write (declared flags): refused
+/// while the AOF cannot be written, by the `*_RO` commands (`read_only`),
+/// while `min-replicas-to-write` is not met, and over `maxmemory` unless it
+/// allows OOM. A script without a shebang declares nothing and is checked
+/// command by command instead.
+fn refuse_before_run(shared: &Shared, flags: Flags, read_only: bool) -> Option<String> {
     if flags.has(Flags::EVAL_COMPAT) || flags.has(Flags::NO_WRITES) {
         return None;
     }
-    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(shared) {
-        return Some(super::ERR_OOM.to_string());
-    }
     if let Some(err) = shared.engine.aof.write_error() {
-        return Some(format!("MISCONF Errors writing to the AOF file: {err}"));
+        return Some(format!(
+            "MISCONF Redis is configured to persist data to AOF, but it's currently unable to \
+             persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only \
+             scripts. AOF error: {err}"
+        ));
+    }
+    if read_only {
+        return Some("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    if shared.replicas_short() {
+        return Some(super::ERR_NOREPLICAS.to_string());
+    }
+    if !flags.has(Flags::ALLOW_OOM) && over_maxmemory(shared) {
+        return Some(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > \
+             'maxmemory'"
+                .into(),
+        );
     }
     if shared.replicas_short() {
         return Some(super::ERR_NOREPLICAS.to_string());
@@ -133,6 +148,8 @@ pub struct Job {
     pub nkeys: usize,
     pub holder: Holder,
     pub flags: Flags,
+    /// Called as EVAL_RO, EVALSHA_RO or FCALL_RO.
+    pub read_only: bool,
 }
 
 impl Job {
@@ -174,7 +191,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     let shared = c.shared.clone();
     if c.tx.in_exec || c.handle.id == super::INTERNAL_ID {
         let prepared = prepare(&shared, &mut shared.scripting.engines(), &job);
-        let body = match checked(&shared, prepared) {
+        let body = match checked(&shared, job.read_only, prepared) {
             Ok((flags, body)) => {
                 job.flags = flags;
                 body
@@ -195,7 +212,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     shared.scripting.submit(Box::new(move || {
         let shared = task_shared;
         let prepared = prepare(&shared, &mut shared.scripting.engines(), &job);
-        let done = match checked(&shared, prepared) {
+        let done = match checked(&shared, job.read_only, prepared) {
             Ok((flags, body)) => {
                 job.flags = flags;
                 let exclusive = shared.engine.gate.exclusive_wait();
@@ -225,15 +242,22 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
 }
 
 /// A prepared script, or the error Redis's checks before a run give.
+/// A script without a shebang may still run under a `*_RO` command: it is
+/// flagged `no-writes` after the checks, and its write commands are
+/// refused as they come.
 fn checked(
     shared: &Shared,
+    read_only: bool,
     prepared: Result<(Flags, Body), String>,
 ) -> Result<(Flags, Body), String> {
-    let (flags, body) = prepared?;
-    match refuse_before_run(shared, flags) {
-        Some(e) => Err(e),
-        None => Ok((flags, body)),
+    let (mut flags, body) = prepared?;
+    if let Some(e) = refuse_before_run(shared, flags, read_only) {
+        return Err(e);
     }
+    if read_only {
+        flags.0 |= Flags::NO_WRITES;
+    }
+    Ok((flags, body))
 }
 
 /// A script's reply to its caller.

@@ -207,10 +207,15 @@ pub fn put_bulk(out: &mut BytesMut, data: &[u8]) {
 
 /// Formats a double as redis-server 7.0 does in replies: `%.17g`
 /// (`0.1` is `0.10000000000000001`, `1e20` is `1e+20`), and `inf`, `-inf`,
-/// `nan`.
+/// `nan` (`-nan` with the sign bit set, as glibc prints it: Lua's `0/0`
+/// on x86).
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
-        return "nan".into();
+        return if d.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
     }
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };

@@ -136,7 +136,7 @@ fn to_reply(v: &Value, resp3: bool, depth: usize) -> Frame {
             }
         }
         Value::Integer(i) => Frame::Integer(*i),
-        Value::Number(n) => Frame::Integer(*n as i64),
+        Value::Number(n) => Frame::Integer(c_long_long(*n)),
         Value::Table(t) => {
             if depth >= MAX_REPLY_DEPTH {
                 return Frame::error("ERR reached lua stack limit");
@@ -144,6 +144,18 @@ fn to_reply(v: &Value, resp3: bool, depth: usize) -> Frame {
             table_to_reply(t, resp3, depth).unwrap_or_else(|e| Frame::error(format!("ERR {e}")))
         }
         _ => Frame::Null,
+    }
+}
+
+/// Redis's `(long long)` cast of a Lua number. On x86-64 a double out of
+/// range (infinities included) or NaN converts to `i64::MIN` (the
+/// "integer indefinite" value), where Rust's `as` would saturate.
+fn c_long_long(n: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
     }
 }
 
@@ -251,6 +263,12 @@ mod tests {
                 Frame::Null,
             ])
         );
+        assert_eq!(c_long_long(f64::INFINITY), i64::MIN);
+        assert_eq!(c_long_long(f64::NEG_INFINITY), i64::MIN);
+        assert_eq!(c_long_long(f64::NAN), i64::MIN);
+        assert_eq!(c_long_long(1e300), i64::MIN);
+        assert_eq!(c_long_long(-9_223_372_036_854_775_808.0), i64::MIN);
+        assert_eq!(c_long_long(-3.9), -3);
         let back = reply_to_lua(&lua, &Frame::error("ERR x"), false).unwrap();
         let Value::Table(t) = back else { panic!() };
         assert_eq!(t.get::<String>("err").unwrap(), "ERR x");

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, Table, Value, VmState};
+use mlua::{Function, Lua, Table, Value};
 use parking_lot::Mutex;
 
 use super::libs::{self, Args, LibError, LibResult, Out};
@@ -115,13 +115,13 @@ impl Library {
         let load_redis = lua.create_table()?;
         load_redis.set("register_function", libs::function(lua, register_function)?)?;
         vm::log_and_version(lua, &load_redis)?;
-        let (env, switch): (Table, Function) = lua.load(ENV).set_name("=herald.sandbox").call((
+        let (env, switch): (Table, Function) = lua.load(ENV).set_name(vm::SANDBOX_CHUNK).call((
             lua.globals(),
             vm.protect.clone(),
             load_redis,
         ))?;
         lua.set_named_registry_value("__functions", lua.create_table()?)?;
-        let loader: Function = lua.load(LOADER).set_name("=herald.sandbox").eval()?;
+        let loader: Function = lua.load(LOADER).set_name(vm::SANDBOX_CHUNK).eval()?;
         lua.set_named_registry_value("__loader", loader)?;
         Ok(Library {
             vm,
@@ -131,6 +131,12 @@ impl Library {
             owners: HashMap::new(),
             rng,
         })
+    }
+
+    /// An empty engine of its own (FUNCTION RESTORE loads a payload into
+    /// one first, as Redis loads it into a new library context).
+    pub fn scratch(&self) -> Result<Library, String> {
+        Self::build(self.rng.clone()).map_err(|e| format!("ERR {e}"))
     }
 
     /// The libraries by name.
@@ -218,15 +224,9 @@ impl Library {
             .map_err(|e| format!("ERR {e}"))?;
         lua.set_app_data(Loading::default());
         let started = Instant::now();
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            move |_, _| {
-                if started.elapsed() > LOAD_TIMEOUT {
-                    return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
-                }
-                Ok(VmState::Continue)
-            },
-        );
+        vm::set_stop_hook(lua, 100_000, move || {
+            (started.elapsed() > LOAD_TIMEOUT).then_some("FUNCTION LOAD timeout")
+        });
         let _ = self.switch.call::<()>(true);
         let outcome: mlua::Result<Option<String>> = lua
             .named_registry_value::<Function>("__loader")
@@ -410,7 +410,7 @@ fn register_function(lua: &Lua, args: &Args) -> LibResult<Out> {
             named_arguments(&t)?
         }
         2 => {
-            let Some(Value::String(name)) = args.get(1) else {
+            let Some(name) = args.get(1).as_ref().and_then(lua_string) else {
                 return Err(raise(
                     "first argument to redis.register_function must be a string",
                 ));
@@ -420,7 +420,7 @@ fn register_function(lua: &Lua, args: &Args) -> LibResult<Out> {
                     "second argument to redis.register_function must be a function",
                 ));
             };
-            (name.as_bytes().to_vec(), f, Flags(0), None)
+            (name, f, Flags(0), None)
         }
         _ => {
             return Err(raise(
@@ -449,6 +449,17 @@ fn register_function(lua: &Lua, args: &Args) -> LibResult<Out> {
     Out::new(lua).map_err(LibError::from)
 }
 
+/// A string argument as Redis reads one (`lua_isstring` / `lua_tolstring`):
+/// a string, or a number in Lua's `%.14g`.
+fn lua_string(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(i) => Some(libs::format_g(*i as f64, 14).into_bytes()),
+        Value::Number(n) => Some(libs::format_g(*n, 14).into_bytes()),
+        _ => None,
+    }
+}
+
 type Registration = (Vec<u8>, Function, Flags, Option<Bytes>);
 
 /// The named-arguments form of `redis.register_function`.
@@ -456,24 +467,24 @@ fn named_arguments(t: &Table) -> LibResult<Registration> {
     let (mut name, mut callback, mut flags, mut description) = (None, None, Flags(0), None);
     for pair in t.pairs::<Value, Value>() {
         let (k, v) = pair?;
-        let Value::String(k) = k else {
+        let Some(k) = lua_string(&k) else {
             return Err(raise(
                 "named argument key given to redis.register_function is not a string",
             ));
         };
-        match k.as_bytes().to_ascii_lowercase().as_slice() {
+        match k.to_ascii_lowercase().as_slice() {
             b"function_name" => {
-                match v {
-                    Value::String(s) => name = Some(s.as_bytes().to_vec()),
-                    _ => return Err(raise(
+                match lua_string(&v) {
+                    Some(s) => name = Some(s),
+                    None => return Err(raise(
                         "function_name argument given to redis.register_function must be a string",
                     )),
                 }
             }
             b"description" => {
-                match v {
-                    Value::String(s) => description = Some(Bytes::copy_from_slice(&s.as_bytes())),
-                    _ => return Err(raise(
+                match lua_string(&v) {
+                    Some(s) => description = Some(Bytes::from(s)),
+                    None => return Err(raise(
                         "description argument given to redis.register_function must be a string",
                     )),
                 }
@@ -490,11 +501,9 @@ fn named_arguments(t: &Table) -> LibResult<Registration> {
                 let Value::Table(list) = v else {
                     return Err(raise("flags argument to redis.register_function must be a table representing function flags"));
                 };
+                // Redis reads flags[1], flags[2], ... up to the first nil.
                 for item in list.sequence_values::<Value>() {
-                    let bit = match item? {
-                        Value::String(s) => Flags::bit(&s.as_bytes()),
-                        _ => None,
-                    };
+                    let bit = lua_string(&item?).and_then(|s| Flags::bit(&s));
                     match bit {
                         Some(b) => flags.0 |= b,
                         None => return Err(raise("unknown flag given")),
@@ -519,12 +528,14 @@ fn named_arguments(t: &Table) -> LibResult<Registration> {
 
 /// FUNCTION DUMP's payload: each library as Redis's RDB function opcode
 /// and its code, then the RDB version and a CRC64, as DUMP payloads are.
-pub fn dump(libs: &BTreeMap<String, Lib>) -> Vec<u8> {
+/// With `compress` (`rdbcompression`), code longer than 20 bytes is
+/// LZF-compressed when that saves more than four bytes, as Redis's
+/// `rdbSaveRawString` does.
+pub fn dump(libs: &BTreeMap<String, Lib>, compress: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for lib in libs.values() {
         out.push(RDB_OPCODE_FUNCTION2);
-        put_rdb_len(&mut out, lib.code.len() as u64);
-        out.extend_from_slice(&lib.code);
+        put_rdb_string(&mut out, &lib.code, compress);
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = CRC64.checksum(&out);
@@ -532,8 +543,23 @@ pub fn dump(libs: &BTreeMap<String, Lib>) -> Vec<u8> {
     out
 }
 
+/// `rdbSaveRawString` for a string that is not an integer.
+fn put_rdb_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
+    if compress && s.len() > 20 {
+        if let Some(packed) = super::lzf::compress(s, s.len() - 4) {
+            out.push(0xC0 | RDB_ENC_LZF);
+            put_rdb_len(out, packed.len() as u64);
+            put_rdb_len(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
+        }
+    }
+    put_rdb_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
 /// The library codes in a FUNCTION DUMP payload (Redis's or ours), or
-/// Redis's error text.
+/// Redis's error text (`functionRestoreCommand`, `rdbFunctionLoad`).
 pub fn undump(payload: &[u8]) -> Result<Vec<Bytes>, String> {
     const BAD: &str = "ERR payload version or checksum are wrong";
     if payload.len() < 10 {
@@ -547,16 +573,39 @@ pub fn undump(payload: &[u8]) -> Result<Vec<Bytes>, String> {
     if version > RDB_VERSION || CRC64.checksum(with_version) != u64::from_le_bytes(crc) {
         return Err(BAD.into());
     }
+    let fail = |what: &str| format!("ERR Failed loading {what}");
     let mut codes = Vec::new();
     let mut pos = 0;
     while pos < body.len() {
         let op = body[pos];
         pos += 1;
-        if op != RDB_OPCODE_FUNCTION2 {
-            return Err("ERR given type is not a function".into());
-        }
-        let code = read_rdb_string(body, &mut pos)
-            .ok_or("ERR given payload is not a valid function payload")?;
+        let code = match op {
+            RDB_OPCODE_FUNCTION2 => {
+                read_rdb_string(body, &mut pos).ok_or_else(|| fail("library payload"))?
+            }
+            // 7.0's release candidates wrote the name, the engine and an
+            // optional description beside the code; Redis still reads
+            // them, giving the code its metadata line.
+            RDB_OPCODE_FUNCTION_PRE_GA => {
+                let name = read_rdb_string(body, &mut pos).ok_or_else(|| fail("library name"))?;
+                let engine = read_rdb_string(body, &mut pos).ok_or_else(|| fail("engine name"))?;
+                let has_description = read_rdb_len(body, &mut pos)
+                    .ok_or_else(|| fail("library description indicator"))?;
+                if has_description != 0 {
+                    read_rdb_string(body, &mut pos).ok_or_else(|| fail("library description"))?;
+                }
+                let blob = read_rdb_string(body, &mut pos).ok_or_else(|| fail("library blob"))?;
+                let mut code = Vec::with_capacity(blob.len() + name.len() + engine.len() + 10);
+                code.extend_from_slice(b"#!");
+                code.extend_from_slice(&engine);
+                code.extend_from_slice(b" name=");
+                code.extend_from_slice(&name);
+                code.push(b'\n');
+                code.extend_from_slice(&blob);
+                code
+            }
+            _ => return Err("ERR given type is not a function".into()),
+        };
         codes.push(Bytes::from(code));
     }
     Ok(codes)
@@ -564,6 +613,10 @@ pub fn undump(payload: &[u8]) -> Result<Vec<Bytes>, String> {
 
 /// Redis's `RDB_OPCODE_FUNCTION2`.
 const RDB_OPCODE_FUNCTION2: u8 = 245;
+/// Redis's `RDB_OPCODE_FUNCTION_PRE_GA` (7.0-rc1 and rc2).
+const RDB_OPCODE_FUNCTION_PRE_GA: u8 = 246;
+/// Redis's `RDB_ENC_LZF`, under the `RDB_ENCVAL` bits (0xC0).
+const RDB_ENC_LZF: u8 = 3;
 /// Redis 7.0's RDB version.
 const RDB_VERSION: u16 = 10;
 /// Redis's CRC64 (Jones polynomial, reflected).
@@ -585,46 +638,82 @@ fn put_rdb_len(out: &mut Vec<u8>, len: u64) {
     }
 }
 
-/// An RDB string: plain, or LZF-compressed as redis-server writes strings
-/// longer than 20 bytes (`rdbLoadStringObject`).
-fn read_rdb_string(buf: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
-    let first = *buf.get(*pos)?;
-    *pos += 1;
-    let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
-        let s = buf.get(*pos..*pos + n)?;
-        *pos += n;
-        Some(s)
-    };
-    let len = |pos: &mut usize, first: u8| -> Option<u64> {
-        Some(match first >> 6 {
-            0 => (first & 0x3f) as u64,
-            1 => ((first as u64 & 0x3f) << 8) | *take(pos, 1)?.first()? as u64,
-            _ if first == 0x80 => u32::from_be_bytes(take(pos, 4)?.try_into().ok()?) as u64,
-            _ if first == 0x81 => u64::from_be_bytes(take(pos, 8)?.try_into().ok()?),
-            _ => return None,
-        })
-    };
-    if first >> 6 == 3 {
-        // An encoded string: 3 is LZF (integers never hold code).
-        if first & 0x3f != 3 {
-            return None;
-        }
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        let clen = len(pos, b)? as usize;
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        let ulen = len(pos, b)? as usize;
-        let compressed = take(pos, clen)?;
-        // LZF expands at most about 90 times: a larger claim is a lie
-        // that would only reserve memory.
-        if ulen > clen.saturating_mul(100) + 64 {
-            return None;
-        }
-        return lzf::decompress(compressed, ulen).ok();
+/// An RDB length (`rdbLoadLen` without `isencoded`: an encoding byte
+/// reads as its low six bits, as in Redis).
+fn read_rdb_len(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    match read_len_or_encoding(buf, pos)? {
+        Len::Plain(n) => Some(n),
+        Len::Encoded(n) => Some(n as u64),
     }
-    let n = len(pos, first)? as usize;
-    take(pos, n).map(|s| s.to_vec())
+}
+
+enum Len {
+    Plain(u64),
+    /// `RDB_ENCVAL`: the low six bits say how the value is encoded.
+    Encoded(u8),
+}
+
+fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
+    let s = buf.get(*pos..pos.checked_add(n)?)?;
+    *pos += n;
+    Some(s)
+}
+
+fn read_len_or_encoding(buf: &[u8], pos: &mut usize) -> Option<Len> {
+    let first = *take(buf, pos, 1)?.first()?;
+    Some(match first >> 6 {
+        0 => Len::Plain((first & 0x3f) as u64),
+        1 => Len::Plain(((first as u64 & 0x3f) << 8) | *take(buf, pos, 1)?.first()? as u64),
+        3 => Len::Encoded(first & 0x3f),
+        _ if first == 0x80 => {
+            Len::Plain(u32::from_be_bytes(take(buf, pos, 4)?.try_into().ok()?) as u64)
+        }
+        _ if first == 0x81 => Len::Plain(u64::from_be_bytes(take(buf, pos, 8)?.try_into().ok()?)),
+        _ => return None,
+    })
+}
+
+/// An RDB string (`rdbGenericLoadStringObject`): plain, an integer
+/// encoding, or LZF-compressed as redis-server writes strings longer than
+/// 20 bytes.
+fn read_rdb_string(buf: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    let n = match read_len_or_encoding(buf, pos)? {
+        Len::Plain(n) => n,
+        Len::Encoded(0) => return Some((take(buf, pos, 1)?[0] as i8).to_string().into_bytes()),
+        Len::Encoded(1) => {
+            let b = take(buf, pos, 2)?;
+            return Some(i16::from_le_bytes([b[0], b[1]]).to_string().into_bytes());
+        }
+        Len::Encoded(2) => {
+            let b = take(buf, pos, 4)?;
+            return Some(
+                i32::from_le_bytes(b.try_into().ok()?)
+                    .to_string()
+                    .into_bytes(),
+            );
+        }
+        Len::Encoded(RDB_ENC_LZF) => {
+            let clen = usize::try_from(read_rdb_len(buf, pos)?).ok()?;
+            let ulen = usize::try_from(read_rdb_len(buf, pos)?).ok()?;
+            let compressed = take(buf, pos, clen)?;
+            // LZF expands at most about 90 times: a larger claim is a
+            // lie that would only reserve memory.
+            if ulen > clen.saturating_mul(100) + 64 {
+                return None;
+            }
+            if ulen == 0 {
+                // liblzf decompresses nothing into no room, and Redis
+                // takes the 0 it returns as the announced length.
+                return Some(Vec::new());
+            }
+            // Redis wants exactly the length announced.
+            return lzf::decompress(compressed, ulen)
+                .ok()
+                .filter(|out| out.len() == ulen);
+        }
+        Len::Encoded(_) => return None,
+    };
+    take(buf, pos, usize::try_from(n).ok()?).map(|s| s.to_vec())
 }
 
 #[cfg(test)]
@@ -657,6 +746,47 @@ mod tests {
     }
 
     #[test]
+    fn dump_is_redis_bytes() {
+        // What redis-server 7.0.15 answers to FUNCTION DUMP with this one
+        // library: the code LZF-compressed.
+        let code = Bytes::from_static(
+            b"#!lua name=small\nredis.register_function('small_fn', function() return 'small' end)",
+        );
+        let mut libs = BTreeMap::new();
+        libs.insert(
+            "small".to_string(),
+            Lib {
+                code: code.clone(),
+                functions: BTreeMap::new(),
+            },
+        );
+        let redis: &[u8] = b"\xf5\xc3@K@S\x1f#!lua name=small\nredis.register_\tfunction('`\x1e\x05_fn', \xe0\x00\x14\x08) return \x80\x1d\x05' end)\n\x00\xe2\xb1\xdc\xc7\x05n\xb6\x12";
+        assert_eq!(dump(&libs, true), redis);
+        assert_eq!(undump(redis).unwrap(), vec![code.clone()]);
+        // Without rdbcompression the code goes as it is.
+        let plain = dump(&libs, false);
+        assert_eq!(&plain[..3], b"\xf5@S");
+        assert_eq!(undump(&plain).unwrap(), vec![code]);
+    }
+
+    #[test]
+    fn pre_ga_payloads_get_their_metadata_line() {
+        let mut body = vec![RDB_OPCODE_FUNCTION_PRE_GA];
+        put_rdb_string(&mut body, b"lib", false);
+        put_rdb_string(&mut body, b"LUA", false);
+        put_rdb_len(&mut body, 1);
+        put_rdb_string(&mut body, b"a description", false);
+        put_rdb_string(&mut body, b"return 1", false);
+        body.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = CRC64.checksum(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            undump(&body).unwrap(),
+            vec![Bytes::from_static(b"#!LUA name=lib\nreturn 1")]
+        );
+    }
+
+    #[test]
     fn dump_round_trips_and_checks_its_crc() {
         let mut libs = BTreeMap::new();
         let code = Bytes::from(format!("#!lua name=l\n{}", "x".repeat(100)));
@@ -667,7 +797,7 @@ mod tests {
                 functions: BTreeMap::new(),
             },
         );
-        let mut payload = dump(&libs);
+        let mut payload = dump(&libs, true);
         assert_eq!(undump(&payload).unwrap(), vec![code]);
         let last = payload.len() - 1;
         payload[last] ^= 1;

@@ -18,6 +18,7 @@
 pub mod convert;
 pub mod functions;
 pub mod libs;
+mod lzf;
 pub mod vm;
 
 use std::collections::HashMap;
@@ -99,7 +100,10 @@ impl Flags {
 }
 
 /// Parses an EVAL script's shebang (`#!lua flags=no-writes,allow-oom`), as
-/// Redis's `evalExtractShebangFlags`. No shebang: compatibility mode.
+/// Redis's `evalExtractShebangFlags`: the line split as `sdssplitargs`
+/// splits (quotes count), the flags list as `sdssplitlen` splits it (an
+/// empty name between commas is an unknown flag). No shebang:
+/// compatibility mode.
 pub fn shebang_flags(body: &[u8]) -> Result<Flags, String> {
     if !body.starts_with(b"#!") {
         return Ok(Flags(Flags::EVAL_COMPAT));
@@ -107,24 +111,28 @@ pub fn shebang_flags(body: &[u8]) -> Result<Flags, String> {
     let Some(end) = memchr::memchr(b'\n', body) else {
         return Err("ERR Invalid script shebang".into());
     };
-    let line = &body[2..end];
-    let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or_default();
-    if engine != b"lua" {
+    let parts = match crate::protocol::parse::split_args(&body[..end]) {
+        Some(parts) if !parts.is_empty() => parts,
+        _ => return Err("ERR Invalid engine in script shebang".into()),
+    };
+    if parts[0] != b"#!lua" {
         return Err(format!(
             "ERR Unexpected engine in script shebang: {}",
-            String::from_utf8_lossy(engine)
+            String::from_utf8_lossy(&parts[0])
         ));
     }
     let mut flags = Flags(0);
-    for part in parts {
+    for part in &parts[1..] {
         let Some(list) = part.strip_prefix(b"flags=") else {
             return Err(format!(
                 "ERR Unknown lua shebang option: {}",
                 String::from_utf8_lossy(part)
             ));
         };
-        for name in list.split(|&b| b == b',').filter(|n| !n.is_empty()) {
+        if list.is_empty() {
+            continue;
+        }
+        for name in list.split(|&b| b == b',') {
             match Flags::bit(name) {
                 Some(bit) => flags.0 |= bit,
                 None => {

@@ -12,7 +12,10 @@ local rawpcall, pairs, ipairs = pcall, pairs, ipairs
 
 -- Redis's error handler (eval.c), with one difference: frames of this
 -- sandbox are skipped, so that an error raised by one of the wrappers
--- below points at the script's line, as Redis's C builtins do.
+-- below points at the script's line, as Redis's C builtins do. A wrapper
+-- that ends in a tail call leaves a `(tail call)` frame with no line in
+-- its place (pcall re-raising SCRIPT KILL): it is skipped too, as long as
+-- a frame of the script's own follows.
 function __redis__err__handler(err)
   local level = 2
   local i = dbg.getinfo(level, 'nSl')
@@ -24,6 +27,13 @@ function __redis__err__handler(err)
     level = level + 1
     i = dbg.getinfo(level, 'nSl')
   end
+  local found, after = i, level
+  while i and (i.source == '=herald.sandbox' or i.what == 'tail') do
+    after = after + 1
+    i = dbg.getinfo(after, 'nSl')
+  end
+  if found and found.what == 'tail' and i and i.what ~= 'C' then found = i end
+  i = found
   if type(err) == 'userdata' then err = failure_text(err) end
   if type(err) ~= 'table' then
     err = {err = 'ERR ' .. tostring(err)}
@@ -37,12 +47,13 @@ end
 
 -- Redis 7.0's pcall: an error table with an `err` string is reduced to
 -- that string, as scripts written for older versions expect. An error
--- raised from Rust (a userdata: SCRIPT KILL, the load timeout) is raised
--- again, so that no pcall keeps a killed script running.
+-- raised from Rust (a userdata: SCRIPT KILL, the load timeout) is Redis's
+-- error table there, so it reads as its text with the ERR code; the hook
+-- raises it again at the script's next line (vm.rs, set_stop_hook).
 local function settle(ok, ...)
   if ok then return ok, ... end
   local e = ...
-  if type(e) == 'userdata' then error(e, 0) end
+  if type(e) == 'userdata' then return false, 'ERR ' .. failure_text(e) end
   if type(e) == 'table' then
     local m = e.err
     if type(m) == 'string' or type(m) == 'number' then e = m end

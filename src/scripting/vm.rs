@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use mlua::{
+    Debug, DebugEvent, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState,
+};
 use parking_lot::Mutex;
 
 use super::convert::{error_table, error_text, lua_to_reply, reply_to_lua};
@@ -69,9 +71,9 @@ impl Vm {
         math.set("randomseed", randomseed(&lua, rng)?)?;
         let (globals, protect): (Table, Function) = lua
             .load(include_str!("sandbox.lua"))
-            .set_name("=herald.sandbox")
+            .set_name(SANDBOX_CHUNK)
             .call(lua.create_function(|_, v: Value| Ok(failure_text(v)))?)?;
-        let runner: Function = lua.load(RUNNER).set_name("=herald.sandbox").eval()?;
+        let runner: Function = lua.load(RUNNER).set_name(SANDBOX_CHUNK).eval()?;
         // What building the state left behind is garbage: INFO's
         // used_memory_lua starts from the live state only.
         lua.gc_collect()?;
@@ -116,17 +118,10 @@ impl Vm {
         let lua = &self.lua;
         lua.set_app_data(ctx);
         let r = running.clone();
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(CHECK_EVERY),
-            move |_, _| {
-                if r.check() {
-                    return Err(mlua::Error::runtime(
-                        "Script killed by user with SCRIPT KILL...",
-                    ));
-                }
-                Ok(VmState::Continue)
-            },
-        );
+        set_stop_hook(lua, CHECK_EVERY, move || {
+            r.check()
+                .then_some("Script killed by user with SCRIPT KILL...")
+        });
         let result = self.call(f, eval, keys, argv);
         lua.remove_hook();
         // A collection step every GC_PERIOD runs, as Redis's
@@ -186,6 +181,49 @@ impl Vm {
         }
         Ok(t)
     }
+}
+
+/// The chunk name of this module's Lua code (the sandbox, the runner).
+pub(super) const SANDBOX_CHUNK: &str = "=herald.sandbox";
+
+/// Watches a running script as Redis's `luaMaskCountHook` does: every
+/// `every` instructions `stop` says whether it must end (and with what
+/// error). Once it must, the error is raised, and from then on at every
+/// new line the script reaches: a `pcall` may catch it, but the script
+/// goes no further than its next line. Lines of the sandbox's own wrappers
+/// (`pcall`'s) do not count, as Redis's C builtins have no lines; a script
+/// whose last act is the `pcall` that caught the error ends with its
+/// result, as in Redis.
+pub(super) fn set_stop_hook<F>(lua: &Lua, every: u32, stop: F)
+where
+    F: Fn() -> Option<&'static str> + Clone + Send + 'static,
+{
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(every),
+        move |lua, debug| stop_hook(lua, &debug, &stop),
+    );
+}
+
+fn stop_hook<F>(lua: &Lua, debug: &Debug, stop: &F) -> mlua::Result<VmState>
+where
+    F: Fn() -> Option<&'static str> + Clone + Send + 'static,
+{
+    let Some(msg) = stop() else {
+        return Ok(VmState::Continue);
+    };
+    if debug.event() == DebugEvent::Line {
+        if debug.source().source.as_deref() == Some(SANDBOX_CHUNK) {
+            return Ok(VmState::Continue);
+        }
+    } else {
+        // mlua keeps the running hook alive while it runs: replacing it
+        // from inside is safe.
+        let again = stop.clone();
+        lua.set_hook(HookTriggers::new().every_line(), move |lua, debug| {
+            stop_hook(lua, &debug, &again)
+        });
+    }
+    Err(mlua::Error::runtime(msg))
 }
 
 /// One invocation: an EVAL script (KEYS and ARGV as globals) or a
