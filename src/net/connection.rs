@@ -64,6 +64,9 @@ pub struct Connection<S: Session> {
     refusal: Option<&'static [u8]>,
     /// Set once the refusal is queued: close when it is written.
     refused: bool,
+    /// No pacing before this instant: the last wait found its reader
+    /// stalled (see `let_subscribers_write`).
+    unpaced_until: Option<tokio::time::Instant>,
 }
 
 impl<S: Session> Drop for Connection<S> {
@@ -95,6 +98,7 @@ impl<S: Session> Connection<S> {
             peer_gone: false,
             refusal: None,
             refused: false,
+            unpaced_until: None,
         }
     }
 
@@ -205,10 +209,21 @@ impl<S: Session> Connection<S> {
         // among many never gets here). Let one of them drain, bounded, so
         // the publisher is paced by its readers instead of filling every
         // queue up to its output limit.
+        // A reader that takes nothing for PACE_WAIT is stalled, not slow:
+        // waiting for it only slows the publisher (to one batch per
+        // PACE_WAIT) while its queue fills up to the output limit that
+        // will drop it, as Redis lets it fill at full speed. The publisher
+        // then goes unpaced for a while.
+        const STALLED_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+        let paced = self
+            .unpaced_until
+            .is_none_or(|t| tokio::time::Instant::now() >= t);
         let p = self.session.pressure();
-        if p.backed_up * 2 > p.deliveries {
+        if paced && p.backed_up * 2 > p.deliveries {
             if let Some(h) = p.backed_up_sample.take() {
-                let _ = tokio::time::timeout(PACE_WAIT, h.drained()).await;
+                if tokio::time::timeout(PACE_WAIT, h.drained()).await.is_err() {
+                    self.unpaced_until = Some(tokio::time::Instant::now() + STALLED_FOR);
+                }
             }
         }
         self.session.pressure().clear();
