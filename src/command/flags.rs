@@ -37,6 +37,9 @@ pub const NOSCRIPT: u16 = 1 << 6;
 /// `allow_busy`: runs while a script is busy.
 pub const ALLOW_BUSY: u16 = 1 << 7;
 
+/// `no_multi`: refused inside MULTI.
+pub const NO_MULTI: u16 = 1 << 9;
+
 /// EVAL, FCALL and their variants: queued to the scripting thread without
 /// entering the keyspace gate (see `command::scripting::run_script`).
 pub const RUNS_SCRIPT: u16 = 1 << 8;
@@ -68,6 +71,7 @@ fn bits_for(fullname: &str) -> u16 {
             "readonly" => READONLY,
             "noscript" => NOSCRIPT,
             "allow_busy" => ALLOW_BUSY,
+            "no_multi" => NO_MULTI,
             _ => 0,
         };
     }

@@ -439,6 +439,11 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     if crate::command::auth::auth_required(c) && !no_auth(&fullname) {
         return reject(c, crate::acl::NOAUTH, is_exec);
     }
+    // SHUTDOWN, SAVE, SYNC, PSYNC never join a transaction (refused, and
+    // the transaction fails at EXEC), as Redis's CMD_NO_MULTI.
+    if c.tx.multi.is_some() && flags::of(spec) & flags::NO_MULTI != 0 {
+        return reject(c, "ERR Command not allowed inside a transaction", is_exec);
+    }
     if let Some(err) = crate::command::auth::check_command(c, &fullname, args) {
         return reject(c, err, is_exec);
     }
