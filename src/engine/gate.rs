@@ -2,7 +2,8 @@
 //!
 //! Every client batch runs inside the gate (a shared lock, taken when its
 //! first command runs and let go when the batch ends); a script runs
-//! *exclusive*: it waits for the batches in progress (short: a batch never
+//! *exclusive*, taken on the scripting thread (scripts queue there, not at
+//! the gate): it waits for the batches in progress (short: a batch never
 //! waits on anything) and, while it runs, no other client command starts.
 //! Clients that find the gate closed do not wait on the lock (that would
 //! stop a worker thread): their command is postponed, and the connection
@@ -18,8 +19,8 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use parking_lot::lock_api::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockWriteGuard};
-use parking_lot::{Mutex, RawMutex, RawRwLock, RwLock};
+use parking_lot::lock_api::{ArcRwLockReadGuard, ArcRwLockWriteGuard};
+use parking_lot::{RawRwLock, RwLock};
 use tokio::sync::Notify;
 
 /// A batch's shared hold on the gate.
@@ -44,9 +45,6 @@ const BUSY_FUNCTION: u8 = 3;
 #[derive(Default)]
 pub struct Gate {
     lock: Arc<RwLock<()>>,
-    /// Taken (without waiting) before the exclusive lock, so that a second
-    /// script never waits for the first on a worker thread.
-    slot: Arc<Mutex<()>>,
     state: AtomicU8,
     /// Notified when the gate opens or its script becomes busy.
     pub changed: Notify,
@@ -62,12 +60,11 @@ impl Gate {
     /// Takes the whole keyspace for a script, on the scripting thread,
     /// which may wait: for the batches in progress to end.
     pub fn exclusive_wait(self: &Arc<Self>) -> Exclusive {
-        let slot = self.slot.lock_arc();
         let write = self.lock.write_arc();
         self.state.store(HELD, Ordering::Release);
         Exclusive {
             gate: self.clone(),
-            held: Some((write, slot)),
+            held: Some(write),
         }
     }
 
@@ -103,14 +100,10 @@ impl Gate {
     }
 }
 
-/// A script's exclusive hold (it may move to the thread that runs the
-/// script); dropping it opens the gate.
+/// A script's exclusive hold; dropping it opens the gate.
 pub struct Exclusive {
     gate: Arc<Gate>,
-    held: Option<(
-        ArcRwLockWriteGuard<RawRwLock, ()>,
-        ArcMutexGuard<RawMutex, ()>,
-    )>,
+    held: Option<ArcRwLockWriteGuard<RawRwLock, ()>>,
 }
 
 impl Drop for Exclusive {
