@@ -778,6 +778,15 @@ fn check_redis_server_loads(dir: &Path, what: &str) {
     check_loaded(&mut r, what);
 }
 
+/// Starts herald on `d`'s log and checks what it loaded.
+fn check_after_restart(d: &Path, when: &str) {
+    let s = herald_aof(d);
+    let mut c = connect_port(s.port());
+    check_loaded(&mut c, when);
+    drop(c);
+    s.shutdown();
+}
+
 #[test]
 fn functions_and_script_writes_survive_a_restart() {
     let d = common::temp_dir("script-persist");
@@ -786,12 +795,7 @@ fn functions_and_script_writes_survive_a_restart() {
     write_functions_and_scripts(&mut c);
     drop(c);
     s.shutdown();
-
-    let s = herald_aof(&d);
-    let mut c = connect_port(s.port());
-    check_loaded(&mut c, "after a restart");
-    drop(c);
-    s.shutdown();
+    check_after_restart(&d, "after a restart");
 
     check_redis_server_loads(&d, "redis-server loading herald's log");
     let _ = std::fs::remove_dir_all(&d);
@@ -813,12 +817,7 @@ fn functions_survive_an_aof_rewrite() {
     check_loaded(&mut c, "after a rewrite");
     drop(c);
     s.shutdown();
-
-    let s = herald_aof(&d);
-    let mut c = connect_port(s.port());
-    check_loaded(&mut c, "after a rewrite and a restart");
-    drop(c);
-    s.shutdown();
+    check_after_restart(&d, "after a rewrite and a restart");
 
     check_redis_server_loads(&d, "redis-server loading herald's rewrite");
     let _ = std::fs::remove_dir_all(&d);

@@ -453,11 +453,15 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // A script command does not enter: it queues on the scripting thread,
     // which takes the gate itself (see `scripting::run_script`); only a
     // busy script refuses it.
-    let queues = flags::of(spec) & flags::RUNS_SCRIPT != 0
-        && !is_exec
-        && !c.tx.in_exec
-        && c.shared.engine.gate.busy().is_none();
-    if c.gate.is_none() && !c.in_script && c.handle.id != INTERNAL_ID && !queues {
+    // (Only a batch's first command gets this far: the flags are looked
+    // up then, not for every command.)
+    let queues = |c: &Client| {
+        !is_exec
+            && !c.tx.in_exec
+            && flags::of(spec) & flags::RUNS_SCRIPT != 0
+            && c.shared.engine.gate.busy().is_none()
+    };
+    if c.gate.is_none() && !c.in_script && c.handle.id != INTERNAL_ID && !queues(c) {
         match c.shared.engine.gate.enter() {
             Some(entry) => c.gate = Some(entry),
             None => match c.shared.engine.gate.busy() {

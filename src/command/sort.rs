@@ -29,9 +29,9 @@ use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::Frame;
-use crate::scripting::libs::cjson::strtod;
 use crate::store::{Db, List, Value, WRONGTYPE};
 use crate::util::c_str;
+use crate::util::strtod::strtod;
 
 /// The error for a weight `strtod` does not read whole.
 const ERR_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";

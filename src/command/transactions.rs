@@ -175,24 +175,14 @@ pub fn unwatch(c: &mut Client, _args: &[Bytes]) {
     c.reply(Frame::ok());
 }
 
-/// Commands whose presence in a queue makes EXEC lock every database.
+/// Commands whose presence in a queue makes EXEC lock every database: a
+/// script may SELECT any of them.
 fn touches_other_dbs(args: &[Bytes]) -> bool {
     let n = &args[0];
-    [
-        "select",
-        "swapdb",
-        "move",
-        "copy",
-        "flushall",
-        "eval",
-        "evalsha",
-        "eval_ro",
-        "evalsha_ro",
-        "fcall",
-        "fcall_ro",
-    ]
-    .iter()
-    .any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
+    ["select", "swapdb", "move", "copy", "flushall"]
+        .iter()
+        .any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
+        || lookup(args).is_some_and(|s| super::flags::of(s) & super::flags::RUNS_SCRIPT != 0)
 }
 
 /// EXEC.

@@ -1,9 +1,10 @@
 //! Small helpers every layer uses: the clocks, how C code sees a byte
-//! string, and Redis's glob matcher ([`glob`]).
+//! string, C's `strtod` ([`strtod`]), and Redis's glob matcher ([`glob`]).
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
 pub mod glob;
+pub mod strtod;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
