@@ -340,3 +340,119 @@ fn client_pause_holds_commands_until_the_deadline_or_unpause() {
         "PING ran during PAUSE ALL"
     );
 }
+
+/// The `calls=...,failed_calls=...` figures of one command, without the
+/// times.
+fn cmdstat(con: &mut Connection, name: &str) -> Option<(u64, u64, u64)> {
+    let m = info(con, "commandstats");
+    let line = m.get(&format!("cmdstat_{name}"))?;
+    let field = |k: &str| -> u64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+    };
+    Some((
+        field("calls"),
+        field("rejected_calls"),
+        field("failed_calls"),
+    ))
+}
+
+#[test]
+fn commandstats_count_calls_rejections_and_failures_as_redis() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    // Arity: rejected, not called.
+    assert!(redis::cmd("SET").arg("k").query::<()>(&mut con).is_err());
+    let _: () = con.set("k1", "v").unwrap();
+    let _: () = con.set("k2", "v").unwrap();
+    assert_eq!(cmdstat(&mut con, "set"), Some((2, 1, 0)));
+    // Ran and replied with an error: failed.
+    let _: () = con.set("str", "x").unwrap();
+    assert!(con.lpush::<_, _, ()>("str", "a").is_err());
+    assert_eq!(cmdstat(&mut con, "lpush"), Some((1, 0, 1)));
+    // Subcommands are counted under their full name.
+    let _: i64 = redis::cmd("CLIENT").arg("ID").query(&mut con).unwrap();
+    assert_eq!(cmdstat(&mut con, "client|id"), Some((1, 0, 0)));
+    // A script's failing command and the script that returns its error.
+    let r: redis::RedisResult<()> = redis::cmd("EVAL")
+        .arg("return redis.call('select', 99)")
+        .arg(0)
+        .query(&mut con);
+    assert!(r.is_err());
+    assert_eq!(cmdstat(&mut con, "select"), Some((1, 0, 1)));
+    assert_eq!(cmdstat(&mut con, "eval"), Some((1, 0, 1)));
+    // redis.pcall: the command fails, the script does not.
+    let _: i64 = redis::cmd("EVAL")
+        .arg("redis.pcall('select', 99) return 1")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(cmdstat(&mut con, "eval"), Some((2, 0, 1)));
+    // A write refused to a read-only script is a rejection of the write.
+    let r: redis::RedisResult<()> = redis::cmd("EVAL_RO")
+        .arg("return redis.call('set', 'x', 'y')")
+        .arg(1)
+        .arg("x")
+        .query(&mut con);
+    assert!(r.is_err());
+    assert_eq!(cmdstat(&mut con, "set"), Some((3, 2, 0)));
+    // MULTI: a queued command's error fails it, not EXEC.
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let _: () = redis::cmd("INCR").arg("str").query(&mut con).unwrap();
+    let r: redis::RedisResult<redis::Value> = redis::cmd("EXEC").query(&mut con);
+    assert!(r.is_ok());
+    assert_eq!(cmdstat(&mut con, "incr"), Some((1, 0, 1)));
+    assert_eq!(cmdstat(&mut con, "exec"), Some((1, 0, 0)));
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(cmdstat(&mut con, "set"), None);
+}
+
+#[test]
+fn latency_tracking_follows_its_settings() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let _: () = con.set("a", "b").unwrap();
+    let _: Option<String> = con.get("a").unwrap();
+    let m = info(&mut con, "latencystats");
+    let line = m.get("latency_percentiles_usec_set").expect("set tracked");
+    assert!(line.starts_with("p50=") && line.contains(",p99=") && line.contains(",p99.9="));
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("latency-tracking-info-percentiles")
+        .arg("0 50 100")
+        .query(&mut con)
+        .unwrap();
+    let m = info(&mut con, "latencystats");
+    assert!(m["latency_percentiles_usec_get"].starts_with("p0="));
+    // LATENCY HISTOGRAM: name -> calls, buckets.
+    let h: Vec<redis::Value> = redis::cmd("LATENCY")
+        .arg("HISTOGRAM")
+        .arg("set")
+        .arg("nosuchcommand")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0], redis::Value::BulkString(b"set".to_vec()));
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("latency-tracking")
+        .arg("no")
+        .query(&mut con)
+        .unwrap();
+    let _: () = con.set("a", "b").unwrap();
+    let m = info(&mut con, "latencystats");
+    assert!(!m.contains_key("latency_percentiles_usec_set"));
+}

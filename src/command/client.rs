@@ -109,9 +109,12 @@ pub struct Client {
     /// A command held back by CLIENT PAUSE: the connection loop waits for
     /// the pause to end, runs it, then the rest of the pipeline.
     pub postponed: Option<Vec<Bytes>>,
-    /// While commands are timed (slow log, latency monitor): when the
-    /// previous command ended, or the batch began (see `observe`).
-    pub clock: Option<std::time::Instant>,
+    /// When the previous command ended, or the batch began: a command's
+    /// duration is the time since (see `command::observe`).
+    pub clock: std::time::Instant,
+    /// The running command replied with an error (INFO commandstats'
+    /// `failed_calls`; cleared after each command is counted).
+    pub failed: bool,
     /// The ACL user this connection runs as; `None` for the server's own
     /// client (AOF replay), which may run anything (see `acl`).
     pub user: Option<Arc<crate::acl::User>>,
@@ -127,6 +130,9 @@ pub struct Client {
     /// A script of this client's runs on the scripting thread: the
     /// connection waits for its reply and runs no further command.
     pub script: Option<Arc<super::scripting::Outcome>>,
+    /// The command number and start of the script command whose reply
+    /// `script` waits for: it is counted when the reply comes.
+    pub script_call: Option<(usize, std::time::Instant)>,
 }
 
 impl Client {
@@ -161,12 +167,14 @@ impl Client {
             durable_at: 0,
             monitor: false,
             postponed: None,
-            clock: None,
+            clock: std::time::Instant::now(),
+            failed: false,
             user: None,
             authenticated: true,
             gate: None,
             in_script: false,
             script: None,
+            script_call: None,
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -194,6 +202,9 @@ impl Client {
     /// counted already (a script returning the error of a command it
     /// called, as Redis's `ignore_error_stats_update`).
     pub fn reply_counted(&mut self, frame: Frame) {
+        if matches!(frame, Frame::Error(_)) {
+            self.failed = true;
+        }
         if self.reply_mode == ReplyMode::On {
             frame.encode(self.protocol, &mut self.out);
         }
@@ -288,9 +299,9 @@ impl Session for Client {
     }
 
     fn start_batch(&mut self) {
-        // Commands are timed from here while the slow log or the latency
-        // monitor is on (one clock reading per batch, one per command).
-        self.clock = self.shared.observe.timing().then(std::time::Instant::now);
+        // Commands are timed from here (one clock reading per batch, one
+        // per command).
+        self.clock = std::time::Instant::now();
         if let Some(args) = self.postponed.take() {
             self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
             super::execute(self, args);
@@ -372,6 +383,7 @@ impl Session for Client {
             };
             self.script = None;
             done.deliver(self);
+            super::observe::script_replied(self);
             self.queue_replies();
             return true;
         }

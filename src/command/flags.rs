@@ -10,8 +10,9 @@
 //! come from the embedded COMMAND data ([`crate::catalog::flags`]); this
 //! module turns them into bits once, in a table keyed by the address of
 //! each `Spec` in [`super::TABLE`], so that the per-command question is a
-//! hash lookup of a pointer, asked only while the feature needing it is
-//! in use.
+//! hash lookup of a pointer. The same table numbers every command and
+//! subcommand for the per-command counters (INFO commandstats), so that
+//! one lookup after each command serves both.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -84,18 +85,44 @@ fn bits_for(fullname: &str) -> u16 {
     bits
 }
 
-fn table() -> &'static HashMap<usize, u16, ahash::RandomState> {
-    static FLAGS: OnceLock<HashMap<usize, u16, ahash::RandomState>> = OnceLock::new();
-    FLAGS.get_or_init(|| {
-        let mut m = HashMap::default();
+/// What is looked up once per command: its flag bits and its number.
+struct Entry {
+    bits: u16,
+    id: u16,
+}
+
+/// Every command and subcommand, keyed by the address of its `Spec`,
+/// and their full names in the order of their numbers.
+struct Table {
+    by_spec: HashMap<usize, Entry, ahash::RandomState>,
+    names: Vec<String>,
+}
+
+fn table() -> &'static Table {
+    static TABLE_: OnceLock<Table> = OnceLock::new();
+    TABLE_.get_or_init(|| {
+        let mut t = Table {
+            by_spec: HashMap::default(),
+            names: Vec::new(),
+        };
+        let mut add = |spec: &Spec, full: String| {
+            let id = t.names.len() as u16;
+            t.by_spec.insert(
+                spec as *const Spec as usize,
+                Entry {
+                    bits: bits_for(&full),
+                    id,
+                },
+            );
+            t.names.push(full);
+        };
         for s in TABLE {
-            m.insert(s as *const Spec as usize, bits_for(s.name));
+            add(s, s.name.to_string());
             for sub in s.subcommands {
-                let full = format!("{}|{}", s.name, sub.name);
-                m.insert(sub as *const Spec as usize, bits_for(&full));
+                add(sub, format!("{}|{}", s.name, sub.name));
             }
         }
-        m
+        t
     })
 }
 
@@ -103,9 +130,25 @@ fn table() -> &'static HashMap<usize, u16, ahash::RandomState> {
 #[inline]
 pub fn of(spec: &Spec) -> u16 {
     table()
+        .by_spec
         .get(&(spec as *const Spec as usize))
-        .copied()
-        .unwrap_or(0)
+        .map_or(0, |e| e.bits)
+}
+
+/// The number of `spec` (from [`TABLE`]) among [`names`]: where the
+/// per-command counters (`observe::cmdstats`) keep its figures.
+#[inline]
+pub fn id(spec: &Spec) -> Option<usize> {
+    table()
+        .by_spec
+        .get(&(spec as *const Spec as usize))
+        .map(|e| usize::from(e.id))
+}
+
+/// The full names (`get`, `client|list`) of every command and
+/// subcommand, indexed by [`id`].
+pub fn names() -> &'static [String] {
+    &table().names
 }
 
 #[cfg(test)]

@@ -428,8 +428,9 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     };
     let argc = args.len() as i32;
     if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
-        return reject(
+        return reject_cmd(
             c,
+            spec,
             format!("ERR wrong number of arguments for '{fullname}' command"),
             is_exec,
         );
@@ -437,15 +438,20 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // Authentication, then ACLs, as Redis's processCommand. Both
     // cost a flag test for an authenticated client with full permissions.
     if crate::command::auth::auth_required(c) && !no_auth(&fullname) {
-        return reject(c, crate::acl::NOAUTH, is_exec);
+        return reject_cmd(c, spec, crate::acl::NOAUTH, is_exec);
     }
     // SHUTDOWN, SAVE, SYNC, PSYNC never join a transaction (refused, and
     // the transaction fails at EXEC), as Redis's CMD_NO_MULTI.
     if c.tx.multi.is_some() && flags::of(spec) & flags::NO_MULTI != 0 {
-        return reject(c, "ERR Command not allowed inside a transaction", is_exec);
+        return reject_cmd(
+            c,
+            spec,
+            "ERR Command not allowed inside a transaction",
+            is_exec,
+        );
     }
     if let Some(err) = crate::command::auth::check_command(c, &fullname, args) {
-        return reject(c, err, is_exec);
+        return reject_cmd(c, spec, err, is_exec);
     }
     // The keyspace gate: the batch's first command enters it. While a
     // script holds it the command waits (postponed), and once the script
@@ -471,7 +477,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
                         crate::engine::gate::Holder::Eval => crate::scripting::BUSY_EVAL,
                         crate::engine::gate::Holder::Function => crate::scripting::BUSY_FUNCTION,
                     };
-                    return reject(c, text, is_exec);
+                    return reject_cmd(c, spec, text, is_exec);
                 }
                 None => return postpone(c, args),
             },
@@ -492,26 +498,28 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         && !engine.evict(c.shared.clients_memory())
         && rejects_on_oom(c, spec, &fullname)
     {
-        return reject(c, ERR_OOM, is_exec);
+        return reject_cmd(c, spec, ERR_OOM, is_exec);
     }
     // The AOF cannot be written: refuse writes (reads and pub/sub go on),
     // with Redis 7.0's text, until the writer succeeds again. Redis refuses
     // PING too, so that monitoring notices.
     if let Some(err) = c.shared.engine.aof.write_error() {
         if is_write_command(c, &fullname) || fullname == "ping" {
-            return reject(
+            return reject_cmd(
                 c,
+                spec,
                 format!("MISCONF Errors writing to the AOF file: {err}"),
                 is_exec,
             );
         }
     }
     if c.shared.replicas_short() && is_write_command(c, &fullname) {
-        return reject(c, ERR_NOREPLICAS, is_exec);
+        return reject_cmd(c, spec, ERR_NOREPLICAS, is_exec);
     }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
-        return reject(
+        return reject_cmd(
             c,
+            spec,
             format!(
                 "ERR Can't execute '{fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             ),
@@ -521,7 +529,12 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // A MONITOR client is a replica to Redis: it may not touch the
     // keyspace, and is never paused.
     if c.monitor && queue_has(c, spec, is_exec, flags::WRITE | flags::READONLY) {
-        return reject(c, "ERR Replica can't interact with the keyspace", is_exec);
+        return reject_cmd(
+            c,
+            spec,
+            "ERR Replica can't interact with the keyspace",
+            is_exec,
+        );
     }
     // CLIENT PAUSE: hold the command back (the connection waits for the
     // pause to end and runs it then). One atomic load when no pause is on.
@@ -543,6 +556,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
     c.current_cmd = fullname;
+    c.failed = false;
     run_spec(c, spec, args);
     observe::after_command(c, spec, args);
 }
@@ -601,6 +615,10 @@ fn no_auth(fullname: &str) -> bool {
 /// A data command runs with its database acquired from the engine, which
 /// records and propagates its effects (see `engine` and `persist`).
 fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
+    if c.shared.observe.monitors.active() && flags::of(spec) & flags::RUNS_SCRIPT != 0 {
+        let peer = c.handle.addr;
+        observe::feed_monitors(c, spec, args, &peer);
+    }
     match spec.data {
         Some(d) => with_db_recording(c, Some(args), |c, db| d(c, db, args)),
         None => (spec.handler)(c, args),
@@ -635,6 +653,13 @@ fn lookup(args: &[Bytes]) -> Option<&'static Spec> {
         return find(spec.subcommands, &args[1]);
     }
     Some(spec)
+}
+
+/// [`reject`] of a command found in the table: counted in its
+/// `rejected_calls` (INFO commandstats).
+fn reject_cmd(c: &mut Client, spec: &Spec, msg: impl Into<Vec<u8>>, is_exec: bool) {
+    observe::count_rejected(c, spec);
+    reject(c, msg, is_exec);
 }
 
 /// Replies with a command-rejection error (not counted as processed). In

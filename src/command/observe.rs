@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::flags::{self, FAST, NO_MONITOR, SKIP_SLOWLOG};
+use super::flags::{self, FAST, NO_MONITOR, RUNS_SCRIPT, SKIP_SLOWLOG};
 use super::{cmd, parse_i64, reply_help, Spec, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::Config;
@@ -24,10 +24,11 @@ pub static SLOWLOG_SUBCOMMANDS: &[Spec] = &[
     cmd("reset", 2, slowlog_reset),
 ];
 
-/// LATENCY subcommands herald implements (sorted by name; DOCTOR, GRAPH
-/// and HISTOGRAM are not).
+/// LATENCY subcommands herald implements (sorted by name; DOCTOR and
+/// GRAPH are not).
 pub static LATENCY_SUBCOMMANDS: &[Spec] = &[
     cmd("help", 2, latency_help),
+    cmd("histogram", -2, latency_histogram),
     cmd("history", 3, latency_history),
     cmd("latest", 2, latency_latest),
     cmd("reset", -2, latency_reset),
@@ -88,58 +89,103 @@ fn full_name(spec: &Spec, args: &[Bytes]) -> String {
 }
 
 /// Called after every command the dispatcher ran (EXEC calls it for each
-/// queued command): times it for the slow log and the latency monitor
-/// while they are on, and shows it to monitors if there are any. Costs
-/// two branches otherwise.
+/// queued command): counts and times it (INFO commandstats and
+/// latencystats, one clock reading and one table lookup), feeds the slow
+/// log and the latency monitor when it took long enough, and shows it to
+/// monitors if there are any.
 pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
-    let timed = c.clock.is_some();
-    let monitoring = c.shared.observe.monitors.active();
-    if !timed && !monitoring {
-        return;
+    let now = Instant::now();
+    let dur = now.duration_since(c.clock);
+    c.clock = now;
+    let id = flags::id(spec);
+    // A script command still running on the scripting thread is counted
+    // when its reply comes (`script_replied`).
+    if c.script.is_some() && c.script_call.is_none() {
+        c.script_call = id.map(|id| (id, now - dur));
+    } else if let Some(id) = id {
+        let failed = std::mem::take(&mut c.failed);
+        let count = flags::names().len();
+        c.shared.observe.cmdstats.call(id, count, dur, failed);
     }
-    if let Some(prev) = c.clock {
-        let now = Instant::now();
-        c.clock = Some(now);
-        let dur = now.duration_since(prev);
-        let obs = &c.shared.observe;
-        let slow = obs.is_slow(dur);
-        let late = obs.is_late(dur);
-        // The flags are looked up only for a command worth recording.
-        let bits = if slow || late { flags::of(spec) } else { 0 };
-        if (slow || late) && bits & SKIP_SLOWLOG == 0 {
-            if late {
-                let event = if bits & FAST != 0 {
-                    "fast-command"
-                } else {
-                    "command"
-                };
-                obs.latency_sample(event, dur);
-            }
-            if slow {
-                let shown = redacted(&full_name(spec, args), args);
-                let name = c.handle.meta.lock().name.clone().unwrap_or_default();
-                obs.log_slow(slowlog::Entry {
-                    id: 0,
-                    time: crate::util::unix_secs(),
-                    duration_us: dur.as_micros() as u64,
-                    args: slowlog::shorten(&shown),
-                    peer: c.handle.addr.to_string(),
-                    name,
-                });
-            }
+    let obs = &c.shared.observe;
+    let slow = obs.is_slow(dur);
+    let late = obs.is_late(dur);
+    // The flags are looked up only for a command worth recording.
+    let bits = if slow || late { flags::of(spec) } else { 0 };
+    if (slow || late) && bits & SKIP_SLOWLOG == 0 {
+        if late {
+            let event = if bits & FAST != 0 {
+                "fast-command"
+            } else {
+                "command"
+            };
+            obs.latency_sample(event, dur);
+        }
+        if slow {
+            let shown = redacted(&full_name(spec, args), args);
+            let name = c.handle.meta.lock().name.clone().unwrap_or_default();
+            obs.log_slow(slowlog::Entry {
+                id: 0,
+                time: crate::util::unix_secs(),
+                duration_us: dur.as_micros() as u64,
+                args: slowlog::shorten(&shown),
+                peer: c.handle.addr.to_string(),
+                name,
+            });
         }
     }
-    if monitoring && flags::of(spec) & NO_MONITOR == 0 {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
-        let shown = redacted(&full_name(spec, args), args);
-        let line = monitor::line(micros, c.db, &c.handle.addr, &shown);
-        if c.monitor {
-            // Its own command: the line follows the command's reply.
-            c.queue_replies();
-        }
-        c.shared.observe.monitors.feed(&line);
+    // A script command was shown before it ran (see `feed_monitors`).
+    if c.shared.observe.monitors.active() && flags::of(spec) & (NO_MONITOR | RUNS_SCRIPT) == 0 {
+        let peer = c.handle.addr;
+        feed_monitors(c, spec, args, &peer);
+    }
+}
+
+/// Shows a command to the clients in MONITOR mode, as run by `peer`
+/// (`lua` for a script's commands). Script commands are shown before
+/// they run, so that the lines of the commands they call follow theirs,
+/// as Redis 7.0 orders them.
+pub fn feed_monitors(c: &mut Client, spec: &Spec, args: &[Bytes], peer: &dyn std::fmt::Display) {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let shown = redacted(&full_name(spec, args), args);
+    let line = monitor::line(micros, c.db, peer, &shown);
+    if c.monitor {
+        // Its own command: the line follows the command's reply.
+        c.queue_replies();
+    }
+    c.shared.observe.monitors.feed(&line);
+}
+
+/// Counts the script command whose reply just came from the scripting
+/// thread (see [`after_command`]).
+pub fn script_replied(c: &mut Client) {
+    if let Some((id, start)) = c.script_call.take() {
+        let failed = std::mem::take(&mut c.failed);
+        let count = flags::names().len();
+        c.shared
+            .observe
+            .cmdstats
+            .call(id, count, start.elapsed(), failed);
+    }
+}
+
+/// Counts a call of `spec` made by a script (INFO commandstats only: the
+/// slow log and MONITOR show the script itself).
+pub fn count_call(c: &mut Client, spec: &Spec, dur: std::time::Duration) {
+    if let Some(id) = flags::id(spec) {
+        let failed = std::mem::take(&mut c.failed);
+        let count = flags::names().len();
+        c.shared.observe.cmdstats.call(id, count, dur, failed);
+    }
+}
+
+/// Counts a call of `spec` refused before it ran (`rejected_calls`).
+pub fn count_rejected(c: &Client, spec: &Spec) {
+    if let Some(id) = flags::id(spec) {
+        let count = flags::names().len();
+        c.shared.observe.cmdstats.rejected(id, count);
     }
 }
 
@@ -198,6 +244,44 @@ fn latency_latest(c: &mut Client, _args: &[Bytes]) {
 fn latency_history(c: &mut Client, args: &[Bytes]) {
     let f = c.shared.observe.latency.lock().history(&args[2]);
     c.reply(f);
+}
+
+/// LATENCY HISTOGRAM [command ...]: the latency histogram of the given
+/// commands (a container command brings its subcommands), or of every
+/// command that has one; unknown names are skipped.
+fn latency_histogram(c: &mut Client, args: &[Bytes]) {
+    let names = flags::names();
+    let mut ids = Vec::new();
+    if args.len() == 2 {
+        ids.extend(0..names.len());
+    } else {
+        for a in &args[2..] {
+            let wanted = String::from_utf8_lossy(a).to_ascii_lowercase();
+            let Some(id) = names.iter().position(|n| *n == wanted) else {
+                continue;
+            };
+            ids.push(id);
+            let prefix = format!("{wanted}|");
+            ids.extend((0..names.len()).filter(|&j| names[j].starts_with(&prefix)));
+        }
+    }
+    let stats = &c.shared.observe.cmdstats;
+    let mut out = Vec::new();
+    for id in ids {
+        let Some((calls, cdf)) = stats.cdf(id) else {
+            continue;
+        };
+        let buckets = cdf
+            .into_iter()
+            .map(|(usec, n)| (Frame::Integer(usec as i64), Frame::Integer(n as i64)))
+            .collect();
+        let entry = Frame::Map(vec![
+            (Frame::bulk("calls"), Frame::Integer(calls as i64)),
+            (Frame::bulk("histogram_usec"), Frame::Map(buckets)),
+        ]);
+        out.push((Frame::bulk(names[id].as_str()), entry));
+    }
+    c.reply(Frame::Map(out));
 }
 
 fn latency_reset(c: &mut Client, args: &[Bytes]) {

@@ -427,34 +427,41 @@ pub struct ScriptHost {
 impl ScriptHost {
     /// Redis's `scriptCall`: the checks a script's command passes (the
     /// refusal's text, `-CODE ...` or a bare message), then the command.
-    fn checked_call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
+    fn checked_call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>> {
         let c = &mut self.client;
-        let Some(spec) = lookup(&args) else {
+        let Some(spec) = lookup(args) else {
             return Err(b"Unknown Redis command called from script".to_vec());
         };
-        let fullname = full_name(&args, spec);
+        let refused = |c: &Client, text: &[u8]| {
+            super::observe::count_rejected(c, spec);
+            Err(text.to_vec())
+        };
+        let fullname = full_name(args, spec);
         let argc = args.len() as i32;
         if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
-            return Err(b"Wrong number of args calling Redis command from script".to_vec());
+            return refused(c, b"Wrong number of args calling Redis command from script");
         }
         let bits = flags::of(spec);
         if bits & flags::NOSCRIPT != 0 {
-            return Err(b"This Redis command is not allowed from script".to_vec());
+            return refused(c, b"This Redis command is not allowed from script");
         }
-        if let Some(err) = super::auth::check_command(c, &fullname, &args) {
-            return Err(acl_error(&err).into());
+        if let Some(err) = super::auth::check_command(c, &fullname, args) {
+            return refused(c, acl_error(&err).as_bytes());
         }
         let writes =
             bits & flags::WRITE != 0 && !matches!(fullname.as_str(), "publish" | "spublish");
         if writes {
             if self.flags.has(Flags::NO_WRITES) {
-                return Err(b"Write commands are not allowed from read-only scripts.".to_vec());
+                return refused(c, b"Write commands are not allowed from read-only scripts.");
             }
             if let Some(err) = c.shared.engine.aof.write_error() {
-                return Err(format!("-MISCONF Errors writing to the AOF file: {err}").into());
+                return refused(
+                    c,
+                    format!("-MISCONF Errors writing to the AOF file: {err}").as_bytes(),
+                );
             }
             if c.shared.replicas_short() {
-                return Err(format!("-{}", super::ERR_NOREPLICAS).into());
+                return refused(c, format!("-{}", super::ERR_NOREPLICAS).as_bytes());
             }
             c.shared.scripting.running.note_write();
         }
@@ -462,7 +469,7 @@ impl ScriptHost {
             && !self.flags.has(Flags::ALLOW_OOM)
             && over_maxmemory(&c.shared)
         {
-            return Err(format!("-{}", super::ERR_OOM).into());
+            return refused(c, format!("-{}", super::ERR_OOM).as_bytes());
         }
         c.shared
             .stats
@@ -470,7 +477,13 @@ impl ScriptHost {
             .fetch_add(1, Relaxed);
         c.current_cmd = fullname;
         let effects = c.tx.locks.effects_len();
-        super::run_spec(c, spec, &args);
+        c.failed = false;
+        if c.shared.observe.monitors.active() && bits & flags::NO_MONITOR == 0 {
+            super::observe::feed_monitors(c, spec, args, &"lua");
+        }
+        let start = std::time::Instant::now();
+        super::run_spec(c, spec, args);
+        super::observe::count_call(c, spec, start.elapsed());
         if self.repl & 1 == 0 {
             c.tx.locks.truncate_effects(effects);
         }
@@ -482,7 +495,7 @@ impl ScriptHost {
 
 impl Host for ScriptHost {
     fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
-        let called = self.checked_call(args);
+        let called = self.checked_call(&args);
         if let Err(text) = &called {
             // Refused before it ran: counted as Redis's scriptCall does.
             self.client.shared.stats.count_error_text(text);

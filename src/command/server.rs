@@ -172,6 +172,7 @@ fn reload_tls(shared: &crate::state::Shared) -> Result<(), String> {
 
 fn config_resetstat(c: &mut Client, _args: &[Bytes]) {
     c.shared.stats.reset();
+    c.shared.observe.cmdstats.reset();
     c.shared.acl.denied.reset();
     super::info::reset_stats(c);
     c.reply(Frame::ok());
@@ -392,6 +393,33 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
                 );
             }
         }
+        "commandstats" => {
+            s.push_str("# Commandstats\r\n");
+            let stats = &sh.observe.cmdstats;
+            for (id, name) in super::flags::names().iter().enumerate() {
+                if let Some(n) = stats.counts(id) {
+                    let per_call = if n.calls == 0 {
+                        0.0
+                    } else {
+                        n.usec as f32 / n.calls as f32
+                    };
+                    let _ = write!(
+                        s,
+                        "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                        n.calls, n.usec, n.rejected, n.failed
+                    );
+                }
+            }
+        }
+        "latencystats" => {
+            s.push_str("# Latencystats\r\n");
+            let stats = &sh.observe.cmdstats;
+            for (id, name) in super::flags::names().iter().enumerate() {
+                if let Some(line) = stats.percentiles_line(id) {
+                    let _ = write!(s, "latency_percentiles_usec_{name}:{line}\r\n");
+                }
+            }
+        }
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             s.push_str("# Keyspace\r\n");
@@ -421,21 +449,45 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
+/// Every section, in the order Redis prints them.
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
 /// INFO [section ...].
 pub fn info(c: &mut Client, args: &[Bytes]) {
     let mut wanted: Vec<String> = Vec::new();
     for a in &args[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "default" | "all" | "everything" => {
-                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()))
-            }
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
             _ => wanted.push(a),
         }
     }
     if wanted.is_empty() {
         wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
     }
+    // Sections come in Redis's order, whatever the order asked.
+    let rank = |w: &String| {
+        ALL_SECTIONS
+            .iter()
+            .position(|s| s == w)
+            .unwrap_or(usize::MAX)
+    };
+    wanted.sort_by_key(rank);
     let mut seen = std::collections::HashSet::new();
     let mut parts = Vec::new();
     for w in &wanted {

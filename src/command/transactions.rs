@@ -231,6 +231,7 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
             .stats
             .total_commands_processed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        c.failed = false;
         run_spec(c, spec, args);
         super::observe::after_command(c, spec, args);
     }

@@ -7,12 +7,12 @@
 //!
 //! Nothing here may slow a command down while it is not used:
 //!
-//! - the slow log and the latency monitor need each command's duration;
-//!   the connection reads the clock once at the start of a batch and once
-//!   after each command (each command's duration is the difference with
-//!   the previous reading), and only while either is enabled
-//!   ([`Observe::timing`], one relaxed load); the log's mutex is taken only
-//!   for a command that was slow;
+//! - INFO commandstats, the slow log and the latency monitor need each
+//!   command's duration: the connection reads the clock once at the start
+//!   of a batch and once after each command (each command's duration is
+//!   the difference with the previous reading); the counters are relaxed
+//!   atomics per command ([`cmdstats`]), the log's mutex is taken only for
+//!   a command that was slow;
 //! - MONITOR costs one relaxed load per command while nobody monitors
 //!   ([`monitor::Monitors::active`]);
 //! - CLIENT PAUSE costs one relaxed load per command while no pause is on
@@ -37,12 +37,13 @@
 //! base is added for the process itself (`used_memory_rss` shows the real
 //! footprint, and `mem_fragmentation_ratio` is their ratio).
 
+pub mod cmdstats;
 pub mod latency;
 pub mod monitor;
 pub mod pause;
 pub mod slowlog;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -130,12 +131,12 @@ pub struct Observe {
     slowlog_max_len: AtomicUsize,
     /// `latency-monitor-threshold` in ms (0: off).
     latency_threshold: AtomicU64,
-    /// True when commands must be timed (slow log or latency monitor on).
-    timing: AtomicBool,
     /// SLOWLOG's entries.
     pub slowlog: Mutex<slowlog::SlowLog>,
     /// LATENCY's events.
     pub latency: Mutex<latency::Latency>,
+    /// Per-command counters and latency histograms.
+    pub cmdstats: cmdstats::CommandStats,
     /// Clients in MONITOR mode.
     pub monitors: monitor::Monitors,
     /// CLIENT PAUSE state.
@@ -164,13 +165,16 @@ impl Observe {
         self.slowlog_max_len
             .store(num("slowlog-max-len", 128).max(0) as usize, Relaxed);
         self.latency_threshold.store(latency, Relaxed);
-        self.timing.store(slower >= 0 || latency > 0, Relaxed);
-    }
-
-    /// True while commands must be timed (see the module header).
-    #[inline]
-    pub fn timing(&self) -> bool {
-        self.timing.load(Relaxed)
+        let percentiles = cfg
+            .value("latency-tracking-info-percentiles")
+            .map(|v| {
+                v.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<f64>().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let tracking = cfg.value("latency-tracking").is_none_or(|v| v == "yes");
+        self.cmdstats.configure(tracking, percentiles);
     }
 
     /// Whether a command that ran `dur` goes to the slow log.
@@ -295,13 +299,11 @@ mod tests {
         let o = Observe::default();
         let mut cfg = Config::default();
         o.configure(&cfg);
-        assert!(o.timing());
         assert!(!o.is_slow(Duration::from_millis(9)));
         assert!(o.is_slow(Duration::from_millis(10)));
         cfg.set(&[(b"slowlog-log-slower-than", b"-1")])
             .expect("valid");
         o.configure(&cfg);
-        assert!(!o.timing());
         assert!(!o.is_slow(Duration::from_secs(10)));
     }
 }

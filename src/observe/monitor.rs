@@ -11,7 +11,6 @@
 //! atomic load, before building anything; the list's mutex is taken only
 //! while at least one monitor exists.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -84,7 +83,7 @@ pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
 
 /// The line monitors receive for a command run in database `db` by the
 /// client at `peer`, at `unix_micros`.
-pub fn line(unix_micros: u128, db: usize, peer: &SocketAddr, args: &[Bytes]) -> Bytes {
+pub fn line(unix_micros: u128, db: usize, peer: &dyn std::fmt::Display, args: &[Bytes]) -> Bytes {
     let mut out = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 3).sum::<usize>());
     out.extend_from_slice(
         format!(
@@ -110,7 +109,7 @@ mod tests {
 
     #[test]
     fn line_format_and_quoting() {
-        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().expect("addr");
         let l = line(
             1_700_000_000_000_042,
             3,
