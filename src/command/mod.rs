@@ -49,6 +49,7 @@ pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
+pub mod zsetops;
 pub mod zsets;
 
 use std::sync::atomic::Ordering;
@@ -316,12 +317,18 @@ pub static TABLE: &[Spec] = &[
     dcmd("zadd", -4, zsets::zadd),
     dcmd("zcard", 2, zsets::zcard),
     dcmd("zcount", 4, zsets::zcount),
+    dcmd("zdiff", -3, zsetops::zdiff),
+    dcmd("zdiffstore", -4, zsetops::zdiffstore),
     dcmd("zincrby", 4, zsets::zincrby),
+    dcmd("zinter", -3, zsetops::zinter),
+    dcmd("zintercard", -3, zsetops::zintercard),
+    dcmd("zinterstore", -4, zsetops::zinterstore),
     dcmd("zlexcount", 4, zsets::zlexcount),
     dcmd("zmpop", -4, zsets::zmpop),
     dcmd("zmscore", -3, zsets::zmscore),
     dcmd("zpopmax", -2, zsets::zpopmax),
     dcmd("zpopmin", -2, zsets::zpopmin),
+    dcmd("zrandmember", -2, zsetops::zrandmember),
     dcmd("zrange", -4, zsets::zrange),
     dcmd("zrangebylex", -4, zsets::zrangebylex),
     dcmd("zrangebyscore", -4, zsets::zrangebyscore),
@@ -337,6 +344,8 @@ pub static TABLE: &[Spec] = &[
     dcmd("zrevrank", 3, zsets::zrevrank),
     dcmd("zscan", -3, zsets::zscan),
     dcmd("zscore", 3, zsets::zscore),
+    dcmd("zunion", -3, zsetops::zunion),
+    dcmd("zunionstore", -4, zsetops::zunionstore),
 ];
 
 /// Finds a spec by case-insensitive name in a table.

@@ -642,6 +642,13 @@ impl Db {
         self.keys.contains_key(key)
     }
 
+    /// The value of `key` as stored, with no lazy expiry and no access
+    /// recorded: for a command that reads several keys together after
+    /// looking each one up with [`get`](Self::get) (ZUNION and friends).
+    pub fn peek(&self, key: &[u8]) -> Option<&Value> {
+        self.keys.get(key).map(|e| &e.value)
+    }
+
     /// Records whether some client is blocked on `key` (kept by the
     /// engine's blocking queues).
     pub fn set_waited_on(&mut self, key: &Bytes, waited: bool) {
