@@ -186,15 +186,35 @@ pub fn decode(long_range: Range, lat_range: Range, hash: HashBits) -> Option<Are
 /// The (longitude, latitude) a stored score stands for: the centre of its
 /// 52-bit cell, clamped to the indexable limits (Redis's `decodeGeohash`).
 pub fn decode_score(score: f64) -> Option<(f64, f64)> {
-    // C converts with `(uint64_t)score`; `as` saturates where C is undefined.
     let hash = HashBits {
-        bits: score as u64,
+        bits: c_u64(score),
         step: STEP_MAX,
     };
     let area = decode(LONG_RANGE, LAT_RANGE, hash)?;
     let lon = ((area.longitude.min + area.longitude.max) / 2.0).clamp(LONG_MIN, LONG_MAX);
     let lat = ((area.latitude.min + area.latitude.max) / 2.0).clamp(LAT_MIN, LAT_MAX);
     Some((lon, lat))
+}
+
+/// C's `(uint64_t)x` as gcc compiles it on x86-64 (`cvttsd2si`, with
+/// 2^63 subtracted first for large values), out-of-range values included:
+/// a sorted set written by ZADD can hold any score, and GEOPOS decodes
+/// them as redis-server does (a negative score wraps to high bits, a
+/// score past 2^64 becomes 0).
+pub fn c_u64(x: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    fn cvttsd2si(y: f64) -> i64 {
+        if y.is_nan() || !(-TWO_63..TWO_63).contains(&y) {
+            i64::MIN
+        } else {
+            y as i64
+        }
+    }
+    if x < TWO_63 {
+        cvttsd2si(x) as u64
+    } else {
+        (cvttsd2si(x - TWO_63) as u64) ^ (1u64 << 63)
+    }
 }
 
 /// The score GEOADD stores for a valid point.
@@ -528,6 +548,14 @@ mod tests {
         assert_eq!(format_coord(lon), "13.36138933897018433");
         assert_eq!(format_coord(lat), "38.11555639549629859");
         assert_eq!(format_distance(166274.15156960033), "166274.1516");
+    }
+
+    #[test]
+    fn c_conversion() {
+        assert_eq!(c_u64(1e300), 0);
+        assert_eq!(c_u64(-5.0), u64::MAX - 4);
+        assert_eq!(c_u64(3.9), 3);
+        assert_eq!(c_u64(1.8e19), 18_000_000_000_000_000_000);
     }
 
     #[test]
