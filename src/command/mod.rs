@@ -35,6 +35,7 @@ pub mod cluster;
 pub mod connection;
 pub mod flags;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod info;
 pub mod keys;
@@ -190,6 +191,16 @@ pub static TABLE: &[Spec] = &[
         no_subcommand,
         functions::FUNCTION_SUBCOMMANDS,
     ),
+    dcmd("geoadd", -5, geo::geoadd),
+    dcmd("geodist", -4, geo::geodist),
+    dcmd("geohash", -2, geo::geohash_cmd),
+    dcmd("geopos", -2, geo::geopos),
+    dcmd("georadius", -6, geo::georadius),
+    dcmd("georadius_ro", -6, geo::georadius_ro),
+    dcmd("georadiusbymember", -5, geo::georadiusbymember),
+    dcmd("georadiusbymember_ro", -5, geo::georadiusbymember_ro),
+    dcmd("geosearch", -7, geo::geosearch),
+    dcmd("geosearchstore", -8, geo::geosearchstore),
     dcmd("get", 2, strings::get),
     dcmd("getdel", 2, strings::getdel),
     dcmd("getex", -2, strings::getex),

@@ -3,7 +3,9 @@
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
+pub mod geohash;
 pub mod glob;
+pub mod pqsort;
 pub mod strtod;
 
 use std::time::{SystemTime, UNIX_EPOCH};
