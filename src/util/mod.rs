@@ -1,8 +1,10 @@
 //! Small helpers every layer uses: the clocks, how C code sees a byte
-//! string, C's `strtod` ([`strtod`]), and Redis's glob matcher ([`glob`]).
+//! string, C's `strtod` ([`strtod`]), Redis's glob matcher ([`glob`]) and
+//! its bit-string arithmetic ([`bits`]).
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
+pub mod bits;
 pub mod glob;
 pub mod strtod;
 
