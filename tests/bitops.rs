@@ -38,7 +38,10 @@ fn presence_bitmap_and_daily_bitop() {
     let s = common::herald();
     let mut con = common::connect_redis(&s, TIMEOUT);
     for user in [3, 7, 1000] {
-        assert_eq!(int(&mut con, &["SETBIT", "seen:mon", &user.to_string(), "1"]), 0);
+        assert_eq!(
+            int(&mut con, &["SETBIT", "seen:mon", &user.to_string(), "1"]),
+            0
+        );
     }
     assert_eq!(int(&mut con, &["SETBIT", "seen:mon", "7", "1"]), 1);
     assert_eq!(int(&mut con, &["GETBIT", "seen:mon", "1000"]), 1);
@@ -47,14 +50,23 @@ fn presence_bitmap_and_daily_bitop() {
     assert_eq!(int(&mut con, &["BITCOUNT", "seen:mon"]), 3);
     assert_eq!(int(&mut con, &["BITCOUNT", "seen:mon", "0", "7", "BIT"]), 2);
     assert_eq!(int(&mut con, &["BITPOS", "seen:mon", "1"]), 3);
-    assert_eq!(int(&mut con, &["BITPOS", "seen:mon", "1", "8", "-1", "BIT"]), 1000);
+    assert_eq!(
+        int(&mut con, &["BITPOS", "seen:mon", "1", "8", "-1", "BIT"]),
+        1000
+    );
     assert_eq!(int(&mut con, &["BITPOS", "seen:mon", "0", "0", "0"]), 0);
     for user in [7, 12] {
         int(&mut con, &["SETBIT", "seen:tue", &user.to_string(), "1"]);
     }
-    assert_eq!(int(&mut con, &["BITOP", "AND", "both", "seen:mon", "seen:tue"]), 126);
+    assert_eq!(
+        int(&mut con, &["BITOP", "AND", "both", "seen:mon", "seen:tue"]),
+        126
+    );
     assert_eq!(int(&mut con, &["BITCOUNT", "both"]), 1);
-    assert_eq!(int(&mut con, &["BITOP", "OR", "any", "seen:mon", "seen:tue"]), 126);
+    assert_eq!(
+        int(&mut con, &["BITOP", "OR", "any", "seen:mon", "seen:tue"]),
+        126
+    );
     assert_eq!(int(&mut con, &["BITCOUNT", "any"]), 4);
     assert_eq!(int(&mut con, &["BITOP", "NOT", "none", "nokey"]), 0);
     assert_eq!(int(&mut con, &["EXISTS", "none"]), 0);
@@ -89,11 +101,19 @@ fn packed_counters_with_bitfield() {
     let mut con = common::connect_redis(&s, TIMEOUT);
     let v: Vec<Option<i64>> = q(
         &mut con,
-        &["BITFIELD", "c", "SET", "u8", "#0", "250", "INCRBY", "u8", "#0", "10", "OVERFLOW", "SAT", "INCRBY", "u8", "#1", "300", "OVERFLOW", "FAIL", "INCRBY", "i4", "#4", "8", "GET", "u8", "#1"],
+        &[
+            "BITFIELD", "c", "SET", "u8", "#0", "250", "INCRBY", "u8", "#0", "10", "OVERFLOW",
+            "SAT", "INCRBY", "u8", "#1", "300", "OVERFLOW", "FAIL", "INCRBY", "i4", "#4", "8",
+            "GET", "u8", "#1",
+        ],
     )
     .expect("bitfield");
     assert_eq!(v, vec![Some(0), Some(4), Some(255), None, Some(255)]);
-    let v: Vec<i64> = q(&mut con, &["BITFIELD_RO", "c", "GET", "u8", "0", "GET", "i8", "8"]).expect("ro");
+    let v: Vec<i64> = q(
+        &mut con,
+        &["BITFIELD_RO", "c", "GET", "u8", "0", "GET", "i8", "8"],
+    )
+    .expect("ro");
     assert_eq!(v, vec![4, -1]);
     assert_eq!(
         err(&mut con, &["BITFIELD_RO", "c", "SET", "u8", "0", "1"]),
@@ -119,7 +139,11 @@ fn lcs_substr_and_incrbyfloat() {
     let lcs: String = q(&mut con, &["LCS", "a", "b"]).expect("lcs");
     assert_eq!(lcs, "mytext");
     assert_eq!(int(&mut con, &["LCS", "a", "b", "LEN"]), 6);
-    let idx: Value = q(&mut con, &["LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]).expect("idx");
+    let idx: Value = q(
+        &mut con,
+        &["LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"],
+    )
+    .expect("idx");
     let text = format!("{idx:?}");
     assert!(text.contains("matches") && text.contains("len"), "{text}");
     assert_eq!(

@@ -16,7 +16,11 @@ fn bit_at(s: &[u8], i: u64) -> bool {
 }
 
 fn overflow_kind() -> impl Strategy<Value = Overflow> {
-    prop_oneof![Just(Overflow::Wrap), Just(Overflow::Sat), Just(Overflow::Fail)]
+    prop_oneof![
+        Just(Overflow::Wrap),
+        Just(Overflow::Sat),
+        Just(Overflow::Fail)
+    ]
 }
 
 /// What a signed field of `bits` bits should hold after `value + incr`,
@@ -33,7 +37,11 @@ fn signed_reference(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i6
         Overflow::Sat => Some(if sum > max { max as i64 } else { min as i64 }),
         Overflow::Wrap => {
             let m = sum.rem_euclid(1i128 << bits);
-            Some(if m > max { (m - (1i128 << bits)) as i64 } else { m as i64 })
+            Some(if m > max {
+                (m - (1i128 << bits)) as i64
+            } else {
+                m as i64
+            })
         }
     }
 }
