@@ -29,6 +29,7 @@
 
 pub mod acl;
 pub mod auth;
+pub mod bitops;
 pub mod blocking;
 pub mod client;
 pub mod cluster;
@@ -39,6 +40,7 @@ pub mod geo;
 pub mod hashes;
 pub mod info;
 pub mod keys;
+pub mod lcs;
 pub mod lists;
 pub mod observe;
 pub mod pubsub;
@@ -148,6 +150,11 @@ pub static TABLE: &[Spec] = &[
     cmd("auth", -2, connection::auth),
     cmd("bgrewriteaof", 1, server::bgrewriteaof),
     cmd("bgsave", -1, server::bgsave),
+    dcmd("bitcount", -2, bitops::bitcount),
+    dcmd("bitfield", -2, bitops::bitfield),
+    dcmd("bitfield_ro", -2, bitops::bitfield_ro),
+    dcmd("bitop", -4, bitops::bitop),
+    dcmd("bitpos", -3, bitops::bitpos),
     dcmd("blmove", 6, lists::blmove),
     dcmd("blmpop", -5, lists::blmpop),
     dcmd("blpop", -3, lists::blpop),
@@ -202,6 +209,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("geosearch", -7, geo::geosearch),
     dcmd("geosearchstore", -8, geo::geosearchstore),
     dcmd("get", 2, strings::get),
+    dcmd("getbit", 3, bitops::getbit),
     dcmd("getdel", 2, strings::getdel),
     dcmd("getex", -2, strings::getex),
     dcmd("getrange", 4, strings::getrange),
@@ -230,6 +238,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("keys", 2, keys::keys),
     cmd("lastsave", 1, server::lastsave),
     container("latency", -2, no_subcommand, observe::LATENCY_SUBCOMMANDS),
+    dcmd("lcs", -3, lcs::lcs),
     dcmd("lindex", 3, lists::lindex),
     dcmd("linsert", 5, lists::linsert),
     dcmd("llen", 2, lists::llen),
@@ -277,6 +286,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("sdiffstore", -3, sets::sdiffstore),
     cmd("select", 2, connection::select),
     dcmd("set", -3, strings::set),
+    dcmd("setbit", 4, bitops::setbit),
     dcmd("setex", 4, strings::setex),
     dcmd("setnx", 3, strings::setnx),
     dcmd("setrange", 4, strings::setrange),
@@ -299,6 +309,7 @@ pub static TABLE: &[Spec] = &[
     pubsub_cmd("ssubscribe", -2, pubsub::ssubscribe),
     dcmd("strlen", 2, strings::strlen),
     pubsub_cmd("subscribe", -2, pubsub::subscribe),
+    dcmd("substr", 4, strings::getrange),
     dcmd("sunion", -2, sets::sunion),
     dcmd("sunionstore", -3, sets::sunionstore),
     pubsub_cmd("sunsubscribe", -1, pubsub::sunsubscribe),

@@ -396,27 +396,30 @@ pub fn format_human(d: f64) -> String {
     }
 }
 
-/// INCRBYFLOAT key increment.
+/// INCRBYFLOAT key increment: computed as Redis does, in C's `long
+/// double` (`util::long_double`), so that the digits stored and replied
+/// are Redis's, `1e400` included.
 pub fn incrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
+    use crate::util::long_double::{self as ld, LongDouble};
     let key = &args[1];
     let Ok(cur) = get_str(c, db, key) else {
         return;
     };
     let cur = match cur {
-        None => 0.0,
-        Some(b) => match parse_f64(&b) {
+        None => LongDouble::from_i64(0),
+        Some(b) => match ld::parse(&b) {
             Some(n) => n,
             None => return c.error("ERR value is not a valid float"),
         },
     };
-    let Some(by) = parse_f64(&args[2]) else {
+    let Some(by) = ld::parse(&args[2]) else {
         return c.error("ERR value is not a valid float");
     };
-    let n = cur + by;
+    let n = ld::add(cur, by);
     if !n.is_finite() {
         return c.error("ERR increment would produce NaN or Infinity");
     }
-    let text = Bytes::from(format_human(n));
+    let text = Bytes::from(ld::format_human(n));
     db.set(key, Value::Str(text.clone()), true);
     db.modified(key);
     db.notify(notify::STRING, "incrbyfloat", key);

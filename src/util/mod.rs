@@ -1,10 +1,13 @@
 //! Small helpers every layer uses: the clocks, how C code sees a byte
-//! string, C's `strtod` ([`strtod`]), and Redis's glob matcher ([`glob`]).
+//! string, C's `strtod` ([`strtod`]), Redis's glob matcher ([`glob`]) and
+//! its bit-string arithmetic ([`bits`]), C's `long double` ([`long_double`]).
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
+pub mod bits;
 pub mod geohash;
 pub mod glob;
+pub mod long_double;
 pub mod pqsort;
 pub mod strtod;
 
