@@ -1,9 +1,11 @@
 //! Small helpers every layer uses: the clocks, how C code sees a byte
-//! string, C's `strtod` ([`strtod`]), and Redis's glob matcher ([`glob`]).
+//! string, C's `strtod` ([`strtod`]), Redis's glob matcher ([`glob`]) and
+//! Redis's LZF compressor ([`lzf`]).
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
 pub mod glob;
+pub mod lzf;
 pub mod strtod;
 
 use std::time::{SystemTime, UNIX_EPOCH};
