@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn intset_round_trips_in_the_narrowest_width() {
         let is = encode_intset(&[b"3", b"-1", b"2"]).unwrap();
-        assert_eq!(is, b"\x02\x00\x00\x00\x03\x00\xff\xff\x02\x00\x03\x00");
+        assert_eq!(
+            is,
+            b"\x02\x00\x00\x00\x03\x00\x00\x00\xff\xff\x02\x00\x03\x00"
+        );
         assert_eq!(decode_intset(&is).unwrap(), vec![-1, 2, 3]);
         let is = encode_intset(&[b"70000", b"1"]).unwrap();
         assert_eq!(&is[..4], b"\x04\x00\x00\x00");
