@@ -34,6 +34,7 @@ pub mod blocking;
 pub mod client;
 pub mod cluster;
 pub mod connection;
+pub mod dump;
 pub mod flags;
 pub mod functions;
 pub mod geo;
@@ -178,6 +179,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("decrby", 3, strings::decrby),
     dcmd("del", -2, keys::del),
     cmd("discard", 1, transactions::discard),
+    dcmd("dump", 2, dump::dump),
     cmd("echo", 2, connection::echo),
     cmd("eval", -3, scripting::eval),
     cmd("eval_ro", -3, scripting::eval_ro),
@@ -273,6 +275,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("rename", 3, keys::rename),
     dcmd("renamenx", 3, keys::renamenx),
     pubsub_cmd("reset", 1, connection::reset),
+    dcmd("restore", -4, dump::restore),
     dcmd("rpop", -2, lists::rpop),
     dcmd("rpoplpush", 3, lists::rpoplpush),
     dcmd("rpush", -3, lists::rpush),

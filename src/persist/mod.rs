@@ -101,6 +101,7 @@ pub mod aof;
 pub mod check;
 pub mod load;
 pub mod manifest;
+pub mod rdb;
 pub mod rewrite;
 
 use std::fs::{self, OpenOptions};

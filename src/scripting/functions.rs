@@ -546,7 +546,7 @@ pub fn dump(libs: &BTreeMap<String, Lib>, compress: bool) -> Vec<u8> {
 /// `rdbSaveRawString` for a string that is not an integer.
 fn put_rdb_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     if compress && s.len() > 20 {
-        if let Some(packed) = super::lzf::compress(s, s.len() - 4) {
+        if let Some(packed) = crate::util::lzf::compress(s, s.len() - 4) {
             out.push(0xC0 | RDB_ENC_LZF);
             put_rdb_len(out, packed.len() as u64);
             put_rdb_len(out, s.len() as u64);

@@ -18,7 +18,6 @@
 pub mod convert;
 pub mod functions;
 pub mod libs;
-mod lzf;
 pub mod vm;
 
 use std::collections::HashMap;

@@ -209,6 +209,21 @@ pub fn fresh_clock(now_ms: u64, lfu: Option<Lfu>) -> u32 {
     }
 }
 
+/// The access clock RESTORE gives a key (Redis's `objectSetLRUOrLFU`):
+/// the LFU counter `freq` under an LFU policy, else `idle_ms` in the
+/// past; None leaves the fresh clock.
+pub fn restored_clock(
+    now_ms: u64,
+    lfu: Option<Lfu>,
+    idle_ms: Option<u64>,
+    freq: Option<u8>,
+) -> Option<u32> {
+    match lfu {
+        Some(_) => freq.map(|f| (lfu_minutes(now_ms) << 8) | f as u32),
+        None => idle_ms.map(|i| now_ms.wrapping_sub(i) as u32),
+    }
+}
+
 /// The access clock after an access (Redis's `lookupKey` update).
 #[inline]
 pub fn touched(clock: u32, now_ms: u64, lfu: Option<Lfu>) -> u32 {

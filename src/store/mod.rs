@@ -397,6 +397,17 @@ impl Db {
         }
     }
 
+    /// Sets the access clock of `key` as RESTORE's IDLETIME / FREQ say
+    /// (see [`evict::restored_clock`]).
+    pub fn restore_clock(&mut self, key: &[u8], idle_ms: Option<u64>, freq: Option<u8>) {
+        let (now, lfu) = (self.now, self.lfu);
+        if let Some(clock) = evict::restored_clock(now, lfu, idle_ms, freq) {
+            if let Some(e) = self.keys.get_mut(key) {
+                e.clock = clock;
+            }
+        }
+    }
+
     /// Removes `key` and its TTL, returning the value (no event).
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
         let v = self.keys.swap_remove(key)?.value;

@@ -1,6 +1,8 @@
 //! Small helpers every layer uses: the clocks, how C code sees a byte
 //! string, C's `strtod` ([`strtod`]), Redis's glob matcher ([`glob`]) and
-//! its bit-string arithmetic ([`bits`]), C's `long double` ([`long_double`]).
+//! its bit-string arithmetic ([`bits`]), C's `long double` ([`long_double`]),
+//! Redis's LZF compressor ([`lzf`]), the geohash of GEO commands
+//! ([`geohash`]) and Redis's partial quicksort ([`pqsort`]).
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
@@ -8,6 +10,7 @@ pub mod bits;
 pub mod geohash;
 pub mod glob;
 pub mod long_double;
+pub mod lzf;
 pub mod pqsort;
 pub mod strtod;
 

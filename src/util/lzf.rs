@@ -1,6 +1,6 @@
 //! LZF compression as redis-server does it (liblzf 3.6's `lzf_compress`,
 //! built with Redis's `lzfP.h`: `HLOG` 16, `VERY_FAST`, not `ULTRA_FAST`),
-//! so that FUNCTION DUMP payloads are byte for byte Redis's.
+//! so that DUMP and FUNCTION DUMP payloads are byte for byte Redis's.
 //!
 //! The `lzf` crate decompresses any LZF stream, but its compressor does
 //! not take a match in the last four bytes of the input, where liblzf
