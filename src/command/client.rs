@@ -127,6 +127,9 @@ pub struct Client {
     /// A script of this client's runs on the scripting thread: the
     /// connection waits for its reply and runs no further command.
     pub script: Option<Arc<super::scripting::Outcome>>,
+    /// Client-side caching: CLIENT TRACKING's mode, CLIENT CACHING (see
+    /// `command::tracking`).
+    pub tracking: super::tracking::Local,
 }
 
 impl Client {
@@ -167,6 +170,7 @@ impl Client {
             gate: None,
             in_script: false,
             script: None,
+            tracking: Default::default(),
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -278,6 +282,7 @@ impl Client {
             self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
         }
         self.drop_subscriptions();
+        super::tracking::disable(self);
         self.shared.clients.remove(self.handle.id);
     }
 }
@@ -373,6 +378,9 @@ impl Session for Client {
             self.script = None;
             done.deliver(self);
             self.queue_replies();
+            if self.tracking.mode.on {
+                super::tracking::command_ended(self, b"");
+            }
             return true;
         }
         let Some(b) = &self.blocked else {
