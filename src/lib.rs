@@ -17,6 +17,8 @@
 //!              log its effects; blocked clients; active expiry; eviction
 //!  persist     the append-only file (Redis 7's multi-part AOF)
 //!  pubsub      channel / pattern / shard registries, encode-once messages
+//!  tracking    client-side caching: tracked keys, BCAST prefixes,
+//!              invalidation messages
 //!  store       pure data: databases, values, expiry and eviction sampling
 //!  net         sockets, TLS, the connection loop, outboxes, deliveries;
 //!              knows commands only as the `Session` trait
@@ -70,6 +72,7 @@ pub(crate) mod pubsub;
 pub(crate) mod scripting;
 pub(crate) mod state;
 pub(crate) mod store;
+pub(crate) mod tracking;
 
 /// Running commands in-process, without a connection (tests, fuzzing):
 /// the server's state, an internal client and the command path it runs

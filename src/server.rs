@@ -257,9 +257,11 @@ async fn serve(
 ) -> io::Result<()> {
     // The periodic duties of Redis's serverCron.
     let weak = Arc::downgrade(&shared);
-    // Active expiry of keys nobody reads (see engine::expire).
+    // Active expiry of keys nobody reads (see engine::expire), and the
+    // tracking table kept within tracking-table-max-keys (see tracking).
     tokio::spawn(every(weak.clone(), EXPIRE_PERIOD, |sh| {
-        sh.engine.expire_cycle()
+        sh.engine.expire_cycle();
+        sh.engine.tracking.limit();
     }));
     // INFO's sampled figures: rates, client buffer memory (see observe).
     tokio::spawn(every(weak.clone(), crate::observe::PERIOD, |sh| {

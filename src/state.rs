@@ -94,8 +94,9 @@ pub struct Shared {
     pub limits: Arc<Limits>,
     /// The keyspace, pub/sub, and where changes go (see `engine`).
     pub engine: Engine,
-    /// Connected clients.
-    pub clients: Clients,
+    /// Connected clients (shared with tracking, which looks up redirect
+    /// targets).
+    pub clients: Arc<Clients>,
     /// INFO stats counters.
     pub stats: Stats,
     /// Process start, for uptime.
@@ -152,6 +153,7 @@ impl Shared {
         let observe = crate::observe::Observe::default();
         observe.configure(&config);
         let engine = Engine::new(&config);
+        let clients = engine.tracking.clients().clone();
         let scripting = crate::scripting::Scripting::new(engine.gate.clone());
         scripting.configure(&config);
         let short = replicas_short(&config);
@@ -160,7 +162,7 @@ impl Shared {
             config: RwLock::new(config),
             limits,
             engine,
-            clients: Clients::default(),
+            clients,
             stats: Stats::default(),
             started: Instant::now(),
             run_id,

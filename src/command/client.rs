@@ -133,6 +133,9 @@ pub struct Client {
     /// The command number and start of the script command whose reply
     /// `script` waits for: it is counted when the reply comes.
     pub script_call: Option<(usize, std::time::Instant)>,
+    /// Client-side caching: CLIENT TRACKING's mode, CLIENT CACHING (see
+    /// `command::tracking`).
+    pub tracking: super::tracking::Local,
 }
 
 impl Client {
@@ -175,6 +178,7 @@ impl Client {
             in_script: false,
             script: None,
             script_call: None,
+            tracking: Default::default(),
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -289,6 +293,7 @@ impl Client {
             self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
         }
         self.drop_subscriptions();
+        super::tracking::disable(self);
         self.shared.clients.remove(self.handle.id);
     }
 }
@@ -385,6 +390,9 @@ impl Session for Client {
             done.deliver(self);
             super::observe::script_replied(self);
             self.queue_replies();
+            if self.tracking.mode.on {
+                super::tracking::command_ended(self, b"");
+            }
             return true;
         }
         let Some(b) = &self.blocked else {

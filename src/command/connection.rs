@@ -14,7 +14,9 @@ pub const REDIS_VERSION: &str = "7.0.15";
 
 /// CLIENT subcommands (sorted by name).
 pub static CLIENT_SUBCOMMANDS: &[Spec] = &[
+    cmd("caching", 3, super::tracking::client_caching),
     cmd("getname", 2, client_getname),
+    cmd("getredir", 2, super::tracking::client_getredir),
     cmd("help", 2, client_help),
     cmd("id", 2, client_id),
     cmd("info", 2, client_info),
@@ -25,6 +27,8 @@ pub static CLIENT_SUBCOMMANDS: &[Spec] = &[
     cmd("reply", 3, client_reply),
     cmd("setinfo", 4, client_setinfo),
     cmd("setname", 3, client_setname),
+    cmd("tracking", -3, super::tracking::client_tracking),
+    cmd("trackinginfo", 2, super::tracking::client_trackinginfo),
     cmd("unpause", 2, super::observe::client_unpause),
 ];
 
@@ -190,6 +194,7 @@ pub fn reset(c: &mut Client, _args: &[Bytes]) {
     super::transactions::reset(c);
     super::observe::stop_monitor(c);
     c.drop_subscriptions();
+    super::tracking::disable(c);
     c.db = 0;
     c.protocol = Protocol::Resp2;
     c.handle.set_protocol(Protocol::Resp2);

@@ -77,7 +77,10 @@ pub fn clients(c: &Client, s: &mut String) {
                 mem.max_output.to_string(),
             ),
             ("blocked_clients", blocked_clients(c).to_string()),
-            ("tracking_clients", "0".into()),
+            (
+                "tracking_clients",
+                sh.engine.tracking.stats().0.to_string(),
+            ),
             ("clients_in_timeout_table", "0".into()),
         ],
     );
@@ -193,6 +196,7 @@ pub fn memory(c: &Client, s: &mut String) {
 pub fn stats(c: &Client, s: &mut String) {
     let sh = &c.shared;
     let st = &sh.stats;
+    let tracking = sh.engine.tracking.stats();
     let ps = &sh.engine.pubsub;
     let rates = sh.observe.rates();
     let kbps = |b: u64| format!("{:.2}", b as f64 / 1024.0);
@@ -267,9 +271,9 @@ pub fn stats(c: &Client, s: &mut String) {
             ("active_defrag_key_misses", "0".into()),
             ("total_active_defrag_time", "0".into()),
             ("current_active_defrag_time", "0".into()),
-            ("tracking_total_keys", "0".into()),
-            ("tracking_total_items", "0".into()),
-            ("tracking_total_prefixes", "0".into()),
+            ("tracking_total_keys", tracking.1.to_string()),
+            ("tracking_total_items", tracking.2.to_string()),
+            ("tracking_total_prefixes", tracking.3.to_string()),
             (
                 "unexpected_error_replies",
                 st.unexpected_error_replies.load(Relaxed).to_string(),

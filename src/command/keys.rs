@@ -449,7 +449,15 @@ pub fn flushdb(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return c.error(ERR_SYNTAX);
     }
     db.remove_all();
+    flushed(c);
     c.reply(Frame::ok());
+}
+
+/// Tells tracking clients every key is invalid (Redis's
+/// `trackingInvalidateKeysOnFlush`).
+fn flushed(c: &Client) {
+    let origin = c.tracking.origin(c.handle.id);
+    c.shared.engine.tracking.flushed(origin);
 }
 
 /// FLUSHALL [ASYNC|SYNC].
@@ -465,6 +473,7 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
         }
         put_db(c, g);
     }
+    flushed(c);
     c.reply(Frame::ok());
 }
 

@@ -52,6 +52,7 @@ pub mod sets;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+pub mod tracking;
 pub mod transactions;
 pub mod zsetops;
 pub mod zsets;
@@ -416,6 +417,9 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
         _ => false,
     };
     run(c, name, &args);
+    if c.tracking.mode.on {
+        tracking::command_ended(c, name);
+    }
     if c.postponed.is_some() {
         // Held back by CLIENT PAUSE: it runs again later, as if now.
         c.reply_mode = mode;
@@ -520,8 +524,8 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // Over maxmemory: evict, or refuse what would use more memory (as
     // Redis's processCommand, after the arity check and before MISCONF).
     // (Not while loading the AOF: Redis does not evict then either.)
-    let engine = &c.shared.engine;
-    if engine
+    if c.shared
+        .engine
         .store
         .evictor
         .settings
@@ -529,7 +533,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .load(Ordering::Relaxed)
         != 0
         && c.handle.id != INTERNAL_ID
-        && !engine.evict(c.shared.clients_memory())
+        && !evict(c)
         && rejects_on_oom(c, spec, &fullname)
     {
         return reject_cmd(c, spec, ERR_OOM, is_exec);
@@ -595,6 +599,16 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     observe::after_command(c, spec, args);
 }
 
+/// Evicts keys as `maxmemory` asks (see `Engine::evict`); false if
+/// nothing could be. A tracking client's earlier replies are queued first,
+/// so that the invalidations eviction sends it come after them.
+fn evict(c: &mut Client) -> bool {
+    if c.tracking.mode.on {
+        c.queue_replies();
+    }
+    c.shared.engine.evict(c.shared.clients_memory())
+}
+
 /// Holds a command back until CLIENT PAUSE ends or the running script
 /// ends or becomes busy: the connection waits, then runs it again.
 fn postpone(c: &mut Client, args: &[Bytes]) {
@@ -656,6 +670,9 @@ fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     match spec.data {
         Some(d) => with_db_recording(c, Some(args), |c, db| d(c, db, args)),
         None => (spec.handler)(c, args),
+    }
+    if c.tracking.mode.on && !c.tracking.mode.bcast {
+        tracking::after_command(c, spec, args);
     }
 }
 
@@ -727,6 +744,7 @@ fn with_db_recording<R>(
         c.queue_replies();
     }
     let mut db = c.shared.engine.acquire(&mut c.tx.locks, c.db);
+    db.origin = c.tracking.origin(c.handle.id);
     let r = f(c, &mut db);
     let off = c.shared.engine.release(&mut c.tx.locks, db, args);
     c.durable_at = c.durable_at.max(off);
@@ -737,7 +755,9 @@ fn with_db_recording<R>(
 /// them in index order): the guard EXEC holds, or a fresh lock. Give it
 /// back with [`put_db`].
 pub fn take_db(c: &mut Client, i: usize) -> Access {
-    c.shared.engine.acquire(&mut c.tx.locks, i)
+    let mut db = c.shared.engine.acquire(&mut c.tx.locks, i);
+    db.origin = c.tracking.origin(c.handle.id);
+    db
 }
 
 /// Returns a database taken with [`take_db`].

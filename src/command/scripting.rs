@@ -199,7 +199,16 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
             Err(e) => return c.error(e),
         };
         let mut locks = std::mem::take(&mut c.tx.locks);
-        let done = execute(&shared, c.user.clone(), c.db, Some(&mut locks), &job, body);
+        let tracking = super::tracking::for_script(c);
+        let done = execute(
+            &shared,
+            c.user.clone(),
+            c.db,
+            Some(&mut locks),
+            &job,
+            body,
+            tracking,
+        );
         c.tx.locks = locks;
         return done.deliver(c);
     }
@@ -208,6 +217,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     c.gate = None;
     let done = Arc::new(Outcome::default());
     let (user, db) = (c.user.clone(), c.db);
+    let tracking = super::tracking::for_script(c);
     let (task_shared, task_done) = (shared.clone(), done.clone());
     shared.scripting.submit(Box::new(move || {
         let shared = task_shared;
@@ -216,7 +226,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
             Ok((flags, body)) => {
                 job.flags = flags;
                 let exclusive = shared.engine.gate.exclusive_wait();
-                let done = execute(&shared, user, db, None, &job, body);
+                let done = execute(&shared, user, db, None, &job, body, tracking);
                 drop(exclusive);
                 done
             }
@@ -224,6 +234,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                 frame: Frame::Error(e.into()),
                 durable_at: 0,
                 counted: false,
+                tracked: Vec::new(),
             },
         };
         task_done.set(done);
@@ -268,12 +279,18 @@ pub struct ScriptReply {
     /// The reply is the error of a command the script called, counted in
     /// the error stats when that command failed.
     counted: bool,
+    /// The keys the caller may now cache (the script read something; see
+    /// `command::tracking`).
+    tracked: Vec<Bytes>,
 }
 
 impl ScriptReply {
     /// Queues the reply to the caller.
     pub fn deliver(self, c: &mut Client) {
         c.durable_at = c.durable_at.max(self.durable_at);
+        if !self.tracked.is_empty() {
+            super::tracking::remember_keys(c, self.tracked.iter().map(|k| &k[..]));
+        }
         if self.counted {
             c.reply_counted(self.frame);
         } else {
@@ -292,8 +309,10 @@ fn execute(
     locks: Option<&mut crate::engine::Locks>,
     job: &Job,
     body: Body,
+    tracking: super::tracking::Local,
 ) -> ScriptReply {
     let mut client = script_client(shared);
+    client.tracking = tracking;
     client.user = user;
     client.db = db;
     client.protocol = Protocol::Resp2;
@@ -341,11 +360,16 @@ fn execute(
     client.durable_at = 0;
     client.out.clear();
     client.user = None;
+    let tracked = match std::mem::take(&mut client.tracking) {
+        t if t.script_read => job.keys().to_vec(),
+        _ => Vec::new(),
+    };
     return_script_client(host.client);
     ScriptReply {
         frame,
         durable_at: off,
         counted: ctx_counted,
+        tracked,
     }
 }
 

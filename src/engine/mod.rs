@@ -51,6 +51,7 @@ use crate::config::Config;
 use crate::persist::aof::Aof;
 use crate::pubsub::PubSub;
 use crate::store::{Db, DbGuard, Store};
+use crate::tracking::Tracking;
 use blocking::{Waiter, Waiters};
 
 /// The keyspace with everything a change of it reaches.
@@ -68,6 +69,9 @@ pub struct Engine {
     notify: AtomicU32,
     /// Client batches enter it; a script takes it whole (see [`gate`]).
     pub gate: Arc<gate::Gate>,
+    /// Client-side caching: the keys clients may cache, invalidated as
+    /// the databases change them (see `tracking`).
+    pub tracking: Tracking,
 }
 
 impl Engine {
@@ -75,7 +79,9 @@ impl Engine {
     pub fn new(cfg: &Config) -> Engine {
         let store = Store::new(cfg.databases);
         let waiters = (0..store.len()).map(|_| Mutex::default()).collect();
+        let tracking = Tracking::new(store.tracking.clone(), Arc::default());
         let engine = Engine {
+            tracking,
             store,
             pubsub: PubSub::default(),
             aof: Arc::default(),
@@ -94,6 +100,11 @@ impl Engine {
         self.notify.store(flags, Relaxed);
         self.store.configure(cfg);
         self.aof.set_policy(cfg.appendfsync);
+        let max_keys = cfg
+            .value("tracking-table-max-keys")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        self.tracking.set_max_keys(max_keys);
     }
 
     /// Locks database `i` for one command (or one unit): fixes its clock
@@ -102,6 +113,7 @@ impl Engine {
         let mut g = self.store.lock(i);
         g.notify_flags = self.notify.load(Relaxed);
         g.propagating = self.aof.enabled();
+        g.origin = 0;
         g
     }
 
@@ -118,6 +130,9 @@ impl Engine {
             self.publish_events(&mut db);
             durable_at = durable_at.max(self.propagate(&mut db));
         }
+        if self.store.tracking.load(Relaxed) {
+            self.tracking.broadcast(db.origin);
+        }
         drop(db);
         durable_at
     }
@@ -125,6 +140,10 @@ impl Engine {
     /// Publishes the keyspace events queued on `db` (under its lock, so
     /// that events leave in the order of the commands that caused them).
     fn publish_events(&self, db: &mut Db) {
+        if !db.invalidated.is_empty() {
+            let keys = std::mem::take(&mut db.invalidated);
+            self.tracking.invalidate(&keys, db.origin);
+        }
         if db.events.is_empty() {
             return;
         }

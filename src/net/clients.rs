@@ -32,6 +32,11 @@ impl Clients {
         self.count.store(m.len(), Ordering::Relaxed);
     }
 
+    /// The connected client `id`, if any (Redis's `lookupClientByID`).
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.map.lock().get(&id).cloned()
+    }
+
     /// Forgets a disconnected client.
     pub fn remove(&self, id: u64) {
         let mut m = self.map.lock();

@@ -55,7 +55,7 @@ pub mod stream;
 pub mod zset;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -225,17 +225,26 @@ pub struct Db {
     /// Set by [`Db::propagate`]: the running command logged its own
     /// rewrite, so its arguments are not logged as they are.
     pub prop_rewritten: bool,
+    /// On once some client tracks keys (client-side caching; shared by
+    /// the store): modified keys are then recorded in `invalidated`.
+    tracking: Arc<AtomicBool>,
+    /// Keys modified by the running command(s) while tracking is on, for
+    /// the engine to invalidate (see `tracking`).
+    pub invalidated: Vec<Bytes>,
+    /// The id of the client whose command runs (0: the server itself),
+    /// for tracking's NOLOOP and for messages that wait for its reply.
+    pub origin: u64,
 }
 
 impl Db {
     /// An empty database numbered `index`, counted on its own (unit tests).
     #[cfg(test)]
     pub fn new(index: usize) -> Db {
-        Db::counted_in(index, Arc::default())
+        Db::counted_in(index, Arc::default(), Arc::default())
     }
 
     /// An empty database whose memory also counts in `total`.
-    fn counted_in(index: usize, total: Arc<AtomicUsize>) -> Db {
+    fn counted_in(index: usize, total: Arc<AtomicUsize>, tracking: Arc<AtomicBool>) -> Db {
         Db {
             index,
             keys: Map::default(),
@@ -256,6 +265,9 @@ impl Db {
             propagating: false,
             prop: Vec::new(),
             prop_rewritten: false,
+            tracking,
+            invalidated: Vec::new(),
+            origin: 0,
         }
     }
 
@@ -510,6 +522,9 @@ impl Db {
         if let Some(w) = self.watched.get_mut(key) {
             w.version += 1;
         }
+        if self.tracking.load(Relaxed) {
+            self.invalidated.push(own(key));
+        }
         if !self.waited_on.is_empty()
             && self.waited_on.contains(key)
             && !self.ready.iter().any(|k| &k[..] == key)
@@ -683,18 +698,26 @@ pub struct Store {
     used_total: Arc<AtomicUsize>,
     /// `maxmemory` settings and the eviction pool (see [`evict`]).
     pub evictor: evict::Evictor,
+    /// On once some client tracks keys: the databases then record the
+    /// keys they modify (see `tracking`).
+    pub tracking: Arc<AtomicBool>,
 }
 
 impl Store {
     /// `n` empty databases.
     pub fn new(n: usize) -> Store {
         let used_total = Arc::new(AtomicUsize::new(0));
+        let tracking = Arc::new(AtomicBool::new(false));
         Store {
             dbs: (0..n.max(1))
-                .map(|i| Arc::new(Mutex::new(Db::counted_in(i, used_total.clone()))))
+                .map(|i| {
+                    let db = Db::counted_in(i, used_total.clone(), tracking.clone());
+                    Arc::new(Mutex::new(db))
+                })
                 .collect(),
             used_total,
             evictor: evict::Evictor::default(),
+            tracking,
         }
     }
 
