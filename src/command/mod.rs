@@ -36,6 +36,7 @@ pub mod connection;
 pub mod flags;
 pub mod functions;
 pub mod hashes;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lists;
@@ -240,6 +241,11 @@ pub static TABLE: &[Spec] = &[
     dcmd("pexpire", -3, keys::pexpire),
     dcmd("pexpireat", -3, keys::pexpireat),
     dcmd("pexpiretime", 2, keys::pexpiretime),
+    dcmd("pfadd", -2, hll::pfadd),
+    dcmd("pfcount", -2, hll::pfcount),
+    dcmd("pfdebug", -3, hll::pfdebug),
+    dcmd("pfmerge", -2, hll::pfmerge),
+    cmd("pfselftest", 1, hll::pfselftest),
     pubsub_cmd("ping", -1, connection::ping),
     dcmd("psetex", 4, strings::psetex),
     pubsub_cmd("psubscribe", -2, pubsub::psubscribe),
