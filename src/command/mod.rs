@@ -243,7 +243,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("pexpiretime", 2, keys::pexpiretime),
     dcmd("pfadd", -2, hll::pfadd),
     dcmd("pfcount", -2, hll::pfcount),
-    dcmd("pfdebug", -3, hll::pfdebug),
+    dcmd("pfdebug", 3, hll::pfdebug),
     dcmd("pfmerge", -2, hll::pfmerge),
     cmd("pfselftest", 1, hll::pfselftest),
     pubsub_cmd("ping", -1, connection::ping),

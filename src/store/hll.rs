@@ -265,6 +265,30 @@ pub fn encode_ops(ops: &[Op]) -> Vec<u8> {
     v
 }
 
+/// Walks the runs of sparse register bytes: `f(first register, value,
+/// length)` for each opcode (value 0 for ZERO / XZERO). Corrupt if a run
+/// goes past the last register or the runs do not cover all of them (as
+/// the patched Redis 7.0.15 checks, CVE-2025-32023); runs before the
+/// fault have been visited.
+pub fn for_each_run(regs: &[u8], mut f: impl FnMut(usize, u8, usize)) -> Result<(), Corrupt> {
+    let mut idx = 0usize;
+    for op in ops(regs) {
+        let (value, len) = match op {
+            Op::Zeros { len, .. } => (0, len),
+            Op::Val { value, len } => (value, len),
+        };
+        if idx + len > REGISTERS {
+            return Err(Corrupt);
+        }
+        f(idx, value, len);
+        idx += len;
+    }
+    if idx != REGISTERS {
+        return Err(Corrupt);
+    }
+    Ok(())
+}
+
 /// `hllSparseToDense`: the dense form of a sparse HLL (header copied,
 /// cached cardinality included); a dense input is returned as is.
 pub fn to_dense(s: &[u8]) -> Result<Vec<u8>, Corrupt> {
@@ -274,24 +298,13 @@ pub fn to_dense(s: &[u8]) -> Result<Vec<u8>, Corrupt> {
     let mut dense = vec![0u8; DENSE_SIZE];
     dense[..HDR].copy_from_slice(s.get(..HDR).ok_or(Corrupt)?);
     dense[4] = DENSE;
-    let mut idx = 0usize;
-    for op in ops(&s[HDR..]) {
-        match op {
-            Op::Zeros { len, .. } => idx += len,
-            Op::Val { value, len } => {
-                if idx + len > REGISTERS {
-                    break;
-                }
-                for i in idx..idx + len {
-                    dense_put(&mut dense[HDR..], i, value);
-                }
-                idx += len;
+    for_each_run(&s[HDR..], |idx, value, len| {
+        if value != 0 {
+            for i in idx..idx + len {
+                dense_put(&mut dense[HDR..], i, value);
             }
         }
-    }
-    if idx != REGISTERS {
-        return Err(Corrupt);
-    }
+    })?;
     Ok(dense)
 }
 
@@ -469,25 +482,11 @@ pub fn merge(max: &mut [u8; REGISTERS], s: &[u8]) -> Result<(), Corrupt> {
         }
         return Ok(());
     }
-    let mut i = 0usize;
-    for op in ops(regs) {
-        match op {
-            Op::Zeros { len, .. } => i += len,
-            Op::Val { value, len } => {
-                if i + len > REGISTERS {
-                    break;
-                }
-                for m in &mut max[i..i + len] {
-                    *m = (*m).max(value);
-                }
-                i += len;
-            }
+    for_each_run(regs, |i, value, len| {
+        for m in &mut max[i..i + len] {
+            *m = (*m).max(value);
         }
-    }
-    if i != REGISTERS {
-        return Err(Corrupt);
-    }
-    Ok(())
+    })
 }
 
 /// `hllCount` of a stored HLL (dense or sparse), without the cache.
@@ -499,22 +498,7 @@ pub fn count(s: &[u8]) -> Result<u64, Corrupt> {
             histo[dense_get(regs, i) as usize] += 1;
         }
     } else {
-        let mut idx = 0i64;
-        for op in ops(regs) {
-            match op {
-                Op::Zeros { len, .. } => {
-                    idx += len as i64;
-                    histo[0] += len as i64;
-                }
-                Op::Val { value, len } => {
-                    idx += len as i64;
-                    histo[value as usize] += len as i64;
-                }
-            }
-        }
-        if idx != REGISTERS as i64 {
-            return Err(Corrupt);
-        }
+        for_each_run(regs, |_, value, len| histo[value as usize] += len as i64)?;
     }
     Ok(estimate(&histo))
 }
