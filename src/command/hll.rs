@@ -276,9 +276,7 @@ fn selftest(max_bytes: usize) -> Result<(), String> {
         for (i, &b) in bytes.iter().enumerate() {
             let v = hll::dense_get(&regs, i);
             if v != b {
-                return Err(format!(
-                    "TESTFAILED Register {i} should be {b} but is {v}"
-                ));
+                return Err(format!("TESTFAILED Register {i} should be {b} but is {v}"));
             }
         }
     }
