@@ -39,6 +39,7 @@ pub mod flags;
 pub mod functions;
 pub mod geo;
 pub mod hashes;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lcs;
@@ -264,6 +265,11 @@ pub static TABLE: &[Spec] = &[
     dcmd("pexpire", -3, keys::pexpire),
     dcmd("pexpireat", -3, keys::pexpireat),
     dcmd("pexpiretime", 2, keys::pexpiretime),
+    dcmd("pfadd", -2, hll::pfadd),
+    dcmd("pfcount", -2, hll::pfcount),
+    dcmd("pfdebug", 3, hll::pfdebug),
+    dcmd("pfmerge", -2, hll::pfmerge),
+    cmd("pfselftest", 1, hll::pfselftest),
     pubsub_cmd("ping", -1, connection::ping),
     dcmd("psetex", 4, strings::psetex),
     pubsub_cmd("psubscribe", -2, pubsub::psubscribe),

@@ -48,6 +48,7 @@
 pub mod evict;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod list;
 
 pub mod set;
