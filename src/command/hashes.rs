@@ -332,4 +332,3 @@ pub fn hrandfield(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     };
     c.reply(Frame::Array(out));
 }
-

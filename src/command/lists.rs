@@ -422,11 +422,12 @@ fn do_move(
     from_left: bool,
     to_left: bool,
 ) -> Result<Option<Bytes>, ()> {
-    let has = check_list(c, db, src)?;
-    check_list(c, db, dst)?;
-    if !has {
+    // As lmoveGenericCommand: the destination's type is checked only when
+    // there is something to move (an empty source replies nil, or blocks).
+    if !check_list(c, db, src)? {
         return Ok(None);
     }
+    check_list(c, db, dst)?;
     let e = blocking::list_pop(db, src, from_left, 1).and_then(|mut v| v.pop());
     if let Some(e) = &e {
         blocking::list_push(db, dst, e.clone(), to_left);

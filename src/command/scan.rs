@@ -72,7 +72,11 @@ fn matches(o: &ScanOpts, item: &[u8]) -> bool {
 /// most `count` of them; returns the next cursor (0 when done).
 fn walk_down(len: usize, cursor: u64, count: usize, mut f: impl FnMut(usize)) -> u64 {
     let len = len as u64;
-    let mut pos = if cursor == 0 || cursor > len { len } else { cursor };
+    let mut pos = if cursor == 0 || cursor > len {
+        len
+    } else {
+        cursor
+    };
     let mut visited = 0;
     while pos > 0 && visited < count.max(1) {
         pos -= 1;

@@ -406,4 +406,3 @@ pub fn sintercard(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         c.reply(Frame::Integer(k as i64));
     }
 }
-

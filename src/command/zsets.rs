@@ -785,4 +785,3 @@ pub fn bzmpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         Frame::NullArray,
     );
 }
-
