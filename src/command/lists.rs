@@ -557,7 +557,8 @@ pub fn parse_timeout(c: &mut Client, arg: &[u8]) -> Option<Option<tokio::time::I
     };
     let ms = (t * 1000.0).trunc();
     // `(long long)` of a value out of range gives LLONG_MIN on x86.
-    if ms < 0.0 || ms >= 9.223_372_036_854_775_807e18 {
+    // (`i64::MAX as f64` is 2^63, the first value that does not fit.)
+    if !(0.0..i64::MAX as f64).contains(&ms) {
         c.error("ERR timeout is negative");
         return None;
     }
