@@ -332,28 +332,3 @@ pub fn hrandfield(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     };
     c.reply(Frame::Array(out));
 }
-
-/// HSCAN key cursor [MATCH pattern] [COUNT count]: the whole hash in one
-/// step (cursor 0), in storage order, as Redis does for small hashes.
-pub fn hscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    if super::keys::parse_cursor(&args[2]).is_none() {
-        return c.error("ERR invalid cursor");
-    }
-    let o = match super::keys::parse_scan_opts(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return c.error(e),
-    };
-    let Ok(h) = read(c, db, &args[1]) else {
-        return;
-    };
-    let mut out = Vec::new();
-    if let Some(h) = h {
-        for (k, v) in h.map() {
-            if o.pattern.as_ref().is_none_or(|p| p.matches(k)) {
-                out.push(Frame::Bulk(k.clone()));
-                out.push(Frame::Bulk(v.clone()));
-            }
-        }
-    }
-    c.reply(Frame::Array(vec![Frame::bulk("0"), Frame::Array(out)]));
-}

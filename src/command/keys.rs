@@ -218,12 +218,27 @@ pub fn keys(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     c.reply(Frame::Array(out));
 }
 
-/// Parses a SCAN-family cursor (an unsigned 64-bit decimal).
+/// Parses a SCAN-family cursor as Redis's `parseScanCursorOrReply` does,
+/// with C's `strtoul`: an optional sign (a negative value wraps, so `-1`
+/// is 2^64-1), decimal digits, nothing after them, no leading space, no
+/// overflow. The empty string is cursor 0.
 pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() || arg.len() > 20 || !arg.iter().all(u8::is_ascii_digit) {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (negative, digits) = match arg.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(arg).ok()?.parse().ok()
+    let mut n: u64 = 0;
+    for d in digits {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative { n.wrapping_neg() } else { n })
 }
 
 /// SCAN options: MATCH, COUNT (and TYPE for SCAN itself).

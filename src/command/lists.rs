@@ -333,9 +333,6 @@ pub fn lpos(c: &mut Client, db: &mut Db, args: &[Bytes]) {
                 if n == 0 {
                     return c.error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
                 }
-                if n == i64::MIN {
-                    return c.error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-                }
                 rank = n;
             }
             b"count" => {
@@ -367,10 +364,18 @@ pub fn lpos(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let len = l.len();
     let want = match count {
         Some(0) => usize::MAX,
+        // Redis 7.0 negates the rank in a long: LLONG_MIN stays negative
+        // (from the tail, the first match qualifies) and its COUNT test,
+        // `matches-rank+1 >= count`, overflows and never holds.
+        Some(_) if rank == i64::MIN => usize::MAX,
         Some(n) => n as usize,
         None => 1,
     };
-    let mut skip = rank.unsigned_abs() - 1;
+    let mut skip = if rank == i64::MIN {
+        0
+    } else {
+        rank.unsigned_abs() - 1
+    };
     let mut found = Vec::new();
     let limit = if maxlen == 0 {
         len
@@ -417,11 +422,12 @@ fn do_move(
     from_left: bool,
     to_left: bool,
 ) -> Result<Option<Bytes>, ()> {
-    let has = check_list(c, db, src)?;
-    check_list(c, db, dst)?;
-    if !has {
+    // As lmoveGenericCommand: the destination's type is checked only when
+    // there is something to move (an empty source replies nil, or blocks).
+    if !check_list(c, db, src)? {
         return Ok(None);
     }
+    check_list(c, db, dst)?;
     let e = blocking::list_pop(db, src, from_left, 1).and_then(|mut v| v.pop());
     if let Some(e) = &e {
         blocking::list_push(db, dst, e.clone(), to_left);
@@ -526,21 +532,42 @@ pub fn lmpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
 }
 
-/// Parses a blocking timeout (seconds, fractional; 0 = forever).
+/// Parses a blocking timeout (seconds, fractional; 0 = forever) as Redis's
+/// `getTimeoutFromObjectOrReply` does: `strtold` rules (hex, `inf`), then
+/// milliseconds truncated to a `long long`. A value whose milliseconds do
+/// not fit (`1e20`, `inf`) becomes LLONG_MIN in that conversion, so Redis
+/// calls it negative; a fraction of a millisecond truncates to 0, forever.
 pub fn parse_timeout(c: &mut Client, arg: &[u8]) -> Option<Option<tokio::time::Instant>> {
-    let Some(t) = super::strings::parse_f64(arg).filter(|t| t.is_finite()) else {
+    // string2ld: no leading space, the whole text a number, not NaN, and
+    // shorter than MAX_LONG_DOUBLE_CHARS.
+    let parsed = match crate::util::strtod::strtod(arg) {
+        Some((v, n))
+            if n == arg.len()
+                && arg.len() < 5 * 1024
+                && !arg.first().is_some_and(u8::is_ascii_whitespace)
+                && !v.is_nan() =>
+        {
+            Some(v)
+        }
+        _ => None,
+    };
+    let Some(t) = parsed else {
         c.error("ERR timeout is not a float or out of range");
         return None;
     };
-    if t < 0.0 {
+    let ms = (t * 1000.0).trunc();
+    // `(long long)` of a value out of range gives LLONG_MIN on x86.
+    // (`i64::MAX as f64` is 2^63, the first value that does not fit.)
+    if !(0.0..i64::MAX as f64).contains(&ms) {
         c.error("ERR timeout is negative");
         return None;
     }
-    if t == 0.0 || t > 1e12 {
+    // Past about 30 years, as good as forever (and clear of Instant's range).
+    if ms == 0.0 || ms > 1e12 {
         return Some(None);
     }
     Some(Some(
-        tokio::time::Instant::now() + Duration::from_secs_f64(t),
+        tokio::time::Instant::now() + Duration::from_millis(ms as u64),
     ))
 }
 
@@ -600,6 +627,11 @@ fn bmove_generic(
         to_left,
         dest: own(&args[2]),
     };
+    // Inside MULTI (Redis's CLIENT_DENY_BLOCKING) the reply is a null
+    // bulk, addReplyNull; a real timeout replies a null array.
+    if c.tx.in_exec {
+        return c.reply(Frame::Null);
+    }
     block(c, db, vec![args[1].clone()], op, deadline, Frame::NullArray);
 }
 

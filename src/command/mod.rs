@@ -47,6 +47,7 @@ pub mod lists;
 pub mod observe;
 pub mod pubsub;
 pub mod replay;
+pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -230,7 +231,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("hmget", -3, hashes::hmget),
     dcmd("hmset", -4, hashes::hmset),
     dcmd("hrandfield", -2, hashes::hrandfield),
-    dcmd("hscan", -3, hashes::hscan),
+    dcmd("hscan", -3, scan::hscan),
     dcmd("hset", -4, hashes::hset),
     dcmd("hsetnx", 4, hashes::hsetnx),
     dcmd("hstrlen", 3, hashes::hstrlen),
@@ -315,7 +316,7 @@ pub static TABLE: &[Spec] = &[
     cmd("spublish", 3, pubsub::spublish),
     dcmd("srandmember", -2, sets::srandmember),
     dcmd("srem", -3, sets::srem),
-    dcmd("sscan", -3, sets::sscan),
+    dcmd("sscan", -3, scan::sscan),
     pubsub_cmd("ssubscribe", -2, pubsub::ssubscribe),
     dcmd("strlen", 2, strings::strlen),
     pubsub_cmd("subscribe", -2, pubsub::subscribe),
@@ -374,7 +375,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("zrevrangebylex", -4, zsets::zrevrangebylex),
     dcmd("zrevrangebyscore", -4, zsets::zrevrangebyscore),
     dcmd("zrevrank", 3, zsets::zrevrank),
-    dcmd("zscan", -3, zsets::zscan),
+    dcmd("zscan", -3, scan::zscan),
     dcmd("zscore", 3, zsets::zscore),
     dcmd("zunion", -3, zsetops::zunion),
     dcmd("zunionstore", -4, zsetops::zunionstore),

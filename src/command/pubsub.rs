@@ -122,6 +122,11 @@ pub fn subscribe(c: &mut Client, args: &[Bytes]) {
 
 /// SSUBSCRIBE shardchannel [shardchannel ...].
 pub fn ssubscribe(c: &mut Client, args: &[Bytes]) {
+    // Redis refuses SSUBSCRIBE to a CLIENT_DENY_BLOCKING client (inside
+    // EXEC), while SUBSCRIBE there stays allowed for compatibility.
+    if c.tx.in_exec {
+        return c.error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
     subscribe_cmd(c, args, Kind::Shard);
 }
 

@@ -190,6 +190,13 @@ pub fn srandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let Ok(count) = parse_count(c, args, false) else {
         return;
     };
+    // Redis reads the count with getRangeLongFromObjectOrReply(-LONG_MAX,
+    // LONG_MAX).
+    if count == Some(i64::MIN) {
+        return c.error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        );
+    }
     if count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
         return c.error("ERR value is out of range");
     }
@@ -382,7 +389,8 @@ pub fn sintercard(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             match parse_i64(&rest[i + 1]) {
                 Some(l) if l >= 0 => limit = l as usize,
                 Some(_) => return c.error("ERR LIMIT can't be negative"),
-                None => return c.error(ERR_NOT_INTEGER),
+                // getPositiveLongFromObjectOrReply: one text for both.
+                None => return c.error("ERR LIMIT can't be negative"),
             }
             i += 2;
         } else {
@@ -397,27 +405,4 @@ pub fn sintercard(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         };
         c.reply(Frame::Integer(k as i64));
     }
-}
-
-/// SSCAN key cursor [MATCH pattern] [COUNT count]: the whole set in one
-/// step (cursor 0), as Redis does for small sets.
-pub fn sscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    if super::keys::parse_cursor(&args[2]).is_none() {
-        return c.error("ERR invalid cursor");
-    }
-    let o = match super::keys::parse_scan_opts(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return c.error(e),
-    };
-    let Ok(s) = read(c, db, &args[1]) else {
-        return;
-    };
-    let out = s.map_or(vec![], |s| {
-        s.members()
-            .iter()
-            .filter(|m| o.pattern.as_ref().is_none_or(|p| p.matches(m)))
-            .map(|m| Frame::Bulk(m.clone()))
-            .collect()
-    });
-    c.reply(Frame::Array(vec![Frame::bulk("0"), Frame::Array(out)]));
 }

@@ -785,33 +785,3 @@ pub fn bzmpop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         Frame::NullArray,
     );
 }
-
-/// ZSCAN key cursor [MATCH pattern] [COUNT count]: the whole set in one
-/// step (cursor 0), in score order, as Redis does for small sets.
-pub fn zscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    if super::keys::parse_cursor(&args[2]).is_none() {
-        return c.error("ERR invalid cursor");
-    }
-    let o = match super::keys::parse_scan_opts(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return c.error(e),
-    };
-    let Ok(z) = read(c, db, &args[1]) else {
-        return;
-    };
-    let mut out = Vec::new();
-    if let Some(z) = z {
-        let mut cur = z.first();
-        while let Some(p) = cur {
-            let (m, s) = z.entry(p);
-            if o.pattern.as_ref().is_none_or(|pat| pat.matches(m)) {
-                out.push(Frame::Bulk(m.clone()));
-                out.push(Frame::Bulk(Bytes::from(
-                    crate::protocol::frame::format_double(s),
-                )));
-            }
-            cur = z.next(p);
-        }
-    }
-    c.reply(Frame::Array(vec![Frame::bulk("0"), Frame::Array(out)]));
-}

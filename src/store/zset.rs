@@ -461,6 +461,33 @@ impl Default for ZSet {
 pub struct Cursor(u32);
 
 impl ZSet {
+    /// ZSCAN's cursor: visits the members in up to `count` arena slots from
+    /// slot `cursor` upward, and returns the slot to resume from (0 once
+    /// the arena is done). A node never changes slot while it lives, so a
+    /// member present for a whole scan is visited; freed slots are skipped
+    /// without counting.
+    pub fn scan_slots(&self, cursor: u64, count: usize, mut f: impl FnMut(&Bytes, f64)) -> u64 {
+        let nodes = &self.list.nodes;
+        // Slot 0 is the head.
+        let mut i = usize::try_from(cursor).unwrap_or(usize::MAX).max(1);
+        let mut visited = 0;
+        while visited < count.max(1) {
+            let Some(n) = nodes.get(i) else {
+                return 0;
+            };
+            if !n.levels.is_empty() {
+                f(&n.member, n.score);
+                visited += 1;
+            }
+            i += 1;
+        }
+        if i >= nodes.len() {
+            0
+        } else {
+            i as u64
+        }
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         self.dict.len()
