@@ -211,7 +211,8 @@ fn move_between_databases() {
     run(&mut con, &["SELECT", "0"]).expect("select");
     run(&mut con, &["SET", "dup", "0"]).expect("set");
     assert_eq!(int(&mut con, &["MOVE", "dup", "1"]), 0);
-    assert!(err(&mut con, &["MOVE", "dup", "0"]).contains("source and destination objects are the same"));
+    assert!(err(&mut con, &["MOVE", "dup", "0"])
+        .contains("source and destination objects are the same"));
     assert!(err(&mut con, &["MOVE", "dup", "16"]).contains("DB index is out of range"));
     assert!(err(&mut con, &["MOVE", "dup", "-1"]).contains("DB index is out of range"));
     assert!(err(&mut con, &["MOVE", "dup", "x"]).contains("value is not an integer"));

@@ -215,7 +215,11 @@ struct Overhead {
 
 /// Redis's per-database table overhead: entries, slots and `robj`s.
 fn table_overhead(n: usize, with_objects: bool) -> u64 {
-    let slots = if n == 0 { 0 } else { n.max(4).next_power_of_two() };
+    let slots = if n == 0 {
+        0
+    } else {
+        n.max(4).next_power_of_two()
+    };
     (n * 24 + slots * 8 + if with_objects { n * 16 } else { 0 }) as u64
 }
 
@@ -354,7 +358,8 @@ fn doctor_report(o: &Overhead) -> String {
     if !(big_peak || high_frag || big_client_buf || many_scripts) {
         return "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n".into();
     }
-    let mut s = String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+    let mut s =
+        String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
     if big_peak {
         s.push_str(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
     }
@@ -374,7 +379,9 @@ fn doctor_report(o: &Overhead) -> String {
 /// MEMORY MALLOC-STATS: Redis's reply when not built with jemalloc (INFO
 /// reports `mem_allocator:libc`).
 pub fn memory_malloc_stats(c: &mut Client, _args: &[Bytes]) {
-    c.reply(Frame::bulk(&b"Stats not supported for the current allocator"[..]));
+    c.reply(Frame::bulk(
+        &b"Stats not supported for the current allocator"[..],
+    ));
 }
 
 /// MEMORY PURGE: nothing to purge outside jemalloc, as in Redis.
@@ -467,11 +474,10 @@ mod tests {
         a.set_deadline(b"k", a.now + 60_000);
         assert!(move_key(&mut a, &mut b, b"k"));
         assert!(!a.contains(b"k"));
-        let (v, _, enc) = b.inspect(b"k").map(|(v, c, e)| (v.clone(), c, e)).unwrap_or((
-            Value::Str(Bytes::new()),
-            0,
-            StrEnc::Derived,
-        ));
+        let (v, _, enc) = b
+            .inspect(b"k")
+            .map(|(v, c, e)| (v.clone(), c, e))
+            .unwrap_or((Value::Str(Bytes::new()), 0, StrEnc::Derived));
         assert_eq!(v.encoding(enc), "raw");
         assert!(b.deadline(b"k").is_some());
         // An existing key in the target stops the move.

@@ -217,8 +217,14 @@ mod tests {
     #[test]
     fn strings() {
         assert_eq!(str_encoding(b"1234", StrEnc::Derived), "int");
-        assert_eq!(str_encoding(b"-9223372036854775808", StrEnc::Derived), "int");
-        assert_eq!(str_encoding(b"9223372036854775808", StrEnc::Derived), "embstr");
+        assert_eq!(
+            str_encoding(b"-9223372036854775808", StrEnc::Derived),
+            "int"
+        );
+        assert_eq!(
+            str_encoding(b"9223372036854775808", StrEnc::Derived),
+            "embstr"
+        );
         assert_eq!(str_encoding(b"01", StrEnc::Derived), "embstr");
         assert_eq!(str_encoding(&[b'a'; 44], StrEnc::Derived), "embstr");
         assert_eq!(str_encoding(&[b'a'; 45], StrEnc::Derived), "raw");

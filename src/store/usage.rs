@@ -213,7 +213,11 @@ fn value_usage(v: &Value, enc: StrEnc, samples: usize) -> usize {
                 cur = z.next(c);
             }
             // `zset` and `zskiplist` structs, the dict, its slots.
-            ROBJ + 16 + 32 + DICT + 8 * dict_slots(z.len()) + header
+            ROBJ + 16
+                + 32
+                + DICT
+                + 8 * dict_slots(z.len())
+                + header
                 + extrapolate(sampled, n, z.len())
         }
         // One preallocated node listpack (`stream-node-max-bytes`) and
@@ -274,7 +278,10 @@ mod tests {
         h.insert(b"b", Bytes::from_static(b"2"));
         let h = Value::Hash(Box::new(h));
         assert_eq!(key_usage(b"h", &h, StrEnc::Derived, 5), 80);
-        for (members, want) in [([&b"1"[..], b"2", b"3"], 64), ([&b"a"[..], b"b", b"c"], 232)] {
+        for (members, want) in [
+            ([&b"1"[..], b"2", b"3"], 64),
+            ([&b"a"[..], b"b", b"c"], 232),
+        ] {
             let mut s = crate::store::Set::default();
             for x in members {
                 s.insert(x);
