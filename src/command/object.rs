@@ -304,7 +304,7 @@ pub fn memory_stats(c: &mut Client, _args: &[Bytes]) {
         (key("keys.count"), int(o.keys)),
         (
             key("keys.bytes-per-key"),
-            int(if o.keys == 0 { 0 } else { net / o.keys }),
+            int(net.checked_div(o.keys).unwrap_or(0)),
         ),
         (key("dataset.bytes"), int(dataset)),
         (
