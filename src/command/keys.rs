@@ -12,6 +12,7 @@ use super::{parse_i64, put_db, take_db, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::Frame;
+use crate::store::encoding::StrEnc;
 use crate::store::{Db, Value};
 use crate::util::glob::Pattern;
 
@@ -23,13 +24,16 @@ pub fn del(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 
 /// EXISTS key [key ...] (duplicates count each time).
 pub fn exists(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    let n = args[1..].iter().filter(|k| db.exists(k)).count();
+    let n = args[1..]
+        .iter()
+        .filter(|k| db.get_no_touch(k).is_some())
+        .count();
     c.reply(Frame::Integer(n as i64));
 }
 
 /// TYPE key.
 pub fn type_(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    let t = db.get(&args[1]).map_or("none", |v| v.type_name());
+    let t = db.get_no_touch(&args[1]).map_or("none", |v| v.type_name());
     c.reply(Frame::simple(t));
 }
 
@@ -161,7 +165,7 @@ pub fn pexpireat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 }
 
 fn ttl_generic(c: &mut Client, db: &mut Db, key: &[u8], ms: bool, absolute: bool) {
-    if !db.exists(key) {
+    if db.get_no_touch(key).is_none() {
         return c.reply(Frame::Integer(-2));
     }
     let Some(at) = db.deadline(key) else {
@@ -326,10 +330,14 @@ fn rename_generic(c: &mut Client, db: &mut Db, args: &[Bytes], nx: bool) {
         db.remove(dst);
     }
     let deadline = db.deadline(src);
+    let meta = db.meta(src);
     let Some(v) = db.remove(src) else {
         return c.error("ERR no such key");
     };
     db.set(dst, v, false);
+    if let Some(m) = meta {
+        db.set_meta(dst, m);
+    }
     if let Some(at) = deadline {
         db.set_deadline(dst, at);
     }
@@ -390,7 +398,8 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
         None => {
             let v = g_lo.get(src).cloned();
             let d = g_lo.deadline(src);
-            copy_into(&mut g_lo, dst, v, d, replace)
+            let enc = g_lo.meta(src).map(|m| m.1);
+            copy_into(&mut g_lo, dst, v.zip(enc), d, replace)
         }
         Some(g_hi) => {
             let (from, to): (&mut Db, &mut Db) = if src_is_lo {
@@ -400,7 +409,8 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
             };
             let v = from.get(src).cloned();
             let d = from.deadline(src);
-            copy_into(to, dst, v, d, replace)
+            let enc = from.meta(src).map(|m| m.1);
+            copy_into(to, dst, v.zip(enc), d, replace)
         }
     };
     if result == 1 {
@@ -426,16 +436,19 @@ pub fn copy(c: &mut Client, args: &[Bytes]) {
 fn copy_into(
     to: &mut Db,
     dst: &[u8],
-    v: Option<Value>,
+    v: Option<(Value, StrEnc)>,
     deadline: Option<u64>,
     replace: bool,
 ) -> i64 {
-    let Some(v) = v else { return 0 };
+    let Some((v, enc)) = v else { return 0 };
     if to.exists(dst) && !replace {
         return 0;
     }
     to.remove(dst);
     to.set(dst, v, false);
+    // A copy keeps the representation (Redis's `dupStringObject`), not
+    // the access clock.
+    to.set_str_enc(dst, enc);
     if let Some(at) = deadline {
         to.set_deadline(dst, at);
     }

@@ -44,6 +44,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod lists;
+pub mod object;
 pub mod observe;
 pub mod pubsub;
 pub mod replay;
@@ -257,11 +258,14 @@ pub static TABLE: &[Spec] = &[
     dcmd("lrem", 4, lists::lrem),
     dcmd("lset", 4, lists::lset),
     dcmd("ltrim", 4, lists::ltrim),
+    container("memory", -2, no_subcommand, object::MEMORY_SUBCOMMANDS),
     dcmd("mget", -2, strings::mget),
     cmd("monitor", 1, observe::monitor),
+    cmd("move", 3, object::move_),
     dcmd("mset", -3, strings::mset),
     dcmd("msetnx", -3, strings::msetnx),
     cmd("multi", 1, transactions::multi),
+    container("object", -2, no_subcommand, object::OBJECT_SUBCOMMANDS),
     dcmd("persist", 2, keys::persist),
     dcmd("pexpire", -3, keys::pexpire),
     dcmd("pexpireat", -3, keys::pexpireat),
@@ -326,6 +330,7 @@ pub static TABLE: &[Spec] = &[
     pubsub_cmd("sunsubscribe", -1, pubsub::sunsubscribe),
     cmd("swapdb", 3, keys::swapdb),
     cmd("time", 1, server::time),
+    dcmd("touch", -2, object::touch),
     dcmd("ttl", 2, keys::ttl),
     dcmd("type", 2, keys::type_),
     dcmd("unlink", -2, keys::del),

@@ -11,6 +11,7 @@ use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::Frame;
+use crate::store::encoding::StrEnc;
 use crate::store::{own, Db, Value, WRONGTYPE};
 
 /// Largest string SETRANGE / APPEND may build (Redis's 512 MB default).
@@ -421,6 +422,8 @@ pub fn incrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
     let text = Bytes::from(ld::format_human(n));
     db.set(key, Value::Str(text.clone()), true);
+    // Redis stores the formatted number as a plain string, never `int`.
+    db.set_str_enc(key, StrEnc::NotInt);
     db.modified(key);
     db.notify(notify::STRING, "incrbyfloat", key);
     // The result, not the increment: float sums must not drift on reload.
@@ -441,6 +444,13 @@ pub fn append(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let Ok(cur) = get_str(c, db, key) else {
         return;
     };
+    // Appending to an existing string grows it in place (`raw`); a new
+    // key is stored as SET would store it.
+    let enc = if cur.is_some() {
+        StrEnc::Raw
+    } else {
+        StrEnc::Derived
+    };
     let cur = cur.unwrap_or_default();
     if cur.len() + args[2].len() > MAX_STRING {
         return c.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -450,6 +460,7 @@ pub fn append(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     v.extend_from_slice(&args[2]);
     let n = v.len();
     db.set(key, Value::Str(Bytes::from(v)), true);
+    db.set_str_enc(key, enc);
     db.modified(key);
     db.notify(notify::STRING, "append", key);
     c.reply(Frame::Integer(n as i64));
@@ -520,6 +531,8 @@ pub fn setrange(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     v[offset..offset + val.len()].copy_from_slice(val);
     let n = v.len();
     db.set(key, Value::Str(Bytes::from(v)), true);
+    // Written in place: `raw`, whatever it holds.
+    db.set_str_enc(key, StrEnc::Raw);
     db.modified(key);
     db.notify(notify::STRING, "setrange", key);
     c.reply(Frame::Integer(n as i64));

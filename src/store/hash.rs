@@ -16,6 +16,8 @@ pub const FIELD_OVERHEAD: usize = 96;
 pub struct Hash {
     map: Map<Bytes, Bytes>,
     bytes: usize,
+    /// Redis's representation (listpack / hashtable), see `encoding`.
+    pub(super) enc: super::encoding::Track,
 }
 
 impl Hash {
@@ -47,6 +49,7 @@ impl Hash {
     /// Sets `field` (copied if new); true if the field is new.
     pub fn insert(&mut self, field: &[u8], value: Bytes) -> bool {
         let vlen = value.len();
+        self.enc.saw(field.len().max(vlen));
         match self.map.get_mut(field) {
             Some(v) => {
                 self.bytes = self.bytes + vlen - v.len();

@@ -45,6 +45,7 @@
 //! Stored keys and values never borrow the client's read buffer: every
 //! argument kept is copied into its own allocation ([`own`]).
 
+pub mod encoding;
 pub mod evict;
 pub mod expire;
 pub mod hash;
@@ -53,6 +54,7 @@ pub mod list;
 
 pub mod set;
 pub mod stream;
+pub mod usage;
 pub mod zset;
 
 use std::collections::{HashMap, HashSet};
@@ -155,6 +157,9 @@ impl Value {
 struct Entry {
     value: Value,
     clock: u32,
+    /// How a string value was written (see [`encoding`]); fits in the
+    /// padding after `clock`.
+    enc: encoding::StrEnc,
 }
 
 /// One keyspace event waiting to be published when the lock is released.
@@ -210,6 +215,8 @@ pub struct Db {
     /// The LFU parameters while an LFU `maxmemory-policy` is in force
     /// (snapshot taken when locking); None: access clocks are LRU times.
     pub lfu: Option<evict::Lfu>,
+    /// The encoding thresholds in force (snapshot taken when locking).
+    pub enc_limits: encoding::Limits,
     /// The store-wide sum of every database's `used` (what `maxmemory` is
     /// checked against without locking every database).
     total: Arc<AtomicUsize>,
@@ -261,6 +268,7 @@ impl Db {
             hits: 0,
             misses: 0,
             lfu: None,
+            enc_limits: encoding::Limits::default(),
             total,
             dirty: 0,
             propagating: false,
@@ -342,12 +350,26 @@ impl Db {
     /// The value of `key`, after lazy expiry; counts a keyspace hit or
     /// miss and marks the key accessed (for eviction).
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+        self.lookup(key, true)
+    }
+
+    /// [`Db::get`] without marking the key accessed: what Redis's
+    /// `LOOKUP_NOTOUCH` reads (TTL, TYPE, EXISTS) see.
+    pub fn get_no_touch(&mut self, key: &[u8]) -> Option<&Value> {
+        self.lookup(key, false)
+    }
+
+    /// A lookup after lazy expiry, counted as a hit or miss, marking the
+    /// key accessed if `touch`.
+    fn lookup(&mut self, key: &[u8], touch: bool) -> Option<&Value> {
         self.expire_if_needed(key);
         let (now, lfu) = (self.now, self.lfu);
         match self.keys.get_mut(key) {
             Some(e) => {
                 self.hits += 1;
-                e.clock = evict::touched(e.clock, now, lfu);
+                if touch {
+                    e.clock = evict::touched(e.clock, now, lfu);
+                }
                 Some(&e.value)
             }
             None => {
@@ -373,6 +395,7 @@ impl Db {
         let v = &mut e.value;
         let before = v.mem();
         let r = f(v);
+        v.settle_encoding(&self.enc_limits);
         let after = v.mem();
         let empty = v.is_empty_collection();
         self.account(after, before);
@@ -384,13 +407,15 @@ impl Db {
 
     /// Stores `value` at `key`, replacing any value; the TTL is dropped
     /// unless `keep_ttl`. The key is copied into its own allocation if new.
-    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+    pub fn set(&mut self, key: &[u8], mut value: Value, keep_ttl: bool) {
+        value.settle_encoding(&self.enc_limits);
         let add = value.mem();
         let (now, lfu) = (self.now, self.lfu);
         match self.keys.get_mut(key) {
             Some(old) => {
                 let before = old.value.mem();
                 old.value = value;
+                old.enc = encoding::StrEnc::Derived;
                 // As Redis's dbSetValue: an overwrite keeps the LFU counter.
                 if lfu.is_none() {
                     old.clock = evict::fresh_clock(now, lfu);
@@ -399,7 +424,14 @@ impl Db {
             }
             None => {
                 let clock = evict::fresh_clock(now, lfu);
-                self.keys.insert(own(key), Entry { value, clock });
+                self.keys.insert(
+                    own(key),
+                    Entry {
+                        value,
+                        clock,
+                        enc: encoding::StrEnc::Derived,
+                    },
+                );
                 self.account(KEY_OVERHEAD + key.len() + add, 0);
                 // Redis's dbAdd: the `new` event precedes the command's own.
                 self.notify(notify::NEW, "new", key);
@@ -663,6 +695,36 @@ impl Db {
         self.keys.contains_key(key) && self.is_expired(key)
     }
 
+    /// The value of `key` with its access clock and how a string was
+    /// written, as OBJECT and MEMORY USAGE see it (Redis's
+    /// `objectCommandLookup`): no lazy expiry, no access recorded, no
+    /// hit or miss counted.
+    pub fn inspect(&self, key: &[u8]) -> Option<(&Value, u32, encoding::StrEnc)> {
+        self.keys.get(key).map(|e| (&e.value, e.clock, e.enc))
+    }
+
+    /// Records how the string at `key` was written, when the command left
+    /// another representation than SET would (see [`encoding`]).
+    pub fn set_str_enc(&mut self, key: &[u8], enc: encoding::StrEnc) {
+        if let Some(e) = self.keys.get_mut(key) {
+            e.enc = enc;
+        }
+    }
+
+    /// What travels with a value when RENAME or MOVE move the object
+    /// itself (Redis keeps the same `robj`): its access clock and string
+    /// representation.
+    pub fn meta(&self, key: &[u8]) -> Option<(u32, encoding::StrEnc)> {
+        self.keys.get(key).map(|e| (e.clock, e.enc))
+    }
+
+    /// Gives `key` the access clock and representation [`Db::meta`] read.
+    pub fn set_meta(&mut self, key: &[u8], meta: (u32, encoding::StrEnc)) {
+        if let Some(e) = self.keys.get_mut(key) {
+            (e.clock, e.enc) = meta;
+        }
+    }
+
     /// True if `key` is stored, expired or not (no lazy expiry, no access
     /// recorded): for eviction's candidates.
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -702,6 +764,8 @@ pub struct Store {
     /// On once some client tracks keys: the databases then record the
     /// keys they modify (see `tracking`).
     pub tracking: Arc<AtomicBool>,
+    /// The encoding thresholds (see [`encoding`]).
+    pub encodings: encoding::Settings,
 }
 
 impl Store {
@@ -719,6 +783,7 @@ impl Store {
             used_total,
             evictor: evict::Evictor::default(),
             tracking,
+            encodings: encoding::Settings::default(),
         }
     }
 
@@ -728,6 +793,7 @@ impl Store {
     pub fn configure(&self, cfg: &crate::config::Config) {
         self.evictor.settings.configure(cfg);
         self.evictor.clear();
+        self.encodings.configure(cfg);
     }
 
     /// The keyspace's memory estimate over every database, without
@@ -747,6 +813,7 @@ impl Store {
         let mut g = self.dbs[i.min(self.dbs.len() - 1)].lock_arc();
         g.now = now_ms();
         g.lfu = self.evictor.settings.lfu();
+        g.enc_limits = self.encodings.limits();
         g
     }
 }

@@ -15,6 +15,8 @@ pub const MEMBER_OVERHEAD: usize = 64;
 pub struct Set {
     members: IndexSet<Bytes, ahash::RandomState>,
     bytes: usize,
+    /// Redis's representation (intset / hashtable), see `encoding`.
+    pub(super) enc: super::encoding::Track,
 }
 
 impl Set {
@@ -49,6 +51,7 @@ impl Set {
             return false;
         }
         self.bytes += m.len() + MEMBER_OVERHEAD;
+        self.enc.saw_member(m);
         self.members.insert(super::own(m));
         true
     }
@@ -56,6 +59,7 @@ impl Set {
     /// Adds an already-owned member; true if new.
     pub fn insert_owned(&mut self, m: Bytes) -> bool {
         let n = m.len();
+        self.enc.saw_member(&m);
         if self.members.insert(m) {
             self.bytes += n + MEMBER_OVERHEAD;
             true

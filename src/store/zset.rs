@@ -444,6 +444,8 @@ pub struct ZSet {
     dict: HashMap<Bytes, f64, ahash::RandomState>,
     list: SkipList,
     bytes: usize,
+    /// Redis's representation (listpack / skiplist), see `encoding`.
+    pub(super) enc: super::encoding::Track,
 }
 
 impl Default for ZSet {
@@ -452,6 +454,7 @@ impl Default for ZSet {
             dict: HashMap::default(),
             list: SkipList::new(),
             bytes: 0,
+            enc: Default::default(),
         }
     }
 }
@@ -511,6 +514,7 @@ impl ZSet {
     /// Sets the score of `m` (copied into its own allocation if new);
     /// true if the member is new.
     pub fn insert(&mut self, m: &[u8], score: f64) -> bool {
+        self.enc.saw(m.len());
         match self.dict.get_mut(m) {
             Some(old) => {
                 if *old != score {
