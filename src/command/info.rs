@@ -77,10 +77,7 @@ pub fn clients(c: &Client, s: &mut String) {
                 mem.max_output.to_string(),
             ),
             ("blocked_clients", blocked_clients(c).to_string()),
-            (
-                "tracking_clients",
-                sh.engine.tracking.stats().0.to_string(),
-            ),
+            ("tracking_clients", sh.engine.tracking.stats().0.to_string()),
             ("clients_in_timeout_table", "0".into()),
         ],
     );

@@ -180,7 +180,13 @@ impl Tracking {
     /// messages going to client `redirect` (0: itself); a BCAST client
     /// subscribes to `prefixes` (none: the empty prefix) on top of those
     /// it has.
-    pub fn enable(&self, handle: &Arc<ClientHandle>, redirect: u64, mode: Mode, prefixes: &[Bytes]) {
+    pub fn enable(
+        &self,
+        handle: &Arc<ClientHandle>,
+        redirect: u64,
+        mode: Mode,
+        prefixes: &[Bytes],
+    ) {
         self.switch.store(true, Relaxed);
         let mut t = self.tables.lock();
         let t = &mut *t;
@@ -197,7 +203,11 @@ impl Tracking {
         tr.broken = false;
         if mode.bcast {
             let empty = [Bytes::new()];
-            let list = if prefixes.is_empty() { &empty[..] } else { prefixes };
+            let list = if prefixes.is_empty() {
+                &empty[..]
+            } else {
+                prefixes
+            };
             for p in list {
                 let p = Bytes::copy_from_slice(p);
                 let entry = t.prefixes.entry(p.clone()).or_default();
@@ -245,10 +255,7 @@ impl Tracking {
         for k in keys {
             let ids = match t.keys.get_mut(k) {
                 Some(ids) => ids,
-                None => t
-                    .keys
-                    .entry(Bytes::copy_from_slice(k))
-                    .or_default(),
+                None => t.keys.entry(Bytes::copy_from_slice(k)).or_default(),
             };
             if ids.insert(id) {
                 t.items += 1;
@@ -532,7 +539,11 @@ mod tests {
     #[test]
     fn prefix_collisions_are_refused_with_redis_texts() {
         let t = Tracking::new(Arc::default(), Arc::default());
-        let p = |v: &[&str]| v.iter().map(|s| Bytes::from(s.to_string())).collect::<Vec<_>>();
+        let p = |v: &[&str]| {
+            v.iter()
+                .map(|s| Bytes::from(s.to_string()))
+                .collect::<Vec<_>>()
+        };
         let e = t.check_prefixes(1, &p(&["FOOBAR", "FOO"])).unwrap_err();
         assert!(e.starts_with("ERR Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'"));
         assert!(t.check_prefixes(1, &p(&["FOO", "BAR"])).is_ok());

@@ -195,7 +195,7 @@ mod tests {
             let mut a = v.clone();
             msort(&mut a, &mut |x: &(u8, u16), y: &(u8, u16)| x.0.cmp(&y.0));
             let mut b = v;
-            b.sort_by(|x, y| x.0.cmp(&y.0));
+            b.sort_by_key(|x| x.0);
             prop_assert_eq!(a, b);
         }
 

@@ -402,7 +402,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `rdbLoadLen` (an encoding byte where a length is due is an error).
-    pub fn len(&mut self) -> Option<u64> {
+    pub fn read_len(&mut self) -> Option<u64> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Some(n),
             Len::Encoded(_) => None,
@@ -413,7 +413,7 @@ impl<'a> Reader<'a> {
     /// when the input cannot hold that many, so that it can size an
     /// allocation.
     pub fn count(&mut self, unit: usize) -> Option<usize> {
-        let n = usize::try_from(self.len()?).ok()?;
+        let n = usize::try_from(self.read_len()?).ok()?;
         (n <= self.remaining() / unit.max(1)).then_some(n)
     }
 
@@ -431,8 +431,8 @@ impl<'a> Reader<'a> {
                 return Some(int_text(i32::from_le_bytes(b.try_into().ok()?) as i64));
             }
             Len::Encoded(ENC_LZF) => {
-                let clen = usize::try_from(self.len()?).ok()?;
-                let ulen = usize::try_from(self.len()?).ok()?;
+                let clen = usize::try_from(self.read_len()?).ok()?;
+                let ulen = usize::try_from(self.read_len()?).ok()?;
                 let compressed = self.take(clen)?;
                 // A back-reference of three bytes makes at most 264:
                 // a larger claim cannot be met and would only reserve
@@ -544,7 +544,7 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
             let mut l = List::new();
             for _ in 0..n {
                 let container = if ty == TYPE_LIST_QUICKLIST_2 {
-                    r.len()?
+                    r.read_len()?
                 } else {
                     CONTAINER_PACKED
                 };
@@ -614,7 +614,7 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
 
 /// Alternating elements as pairs (None for an odd count).
 fn pairs(items: Vec<Vec<u8>>) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     let mut it = items.into_iter();

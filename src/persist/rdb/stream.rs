@@ -161,15 +161,15 @@ fn read_raw_id(r: &mut Reader) -> Option<StreamId> {
 }
 
 fn read_id(r: &mut Reader) -> Option<StreamId> {
-    Some(StreamId::new(r.len()?, r.len()?))
+    Some(StreamId::new(r.read_len()?, r.read_len()?))
 }
+
+/// An entry's field-value pairs, as read.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The live entries of one node's listpack, checked element by element
 /// (Redis's `streamValidateListpackIntegrity` with deep sanitization).
-fn node_entries(
-    master: StreamId,
-    items: &[Item],
-) -> Option<Vec<(StreamId, Vec<(Vec<u8>, Vec<u8>)>)>> {
+fn node_entries(master: StreamId, items: &[Item]) -> Option<Vec<(StreamId, Fields)>> {
     let mut it = items.iter().copied();
     let int = |it: &mut dyn Iterator<Item = Item>| it.next().and_then(Item::int);
     let live = int(&mut it)?;
@@ -253,7 +253,7 @@ pub fn read(r: &mut Reader, v2: bool) -> Option<Stream> {
             s.append(id, &refs).ok()?;
         }
     }
-    let length = r.len()?;
+    let length = r.read_len()?;
     let last_id = read_id(r)?;
     if length != s.len() || last_id < s.last_id {
         return None;
@@ -265,7 +265,7 @@ pub fn read(r: &mut Reader, v2: bool) -> Option<Stream> {
             s.first_id = first_id;
         }
         s.max_deleted_id = read_id(r)?;
-        s.entries_added = r.len()?;
+        s.entries_added = r.read_len()?;
     } else {
         s.max_deleted_id = StreamId::MIN;
         s.entries_added = s.len();
@@ -275,7 +275,7 @@ pub fn read(r: &mut Reader, v2: bool) -> Option<Stream> {
         let name = r.bytes()?;
         let last = read_id(r)?;
         let entries_read = if v2 {
-            Some(r.len()?).filter(|&n| n != u64::MAX)
+            Some(r.read_len()?).filter(|&n| n != u64::MAX)
         } else {
             s.estimate_distance(last)
         };
@@ -288,7 +288,7 @@ pub fn read(r: &mut Reader, v2: bool) -> Option<Stream> {
         for _ in 0..r.count(17)? {
             let id = read_raw_id(r)?;
             let time = r.millis()?;
-            let count = r.len()?;
+            let count = r.read_len()?;
             if pel.insert(id, (time, count, None)).is_some() {
                 return None;
             }
