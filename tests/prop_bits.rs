@@ -49,7 +49,7 @@ fn signed_reference(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i6
 proptest! {
     #[test]
     fn fields_read_back_what_was_written(
-        mut s in proptest::collection::vec(any::<u8>(), 9..40),
+        mut s in proptest::collection::vec(any::<u8>(), 16..40),
         offset in 0u64..64,
         bits in 1u32..=64,
         value in any::<u64>(),
@@ -139,12 +139,15 @@ proptest! {
 
     #[test]
     fn long_double_short_decimals_print_back(
-        int in 0u64..1_000_000,
+        int in 0u64..10,
         frac in 0u64..1_000_000_000,
         neg in any::<bool>(),
     ) {
-        // 15 significant digits at most: well within the 19 a long double
-        // keeps, so %.17Lf gives the text back (trailing zeros trimmed).
+        // %.17Lf prints 17 decimals: with one integer digit that is 18
+        // significant digits, within the 19 a long double keeps, so the
+        // text comes back (trailing zeros trimmed). With more integer
+        // digits Redis itself prints noise (512.027626032 gives
+        // 512.02762603200000002 on redis-server).
         let text = format!("{}{}.{:09}", if neg { "-" } else { "" }, int, frac);
         let v = ld::parse(text.as_bytes());
         prop_assert!(v.is_some());

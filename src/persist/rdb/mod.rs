@@ -121,7 +121,8 @@ pub fn dump(value: &Value, enc: &Encoding) -> Vec<u8> {
 }
 
 /// Redis's `verifyDumpPayload`: at least the footer, a version this
-/// server knows, and a matching CRC64 (a CRC of 0 is not checked).
+/// server knows, and a matching CRC64 (a CRC of 0 included: only RDB
+/// files skip the check then).
 pub fn payload_ok(payload: &[u8]) -> bool {
     let Some(split) = payload.len().checked_sub(10) else {
         return false;
@@ -134,7 +135,7 @@ pub fn payload_ok(payload: &[u8]) -> bool {
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&footer[2..]);
     let crc = u64::from_le_bytes(crc);
-    crc == 0 || CRC64.checksum(&payload[..split + 2]) == crc
+    CRC64.checksum(&payload[..split + 2]) == crc
 }
 
 /// The value of a DUMP payload already checked by [`payload_ok`]: its
