@@ -31,7 +31,7 @@ use crate::config::notify;
 use crate::protocol::Frame;
 use crate::store::{Db, List, Value, WRONGTYPE};
 use crate::util::c_str;
-use crate::util::strtod::strtod;
+use crate::util::strtod::{has_nonzero_mantissa, strtod};
 
 /// The error for a weight `strtod` does not read whole.
 const ERR_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
@@ -395,19 +395,6 @@ fn to_double(s: &[u8]) -> Option<f64> {
         return None;
     }
     Some(v)
-}
-
-/// True if the number's digits before its exponent are not all zero, so
-/// a zero or subnormal result means it underflowed.
-fn has_nonzero_mantissa(s: &[u8]) -> bool {
-    let (digits, exponent) = match s.iter().position(|b| *b | 0x20 == b'x') {
-        Some(x) => (&s[x + 1..], b'p'),
-        None => (s, b'e'),
-    };
-    digits
-        .iter()
-        .take_while(|b| **b | 0x20 != exponent)
-        .any(|b| b.is_ascii_hexdigit() && *b != b'0')
 }
 
 /// Redis's `sortCompare` (before DESC reverses it). Numeric: by score, then

@@ -15,9 +15,9 @@ use rand::Rng;
 use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
-use crate::protocol::{Frame, Protocol};
+use crate::protocol::Frame;
 use crate::store::{Db, Set, Value, ZSet, WRONGTYPE};
-use crate::util::strtod::strtod;
+use crate::util::strtod::{has_nonzero_mantissa, strtod};
 
 /// Which combination of the inputs a command computes.
 #[derive(Clone, Copy, PartialEq)]
@@ -107,19 +107,6 @@ fn get_double(a: &[u8]) -> Option<f64> {
         return None;
     }
     Some(v)
-}
-
-/// True if the number's digits before its exponent are not all zero, so a
-/// zero result means it underflowed.
-fn has_nonzero_mantissa(s: &[u8]) -> bool {
-    let (digits, exponent) = match s.iter().position(|b| *b | 0x20 == b'x') {
-        Some(x) => (&s[x + 1..], b'p'),
-        None => (s, b'e'),
-    };
-    digits
-        .iter()
-        .take_while(|b| **b | 0x20 != exponent)
-        .any(|b| b.is_ascii_hexdigit() && *b != b'0')
 }
 
 /// Redis's `zunionInterAggregate`: a sum that is NaN (inf + -inf) is 0.
@@ -392,29 +379,11 @@ fn generic(c: &mut Client, db: &mut Db, args: &[Bytes], op: Op, store: bool, car
         items.push((m.clone(), s));
         cur = result.next(p);
     }
-    c.reply(scored_reply(c.protocol, items, req.withscores));
-}
-
-/// Members (with their scores): RESP2 a flat array, RESP3 pairs.
-fn scored_reply(proto: Protocol, items: Vec<(Bytes, f64)>, withscores: bool) -> Frame {
-    if !withscores {
-        return Frame::Array(items.into_iter().map(|(m, _)| Frame::Bulk(m)).collect());
-    }
-    if proto == Protocol::Resp3 {
-        Frame::Array(
-            items
-                .into_iter()
-                .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]))
-                .collect(),
-        )
-    } else {
-        Frame::Array(
-            items
-                .into_iter()
-                .flat_map(|(m, s)| [Frame::Bulk(m), Frame::Double(s)])
-                .collect(),
-        )
-    }
+    c.reply(super::zsets::members_reply(
+        c.protocol,
+        items,
+        req.withscores,
+    ));
 }
 
 /// ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES].
@@ -520,7 +489,7 @@ pub fn zrandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         let idx = rand::seq::index::sample(&mut rng, size, want as usize);
         items.extend(idx.into_iter().filter_map(at));
     }
-    c.reply(scored_reply(proto, items, withscores));
+    c.reply(super::zsets::members_reply(proto, items, withscores));
 }
 
 #[cfg(test)]

@@ -418,7 +418,7 @@ fn collect(
 }
 
 /// Encodes members (with scores) as ZRANGE replies them.
-fn members_reply(proto: Protocol, items: Vec<(Bytes, f64)>, withscores: bool) -> Frame {
+pub(super) fn members_reply(proto: Protocol, items: Vec<(Bytes, f64)>, withscores: bool) -> Frame {
     if !withscores {
         return Frame::Array(items.into_iter().map(|(m, _)| Frame::Bulk(m)).collect());
     }

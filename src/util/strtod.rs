@@ -175,6 +175,20 @@ fn hex_float(s: &[u8]) -> Option<(f64, usize)> {
     Some((v * 2f64.powi(exp as i32), j))
 }
 
+/// True if the digits of a number before its exponent are not all zero
+/// (hex digits after `0x`): then a zero or subnormal `strtod` result
+/// means it underflowed, which C reports as `ERANGE`.
+pub fn has_nonzero_mantissa(s: &[u8]) -> bool {
+    let (digits, exponent) = match s.iter().position(|b| *b | 0x20 == b'x') {
+        Some(x) => (&s[x + 1..], b'p'),
+        None => (s, b'e'),
+    };
+    digits
+        .iter()
+        .take_while(|b| **b | 0x20 != exponent)
+        .any(|b| b.is_ascii_hexdigit() && *b != b'0')
+}
+
 #[cfg(test)]
 mod tests {
     use super::strtod;
