@@ -300,3 +300,25 @@ fn lowering_the_limit_evicts_on_the_next_command() {
         "used_memory {used} after lowering maxmemory"
     );
 }
+
+#[test]
+fn lowering_maxmemory_evicts_at_once() {
+    // Redis evicts when CONFIG SET lowers the limit, not only when the next
+    // command comes: the event arrives with no further command sent.
+    let s = common::herald();
+    let mut con = connect(&s);
+    common::config_set(&mut con, "notify-keyspace-events", "Ee");
+    common::config_set(&mut con, "maxmemory-policy", "allkeys-lru");
+    let mut sub = connect(&s);
+    let _: () = redis::cmd("SUBSCRIBE")
+        .arg("__keyevent@0__:evicted")
+        .query(&mut sub)
+        .expect("subscribe");
+    let _: () = con.set("foo", "bar").expect("set");
+    common::config_set(&mut con, "maxmemory", "1");
+    assert_eq!(
+        evicted_events(&mut sub, 1),
+        HashSet::from(["foo".to_string()])
+    );
+    common::config_set(&mut con, "maxmemory", "0");
+}

@@ -417,3 +417,126 @@ fn flushing_the_database_releases_a_blocked_group_reader() {
         );
     }
 }
+
+/// The `name` line of INFO `section`, e.g. `errorstat_NOGROUP`.
+fn info_line(con: &mut Connection, section: &str, name: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+}
+
+#[test]
+fn destroying_a_group_fails_its_blocked_reader_in_the_stats() {
+    let s = common::herald();
+    let mut admin = connect(&s);
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut admin)
+        .expect("resetstat");
+    let _: String = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s")
+        .arg("g")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut admin)
+        .expect("xgroup");
+    let mut reader = connect(&s);
+    let h = std::thread::spawn(move || {
+        redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("alice")
+            .arg("BLOCK")
+            .arg(0)
+            .arg("STREAMS")
+            .arg("s")
+            .arg(">")
+            .query::<Value>(&mut reader)
+            .map_err(|e| e.to_string())
+    });
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        common::blocked_clients(&mut admin)
+    });
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg("s")
+        .arg("g")
+        .query(&mut admin)
+        .expect("destroy");
+    let got = h.join().expect("reader");
+    assert!(
+        got.as_ref().is_err_and(|e| e.contains("NOGROUP")),
+        "{got:?}"
+    );
+    // The reader's connection counts the failure once it has replied.
+    common::wait_until("errorstat_NOGROUP", TIMEOUT, || {
+        info_line(&mut admin, "errorstats", "errorstat_NOGROUP").as_deref() == Some("count=1")
+    });
+    let stat = info_line(&mut admin, "commandstats", "cmdstat_xreadgroup").expect("cmdstat");
+    assert!(stat.starts_with("calls=1,"), "{stat}");
+    assert!(stat.ends_with("rejected_calls=0,failed_calls=1"), "{stat}");
+    assert_eq!(
+        info_line(&mut admin, "stats", "total_error_replies").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn approximate_trims_remove_whole_nodes_of_the_configured_size() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    common::config_set(&mut con, "stream-node-max-entries", "10");
+    for _ in 0..100 {
+        let _: String = redis::cmd("XADD")
+            .arg("s")
+            .arg("*")
+            .arg("f")
+            .arg("v")
+            .query(&mut con)
+            .expect("xadd");
+    }
+    let xadd_trim = |con: &mut Connection| -> i64 {
+        let _: String = redis::cmd("XADD")
+            .arg("s")
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(55)
+            .arg("LIMIT")
+            .arg(30)
+            .arg("*")
+            .arg("f")
+            .arg("v")
+            .query(con)
+            .expect("xadd");
+        redis::cmd("XLEN").arg("s").query(con).expect("xlen")
+    };
+    // 101 entries in nodes of 10: three whole nodes fit under LIMIT 30.
+    assert_eq!(xadd_trim(&mut con), 71);
+    assert_eq!(xadd_trim(&mut con), 62);
+    // A node larger than LIMIT is never cut.
+    common::config_set(&mut con, "stream-node-max-entries", "2");
+    let _: i64 = redis::cmd("DEL").arg("t").query(&mut con).expect("del");
+    for _ in 0..3 {
+        let _: String = redis::cmd("XADD")
+            .arg("t")
+            .arg("*")
+            .arg("f")
+            .arg("v")
+            .query(&mut con)
+            .expect("xadd");
+    }
+    let trim = |con: &mut Connection, limit: i64| -> i64 {
+        redis::cmd("XTRIM")
+            .arg("t")
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(0)
+            .arg("LIMIT")
+            .arg(limit)
+            .query(con)
+            .expect("xtrim")
+    };
+    assert_eq!(trim(&mut con, 1), 0);
+    assert_eq!(trim(&mut con, 2), 2);
+}

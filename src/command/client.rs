@@ -401,6 +401,9 @@ impl Session for Client {
         };
         if b.slot.served.load(std::sync::atomic::Ordering::Acquire) {
             // Its reply is already in the outbox.
+            if let Some(text) = b.slot.error.get() {
+                super::observe::blocked_failed(self, text);
+            }
             self.blocked = None;
         } else if b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             // Leaves the queues, and replies unless served meanwhile (not

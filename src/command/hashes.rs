@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 
-use super::strings::{format_human, parse_f64};
 use super::{parse_i64, ERR_NOT_INTEGER};
 use crate::command::Client;
 use crate::config::notify;
@@ -226,7 +225,8 @@ pub fn hincrby(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 
 /// HINCRBYFLOAT key field increment.
 pub fn hincrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    let Some(by) = parse_f64(&args[3]) else {
+    use crate::util::long_double::{self as ld, LongDouble};
+    let Some(by) = ld::parse(&args[3]) else {
         return c.error("ERR value is not a valid float");
     };
     if !by.is_finite() {
@@ -238,20 +238,20 @@ pub fn hincrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         Ok(h) => h.and_then(|h| h.get(&args[2]).cloned()),
     };
     let cur = match cur {
-        None => 0.0,
-        Some(v) => match parse_f64(&v) {
+        None => LongDouble::from_i64(0),
+        Some(v) => match ld::parse(&v) {
             Some(n) => n,
             None => return c.error("ERR hash value is not a float"),
         },
     };
-    let n = cur + by;
+    let n = ld::add(cur, by);
     if !n.is_finite() {
         return c.error("ERR increment would produce NaN or Infinity");
     }
     if !ensure(c, db, key) {
         return;
     }
-    let text = Bytes::from(format_human(n));
+    let text = Bytes::from(ld::format_human(n));
     with_hash(db, key, |h| h.insert(&args[2], text.clone()));
     db.modified(key);
     db.notify(notify::HASH, "hincrbyfloat", key);

@@ -141,6 +141,17 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     }
 }
 
+/// A blocked command served with an error (`text`, code first) after it
+/// was counted as a call: counted as failed, and the error in errorstats,
+/// as Redis counts the error reply of an unblocked client.
+pub fn blocked_failed(c: &Client, text: &[u8]) {
+    c.shared.stats.count_error(text);
+    let names = flags::names();
+    if let Some(id) = names.iter().position(|n| *n == c.current_cmd) {
+        c.shared.observe.cmdstats.failed(id, names.len());
+    }
+}
+
 /// Shows a command to the clients in MONITOR mode, as run by `peer`
 /// (`lua` for a script's commands). Script commands are shown before
 /// they run, so that the lines of the commands they call follow theirs,

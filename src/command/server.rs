@@ -121,6 +121,11 @@ fn config_set(c: &mut Client, args: &[Bytes]) {
                 }
             }
             c.shared.config_changed();
+            // A lower maxmemory evicts at once, as Redis's updateMaxmemory
+            // does, not only when the next command comes.
+            if before.maxmemory != c.shared.config.read().maxmemory {
+                super::evict(c);
+            }
             // appendonly yes / no starts or stops the log.
             let aof_after = c.shared.config.read().appendonly;
             if aof_after != aof_before {

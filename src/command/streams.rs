@@ -297,7 +297,13 @@ fn parse_add_trim(c: &mut Client, args: &[Bytes], xadd: bool) -> Option<(TrimArg
         }
         t.limit = limit as u64;
     } else if t.approx {
-        t.limit = 100 * u64::from(crate::store::stream::NODE_MAX_ENTRIES);
+        // Redis's default: 100 nodes' worth, 10000 without a node limit.
+        let per_node = c.shared.engine.store.encodings.limits().stream_node_entries as u64;
+        t.limit = if per_node == 0 {
+            10_000
+        } else {
+            per_node.saturating_mul(100).min(1_000_000)
+        };
     }
     Some((t, i))
 }
@@ -332,6 +338,7 @@ pub fn xadd(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         .chunks_exact(2)
         .map(|p| (&p[0][..], &p[1][..]))
         .collect();
+    let lim = db.enc_limits;
     let res = with_stream(db, key, |s| -> Option<Result<_, AddError>> {
         Some((|| {
             if s.last_id == StreamId::MAX {
@@ -342,7 +349,7 @@ pub fn xadd(c: &mut Client, db: &mut Db, args: &[Bytes]) {
                 Some((id, true)) => id,
                 Some((id, false)) => s.next_id_for_ms(id.ms)?,
             };
-            s.append(id, &pairs)?;
+            s.append_within(id, &pairs, lim.stream_node_bytes, lim.stream_node_entries)?;
             let trimmed = t.how.map_or(0, |how| s.trim(how, t.approx, t.limit));
             Ok((id, trimmed))
         })())

@@ -382,21 +382,6 @@ pub fn parse_f64(arg: &[u8]) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
-/// Formats an INCRBYFLOAT / HINCRBYFLOAT result as Redis's long double
-/// "human" format: plain decimal, no exponent, trailing zeros trimmed. Redis
-/// computes in `long double`; rounding to 15 significant digits first
-/// makes f64 results of short decimals print as Redis prints them
-/// (`0.1 + 0.2` is `0.3`).
-pub fn format_human(d: f64) -> String {
-    let r: f64 = format!("{:.14e}", d).parse().unwrap_or(d);
-    let s = format!("{r}");
-    if s == "-0" {
-        "0".into()
-    } else {
-        s
-    }
-}
-
 /// INCRBYFLOAT key increment: computed as Redis does, in C's `long
 /// double` (`util::long_double`), so that the digits stored and replied
 /// are Redis's, `1e400` included.

@@ -227,11 +227,20 @@ pub fn zrevrank(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     rank_generic(c, db, args, true)
 }
 
+/// One score bound as Redis's `zslParseRange` reads it: C's `strtod` over
+/// the whole text after an optional `(`, so hex, leading blanks and an empty
+/// number (`(` alone means "above 0") are accepted; NaN is not.
 fn parse_score_bound(a: &[u8]) -> Option<(f64, bool)> {
-    match a.first() {
-        Some(b'(') => parse_f64(&a[1..]).map(|v| (v, true)),
-        _ => parse_f64(a).map(|v| (v, false)),
-    }
+    let (text, exclusive) = match a.split_first() {
+        Some((b'(', rest)) => (rest, true),
+        _ => (a, false),
+    };
+    let v = match crate::util::strtod::strtod(text) {
+        Some((v, used)) if used == text.len() => v,
+        None if text.is_empty() => 0.0,
+        _ => return None,
+    };
+    (!v.is_nan()).then_some((v, exclusive))
 }
 
 /// Parses `min max` score bounds (`(` for exclusive, `-inf`, `+inf`).

@@ -56,6 +56,10 @@ pub struct Slot {
     pub served: AtomicBool,
     /// Notified once served.
     pub notify: Notify,
+    /// The error text the waiter was served with, if any (a group or key
+    /// gone): the client's command then failed, which its error counters
+    /// must show although the reply did not pass through them.
+    pub error: std::sync::OnceLock<Bytes>,
 }
 
 /// One blocked client.
@@ -133,6 +137,9 @@ impl Waiters {
                     break;
                 };
                 self.remove(db, w.id, &w.keys);
+                if let Frame::Error(text) = &reply {
+                    let _ = w.slot.error.set(text.clone());
+                }
                 w.slot.served.store(true, Ordering::Release);
                 w.handle.push(reply.to_bytes(w.handle.protocol()));
                 w.slot.notify.notify_one();

@@ -39,6 +39,11 @@ pub struct Limits {
     /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
     pub zset_entries: usize,
     pub zset_value: usize,
+    /// `stream-node-max-bytes`, `stream-node-max-entries` (0 = no limit):
+    /// where a stream starts a new node, which decides what an
+    /// approximate trim can remove.
+    pub stream_node_bytes: usize,
+    pub stream_node_entries: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +55,8 @@ impl Default for Limits {
             set_entries: 512,
             zset_entries: 128,
             zset_value: 64,
+            stream_node_bytes: 4096,
+            stream_node_entries: 100,
         }
     }
 }
@@ -58,7 +65,7 @@ impl Default for Limits {
 /// refreshed at start and after CONFIG SET).
 #[derive(Debug)]
 pub struct Settings {
-    values: [AtomicUsize; 5],
+    values: [AtomicUsize; 7],
 }
 
 impl Default for Settings {
@@ -71,18 +78,22 @@ impl Default for Settings {
                 AtomicUsize::new(d.set_entries),
                 AtomicUsize::new(d.zset_entries),
                 AtomicUsize::new(d.zset_value),
+                AtomicUsize::new(d.stream_node_bytes),
+                AtomicUsize::new(d.stream_node_entries),
             ],
         }
     }
 }
 
 /// The configuration names of [`Settings::values`], in order.
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 7] = [
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "set-max-intset-entries",
     "zset-max-listpack-entries",
     "zset-max-listpack-value",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
 ];
 
 impl Settings {
@@ -97,13 +108,15 @@ impl Settings {
 
     /// The thresholds in force.
     pub fn limits(&self) -> Limits {
-        let [a, b, c, d, e] = &self.values;
+        let [a, b, c, d, e, f, g] = &self.values;
         Limits {
             hash_entries: a.load(Relaxed),
             hash_value: b.load(Relaxed),
             set_entries: c.load(Relaxed),
             zset_entries: d.load(Relaxed),
             zset_value: e.load(Relaxed),
+            stream_node_bytes: f.load(Relaxed),
+            stream_node_entries: g.load(Relaxed),
         }
     }
 }
@@ -240,6 +253,7 @@ mod tests {
             set_entries: 2,
             zset_entries: 2,
             zset_value: 4,
+            ..Limits::default()
         };
         let mut h = Value::Hash(Box::default());
         if let Value::Hash(x) = &mut h {

@@ -515,7 +515,13 @@ impl Db {
     /// One SCAN step: visits up to `count` positions below `cursor` (0 =
     /// start) walking downwards, calling `f` on each live key; returns the
     /// next cursor (0 when done). See the module header for why downwards.
+    /// A cursor with the top bit set was never issued (no table is that
+    /// big); Redis reads one such as `SCAN -1` as its last bucket and ends
+    /// the scan, so it ends here too, with nothing visited.
     pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Bytes, &Value)) -> u64 {
+        if cursor > i64::MAX as u64 {
+            return 0;
+        }
         let len = self.keys.len() as u64;
         let mut pos = if cursor == 0 || cursor > len {
             len

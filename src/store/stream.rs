@@ -63,6 +63,10 @@ pub const NODE_MAX_ENTRIES: u32 = 100;
 /// A node stops taking entries once its buffer would reach this size, as
 /// Redis's default `stream-node-max-bytes`.
 pub const NODE_MAX_BYTES: usize = 4096;
+
+/// Redis's `STREAM_LISTPACK_MAX_SIZE`: the node size used when
+/// `stream-node-max-bytes` is 0 or larger.
+const NODE_HARD_MAX_BYTES: usize = 1 << 30;
 /// Per-node bytes besides the buffer: the B-tree slot (16-byte key,
 /// 32-byte node) at B-tree occupancy, plus the buffer's allocator header.
 const NODE_OVERHEAD: usize = 96;
@@ -424,6 +428,24 @@ impl Stream {
     /// Appends an entry with ID `id`, which must be greater than the last
     /// ID. `pairs` are field/value pairs; their bytes are copied.
     pub fn append(&mut self, id: StreamId, pairs: &[(&[u8], &[u8])]) -> Result<(), AddError> {
+        self.append_within(id, pairs, NODE_MAX_BYTES, NODE_MAX_ENTRIES as usize)
+    }
+
+    /// [`Stream::append`] under the configured node limits
+    /// (`stream-node-max-bytes`, `stream-node-max-entries`; 0 = none, as
+    /// Redis's `streamAppendItem` reads them).
+    pub fn append_within(
+        &mut self,
+        id: StreamId,
+        pairs: &[(&[u8], &[u8])],
+        max_bytes: usize,
+        max_entries: usize,
+    ) -> Result<(), AddError> {
+        let max_bytes = if max_bytes == 0 || max_bytes > NODE_HARD_MAX_BYTES {
+            NODE_HARD_MAX_BYTES
+        } else {
+            max_bytes
+        };
         if self.last_id == StreamId::MAX {
             return Err(AddError::Exhausted);
         }
@@ -434,8 +456,9 @@ impl Stream {
         let mut new_node = true;
         if let Some(mut last) = self.nodes.last_entry() {
             let n = last.get();
+            let entries = (n.live + n.deleted) as usize;
             let full =
-                n.buf.len() + total >= NODE_MAX_BYTES || n.live + n.deleted >= NODE_MAX_ENTRIES;
+                n.buf.len() + total >= max_bytes || (max_entries != 0 && entries >= max_entries);
             if full {
                 let n = last.get_mut();
                 let before = n.mem();
