@@ -652,8 +652,15 @@ impl Config {
     }
 
     fn protected_allowed(&self, local_client: bool) -> bool {
-        // enable-protected-configs: no / yes / local.
-        match self.raw("enable-protected-configs") {
+        self.allows("enable-protected-configs", local_client)
+    }
+
+    /// Whether a `no` / `yes` / `local` option (`enable-debug-command`,
+    /// `enable-module-command`, `enable-protected-configs`) lets a client
+    /// (from the loopback interface if `local_client`) do what it guards,
+    /// as Redis's allowProtectedAction.
+    pub fn allows(&self, option: &str, local_client: bool) -> bool {
+        match self.raw(option) {
             Some(Value::Enum(1)) => true,
             Some(Value::Enum(2)) => local_client,
             _ => false,

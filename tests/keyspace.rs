@@ -375,3 +375,48 @@ fn many_unread_keys_expire_with_events_and_memory_returns() {
     drop(ps);
     s.shutdown();
 }
+
+#[test]
+fn debug_runs_when_enabled_and_stops_active_expiry() {
+    let s = common::herald_with(|c| {
+        let mut enabled =
+            herald::config::Config::from_config_text("enable-debug-command yes\n").expect("config");
+        enabled.port = 0;
+        *c = enabled;
+    });
+    let mut con = connect(&s);
+    let mut ask = |args: &[&str]| -> redis::RedisResult<redis::Value> {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut con)
+    };
+    assert!(ask(&["DEBUG", "HELP"]).is_ok());
+    assert!(ask(&["DEBUG", "LOG", "hello"]).is_ok());
+    assert!(ask(&["DEBUG", "SLEEP", "0"]).is_ok());
+    let err = ask(&["DEBUG", "ERROR", "MYCODE my text"]).expect_err("error");
+    assert_eq!(err.code(), Some("MYCODE"));
+    let err = ask(&["DEBUG", "RELOAD"]).expect_err("unsupported");
+    assert!(err.to_string().contains("not supported by herald"), "{err}");
+    // Without active expiry a key nobody reads stays until it is read.
+    assert!(ask(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).is_ok());
+    let _: () = con.pset_ex("k", "v", 1).expect("psetex");
+    let expired = |con: &mut Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(con).expect("info");
+        info.lines()
+            .find_map(|l| l.strip_prefix("expired_keys:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("expired_keys")
+    };
+    // Absence cannot be awaited: watch INFO (which expires nothing) over
+    // three periods of the expiry cycle (100 ms), then read the key.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(350) {
+        assert_eq!(expired(&mut con), 0);
+        std::thread::yield_now();
+    }
+    let v: Option<String> = con.get("k").expect("get");
+    assert_eq!(v, None);
+    assert_eq!(expired(&mut con), 1);
+}

@@ -1,5 +1,5 @@
-//! CLUSTER on a server started without cluster mode: every subcommand
-//! answers Redis 7.0's "cluster support disabled" error, so that clients
+//! CLUSTER (and ASKING, READONLY, READWRITE) on a server started without
+//! cluster mode: every subcommand answers Redis 7.0's "cluster support disabled" error, so that clients
 //! probing for a cluster (and scripts, which CLUSTER's `noscript`
 //! subcommands refuse) see what a standalone redis-server shows them.
 
@@ -8,9 +8,9 @@ use bytes::Bytes;
 use super::client::Client;
 use super::{cmd, Spec};
 
-/// What redis-server 7.0 replies to any CLUSTER call when
-/// `cluster-enabled` is off.
-fn disabled(c: &mut Client, _: &[Bytes]) {
+/// What redis-server 7.0 replies to any CLUSTER call (and to ASKING,
+/// READONLY, READWRITE) when `cluster-enabled` is off.
+pub fn disabled(c: &mut Client, _: &[Bytes]) {
     c.error("ERR This instance has cluster support disabled");
 }
 

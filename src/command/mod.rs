@@ -34,6 +34,7 @@ pub mod blocking;
 pub mod client;
 pub mod cluster;
 pub mod connection;
+pub mod debug;
 pub mod dump;
 pub mod flags;
 pub mod functions;
@@ -44,6 +45,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod lists;
+pub mod module;
 pub mod object;
 pub mod observe;
 pub mod pubsub;
@@ -92,6 +94,10 @@ pub struct Spec {
     /// For keyspace commands: the handler run with the database locked
     /// (then `handler` is unused).
     pub data: Option<DataHandler>,
+    /// Redis's `protected` commands (DEBUG, MODULE LOAD ...): the
+    /// `enable-*-command` option that must allow them, checked by the
+    /// dispatcher before anything else runs.
+    pub protected: Option<&'static str>,
 }
 
 const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
@@ -102,6 +108,7 @@ const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
         handler,
         subcommands: &[],
         data: None,
+        protected: None,
     }
 }
 
@@ -113,6 +120,7 @@ const fn pubsub_cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
         handler,
         subcommands: &[],
         data: None,
+        protected: None,
     }
 }
 
@@ -129,6 +137,15 @@ const fn container(
         handler,
         subcommands,
         data: None,
+        protected: None,
+    }
+}
+
+/// A protected command (see [`Spec::protected`]), allowed by `option`.
+const fn protected(spec: Spec, option: &'static str) -> Spec {
+    Spec {
+        protected: Some(option),
+        ..spec
     }
 }
 
@@ -141,6 +158,7 @@ const fn dcmd(name: &'static str, arity: i32, data: DataHandler) -> Spec {
         handler: no_subcommand,
         subcommands: &[],
         data: Some(data),
+        protected: None,
     }
 }
 
@@ -152,6 +170,7 @@ fn no_subcommand(_: &mut Client, _: &[Bytes]) {}
 pub static TABLE: &[Spec] = &[
     container("acl", -2, no_subcommand, acl::ACL_SUBCOMMANDS),
     dcmd("append", 3, strings::append),
+    cmd("asking", 1, cluster::disabled),
     cmd("auth", -2, connection::auth),
     cmd("bgrewriteaof", 1, server::bgrewriteaof),
     cmd("bgsave", -1, server::bgsave),
@@ -179,6 +198,7 @@ pub static TABLE: &[Spec] = &[
     container("config", -2, no_subcommand, server::CONFIG_SUBCOMMANDS),
     cmd("copy", -3, keys::copy),
     dcmd("dbsize", 1, keys::dbsize),
+    protected(cmd("debug", -2, debug::debug), "enable-debug-command"),
     dcmd("decr", 2, strings::decr),
     dcmd("decrby", 3, strings::decrby),
     dcmd("del", -2, keys::del),
@@ -260,6 +280,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("ltrim", 4, lists::ltrim),
     container("memory", -2, no_subcommand, object::MEMORY_SUBCOMMANDS),
     dcmd("mget", -2, strings::mget),
+    container("module", -2, no_subcommand, module::MODULE_SUBCOMMANDS),
     cmd("monitor", 1, observe::monitor),
     cmd("move", 3, object::move_),
     dcmd("mset", -3, strings::mset),
@@ -284,10 +305,13 @@ pub static TABLE: &[Spec] = &[
     pubsub_cmd("punsubscribe", -1, pubsub::punsubscribe),
     pubsub_cmd("quit", -1, connection::quit),
     dcmd("randomkey", 1, keys::randomkey),
+    cmd("readonly", 1, cluster::disabled),
+    cmd("readwrite", 1, cluster::disabled),
     dcmd("rename", 3, keys::rename),
     dcmd("renamenx", 3, keys::renamenx),
     pubsub_cmd("reset", 1, connection::reset),
     dcmd("restore", -4, dump::restore),
+    dcmd("restore-asking", -4, dump::restore),
     dcmd("rpop", -2, lists::rpop),
     dcmd("rpoplpush", 3, lists::rpoplpush),
     dcmd("rpush", -3, lists::rpush),
@@ -484,6 +508,28 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             format!("ERR wrong number of arguments for '{fullname}' command"),
             is_exec,
         );
+    }
+    // DEBUG and MODULE's loaders run only where enable-debug-command /
+    // enable-module-command allow (Redis's allowProtectedAction).
+    if let Some(option) = spec.protected {
+        let local = c.handle.addr.ip().is_loopback();
+        if !c.shared.config.read().allows(option, local) {
+            let name = fullname
+                .split('|')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            return reject_cmd(
+                c,
+                spec,
+                format!(
+                    "ERR {name} command not allowed. If the {option} option is set to \"local\", \
+                     you can run it from a local connection, otherwise you need to set this option \
+                     in the configuration file, and then restart the server."
+                ),
+                is_exec,
+            );
+        }
     }
     // Authentication, then ACLs, as Redis's processCommand. Both
     // cost a flag test for an authenticated client with full permissions.

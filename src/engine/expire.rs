@@ -26,6 +26,12 @@ pub const PERIOD: Duration = Duration::from_millis(100);
 impl Engine {
     /// One tick of active expiry over every database.
     pub fn expire_cycle(&self) {
+        if !self
+            .active_expire
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         let start = Instant::now();
         for i in 0..self.store.len() {
             loop {

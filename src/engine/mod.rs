@@ -72,6 +72,9 @@ pub struct Engine {
     /// Client-side caching: the keys clients may cache, invalidated as
     /// the databases change them (see `tracking`).
     pub tracking: Tracking,
+    /// Whether the periodic expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE);
+    /// keys still expire when read.
+    pub active_expire: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -88,6 +91,7 @@ impl Engine {
             waiters,
             notify: AtomicU32::new(0),
             gate: Arc::default(),
+            active_expire: std::sync::atomic::AtomicBool::new(true),
         };
         engine.configure(cfg);
         engine
