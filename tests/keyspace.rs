@@ -420,3 +420,49 @@ fn debug_runs_when_enabled_and_stops_active_expiry() {
     assert_eq!(v, None);
     assert_eq!(expired(&mut con), 1);
 }
+
+#[test]
+fn migrate_moves_keys_to_another_server_with_their_ttl() {
+    let (src, dst) = (common::herald(), common::herald());
+    let (mut a, mut b) = (connect(&src), connect(&dst));
+    let _: () = a.set("plain", "1").expect("set");
+    let _: () = a.pset_ex("ttl", "v", 100_000).expect("psetex");
+    let _: () = a.rpush("list", &["x", "y"]).expect("rpush");
+    let port = dst.addr().port().to_string();
+    let migrate = |con: &mut Connection, tail: &[&str]| -> redis::RedisResult<String> {
+        let mut cmd = redis::cmd("MIGRATE");
+        cmd.arg("127.0.0.1").arg(&port);
+        for t in tail {
+            cmd.arg(*t);
+        }
+        cmd.query(con)
+    };
+    assert_eq!(migrate(&mut a, &["plain", "0", "1000"]).expect("one"), "OK");
+    assert_eq!(
+        migrate(
+            &mut a,
+            &["", "0", "1000", "COPY", "KEYS", "ttl", "list", "gone"]
+        )
+        .expect("copy"),
+        "OK"
+    );
+    assert_eq!(
+        migrate(&mut a, &["gone", "0", "1000"]).expect("none"),
+        "NOKEY"
+    );
+    let err = migrate(&mut a, &["", "0", "1000", "KEYS", "list"]).expect_err("busy");
+    assert!(err.to_string().contains("BUSYKEY"), "{err}");
+    assert_eq!(
+        migrate(&mut a, &["", "0", "1000", "REPLACE", "KEYS", "list"]).expect("replace"),
+        "OK"
+    );
+    let src_keys: Vec<String> = a.keys("*").expect("keys");
+    assert_eq!(src_keys, vec!["ttl".to_string()]);
+    let mut dst_keys: Vec<String> = b.keys("*").expect("keys");
+    dst_keys.sort();
+    assert_eq!(dst_keys, ["list", "plain", "ttl"]);
+    let ttl: i64 = b.pttl("ttl").expect("pttl");
+    assert!(ttl > 0 && ttl <= 100_000, "{ttl}");
+    let list: Vec<String> = b.lrange("list", 0, -1).expect("lrange");
+    assert_eq!(list, ["x", "y"]);
+}

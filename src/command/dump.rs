@@ -14,7 +14,7 @@ use crate::protocol::Frame;
 use crate::store::Db;
 
 /// The encoding options in force (CONFIG SET changes them at any time).
-fn encoding(c: &Client) -> Encoding {
+pub fn encoding(c: &Client) -> Encoding {
     let cfg = c.shared.config.read();
     let mut enc = Encoding::default();
     let num = |name: &str| cfg.value(name).and_then(|v| v.parse::<i64>().ok());

@@ -45,6 +45,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod lists;
+pub mod migrate;
 pub mod module;
 pub mod object;
 pub mod observe;
@@ -280,6 +281,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("ltrim", 4, lists::ltrim),
     container("memory", -2, no_subcommand, object::MEMORY_SUBCOMMANDS),
     dcmd("mget", -2, strings::mget),
+    dcmd("migrate", -6, migrate::migrate),
     container("module", -2, no_subcommand, module::MODULE_SUBCOMMANDS),
     cmd("monitor", 1, observe::monitor),
     cmd("move", 3, object::move_),
