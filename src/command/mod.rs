@@ -428,7 +428,9 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
         ReplyMode::Skip => true,
         _ => false,
     };
+    c.argv_mem = args.iter().map(Bytes::len).sum();
     run(c, name, &args);
+    c.argv_mem = 0;
     if c.tracking.mode.on {
         tracking::command_ended(c, name);
     }

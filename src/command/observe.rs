@@ -103,6 +103,10 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     if c.script.is_some() && c.script_call.is_none() {
         c.script_call = id.map(|id| (id, now - dur));
     } else if let Some(id) = id {
+        if let Some(b) = c.blocked.as_mut() {
+            // It just blocked: CLIENT UNBLOCK ERROR may fail it later.
+            b.cmd = Some(id);
+        }
         let failed = std::mem::take(&mut c.failed);
         let count = flags::names().len();
         c.shared.observe.cmdstats.call(id, count, dur, failed);

@@ -264,6 +264,16 @@ impl Engine {
         self.waiters[db.index].lock().remove(db, id, keys);
     }
 
+    /// CLIENT UNBLOCK: releases client `id` if it is blocked on keys of
+    /// any database (see `Waiters::request_unblock`). Only the queues'
+    /// locks are taken (innermost in the lock order), so this is safe
+    /// under EXEC's database locks too.
+    pub fn request_unblock(&self, id: u64, how: u8) -> bool {
+        self.waiters
+            .iter()
+            .any(|w| w.lock().request_unblock(id, how))
+    }
+
     /// Clients blocked on keys, over every database (INFO
     /// `blocked_clients`).
     pub fn blocked_clients(&self) -> usize {
