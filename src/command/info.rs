@@ -45,7 +45,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// Sums `f` over the databases (using the guards EXEC holds, if any).
-fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
+pub(super) fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
     (0..c.shared.engine.store.len())
         .map(|i| match c.tx.locks.get(i) {
             Some(g) => f(g),
