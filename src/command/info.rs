@@ -183,8 +183,14 @@ pub fn memory(c: &Client, s: &mut String) {
             ("mem_aof_buffer", "0".into()),
             ("mem_allocator", "libc".into()),
             ("active_defrag_running", "0".into()),
-            ("lazyfree_pending_objects", "0".into()),
-            ("lazyfreed_objects", "0".into()),
+            (
+                "lazyfree_pending_objects",
+                c.shared.engine.lazyfree.pending().to_string(),
+            ),
+            (
+                "lazyfreed_objects",
+                c.shared.engine.lazyfree.freed().to_string(),
+            ),
         ],
     );
 }

@@ -174,6 +174,7 @@ fn config_resetstat(c: &mut Client, _args: &[Bytes]) {
     c.shared.stats.reset();
     c.shared.observe.cmdstats.reset();
     c.shared.acl.denied.reset();
+    c.shared.engine.lazyfree.reset_stats();
     super::info::reset_stats(c);
     c.reply(Frame::ok());
 }

@@ -38,6 +38,7 @@ pub mod blocking;
 pub mod evict;
 pub mod expire;
 pub mod gate;
+pub mod lazyfree;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -72,6 +73,8 @@ pub struct Engine {
     /// Client-side caching: the keys clients may cache, invalidated as
     /// the databases change them (see `tracking`).
     pub tracking: Tracking,
+    /// Frees what UNLINK deletes off the command path (see [`lazyfree`]).
+    pub lazyfree: lazyfree::LazyFree,
 }
 
 impl Engine {
@@ -81,6 +84,7 @@ impl Engine {
         let waiters = (0..store.len()).map(|_| Mutex::default()).collect();
         let tracking = Tracking::new(store.tracking.clone(), Arc::default());
         let engine = Engine {
+            lazyfree: Default::default(),
             tracking,
             store,
             pubsub: PubSub::default(),
