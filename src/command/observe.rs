@@ -24,9 +24,9 @@ pub static SLOWLOG_SUBCOMMANDS: &[Spec] = &[
     cmd("reset", 2, slowlog_reset),
 ];
 
-/// LATENCY subcommands herald implements (sorted by name; DOCTOR and
-/// GRAPH are not).
+/// LATENCY subcommands herald implements (sorted by name; GRAPH is not).
 pub static LATENCY_SUBCOMMANDS: &[Spec] = &[
+    cmd("doctor", 2, latency_doctor),
     cmd("help", 2, latency_help),
     cmd("histogram", -2, latency_histogram),
     cmd("history", 3, latency_history),
@@ -243,6 +243,37 @@ fn slowlog_help(c: &mut Client, _args: &[Bytes]) {
 fn latency_latest(c: &mut Client, _args: &[Bytes]) {
     let f = c.shared.observe.latency.lock().latest();
     c.reply(f);
+}
+
+/// LATENCY DOCTOR: Redis's report, as verbatim text.
+fn latency_doctor(c: &mut Client, _args: &[Bytes]) {
+    let obs = &c.shared.observe;
+    let ctx = crate::observe::latency::DoctorContext {
+        threshold_ms: obs.latency_threshold(),
+        slowlog_slower_than: obs.slowlog_slower_than(),
+        hz: u64::from(c.shared.config.read().hz),
+        huge_pages: anon_huge_pages(),
+    };
+    let report = obs.latency.lock().doctor(crate::util::unix_secs(), ctx);
+    c.reply(Frame::Verbatim("txt", Bytes::from(report)));
+}
+
+/// True if the process has anonymous huge pages (`AnonHugePages` above 0
+/// in `/proc/self/smaps_rollup`), which LATENCY DOCTOR warns about as
+/// Redis does. False where that file is unavailable.
+fn anon_huge_pages() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/smaps_rollup") else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("AnonHugePages:"))
+        .any(|v| {
+            v.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|kb| kb > 0)
+        })
 }
 
 fn latency_history(c: &mut Client, args: &[Bytes]) {
