@@ -44,6 +44,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod lists;
+pub mod lolwut;
 pub mod object;
 pub mod observe;
 pub mod pubsub;
@@ -250,6 +251,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("llen", 2, lists::llen),
     dcmd("lmove", 5, lists::lmove),
     dcmd("lmpop", -4, lists::lmpop),
+    cmd("lolwut", -1, lolwut::lolwut),
     dcmd("lpop", -2, lists::lpop),
     dcmd("lpos", -3, lists::lpos),
     dcmd("lpush", -3, lists::lpush),
