@@ -52,11 +52,7 @@ fn schotter_args(rest: &[Bytes]) -> Option<(i64, i64, i64)> {
     for (slot, a) in v.iter_mut().zip(rest) {
         *slot = parse_i64(a)?;
     }
-    Some((
-        v[0].clamp(1, 1000),
-        v[1].clamp(1, 200),
-        v[2].clamp(1, 200),
-    ))
+    Some((v[0].clamp(1, 1000), v[1].clamp(1, 200), v[2].clamp(1, 200)))
 }
 
 /// A grid of pixels, on or off.
@@ -68,7 +64,8 @@ struct Canvas {
 
 impl Canvas {
     fn new(width: i32, height: i32) -> Canvas {
-        let n = usize::try_from(width.max(0)).unwrap_or(0) * usize::try_from(height.max(0)).unwrap_or(0);
+        let n = usize::try_from(width.max(0)).unwrap_or(0)
+            * usize::try_from(height.max(0)).unwrap_or(0);
         Canvas {
             width,
             height,
@@ -236,7 +233,9 @@ mod tests {
         // rows of them plus padding: 196 pixels, 49 lines.
         assert!(lines.iter().all(|l| l.chars().count() == 66));
         assert_eq!(lines.len(), 49);
-        assert!(art.chars().all(|ch| ch == '\n' || ('\u{2800}'..='\u{28ff}').contains(&ch)));
+        assert!(art
+            .chars()
+            .all(|ch| ch == '\n' || ('\u{2800}'..='\u{28ff}').contains(&ch)));
     }
 
     #[test]

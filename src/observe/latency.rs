@@ -347,7 +347,9 @@ mod tests {
     #[test]
     fn doctor_without_data_says_so_as_redis() {
         let l = Latency::default();
-        assert!(l.doctor(1, ctx(0)).starts_with("I'm sorry, Dave, I can't do that."));
+        assert!(l
+            .doctor(1, ctx(0))
+            .starts_with("I'm sorry, Dave, I can't do that."));
         assert!(l
             .doctor(1, ctx(100))
             .starts_with("Dave, no latency spike was observed"));
