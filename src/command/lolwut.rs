@@ -228,6 +228,9 @@ mod tests {
     #[test]
     fn schotter_has_redis_shape() {
         let art = render(&schotter(66, 8, 12, &mut Rng(7)));
+        // Like Redis's, the text ends with a newline unless the canvas
+        // height is one more than a multiple of 4.
+        let art = art.strip_suffix('\n').unwrap_or_default();
         let lines: Vec<&str> = art.split('\n').collect();
         // 132 pixels wide: 66 characters per line; 16-pixel squares, 12
         // rows of them plus padding: 196 pixels, 49 lines.
