@@ -260,7 +260,8 @@ async fn serve(
     // Active expiry of keys nobody reads (see engine::expire), and the
     // tracking table kept within tracking-table-max-keys (see tracking).
     tokio::spawn(every(weak.clone(), EXPIRE_PERIOD, |sh| {
-        sh.engine.expire_cycle();
+        let took = sh.engine.expire_cycle();
+        sh.observe.latency_sample("expire-cycle", took);
         sh.engine.tracking.limit();
     }));
     // INFO's sampled figures: rates, client buffer memory (see observe).

@@ -456,3 +456,193 @@ fn latency_tracking_follows_its_settings() {
     let m = info(&mut con, "latencystats");
     assert!(!m.contains_key("latency_percentiles_usec_set"));
 }
+
+/// CLIENT UNBLOCK releases a client blocked in BLPOP: by default (and
+/// with TIMEOUT) as if its timeout passed, with ERROR with Redis's
+/// `-UNBLOCKED` error, counted as a failed call of BLPOP and in
+/// errorstats. A client not blocked is not released (0).
+#[test]
+fn client_unblock_releases_a_blocked_client() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let mut blocked = connect(&s);
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .expect("resetstat");
+    let id: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query(&mut blocked)
+        .expect("id");
+    for (how, want_error) in [
+        (None, false),
+        (Some("TIMEOUT"), false),
+        (Some("ERROR"), true),
+    ] {
+        blocked
+            .send_packed_command(&redis::cmd("BLPOP").arg("l").arg(0).get_packed_command())
+            .expect("send blpop");
+        common::wait_until("the client blocks", TIMEOUT, || {
+            num(&info(&mut con, "clients"), "blocked_clients") == 1.0
+        });
+        let mut unblock = redis::cmd("CLIENT");
+        unblock.arg("UNBLOCK").arg(id);
+        if let Some(h) = how {
+            unblock.arg(h);
+        }
+        let released: i64 = unblock.query(&mut con).expect("unblock");
+        assert_eq!(released, 1);
+        let reply = blocked.recv_response();
+        if want_error {
+            // An error reply, however the client library surfaces it.
+            let shown = format!("{reply:?}");
+            assert!(
+                shown.contains("UNBLOCKED")
+                    && shown.contains("client unblocked via CLIENT UNBLOCK"),
+                "{shown}"
+            );
+        } else {
+            assert_eq!(reply.expect("a reply"), redis::Value::Nil);
+        }
+        assert_eq!(num(&info(&mut con, "clients"), "blocked_clients"), 0.0);
+    }
+    let again: i64 = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(id)
+        .query(&mut con)
+        .expect("unblock");
+    assert_eq!(again, 0);
+    let stats = info(&mut con, "commandstats");
+    assert!(
+        stats["cmdstat_blpop"].ends_with("rejected_calls=0,failed_calls=1"),
+        "{}",
+        stats["cmdstat_blpop"]
+    );
+    assert_eq!(
+        info(&mut con, "errorstats")["errorstat_UNBLOCKED"],
+        "count=1"
+    );
+    // Still usable afterwards.
+    let _: () = con.rpush("l", "x").expect("rpush");
+    let got: (String, String) = redis::cmd("BLPOP")
+        .arg("l")
+        .arg(0)
+        .query(&mut blocked)
+        .expect("blpop");
+    assert_eq!(got, ("l".into(), "x".into()));
+}
+
+/// UNLINK of a large value frees it in the background: INFO counts it in
+/// `lazyfreed_objects` once freed; a small one is freed in place.
+#[test]
+fn unlink_frees_large_values_lazily() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let members: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let _: () = con.sadd("big", &members).expect("sadd");
+    let _: () = con.set("small", "v").expect("set");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .expect("resetstat");
+    let n: i64 = redis::cmd("UNLINK")
+        .arg("big")
+        .arg("small")
+        .query(&mut con)
+        .expect("unlink");
+    assert_eq!(n, 2);
+    common::wait_until("the set is freed", TIMEOUT, || {
+        let m = info(&mut con, "memory");
+        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == 1.0
+    });
+}
+
+/// `rdb_changes_since_last_save` counts changes, and only real ones (a
+/// SETBIT that leaves the bit as it was changes nothing).
+#[test]
+fn changes_since_last_save_count_writes() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let changes =
+        |con: &mut Connection| num(&info(con, "persistence"), "rdb_changes_since_last_save");
+    let before = changes(&mut con);
+    let _: i64 = redis::cmd("SETBIT")
+        .arg("b")
+        .arg(0)
+        .arg(1)
+        .query(&mut con)
+        .expect("setbit");
+    assert_eq!(changes(&mut con), before + 1.0);
+    let _: i64 = redis::cmd("SETBIT")
+        .arg("b")
+        .arg(0)
+        .arg(1)
+        .query(&mut con)
+        .expect("setbit");
+    assert_eq!(changes(&mut con), before + 1.0);
+}
+
+/// LATENCY DOCTOR: Redis's text with monitoring off, and a report naming
+/// each recorded event once there are some.
+#[test]
+fn latency_doctor_reports() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let off: String = redis::cmd("LATENCY")
+        .arg("DOCTOR")
+        .query(&mut con)
+        .expect("doctor");
+    assert!(
+        off.starts_with("I'm sorry, Dave, I can't do that."),
+        "{off}"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("latency-monitor-threshold")
+        .arg(1)
+        .query(&mut con)
+        .expect("config set");
+    let none: String = redis::cmd("LATENCY")
+        .arg("DOCTOR")
+        .query(&mut con)
+        .expect("doctor");
+    assert!(
+        none.starts_with("Dave, no latency spike was observed"),
+        "{none}"
+    );
+    // A slow enough command: KEYS over many keys, until one is recorded.
+    many_keys(&mut con, 50_000);
+    common::wait_until("a command latency event", TIMEOUT, || {
+        let _: Vec<String> = con.keys("*x*").expect("keys");
+        let latest: Vec<redis::Value> = redis::cmd("LATENCY")
+            .arg("LATEST")
+            .query(&mut con)
+            .expect("latest");
+        !latest.is_empty()
+    });
+    let report: String = redis::cmd("LATENCY")
+        .arg("DOCTOR")
+        .query(&mut con)
+        .expect("doctor");
+    assert!(
+        report.starts_with("Dave, I have observed latency spikes"),
+        "{report}"
+    );
+    assert!(report.contains("1. command: "), "{report}");
+    assert!(report.contains("I have a few advices for you:"), "{report}");
+}
+
+/// CLIENT INFO shows the caller's own query buffer as Redis does while
+/// the command runs: the bytes of the request (26 for CLIENT INFO) and
+/// its arguments' size.
+#[test]
+fn client_info_shows_its_own_query_buffer() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    let line: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query(&mut con)
+        .expect("client info");
+    assert!(line.contains(" qbuf=26 "), "{line}");
+    assert!(line.contains(" argv-mem=10 "), "{line}");
+}

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::Client;
 use crate::config::notify;
-use crate::engine::blocking::{Serve, Slot, Waiter};
+use crate::engine::blocking::{Serve, Slot, Waiter, UNBLOCK_ERROR, UNBLOCK_TIMEOUT};
 use crate::protocol::{Frame, Protocol};
 use crate::store::{own, Db, List, Value};
 
@@ -230,6 +230,9 @@ pub struct Blocked {
     pub deadline: Option<tokio::time::Instant>,
     /// The reply on timeout (null array, or null bulk for BLMOVE).
     pub timeout_reply: Frame,
+    /// The blocked command's number (`flags::id`), set once it was
+    /// counted: CLIENT UNBLOCK ERROR makes it a failed call.
+    pub cmd: Option<usize>,
 }
 
 /// Sleeps until `deadline`, or forever if None.
@@ -274,6 +277,7 @@ pub fn block(
         keys,
         deadline,
         timeout_reply,
+        cmd: None,
     });
 }
 
@@ -289,14 +293,49 @@ pub fn unblock(c: &mut Client, b: &Blocked) -> bool {
     served
 }
 
-/// Called when a blocked client's deadline passes: removes it from the
-/// wait queues and replies with the timeout value, unless it was served in
-/// the meantime.
+/// Redis's reply to a client released by CLIENT UNBLOCK ERROR.
+pub const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+
+/// Called when a blocked client's deadline passes or CLIENT UNBLOCK
+/// released it: removes it from the wait queues and replies with the
+/// timeout value (or, for CLIENT UNBLOCK ERROR, Redis's `-UNBLOCKED`
+/// error, a failed call of the command), unless it was served in the
+/// meantime.
 pub fn block_timeout(c: &mut Client) {
     let Some(b) = c.blocked.take() else {
         return;
     };
-    if !unblock(c, &b) {
+    if unblock(c, &b) {
+        return;
+    }
+    if b.slot.unblock_request() == UNBLOCK_ERROR {
+        c.reply(Frame::error(UNBLOCKED_ERROR));
+        // Counted here, not as the next command's failure.
+        c.failed = false;
+        super::observe::blocked_failed(c, b.cmd);
+    } else {
         c.reply(b.timeout_reply);
     }
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: 1 if the client was blocked
+/// on keys and is now released, else 0.
+pub fn client_unblock(c: &mut Client, args: &[Bytes]) {
+    if args.len() > 4 {
+        return c.error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        ));
+    }
+    let how = match args.get(3) {
+        None => UNBLOCK_TIMEOUT,
+        Some(a) if a.eq_ignore_ascii_case(b"timeout") => UNBLOCK_TIMEOUT,
+        Some(a) if a.eq_ignore_ascii_case(b"error") => UNBLOCK_ERROR,
+        Some(_) => return c.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let Some(id) = super::parse_i64(&args[2]) else {
+        return c.error(super::ERR_NOT_INTEGER);
+    };
+    let released = u64::try_from(id).is_ok_and(|id| c.shared.engine.request_unblock(id, how));
+    c.reply(Frame::Integer(i64::from(released)));
 }

@@ -136,6 +136,13 @@ pub struct Client {
     /// Client-side caching: CLIENT TRACKING's mode, CLIENT CACHING (see
     /// `command::tracking`).
     pub tracking: super::tracking::Local,
+    /// The read buffer's length and capacity when the running batch
+    /// began: what CLIENT LIST / INFO show as this client's own `qbuf`
+    /// and `qbuf-free`.
+    pub batch_qbuf: (usize, usize),
+    /// The running command's argument bytes (CLIENT LIST's `argv-mem`
+    /// for this client, Redis's `argv_len_sum`).
+    pub argv_mem: usize,
 }
 
 impl Client {
@@ -179,6 +186,8 @@ impl Client {
             script: None,
             script_call: None,
             tracking: Default::default(),
+            batch_qbuf: (0, 0),
+            argv_mem: 0,
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -303,10 +312,11 @@ impl Session for Client {
         super::execute(self, args);
     }
 
-    fn start_batch(&mut self) {
+    fn start_batch(&mut self, buffered: usize, capacity: usize) {
         // Commands are timed from here (one clock reading per batch, one
         // per command).
         self.clock = std::time::Instant::now();
+        self.batch_qbuf = (buffered, capacity);
         if let Some(args) = self.postponed.take() {
             self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
             super::execute(self, args);
@@ -402,10 +412,14 @@ impl Session for Client {
         if b.slot.served.load(std::sync::atomic::Ordering::Acquire) {
             // Its reply is already in the outbox.
             if let Some(text) = b.slot.error.get() {
-                super::observe::blocked_failed(self, text);
+                // The reply went straight to the outbox: count it here.
+                self.shared.stats.count_error(text);
+                super::observe::blocked_failed(self, b.cmd);
             }
             self.blocked = None;
-        } else if b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        } else if b.slot.unblock_request() != 0
+            || b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+        {
             // Leaves the queues, and replies unless served meanwhile (not
             // while a script holds the keyspace).
             let Some(entry) = self.shared.engine.gate.enter() else {

@@ -29,6 +29,7 @@ pub static CLIENT_SUBCOMMANDS: &[Spec] = &[
     cmd("setname", 3, client_setname),
     cmd("tracking", -3, super::tracking::client_tracking),
     cmd("trackinginfo", 2, super::tracking::client_trackinginfo),
+    cmd("unblock", -3, super::blocking::client_unblock),
     cmd("unpause", 2, super::observe::client_unpause),
 ];
 
@@ -363,9 +364,16 @@ pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
     let omem = h.pending_bytes();
+    // This client's own figures are those of the batch running the
+    // command that reports them, as Redis shows its query buffer before
+    // it is trimmed.
+    let ((qbuf, qbuf_cap), argv_mem) = match own {
+        Some(c) => (c.batch_qbuf, c.argv_mem),
+        None => ((m.qbuf, m.qbuf_cap), 0),
+    };
     let resp = own.map_or(h.protocol().version(), |c| c.protocol.version());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
         h.id,
         h.addr,
         h.laddr,
@@ -378,9 +386,10 @@ pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
         sub,
         psub,
         ssub,
-        m.qbuf,
-        m.qbuf_cap.saturating_sub(m.qbuf),
-        m.qbuf_cap,
+        qbuf,
+        qbuf_cap.saturating_sub(qbuf),
+        argv_mem,
+        qbuf_cap,
         omem,
         omem + m.qbuf_cap + 1024,
         if cmd.is_empty() { "NULL" } else { cmd.as_str() },

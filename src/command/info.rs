@@ -45,7 +45,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// Sums `f` over the databases (using the guards EXEC holds, if any).
-fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
+pub(super) fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
     (0..c.shared.engine.store.len())
         .map(|i| match c.tx.locks.get(i) {
             Some(g) => f(g),
@@ -183,8 +183,14 @@ pub fn memory(c: &Client, s: &mut String) {
             ("mem_aof_buffer", "0".into()),
             ("mem_allocator", "libc".into()),
             ("active_defrag_running", "0".into()),
-            ("lazyfree_pending_objects", "0".into()),
-            ("lazyfreed_objects", "0".into()),
+            (
+                "lazyfree_pending_objects",
+                c.shared.engine.lazyfree.pending().to_string(),
+            ),
+            (
+                "lazyfreed_objects",
+                c.shared.engine.lazyfree.freed().to_string(),
+            ),
         ],
     );
 }

@@ -16,9 +16,19 @@ use crate::store::encoding::StrEnc;
 use crate::store::{Db, Value};
 use crate::util::glob::Pattern;
 
-/// DEL / UNLINK key [key ...].
+/// DEL / UNLINK key [key ...]. UNLINK frees large values in the
+/// background (see `engine::lazyfree`).
 pub fn del(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    let n = args[1..].iter().filter(|k| db.delete(k)).count();
+    let lazy = args[0].eq_ignore_ascii_case(b"unlink");
+    let mut n = 0;
+    for k in &args[1..] {
+        if let Some(v) = db.delete_value(k) {
+            n += 1;
+            if lazy {
+                c.shared.engine.lazyfree.free(v);
+            }
+        }
+    }
     c.reply(Frame::Integer(n as i64));
 }
 

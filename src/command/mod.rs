@@ -45,6 +45,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod lists;
+pub mod lolwut;
 pub mod migrate;
 pub mod module;
 pub mod object;
@@ -271,6 +272,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("llen", 2, lists::llen),
     dcmd("lmove", 5, lists::lmove),
     dcmd("lmpop", -4, lists::lmpop),
+    cmd("lolwut", -1, lolwut::lolwut),
     dcmd("lpop", -2, lists::lpop),
     dcmd("lpos", -3, lists::lpos),
     dcmd("lpush", -3, lists::lpush),
@@ -454,7 +456,9 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
         ReplyMode::Skip => true,
         _ => false,
     };
+    c.argv_mem = args.iter().map(Bytes::len).sum();
     run(c, name, &args);
+    c.argv_mem = 0;
     if c.tracking.mode.on {
         tracking::command_ended(c, name);
     }

@@ -24,9 +24,9 @@ pub static SLOWLOG_SUBCOMMANDS: &[Spec] = &[
     cmd("reset", 2, slowlog_reset),
 ];
 
-/// LATENCY subcommands herald implements (sorted by name; DOCTOR and
-/// GRAPH are not).
+/// LATENCY subcommands herald implements (sorted by name; GRAPH is not).
 pub static LATENCY_SUBCOMMANDS: &[Spec] = &[
+    cmd("doctor", 2, latency_doctor),
     cmd("help", 2, latency_help),
     cmd("histogram", -2, latency_histogram),
     cmd("history", 3, latency_history),
@@ -103,6 +103,10 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     if c.script.is_some() && c.script_call.is_none() {
         c.script_call = id.map(|id| (id, now - dur));
     } else if let Some(id) = id {
+        if let Some(b) = c.blocked.as_mut() {
+            // It just blocked: CLIENT UNBLOCK ERROR may fail it later.
+            b.cmd = Some(id);
+        }
         let failed = std::mem::take(&mut c.failed);
         let count = flags::names().len();
         c.shared.observe.cmdstats.call(id, count, dur, failed);
@@ -141,14 +145,12 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     }
 }
 
-/// A blocked command served with an error (`text`, code first) after it
-/// was counted as a call: counted as failed, and the error in errorstats,
-/// as Redis counts the error reply of an unblocked client.
-pub fn blocked_failed(c: &Client, text: &[u8]) {
-    c.shared.stats.count_error(text);
-    let names = flags::names();
-    if let Some(id) = names.iter().position(|n| *n == c.current_cmd) {
-        c.shared.observe.cmdstats.failed(id, names.len());
+/// A blocked command (number `id`) that failed after it was counted as a
+/// call, when it was served an error or released by CLIENT UNBLOCK ERROR:
+/// one more failed call, as Redis counts an unblocked client's error.
+pub fn blocked_failed(c: &Client, id: Option<usize>) {
+    if let Some(id) = id {
+        c.shared.observe.cmdstats.failed(id, flags::names().len());
     }
 }
 
@@ -250,6 +252,37 @@ fn slowlog_help(c: &mut Client, _args: &[Bytes]) {
 fn latency_latest(c: &mut Client, _args: &[Bytes]) {
     let f = c.shared.observe.latency.lock().latest();
     c.reply(f);
+}
+
+/// LATENCY DOCTOR: Redis's report, as verbatim text.
+fn latency_doctor(c: &mut Client, _args: &[Bytes]) {
+    let obs = &c.shared.observe;
+    let ctx = crate::observe::latency::DoctorContext {
+        threshold_ms: obs.latency_threshold(),
+        slowlog_slower_than: obs.slowlog_slower_than(),
+        hz: u64::from(c.shared.config.read().hz),
+        huge_pages: anon_huge_pages(),
+    };
+    let report = obs.latency.lock().doctor(crate::util::unix_secs(), ctx);
+    c.reply(Frame::Verbatim("txt", Bytes::from(report)));
+}
+
+/// True if the process has anonymous huge pages (`AnonHugePages` above 0
+/// in `/proc/self/smaps_rollup`), which LATENCY DOCTOR warns about as
+/// Redis does. False where that file is unavailable.
+fn anon_huge_pages() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/smaps_rollup") else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("AnonHugePages:"))
+        .any(|v| {
+            v.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|kb| kb > 0)
+        })
 }
 
 fn latency_history(c: &mut Client, args: &[Bytes]) {

@@ -179,6 +179,7 @@ fn config_resetstat(c: &mut Client, _args: &[Bytes]) {
     c.shared.stats.reset();
     c.shared.observe.cmdstats.reset();
     c.shared.acl.denied.reset();
+    c.shared.engine.lazyfree.reset_stats();
     super::info::reset_stats(c);
     c.reply(Frame::ok());
 }
@@ -241,7 +242,11 @@ pub fn shutdown(c: &mut Client, args: &[Bytes]) {
 /// INFO persistence, Redis 7.0's fields. The AOF is loaded before clients
 /// are accepted, so `loading` is always 0 when anyone can ask; herald has
 /// no RDB, so the `rdb_*` fields describe nothing ever saved.
-fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
+fn persistence_info(c: &Client, s: &mut String) {
+    let sh = &c.shared;
+    // Redis's `server.dirty`: herald saves no RDB, so every change since
+    // start-up counts.
+    let changes = super::info::db_sum(c, |d| d.dirty);
     let aof = &sh.engine.aof;
     let st = sh.persist.lock();
     // On from CONFIG SET appendonly yes, before the writer starts, too
@@ -252,7 +257,8 @@ fn persistence_info(sh: &crate::state::Shared, s: &mut String) {
         .map_or(-1, |t| t.elapsed().as_secs() as i64);
     let _ = write!(
         s,
-        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
+        changes,
         aof.last_fsync_unix.load(Relaxed),
         on as u8,
         st.rewrite_in_progress as u8,
@@ -368,7 +374,7 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
         }
         "clients" => super::info::clients(c, &mut s),
         "memory" => super::info::memory(c, &mut s),
-        "persistence" => persistence_info(sh, &mut s),
+        "persistence" => persistence_info(c, &mut s),
         "stats" => {
             super::info::stats(c, &mut s);
             // Failed AUTH and ACL denials (redis-server 7.2's names; 7.0

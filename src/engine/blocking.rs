@@ -30,7 +30,7 @@
 //! the timeout value), or on a disconnect (remove the waiter).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -54,12 +54,28 @@ pub trait Serve: Send + Sync + std::fmt::Debug {
 pub struct Slot {
     /// Set (under the database lock) once the waiter has been served.
     pub served: AtomicBool,
-    /// Notified once served.
+    /// Notified once served, or once CLIENT UNBLOCK asked it to stop.
     pub notify: Notify,
     /// The error text the waiter was served with, if any (a group or key
     /// gone): the client's command then failed, which its error counters
     /// must show although the reply did not pass through them.
     pub error: std::sync::OnceLock<Bytes>,
+    /// Set (under the queues' lock) by CLIENT UNBLOCK: [`UNBLOCK_TIMEOUT`]
+    /// or [`UNBLOCK_ERROR`]. A waiter so marked is never served; its
+    /// connection leaves the queues and replies accordingly.
+    pub unblocked: AtomicU8,
+}
+
+/// CLIENT UNBLOCK [TIMEOUT]: the client replies as if its timeout passed.
+pub const UNBLOCK_TIMEOUT: u8 = 1;
+/// CLIENT UNBLOCK ERROR: the client replies Redis's `-UNBLOCKED` error.
+pub const UNBLOCK_ERROR: u8 = 2;
+
+impl Slot {
+    /// The CLIENT UNBLOCK request pending on this waiter (0: none).
+    pub fn unblock_request(&self) -> u8 {
+        self.unblocked.load(Ordering::Acquire)
+    }
 }
 
 /// One blocked client.
@@ -84,9 +100,16 @@ pub struct Waiters {
 }
 
 impl Waiters {
-    /// Number of distinct blocked clients.
+    /// Number of distinct blocked clients (those CLIENT UNBLOCK released
+    /// no longer count, as Redis unblocks them at once).
     pub fn clients(&self) -> usize {
-        let mut ids: Vec<u64> = self.by_key.values().flatten().map(|w| w.id).collect();
+        let mut ids: Vec<u64> = self
+            .by_key
+            .values()
+            .flatten()
+            .filter(|w| w.slot.unblock_request() == 0)
+            .map(|w| w.id)
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         ids.len()
@@ -118,6 +141,23 @@ impl Waiters {
         }
     }
 
+    /// CLIENT UNBLOCK: marks client `id` as released with `how`
+    /// ([`UNBLOCK_TIMEOUT`] or [`UNBLOCK_ERROR`]) and wakes it. False if it
+    /// waits on no key here, or was released already. Once marked it is
+    /// never served (the mark is set under this lock, which serving
+    /// holds), so its connection's reply is the timeout or the error.
+    pub(super) fn request_unblock(&self, id: u64, how: u8) -> bool {
+        let Some(w) = self.by_key.values().flatten().find(|w| w.id == id) else {
+            return false;
+        };
+        if w.slot.unblocked.swap(how, Ordering::AcqRel) != 0 {
+            return false;
+        }
+        w.handle.set_blocked(false);
+        w.slot.notify.notify_one();
+        true
+    }
+
     fn front(&self, key: &[u8]) -> Option<Arc<Waiter>> {
         self.by_key.get(key).and_then(|q| q.front().cloned())
     }
@@ -133,6 +173,11 @@ impl Waiters {
             let key = db.ready[i].clone();
             i += 1;
             while let Some(w) = self.front(&key) {
+                if w.slot.unblock_request() != 0 {
+                    // Released by CLIENT UNBLOCK: its connection replies.
+                    self.remove(db, w.id, &w.keys);
+                    continue;
+                }
                 let Some(reply) = w.op.serve(db, &key, w.handle.protocol()) else {
                     break;
                 };

@@ -24,15 +24,18 @@ pub const BUDGET: Duration = Duration::from_millis(25);
 pub const PERIOD: Duration = Duration::from_millis(100);
 
 impl Engine {
-    /// One tick of active expiry over every database.
-    pub fn expire_cycle(&self) {
-        if !self
-            .active_expire
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+    /// One tick of active expiry over every database; returns how long it
+    /// took (the latency monitor's `expire-cycle` event).
+    pub fn expire_cycle(&self) -> Duration {
+        let start = Instant::now();
+        self.expire_tick(start);
+        start.elapsed()
+    }
+
+    fn expire_tick(&self, start: Instant) {
+        if !self.active_expire.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let start = Instant::now();
         for i in 0..self.store.len() {
             loop {
                 // A running script has the keyspace to itself (and may

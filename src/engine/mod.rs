@@ -38,6 +38,7 @@ pub mod blocking;
 pub mod evict;
 pub mod expire;
 pub mod gate;
+pub mod lazyfree;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -75,6 +76,8 @@ pub struct Engine {
     /// Whether the periodic expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE);
     /// keys still expire when read.
     pub active_expire: std::sync::atomic::AtomicBool,
+    /// Frees what UNLINK deletes off the command path (see [`lazyfree`]).
+    pub lazyfree: lazyfree::LazyFree,
 }
 
 impl Engine {
@@ -84,6 +87,7 @@ impl Engine {
         let waiters = (0..store.len()).map(|_| Mutex::default()).collect();
         let tracking = Tracking::new(store.tracking.clone(), Arc::default());
         let engine = Engine {
+            lazyfree: Default::default(),
             tracking,
             store,
             pubsub: PubSub::default(),
@@ -266,6 +270,16 @@ impl Engine {
     /// caller): it timed out, was served, or left.
     pub fn unblock(&self, db: &mut Db, id: u64, keys: &[Bytes]) {
         self.waiters[db.index].lock().remove(db, id, keys);
+    }
+
+    /// CLIENT UNBLOCK: releases client `id` if it is blocked on keys of
+    /// any database (see `Waiters::request_unblock`). Only the queues'
+    /// locks are taken (innermost in the lock order), so this is safe
+    /// under EXEC's database locks too.
+    pub fn request_unblock(&self, id: u64, how: u8) -> bool {
+        self.waiters
+            .iter()
+            .any(|w| w.lock().request_unblock(id, how))
     }
 
     /// Clients blocked on keys, over every database (INFO

@@ -297,7 +297,8 @@ impl<S: Session> Connection<S> {
     /// Runs every complete request in the read buffer, stopping early if
     /// the session stops accepting them (blocked, postponed, closing).
     fn run_buffered(&mut self) {
-        self.session.start_batch();
+        self.session
+            .start_batch(self.rbuf.len(), self.rbuf.capacity());
         while self.session.accepts_requests() {
             // Redis's limits on what an unauthenticated client may send.
             self.parser.unauthenticated = self.session.unauthenticated();

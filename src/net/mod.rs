@@ -46,8 +46,11 @@ pub trait Session: Send + 'static {
     /// buffer); its reply is gathered until [`end_batch`](Self::end_batch).
     fn execute(&mut self, args: Vec<Bytes>);
 
-    /// A read batch begins: the session may run a request it postponed.
-    fn start_batch(&mut self);
+    /// A read batch begins, with `buffered` bytes read and not yet run in
+    /// a buffer of `capacity`: the session may run a request it postponed,
+    /// and shows these as its own `qbuf` while the batch runs (as Redis,
+    /// whose query buffer keeps a batch's bytes until all of it ran).
+    fn start_batch(&mut self, buffered: usize, capacity: usize);
 
     /// A read batch ended: queue the batch's replies (one outbox push) and
     /// note the read buffer's size (`qbuf`, used memory).

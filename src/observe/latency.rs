@@ -1,10 +1,11 @@
-//! The latency monitor (LATENCY LATEST / HISTORY / RESET), as Redis 7.0's
-//! `latency.c`.
+//! The latency monitor (LATENCY LATEST / HISTORY / RESET / DOCTOR), as
+//! Redis 7.0's `latency.c`.
 //!
 //! When `latency-monitor-threshold` is above 0, an event that took at
 //! least that many milliseconds is recorded under its name: herald records
 //! `command` (a command not flagged `fast`) and `fast-command` (one that
-//! is), measured around each command. Each event keeps the last
+//! is), measured around each command, and `expire-cycle` (a tick of active
+//! expiry). Each event keeps the last
 //! [`SAMPLES`] samples, one per second at most (a second's sample keeps the
 //! largest latency seen in it), and the largest latency ever seen.
 
@@ -114,6 +115,190 @@ impl Latency {
     }
 }
 
+/// What LATENCY DOCTOR's advice depends on besides the samples.
+#[derive(Debug, Clone, Copy)]
+pub struct DoctorContext {
+    /// `latency-monitor-threshold` in ms.
+    pub threshold_ms: u64,
+    /// `slowlog-log-slower-than` in µs (negative: off).
+    pub slowlog_slower_than: i64,
+    /// `hz`.
+    pub hz: u64,
+    /// The process has transparent huge pages (Redis advises against).
+    pub huge_pages: bool,
+}
+
+/// One event's figures over its samples (Redis's `latencyStats`).
+struct EventStats {
+    samples: u64,
+    avg: u64,
+    mad: u64,
+    /// Seconds from the oldest sample to `now` (at least 1).
+    period: u64,
+}
+
+impl Series {
+    fn stats(&self, now: u64) -> EventStats {
+        let live: Vec<u64> = self
+            .samples
+            .iter()
+            .filter(|s| s.0 != 0)
+            .map(|s| s.1)
+            .collect();
+        let oldest = self
+            .samples
+            .iter()
+            .filter(|s| s.0 != 0)
+            .map(|s| s.0)
+            .min()
+            .unwrap_or(0);
+        let n = live.len() as u64;
+        if n == 0 {
+            return EventStats {
+                samples: 0,
+                avg: 0,
+                mad: 0,
+                period: 0,
+            };
+        }
+        let avg = live.iter().sum::<u64>() / n;
+        let mad = live.iter().map(|&l| avg.abs_diff(l)).sum::<u64>() / n;
+        EventStats {
+            samples: n,
+            avg,
+            mad,
+            period: now.saturating_sub(oldest).max(1),
+        }
+    }
+}
+
+/// LATENCY DOCTOR's advice, in the order Redis prints it.
+#[derive(Default)]
+struct Advice {
+    slowlog_enabled: bool,
+    slowlog_tuning: bool,
+    slowlog_inspect: bool,
+    scheduler: bool,
+    relax_fsync: bool,
+    hz: bool,
+    large_objects: bool,
+    mass_eviction: bool,
+    disable_thp: bool,
+    /// Redis counts advice given per event, even advice it then prints once
+    /// (or not at all): only zero versus not matters.
+    count: usize,
+}
+
+impl Latency {
+    /// LATENCY DOCTOR: Redis's human-readable report (its texts, for the
+    /// events herald records) at unix second `now`.
+    pub fn doctor(&self, now: u64, ctx: DoctorContext) -> String {
+        use std::fmt::Write as _;
+        if self.events.is_empty() && ctx.threshold_ms == 0 {
+            return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".into();
+        }
+        let mut out = String::new();
+        let mut a = Advice::default();
+        for (n, (name, ts)) in self.events.iter().enumerate() {
+            if n == 0 {
+                out.push_str("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n");
+            }
+            let st = ts.stats(now);
+            let _ = write!(
+                out,
+                "{}. {}: {} latency spikes (average {}ms, mean deviation {}ms, period {:.2} sec). Worst all time event {}ms.",
+                n + 1,
+                name,
+                st.samples,
+                st.avg,
+                st.mad,
+                st.period as f64 / st.samples.max(1) as f64,
+                ts.max
+            );
+            match *name {
+                "command" => {
+                    if ctx.slowlog_slower_than < 0 {
+                        a.slowlog_enabled = true;
+                        a.count += 1;
+                    } else if (ctx.slowlog_slower_than / 1000) as u64 > ctx.threshold_ms {
+                        a.slowlog_tuning = true;
+                        a.count += 1;
+                    }
+                    a.slowlog_inspect = true;
+                    a.large_objects = true;
+                    a.count += 2;
+                }
+                "fast-command" => {
+                    a.scheduler = true;
+                    a.count += 1;
+                }
+                "aof-fsync-always" => {
+                    a.relax_fsync = true;
+                    a.count += 1;
+                }
+                "expire-cycle" => {
+                    a.hz = true;
+                    a.large_objects = true;
+                    a.count += 2;
+                }
+                "eviction-del" => {
+                    a.large_objects = true;
+                    a.count += 1;
+                }
+                "eviction-cycle" => {
+                    a.mass_eviction = true;
+                    a.count += 1;
+                }
+                _ => {}
+            }
+            out.push('\n');
+        }
+        if ctx.huge_pages {
+            a.disable_thp = true;
+            a.count += 1;
+        }
+        let events = self.events.len();
+        if events == 0 && a.count == 0 {
+            out.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n");
+            return out;
+        }
+        if a.count == 0 {
+            out.push_str("\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the Redis community to get some help, providing this report in your help request.\n");
+            return out;
+        }
+        out.push_str("\nI have a few advices for you:\n\n");
+        let slower = ctx.threshold_ms * 1000;
+        if a.slowlog_enabled {
+            let _ = writeln!(out, "- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis feature using the command 'CONFIG SET slowlog-log-slower-than {slower}'. If the Slow log is disabled Redis is not able to log slow commands execution for you.");
+        }
+        if a.slowlog_tuning {
+            let _ = writeln!(out, "- Your current Slow Log configuration only logs events that are slower than your configured latency monitor threshold. Please use 'CONFIG SET slowlog-log-slower-than {slower}'.");
+        }
+        if a.slowlog_inspect {
+            out.push_str("- Check your Slow Log to understand what are the commands you are running which are too slow to execute. Please check https://redis.io/commands/slowlog for more information.\n");
+        }
+        if a.scheduler {
+            out.push_str("- The system is slow to execute Redis code paths not containing system calls. This usually means the system does not provide Redis CPU time to run for long periods. You should try to:\n  1) Lower the system load.\n  2) Use a computer / VM just for Redis if you are running other software in the same system.\n  3) Check if you have a \"noisy neighbour\" problem.\n  4) Check with 'redis-cli --intrinsic-latency 100' what is the intrinsic latency in your system.\n  5) Check if the problem is allocator-related by recompiling Redis with MALLOC=libc, if you are using Jemalloc. However this may create fragmentation problems.\n");
+        }
+        if a.relax_fsync {
+            out.push_str("- Your fsync policy is set to 'always'. It is very hard to get good performances with such a setup, if possible try to relax the fsync policy to 'onesec'.\n");
+        }
+        if a.hz && ctx.hz < 100 {
+            out.push_str("- In order to make the Redis keys expiring process more incremental, try to set the 'hz' configuration parameter to 100 using 'CONFIG SET hz 100'.\n");
+        }
+        if a.large_objects {
+            out.push_str("- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking operation. If you have very large objects that are often deleted, expired, or evicted, try to fragment those objects into multiple smaller objects.\n");
+        }
+        if a.mass_eviction {
+            out.push_str("- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or allocation of large objects via sets or sorted sets intersections, STORE option of SORT, Redis Cluster large keys migrations (RESTORE command), may create sudden memory pressure forcing the server to block trying to evict keys. \n");
+        }
+        if a.disable_thp {
+            out.push_str("- I detected a non zero amount of anonymous huge pages used by your process. This creates very serious latency events in different conditions, especially when Redis is persisting on disk. To disable THP support use the command 'echo never > /sys/kernel/mm/transparent_hugepage/enabled', make sure to also add it into /etc/rc.local so that the command will be executed again after a reboot. Note that even if you have already disabled THP, you still need to restart the Redis process to get rid of the huge pages already created.\n");
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +333,41 @@ mod tests {
         assert_eq!(l.reset(Some(&[Bytes::from_static(b"nope")])), 0);
         assert_eq!(l.reset(None), 1);
         assert_eq!(l.latest(), Frame::Array(vec![]));
+    }
+
+    fn ctx(threshold_ms: u64) -> DoctorContext {
+        DoctorContext {
+            threshold_ms,
+            slowlog_slower_than: 10_000,
+            hz: 10,
+            huge_pages: false,
+        }
+    }
+
+    #[test]
+    fn doctor_without_data_says_so_as_redis() {
+        let l = Latency::default();
+        assert!(l
+            .doctor(1, ctx(0))
+            .starts_with("I'm sorry, Dave, I can't do that."));
+        assert!(l
+            .doctor(1, ctx(100))
+            .starts_with("Dave, no latency spike was observed"));
+    }
+
+    #[test]
+    fn doctor_reports_each_event_and_its_advice() {
+        let mut l = Latency::default();
+        l.add("command", 100, 300);
+        l.add("command", 110, 500);
+        l.add("expire-cycle", 105, 30);
+        let r = l.doctor(120, ctx(20));
+        assert!(r.starts_with("Dave, I have observed latency spikes"));
+        assert!(r.contains("1. command: 2 latency spikes (average 400ms, mean deviation 100ms, period 10.00 sec). Worst all time event 500ms.\n"));
+        assert!(r.contains("2. expire-cycle: 1 latency spikes (average 30ms, mean deviation 0ms, period 15.00 sec). Worst all time event 30ms.\n"));
+        assert!(r.contains("\nI have a few advices for you:\n\n- Check your Slow Log"));
+        assert!(r.contains("'CONFIG SET hz 100'"));
+        assert!(r.ends_with("multiple smaller objects.\n"));
     }
 
     #[test]

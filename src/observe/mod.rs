@@ -195,6 +195,16 @@ impl Observe {
         t > 0 && dur.as_millis() as u64 >= t
     }
 
+    /// `latency-monitor-threshold` in ms (0: off).
+    pub fn latency_threshold(&self) -> u64 {
+        self.latency_threshold.load(Relaxed)
+    }
+
+    /// `slowlog-log-slower-than` in µs (negative: off).
+    pub fn slowlog_slower_than(&self) -> i64 {
+        self.slowlog_slower_than.load(Relaxed)
+    }
+
     /// Records `dur` under `event` if it reaches `latency-monitor-threshold`.
     pub fn latency_sample(&self, event: &'static str, dur: Duration) {
         if self.is_late(dur) {

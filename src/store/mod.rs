@@ -464,14 +464,17 @@ impl Db {
     /// Deletes `key` if it exists (after lazy expiry), with the `del` event
     /// and WATCH/blocking signal. Returns true if a key was deleted.
     pub fn delete(&mut self, key: &[u8]) -> bool {
+        self.delete_value(key).is_some()
+    }
+
+    /// [`delete`](Self::delete), handing back the value (UNLINK frees it
+    /// off the command path).
+    pub fn delete_value(&mut self, key: &[u8]) -> Option<Value> {
         self.expire_if_needed(key);
-        if self.remove(key).is_some() {
-            self.modified(key);
-            self.notify(notify::GENERIC, "del", key);
-            true
-        } else {
-            false
-        }
+        let v = self.remove(key)?;
+        self.modified(key);
+        self.notify(notify::GENERIC, "del", key);
+        Some(v)
     }
 
     /// The deadline (unix ms) of `key`, if it has one.
