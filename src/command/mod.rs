@@ -633,7 +633,7 @@ fn postpone(c: &mut Client, args: &[Bytes]) {
 }
 
 /// The id of [`Client::internal`] (the AOF loader's client).
-const INTERNAL_ID: u64 = u64::MAX;
+pub(crate) const INTERNAL_ID: u64 = u64::MAX;
 
 /// Redis's error for a write while `min-replicas-to-write` is not met.
 pub const ERR_NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
