@@ -40,7 +40,7 @@ pub mod expire;
 pub mod gate;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -72,6 +72,10 @@ pub struct Engine {
     /// Client-side caching: the keys clients may cache, invalidated as
     /// the databases change them (see `tracking`).
     pub tracking: Tracking,
+    /// Unix ms until which expired keys are kept (0: never): CLIENT PAUSE
+    /// holds expiry, as Redis skips active and lazy expiry while clients
+    /// are paused, so that a paused server's data does not change.
+    expiry_held_until: AtomicU64,
 }
 
 impl Engine {
@@ -88,6 +92,7 @@ impl Engine {
             waiters,
             notify: AtomicU32::new(0),
             gate: Arc::default(),
+            expiry_held_until: AtomicU64::new(0),
         };
         engine.configure(cfg);
         engine
@@ -107,11 +112,24 @@ impl Engine {
         self.tracking.set_max_keys(max_keys);
     }
 
+    /// Keeps expired keys (logically gone, never removed nor counted)
+    /// until unix ms `until` or [`release_expiry`](Self::release_expiry):
+    /// CLIENT PAUSE.
+    pub fn hold_expiry(&self, until: u64) {
+        self.expiry_held_until.fetch_max(until, Relaxed);
+    }
+
+    /// Lets expiry remove keys again (CLIENT UNPAUSE).
+    pub fn release_expiry(&self) {
+        self.expiry_held_until.store(0, Relaxed);
+    }
+
     /// Locks database `i` for one command (or one unit): fixes its clock
     /// and snapshots the notification flags and whether effects are logged.
     pub fn lock(&self, i: usize) -> DbGuard {
         let mut g = self.store.lock(i);
         g.notify_flags = self.notify.load(Relaxed);
+        g.expiry_held = g.now < self.expiry_held_until.load(Relaxed);
         g.propagating = self.aof.enabled();
         g.origin = 0;
         g
