@@ -285,3 +285,52 @@ fn reply_outgrowing_the_normal_hard_limit_is_cut_mid_run() {
     }
     assert_eq!(cmd(&mut s, "PING"), "+PONG");
 }
+
+#[test]
+fn subscriber_over_the_soft_limit_is_closed_when_its_time_is_up_without_more_traffic() {
+    let srv = common::herald_with(|c| {
+        c.client_output_buffer_limit.pubsub = BufferLimit {
+            hard_bytes: 0,
+            soft_bytes: 100_000,
+            soft_seconds: 1,
+        };
+    });
+    // A small receive window, so that the kernel holds little of what is
+    // queued for the subscriber.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&srv.addr().into()).unwrap();
+    let mut sub: TcpStream = socket.into();
+    sub.set_read_timeout(Some(common::WAIT)).unwrap();
+    assert!(cmd(&mut sub, "SUBSCRIBE quiet").starts_with("*3"));
+    read_exact_n(&mut sub, "$9\r\nsubscribe\r\n$5\r\nquiet\r\n:1\r\n".len());
+    // Enough to stay over the soft limit in the subscriber's queue (it
+    // never reads) whatever the server's send buffer takes (at most 4 MiB
+    // by default); then nothing more is published.
+    let mut publisher = common::connect_raw(srv.addr());
+    let payload = "x".repeat(64 * 1024);
+    let subscriber = srv
+        .shared()
+        .clients
+        .all()
+        .into_iter()
+        // It connected first.
+        .min_by_key(|h| h.id)
+        .expect("the subscriber's handle");
+    let start = Instant::now();
+    while subscriber.pending_bytes() <= 8 << 20 {
+        assert!(
+            start.elapsed() < common::WAIT,
+            "queue never passed the soft limit"
+        );
+        assert_eq!(
+            cmd(&mut publisher, &format!("PUBLISH quiet {payload}")),
+            ":1"
+        );
+    }
+    // Not read from: reading would drain the queue below the limit.
+    common::wait_until("the quiet subscriber to be closed", common::WAIT, || {
+        subscriber.overflowed()
+    });
+    assert_eq!(cmd(&mut publisher, "PING"), "+PONG");
+}
