@@ -169,12 +169,14 @@ fn accept_client(
     tokio::spawn(conn.run());
 }
 
-/// Once a second: closes clients idle for longer than `timeout` seconds.
-/// As in Redis, subscribers and clients waiting in a blocking command are
-/// exempt (the former are expected to be quiet, the latter have their own
-/// timeout).
+/// Ten times a second, as Redis's clientsCron at the default `hz`:
+/// closes clients over the soft output limit for too long even if nothing
+/// more is queued for them, and clients idle for longer than `timeout`
+/// seconds. As in Redis, subscribers and clients waiting in a blocking
+/// command are exempt from the idle timeout (the former are expected to
+/// be quiet, the latter have their own timeout).
 async fn clients_cron(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut shutdown = shared.shutdown_signal();
     loop {
         tokio::select! {
@@ -182,12 +184,14 @@ async fn clients_cron(shared: Arc<Shared>) {
             _ = tick.tick() => {}
         }
         let timeout = shared.config.read().timeout;
-        if timeout == 0 {
-            continue;
-        }
         for c in shared.clients.all() {
             use crate::net::limits::ClientClass;
-            if c.class() == ClientClass::Normal && !c.is_blocked() && c.idle_secs() > timeout {
+            c.recheck_soft_limit();
+            if timeout != 0
+                && c.class() == ClientClass::Normal
+                && !c.is_blocked()
+                && c.idle_secs() > timeout
+            {
                 tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
                 c.kill();
             }

@@ -167,3 +167,170 @@ fn idle_timeout_closes_idle_clients_but_not_subscribers() {
     let mut p = common::connect_raw(srv.addr());
     assert_eq!(cmd(&mut p, "PUBLISH quiet hi"), ":1");
 }
+
+/// Reads until the server closes the connection; returns how many bytes
+/// came first, or None if it stayed open for `within`.
+fn bytes_until_closed(s: &mut TcpStream, within: Duration) -> Option<usize> {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 65536];
+    let end = Instant::now() + within;
+    let mut got = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(got),
+            Err(_) => return None,
+        }
+        if Instant::now() > end {
+            return None;
+        }
+    }
+}
+
+/// The test process's peak resident memory in KiB (the server runs in it).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn reply_outgrowing_the_normal_hard_limit_is_cut_mid_run() {
+    let srv = common::herald_with(|c| {
+        c.client_output_buffer_limit.normal = BufferLimit {
+            hard_bytes: 1_000_000,
+            soft_bytes: 0,
+            soft_seconds: 0,
+        };
+    });
+    let mut other = common::connect_raw(srv.addr());
+    assert_eq!(cmd(&mut other, "HSET myhash a b"), ":1");
+    assert_eq!(cmd(&mut other, "SADD myset a"), ":1");
+    assert_eq!(cmd(&mut other, "ZADD myzset 1 a"), ":1");
+    let before = peak_rss_kib();
+    // Each would be gigabytes if built whole: a billion picks of one member.
+    let huge = [
+        "HRANDFIELD myhash -999999999",
+        "HRANDFIELD myhash -999999999 WITHVALUES",
+        "SRANDMEMBER myset -999999999",
+        "ZRANDMEMBER myzset -999999999 WITHSCORES",
+    ];
+    for (i, line) in huge.iter().enumerate() {
+        for resp3 in [false, true] {
+            let mut s = common::connect_raw(srv.addr());
+            if resp3 {
+                // HELLO's map, read up to the reply of the PING after it.
+                s.write_all(b"HELLO 3\r\nPING\r\n").unwrap();
+                while common::read_line(&mut s) != "+PONG\r\n" {}
+            }
+            // The command after it in the same write never runs: a client
+            // closed for its output runs nothing more.
+            s.write_all(format!("{line}\r\nSET after-{i}-{resp3} 1\r\n").as_bytes())
+                .unwrap();
+            assert_eq!(
+                bytes_until_closed(&mut s, Duration::from_secs(20)),
+                Some(0),
+                "{line} (resp3: {resp3}): closed with nothing sent"
+            );
+            assert_eq!(cmd(&mut other, &format!("EXISTS after-{i}-{resp3}")), ":0");
+        }
+    }
+    let stats = &srv.shared().stats.net;
+    common::wait_until("8 output-limit disconnections", common::WAIT, || {
+        stats
+            .client_output_buffer_limit_disconnections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 8
+    });
+    // Memory stayed near the limit's scale, far from the gigabytes a
+    // whole reply takes (other tests of this binary share the process).
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    assert!(grown_mib < 300, "peak memory grew by {grown_mib} MiB");
+    assert_eq!(cmd(&mut other, "PING"), "+PONG");
+
+    // KEYS over a keyspace whose names outgrow a 100 kB limit.
+    assert_eq!(
+        cmd(
+            &mut other,
+            "CONFIG SET client-output-buffer-limit \"normal 100000 0 0\""
+        ),
+        "+OK"
+    );
+    let prefix = "k".repeat(100);
+    let mut mset = String::from("MSET");
+    for i in 0..1000 {
+        mset.push_str(&format!(" {prefix}{i} v"));
+    }
+    assert_eq!(cmd(&mut other, &mset), "+OK");
+    let mut s = common::connect_raw(srv.addr());
+    s.write_all(b"KEYS *\r\n").unwrap();
+    assert_eq!(bytes_until_closed(&mut s, Duration::from_secs(20)), Some(0));
+
+    // Under the limit, the same commands reply in full.
+    let mut s = common::connect_raw(srv.addr());
+    assert_eq!(cmd(&mut s, "HRANDFIELD myhash -3 WITHVALUES"), "*6");
+    // Each bulk is two lines: its length, then its text.
+    for _ in 0..12 {
+        common::read_line(&mut s);
+    }
+    assert_eq!(cmd(&mut s, "SRANDMEMBER myset -2"), "*2");
+    for _ in 0..4 {
+        common::read_line(&mut s);
+    }
+    assert_eq!(cmd(&mut s, "PING"), "+PONG");
+}
+
+#[test]
+fn subscriber_over_the_soft_limit_is_closed_when_its_time_is_up_without_more_traffic() {
+    let srv = common::herald_with(|c| {
+        c.client_output_buffer_limit.pubsub = BufferLimit {
+            hard_bytes: 0,
+            soft_bytes: 100_000,
+            soft_seconds: 1,
+        };
+    });
+    // A small receive window, so that the kernel holds little of what is
+    // queued for the subscriber.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&srv.addr().into()).unwrap();
+    let mut sub: TcpStream = socket.into();
+    sub.set_read_timeout(Some(common::WAIT)).unwrap();
+    assert!(cmd(&mut sub, "SUBSCRIBE quiet").starts_with("*3"));
+    read_exact_n(&mut sub, "$9\r\nsubscribe\r\n$5\r\nquiet\r\n:1\r\n".len());
+    // Enough to stay over the soft limit in the subscriber's queue (it
+    // never reads) whatever the server's send buffer takes (at most 4 MiB
+    // by default); then nothing more is published.
+    let mut publisher = common::connect_raw(srv.addr());
+    let payload = "x".repeat(64 * 1024);
+    let subscriber = srv
+        .shared()
+        .clients
+        .all()
+        .into_iter()
+        // It connected first.
+        .min_by_key(|h| h.id)
+        .expect("the subscriber's handle");
+    let start = Instant::now();
+    while subscriber.pending_bytes() <= 8 << 20 {
+        assert!(
+            start.elapsed() < common::WAIT,
+            "queue never passed the soft limit"
+        );
+        assert_eq!(
+            cmd(&mut publisher, &format!("PUBLISH quiet {payload}")),
+            ":1"
+        );
+    }
+    // Not read from: reading would drain the queue below the limit.
+    common::wait_until("the quiet subscriber to be closed", common::WAIT, || {
+        subscriber.overflowed()
+    });
+    assert_eq!(cmd(&mut publisher, "PING"), "+PONG");
+}

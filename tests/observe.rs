@@ -341,6 +341,100 @@ fn client_pause_holds_commands_until_the_deadline_or_unpause() {
     );
 }
 
+#[test]
+fn client_pause_write_holds_what_may_replicate_and_keeps_expired_keys() {
+    let s = common::herald();
+    let mut admin = connect(&s);
+    let mut con = connect(&s);
+    let _: () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(100)
+        .query(&mut con)
+        .expect("set");
+    let pause = |admin: &mut Connection| {
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(100_000)
+            .arg("WRITE")
+            .query(admin)
+            .expect("pause");
+    };
+    pause(&mut admin);
+    // Held: PFCOUNT and PUBLISH (may replicate), a script without a
+    // shebang, and one whose shebang does not say no-writes.
+    let held: Vec<Vec<&'static str>> = vec![
+        vec!["PFCOUNT", "hll"],
+        vec!["PUBLISH", "ch", "m"],
+        vec!["EVAL", "return 1", "0"],
+        vec!["EVAL", "#!lua\nreturn 1", "0"],
+    ];
+    let n = held.len();
+    let addr = s.addr();
+    let threads: Vec<_> = held
+        .into_iter()
+        .map(|args| {
+            std::thread::spawn(move || {
+                let client = redis::Client::open(format!("redis://{addr}/")).expect("client");
+                let mut c = client.get_connection().expect("connect");
+                c.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+                let mut cmd = redis::cmd(args[0]);
+                for a in &args[1..] {
+                    cmd.arg(*a);
+                }
+                let _: redis::Value = cmd.query(&mut c).expect("held command");
+            })
+        })
+        .collect();
+    common::wait_until("every may-replicate command held", TIMEOUT, || {
+        common::blocked_clients(&mut admin) == n
+    });
+    // Not held: read-only scripts, by flag or by command.
+    let v: i64 = redis::cmd("EVAL")
+        .arg("#!lua flags=no-writes\nreturn 2")
+        .arg(0)
+        .query(&mut con)
+        .expect("no-writes eval");
+    assert_eq!(v, 2);
+    let v: i64 = redis::cmd("EVAL_RO")
+        .arg("return 3")
+        .arg(0)
+        .query(&mut con)
+        .expect("eval_ro");
+    assert_eq!(v, 3);
+    // A read-only script may not publish either.
+    let err = redis::cmd("EVAL_RO")
+        .arg("return redis.call('publish','ch','m')")
+        .arg(0)
+        .query::<redis::Value>(&mut con)
+        .expect_err("publish from a read-only script");
+    assert!(
+        err.to_string()
+            .contains("Write commands are not allowed from read-only scripts"),
+        "{err}"
+    );
+    // The key expires for readers but is neither removed nor counted.
+    let expired = |admin: &mut Connection| num(&info(admin, "stats"), "expired_keys");
+    common::wait_until("short to read as missing", TIMEOUT, || {
+        con.get::<_, Option<String>>("short")
+            .expect("get")
+            .is_none()
+    });
+    assert_eq!(expired(&mut admin), 0.0);
+    let size: i64 = redis::cmd("DBSIZE").query(&mut admin).expect("dbsize");
+    assert_eq!(size, 1);
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .expect("unpause");
+    for t in threads {
+        t.join().expect("held command ran");
+    }
+    let _: Option<String> = con.get("short").expect("get");
+    assert_eq!(expired(&mut admin), 1.0);
+}
+
 /// The `calls=...,failed_calls=...` figures of one command, without the
 /// times.
 fn cmdstat(con: &mut Connection, name: &str) -> Option<(u64, u64, u64)> {

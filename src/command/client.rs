@@ -218,8 +218,120 @@ impl Client {
         if matches!(frame, Frame::Error(_)) {
             self.failed = true;
         }
-        if self.reply_mode == ReplyMode::On {
+        if self.reply_mode == ReplyMode::On && !self.handle.overflowed() {
             frame.encode(self.protocol, &mut self.out);
+            self.within_output_limit();
+        }
+    }
+
+    /// The hard `client-output-buffer-limit` of the client's class, None
+    /// when there is none: no limit set, or a script's or the server's own
+    /// client, whose replies never reach a socket (Redis spares its fake
+    /// clients too).
+    fn hard_output_limit(&self) -> Option<u64> {
+        if self.in_script || self.handle.id == super::INTERNAL_ID {
+            return None;
+        }
+        let hard = self.handle.limits().hard(self.handle.class());
+        (hard != 0).then_some(hard)
+    }
+
+    /// The client's output as the limit counts it: queued bytes plus this
+    /// batch's replies.
+    fn output_bytes(&self) -> u64 {
+        (self.handle.pending_bytes() + self.out.len()) as u64
+    }
+
+    /// Bytes this batch's replies may still grow by before the client's
+    /// output passes its hard limit (usize::MAX when unlimited): a command
+    /// that builds a reply of unknown length apart stops at it.
+    pub fn reply_room(&self) -> usize {
+        match self.hard_output_limit() {
+            None => usize::MAX,
+            Some(hard) => {
+                usize::try_from(hard.saturating_sub(self.output_bytes())).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
+    /// Checks the replies built so far against the hard output limit, as
+    /// Redis does on every reply it adds: over it, the client is closed
+    /// ASAP ([`overflow`](Self::overflow)). False once the client is
+    /// closing: a command producing a long reply stops producing it.
+    #[inline]
+    pub fn within_output_limit(&mut self) -> bool {
+        if self.handle.overflowed() {
+            return false;
+        }
+        match self.hard_output_limit() {
+            Some(hard) if self.output_bytes() > hard => {
+                self.overflow();
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Closes the client for going over its output limit: the replies
+    /// built so far are freed and later ones dropped; the command running
+    /// goes on (a transaction runs to its end, as in Redis) but the
+    /// connection runs no further request and closes.
+    pub fn overflow(&mut self) {
+        self.out = BytesMut::new();
+        self.handle.overflow();
+    }
+
+    /// Opens an array reply of exactly `n` items that the caller encodes
+    /// one by one with [`reply_item`](Self::reply_item), so that a reply
+    /// of many items (HRANDFIELD with a large negative count) is never
+    /// held but as encoded bytes, and is cut at the output limit as Redis
+    /// cuts it.
+    pub fn reply_array_header(&mut self, n: usize) {
+        if self.reply_mode == ReplyMode::On && !self.handle.overflowed() {
+            crate::protocol::frame::put_int_line(&mut self.out, b'*', n as i64);
+        }
+    }
+
+    /// Encodes the next item of an array opened with
+    /// [`reply_array_header`](Self::reply_array_header). False once the
+    /// client went over its output limit: the caller stops producing.
+    #[inline]
+    pub fn reply_item(&mut self, frame: &Frame) -> bool {
+        if self.reply_mode != ReplyMode::On {
+            return true;
+        }
+        if self.handle.overflowed() {
+            return false;
+        }
+        frame.encode(self.protocol, &mut self.out);
+        self.within_output_limit()
+    }
+
+    /// Replies with `n` random picks with repetition (HRANDFIELD,
+    /// SRANDMEMBER, ZRANDMEMBER with a negative count): `pick` gives a
+    /// member and its value, the value sent only `with_values` (after the
+    /// member in RESP2, as a [member, value] pair in RESP3). The count is
+    /// the client's, so the reply may be huge: it is encoded pick by pick
+    /// and stops once the client passes its output limit, as Redis's loops
+    /// stop on CLOSE_ASAP.
+    pub fn reply_picks(
+        &mut self,
+        n: u64,
+        with_values: bool,
+        mut pick: impl FnMut() -> (Frame, Frame),
+    ) {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let resp3 = self.protocol == Protocol::Resp3;
+        let flat = with_values && !resp3;
+        self.reply_array_header(if flat { n.saturating_mul(2) } else { n });
+        for _ in 0..n {
+            let (member, value) = pick();
+            if with_values && resp3 {
+                self.reply_array_header(2);
+            }
+            if !self.reply_item(&member) || (with_values && !self.reply_item(&value)) {
+                return;
+            }
         }
     }
 
@@ -230,8 +342,9 @@ impl Client {
 
     /// Queues pre-encoded reply bytes, honouring CLIENT REPLY.
     pub fn reply_raw(&mut self, bytes: &[u8]) {
-        if self.reply_mode == ReplyMode::On {
+        if self.reply_mode == ReplyMode::On && !self.handle.overflowed() {
             self.out.extend_from_slice(bytes);
+            self.within_output_limit();
         }
     }
 
@@ -331,6 +444,7 @@ impl Session for Client {
 
     fn accepts_requests(&self) -> bool {
         !self.close_after_reply
+            && !self.handle.is_killed()
             && self.blocked.is_none()
             && self.postponed.is_none()
             && self.script.is_none()

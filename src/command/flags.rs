@@ -3,7 +3,8 @@
 //!
 //! Redis decides from a command's flags whether it is refused at the
 //! memory limit (`denyoom`), held back by CLIENT PAUSE WRITE (`write`, or
-//! PUBLISH / SPUBLISH, which Redis flags `may_replicate` internally),
+//! `may_replicate`, which Redis sets internally on PUBLISH, SPUBLISH,
+//! PFCOUNT and the script commands, and COMMAND INFO does not show),
 //! hidden from MONITOR (`admin`, `skip_monitor`), kept out of the slow log
 //! (`skip_slowlog`), which latency event it feeds (`fast`), and whether a
 //! MONITOR client may run it (not `readonly` nor `write`). The flags
@@ -21,7 +22,7 @@ use super::{Spec, TABLE};
 
 /// `denyoom`: refused with -OOM while over `maxmemory`.
 pub const DENYOOM: u16 = 1;
-/// `write` or may replicate: held back by CLIENT PAUSE WRITE.
+/// `write`: held back by CLIENT PAUSE WRITE, refused in read-only scripts.
 pub const WRITE: u16 = 1 << 1;
 /// `admin` or `skip_monitor`: not shown to MONITOR.
 pub const NO_MONITOR: u16 = 1 << 2;
@@ -41,6 +42,13 @@ pub const ALLOW_BUSY: u16 = 1 << 7;
 /// `no_multi`: refused inside MULTI.
 pub const NO_MULTI: u16 = 1 << 9;
 
+/// `may_replicate`: treated as a write by CLIENT PAUSE WRITE, read-only
+/// scripts and MONITOR clients, but not by the checks that guard data
+/// (MISCONF, min-replicas, SCRIPT KILL). The script commands have it too;
+/// the script's declared flags decide for them (see
+/// `command::scripting::held_by_write_pause`).
+pub const MAY_REPLICATE: u16 = 1 << 10;
+
 /// EVAL, FCALL and their variants: queued to the scripting thread without
 /// entering the keyspace gate (see `command::scripting::run_script`).
 pub const RUNS_SCRIPT: u16 = 1 << 8;
@@ -56,8 +64,9 @@ const SCRIPT_RUNNERS: &[&str] = &[
 ];
 
 /// Commands Redis 7.0 flags `may_replicate` (not shown by COMMAND INFO)
-/// among those herald implements.
-const MAY_REPLICATE: &[&str] = &["publish", "spublish"];
+/// among those herald implements, but the script commands (EVAL,
+/// EVALSHA, FCALL), whose scripts' flags decide.
+const MAY_REPLICATE_NAMES: &[&str] = &["publish", "spublish", "pfcount"];
 
 /// The bits for a command's full name (`set`, `client|pause`).
 fn bits_for(fullname: &str) -> u16 {
@@ -76,8 +85,8 @@ fn bits_for(fullname: &str) -> u16 {
             _ => 0,
         };
     }
-    if MAY_REPLICATE.contains(&fullname) {
-        bits |= WRITE;
+    if MAY_REPLICATE_NAMES.contains(&fullname) {
+        bits |= MAY_REPLICATE;
     }
     if SCRIPT_RUNNERS.contains(&fullname) {
         bits |= RUNS_SCRIPT;
@@ -163,7 +172,14 @@ mod tests {
             Some(DENYOOM | WRITE)
         );
         assert_eq!(get("get").map(|f| f & (DENYOOM | WRITE)), Some(0));
-        assert_eq!(get("publish").map(|f| f & WRITE), Some(WRITE));
+        assert_eq!(
+            get("publish").map(|f| f & (WRITE | MAY_REPLICATE)),
+            Some(MAY_REPLICATE)
+        );
+        assert_eq!(
+            get("pfcount").map(|f| f & (WRITE | MAY_REPLICATE | READONLY)),
+            Some(MAY_REPLICATE | READONLY)
+        );
         assert_eq!(get("exec").map(|f| f & SKIP_SLOWLOG), Some(SKIP_SLOWLOG));
         assert_eq!(get("ping").map(|f| f & FAST), Some(FAST));
         assert_eq!(get("shutdown").map(|f| f & NO_MONITOR), Some(NO_MONITOR));

@@ -305,14 +305,16 @@ pub fn hrandfield(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         let i = rng.gen_range(0..h.len());
         return c.reply(pick(i).map_or(Frame::Null, |(k, _)| Frame::Bulk(k)));
     };
-    let mut chosen = Vec::new();
     if n < 0 {
-        for _ in 0..n.unsigned_abs() {
-            if let Some(p) = pick(rng.gen_range(0..h.len())) {
-                chosen.push(p);
-            }
-        }
-    } else {
+        let len = h.len();
+        return c.reply_picks(n.unsigned_abs(), withvalues, || {
+            pick(rng.gen_range(0..len)).map_or((Frame::Null, Frame::Null), |(k, v)| {
+                (Frame::Bulk(k), Frame::Bulk(v))
+            })
+        });
+    }
+    let mut chosen = Vec::new();
+    {
         let n = (n as usize).min(h.len());
         let idx = rand::seq::index::sample(&mut rng, h.len(), n);
         chosen.extend(idx.into_iter().filter_map(pick));

@@ -224,12 +224,20 @@ pub fn persist(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 pub fn keys(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let p = Pattern::new(&args[1]);
     let all = args[1][..] == b"*"[..];
-    let out: Vec<Frame> = db
-        .all_keys()
-        .filter(|k| all || p.matches(k))
-        .map(|k| Frame::Bulk(k.clone()))
-        .collect();
-    c.reply(Frame::Array(out));
+    // Encoded as found (the count is known only at the end), and cut at
+    // the output limit, as Redis's keysCommand stops on CLOSE_ASAP.
+    let room = c.reply_room();
+    let mut body = bytes::BytesMut::new();
+    let mut n = 0;
+    for k in db.all_keys().filter(|k| all || p.matches(k)) {
+        crate::protocol::frame::put_bulk(&mut body, k);
+        n += 1;
+        if body.len() > room {
+            return c.overflow();
+        }
+    }
+    c.reply_array_header(n);
+    c.reply_raw(&body);
 }
 
 /// Parses a SCAN-family cursor as Redis's `parseScanCursorOrReply` does,

@@ -630,7 +630,14 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     }
     // A MONITOR client is a replica to Redis: it may not touch the
     // keyspace, and is never paused.
-    if c.monitor && queue_has(c, spec, is_exec, flags::WRITE | flags::READONLY) {
+    if c.monitor
+        && queue_has(
+            c,
+            spec,
+            is_exec,
+            flags::WRITE | flags::MAY_REPLICATE | flags::READONLY,
+        )
+    {
         return reject_cmd(
             c,
             spec,
@@ -644,7 +651,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         && c.shared
             .observe
             .pause
-            .postpones(|| queue_has(c, spec, is_exec, flags::WRITE))
+            .postpones(|| held_by_write_pause(c, spec, args, is_exec))
     {
         return postpone(c, args);
     }
@@ -685,7 +692,7 @@ fn postpone(c: &mut Client, args: &[Bytes]) {
 }
 
 /// The id of [`Client::internal`] (the AOF loader's client).
-const INTERNAL_ID: u64 = u64::MAX;
+pub(crate) const INTERNAL_ID: u64 = u64::MAX;
 
 /// Redis's error for a write while `min-replicas-to-write` is not met.
 pub const ERR_NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
@@ -705,6 +712,28 @@ fn queue_has(c: &Client, spec: &Spec, is_exec: bool, bit: u16) -> bool {
                 .iter()
                 .any(|a| lookup(a).is_some_and(|s| flags::of(s) & bit != 0))
         })
+}
+
+/// Whether CLIENT PAUSE WRITE holds the command back, as Redis decides
+/// from its flags (`write` or `may_replicate`, a script's declared flags
+/// for the script commands), for EXEC from those of the commands queued.
+fn held_by_write_pause(c: &Client, spec: &Spec, args: &[Bytes], is_exec: bool) -> bool {
+    let one = |spec: &Spec, args: &[Bytes]| {
+        let bits = flags::of(spec);
+        if bits & flags::RUNS_SCRIPT != 0 {
+            scripting::held_by_write_pause(c, spec.name, args)
+        } else {
+            bits & (flags::WRITE | flags::MAY_REPLICATE) != 0
+        }
+    };
+    if one(spec, args) {
+        return true;
+    }
+    is_exec
+        && c.tx
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queue.iter().any(|a| lookup(a).is_some_and(|s| one(s, a))))
 }
 
 /// Whether a command is refused while memory cannot be freed (Redis's

@@ -410,12 +410,14 @@ pub fn client_pause(c: &mut Client, args: &[Bytes]) {
         0
     };
     c.shared.observe.pause.pause(end, kind);
+    c.shared.engine.hold_expiry(end);
     c.reply(Frame::ok());
 }
 
 /// CLIENT UNPAUSE.
 pub fn client_unpause(c: &mut Client, _args: &[Bytes]) {
     c.shared.observe.pause.unpause();
+    c.shared.engine.release_expiry();
     c.reply(Frame::ok());
 }
 

@@ -472,12 +472,12 @@ impl ScriptHost {
         if let Some(err) = super::auth::check_command(c, &fullname, args) {
             return refused(c, acl_error(&err).as_bytes());
         }
-        let writes =
-            bits & flags::WRITE != 0 && !matches!(fullname.as_str(), "publish" | "spublish");
-        if writes {
-            if self.flags.has(Flags::NO_WRITES) {
-                return refused(c, b"Write commands are not allowed from read-only scripts.");
-            }
+        // As Redis's scriptVerifyWriteCommandAllow: a read-only script may
+        // not even publish; the checks that guard data are for writes.
+        if bits & (flags::WRITE | flags::MAY_REPLICATE) != 0 && self.flags.has(Flags::NO_WRITES) {
+            return refused(c, b"Write commands are not allowed from read-only scripts.");
+        }
+        if bits & flags::WRITE != 0 {
             if let Some(err) = c.shared.engine.aof.write_error() {
                 return refused(
                     c,
@@ -670,3 +670,28 @@ pub static SCRIPT_SUBCOMMANDS: &[Spec] = &[
     super::cmd("kill", 2, script_kill),
     super::cmd("load", 3, script_load),
 ];
+
+/// Whether CLIENT PAUSE WRITE holds back the script command `args`
+/// (EVAL, FCALL and their forms), as Redis's `evalGetCommandFlags` and
+/// `fcallGetCommandFlags` decide: by the flags the script declared (its
+/// shebang, the function's registration), writing unless `no-writes`;
+/// with none declared (no shebang, a script or function not loaded), by
+/// the command's own flags: EVAL, EVALSHA and FCALL may replicate, the
+/// `_RO` forms do not. Read without the Lua engines, which a running
+/// script holds.
+pub fn held_by_write_pause(c: &Client, name: &str, args: &[Bytes]) -> bool {
+    let may_replicate = matches!(name, "eval" | "evalsha" | "fcall");
+    let Some(script) = args.get(1) else {
+        return may_replicate;
+    };
+    let scripting = &c.shared.scripting;
+    let declared = match name {
+        "eval" | "eval_ro" => crate::scripting::shebang_flags(script).ok(),
+        "evalsha" | "evalsha_ro" => scripting.declared_script_flags(script),
+        _ => scripting.declared_function_flags(script),
+    };
+    match declared {
+        Some(f) if !f.has(Flags::EVAL_COMPAT) => !f.has(Flags::NO_WRITES),
+        _ => may_replicate,
+    }
+}

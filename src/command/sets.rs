@@ -216,19 +216,19 @@ pub fn srandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         let i = rng.gen_range(0..m.len());
         return c.reply(m.get_index(i).cloned().map_or(Frame::Null, Frame::Bulk));
     };
-    let out: Vec<Frame> = if n < 0 {
-        (0..n.unsigned_abs())
-            .filter_map(|_| m.get_index(rng.gen_range(0..m.len())).cloned())
-            .map(Frame::Bulk)
-            .collect()
-    } else {
-        let k = (n as usize).min(m.len());
-        rand::seq::index::sample(&mut rng, m.len(), k)
-            .into_iter()
-            .filter_map(|i| m.get_index(i).cloned())
-            .map(Frame::Bulk)
-            .collect()
-    };
+    if n < 0 {
+        let len = m.len();
+        return c.reply_picks(n.unsigned_abs(), false, || {
+            let member = m.get_index(rng.gen_range(0..len)).cloned();
+            (member.map_or(Frame::Null, Frame::Bulk), Frame::Null)
+        });
+    }
+    let k = (n as usize).min(m.len());
+    let out: Vec<Frame> = rand::seq::index::sample(&mut rng, m.len(), k)
+        .into_iter()
+        .filter_map(|i| m.get_index(i).cloned())
+        .map(Frame::Bulk)
+        .collect();
     c.reply(Frame::Array(out));
 }
 

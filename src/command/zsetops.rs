@@ -472,12 +472,13 @@ pub fn zrandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
     if !uniq || want == 1 {
         // With repetitions: each pick independent.
-        for _ in 0..want {
-            if let Some(p) = at(rng.gen_range(0..size)) {
-                items.push(p);
-            }
-        }
-    } else if want >= size as u64 {
+        return c.reply_picks(want, withscores, || {
+            at(rng.gen_range(0..size)).map_or((Frame::Null, Frame::Null), |(m, s)| {
+                (Frame::Bulk(m), Frame::Double(s))
+            })
+        });
+    }
+    if want >= size as u64 {
         // The whole set, from the highest element down, as Redis walks it.
         let mut cur = z.last();
         while let Some(p) = cur {

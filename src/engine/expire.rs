@@ -44,6 +44,11 @@ impl Engine {
                     return;
                 };
                 let mut db = self.lock(i);
+                if db.expiry_held {
+                    // Clients are paused: nothing expires meanwhile.
+                    self.unlock(db);
+                    return;
+                }
                 let (sampled, expired) = sample_once(&mut db);
                 self.unlock(db);
                 drop(entry);

@@ -41,7 +41,7 @@ pub mod gate;
 pub mod lazyfree;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -78,6 +78,10 @@ pub struct Engine {
     pub active_expire: std::sync::atomic::AtomicBool,
     /// Frees what UNLINK deletes off the command path (see [`lazyfree`]).
     pub lazyfree: lazyfree::LazyFree,
+    /// Unix ms until which expired keys are kept (0: never): CLIENT PAUSE
+    /// holds expiry, as Redis skips active and lazy expiry while clients
+    /// are paused, so that a paused server's data does not change.
+    expiry_held_until: AtomicU64,
 }
 
 impl Engine {
@@ -96,6 +100,7 @@ impl Engine {
             notify: AtomicU32::new(0),
             gate: Arc::default(),
             active_expire: std::sync::atomic::AtomicBool::new(true),
+            expiry_held_until: AtomicU64::new(0),
         };
         engine.configure(cfg);
         engine
@@ -115,11 +120,24 @@ impl Engine {
         self.tracking.set_max_keys(max_keys);
     }
 
+    /// Keeps expired keys (logically gone, never removed nor counted)
+    /// until unix ms `until` or [`release_expiry`](Self::release_expiry):
+    /// CLIENT PAUSE.
+    pub fn hold_expiry(&self, until: u64) {
+        self.expiry_held_until.fetch_max(until, Relaxed);
+    }
+
+    /// Lets expiry remove keys again (CLIENT UNPAUSE).
+    pub fn release_expiry(&self) {
+        self.expiry_held_until.store(0, Relaxed);
+    }
+
     /// Locks database `i` for one command (or one unit): fixes its clock
     /// and snapshots the notification flags and whether effects are logged.
     pub fn lock(&self, i: usize) -> DbGuard {
         let mut g = self.store.lock(i);
         g.notify_flags = self.notify.load(Relaxed);
+        g.expiry_held = g.now < self.expiry_held_until.load(Relaxed);
         g.propagating = self.aof.enabled();
         g.origin = 0;
         g

@@ -461,18 +461,33 @@ impl ClientHandle {
             Verdict::Ok => {}
             Verdict::SoftStarted => self.soft_since_ms.store(now_ms(), Ordering::Relaxed),
             Verdict::SoftCleared => self.soft_since_ms.store(0, Ordering::Relaxed),
-            Verdict::Close => {
-                if !self.overflowed.swap(true, Ordering::AcqRel) {
-                    tracing::warn!(
-                        "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                        self.id,
-                        self.addr
-                    );
-                }
-                // Free what is queued now; the task closes the connection.
-                self.close_outbox();
-                self.kill();
-            }
+            Verdict::Close => self.overflow(),
+        }
+    }
+
+    /// Closes the client for going over its output-buffer limit (Redis's
+    /// CLOSE_ASAP): what is queued is freed now, later bytes are dropped,
+    /// and its task closes the connection without writing more. Called
+    /// by a push that passed the limit, or by the client's own task when
+    /// the reply it is building would.
+    pub fn overflow(&self) {
+        if !self.overflowed.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.id,
+                self.addr
+            );
+        }
+        self.close_outbox();
+        self.kill();
+    }
+
+    /// Applies the soft output limit again to a client over it: one that
+    /// receives nothing more must still be closed once its time is up, as
+    /// Redis's clientsCron closes it (pushes alone would never notice).
+    pub fn recheck_soft_limit(&self) {
+        if self.soft_since_ms.load(Ordering::Relaxed) != 0 {
+            self.check_limits(self.class(), self.pending_bytes());
         }
     }
 

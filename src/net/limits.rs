@@ -120,6 +120,13 @@ impl Limits {
         }
     }
 
+    /// The hard limit of `class` in bytes (0 = none): a reply being built
+    /// is cut once the client's output would pass it.
+    #[inline]
+    pub fn hard(&self, class: ClientClass) -> u64 {
+        self.classes[class as usize].hard.load(Relaxed)
+    }
+
     /// The smallest queued size at which [`check`](Self::check) can say
     /// anything but `Ok` for `class` (usize::MAX when the class is unlimited):
     /// pushes below it skip the check entirely.

@@ -152,8 +152,20 @@ pub struct Script {
     pub flags: Flags,
 }
 
+/// The flags scripts and functions declared, by EVAL script SHA1 and by
+/// lowercased function name: kept beside the engines so that a command
+/// can be judged by them (CLIENT PAUSE WRITE) while a script holds the
+/// engines.
+#[derive(Default)]
+pub struct Declared {
+    scripts: HashMap<String, Flags>,
+    functions: HashMap<String, Flags>,
+}
+
 /// The Lua states and what they hold; one script runs at a time.
 pub struct Engines {
+    /// Shared with [`Scripting`]: updated as scripts are cached and flushed.
+    declared: Arc<Mutex<Declared>>,
     eval: Vm,
     /// The EVAL scripts by SHA1; each compiled function is in the state's
     /// registry (`__scripts`), not held from Rust.
@@ -199,6 +211,8 @@ pub struct Scripting {
     ended: Arc<Mutex<Vec<Arc<Notify>>>>,
     /// Wakes [`wake_callers`](Self::wake_callers) on the runtime.
     ended_ready: Arc<Notify>,
+    /// See [`Declared`].
+    declared: Arc<Mutex<Declared>>,
 }
 
 impl Scripting {
@@ -208,8 +222,10 @@ impl Scripting {
         let rng = Arc::new(Mutex::new(Rand48::default()));
         let eval = Vm::new(rng.clone()).unwrap_or_else(|e| panic!("creating the Lua state: {e}"));
         let functions = functions::Library::new(rng.clone());
+        let declared = Arc::new(Mutex::new(Declared::default()));
         let scripting = Scripting {
             engines: Mutex::new(Engines {
+                declared: declared.clone(),
                 eval,
                 scripts: HashMap::new(),
                 scripts_memory: 0,
@@ -223,6 +239,7 @@ impl Scripting {
             ended: Arc::new(Mutex::new(Vec::new())),
             ended_ready: Arc::new(Notify::new()),
             thread: Mutex::new(None),
+            declared,
         };
         scripting.note(&scripting.engines.lock());
         scripting
@@ -326,6 +343,30 @@ impl Scripting {
     pub fn libraries_changed(&self, engines: &Engines) {
         self.note(engines);
         *self.libraries.lock() = engines.functions.snapshot();
+        let functions = engines
+            .functions
+            .libs()
+            .values()
+            .flat_map(|lib| lib.functions.iter())
+            .map(|(name, f)| (name.to_ascii_lowercase(), f.flags))
+            .collect();
+        self.declared.lock().functions = functions;
+    }
+
+    /// The flags the cached EVAL script `sha` declared (lower or upper
+    /// case), if it is cached.
+    pub fn declared_script_flags(&self, sha: &[u8]) -> Option<Flags> {
+        if sha.len() != 40 {
+            return None;
+        }
+        let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.declared.lock().scripts.get(&key).copied()
+    }
+
+    /// The flags the function `name` (any case) registered with, if loaded.
+    pub fn declared_function_flags(&self, name: &[u8]) -> Option<Flags> {
+        let key = String::from_utf8_lossy(name).to_ascii_lowercase();
+        self.declared.lock().functions.get(&key).copied()
     }
 
     /// Every library's code, as of the last
@@ -413,6 +454,7 @@ impl Engines {
             .raw_set(sha.as_str(), f)
             .map_err(|e| format!("ERR {e}"))?;
         self.scripts_memory += body.len() + sha.len() + SCRIPT_OVERHEAD;
+        self.declared.lock().scripts.insert(sha.clone(), flags);
         self.scripts.insert(
             sha.clone(),
             Script {
@@ -466,6 +508,7 @@ impl Engines {
             self.eval = vm;
         }
         self.scripts.clear();
+        self.declared.lock().scripts.clear();
         self.scripts_memory = 0;
     }
 

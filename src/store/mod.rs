@@ -208,6 +208,10 @@ pub struct Db {
     used: usize,
     /// Keys removed because their TTL passed (INFO stats `expired_keys`).
     pub expired_keys: u64,
+    /// Expired keys are kept while clients are paused (snapshot taken when
+    /// locking): they read as missing but stay, uncounted, until expiry
+    /// resumes (see `Engine::hold_expiry`).
+    pub expiry_held: bool,
     /// Lookups by [`Db::get`] that found / did not find their key (INFO
     /// stats `keyspace_hits` / `keyspace_misses`).
     pub hits: u64,
@@ -265,6 +269,7 @@ impl Db {
             notify_flags: 0,
             used: 0,
             expired_keys: 0,
+            expiry_held: false,
             hits: 0,
             misses: 0,
             lfu: None,
@@ -321,10 +326,15 @@ impl Db {
     }
 
     /// Lazy expiry: removes `key` if its deadline has passed, emitting the
-    /// `expired` event. Returns true if it was removed.
+    /// `expired` event. Returns true if it is expired: removed, or, while
+    /// expiry is held ([`expiry_held`](Self::expiry_held)), kept but to be
+    /// read as missing.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
         if !self.is_expired(key) {
             return false;
+        }
+        if self.expiry_held {
+            return true;
         }
         self.remove(key);
         self.expired_keys += 1;
@@ -362,7 +372,10 @@ impl Db {
     /// A lookup after lazy expiry, counted as a hit or miss, marking the
     /// key accessed if `touch`.
     fn lookup(&mut self, key: &[u8], touch: bool) -> Option<&Value> {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            self.misses += 1;
+            return None;
+        }
         let (now, lfu) = (self.now, self.lfu);
         match self.keys.get_mut(key) {
             Some(e) => {
@@ -388,7 +401,9 @@ impl Db {
     /// memory estimate right; a collection left empty is deleted (the
     /// caller emits its `del` event if Redis does). None if no such key.
     pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Value) -> R) -> Option<R> {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            return None;
+        }
         let (now, lfu) = (self.now, self.lfu);
         let e = self.keys.get_mut(key)?;
         e.clock = evict::touched(e.clock, now, lfu);
@@ -470,7 +485,9 @@ impl Db {
     /// [`delete`](Self::delete), handing back the value (UNLINK frees it
     /// off the command path).
     pub fn delete_value(&mut self, key: &[u8]) -> Option<Value> {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            return None;
+        }
         let v = self.remove(key)?;
         self.modified(key);
         self.notify(notify::GENERIC, "del", key);
