@@ -171,7 +171,8 @@ fn accept_client(
 
 /// Ten times a second, as Redis's clientsCron at the default `hz`:
 /// closes clients over the soft output limit for too long even if nothing
-/// more is queued for them, and clients idle for longer than `timeout`
+/// more is queued for them, frees the read buffers of clients idle for
+/// more than 2 s, and closes clients idle for longer than `timeout`
 /// seconds. As in Redis, subscribers and clients waiting in a blocking
 /// command are exempt from the idle timeout (the former are expected to
 /// be quiet, the latter have their own timeout).
@@ -187,6 +188,11 @@ async fn clients_cron(shared: Arc<Shared>) {
         for c in shared.clients.all() {
             use crate::net::limits::ClientClass;
             c.recheck_soft_limit();
+            // Redis's clientsCronResizeQueryBuffer: an idle client's query
+            // buffer is freed.
+            if c.idle_secs() > 2 && c.query_buffer_size() > 0 {
+                c.ask_trim_read_buffer();
+            }
             if timeout != 0
                 && c.class() == ClientClass::Normal
                 && !c.is_blocked()

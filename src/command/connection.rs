@@ -423,7 +423,12 @@ fn client_type_matches(h: &ClientHandle, ty: &[u8]) -> Option<bool> {
 
 fn client_list(c: &mut Client, args: &[Bytes]) {
     let clients = c.shared.clients.all();
-    let mut selected: Vec<&std::sync::Arc<ClientHandle>> = clients.iter().collect();
+    // A killed client's connection closes on its own task, a moment later;
+    // Redis frees it at once (CLIENT KILL, ACL changes), so it is not shown.
+    let mut selected: Vec<&std::sync::Arc<ClientHandle>> = clients
+        .iter()
+        .filter(|h| !h.is_killed() || h.id == c.handle.id)
+        .collect();
     if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
         if client_type_matches(&c.handle, &args[3]).is_none() {
             return c.error(format!(

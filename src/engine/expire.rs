@@ -33,7 +33,10 @@ impl Engine {
     }
 
     fn expire_tick(&self, start: Instant) {
-        if !self.active_expire.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self
+            .active_expire
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         for i in 0..self.store.len() {

@@ -39,6 +39,9 @@ use crate::protocol::RequestParser;
 
 /// Read buffer size for a connection that is receiving data.
 const READ_CHUNK: usize = 16 * 1024;
+/// A kept read buffer larger than this is cut back to its recent peak
+/// (Redis's `PROTO_RESIZE_THRESHOLD`).
+const RESIZE_THRESHOLD: usize = 32 * 1024;
 /// While suspended, stop reading once this much is buffered (requests are
 /// not run until the session resumes).
 const SUSPENDED_READ_LIMIT: usize = 1024 * 1024;
@@ -55,6 +58,9 @@ pub struct Connection<S: Session> {
     counters: Arc<Counters>,
     parser: RequestParser,
     rbuf: BytesMut,
+    /// The most bytes the read buffer held at a batch's start since the
+    /// buffer was last sized.
+    qbuf_peak: usize,
     /// Chunks taken from the outbox, being written.
     pending: VecDeque<Bytes>,
     /// Set when the peer closed (or shutdown began) while suspended.
@@ -94,6 +100,7 @@ impl<S: Session> Connection<S> {
             counters,
             parser: RequestParser::new(max_bulk),
             rbuf: BytesMut::new(),
+            qbuf_peak: 0,
             pending: VecDeque::new(),
             peer_gone: false,
             refusal: None,
@@ -168,7 +175,15 @@ impl<S: Session> Connection<S> {
                         self.let_subscribers_write().await?;
                     }
                 }
-                _ = self.handle.woken() => {}
+                _ = self.handle.woken() => {
+                    if self.handle.take_trim_request()
+                        && self.rbuf.is_empty()
+                        && !self.parser.in_progress()
+                    {
+                        self.rbuf = BytesMut::new();
+                        self.session.end_batch(0, 0);
+                    }
+                }
                 r = self.stream.writable(), if !drained => r?,
             }
         }
@@ -297,6 +312,8 @@ impl<S: Session> Connection<S> {
     /// Runs every complete request in the read buffer, stopping early if
     /// the session stops accepting them (blocked, postponed, closing).
     fn run_buffered(&mut self) {
+        let started_with = self.rbuf.len();
+        self.qbuf_peak = self.qbuf_peak.max(started_with);
         self.session
             .start_batch(self.rbuf.len(), self.rbuf.capacity());
         while self.session.accepts_requests() {
@@ -311,9 +328,29 @@ impl<S: Session> Connection<S> {
                 }
             }
         }
-        // An idle client keeps no read buffer.
-        if self.rbuf.is_empty() && !self.parser.in_progress() {
-            self.rbuf = BytesMut::new();
+        // Between batches the read buffer is kept for the next one, sized
+        // as Redis sizes its query buffer: at least one read's worth, room
+        // for a request as big as the last (a client that sent a big value
+        // is likely to send another: no regrowing it from 16 KiB), and cut
+        // back once requests get small again (a buffer over 32 KiB, more
+        // than twice the recent peak). An idle client's is freed by the
+        // clients cron (see `ClientHandle::ask_trim_read_buffer`).
+        // (A wake-up that read nothing changes nothing.)
+        if started_with > 0 && self.rbuf.is_empty() && !self.parser.in_progress() {
+            let cap = self.rbuf.capacity();
+            let peak = std::mem::take(&mut self.qbuf_peak);
+            let want = if peak > RESIZE_THRESHOLD {
+                peak
+            } else {
+                READ_CHUNK
+            };
+            if cap > RESIZE_THRESHOLD && cap / 2 > peak {
+                self.rbuf = BytesMut::with_capacity(want);
+            } else if cap < want {
+                // Reclaims the buffer in place once the batch's arguments
+                // are gone, else allocates.
+                self.rbuf.reserve(want);
+            }
         }
         self.session
             .end_batch(self.rbuf.len(), self.rbuf.capacity());

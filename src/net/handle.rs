@@ -212,6 +212,10 @@ pub struct ClientHandle {
     resp3: AtomicBool,
     /// Set by CLIENT KILL or shutdown: the task closes the connection.
     killed: AtomicBool,
+    /// Set by the clients cron for a client idle for more than 2 s: its
+    /// connection task drops its read buffer (Redis frees the query buffer
+    /// of such a client).
+    trim_read_buffer: AtomicBool,
     /// Bytes queued but not yet written (outbox plus what the task holds).
     pending_bytes: AtomicUsize,
     /// Capacity of the query buffer, as of the last batch (used memory).
@@ -256,6 +260,7 @@ impl ClientHandle {
             last_active_ms: AtomicU64::new(now_ms()),
             resp3: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            trim_read_buffer: AtomicBool::new(false),
             pending_bytes: AtomicUsize::new(0),
             query_buffer: AtomicUsize::new(0),
             limits,
@@ -583,6 +588,18 @@ impl ClientHandle {
     /// True once [`kill`](Self::kill) was called.
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
+    }
+
+    /// Asks the connection task to drop its read buffer, if it is idle
+    /// then (see `trim_read_buffer`).
+    pub fn ask_trim_read_buffer(&self) {
+        self.trim_read_buffer.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Takes a pending [`ask_trim_read_buffer`](Self::ask_trim_read_buffer).
+    pub(crate) fn take_trim_request(&self) -> bool {
+        self.trim_read_buffer.swap(false, Ordering::AcqRel)
     }
 
     /// Resolves when bytes were pushed or the client was killed.
