@@ -33,6 +33,7 @@
 
 mod def;
 pub mod notify;
+pub mod rename;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -116,8 +117,11 @@ pub struct Config {
     /// CONFIG REWRITE and INFO).
     pub config_file: Option<String>,
     /// `rename-command old new` lines, in order (an empty new name removes
-    /// the command). Accepted; not acted on yet.
+    /// the command), as written.
     pub rename_commands: Vec<(String, String)>,
+    /// The names commands answer to once those lines are applied (checked
+    /// as Redis checks them while loading; see [`rename`]).
+    pub command_names: rename::CommandNames,
     /// Every other option's value, and what the file and command line set
     /// (read them with [`Config::value`] and [`Config::ignored_options_set`]).
     pub others: OtherOptions,
@@ -280,6 +284,7 @@ impl Default for Config {
             pubsub_coalesce_us: 200,
             config_file: None,
             rename_commands: Vec::new(),
+            command_names: rename::CommandNames::default(),
             others: OtherOptions::default(),
         };
         for (def, v) in OPTIONS.iter().zip(c.others.values.clone()) {
@@ -361,6 +366,8 @@ struct LoadState {
     save_loaded: bool,
     /// Include nesting depth.
     depth: usize,
+    /// The `rename-command` lines applied so far.
+    renamer: rename::Renamer,
 }
 
 /// How deep `include` may nest (Redis has no limit and would recurse forever).
@@ -452,6 +459,7 @@ impl Config {
             c.load_file(&path, &mut st)?;
         }
         c.load_text(options.as_bytes(), &Source::CommandLine, &mut st)?;
+        c.command_names = st.renamer.names();
         c.apply_binary_defaults();
         c.check_loaded()?;
         Ok(c)
@@ -476,6 +484,7 @@ impl Config {
         let mut c = Config::default();
         let mut st = LoadState::default();
         c.load_text(text.as_bytes(), &Source::File(Path::new("(text)")), &mut st)?;
+        c.command_names = st.renamer.names();
         c.check_loaded()?;
         Ok(c)
     }
@@ -887,9 +896,9 @@ impl Config {
         match name.as_str() {
             "include" if argc == 2 => self.include(&argv[1], st).map_err(LineError::Done),
             "rename-command" if argc == 3 => {
+                st.renamer.rename(&argv[1], &argv[2])?;
                 self.rename_commands
                     .push((lossy(&argv[1]), lossy(&argv[2])));
-                self.note_explicit(&name);
                 Ok(())
             }
             "user" if argc >= 2 => {

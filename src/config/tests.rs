@@ -518,7 +518,6 @@ fn file_parsing_quotes_comments_and_multi_args() {
             "client-output-buffer-limit",
             "slaveof",
             "hash-max-ziplist-entries",
-            "rename-command",
             "list-max-ziplist-entries",
             "daemonize"
         ]
