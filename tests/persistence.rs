@@ -1545,3 +1545,44 @@ fn redis_log_of_every_type_loads_as_in_redis() {
     shutdown(rp, &mut r);
     assert_reloads(&d, &want);
 }
+
+/// A manifest naming a file that is not there (here the last incremental
+/// one, as a lost or deleted file leaves it): redis-server 7.0.15 refuses
+/// to start, and so does herald, with the same message, loading nothing.
+#[test]
+fn a_missing_file_named_by_the_manifest_stops_start_up() {
+    let d = common::temp_dir("aof-missing-incr");
+    let h = herald_in(&d, AppendFsync::Always, &[]);
+    let mut c = connect(h.port());
+    qs(&mut c, &["SET", "k", "v"]);
+    h.shutdown();
+    let aofdir = d.join("appendonlydir");
+    let manifest = aofdir.join("appendonly.aof.manifest");
+    let mut text = std::fs::read_to_string(&manifest).expect("manifest");
+    text.push_str("file appendonly.aof.2.incr.aof seq 2 type i\n");
+    std::fs::write(&manifest, text).expect("write manifest");
+    let want = "Unable to obtain the AOF file appendonly.aof.2.incr.aof length. stat: No such file or directory";
+
+    let port = common::free_port().to_string();
+    let out = common::run(
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--port", &port, "--dir"])
+            .arg(&d),
+        Duration::from_secs(20),
+    );
+    let stderr = &out.stderr;
+    assert!(!out.status.success(), "herald started: {stderr}");
+    assert!(stderr.contains(want), "{stderr}");
+
+    let out = common::run(
+        Command::new(common::redis_server())
+            .args(["--port", &port, "--dir"])
+            .arg(&d)
+            .args(["--appendonly", "yes", "--save", "", "--daemonize", "no"]),
+        Duration::from_secs(20),
+    );
+    let stdout = &out.stdout;
+    assert!(!out.status.success(), "redis-server started: {stdout}");
+    assert!(stdout.contains(want), "{stdout}");
+    let _ = std::fs::remove_dir_all(&d);
+}
