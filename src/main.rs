@@ -6,7 +6,7 @@ use herald::config::Config;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `herald check-aof [--fix] DIR`: inspect / repair an AOF.
+    // `herald check-aof [--fix [--yes]] DIR`: inspect / repair an AOF.
     if args.first().map(String::as_str) == Some("check-aof") {
         let code = herald::persist::check::main(&args[1..]);
         return ExitCode::from(code as u8);
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("Usage: herald [/path/to/herald.conf] [--option value ...]");
         println!("Options are redis.conf's, e.g. herald --port 7000 --bind 127.0.0.1");
-        println!("       herald check-aof [--fix] <dir>   check / repair an append-only file");
+        println!("       herald check-aof [--fix [--yes]] <dir>   check / repair an append-only file (--fix asks first unless --yes)");
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_args(&args) {

@@ -1586,3 +1586,68 @@ fn a_missing_file_named_by_the_manifest_stops_start_up() {
     assert!(stdout.contains(want), "{stdout}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `herald check-aof --fix` on a cut last file asks first, as
+/// redis-check-aof does (same lines, same prompt): no or no answer leaves
+/// the file alone (exit 1), `y` truncates it; `--yes` truncates without
+/// reading standard input.
+#[test]
+fn check_aof_fix_asks_before_truncating() {
+    let d = common::temp_dir("check-aof-ask");
+    let h = herald_in(&d, AppendFsync::Always, &[]);
+    let mut c = connect(h.port());
+    qs(&mut c, &["SET", "k", "v"]);
+    h.shutdown();
+    let incr = d.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let good = std::fs::read(&incr).expect("incr file");
+    let mut cut = good.clone();
+    cut.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nx");
+    let shrink = format!(
+        "This will shrink the AOF appendonly.aof.1.incr.aof from {} bytes, with {} bytes, to {} bytes\nContinue? [y/N]: ",
+        cut.len(),
+        cut.len() - good.len(),
+        good.len()
+    );
+    let herald_fix = |extra: &[&str], input: &[u8]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+        cmd.args(["check-aof", "--fix"]).args(extra).arg(&d);
+        common::run_with_input(&mut cmd, input, Duration::from_secs(20))
+    };
+    for input in [&b"n\n"[..], b"", b"\n", b"no\n"] {
+        std::fs::write(&incr, &cut).unwrap();
+        let out = herald_fix(&[], input);
+        assert!(!out.status.success(), "{input:?}: {}", out.stdout);
+        assert!(out.stdout.contains(&shrink), "{}", out.stdout);
+        assert!(out.stdout.ends_with("Aborting...\n"), "{}", out.stdout);
+        assert_eq!(
+            std::fs::read(&incr).unwrap(),
+            cut,
+            "{input:?} left it alone"
+        );
+    }
+    // redis-check-aof words it the same and aborts the same way.
+    let out = common::run_with_input(
+        Command::new(common::redis_check_aof())
+            .arg("--fix")
+            .arg(d.join("appendonlydir/appendonly.aof.manifest")),
+        b"n\n",
+        Duration::from_secs(20),
+    );
+    assert!(out.stdout.contains(&shrink), "{}", out.stdout);
+    assert!(out.stdout.ends_with("Aborting...\n"), "{}", out.stdout);
+    assert_eq!(std::fs::read(&incr).unwrap(), cut);
+
+    for (extra, input) in [(&[][..], &b"y\n"[..]), (&["--yes"][..], &b""[..])] {
+        std::fs::write(&incr, &cut).unwrap();
+        let out = herald_fix(extra, input);
+        assert!(out.status.success(), "{extra:?}: {}", out.stdout);
+        assert!(
+            out.stdout
+                .ends_with("Successfully truncated AOF appendonly.aof.1.incr.aof\n"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(std::fs::read(&incr).unwrap(), good);
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
