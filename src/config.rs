@@ -34,6 +34,7 @@
 mod def;
 pub mod notify;
 pub mod rename;
+mod support;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -319,6 +320,16 @@ fn default_value(def: &Def, cwd: &Path) -> Value {
     // The table comes from redis-server's own output, so this parses (a
     // unit test checks every default); keep the text if it ever does not.
     value::parse(def, &args, &cx).unwrap_or_else(|_| Value::Str(def.default.to_string()))
+}
+
+/// The file `logfile` names, or `None` for standard output (""). A
+/// relative path is taken from `dir`, where redis-server's working
+/// directory is once its configuration is read.
+pub fn log_path(c: &Config) -> Option<PathBuf> {
+    if c.logfile.is_empty() {
+        return None;
+    }
+    Some(c.dir.join(&c.logfile))
 }
 
 /// A start-up configuration problem, naming the option and the reason.
@@ -613,7 +624,12 @@ impl Config {
                 vec![val]
             };
             new.set_option(idx, &args, false)
+                .and_then(|()| new.refuse_unsupported(idx, alias))
                 .map_err(|e| set_failed(entry_name(idx, alias), &e))?;
+            if OPTIONS[idx].name == "save" && !new.appendonly {
+                new.refuse_save_without_aof()
+                    .map_err(|e| set_failed(entry_name(idx, alias), &e))?;
+            }
             new.after_config_set(idx);
         }
         apply(self, &new).map_err(|(name, why)| set_failed(&name, &why))?;
@@ -886,6 +902,7 @@ impl Config {
             let save_appends = matches!(def.kind, Kind::Special(Special::Save))
                 && std::mem::replace(&mut st.save_loaded, true);
             self.set_option(idx, &args, save_appends)?;
+            self.refuse_unsupported(idx, alias)?;
             self.note_explicit(entry_name(idx, alias));
             return Ok(());
         }
@@ -906,10 +923,7 @@ impl Config {
                 self.others.users.push(argv.to_vec());
                 Ok(())
             }
-            "loadmodule" if argc >= 2 => {
-                self.note_explicit(&name);
-                Ok(())
-            }
+            "loadmodule" if argc >= 2 => Err("herald cannot load Redis modules".into()),
             _ if name.contains('.') => {
                 if argc < 2 {
                     return Err("Module config specified without value".into());
@@ -948,8 +962,35 @@ impl Config {
         result
     }
 
+    /// Refuses a value whose effect herald lacks (see `support`).
+    fn refuse_unsupported(&self, idx: usize, alias: bool) -> Result<(), String> {
+        let def = &OPTIONS[idx];
+        let shown = display(def, &self.value_of(idx));
+        match support::refusal(def.name, &shown) {
+            Some(why) => Err(support::refused_text(entry_name(idx, alias), &shown, why)),
+            None => Ok(()),
+        }
+    }
+
+    /// herald writes no RDB snapshots: save points without the AOF would
+    /// leave the data unpersisted where Redis would snapshot it.
+    fn refuse_save_without_aof(&self) -> Result<(), String> {
+        let save = self.value("save").unwrap_or_default();
+        if save.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "'save {save}' is not supported with appendonly no: herald writes no RDB snapshots \
+             and persists with the AOF only (set appendonly yes, or save \"\" for no persistence)"
+        ))
+    }
+
     /// Checks made once everything is read (Redis's sanity checks).
     fn check_loaded(&self) -> Result<(), ConfigError> {
+        if self.others.explicit.iter().any(|n| n == "save") && !self.appendonly {
+            self.refuse_save_without_aof()
+                .map_err(|e| ConfigError(format!("{}{e}", fatal_header())))?;
+        }
         let module_config = self.others.explicit.iter().any(|n| n.contains('.'));
         if module_config && !self.others.explicit.iter().any(|n| n == "loadmodule") {
             return Err(ConfigError(format!(

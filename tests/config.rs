@@ -271,3 +271,71 @@ fn an_aof_written_under_renames_loads_again() {
     shutdown(port, guard);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn logfile_and_pidfile_are_written() {
+    let dir = common::temp_dir("conf-logfile");
+    let log = dir.join("herald.log");
+    write(&log, "an earlier line\n");
+    let pid = dir.join("herald.pid");
+    let port = common::free_port();
+    let p = port.to_string();
+    let args = [
+        "--port",
+        &p,
+        "--appendonly",
+        "no",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--logfile",
+        "herald.log",
+        "--pidfile",
+        pid.to_str().unwrap(),
+    ];
+    let guard = spawn_herald(&args, port);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("an earlier line\n"), "appended: {text}");
+    assert!(text.contains("ready to accept connections"), "{text}");
+    let written = std::fs::read_to_string(&pid).unwrap();
+    assert_eq!(written.trim(), guard.0.id().to_string());
+    shutdown(port, guard);
+    assert!(!pid.exists(), "the PID file goes at exit");
+
+    // A log file that cannot be opened stops start-up as in Redis.
+    let out = common::run(
+        Command::new(env!("CARGO_BIN_EXE_herald")).args(["--logfile", "/nonexistent/x.log"]),
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr
+            .ends_with("Can't open the log file: No such file or directory\n"),
+        "{}",
+        out.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn settings_herald_lacks_stop_start_up() {
+    for args in [
+        &["--daemonize", "yes"][..],
+        &["--replicaof", "127.0.0.1 6379"],
+        &["--syslog-enabled", "yes"],
+        &["--loadmodule", "/x.so"],
+        &["--appendonly", "no", "--save", "900 1"],
+    ] {
+        let out = common::run(
+            Command::new(env!("CARGO_BIN_EXE_herald"))
+                .args(args)
+                .args(["--port", "0"]),
+            Duration::from_secs(20),
+        );
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(
+            out.stderr.contains("FATAL CONFIG FILE ERROR"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}

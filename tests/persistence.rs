@@ -1196,15 +1196,15 @@ fn automatic_rewrite_keeps_the_manifest_valid() {
     assert_reloads(&d, &want);
 }
 
-/// The `herald` binary with stderr captured in `log`.
+/// The `herald` binary with its log (standard output) captured in `log`.
 fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (KillOnDrop, u16) {
     let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
         .args(["--appendfsync", fsync])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(Stdio::null())
         .spawn()
         .expect("herald");
     (KillOnDrop(child), port)
