@@ -10,10 +10,14 @@
 //!
 //! The options herald acts on have typed public fields in [`Config`]
 //! (`port`, `bind`, `maxmemory`, ...): those fields are the live values, and
-//! CONFIG GET / SET read and write them. Every other option is stored as
-//! parsed and shown by CONFIG GET but changes nothing;
-//! [`Config::ignored_options_set`] names the ones a file or flag set, so
-//! start-up can log them.
+//! CONFIG GET / SET read and write them. A value whose effect herald lacks,
+//! where that matters for safety or operations (`daemonize yes`,
+//! `replicaof`, ...), is refused at start-up and by CONFIG SET
+//! (`config/support.rs`); every other option is stored as parsed and shown
+//! by CONFIG GET but changes nothing; [`Config::ignored_options_set`] names
+//! the ones a file or flag set, so start-up can log them. docs/configuration.md
+//! gives each option's status. `rename-command` is applied while loading
+//! (`config/rename.rs`).
 //!
 //! # herald's defaults versus Redis's
 //!
