@@ -98,7 +98,7 @@ HERALD_USES = {
     "maxclients", "timeout", "tcp-keepalive", "tcp-backlog",
     "client-query-buffer-limit", "client-output-buffer-limit", "maxmemory",
     "maxmemory-policy", "notify-keyspace-events", "requirepass", "loglevel",
-    "logfile", "dir", "appendonly", "appendfsync", "hz",
+    "logfile", "pidfile", "dir", "appendonly", "appendfsync", "hz",
     # persistence (src/persist)
     "appenddirname", "appendfilename", "aof-load-truncated",
     "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage",

@@ -10,10 +10,14 @@
 //!
 //! The options herald acts on have typed public fields in [`Config`]
 //! (`port`, `bind`, `maxmemory`, ...): those fields are the live values, and
-//! CONFIG GET / SET read and write them. Every other option is stored as
-//! parsed and shown by CONFIG GET but changes nothing;
-//! [`Config::ignored_options_set`] names the ones a file or flag set, so
-//! start-up can log them.
+//! CONFIG GET / SET read and write them. A value whose effect herald lacks,
+//! where that matters for safety or operations (`daemonize yes`,
+//! `replicaof`, ...), is refused at start-up and by CONFIG SET
+//! (`config/support.rs`); every other option is stored as parsed and shown
+//! by CONFIG GET but changes nothing; [`Config::ignored_options_set`] names
+//! the ones a file or flag set, so start-up can log them. docs/configuration.md
+//! gives each option's status. `rename-command` is applied while loading
+//! (`config/rename.rs`).
 //!
 //! # herald's defaults versus Redis's
 //!
@@ -33,6 +37,8 @@
 
 mod def;
 pub mod notify;
+pub mod rename;
+mod support;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -116,8 +122,11 @@ pub struct Config {
     /// CONFIG REWRITE and INFO).
     pub config_file: Option<String>,
     /// `rename-command old new` lines, in order (an empty new name removes
-    /// the command). Accepted; not acted on yet.
+    /// the command), as written.
     pub rename_commands: Vec<(String, String)>,
+    /// The names commands answer to once those lines are applied (checked
+    /// as Redis checks them while loading; see [`rename`]).
+    pub command_names: rename::CommandNames,
     /// Every other option's value, and what the file and command line set
     /// (read them with [`Config::value`] and [`Config::ignored_options_set`]).
     pub others: OtherOptions,
@@ -280,6 +289,7 @@ impl Default for Config {
             pubsub_coalesce_us: 200,
             config_file: None,
             rename_commands: Vec::new(),
+            command_names: rename::CommandNames::default(),
             others: OtherOptions::default(),
         };
         for (def, v) in OPTIONS.iter().zip(c.others.values.clone()) {
@@ -314,6 +324,16 @@ fn default_value(def: &Def, cwd: &Path) -> Value {
     // The table comes from redis-server's own output, so this parses (a
     // unit test checks every default); keep the text if it ever does not.
     value::parse(def, &args, &cx).unwrap_or_else(|_| Value::Str(def.default.to_string()))
+}
+
+/// The file `logfile` names, or `None` for standard output (""). A
+/// relative path is taken from `dir`, where redis-server's working
+/// directory is once its configuration is read.
+pub fn log_path(c: &Config) -> Option<PathBuf> {
+    if c.logfile.is_empty() {
+        return None;
+    }
+    Some(c.dir.join(&c.logfile))
 }
 
 /// A start-up configuration problem, naming the option and the reason.
@@ -361,6 +381,8 @@ struct LoadState {
     save_loaded: bool,
     /// Include nesting depth.
     depth: usize,
+    /// The `rename-command` lines applied so far.
+    renamer: rename::Renamer,
 }
 
 /// How deep `include` may nest (Redis has no limit and would recurse forever).
@@ -452,6 +474,7 @@ impl Config {
             c.load_file(&path, &mut st)?;
         }
         c.load_text(options.as_bytes(), &Source::CommandLine, &mut st)?;
+        c.command_names = st.renamer.names();
         c.apply_binary_defaults();
         c.check_loaded()?;
         Ok(c)
@@ -476,6 +499,7 @@ impl Config {
         let mut c = Config::default();
         let mut st = LoadState::default();
         c.load_text(text.as_bytes(), &Source::File(Path::new("(text)")), &mut st)?;
+        c.command_names = st.renamer.names();
         c.check_loaded()?;
         Ok(c)
     }
@@ -604,7 +628,12 @@ impl Config {
                 vec![val]
             };
             new.set_option(idx, &args, false)
+                .and_then(|()| new.refuse_unsupported(idx, alias))
                 .map_err(|e| set_failed(entry_name(idx, alias), &e))?;
+            if OPTIONS[idx].name == "save" && !new.appendonly {
+                new.refuse_save_without_aof()
+                    .map_err(|e| set_failed(entry_name(idx, alias), &e))?;
+            }
             new.after_config_set(idx);
         }
         apply(self, &new).map_err(|(name, why)| set_failed(&name, &why))?;
@@ -884,6 +913,7 @@ impl Config {
             let save_appends = matches!(def.kind, Kind::Special(Special::Save))
                 && std::mem::replace(&mut st.save_loaded, true);
             self.set_option(idx, &args, save_appends)?;
+            self.refuse_unsupported(idx, alias)?;
             self.note_explicit(entry_name(idx, alias));
             return Ok(());
         }
@@ -894,9 +924,9 @@ impl Config {
         match name.as_str() {
             "include" if argc == 2 => self.include(&argv[1], st).map_err(LineError::Done),
             "rename-command" if argc == 3 => {
+                st.renamer.rename(&argv[1], &argv[2])?;
                 self.rename_commands
                     .push((lossy(&argv[1]), lossy(&argv[2])));
-                self.note_explicit(&name);
                 Ok(())
             }
             "user" if argc >= 2 => {
@@ -904,10 +934,7 @@ impl Config {
                 self.others.users.push(argv.to_vec());
                 Ok(())
             }
-            "loadmodule" if argc >= 2 => {
-                self.note_explicit(&name);
-                Ok(())
-            }
+            "loadmodule" if argc >= 2 => Err("herald cannot load Redis modules".into()),
             _ if name.contains('.') => {
                 if argc < 2 {
                     return Err("Module config specified without value".into());
@@ -946,8 +973,35 @@ impl Config {
         result
     }
 
+    /// Refuses a value whose effect herald lacks (see `support`).
+    fn refuse_unsupported(&self, idx: usize, alias: bool) -> Result<(), String> {
+        let def = &OPTIONS[idx];
+        let shown = display(def, &self.value_of(idx));
+        match support::refusal(def.name, &shown) {
+            Some(why) => Err(support::refused_text(entry_name(idx, alias), &shown, why)),
+            None => Ok(()),
+        }
+    }
+
+    /// herald writes no RDB snapshots: save points without the AOF would
+    /// leave the data unpersisted where Redis would snapshot it.
+    fn refuse_save_without_aof(&self) -> Result<(), String> {
+        let save = self.value("save").unwrap_or_default();
+        if save.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "'save {save}' is not supported with appendonly no: herald writes no RDB snapshots \
+             and persists with the AOF only (set appendonly yes, or save \"\" for no persistence)"
+        ))
+    }
+
     /// Checks made once everything is read (Redis's sanity checks).
     fn check_loaded(&self) -> Result<(), ConfigError> {
+        if self.others.explicit.iter().any(|n| n == "save") && !self.appendonly {
+            self.refuse_save_without_aof()
+                .map_err(|e| ConfigError(format!("{}{e}", fatal_header())))?;
+        }
         let module_config = self.others.explicit.iter().any(|n| n.contains('.'));
         if module_config && !self.others.explicit.iter().any(|n| n == "loadmodule") {
             return Err(ConfigError(format!(

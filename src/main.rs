@@ -6,7 +6,7 @@ use herald::config::Config;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `herald check-aof [--fix] DIR`: inspect / repair an AOF.
+    // `herald check-aof [--fix [--yes]] DIR`: inspect / repair an AOF.
     if args.first().map(String::as_str) == Some("check-aof") {
         let code = herald::persist::check::main(&args[1..]);
         return ExitCode::from(code as u8);
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("Usage: herald [/path/to/herald.conf] [--option value ...]");
         println!("Options are redis.conf's, e.g. herald --port 7000 --bind 127.0.0.1");
-        println!("       herald check-aof [--fix] <dir>   check / repair an append-only file");
+        println!("       herald check-aof [--fix [--yes]] <dir>   check / repair an append-only file (--fix asks first unless --yes)");
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_args(&args) {
@@ -36,14 +36,52 @@ fn main() -> ExitCode {
         "nothing" => "off",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // `logfile`: "" is standard output, as Redis; a path is opened for
+    // appending at each line, as Redis does, so that a rotated file is
+    // followed by a new one.
+    match herald::config::log_path(&config) {
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stdout)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        Some(path) => {
+            if let Err(e) = open_log(&path) {
+                eprintln!(
+                    "*** FATAL CONFIG FILE ERROR (herald {}) ***\nCan't open the log file: {}",
+                    env!("CARGO_PKG_VERSION"),
+                    herald::persist::aof::strerror(&e)
+                );
+                return ExitCode::FAILURE;
+            }
+            let make = move || -> Box<dyn std::io::Write> {
+                match open_log(&path) {
+                    Ok(f) => Box::new(f),
+                    Err(_) => Box::new(std::io::sink()),
+                }
+            };
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(make)
+                .with_ansi(false)
+                .init()
+        }
+    }
+    // `pidfile`: written once the configuration is good, removed at exit.
+    let pidfile = config
+        .value("pidfile")
+        .filter(|p| !p.is_empty())
+        .map(|p| config.dir.join(p));
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            tracing::warn!(
+                "Failed to write PID file: {}",
+                herald::persist::aof::strerror(&e)
+            );
+        }
+    }
     let ignored = config.ignored_options_set();
     if !ignored.is_empty() {
         tracing::info!(
@@ -51,11 +89,27 @@ fn main() -> ExitCode {
             ignored.join(", ")
         );
     }
-    match herald::server::run(config) {
+    let logged = !config.logfile.is_empty();
+    let code = match herald::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if logged {
+                tracing::error!("{e}");
+            }
             eprintln!("herald: {e}");
             ExitCode::FAILURE
         }
+    };
+    if let Some(p) = pidfile {
+        let _ = std::fs::remove_file(p);
     }
+    code
+}
+
+/// Opens the log file for appending (created if missing).
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }

@@ -87,6 +87,10 @@ impl Stats {
 
 /// Everything the connections share.
 pub struct Shared {
+    /// The names commands answer to (`rename-command`), fixed at start-up
+    /// and read by the dispatcher for every command, so kept out of the
+    /// configuration's lock.
+    pub command_names: crate::config::rename::CommandNames,
     /// Current configuration (CONFIG SET changes it; call
     /// [`Shared::config_changed`] after).
     pub config: RwLock<Config>,
@@ -159,6 +163,7 @@ impl Shared {
         let short = replicas_short(&config);
         Arc::new(Shared {
             replicas_short: std::sync::atomic::AtomicBool::new(short),
+            command_names: config.command_names.clone(),
             config: RwLock::new(config),
             limits,
             engine,

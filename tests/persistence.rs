@@ -1196,15 +1196,15 @@ fn automatic_rewrite_keeps_the_manifest_valid() {
     assert_reloads(&d, &want);
 }
 
-/// The `herald` binary with stderr captured in `log`.
+/// The `herald` binary with its log (standard output) captured in `log`.
 fn herald_bin_logged(dir: &Path, fsync: &str, log: &Path) -> (KillOnDrop, u16) {
     let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir)
         .args(["--appendfsync", fsync])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(Stdio::null())
         .spawn()
         .expect("herald");
     (KillOnDrop(child), port)
@@ -1544,4 +1544,110 @@ fn redis_log_of_every_type_loads_as_in_redis() {
     let want = dump_all(&mut r);
     shutdown(rp, &mut r);
     assert_reloads(&d, &want);
+}
+
+/// A manifest naming a file that is not there (here the last incremental
+/// one, as a lost or deleted file leaves it): redis-server 7.0.15 refuses
+/// to start, and so does herald, with the same message, loading nothing.
+#[test]
+fn a_missing_file_named_by_the_manifest_stops_start_up() {
+    let d = common::temp_dir("aof-missing-incr");
+    let h = herald_in(&d, AppendFsync::Always, &[]);
+    let mut c = connect(h.port());
+    qs(&mut c, &["SET", "k", "v"]);
+    h.shutdown();
+    let aofdir = d.join("appendonlydir");
+    let manifest = aofdir.join("appendonly.aof.manifest");
+    let mut text = std::fs::read_to_string(&manifest).expect("manifest");
+    text.push_str("file appendonly.aof.2.incr.aof seq 2 type i\n");
+    std::fs::write(&manifest, text).expect("write manifest");
+    let want = "Unable to obtain the AOF file appendonly.aof.2.incr.aof length. stat: No such file or directory";
+
+    let port = common::free_port().to_string();
+    let out = common::run(
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--port", &port, "--dir"])
+            .arg(&d),
+        Duration::from_secs(20),
+    );
+    let stderr = &out.stderr;
+    assert!(!out.status.success(), "herald started: {stderr}");
+    assert!(stderr.contains(want), "{stderr}");
+
+    let out = common::run(
+        Command::new(common::redis_server())
+            .args(["--port", &port, "--dir"])
+            .arg(&d)
+            .args(["--appendonly", "yes", "--save", "", "--daemonize", "no"]),
+        Duration::from_secs(20),
+    );
+    let stdout = &out.stdout;
+    assert!(!out.status.success(), "redis-server started: {stdout}");
+    assert!(stdout.contains(want), "{stdout}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `herald check-aof --fix` on a cut last file asks first, as
+/// redis-check-aof does (same lines, same prompt): no or no answer leaves
+/// the file alone (exit 1), `y` truncates it; `--yes` truncates without
+/// reading standard input.
+#[test]
+fn check_aof_fix_asks_before_truncating() {
+    let d = common::temp_dir("check-aof-ask");
+    let h = herald_in(&d, AppendFsync::Always, &[]);
+    let mut c = connect(h.port());
+    qs(&mut c, &["SET", "k", "v"]);
+    h.shutdown();
+    let incr = d.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let good = std::fs::read(&incr).expect("incr file");
+    let mut cut = good.clone();
+    cut.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nx");
+    let shrink = format!(
+        "This will shrink the AOF appendonly.aof.1.incr.aof from {} bytes, with {} bytes, to {} bytes\nContinue? [y/N]: ",
+        cut.len(),
+        cut.len() - good.len(),
+        good.len()
+    );
+    let herald_fix = |extra: &[&str], input: &[u8]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+        cmd.args(["check-aof", "--fix"]).args(extra).arg(&d);
+        common::run_with_input(&mut cmd, input, Duration::from_secs(20))
+    };
+    for input in [&b"n\n"[..], b"", b"\n", b"no\n"] {
+        std::fs::write(&incr, &cut).unwrap();
+        let out = herald_fix(&[], input);
+        assert!(!out.status.success(), "{input:?}: {}", out.stdout);
+        assert!(out.stdout.contains(&shrink), "{}", out.stdout);
+        assert!(out.stdout.ends_with("Aborting...\n"), "{}", out.stdout);
+        assert_eq!(
+            std::fs::read(&incr).unwrap(),
+            cut,
+            "{input:?} left it alone"
+        );
+    }
+    // redis-check-aof words it the same and aborts the same way.
+    let out = common::run_with_input(
+        Command::new(common::redis_check_aof())
+            .arg("--fix")
+            .arg(d.join("appendonlydir/appendonly.aof.manifest")),
+        b"n\n",
+        Duration::from_secs(20),
+    );
+    assert!(out.stdout.contains(&shrink), "{}", out.stdout);
+    assert!(out.stdout.ends_with("Aborting...\n"), "{}", out.stdout);
+    assert_eq!(std::fs::read(&incr).unwrap(), cut);
+
+    for (extra, input) in [(&[][..], &b"y\n"[..]), (&["--yes"][..], &b""[..])] {
+        std::fs::write(&incr, &cut).unwrap();
+        let out = herald_fix(extra, input);
+        assert!(out.status.success(), "{extra:?}: {}", out.stdout);
+        assert!(
+            out.stdout
+                .ends_with("Successfully truncated AOF appendonly.aof.1.incr.aof\n"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(std::fs::read(&incr).unwrap(), good);
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -93,8 +93,8 @@ fn quick_soak_passes() {
         .args(["--appendonly", "no", "--maxclients", "4000"])
         .args(["--client-output-buffer-limit", "pubsub 128kb 32kb 1"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file)
+        .stdout(log_file)
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut server = common::KillOnDrop(server);

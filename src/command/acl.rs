@@ -335,8 +335,16 @@ fn acl_dryrun(c: &mut Client, args: &[Bytes]) {
     };
     let t = table();
     let argv = &args[3..];
-    let base = String::from_utf8(argv[0].to_ascii_lowercase())
-        .ok()
+    // The command as the dispatcher would find it (after rename-command),
+    // checked by its original name, as ACL rules name it.
+    use crate::config::rename::Resolved;
+    let typed = match c.shared.command_names.resolve(&argv[0]) {
+        Resolved::Same(n) => Some(n),
+        Resolved::Renamed(orig) => Some(orig.as_bytes()),
+        Resolved::Gone => None,
+    };
+    let base = typed
+        .and_then(|n| String::from_utf8(n.to_ascii_lowercase()).ok())
         .filter(|n| !n.contains('|'))
         .and_then(|n| t.id(&n));
     let id = base.and_then(|b| {

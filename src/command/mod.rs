@@ -68,6 +68,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::config::rename::Resolved;
 use crate::engine::Access;
 use crate::protocol::Frame;
 use crate::store::Db;
@@ -429,6 +430,32 @@ fn find<'a>(table: &'a [Spec], name: &[u8]) -> Option<&'a Spec> {
         .map(|i| &table[i])
 }
 
+/// The top-level command a typed name calls once `rename-command` is
+/// applied (see `config::rename`): without renames, the table's binary
+/// search alone. The AOF loader's internal client also reaches a command
+/// by its original name, so that a log holding both (Redis logs a
+/// rewritten command, `SET ... PXAT`, under its original name) loads.
+fn find_top(c: &Client, name: &[u8]) -> Option<&'static Spec> {
+    let found = match c.shared.command_names.resolve(name) {
+        Resolved::Same(n) => find(TABLE, n),
+        Resolved::Renamed(orig) => find(TABLE, orig.as_bytes()),
+        Resolved::Gone => None,
+    };
+    match found {
+        None if c.handle.id == INTERNAL_ID && !c.in_script => find(TABLE, name),
+        found => found,
+    }
+}
+
+/// The full name (`set`, `config|set`) of the command `args` ran as
+/// `spec`: original names, whatever name the client typed.
+pub fn full_name(c: &Client, spec: &Spec, args: &[Bytes]) -> String {
+    match args.first().and_then(|n| find_top(c, n)) {
+        Some(top) if !std::ptr::eq(top, spec) => format!("{}|{}", top.name, spec.name),
+        _ => spec.name.to_string(),
+    }
+}
+
 /// The names of every implemented command and subcommand (`client|kill`),
 /// for COMMAND COUNT / LIST / INFO.
 pub fn implemented_names() -> Vec<String> {
@@ -473,8 +500,7 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
 }
 
 fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
-    let is_exec = name.eq_ignore_ascii_case(b"exec");
-    let Some(spec) = find(TABLE, name) else {
+    let Some(spec) = find_top(c, name) else {
         let mut list = Vec::new();
         for a in &args[1..] {
             if list.len() >= 128 {
@@ -491,6 +517,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         msg.extend(sanitize_bytes(&list));
         return reject(c, msg, false);
     };
+    let is_exec = spec.name == "exec";
     let (spec, fullname) = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match find(spec.subcommands, &args[1]) {
             Some(sub) => (sub, format!("{}|{}", spec.name, sub.name)),
@@ -710,7 +737,7 @@ fn queue_has(c: &Client, spec: &Spec, is_exec: bool, bit: u16) -> bool {
         && c.tx.multi.as_ref().is_some_and(|m| {
             m.queue
                 .iter()
-                .any(|a| lookup(a).is_some_and(|s| flags::of(s) & bit != 0))
+                .any(|a| lookup(c, a).is_some_and(|s| flags::of(s) & bit != 0))
         })
 }
 
@@ -769,10 +796,10 @@ fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     }
 }
 
-/// True if `args` names a command herald implements (the AOF loader
-/// refuses files with unknown commands, as Redis does).
-pub fn is_known(args: &[Bytes]) -> bool {
-    args.first().is_some_and(|n| find(TABLE, n).is_some())
+/// True if `args` names a command herald implements, for `c` (the AOF
+/// loader refuses files with unknown commands, as Redis does).
+pub fn is_known(c: &Client, args: &[Bytes]) -> bool {
+    args.first().is_some_and(|n| find_top(c, n).is_some())
 }
 
 /// True for a command Redis flags `write` (refused with MISCONF while the
@@ -781,18 +808,17 @@ fn is_write_command(c: &Client, fullname: &str) -> bool {
     let write = |name: &str| crate::catalog::flags(name).is_some_and(|f| f.contains(&"write"));
     if fullname == "exec" {
         return c.tx.multi.as_ref().is_some_and(|m| {
-            m.queue.iter().any(|a| {
-                let n = String::from_utf8_lossy(&a[0]).to_ascii_lowercase();
-                write(&n)
-            })
+            m.queue
+                .iter()
+                .any(|a| lookup(c, a).is_some_and(|s| write(&full_name(c, s, a))))
         });
     }
     write(fullname)
 }
 
 /// Looks a command (and subcommand) up as [`run`] does, for EXEC.
-fn lookup(args: &[Bytes]) -> Option<&'static Spec> {
-    let spec = find(TABLE, args.first()?)?;
+fn lookup(c: &Client, args: &[Bytes]) -> Option<&'static Spec> {
+    let spec = find_top(c, args.first()?)?;
     if !spec.subcommands.is_empty() && args.len() >= 2 {
         return find(spec.subcommands, &args[1]);
     }

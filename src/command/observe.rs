@@ -78,16 +78,6 @@ pub fn redacted<'a>(fullname: &str, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
     Cow::Owned(v)
 }
 
-/// The full name (`set`, `config|set`) of the command `args` ran as `spec`.
-fn full_name(spec: &Spec, args: &[Bytes]) -> String {
-    let first = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    if first == spec.name {
-        first
-    } else {
-        format!("{first}|{}", spec.name)
-    }
-}
-
 /// Called after every command the dispatcher ran (EXEC calls it for each
 /// queued command): counts and times it (INFO commandstats and
 /// latencystats, one clock reading and one table lookup), feeds the slow
@@ -126,7 +116,7 @@ pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
             obs.latency_sample(event, dur);
         }
         if slow {
-            let shown = redacted(&full_name(spec, args), args);
+            let shown = redacted(&super::full_name(c, spec, args), args);
             let name = c.handle.meta.lock().name.clone().unwrap_or_default();
             obs.log_slow(slowlog::Entry {
                 id: 0,
@@ -162,7 +152,7 @@ pub fn feed_monitors(c: &mut Client, spec: &Spec, args: &[Bytes], peer: &dyn std
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
-    let shown = redacted(&full_name(spec, args), args);
+    let shown = redacted(&super::full_name(c, spec, args), args);
     let line = monitor::line(micros, c.db, peer, &shown);
     if c.monitor {
         // Its own command: the line follows the command's reply.

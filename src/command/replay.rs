@@ -26,7 +26,7 @@ impl Replayer {
 
 impl Replay for Replayer {
     fn command(&mut self, args: Vec<Bytes>) -> bool {
-        if !super::is_known(&args) {
+        if !super::is_known(&self.client, &args) {
             return false;
         }
         super::execute(&mut self.client, args);

@@ -453,14 +453,14 @@ impl ScriptHost {
     /// refusal's text, `-CODE ...` or a bare message), then the command.
     fn checked_call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>> {
         let c = &mut self.client;
-        let Some(spec) = lookup(args) else {
+        let Some(spec) = lookup(c, args) else {
             return Err(b"Unknown Redis command called from script".to_vec());
         };
         let refused = |c: &Client, text: &[u8]| {
             super::observe::count_rejected(c, spec);
             Err(text.to_vec())
         };
-        let fullname = full_name(args, spec);
+        let fullname = super::full_name(c, spec, args);
         let argc = args.len() as i32;
         if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
             return refused(c, b"Wrong number of args calling Redis command from script");
@@ -528,9 +528,9 @@ impl Host for ScriptHost {
     }
 
     fn acl_check(&mut self, args: &[Bytes]) -> Option<bool> {
-        let spec = lookup(args)?;
-        let fullname = full_name(args, spec);
         let c = &self.client;
+        let spec = lookup(c, args)?;
+        let fullname = super::full_name(c, spec, args);
         Some(match &c.user {
             None => true,
             Some(u) => crate::acl::check::verdict(u, &fullname, args).is_none(),
@@ -552,17 +552,6 @@ impl Host for ScriptHost {
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
-}
-
-/// `get`, or `client|list` for a subcommand.
-fn full_name(args: &[Bytes], spec: &Spec) -> String {
-    if args.len() >= 2
-        && super::find(super::TABLE, &args[0]).is_some_and(|p| !p.subcommands.is_empty())
-    {
-        let parent = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-        return format!("{parent}|{}", spec.name);
-    }
-    spec.name.to_string()
 }
 
 /// Redis's texts for a denial inside a script (`scriptVerifyACL`).

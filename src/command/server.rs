@@ -35,25 +35,50 @@ pub static CONFIG_SUBCOMMANDS: &[Spec] = &[
 
 /// Bare COMMAND: the container runs this when called without a subcommand.
 pub fn command_all(c: &mut Client, _args: &[Bytes]) {
-    let names = implemented_names();
-    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-    c.reply(catalog::command_reply(&names));
+    let f = with_names(c, catalog::command_reply);
+    c.reply(f);
 }
 
-fn with_names<T>(f: impl FnOnce(&[&str]) -> T) -> T {
+/// Runs `f` with the names of the commands clients can call: the
+/// implemented ones less those `rename-command` removed (a renamed one
+/// keeps its original name, as in Redis's COMMAND replies).
+fn with_names<T>(c: &Client, f: impl FnOnce(&[&str]) -> T) -> T {
+    let removed = c.shared.command_names.removed();
     let names = implemented_names();
-    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let names: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !removed.contains(&n.split('|').next().unwrap_or(n)))
+        .collect();
     f(&names)
 }
 
+/// A command name given to COMMAND INFO / DOCS / GETKEYS read as the
+/// dispatcher reads it (Redis looks them up in its renamed table): a
+/// renamed command's new name gives its original name, an old or removed
+/// name gives "" (no command).
+fn as_dispatched(c: &Client, name: &[u8]) -> Bytes {
+    use crate::config::rename::Resolved;
+    let bar = name.iter().position(|&b| b == b'|').unwrap_or(name.len());
+    match c.shared.command_names.resolve(&name[..bar]) {
+        Resolved::Same(_) => Bytes::copy_from_slice(name),
+        Resolved::Renamed(orig) => {
+            let mut v = orig.as_bytes().to_vec();
+            v.extend_from_slice(&name[bar..]);
+            Bytes::from(v)
+        }
+        Resolved::Gone => Bytes::new(),
+    }
+}
+
 fn command_count(c: &mut Client, _args: &[Bytes]) {
-    let n = with_names(catalog::count);
+    let n = with_names(c, catalog::count);
     c.reply(Frame::Integer(n));
 }
 
 fn command_info(c: &mut Client, args: &[Bytes]) {
-    let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
-    let f = with_names(|imp| {
+    let names: Vec<Bytes> = args[2..].iter().map(|a| as_dispatched(c, a)).collect();
+    let f = with_names(c, |imp| {
         if names.is_empty() {
             catalog::command_reply(imp)
         } else {
@@ -64,25 +89,38 @@ fn command_info(c: &mut Client, args: &[Bytes]) {
 }
 
 fn command_docs(c: &mut Client, args: &[Bytes]) {
-    let names: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
-    let f = with_names(|imp| catalog::docs(&names, imp));
+    let names: Vec<Bytes> = args[2..].iter().map(|a| as_dispatched(c, a)).collect();
+    let f = with_names(c, |imp| catalog::docs(&names, imp));
     c.reply(f);
 }
 
 fn command_list(c: &mut Client, args: &[Bytes]) {
-    match with_names(|imp| catalog::list(&args[2..], imp)) {
+    match with_names(c, |imp| catalog::list(&args[2..], imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
 
+/// The command line GETKEYS analyses, its name read as dispatched.
+fn getkeys_args(c: &Client, args: &[Bytes]) -> Vec<Bytes> {
+    let mut line = args[2..].to_vec();
+    if let Some(first) = line.first_mut() {
+        if !c.shared.command_names.is_empty() {
+            *first = as_dispatched(c, first);
+        }
+    }
+    line
+}
+
 fn command_getkeys(c: &mut Client, args: &[Bytes]) {
-    match with_names(|imp| catalog::getkeys_for(&args[2..], imp)) {
+    let line = getkeys_args(c, args);
+    match with_names(c, |imp| catalog::getkeys_for(&line, imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }
 
 fn command_getkeysandflags(c: &mut Client, args: &[Bytes]) {
-    match with_names(|imp| catalog::getkeysandflags_for(&args[2..], imp)) {
+    let line = getkeys_args(c, args);
+    match with_names(c, |imp| catalog::getkeysandflags_for(&line, imp)) {
         Ok(f) | Err(f) => c.reply(f),
     }
 }

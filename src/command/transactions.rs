@@ -177,12 +177,11 @@ pub fn unwatch(c: &mut Client, _args: &[Bytes]) {
 
 /// Commands whose presence in a queue makes EXEC lock every database: a
 /// script may SELECT any of them.
-fn touches_other_dbs(args: &[Bytes]) -> bool {
-    let n = &args[0];
-    ["select", "swapdb", "move", "copy", "flushall"]
-        .iter()
-        .any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
-        || lookup(args).is_some_and(|s| super::flags::of(s) & super::flags::RUNS_SCRIPT != 0)
+fn touches_other_dbs(c: &Client, args: &[Bytes]) -> bool {
+    lookup(c, args).is_some_and(|s| {
+        ["select", "swapdb", "move", "copy", "flushall"].contains(&s.name)
+            || super::flags::of(s) & super::flags::RUNS_SCRIPT != 0
+    })
 }
 
 /// EXEC.
@@ -195,7 +194,7 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
         return c.error("EXECABORT Transaction discarded because of previous errors.");
     }
     // Lock what the transaction can touch (the engine locks in index order).
-    let dbs: Vec<usize> = if m.queue.iter().any(|a| touches_other_dbs(a)) {
+    let dbs: Vec<usize> = if m.queue.iter().any(|a| touches_other_dbs(c, a)) {
         (0..c.shared.engine.store.len()).collect()
     } else {
         let mut v = vec![c.db];
@@ -218,7 +217,7 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
     c.reply_raw(&header);
     c.tx.in_exec = true;
     for args in &m.queue {
-        let Some(spec) = lookup(args) else {
+        let Some(spec) = lookup(c, args) else {
             c.error("ERR unknown command");
             continue;
         };

@@ -110,7 +110,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::special("notify-keyspace-events", "", Special::NotifyKeyspaceEvents).flags(Flag::HERALD),
     Def::enumeration("oom-score-adj", "no", &[("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)]),
     Def::special("oom-score-adj-values", "0 200 800", Special::OomScoreAdjValues),
-    Def::string("pidfile", "").flags(Flag::IMMUTABLE),
+    Def::string("pidfile", "").flags(Flag::IMMUTABLE | Flag::HERALD),
     Def::number("port", "6379", NumFormat::Int, 0, 65535).flags(Flag::HERALD),
     Def::string("proc-title-template", "{title} {listen-addr} {server-mode}").check(StrCheck::ProcTitle),
     Def::enumeration("propagation-error-behavior", "ignore", &[("ignore", 0), ("panic", 1), ("panic-on-replicas", 2)]),

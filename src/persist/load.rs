@@ -200,24 +200,24 @@ pub fn replay(
     load_truncated: bool,
 ) -> Result<Loaded, String> {
     let files = manifest.load_order();
+    // Every file the manifest names must be there before anything loads:
+    // redis-server 7.0 stats them all first and refuses to start on the
+    // first one missing (a missing file is lost data, even the last one).
+    for e in &files {
+        if let Err(err) = fs::metadata(dir.join(&e.name)) {
+            return Err(format!(
+                "Unable to obtain the AOF file {} length. stat: {}",
+                e.name,
+                super::aof::strerror(&err)
+            ));
+        }
+    }
     let mut out = Loaded::default();
     for (i, e) in files.iter().enumerate() {
         let last = i + 1 == files.len();
         let path = dir.join(&e.name);
         let data = match fs::read(&path) {
             Ok(d) => Bytes::from(d),
-            Err(err)
-                if err.kind() == std::io::ErrorKind::NotFound
-                    && e.kind == super::manifest::Kind::Incr
-                    && last =>
-            {
-                // Redis tolerates a missing (never written) last incr file.
-                tracing::warn!(
-                    "AOF file {} named by the manifest does not exist; treating it as empty",
-                    e.name
-                );
-                continue;
-            }
             Err(err) => {
                 return Err(format!(
                     "Can't open the append-only file {}: {err}",

@@ -293,6 +293,17 @@ pub fn redis_server() -> PathBuf {
     })
 }
 
+/// The redis-check-aof to run: beside the redis-server in use, else on
+/// PATH (Debian's redis-tools ships it with redis-cli).
+pub fn redis_check_aof() -> PathBuf {
+    let beside = redis_server().with_file_name("redis-check-aof");
+    if beside.exists() {
+        return beside;
+    }
+    on_path("redis-check-aof")
+        .unwrap_or_else(|| missing("redis-check-aof (apt package redis-tools)", "PATH"))
+}
+
 /// The redis-cli to run.
 pub fn redis_cli() -> PathBuf {
     if let Some(p) = std::env::var_os("HERALD_REDIS_CLI") {
