@@ -83,6 +83,38 @@ fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
     .build()
 }
 
+/// Runs an accept loop on each plain (non-TLS) listener until shutdown;
+/// when CONFIG SET port hands over new listeners ([`Shared::rebind`]),
+/// closes the old ones and accepts on the new ones. Connections already
+/// accepted stay, as in Redis.
+async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        let mut loops = Vec::new();
+        for l in listeners.drain(..) {
+            match TcpListener::from_std(l) {
+                Ok(l) => loops.push(tokio::spawn(accept_loop(l, shared.clone(), false))),
+                Err(e) => tracing::warn!("cannot accept on a new listener: {e}"),
+            }
+        }
+        let stopping = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => true,
+            _ = shared.rebound.notified() => false,
+        };
+        if stopping {
+            for t in loops {
+                let _ = t.await;
+            }
+            return;
+        }
+        // Aborting an accept loop drops, and so closes, its listener.
+        for t in &loops {
+            t.abort();
+        }
+        listeners = shared.rebind.lock().take().unwrap_or_default();
+    }
+}
+
 /// Accepts connections on `listener` until shutdown.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     let mut shutdown = shared.shutdown_signal();
@@ -284,10 +316,7 @@ async fn serve(
     // The AOF's scheduled and automatic rewrites (see persist).
     tokio::spawn(every(weak, Duration::from_secs(1), crate::persist::tick));
     let mut tasks = Vec::new();
-    for l in listeners {
-        let l = TcpListener::from_std(l)?;
-        tasks.push(tokio::spawn(accept_loop(l, shared.clone(), false)));
-    }
+    tasks.push(tokio::spawn(plain_listeners(listeners, shared.clone())));
     if let Some((tls_listeners, cfg)) = tls {
         *shared.tls.write() = Some(cfg);
         for l in tls_listeners {

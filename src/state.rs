@@ -116,6 +116,11 @@ pub struct Shared {
     /// The TLS configuration new `tls-port` connections get (replaced when
     /// CONFIG SET changes a certificate or `tls-auth-clients`).
     pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// Listeners CONFIG SET port bound, waiting for the server to accept
+    /// on them instead of the old ones (which it then closes).
+    pub rebind: parking_lot::Mutex<Option<Vec<std::net::TcpListener>>>,
+    /// Signalled when [`rebind`](Self::rebind) holds new listeners.
+    pub rebound: tokio::sync::Notify,
     /// Slow log, latency monitor, MONITOR, CLIENT PAUSE, sampled INFO
     /// figures (see `observe`).
     pub observe: crate::observe::Observe,
@@ -175,6 +180,8 @@ impl Shared {
             persist: Mutex::default(),
             acl,
             tls: RwLock::new(None),
+            rebind: parking_lot::Mutex::new(None),
+            rebound: tokio::sync::Notify::new(),
             observe,
             scripting,
             shutdown_tx: watch::channel(false).0,

@@ -8,6 +8,8 @@
 //!   loads again; a bad line stops start-up with Redis's message; CONFIG
 //!   SET knows no such option.
 //! - `logfile`: the log goes to the file, appended to.
+//! - CONFIG SET port: the server listens on the new port at once; a port
+//!   it cannot bind rolls the whole CONFIG SET back with Redis's error.
 //! - Settings herald refuses (their effect would be missing) stop start-up
 //!   and are refused by CONFIG SET; their defaults are accepted.
 
@@ -338,4 +340,49 @@ fn settings_herald_lacks_stop_start_up() {
             out.stderr
         );
     }
+}
+
+#[test]
+fn config_set_port_moves_the_listener_or_rolls_back() {
+    let h = herald_from("");
+    let mut con = connect(&h);
+    // A port taken by someone else: nothing of this CONFIG SET stays.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port().to_string();
+    let e = err_text(q(
+        &mut con,
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "port",
+            &taken_port,
+        ],
+    ));
+    assert!(
+        e.contains("CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"),
+        "{e}"
+    );
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut con)
+        .expect("config get");
+    assert_eq!(got, ["maxmemory", "0"]);
+    // A free port: new connections go there, the old port closes, this
+    // connection stays.
+    let new_port = common::free_port();
+    q(&mut con, &["CONFIG", "SET", "port", &new_port.to_string()]).expect("config set port");
+    let mut moved = redis::Client::open(format!("redis://127.0.0.1:{new_port}/"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+        .expect("connects on the new port");
+    let pong: String = redis::cmd("PING").query(&mut moved).expect("ping");
+    assert_eq!(pong, "PONG");
+    let old = std::net::SocketAddr::from(([127, 0, 0, 1], h.port()));
+    common::wait_until("the old port closes", Duration::from_secs(5), || {
+        std::net::TcpStream::connect_timeout(&old, Duration::from_millis(200)).is_err()
+    });
+    let pong: String = redis::cmd("PING").query(&mut con).expect("ping");
+    assert_eq!(pong, "PONG");
 }

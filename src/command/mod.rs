@@ -757,10 +757,11 @@ fn held_by_write_pause(c: &Client, spec: &Spec, args: &[Bytes], is_exec: bool) -
         return true;
     }
     is_exec
-        && c.tx
-            .multi
-            .as_ref()
-            .is_some_and(|m| m.queue.iter().any(|a| lookup(c, a).is_some_and(|s| one(s, a))))
+        && c.tx.multi.as_ref().is_some_and(|m| {
+            m.queue
+                .iter()
+                .any(|a| lookup(c, a).is_some_and(|s| one(s, a)))
+        })
 }
 
 /// Whether a command is refused while memory cannot be freed (Redis's

@@ -148,6 +148,31 @@ fn config_set(c: &mut Client, args: &[Bytes]) {
     let result = c.shared.config.write().set_args(&words, local);
     match result {
         Ok(()) => {
+            // A new port is listened on before CONFIG SET answers; if it
+            // cannot be bound, everything set is rolled back (Redis's
+            // updatePort). Port 0 stops accepting TCP connections.
+            let port = c.shared.config.read().port;
+            if port != before.port {
+                let bound = if port == 0 {
+                    Ok(Vec::new())
+                } else {
+                    crate::net::listener::bind_all(&c.shared.config.read())
+                };
+                match bound {
+                    Ok(listeners) => {
+                        *c.shared.rebind.lock() = Some(listeners);
+                        c.shared.rebound.notify_one();
+                        c.shared
+                            .port
+                            .store(port, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::warn!("Unable to listen on port {port}: {e}");
+                        *c.shared.config.write() = before;
+                        return c.error("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port");
+                    }
+                }
+            }
             // New certificates or client-auth mode for the TLS port: all
             // or nothing, as Redis's applyTlsCfg.
             if tls_settings(&c.shared.config.read()) != tls_before {
