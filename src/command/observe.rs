@@ -27,6 +27,7 @@ pub static SLOWLOG_SUBCOMMANDS: &[Spec] = &[
 /// LATENCY subcommands herald implements (sorted by name; GRAPH is not).
 pub static LATENCY_SUBCOMMANDS: &[Spec] = &[
     cmd("doctor", 2, latency_doctor),
+    cmd("graph", 3, latency_graph),
     cmd("help", 2, latency_help),
     cmd("histogram", -2, latency_histogram),
     cmd("history", 3, latency_history),
@@ -273,6 +274,23 @@ fn anon_huge_pages() -> bool {
                 .parse::<u64>()
                 .is_ok_and(|kb| kb > 0)
         })
+}
+
+/// LATENCY GRAPH event.
+fn latency_graph(c: &mut Client, args: &[Bytes]) {
+    let graph = c
+        .shared
+        .observe
+        .latency
+        .lock()
+        .graph(&args[2], crate::util::unix_secs());
+    match graph {
+        Some(g) => c.reply(Frame::Verbatim("txt", Bytes::from(g))),
+        None => c.error(format!(
+            "ERR No samples available for event '{}'",
+            String::from_utf8_lossy(&args[2])
+        )),
+    }
 }
 
 fn latency_history(c: &mut Client, args: &[Bytes]) {

@@ -90,6 +90,40 @@ impl Latency {
         )
     }
 
+    /// LATENCY GRAPH event: Redis's text graph of the event's samples
+    /// (`latencyCommandGenSparkeline`), or None for an unknown event.
+    pub fn graph(&self, event: &[u8], now: u64) -> Option<String> {
+        let (name, ts) = self.events.iter().find(|(k, _)| k.as_bytes() == event)?;
+        let mut samples = Vec::new();
+        for j in 0..SAMPLES {
+            let (time, lat) = ts.samples[(ts.idx + j) % SAMPLES];
+            if time == 0 {
+                continue;
+            }
+            let elapsed = now.saturating_sub(time);
+            let label = if elapsed < 60 {
+                format!("{elapsed}s")
+            } else if elapsed < 3600 {
+                format!("{}m", elapsed / 60)
+            } else if elapsed < 3600 * 24 {
+                format!("{}h", elapsed / 3600)
+            } else {
+                format!("{}d", elapsed / (3600 * 24))
+            };
+            samples.push((lat as f64, label));
+        }
+        let lats = samples.iter().map(|(v, _)| *v as u64);
+        let (low, high) = (lats.clone().min().unwrap_or(0), lats.max().unwrap_or(0));
+        let mut out = format!(
+            "{name} - high {high} ms, low {low} ms (all time high {} ms)\n",
+            ts.max
+        );
+        out.push_str(&"-".repeat(GRAPH_COLS));
+        out.push('\n');
+        sparkline(&mut out, &samples, GRAPH_COLS, 4);
+        Some(out)
+    }
+
     /// LATENCY HISTORY event: `[time, latency]` per sample, oldest first.
     pub fn history(&self, event: &[u8]) -> Frame {
         let Some(ts) = self
@@ -112,6 +146,64 @@ impl Latency {
                 })
                 .collect(),
         )
+    }
+}
+
+/// Width of LATENCY GRAPH (Redis's `LATENCY_GRAPH_COLS`).
+const GRAPH_COLS: usize = 80;
+
+/// Redis's `sparklineRender` with `SPARKLINE_FILL`: `samples` (value,
+/// label) drawn `rows` rows high in `_o#` and `|`, `columns` samples per
+/// block, each sample's label written downwards under it.
+fn sparkline(out: &mut String, samples: &[(f64, String)], columns: usize, rows: usize) {
+    const FILL: &[u8] = b"_o#";
+    let steps = (FILL.len() * rows) as i64;
+    let min = samples.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+    let max = samples
+        .iter()
+        .map(|s| s.0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let relmax = if max - min == 0.0 { 1.0 } else { max - min };
+    let labelled = samples.iter().any(|s| !s.1.is_empty());
+    for (block, part) in samples.chunks(columns).enumerate() {
+        if block != 0 {
+            out.push('\n');
+        }
+        let mut row = 0usize;
+        loop {
+            let mut go_on = false;
+            let mut chars = vec![b' '; part.len()];
+            for (j, (value, label)) in part.iter().enumerate() {
+                // C's `(int)(relval * steps) / relmax`, truncated again.
+                let step = (((value - min) * steps as f64).trunc() / relmax) as i64;
+                let step = step.clamp(0, steps - 1);
+                if row < rows {
+                    go_on = true;
+                    let idx = step - ((rows - row - 1) * FILL.len()) as i64;
+                    if (0..FILL.len() as i64).contains(&idx) {
+                        chars[j] = FILL[idx as usize];
+                    } else if idx >= FILL.len() as i64 {
+                        chars[j] = b'|';
+                    }
+                } else {
+                    // One blank row between the graph and the labels.
+                    if labelled && row - rows < 1 {
+                        go_on = true;
+                        break;
+                    }
+                    if let Some(&ch) = label.as_bytes().get(row - rows - 1) {
+                        go_on = true;
+                        chars[j] = ch;
+                    }
+                }
+            }
+            if !go_on {
+                break;
+            }
+            row += 1;
+            out.push_str(&String::from_utf8_lossy(&chars));
+            out.push('\n');
+        }
     }
 }
 
@@ -368,6 +460,23 @@ mod tests {
         assert!(r.contains("\nI have a few advices for you:\n\n- Check your Slow Log"));
         assert!(r.contains("'CONFIG SET hz 100'"));
         assert!(r.ends_with("multiple smaller objects.\n"));
+    }
+
+    #[test]
+    fn graph_draws_redis_s_sparkline() {
+        // The same samples drawn by redis-server 7.0.15 (DEBUG SLEEP 0.02,
+        // 0.06, 0.01, 0.03 a second apart, then LATENCY GRAPH command).
+        let mut l = Latency::default();
+        for (t, ms) in [(96, 20), (97, 60), (98, 10), (99, 30)] {
+            l.add("command", t, ms);
+        }
+        let g = l.graph(b"command", 100).expect("graph");
+        let want = format!(
+            "command - high 60 ms, low 10 ms (all time high 60 ms)\n{}\n #  \n |  \n | o\n#|_|\n    \n4321\nssss\n",
+            "-".repeat(80)
+        );
+        assert_eq!(g, want);
+        assert!(l.graph(b"nope", 100).is_none());
     }
 
     #[test]
