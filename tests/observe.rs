@@ -740,3 +740,50 @@ fn client_info_shows_its_own_query_buffer() {
     assert!(line.contains(" qbuf=26 "), "{line}");
     assert!(line.contains(" argv-mem=10 "), "{line}");
 }
+
+#[test]
+fn slow_scripts_reach_the_slow_log_and_the_latency_monitor() {
+    // A script runs on the scripting thread: its time is the script's, not
+    // the moment it was handed over.
+    let s = common::herald();
+    let mut con = connect(&s);
+    common::config_set(&mut con, "slowlog-log-slower-than", "10000");
+    common::config_set(&mut con, "latency-monitor-threshold", "5");
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query(&mut con)
+        .expect("reset");
+    let busy = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] \
+                while true do local n = redis.call('TIME') \
+                if n[1] * 1000000 + n[2] - s > tonumber(ARGV[1]) then break end end return 1";
+    let _: i64 = redis::cmd("EVAL")
+        .arg(busy)
+        .arg(0)
+        .arg(20_000)
+        .query(&mut con)
+        .expect("eval");
+    let log: Vec<(i64, i64, i64, Vec<String>)> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .query::<Vec<redis::Value>>(&mut con)
+        .expect("slowlog")
+        .into_iter()
+        .map(|e| {
+            let v: (i64, i64, i64, Vec<String>, String, String) =
+                redis::from_redis_value(&e).expect("entry");
+            (v.0, v.1, v.2, v.3)
+        })
+        .collect();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].2 >= 20_000, "{log:?}");
+    assert_eq!(log[0].3[0], "EVAL");
+    let latest: Vec<(String, i64, i64, i64)> = redis::cmd("LATENCY")
+        .arg("LATEST")
+        .query(&mut con)
+        .expect("latest");
+    assert!(
+        latest
+            .iter()
+            .any(|(e, _, ms, _)| e == "command" && *ms >= 20),
+        "{latest:?}"
+    );
+}

@@ -130,9 +130,9 @@ pub struct Client {
     /// A script of this client's runs on the scripting thread: the
     /// connection waits for its reply and runs no further command.
     pub script: Option<Arc<super::scripting::Outcome>>,
-    /// The command number and start of the script command whose reply
-    /// `script` waits for: it is counted when the reply comes.
-    pub script_call: Option<(usize, std::time::Instant)>,
+    /// The script command whose reply `script` waits for: it is counted
+    /// (and judged slow or not) when the reply comes.
+    pub script_call: Option<super::observe::ScriptCall>,
     /// Client-side caching: CLIENT TRACKING's mode, CLIENT CACHING (see
     /// `command::tracking`).
     pub tracking: super::tracking::Local,

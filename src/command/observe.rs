@@ -84,50 +84,31 @@ pub fn redacted<'a>(fullname: &str, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
 /// latencystats, one clock reading and one table lookup), feeds the slow
 /// log and the latency monitor when it took long enough, and shows it to
 /// monitors if there are any.
-pub fn after_command(c: &mut Client, spec: &Spec, args: &[Bytes]) {
+pub fn after_command(c: &mut Client, spec: &'static Spec, args: &[Bytes]) {
     let now = Instant::now();
     let dur = now.duration_since(c.clock);
     c.clock = now;
     let id = flags::id(spec);
-    // A script command still running on the scripting thread is counted
-    // when its reply comes (`script_replied`).
+    // A script command still running on the scripting thread is counted,
+    // and judged slow or not, when its reply comes (`script_replied`).
     if c.script.is_some() && c.script_call.is_none() {
-        c.script_call = id.map(|id| (id, now - dur));
-    } else if let Some(id) = id {
-        if let Some(b) = c.blocked.as_mut() {
-            // It just blocked: CLIENT UNBLOCK ERROR may fail it later.
-            b.cmd = Some(id);
+        c.script_call = id.map(|id| ScriptCall {
+            id,
+            start: now - dur,
+            spec,
+            args: args.to_vec(),
+        });
+    } else {
+        if let Some(id) = id {
+            if let Some(b) = c.blocked.as_mut() {
+                // It just blocked: CLIENT UNBLOCK ERROR may fail it later.
+                b.cmd = Some(id);
+            }
+            let failed = std::mem::take(&mut c.failed);
+            let count = flags::names().len();
+            c.shared.observe.cmdstats.call(id, count, dur, failed);
         }
-        let failed = std::mem::take(&mut c.failed);
-        let count = flags::names().len();
-        c.shared.observe.cmdstats.call(id, count, dur, failed);
-    }
-    let obs = &c.shared.observe;
-    let slow = obs.is_slow(dur);
-    let late = obs.is_late(dur);
-    // The flags are looked up only for a command worth recording.
-    let bits = if slow || late { flags::of(spec) } else { 0 };
-    if (slow || late) && bits & SKIP_SLOWLOG == 0 {
-        if late {
-            let event = if bits & FAST != 0 {
-                "fast-command"
-            } else {
-                "command"
-            };
-            obs.latency_sample(event, dur);
-        }
-        if slow {
-            let shown = redacted(&super::full_name(c, spec, args), args);
-            let name = c.handle.meta.lock().name.clone().unwrap_or_default();
-            obs.log_slow(slowlog::Entry {
-                id: 0,
-                time: crate::util::unix_secs(),
-                duration_us: dur.as_micros() as u64,
-                args: slowlog::shorten(&shown),
-                peer: c.handle.addr.to_string(),
-                name,
-            });
-        }
+        record_if_slow(c, spec, args, dur);
     }
     // A script command was shown before it ran (see `feed_monitors`).
     if c.shared.observe.monitors.active() && flags::of(spec) & (NO_MONITOR | RUNS_SCRIPT) == 0 {
@@ -165,14 +146,61 @@ pub fn feed_monitors(c: &mut Client, spec: &Spec, args: &[Bytes], peer: &dyn std
 /// Counts the script command whose reply just came from the scripting
 /// thread (see [`after_command`]).
 pub fn script_replied(c: &mut Client) {
-    if let Some((id, start)) = c.script_call.take() {
+    if let Some(call) = c.script_call.take() {
         let failed = std::mem::take(&mut c.failed);
         let count = flags::names().len();
-        c.shared
-            .observe
-            .cmdstats
-            .call(id, count, start.elapsed(), failed);
+        let took = call.start.elapsed();
+        c.shared.observe.cmdstats.call(call.id, count, took, failed);
+        record_if_slow(c, call.spec, &call.args, took);
     }
+}
+
+/// Feeds the slow log and the latency monitor with a command that took
+/// `dur`, when it took long enough.
+fn record_if_slow(c: &Client, spec: &Spec, args: &[Bytes], dur: std::time::Duration) {
+    let obs = &c.shared.observe;
+    let slow = obs.is_slow(dur);
+    let late = obs.is_late(dur);
+    if !slow && !late {
+        return;
+    }
+    // The flags are looked up only for a command worth recording.
+    let bits = flags::of(spec);
+    if bits & SKIP_SLOWLOG != 0 {
+        return;
+    }
+    if late {
+        let event = if bits & FAST != 0 {
+            "fast-command"
+        } else {
+            "command"
+        };
+        obs.latency_sample(event, dur);
+    }
+    if slow {
+        let shown = redacted(&super::full_name(c, spec, args), args);
+        let name = c.handle.meta.lock().name.clone().unwrap_or_default();
+        obs.log_slow(slowlog::Entry {
+            id: 0,
+            time: crate::util::unix_secs(),
+            duration_us: dur.as_micros() as u64,
+            args: slowlog::shorten(&shown),
+            peer: c.handle.addr.to_string(),
+            name,
+        });
+    }
+}
+
+/// A script command waiting for its reply from the scripting thread: what
+/// its statistics and slow-log entry need once it has run.
+pub struct ScriptCall {
+    /// Its number among the commands (`flags::id`).
+    pub id: usize,
+    /// When it started.
+    pub start: Instant,
+    /// Its table entry and arguments, for the slow log.
+    pub spec: &'static Spec,
+    pub args: Vec<Bytes>,
 }
 
 /// Counts a call of `spec` made by a script (INFO commandstats only: the
