@@ -787,3 +787,41 @@ fn slow_scripts_reach_the_slow_log_and_the_latency_monitor() {
         "{latest:?}"
     );
 }
+
+#[test]
+fn a_blocked_command_reaches_the_slow_log_when_it_is_served() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    common::config_set(&mut con, "slowlog-log-slower-than", "0");
+    let mut waiter = connect(&s);
+    let h = std::thread::spawn(move || -> Option<(String, String)> {
+        redis::cmd("BLPOP")
+            .arg("l")
+            .arg(0)
+            .query(&mut waiter)
+            .expect("blpop")
+    });
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        common::blocked_clients(&mut con)
+    });
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("l")
+        .arg("foo")
+        .ignore()
+        .cmd("SLOWLOG")
+        .arg("RESET")
+        .ignore()
+        .query(&mut con)
+        .expect("exec");
+    assert_eq!(h.join().expect("waiter"), Some(("l".into(), "foo".into())));
+    // The reply left after the entry was written.
+    let log: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .query(&mut con)
+        .expect("slowlog");
+    let newest: (i64, i64, i64, Vec<String>, String, String) =
+        redis::from_redis_value(&log[0]).expect("entry");
+    assert_eq!(newest.3, ["BLPOP", "l", "0"]);
+}

@@ -233,6 +233,9 @@ pub struct Blocked {
     /// The blocked command's number (`flags::id`), set once it was
     /// counted: CLIENT UNBLOCK ERROR makes it a failed call.
     pub cmd: Option<usize>,
+    /// The blocked command and how long its first run took: judged slow
+    /// or not (SLOWLOG, LATENCY) once it is unblocked, as Redis does.
+    pub call: Option<(&'static super::Spec, Vec<Bytes>, std::time::Duration)>,
 }
 
 /// Sleeps until `deadline`, or forever if None.
@@ -278,6 +281,7 @@ pub fn block(
         deadline,
         timeout_reply,
         cmd: None,
+        call: None,
     });
 }
 
@@ -302,9 +306,12 @@ pub const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK
 /// error, a failed call of the command), unless it was served in the
 /// meantime.
 pub fn block_timeout(c: &mut Client) {
-    let Some(b) = c.blocked.take() else {
+    let Some(mut b) = c.blocked.take() else {
         return;
     };
+    if let Some((spec, args, took)) = b.call.take() {
+        super::observe::record_if_slow(c, spec, &args, took);
+    }
     if unblock(c, &b) {
         return;
     }

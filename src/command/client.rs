@@ -524,13 +524,17 @@ impl Session for Client {
             return true;
         };
         if b.slot.served.load(std::sync::atomic::Ordering::Acquire) {
-            // Its reply is already in the outbox.
-            if let Some(text) = b.slot.error.get() {
-                // The reply went straight to the outbox: count it here.
-                self.shared.stats.count_error(text);
-                super::observe::blocked_failed(self, b.cmd);
+            // Its reply is already in the outbox (and leaves after this).
+            if let Some(b) = self.blocked.take() {
+                if let Some((spec, args, took)) = &b.call {
+                    super::observe::record_if_slow(self, spec, args, *took);
+                }
+                if let Some(text) = b.slot.error.get() {
+                    // The reply went straight to the outbox: count it here.
+                    self.shared.stats.count_error(text);
+                    super::observe::blocked_failed(self, b.cmd);
+                }
             }
-            self.blocked = None;
         } else if b.slot.unblock_request() != 0
             || b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
         {

@@ -103,6 +103,14 @@ pub struct Spec {
     pub protected: Option<&'static str>,
 }
 
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Spec {
     Spec {
         name,

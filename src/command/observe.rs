@@ -108,7 +108,11 @@ pub fn after_command(c: &mut Client, spec: &'static Spec, args: &[Bytes]) {
             let count = flags::names().len();
             c.shared.observe.cmdstats.call(id, count, dur, failed);
         }
-        record_if_slow(c, spec, args, dur);
+        match c.blocked.as_mut() {
+            // Judged when unblocked (`record_if_slow` then).
+            Some(b) => b.call = Some((spec, args.to_vec(), dur)),
+            None => record_if_slow(c, spec, args, dur),
+        }
     }
     // A script command was shown before it ran (see `feed_monitors`).
     if c.shared.observe.monitors.active() && flags::of(spec) & (NO_MONITOR | RUNS_SCRIPT) == 0 {
@@ -157,7 +161,7 @@ pub fn script_replied(c: &mut Client) {
 
 /// Feeds the slow log and the latency monitor with a command that took
 /// `dur`, when it took long enough.
-fn record_if_slow(c: &Client, spec: &Spec, args: &[Bytes], dur: std::time::Duration) {
+pub fn record_if_slow(c: &Client, spec: &Spec, args: &[Bytes], dur: std::time::Duration) {
     let obs = &c.shared.observe;
     let slow = obs.is_slow(dur);
     let late = obs.is_late(dur);
