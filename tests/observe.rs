@@ -651,6 +651,39 @@ fn unlink_frees_large_values_lazily() {
     });
 }
 
+/// FLUSHALL ASYNC leaves the old keyspace to the background thread,
+/// counted as its keys (as Redis's `emptyDbAsync`); FLUSHDB SYNC frees in
+/// place.
+#[test]
+fn flush_async_frees_the_old_keyspace_lazily() {
+    let s = common::herald();
+    let mut con = connect(&s);
+    for i in 0..100 {
+        let _: () = con.set(format!("k{i}"), i).expect("set");
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .expect("resetstat");
+    let _: () = redis::cmd("FLUSHALL")
+        .arg("ASYNC")
+        .query(&mut con)
+        .expect("flushall");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
+    assert_eq!(n, 0);
+    common::wait_until("the keyspace is freed", TIMEOUT, || {
+        let m = info(&mut con, "memory");
+        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == 100.0
+    });
+    let _: () = con.set("k", 1).expect("set");
+    let _: () = redis::cmd("FLUSHDB")
+        .arg("SYNC")
+        .query(&mut con)
+        .expect("flushdb");
+    let m = info(&mut con, "memory");
+    assert_eq!(num(&m, "lazyfreed_objects"), 100.0);
+}
+
 /// `rdb_changes_since_last_save` counts changes, and only real ones (a
 /// SETBIT that leaves the bit as it was changes nothing).
 #[test]

@@ -481,20 +481,34 @@ pub fn dbsize(c: &mut Client, db: &mut Db, _args: &[Bytes]) {
 }
 
 /// Parses the optional ASYNC / SYNC flag of FLUSHDB / FLUSHALL.
-fn flush_mode_ok(args: &[Bytes]) -> bool {
+/// FLUSHALL / FLUSHDB's mode: None for a syntax error, else whether the
+/// old contents are freed in the background (ASYNC).
+fn flush_mode(args: &[Bytes]) -> Option<bool> {
     match args.len() {
-        1 => true,
-        2 => args[1].eq_ignore_ascii_case(b"async") || args[1].eq_ignore_ascii_case(b"sync"),
-        _ => false,
+        1 => Some(false),
+        2 if args[1].eq_ignore_ascii_case(b"async") => Some(true),
+        2 if args[1].eq_ignore_ascii_case(b"sync") => Some(false),
+        _ => None,
+    }
+}
+
+/// Frees a flushed database's contents: here, or off the command path for
+/// ASYNC (Redis's `emptyDbAsync`).
+fn free_flushed(c: &Client, f: crate::store::Flushed, background: bool) {
+    if background {
+        c.shared.engine.lazyfree.free_flushed(f);
+    } else {
+        drop(f);
     }
 }
 
 /// FLUSHDB [ASYNC|SYNC].
 pub fn flushdb(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    if !flush_mode_ok(args) {
+    let Some(background) = flush_mode(args) else {
         return c.error(ERR_SYNTAX);
-    }
-    db.remove_all();
+    };
+    let old = db.remove_all();
+    free_flushed(c, old, background);
     flushed(c);
     c.reply(Frame::ok());
 }
@@ -508,12 +522,13 @@ fn flushed(c: &Client) {
 
 /// FLUSHALL [ASYNC|SYNC].
 pub fn flushall(c: &mut Client, args: &[Bytes]) {
-    if !flush_mode_ok(args) {
+    let Some(background) = flush_mode(args) else {
         return c.error(ERR_SYNTAX);
-    }
+    };
     for i in 0..c.shared.engine.store.len() {
         let mut g = take_db(c, i);
-        g.remove_all();
+        let old = g.remove_all();
+        free_flushed(c, old, background);
         if i == 0 {
             g.propagate(args.to_vec());
         }

@@ -1,5 +1,5 @@
-//! Freeing large values off the command path (UNLINK), as Redis's
-//! `lazyfree.c`.
+//! Freeing large values off the command path (UNLINK, FLUSHALL and
+//! FLUSHDB ASYNC), as Redis's `lazyfree.c`.
 //!
 //! Dropping a value with many allocations (a big set, a long stream) takes
 //! time proportional to them, and a command that deletes one would hold
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::store::encoding::StrEnc;
-use crate::store::Value;
+use crate::store::{Flushed, Value};
 
 /// Above this effort a value is freed in the background (Redis's
 /// `LAZYFREE_THRESHOLD`).
@@ -43,7 +43,14 @@ struct Counters {
 pub struct LazyFree {
     counters: Arc<Counters>,
     /// The thread's queue, once started.
-    queue: Mutex<Option<Sender<Value>>>,
+    queue: Mutex<Option<Sender<Garbage>>>,
+}
+
+/// What the background thread frees (held only to be dropped there).
+#[allow(dead_code)]
+enum Garbage {
+    Value(Value),
+    Keyspace(Flushed),
 }
 
 impl LazyFree {
@@ -53,33 +60,52 @@ impl LazyFree {
         if effort(&v) <= THRESHOLD {
             return drop(v);
         }
+        self.send(Garbage::Value(v), 1);
+    }
+
+    /// Frees a flushed database's contents (FLUSHALL / FLUSHDB ASYNC) in
+    /// the background, counted as its number of keys, as Redis's
+    /// `emptyDbAsync` counts them.
+    pub fn free_flushed(&self, f: Flushed) {
+        let keys = f.keys() as u64;
+        if keys == 0 {
+            return;
+        }
+        self.send(Garbage::Keyspace(f), keys);
+    }
+
+    fn send(&self, g: Garbage, count: u64) {
         let mut q = self.queue.lock();
         if q.is_none() {
             *q = self.start();
         }
         let Some(tx) = q.as_ref() else {
             // No thread could be started: free it here.
-            return drop(v);
+            return drop(g);
         };
-        self.counters.pending.fetch_add(1, Relaxed);
-        if let Err(back) = tx.send(v) {
-            self.counters.pending.fetch_sub(1, Relaxed);
+        self.counters.pending.fetch_add(count, Relaxed);
+        if let Err(back) = tx.send(g) {
+            self.counters.pending.fetch_sub(count, Relaxed);
             *q = None;
             drop(back.0);
         }
     }
 
     /// Starts the thread that frees what it receives.
-    fn start(&self) -> Option<Sender<Value>> {
-        let (tx, rx) = channel::<Value>();
+    fn start(&self) -> Option<Sender<Garbage>> {
+        let (tx, rx) = channel::<Garbage>();
         let counters = self.counters.clone();
         std::thread::Builder::new()
             .name("lazyfree".into())
             .spawn(move || {
-                for v in rx {
-                    drop(v);
-                    counters.pending.fetch_sub(1, Relaxed);
-                    counters.freed.fetch_add(1, Relaxed);
+                for g in rx {
+                    let n = match &g {
+                        Garbage::Value(_) => 1,
+                        Garbage::Keyspace(f) => f.keys() as u64,
+                    };
+                    drop(g);
+                    counters.pending.fetch_sub(n, Relaxed);
+                    counters.freed.fetch_add(n, Relaxed);
                 }
             })
             .ok()?;

@@ -649,7 +649,8 @@ impl Db {
     /// and, as Redis's `scanDatabaseForDeletedStreams`, making ready the
     /// streams clients are blocked on (XREADGROUP then fails with
     /// `UNBLOCKED the stream key no longer exists`).
-    pub fn remove_all(&mut self) {
+    #[must_use = "the old contents are dropped where the caller drops them"]
+    pub fn remove_all(&mut self) -> Flushed {
         self.dirty += 1;
         if !self.watched.is_empty() {
             let keys: Vec<Bytes> = self.watched.keys().cloned().collect();
@@ -670,9 +671,12 @@ impl Db {
                 self.ready.push(k);
             }
         }
-        self.keys = Map::default();
-        self.expires = Map::default();
+        let flushed = Flushed {
+            keys: std::mem::take(&mut self.keys),
+            expires: std::mem::take(&mut self.expires),
+        };
         self.account(0, self.used);
+        flushed
     }
 
     /// Exchanges the data (keys, TTLs, memory) of two databases, keeping
@@ -774,6 +778,22 @@ impl Db {
         } else {
             self.waited_on.remove(key);
         }
+    }
+}
+
+/// A flushed database's former contents (FLUSHDB / FLUSHALL): dropping it
+/// frees them, which the engine may leave to a background thread. (Its
+/// maps are held only to be dropped.)
+#[allow(dead_code)]
+pub struct Flushed {
+    keys: Map<Bytes, Entry>,
+    expires: Map<Bytes, u64>,
+}
+
+impl Flushed {
+    /// How many keys it held.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
     }
 }
 
