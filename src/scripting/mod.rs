@@ -162,7 +162,26 @@ pub struct Engines {
     /// The function libraries and their Lua state.
     pub functions: functions::Library,
     rng: Arc<Mutex<Rand48>>,
+    /// Whether each script (by the EVAL/EVALSHA argument, or a function by
+    /// name) ran within [`QUICK`] every time so far, and was never moved
+    /// off a worker: only those run on a worker (see [`Running::start`]);
+    /// an unknown one runs on the scripting thread first.
+    quick: HashMap<(bool, Bytes), bool>,
 }
+
+/// A run at most this long (wall clock: generous, since a loaded machine
+/// may preempt a quick script for milliseconds) leaves a script fit to run
+/// on a worker.
+pub const QUICK: std::time::Duration = std::time::Duration::from_millis(50);
+/// Scripts run on a worker only while `busy-reply-threshold` is at least
+/// this (or 0): a quick script then ends long before it would be busy.
+pub const INLINE_THRESHOLD_MS: u64 = 200;
+/// A script running on a worker, still without effects past this many ms,
+/// is stopped and runs again on the scripting thread.
+pub const INLINE_BUDGET_MS: u64 = 2;
+/// The most scripts [`Engines`] remembers the speed of (forgotten all at
+/// once past it: they then run on the scripting thread once more).
+const QUICK_ENTRIES: usize = 4096;
 
 /// What INFO memory reports of scripting, as last noted.
 #[derive(Default)]
@@ -215,6 +234,7 @@ impl Scripting {
                 scripts_memory: 0,
                 functions,
                 rng,
+                quick: HashMap::new(),
             }),
             running: Arc::new(Running::new(gate)),
             figures: Figures::default(),
@@ -358,6 +378,12 @@ impl Scripting {
     pub fn engines(&self) -> MutexGuard<'_, Engines> {
         self.engines.lock()
     }
+
+    /// The Lua states if nothing holds them, for a worker, which must
+    /// never wait for a script.
+    pub fn try_engines(&self) -> Option<MutexGuard<'_, Engines>> {
+        self.engines.try_lock()
+    }
 }
 
 /// The next task if one comes within a few microseconds: scripts sent
@@ -460,8 +486,39 @@ impl Engines {
         }
     }
 
+    /// Whether the script `name` (the EVAL or EVALSHA argument, or the
+    /// function's name) has only ever run quickly: a worker may run it.
+    pub fn is_quick(&self, function: bool, name: &Bytes) -> bool {
+        self.quick
+            .get(&(function, name.clone()))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Notes how long a run of `name` took, and whether it was moved off a
+    /// worker (see [`is_quick`](Self::is_quick)).
+    pub fn note_run(
+        &mut self,
+        function: bool,
+        name: &Bytes,
+        took: std::time::Duration,
+        moved: bool,
+    ) {
+        let quick = took <= QUICK && !moved;
+        match self.quick.get_mut(&(function, name.clone())) {
+            Some(q) => *q &= quick,
+            None => {
+                if self.quick.len() >= QUICK_ENTRIES {
+                    self.quick.clear();
+                }
+                self.quick.insert((function, name.clone()), quick);
+            }
+        }
+    }
+
     /// SCRIPT FLUSH: a fresh EVAL state and an empty cache.
     pub fn flush_scripts(&mut self) {
+        self.quick.clear();
         if let Ok(vm) = Vm::new(self.rng.clone()) {
             self.eval = vm;
         }
@@ -511,6 +568,13 @@ pub struct Running {
     pub threshold_ms: AtomicU64,
     killed: AtomicBool,
     wrote: AtomicBool,
+    /// The script called a command with effects others may see (a write,
+    /// PUBLISH): it can no longer be run again from the start.
+    effects: AtomicBool,
+    /// The script runs on a worker: past this many ms without effects it
+    /// is stopped ([`moved`](Self::moved)), 0 on the scripting thread.
+    budget_ms: AtomicU64,
+    moved: AtomicBool,
     /// 0: an EVAL script, 1: a function.
     holder: AtomicU8,
     /// The running function's name and its FCALL (FUNCTION STATS).
@@ -525,15 +589,26 @@ impl Running {
             threshold_ms: AtomicU64::new(5000),
             killed: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
+            effects: AtomicBool::new(false),
+            budget_ms: AtomicU64::new(0),
+            moved: AtomicBool::new(false),
             holder: AtomicU8::new(0),
             current: Mutex::new(None),
         }
     }
 
-    /// A script starts (the caller holds the gate exclusively).
-    pub fn start(&self, holder: Holder) {
+    /// A script starts (the caller holds the gate exclusively); `budget_ms`
+    /// nonzero on a worker, which must not be held long: a script that
+    /// runs that long without effects is stopped, and [`moved`](Self::moved)
+    /// then tells the caller to run it again on the scripting thread. (One
+    /// with effects runs to its end there: a quick script seldom turns
+    /// slow, and it could not be run again.)
+    pub fn start(&self, holder: Holder, budget_ms: u64) {
         self.killed.store(false, Relaxed);
         self.wrote.store(false, Relaxed);
+        self.effects.store(false, Relaxed);
+        self.moved.store(false, Relaxed);
+        self.budget_ms.store(budget_ms, Relaxed);
         self.holder
             .store(matches!(holder, Holder::Function) as u8, Relaxed);
         self.since.store(crate::util::now_ms().max(1), Relaxed);
@@ -558,6 +633,18 @@ impl Running {
         self.wrote.store(true, Relaxed);
     }
 
+    /// The script is about to call a command with effects (see
+    /// [`start`](Self::start)).
+    pub fn note_effect(&self) {
+        self.effects.store(true, Relaxed);
+    }
+
+    /// The script was stopped on a worker to run again on the scripting
+    /// thread: its commands are refused from now on, its reply dropped.
+    pub fn moved(&self) -> bool {
+        self.moved.load(Relaxed)
+    }
+
     fn holder(&self) -> Holder {
         if self.holder.load(Relaxed) == 1 {
             Holder::Function
@@ -567,14 +654,28 @@ impl Running {
     }
 
     /// The hook's check: marks the gate busy once the script is past the
-    /// threshold; true if the script must stop (killed).
-    pub fn check(&self) -> bool {
+    /// threshold; the error that stops the script, if it must stop (killed,
+    /// or moved off a worker: see [`start`](Self::start)).
+    pub fn check(&self) -> Option<&'static str> {
         let since = self.since.load(Relaxed);
+        let elapsed = match since {
+            0 => 0,
+            since => crate::util::now_ms().saturating_sub(since),
+        };
+        let budget = self.budget_ms.load(Relaxed);
+        if budget != 0 && elapsed >= budget && !self.effects.load(Relaxed) {
+            self.moved.store(true, Relaxed);
+        }
+        if self.moved.load(Relaxed) {
+            return Some("Script moved to the scripting thread");
+        }
         let threshold = self.threshold_ms.load(Relaxed);
-        if since != 0 && threshold > 0 && crate::util::now_ms().saturating_sub(since) >= threshold {
+        if since != 0 && threshold > 0 && elapsed >= threshold {
             self.gate.set_busy(self.holder());
         }
-        self.killed.load(Relaxed)
+        self.killed
+            .load(Relaxed)
+            .then_some("Script killed by user with SCRIPT KILL...")
     }
 
     /// SCRIPT KILL (`eval`) or FUNCTION KILL, as Redis's `scriptKill`.
