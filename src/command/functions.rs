@@ -32,7 +32,7 @@ fn fcall_generic(c: &mut Client, args: &[Bytes], read_only: bool) {
         Err(e) => return c.error(e),
     };
     let job = Job {
-        args: args.iter().map(|a| crate::store::own(a)).collect(),
+        args: std::borrow::Cow::Borrowed(args),
         nkeys,
         holder: Holder::Function,
         flags: Flags(0),
@@ -53,8 +53,8 @@ fn prepare_fcall(
     };
     let flags = info.flags;
     let name = String::from_utf8_lossy(&job.args[1]).into_owned();
-    let command = job.args.clone();
-    let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
+    let command = job.args.to_vec();
+    let body: Body = Box::new(move |engines, _, keys, argv, ctx, running| {
         *running.current.lock() = Some((name.clone(), command));
         engines.functions.run(&name, keys, argv, ctx, running)
     });

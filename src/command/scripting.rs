@@ -73,7 +73,7 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
         Err(e) => return c.error(e),
     };
     let job = Job {
-        args: args.iter().map(|a| crate::store::own(a)).collect(),
+        args: std::borrow::Cow::Borrowed(args),
         nkeys,
         holder: Holder::Eval,
         flags: Flags(0),
@@ -104,14 +104,21 @@ fn prepare_eval(
 /// EVALSHA's [`Prepare`]: the cached script, or NOSCRIPT.
 fn prepare_evalsha(_: &Shared, engines: &mut Engines, job: &Job) -> Result<(Flags, Body), String> {
     match engines.script(&job.args[1]) {
-        Some((sha, s)) => Ok((s.flags, eval_body(sha.to_string()))),
+        // The script is found again by the same argument: the body holds
+        // nothing (a box of nothing allocates nothing).
+        Some((_, s)) => Ok((
+            s.flags,
+            Box::new(|engines, name, keys, argv, ctx, running| {
+                engines.run_eval(name, keys, argv, ctx, running)
+            }),
+        )),
         None => Err(NOSCRIPT.to_string()),
     }
 }
 
 fn eval_body(sha: String) -> Body {
-    Box::new(move |engines, keys, argv, ctx, running| {
-        engines.run_eval(&sha, keys, argv, ctx, running)
+    Box::new(move |engines, _, keys, argv, ctx, running| {
+        engines.run_eval(sha.as_bytes(), keys, argv, ctx, running)
     })
 }
 
@@ -159,10 +166,11 @@ fn over_maxmemory(shared: &Shared) -> bool {
 
 /// What a script needs to run, owned, so that it can move to the
 /// scripting thread.
-pub struct Job {
-    /// The command (EVAL / FCALL ...), arguments copied out of the read
-    /// buffer; keys start at `args[3]`.
-    pub args: Vec<Bytes>,
+pub struct Job<'a> {
+    /// The command (EVAL / FCALL ...); keys start at `args[3]`. Borrowed
+    /// from the request for a run right here, copied out of the read
+    /// buffer for the scripting thread.
+    pub args: std::borrow::Cow<'a, [Bytes]>,
     pub nkeys: usize,
     pub holder: Holder,
     pub flags: Flags,
@@ -170,7 +178,18 @@ pub struct Job {
     pub read_only: bool,
 }
 
-impl Job {
+impl Job<'_> {
+    /// The job with its arguments copied out of the read buffer.
+    fn into_owned(self) -> Job<'static> {
+        Job {
+            args: std::borrow::Cow::Owned(self.args.iter().map(|a| crate::store::own(a)).collect()),
+            nkeys: self.nkeys,
+            holder: self.holder,
+            flags: self.flags,
+            read_only: self.read_only,
+        }
+    }
+
     fn keys(&self) -> &[Bytes] {
         &self.args[3..3 + self.nkeys]
     }
@@ -180,9 +199,11 @@ impl Job {
     }
 }
 
-/// Runs the Lua side of a script: `(engines, keys, argv, ctx, running)`.
+/// Runs the Lua side of a script: `(engines, name, keys, argv, ctx,
+/// running)`, `name` the script command's first argument.
 pub type Body = Box<
-    dyn FnOnce(&mut Engines, &[Bytes], &[Bytes], RunCtx, &Arc<Running>) -> (Frame, RunCtx) + Send,
+    dyn FnOnce(&mut Engines, &[u8], &[Bytes], &[Bytes], RunCtx, &Arc<Running>) -> (Frame, RunCtx)
+        + Send,
 >;
 
 /// Finds what a script command runs (the cached script, the function) in
@@ -193,12 +214,12 @@ pub type Prepare = fn(&Shared, &mut Engines, &Job) -> Result<(Flags, Body), Stri
 /// Runs a script for `c` (the caller) with the keyspace to itself.
 ///
 /// A script known to be quick (every run so far took at most
-/// `scripting::QUICK`) runs right here on the worker when nothing else
+/// `scripting::QUICK_MS`) runs right here on the worker when nothing else
 /// holds the keyspace gate or the engines: no thread hop, which costs more
 /// than such a script. The worker then does nothing else meanwhile, as
 /// Redis's event loop does not while its script runs short of
 /// `busy-reply-threshold` (so this is only done while the threshold is
-/// well above `QUICK`). It runs with a budget: past
+/// well above `QUICK_MS`). It runs with a budget: past
 /// `scripting::INLINE_BUDGET_MS` without effects, it is stopped and goes
 /// to the scripting thread (see `Running::start`).
 ///
@@ -249,6 +270,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     if let Some(done) = run_inline(c, &shared, &mut job, prepare) {
         return done.deliver(c);
     }
+    let mut job = job.into_owned();
     let done = Arc::new(Outcome::default());
     let (user, db) = (c.user.clone(), c.db);
     let tracking = super::tracking::for_script(c);
@@ -444,13 +466,12 @@ fn execute(
     };
     let running = shared.scripting.running.clone();
     running.start(job.holder, budget_ms);
-    let start = std::time::Instant::now();
-    let (frame, ctx) = body(engines, job.keys(), job.argv(), ctx, &running);
+    let (frame, ctx) = body(engines, &job.args[1], job.keys(), job.argv(), ctx, &running);
     let moved = running.moved();
     engines.note_run(
         job.holder == Holder::Function,
         &job.args[1],
-        start.elapsed(),
+        running.elapsed_ms(),
         moved,
     );
     shared.scripting.note(engines);
@@ -636,9 +657,26 @@ impl ScriptHost {
         if self.repl & 1 == 0 {
             c.tx.locks.truncate_effects(effects);
         }
-        let out = c.out.split().freeze();
-        Ok(crate::protocol::reply::parse(&out)
-            .unwrap_or_else(|| Frame::error("ERR the command's reply could not be read")))
+        let frame = match quick_reply(&c.out) {
+            Some(frame) => frame,
+            // Copied out (one allocation of its size) rather than split
+            // off: the buffer keeps its room for the next command's reply.
+            None => crate::protocol::reply::parse(&Bytes::copy_from_slice(&c.out))
+                .unwrap_or_else(|| Frame::error("ERR the command's reply could not be read")),
+        };
+        c.out.clear();
+        Ok(frame)
+    }
+}
+
+/// The commonest replies read without a copy of the reply buffer: an
+/// integer, `+OK`, a null.
+fn quick_reply(out: &[u8]) -> Option<Frame> {
+    match out {
+        b"+OK\r\n" => Some(Frame::Simple(Bytes::from_static(b"OK"))),
+        b"$-1\r\n" => Some(Frame::Null),
+        [b':', rest @ .., b'\r', b'\n'] => parse_i64(rest).map(Frame::Integer),
+        _ => None,
     }
 }
 

@@ -150,29 +150,31 @@ pub fn shebang_flags(body: &[u8]) -> Result<Flags, String> {
 pub struct Script {
     pub body: Bytes,
     pub flags: Flags,
+    /// The compiled function, in the EVAL state's registry (an integer
+    /// key: no string to make and hash to find it at each run).
+    f: mlua::RegistryKey,
 }
 
 /// The Lua states and what they hold; one script runs at a time.
 pub struct Engines {
     eval: Vm,
-    /// The EVAL scripts by SHA1; each compiled function is in the state's
-    /// registry (`__scripts`), not held from Rust.
+    /// The EVAL scripts by SHA1.
     scripts: HashMap<String, Script>,
     scripts_memory: usize,
     /// The function libraries and their Lua state.
     pub functions: functions::Library,
     rng: Arc<Mutex<Rand48>>,
     /// Whether each script (by the EVAL/EVALSHA argument, or a function by
-    /// name) ran within [`QUICK`] every time so far, and was never moved
+    /// name) ran within [`QUICK_MS`] every time so far, and was never moved
     /// off a worker: only those run on a worker (see [`Running::start`]);
     /// an unknown one runs on the scripting thread first.
-    quick: HashMap<(bool, Bytes), bool>,
+    quick: HashMap<(bool, Bytes), bool, ahash::RandomState>,
 }
 
 /// A run at most this long (wall clock: generous, since a loaded machine
 /// may preempt a quick script for milliseconds) leaves a script fit to run
 /// on a worker.
-pub const QUICK: std::time::Duration = std::time::Duration::from_millis(50);
+pub const QUICK_MS: u64 = 50;
 /// Scripts run on a worker only while `busy-reply-threshold` is at least
 /// this (or 0): a quick script then ends long before it would be busy.
 pub const INLINE_THRESHOLD_MS: u64 = 200;
@@ -234,7 +236,7 @@ impl Scripting {
                 scripts_memory: 0,
                 functions,
                 rng,
-                quick: HashMap::new(),
+                quick: HashMap::default(),
             }),
             running: Arc::new(Running::new(gate)),
             figures: Figures::default(),
@@ -434,9 +436,10 @@ impl Engines {
             .eval
             .compile(EVAL_CHUNK, code)
             .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
-        let registry = self.script_table().map_err(|e| format!("ERR {e}"))?;
-        registry
-            .raw_set(sha.as_str(), f)
+        let f = self
+            .eval
+            .lua
+            .create_registry_value(f)
             .map_err(|e| format!("ERR {e}"))?;
         self.scripts_memory += body.len() + sha.len() + SCRIPT_OVERHEAD;
         self.scripts.insert(
@@ -444,6 +447,7 @@ impl Engines {
             Script {
                 body: body.clone(),
                 flags,
+                f,
             },
         );
         Ok((sha, flags))
@@ -454,24 +458,31 @@ impl Engines {
         if sha.len() != 40 {
             return None;
         }
-        let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
-        self.scripts
-            .get_key_value(&key)
-            .map(|(k, v)| (k.as_str(), v))
+        let found = match std::str::from_utf8(sha) {
+            Ok(key) if !key.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.scripts.get_key_value(key)
+            }
+            _ => {
+                let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                self.scripts.get_key_value(&key)
+            }
+        };
+        found.map(|(k, v)| (k.as_str(), v))
     }
 
     /// Runs the cached script `sha` for `ctx`.
     pub fn run_eval(
         &mut self,
-        sha: &str,
+        sha: &[u8],
         keys: &[Bytes],
         argv: &[Bytes],
         ctx: RunCtx,
         running: &Arc<Running>,
     ) -> (Frame, RunCtx) {
-        let f = self
-            .script_table()
-            .and_then(|t| t.raw_get::<mlua::Function>(sha));
+        let (sha, f) = match self.script(sha) {
+            Some((sha, s)) => (sha, self.eval.lua.registry_value::<mlua::Function>(&s.f)),
+            None => ("", Err(mlua::Error::runtime("the script is not cached"))),
+        };
         match f {
             Ok(f) => {
                 let call = vm::Call {
@@ -497,14 +508,8 @@ impl Engines {
 
     /// Notes how long a run of `name` took, and whether it was moved off a
     /// worker (see [`is_quick`](Self::is_quick)).
-    pub fn note_run(
-        &mut self,
-        function: bool,
-        name: &Bytes,
-        took: std::time::Duration,
-        moved: bool,
-    ) {
-        let quick = took <= QUICK && !moved;
+    pub fn note_run(&mut self, function: bool, name: &Bytes, took_ms: u64, moved: bool) {
+        let quick = took_ms <= QUICK_MS && !moved;
         match self.quick.get_mut(&(function, name.clone())) {
             Some(q) => *q &= quick,
             None => {
@@ -539,18 +544,6 @@ impl Engines {
     /// INFO `used_memory_scripts_eval`.
     pub fn scripts_memory(&self) -> usize {
         self.scripts_memory
-    }
-
-    fn script_table(&self) -> mlua::Result<mlua::Table> {
-        let lua = &self.eval.lua;
-        match lua.named_registry_value::<Option<mlua::Table>>("__scripts")? {
-            Some(t) => Ok(t),
-            None => {
-                let t = lua.create_table()?;
-                lua.set_named_registry_value("__scripts", &t)?;
-                Ok(t)
-            }
-        }
     }
 }
 

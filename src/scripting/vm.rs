@@ -539,7 +539,7 @@ unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<Vec<Bytes>, &'static 
         return Err("Please specify at least one argument for this redis lib call");
     }
     let mut buf = bytes::BytesMut::new();
-    let mut ends = Vec::with_capacity(n as usize);
+    let mut ends = smallvec::SmallVec::<[usize; 16]>::with_capacity(n as usize);
     for i in 1..=n {
         match ffi::lua_type(state, i) {
             ffi::LUA_TSTRING => {
@@ -551,7 +551,15 @@ unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<Vec<Bytes>, &'static 
             }
             ffi::LUA_TNUMBER => {
                 let num = ffi::lua_tonumber(state, i);
-                buf.extend_from_slice(libs::format_g(num, 17).as_bytes());
+                // `%.17g` of a whole number below 10^15 is its digits
+                // (but -0 stays "-0").
+                if num.fract() == 0.0 && num.abs() < 1e15 && (num != 0.0 || num.is_sign_positive())
+                {
+                    use std::fmt::Write;
+                    let _ = write!(buf, "{}", num as i64);
+                } else {
+                    buf.extend_from_slice(libs::format_g(num, 17).as_bytes());
+                }
             }
             _ => return Err("Lua redis lib command arguments must be strings or integers"),
         }
