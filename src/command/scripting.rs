@@ -361,6 +361,7 @@ fn run_inline(
     let (done, moved) = execute(shared, &mut engines, run, job, body, tracking);
     drop(engines);
     drop(exclusive);
+    c.pressure.heavy = true;
     (!moved).then_some(done)
 }
 
@@ -681,8 +682,8 @@ fn quick_reply(out: &[u8]) -> Option<Frame> {
 }
 
 impl Host for ScriptHost {
-    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
-        let called = self.checked_call(&args);
+    fn call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>> {
+        let called = self.checked_call(args);
         let moved = self.client.shared.scripting.running.moved();
         if let (Err(text), false) = (&called, moved) {
             // Refused before it ran: counted as Redis's scriptCall does.

@@ -166,6 +166,13 @@ impl<S: Session> Connection<S> {
                     }
                     if self.session.pressure().deliveries > 0 {
                         self.let_subscribers_write().await?;
+                    } else if std::mem::take(&mut self.session.pressure().heavy) {
+                        // Its replies first, then the others' turn (as
+                        // Redis's event loop serves one read per client).
+                        if !self.session.awaits_durability() {
+                            self.write_pending()?;
+                        }
+                        tokio::task::yield_now().await;
                     }
                 }
                 _ = self.handle.woken() => {}

@@ -23,6 +23,10 @@ pub struct Pressure {
     pub backed_up: usize,
     /// One such subscriber, to wait on when most deliveries backed up.
     pub backed_up_sample: Option<Arc<ClientHandle>>,
+    /// The batch ran heavier work on the worker (a Lua script): the
+    /// connection yields before it reads again, so that one client with a
+    /// pipeline does not keep the worker from the others.
+    pub heavy: bool,
 }
 
 impl Pressure {

@@ -39,7 +39,7 @@ pub trait Host: Send {
     /// reply), or the text of Redis's refusal to run it from a script
     /// (unknown command, wrong arity, ACL, a write in a read-only script),
     /// `-CODE msg` or just `msg` (code ERR).
-    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>>;
+    fn call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>>;
     /// `redis.acl_check_cmd`: whether the caller's user may run `args`,
     /// `None` for an unknown command.
     fn acl_check(&mut self, args: &[Bytes]) -> Option<bool>;

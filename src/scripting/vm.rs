@@ -498,7 +498,7 @@ unsafe fn call_and_push(state: *mut ffi::lua_State) -> bool {
                 Some(ctx) => {
                     let resp3 = ctx.resp3;
                     // A panic must not unwind into Lua's C frames.
-                    let call = std::panic::AssertUnwindSafe(|| ctx.host.call(argv));
+                    let call = std::panic::AssertUnwindSafe(|| ctx.host.call(&argv));
                     let reply = std::panic::catch_unwind(call)
                         .unwrap_or_else(|_| Err(b"-ERR the command failed unexpectedly".to_vec()));
                     drop(guard);
@@ -528,53 +528,84 @@ unsafe fn call_and_push(state: *mut ffi::lua_State) -> bool {
 
 /// The arguments of `redis.call` & co. on the stack as a command
 /// (`luaArgsToRedisArgv`): strings as they are, numbers as `%.17g`,
-/// anything else refused. One buffer holds them all.
+/// anything else refused.
 ///
 /// # Safety
 ///
 /// `state` is a C function's stack; nothing here raises a Lua error.
-unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<Vec<Bytes>, &'static str> {
+unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<Argv, &'static str> {
     let n = ffi::lua_gettop(state);
     if n == 0 {
         return Err("Please specify at least one argument for this redis lib call");
     }
-    let mut buf = bytes::BytesMut::new();
-    let mut ends = smallvec::SmallVec::<[usize; 16]>::with_capacity(n as usize);
+    // The strings' sizes and room for the numbers.
+    let mut size = 0;
     for i in 1..=n {
-        match ffi::lua_type(state, i) {
-            ffi::LUA_TSTRING => {
-                let mut len = 0usize;
-                let p = ffi::lua_tolstring(state, i, &mut len);
-                // SAFETY: a string value's bytes, valid while it is on the
-                // stack, which it is until this function returns.
-                buf.extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
-            }
-            ffi::LUA_TNUMBER => {
-                let num = ffi::lua_tonumber(state, i);
-                // `%.17g` of a whole number below 10^15 is its digits
-                // (but -0 stays "-0").
-                if num.fract() == 0.0 && num.abs() < 1e15 && (num != 0.0 || num.is_sign_positive())
-                {
-                    use std::fmt::Write;
-                    let _ = write!(buf, "{}", num as i64);
-                } else {
-                    buf.extend_from_slice(libs::format_g(num, 17).as_bytes());
+        size += match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => ffi::lua_objlen(state, i),
+            _ => 24,
+        };
+    }
+    ARGS_ARENA.with_borrow_mut(|buf| {
+        if buf.capacity() - buf.len() < size {
+            buf.reserve(size.max(ARGS_ARENA_CHUNK));
+        }
+        let mut ends = smallvec::SmallVec::<[usize; 16]>::with_capacity(n as usize);
+        for i in 1..=n {
+            match ffi::lua_type(state, i) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(state, i, &mut len);
+                    // SAFETY: a string value's bytes, valid while it is on
+                    // the stack, which it is until this function returns.
+                    buf.extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
+                }
+                ffi::LUA_TNUMBER => {
+                    let num = ffi::lua_tonumber(state, i);
+                    // `%.17g` of a whole number below 10^15 is its digits
+                    // (but -0 stays "-0").
+                    if num.fract() == 0.0
+                        && num.abs() < 1e15
+                        && (num != 0.0 || num.is_sign_positive())
+                    {
+                        use std::fmt::Write;
+                        let _ = write!(buf, "{}", num as i64);
+                    } else {
+                        buf.extend_from_slice(libs::format_g(num, 17).as_bytes());
+                    }
+                }
+                _ => {
+                    buf.clear();
+                    return Err("Lua redis lib command arguments must be strings or integers");
                 }
             }
-            _ => return Err("Lua redis lib command arguments must be strings or integers"),
+            ends.push(buf.len());
         }
-        ends.push(buf.len());
-    }
-    let all = buf.freeze();
-    let mut start = 0;
-    Ok(ends
-        .into_iter()
-        .map(|end| {
-            let arg = all.slice(start..end);
-            start = end;
-            arg
-        })
-        .collect())
+        let all = buf.split().freeze();
+        let mut start = 0;
+        Ok(ends
+            .into_iter()
+            .map(|end| {
+                let arg = all.slice(start..end);
+                start = end;
+                arg
+            })
+            .collect())
+    })
+}
+
+/// A command's arguments, on the stack for most commands.
+type Argv = smallvec::SmallVec<[Bytes; 8]>;
+
+/// How much the arguments' buffer grows at a time.
+const ARGS_ARENA_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// Where `redis.call` copies its arguments: one allocation for many
+    /// calls, as the connection's read buffer is for requests (and, as for
+    /// those, a command copies what it keeps).
+    static ARGS_ARENA: std::cell::RefCell<bytes::BytesMut> =
+        std::cell::RefCell::new(bytes::BytesMut::new());
 }
 
 /// Pushes a [`Push`] (its address, a light userdata, is argument 1).
