@@ -361,7 +361,7 @@ fn run_inline(
     let (done, moved) = execute(shared, &mut engines, run, job, body, tracking);
     drop(engines);
     drop(exclusive);
-    c.pressure.heavy = true;
+    c.pressure.heavy = c.pressure.heavy.saturating_add(1);
     (!moved).then_some(done)
 }
 

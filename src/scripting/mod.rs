@@ -516,7 +516,10 @@ impl Engines {
                 if self.quick.len() >= QUICK_ENTRIES {
                     self.quick.clear();
                 }
-                self.quick.insert((function, name.clone()), quick);
+                // A copy: `name` may be a slice of a connection's read
+                // buffer, which the entry would otherwise keep alive.
+                self.quick
+                    .insert((function, Bytes::copy_from_slice(name)), quick);
             }
         }
     }
