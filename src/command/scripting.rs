@@ -213,13 +213,13 @@ pub type Prepare = fn(&Shared, &mut Engines, &Job) -> Result<(Flags, Body), Stri
 
 /// Runs a script for `c` (the caller) with the keyspace to itself.
 ///
-/// A script known to be quick (every run so far took at most
-/// `scripting::QUICK_MS`) runs right here on the worker when nothing else
-/// holds the keyspace gate or the engines: no thread hop, which costs more
-/// than such a script. The worker then does nothing else meanwhile, as
-/// Redis's event loop does not while its script runs short of
-/// `busy-reply-threshold` (so this is only done while the threshold is
-/// well above `QUICK_MS`). It runs with a budget: past
+/// A script known to be quick (every run so far took less than
+/// `scripting::quick_limit_ms`, a quarter of `busy-reply-threshold`) runs
+/// right here on the worker when nothing else holds the keyspace gate or
+/// the engines: no thread hop, which costs more than a small script. The
+/// worker then does nothing else meanwhile, as Redis's event loop does
+/// not while its script runs short of the threshold (so this is only done
+/// while the threshold is not tiny). It runs with a budget: past
 /// `scripting::INLINE_BUDGET_MS` without effects, it is stopped and goes
 /// to the scripting thread (see `Running::start`).
 ///
@@ -474,6 +474,7 @@ fn execute(
         &job.args[1],
         running.elapsed_ms(),
         moved,
+        running.threshold_ms.load(Relaxed),
     );
     shared.scripting.note(engines);
     running.finish();

@@ -165,16 +165,25 @@ pub struct Engines {
     pub functions: functions::Library,
     rng: Arc<Mutex<Rand48>>,
     /// Whether each script (by the EVAL/EVALSHA argument, or a function by
-    /// name) ran within [`QUICK_MS`] every time so far, and was never moved
-    /// off a worker: only those run on a worker (see [`Running::start`]);
-    /// an unknown one runs on the scripting thread first.
+    /// name) ran within [`quick_limit_ms`] every time so far, and was never
+    /// moved off a worker: only those run on a worker (see
+    /// [`Running::start`]); an unknown one runs on the scripting thread
+    /// first.
     quick: HashMap<(bool, Bytes), bool, ahash::RandomState>,
 }
 
-/// A run at most this long (wall clock: generous, since a loaded machine
-/// may preempt a quick script for milliseconds) leaves a script fit to run
-/// on a worker.
-pub const QUICK_MS: u64 = 50;
+/// How long a run may take and leave its script fit to run on a worker: a
+/// quarter of `busy-reply-threshold` (1 s when it is 0). A worker runs
+/// such a script as Redis's event loop does, with nothing else meanwhile;
+/// what matters is that it ends long before it would be busy, not that it
+/// is short. (Wall clock: a loaded machine may preempt a script for tens
+/// of milliseconds, which must not bar it from the worker for good.)
+pub fn quick_limit_ms(threshold_ms: u64) -> u64 {
+    match threshold_ms {
+        0 => 1000,
+        t => t / 4,
+    }
+}
 /// Scripts run on a worker only while `busy-reply-threshold` is at least
 /// this (or 0): a quick script then ends long before it would be busy.
 pub const INLINE_THRESHOLD_MS: u64 = 200;
@@ -507,9 +516,17 @@ impl Engines {
     }
 
     /// Notes how long a run of `name` took, and whether it was moved off a
-    /// worker (see [`is_quick`](Self::is_quick)).
-    pub fn note_run(&mut self, function: bool, name: &Bytes, took_ms: u64, moved: bool) {
-        let quick = took_ms <= QUICK_MS && !moved;
+    /// worker (see [`is_quick`](Self::is_quick)); `threshold_ms` is
+    /// `busy-reply-threshold`.
+    pub fn note_run(
+        &mut self,
+        function: bool,
+        name: &Bytes,
+        took_ms: u64,
+        moved: bool,
+        threshold_ms: u64,
+    ) {
+        let quick = took_ms < quick_limit_ms(threshold_ms) && !moved;
         match self.quick.get_mut(&(function, name.clone())) {
             Some(q) => *q &= quick,
             None => {
