@@ -56,6 +56,11 @@ pub fn worker_threads(config: &Config) -> usize {
 /// (see `persist::aof`).
 fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
     let threads = worker_threads(&shared.config.read());
+    shared
+        .scripting
+        .running
+        .inline_allowed
+        .store(threads > 1, std::sync::atomic::Ordering::Relaxed);
     let (aof, limits) = (shared.engine.aof.clone(), shared.limits.clone());
     // Only the current_thread runtime may wake tasks from its park hook
     // (see `Aof::before_park`).

@@ -371,7 +371,12 @@ fn many_unread_keys_expire_with_events_and_memory_returns() {
     }
     let n: usize = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
     assert_eq!(n, 0);
-    assert_eq!(used_memory(&mut con), before);
+    // Client buffers count too (as in Redis), sampled every 100 ms: the
+    // keyspace's share returns exactly, the read buffers within one
+    // kept 16 KiB buffer once the pipeline's big one has been cut back.
+    common::wait_until("memory returns", TIMEOUT, || {
+        used_memory(&mut con) <= before + 16 * 1024
+    });
     drop(ps);
     s.shutdown();
 }

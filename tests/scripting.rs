@@ -6,6 +6,8 @@
 //! - a script's writes are atomic for other clients;
 //! - a script looping past `busy-reply-threshold` makes other clients get
 //!   `-BUSY`, SCRIPT KILL ends it; FUNCTION KILL likewise for a function;
+//!   also a script that ran quickly before (which herald runs on a worker
+//!   until it loops);
 //! - a script that has written cannot be killed (`-UNKILLABLE`); SHUTDOWN
 //!   NOSAVE then ends the server (a server process the test owns);
 //! - a script's writes raise keyspace events, invalidate WATCH, and serve a
@@ -233,6 +235,41 @@ fn a_busy_script_gets_other_clients_busy_and_script_kill_ends_it() {
     assert_eq!(text(&ok(&mut other, &["PING"])), "PONG");
     let e = err(&mut other, &["SCRIPT", "KILL"]);
     assert_eq!(e.code(), Some("NOTBUSY"), "{e}");
+}
+
+/// A script herald has seen run quickly runs on a worker thread; when it
+/// then loops without having written, it moves to the scripting thread,
+/// where it turns busy and SCRIPT KILL ends it as any other script.
+#[test]
+fn a_quick_script_that_turns_slow_still_gets_busy_and_killed() {
+    // Quick scripts run on a worker only when there is more than one.
+    let s = common::herald_with(|c| c.io_threads = 2);
+    let port = s.port();
+    // Above the threshold under which herald keeps every script off the
+    // workers.
+    let _threshold = BusyThreshold::set(port, "300");
+    let script = "if ARGV[1] == 'loop' then while true do end end \
+                  return redis.call('GET', KEYS[1])";
+    let mut c = connect_port(port);
+    ok(&mut c, &["SET", "quick:k", "v"]);
+    for _ in 0..3 {
+        let v = ok(&mut c, &["EVAL", script, "1", "quick:k", "once"]);
+        assert_eq!(text(&v), "v");
+    }
+    let runner = std::thread::spawn(move || {
+        let mut c = connect_port(port);
+        let r = cmd(&mut c, &["EVAL", script, "1", "quick:k", "loop"]);
+        let after = cmd(&mut c, &["EVAL", script, "1", "quick:k", "once"]);
+        (r, after)
+    });
+    let mut other = connect_port(port);
+    let busy = wait_busy(&mut other);
+    assert!(busy.contains("SCRIPT KILL"), "{busy}");
+    ok(&mut other, &["SCRIPT", "KILL"]);
+    let (r, after) = runner.join().expect("runner");
+    let e = r.expect_err("a killed script fails");
+    assert!(e.to_string().contains("Script killed by user"), "{e}");
+    assert_eq!(text(&after.expect("the quick run after the kill")), "v");
 }
 
 /// Runs `script` with EVAL, kills it with SCRIPT KILL once it is busy, and

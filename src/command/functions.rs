@@ -32,29 +32,33 @@ fn fcall_generic(c: &mut Client, args: &[Bytes], read_only: bool) {
         Err(e) => return c.error(e),
     };
     let job = Job {
-        args: args.iter().map(|a| crate::store::own(a)).collect(),
+        args: std::borrow::Cow::Borrowed(args),
         nkeys,
         holder: Holder::Function,
         flags: Flags(0),
         read_only,
     };
-    run_script(
-        c,
-        job,
-        Box::new(move |_, engines, job| {
-            let Some((_, info)) = engines.functions.function(&job.args[1]) else {
-                return Err("ERR Function not found".to_string());
-            };
-            let flags = info.flags;
-            let name = String::from_utf8_lossy(&job.args[1]).into_owned();
-            let command = job.args.clone();
-            let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
-                *running.current.lock() = Some((name.clone(), command));
-                engines.functions.run(&name, keys, argv, ctx, running)
-            });
-            Ok((flags, body))
-        }),
-    );
+    run_script(c, job, prepare_fcall);
+}
+
+/// FCALL's [`Prepare`](super::scripting::Prepare): the function, or the
+/// error.
+fn prepare_fcall(
+    _: &crate::state::Shared,
+    engines: &mut crate::scripting::Engines,
+    job: &Job,
+) -> Result<(Flags, Body), String> {
+    let Some((_, info)) = engines.functions.function(&job.args[1]) else {
+        return Err("ERR Function not found".to_string());
+    };
+    let flags = info.flags;
+    let name = String::from_utf8_lossy(&job.args[1]).into_owned();
+    let command = job.args.to_vec();
+    let body: Body = Box::new(move |engines, _, keys, argv, ctx, running| {
+        *running.current.lock() = Some((name.clone(), command));
+        engines.functions.run(&name, keys, argv, ctx, running)
+    });
+    Ok((flags, body))
 }
 
 /// FUNCTION LOAD [REPLACE] code

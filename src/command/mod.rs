@@ -432,6 +432,12 @@ fn find<'a>(table: &'a [Spec], name: &[u8]) -> Option<&'a Spec> {
     let lower = &mut lower[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
+    // The top-level table is searched for every command and every
+    // `redis.call`: hashed, rather than a binary search of a few hundred
+    // names.
+    if std::ptr::eq(table, TABLE) {
+        return top_index().get(&*lower).copied();
+    }
     table
         .binary_search_by(|s| s.name.as_bytes().cmp(lower))
         .ok()
@@ -462,6 +468,15 @@ pub fn full_name(c: &Client, spec: &Spec, args: &[Bytes]) -> String {
         Some(top) if !std::ptr::eq(top, spec) => format!("{}|{}", top.name, spec.name),
         _ => spec.name.to_string(),
     }
+}
+
+/// [`TABLE`] by name, for [`find`].
+fn top_index(
+) -> &'static std::collections::HashMap<&'static [u8], &'static Spec, ahash::RandomState> {
+    static INDEX: std::sync::OnceLock<
+        std::collections::HashMap<&'static [u8], &'static Spec, ahash::RandomState>,
+    > = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| TABLE.iter().map(|s| (s.name.as_bytes(), s)).collect())
 }
 
 /// The names of every implemented command and subcommand (`client|kill`),

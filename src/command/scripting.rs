@@ -25,6 +25,10 @@ use crate::protocol::{Frame, Protocol};
 use crate::scripting::{Engines, Flags, Host, RunCtx, Running};
 use crate::state::Shared;
 
+/// What `redis.call` gets once its script was stopped on a worker to run
+/// again on the scripting thread (the run's reply is dropped).
+const MOVED: &[u8] = b"The script moved to the scripting thread";
+
 /// The reply to EVALSHA of an unknown script.
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -69,7 +73,7 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
         Err(e) => return c.error(e),
     };
     let job = Job {
-        args: args.iter().map(|a| crate::store::own(a)).collect(),
+        args: std::borrow::Cow::Borrowed(args),
         nkeys,
         holder: Holder::Eval,
         flags: Flags(0),
@@ -78,23 +82,44 @@ fn eval_generic(c: &mut Client, args: &[Bytes], by_sha: bool, read_only: bool) {
     run_script(
         c,
         job,
-        Box::new(move |shared, engines, job| {
-            let (sha, flags) = if by_sha {
-                match engines.script(&job.args[1]) {
-                    Some((sha, s)) => (sha.to_string(), s.flags),
-                    None => return Err(NOSCRIPT.to_string()),
-                }
-            } else {
-                let loaded = engines.load(&job.args[1])?;
-                shared.scripting.note(engines);
-                loaded
-            };
-            let body: Body = Box::new(move |engines, keys, argv, ctx, running| {
-                engines.run_eval(&sha, keys, argv, ctx, running)
-            });
-            Ok((flags, body))
-        }),
+        if by_sha {
+            prepare_evalsha
+        } else {
+            prepare_eval
+        },
     );
+}
+
+/// EVAL's [`Prepare`]: the script cached (compiled) if new.
+fn prepare_eval(
+    shared: &Shared,
+    engines: &mut Engines,
+    job: &Job,
+) -> Result<(Flags, Body), String> {
+    let (sha, flags) = engines.load(&job.args[1])?;
+    shared.scripting.note(engines);
+    Ok((flags, eval_body(sha)))
+}
+
+/// EVALSHA's [`Prepare`]: the cached script, or NOSCRIPT.
+fn prepare_evalsha(_: &Shared, engines: &mut Engines, job: &Job) -> Result<(Flags, Body), String> {
+    match engines.script(&job.args[1]) {
+        // The script is found again by the same argument: the body holds
+        // nothing (a box of nothing allocates nothing).
+        Some((_, s)) => Ok((
+            s.flags,
+            Box::new(|engines, name, keys, argv, ctx, running| {
+                engines.run_eval(name, keys, argv, ctx, running)
+            }),
+        )),
+        None => Err(NOSCRIPT.to_string()),
+    }
+}
+
+fn eval_body(sha: String) -> Body {
+    Box::new(move |engines, _, keys, argv, ctx, running| {
+        engines.run_eval(sha.as_bytes(), keys, argv, ctx, running)
+    })
 }
 
 /// The checks Redis's `scriptPrepareForRun` makes before a script starts,
@@ -141,10 +166,11 @@ fn over_maxmemory(shared: &Shared) -> bool {
 
 /// What a script needs to run, owned, so that it can move to the
 /// scripting thread.
-pub struct Job {
-    /// The command (EVAL / FCALL ...), arguments copied out of the read
-    /// buffer; keys start at `args[3]`.
-    pub args: Vec<Bytes>,
+pub struct Job<'a> {
+    /// The command (EVAL / FCALL ...); keys start at `args[3]`. Borrowed
+    /// from the request for a run right here, copied out of the read
+    /// buffer for the scripting thread.
+    pub args: std::borrow::Cow<'a, [Bytes]>,
     pub nkeys: usize,
     pub holder: Holder,
     pub flags: Flags,
@@ -152,7 +178,18 @@ pub struct Job {
     pub read_only: bool,
 }
 
-impl Job {
+impl Job<'_> {
+    /// The job with its arguments copied out of the read buffer.
+    fn into_owned(self) -> Job<'static> {
+        Job {
+            args: std::borrow::Cow::Owned(self.args.iter().map(|a| crate::store::own(a)).collect()),
+            nkeys: self.nkeys,
+            holder: self.holder,
+            flags: self.flags,
+            read_only: self.read_only,
+        }
+    }
+
     fn keys(&self) -> &[Bytes] {
         &self.args[3..3 + self.nkeys]
     }
@@ -162,31 +199,42 @@ impl Job {
     }
 }
 
-/// Runs the Lua side of a script: `(engines, keys, argv, ctx, running)`.
+/// Runs the Lua side of a script: `(engines, name, keys, argv, ctx,
+/// running)`, `name` the script command's first argument.
 pub type Body = Box<
-    dyn FnOnce(&mut Engines, &[Bytes], &[Bytes], RunCtx, &Arc<Running>) -> (Frame, RunCtx) + Send,
+    dyn FnOnce(&mut Engines, &[u8], &[Bytes], &[Bytes], RunCtx, &Arc<Running>) -> (Frame, RunCtx)
+        + Send,
 >;
 
 /// Finds what a script command runs (the cached script, the function) in
 /// the engines: its flags and its [`Body`], or the error reply (NOSCRIPT,
 /// a compile error, a write script called with a `*_RO` command).
-pub type Prepare =
-    Box<dyn FnOnce(&Shared, &mut Engines, &Job) -> Result<(Flags, Body), String> + Send>;
+pub type Prepare = fn(&Shared, &mut Engines, &Job) -> Result<(Flags, Body), String>;
 
 /// Runs a script for `c` (the caller) with the keyspace to itself.
 ///
-/// Normally on the scripting thread, which does it all: finds the script
-/// ([`Prepare`]), makes Redis's checks before a run, takes the gate
-/// (waiting there, not on a worker, for the batches in progress and for no
-/// one else: scripts queue on that thread, so a script arriving while
-/// another runs neither waits on a worker nor is postponed to be woken
-/// with every other client when it ends), runs it, and hands the reply
-/// back. The caller waits for it a few microseconds, then, if it is not
-/// there yet, suspends until it is (the worker goes on with other clients,
-/// which the gate postpones or answers `-BUSY`). Nothing here takes the
-/// engines on a worker: a running script holds them. Inside EXEC (whose
-/// unit holds every database) and for the server's own client, it runs
-/// right here.
+/// A script known to be quick (every run so far took less than
+/// `scripting::quick_limit_ms`, a quarter of `busy-reply-threshold`) runs
+/// right here on the worker when nothing else holds the keyspace gate or
+/// the engines: no thread hop, which costs more than a small script. The
+/// worker then does nothing else meanwhile, as Redis's event loop does
+/// not while its script runs short of the threshold (so this is only done
+/// while the threshold is not tiny). It runs with a budget: past
+/// `scripting::INLINE_BUDGET_MS` without effects, it is stopped and goes
+/// to the scripting thread (see `Running::start`).
+///
+/// Otherwise it runs on the scripting thread, which does it all: finds
+/// the script ([`Prepare`]), makes Redis's checks before a run, takes the
+/// gate (waiting there, not on a worker, for the batches in progress and
+/// for no one else: scripts queue on that thread, so a script arriving
+/// while another runs neither waits on a worker nor is postponed to be
+/// woken with every other client when it ends), runs it, and hands the
+/// reply back. The caller waits for it a few microseconds, then, if it is
+/// not there yet, suspends until it is (the worker goes on with other
+/// clients, which the gate postpones or answers `-BUSY`). Nothing here
+/// waits for the engines on a worker: a running script holds them. Inside
+/// EXEC (whose unit holds every database) and for the server's own
+/// client, it runs right here.
 pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     let shared = c.shared.clone();
     if c.tx.in_exec || c.handle.id == super::INTERNAL_ID {
@@ -200,11 +248,15 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
         };
         let mut locks = std::mem::take(&mut c.tx.locks);
         let tracking = super::tracking::for_script(c);
-        let done = execute(
+        let (done, _) = execute(
             &shared,
-            c.user.clone(),
-            c.db,
-            Some(&mut locks),
+            &mut shared.scripting.engines(),
+            Run {
+                user: c.user.clone(),
+                db: c.db,
+                locks: Some(&mut locks),
+                budget_ms: 0,
+            },
             &job,
             body,
             tracking,
@@ -215,6 +267,10 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
     // The batch's shared hold goes first, or the script would wait for
     // its own caller.
     c.gate = None;
+    if let Some(done) = run_inline(c, &shared, &mut job, prepare) {
+        return done.deliver(c);
+    }
+    let mut job = job.into_owned();
     let done = Arc::new(Outcome::default());
     let (user, db) = (c.user.clone(), c.db);
     let tracking = super::tracking::for_script(c);
@@ -226,7 +282,15 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
             Ok((flags, body)) => {
                 job.flags = flags;
                 let exclusive = shared.engine.gate.exclusive_wait();
-                let done = execute(&shared, user, db, None, &job, body, tracking);
+                let run = Run {
+                    user,
+                    db,
+                    locks: None,
+                    budget_ms: 0,
+                };
+                let mut engines = shared.scripting.engines();
+                let (done, _) = execute(&shared, &mut engines, run, &job, body, tracking);
+                drop(engines);
                 drop(exclusive);
                 done
             }
@@ -250,6 +314,58 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
         Some(done) => done.deliver(c),
         None => c.script = Some(done),
     }
+}
+
+/// Runs `job` on this worker if it is a quick script and the gate and the
+/// engines are free (see [`run_script`]): its reply, or `None` to run it
+/// on the scripting thread (not quick, something else holds the gate or
+/// the engines, or it ran past its budget and was stopped).
+fn run_inline(
+    c: &mut Client,
+    shared: &Arc<Shared>,
+    job: &mut Job,
+    prepare: Prepare,
+) -> Option<ScriptReply> {
+    let running = &shared.scripting.running;
+    if !running.inline_allowed.load(Relaxed) {
+        return None;
+    }
+    let threshold = running.threshold_ms.load(Relaxed);
+    if threshold != 0 && threshold < crate::scripting::INLINE_THRESHOLD_MS {
+        return None;
+    }
+    let exclusive = shared.engine.gate.try_exclusive()?;
+    let mut engines = shared.scripting.try_engines()?;
+    if !engines.is_quick(job.holder == Holder::Function, &job.args[1]) {
+        return None;
+    }
+    let prepared = prepare(shared, &mut engines, job);
+    let body = match checked(shared, job.read_only, prepared) {
+        Ok((flags, body)) => {
+            job.flags = flags;
+            body
+        }
+        Err(e) => {
+            return Some(ScriptReply {
+                frame: Frame::Error(e.into()),
+                durable_at: 0,
+                counted: false,
+                tracked: Vec::new(),
+            })
+        }
+    };
+    let run = Run {
+        user: c.user.clone(),
+        db: c.db,
+        locks: None,
+        budget_ms: crate::scripting::INLINE_BUDGET_MS,
+    };
+    let tracking = super::tracking::for_script(c);
+    let (done, moved) = execute(shared, &mut engines, run, job, body, tracking);
+    drop(engines);
+    drop(exclusive);
+    c.pressure.heavy = c.pressure.heavy.saturating_add(1);
+    (!moved).then_some(done)
 }
 
 /// A prepared script, or the error Redis's checks before a run give.
@@ -299,18 +415,35 @@ impl ScriptReply {
     }
 }
 
-/// Runs `job` on a script client bound to the caller's user and database:
-/// in the caller's unit (`locks`, EXEC) or in an open unit of its own,
-/// ended here. Returns the reply and the AOF offset it waits for.
-fn execute(
-    shared: &Arc<Shared>,
+/// Where a script runs: the caller's user and database, the caller's
+/// unit (EXEC) if any, and the budget of a run on a worker (0 on the
+/// scripting thread; see `Running::start`).
+struct Run<'a> {
     user: Option<Arc<crate::acl::User>>,
     db: usize,
-    locks: Option<&mut crate::engine::Locks>,
+    locks: Option<&'a mut crate::engine::Locks>,
+    budget_ms: u64,
+}
+
+/// Runs `job` on a script client bound to the caller's user and database:
+/// in the caller's unit (`locks`, EXEC) or in an open unit of its own,
+/// ended here. Returns the reply (with the AOF offset it waits for), and
+/// whether the script was stopped on a worker to run again on the
+/// scripting thread (its reply is then to be dropped).
+fn execute(
+    shared: &Arc<Shared>,
+    engines: &mut Engines,
+    run: Run<'_>,
     job: &Job,
     body: Body,
     tracking: super::tracking::Local,
-) -> ScriptReply {
+) -> (ScriptReply, bool) {
+    let Run {
+        user,
+        db,
+        locks,
+        budget_ms,
+    } = run;
     let mut client = script_client(shared);
     client.tracking = tracking;
     client.user = user;
@@ -336,13 +469,17 @@ fn execute(
         counted: false,
     };
     let running = shared.scripting.running.clone();
-    running.start(job.holder);
-    let (frame, ctx) = {
-        let mut engines = shared.scripting.engines();
-        let done = body(&mut engines, job.keys(), job.argv(), ctx, &running);
-        shared.scripting.note(&engines);
-        done
-    };
+    running.start(job.holder, budget_ms);
+    let (frame, ctx) = body(engines, &job.args[1], job.keys(), job.argv(), ctx, &running);
+    let moved = running.moved();
+    engines.note_run(
+        job.holder == Holder::Function,
+        &job.args[1],
+        running.elapsed_ms(),
+        moved,
+        running.threshold_ms.load(Relaxed),
+    );
+    shared.scripting.note(engines);
     running.finish();
     let ctx_counted = ctx.counted;
     let mut host = ctx
@@ -361,16 +498,17 @@ fn execute(
     client.out.clear();
     client.user = None;
     let tracked = match std::mem::take(&mut client.tracking) {
-        t if t.script_read => job.keys().to_vec(),
+        t if t.script_read && !moved => job.keys().to_vec(),
         _ => Vec::new(),
     };
     return_script_client(host.client);
-    ScriptReply {
+    let reply = ScriptReply {
         frame,
         durable_at: off,
         counted: ctx_counted,
         tracked,
-    }
+    };
+    (reply, moved)
 }
 
 /// A script's reply, handed from the scripting thread to its caller.
@@ -453,14 +591,24 @@ impl ScriptHost {
     /// refusal's text, `-CODE ...` or a bare message), then the command.
     fn checked_call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>> {
         let c = &mut self.client;
-        let Some(spec) = lookup(c, args) else {
+        if c.shared.scripting.running.moved() {
+            return Err(MOVED.to_vec());
+        }
+        let Some((spec, parent)) = lookup_parent(c, args) else {
             return Err(b"Unknown Redis command called from script".to_vec());
         };
         let refused = |c: &Client, text: &[u8]| {
             super::observe::count_rejected(c, spec);
             Err(text.to_vec())
         };
-        let fullname = super::full_name(c, spec, args);
+        // The name goes to `current_cmd` in the end: made in its buffer.
+        let mut fullname = std::mem::take(&mut c.current_cmd);
+        fullname.clear();
+        if let Some(parent) = parent {
+            fullname.push_str(parent.name);
+            fullname.push('|');
+        }
+        fullname.push_str(spec.name);
         let argc = args.len() as i32;
         if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
             return refused(c, b"Wrong number of args calling Redis command from script");
@@ -489,6 +637,9 @@ impl ScriptHost {
             }
             c.shared.scripting.running.note_write();
         }
+        if bits & flags::WRITE != 0 {
+            c.shared.scripting.running.note_effect();
+        }
         if bits & flags::DENYOOM != 0
             && !self.flags.has(Flags::ALLOW_OOM)
             && over_maxmemory(&c.shared)
@@ -511,16 +662,34 @@ impl ScriptHost {
         if self.repl & 1 == 0 {
             c.tx.locks.truncate_effects(effects);
         }
-        let out = c.out.split().freeze();
-        Ok(crate::protocol::reply::parse(&out)
-            .unwrap_or_else(|| Frame::error("ERR the command's reply could not be read")))
+        let frame = match quick_reply(&c.out) {
+            Some(frame) => frame,
+            // Copied out (one allocation of its size) rather than split
+            // off: the buffer keeps its room for the next command's reply.
+            None => crate::protocol::reply::parse(&Bytes::copy_from_slice(&c.out))
+                .unwrap_or_else(|| Frame::error("ERR the command's reply could not be read")),
+        };
+        c.out.clear();
+        Ok(frame)
+    }
+}
+
+/// The commonest replies read without a copy of the reply buffer: an
+/// integer, `+OK`, a null.
+fn quick_reply(out: &[u8]) -> Option<Frame> {
+    match out {
+        b"+OK\r\n" => Some(Frame::Simple(Bytes::from_static(b"OK"))),
+        b"$-1\r\n" => Some(Frame::Null),
+        [b':', rest @ .., b'\r', b'\n'] => parse_i64(rest).map(Frame::Integer),
+        _ => None,
     }
 }
 
 impl Host for ScriptHost {
-    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>> {
-        let called = self.checked_call(&args);
-        if let Err(text) = &called {
+    fn call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>> {
+        let called = self.checked_call(args);
+        let moved = self.client.shared.scripting.running.moved();
+        if let (Err(text), false) = (&called, moved) {
             // Refused before it ran: counted as Redis's scriptCall does.
             self.client.shared.stats.count_error_text(text);
         }
@@ -552,6 +721,16 @@ impl Host for ScriptHost {
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
+}
+
+/// The command `args` call, and its parent if it is a subcommand (as
+/// `command::lookup` finds it).
+fn lookup_parent(c: &Client, args: &[Bytes]) -> Option<(&'static Spec, Option<&'static Spec>)> {
+    let top = super::find_top(c, args.first()?)?;
+    if !top.subcommands.is_empty() && args.len() >= 2 {
+        return Some((super::find(top.subcommands, &args[1])?, Some(top)));
+    }
+    Some((top, None))
 }
 
 /// Redis's texts for a denial inside a script (`scriptVerifyACL`).

@@ -3,8 +3,10 @@
 //! Every client batch runs inside the gate (a shared lock, taken when its
 //! first command runs and let go when the batch ends); a script runs
 //! *exclusive*, taken on the scripting thread (scripts queue there, not at
-//! the gate): it waits for the batches in progress (short: a batch never
-//! waits on anything) and, while it runs, no other client command starts.
+//! the gate), where it waits for the batches in progress (short: a batch
+//! never waits on anything), or on a worker only when nothing holds it (a
+//! script known to be quick, see `command::scripting::run_script`). While
+//! a script runs, no other client command starts.
 //! Clients that find the gate closed do not wait on the lock (that would
 //! stop a worker thread): their command is postponed, and the connection
 //! waits for [`Gate::changed`]. Once a script has run longer than
@@ -66,6 +68,17 @@ impl Gate {
             gate: self.clone(),
             held: Some(write),
         }
+    }
+
+    /// Takes the whole keyspace for a script on a worker, which may not
+    /// wait: `None` while a batch or another script holds the gate.
+    pub fn try_exclusive(self: &Arc<Self>) -> Option<Exclusive> {
+        let write = self.lock.try_write_arc()?;
+        self.state.store(HELD, Ordering::Release);
+        Some(Exclusive {
+            gate: self.clone(),
+            held: Some(write),
+        })
     }
 
     /// The script holding the gate has run past `busy-reply-threshold`:

@@ -171,8 +171,16 @@ impl<S: Session> Connection<S> {
                     if !self.read_and_run()? {
                         return Ok(());
                     }
+                    let heavy = std::mem::take(&mut self.session.pressure().heavy);
                     if self.session.pressure().deliveries > 0 {
                         self.let_subscribers_write().await?;
+                    } else if heavy > 1 {
+                        // Its replies first, then the others' turn (as
+                        // Redis's event loop serves one read per client).
+                        if !self.session.awaits_durability() {
+                            self.write_pending()?;
+                        }
+                        tokio::task::yield_now().await;
                     }
                 }
                 _ = self.handle.woken() => {

@@ -23,6 +23,12 @@ pub struct Pressure {
     pub backed_up: usize,
     /// One such subscriber, to wait on when most deliveries backed up.
     pub backed_up_sample: Option<Arc<ClientHandle>>,
+    /// Pieces of heavier work (Lua scripts) the batch ran on the worker:
+    /// past one, the connection yields before it reads again, so that one
+    /// client with a pipeline does not keep the worker from the others. (A
+    /// client that sends one request at a time waits for its reply, and
+    /// its connection for its next request, anyway.)
+    pub heavy: u32,
 }
 
 impl Pressure {

@@ -1,7 +1,8 @@
 //! Redis 7.0's conversions between Lua values and replies, both ways.
 //!
-//! - [`reply_to_lua`]: what `redis.call` returns for a command's reply
-//!   (`redisProtocolToLuaType`): integers become numbers, bulk strings
+//! - what `redis.call` returns for a command's reply
+//!   (`redisProtocolToLuaType`, done on the Lua stack by `vm`'s
+//!   `push_frame`): integers become numbers, bulk strings
 //!   strings, RESP2 nulls `false` (RESP3 nulls `nil`), arrays tables; a
 //!   status is `{ok = text}`, an error `{err = "CODE msg"}`; the RESP3
 //!   types are tables with one field (`map`, `set`, `double`,
@@ -20,66 +21,6 @@ use crate::protocol::Frame;
 /// How deep a returned table may nest before the reply says
 /// "reached lua stack limit" (Redis stops where the Lua C stack ends).
 const MAX_REPLY_DEPTH: usize = 1000;
-
-/// Converts a command's reply for the script (`resp3`: the protocol the
-/// script chose with `redis.setresp`).
-pub fn reply_to_lua(lua: &Lua, f: &Frame, resp3: bool) -> mlua::Result<Value> {
-    let one = |field: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table_with_capacity(0, 1)?;
-        t.raw_set(field, v)?;
-        Ok(Value::Table(t))
-    };
-    Ok(match f {
-        Frame::Integer(n) => Value::Number(*n as f64),
-        Frame::Bulk(b) => Value::String(lua.create_string(b)?),
-        Frame::Null | Frame::NullArray => {
-            if resp3 {
-                Value::Nil
-            } else {
-                Value::Boolean(false)
-            }
-        }
-        Frame::Simple(s) => one("ok", Value::String(lua.create_string(s)?))?,
-        Frame::Error(e) => {
-            let mut text = Vec::with_capacity(e.len() + 1);
-            text.push(b'-');
-            text.extend_from_slice(e);
-            let t = error_table(lua, &text)?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            Value::Table(t)
-        }
-        Frame::Array(items) | Frame::Push(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                t.raw_set(i + 1, reply_to_lua(lua, item, resp3)?)?;
-            }
-            Value::Table(t)
-        }
-        Frame::Map(pairs) => {
-            let m = lua.create_table_with_capacity(0, pairs.len())?;
-            for (k, v) in pairs {
-                m.raw_set(reply_to_lua(lua, k, resp3)?, reply_to_lua(lua, v, resp3)?)?;
-            }
-            one("map", Value::Table(m))?
-        }
-        Frame::Set(items) => {
-            let s = lua.create_table_with_capacity(0, items.len())?;
-            for item in items {
-                s.raw_set(reply_to_lua(lua, item, resp3)?, true)?;
-            }
-            one("set", Value::Table(s))?
-        }
-        Frame::Double(d) => one("double", Value::Number(*d))?,
-        Frame::Boolean(b) => Value::Boolean(*b),
-        Frame::BigNumber(n) => one("big_number", Value::String(lua.create_string(n)?))?,
-        Frame::Verbatim(format, text) => {
-            let v = lua.create_table_with_capacity(0, 2)?;
-            v.raw_set("string", lua.create_string(text)?)?;
-            v.raw_set("format", *format)?;
-            one("verbatim_string", Value::Table(v))?
-        }
-    })
-}
 
 /// Redis's error table for an error text (`luaPushErrorBuff`): a text with
 /// a leading `-` has its code up to the first space; one without gets
@@ -107,7 +48,8 @@ pub fn error_text(text: &[u8]) -> Vec<u8> {
     out
 }
 
-fn trim_crlf(mut s: &[u8]) -> &[u8] {
+/// `s` without leading or trailing CR and LF.
+pub(super) fn trim_crlf(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., b'\r' | b'\n'] = s {
         s = rest;
     }
@@ -269,8 +211,8 @@ mod tests {
         assert_eq!(c_long_long(1e300), i64::MIN);
         assert_eq!(c_long_long(-9_223_372_036_854_775_808.0), i64::MIN);
         assert_eq!(c_long_long(-3.9), -3);
-        let back = reply_to_lua(&lua, &Frame::error("ERR x"), false).unwrap();
-        let Value::Table(t) = back else { panic!() };
-        assert_eq!(t.get::<String>("err").unwrap(), "ERR x");
+        assert_eq!(error_text(b"-ERR x\r\n"), b"ERR x");
+        assert_eq!(error_text(b"-NOPE"), b"ERR NOPE");
+        assert_eq!(error_text(b"plain"), b"ERR plain");
     }
 }

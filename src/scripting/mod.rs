@@ -39,7 +39,7 @@ pub trait Host: Send {
     /// reply), or the text of Redis's refusal to run it from a script
     /// (unknown command, wrong arity, ACL, a write in a read-only script),
     /// `-CODE msg` or just `msg` (code ERR).
-    fn call(&mut self, args: Vec<Bytes>) -> Result<Frame, Vec<u8>>;
+    fn call(&mut self, args: &[Bytes]) -> Result<Frame, Vec<u8>>;
     /// `redis.acl_check_cmd`: whether the caller's user may run `args`,
     /// `None` for an unknown command.
     fn acl_check(&mut self, args: &[Bytes]) -> Option<bool>;
@@ -150,6 +150,9 @@ pub fn shebang_flags(body: &[u8]) -> Result<Flags, String> {
 pub struct Script {
     pub body: Bytes,
     pub flags: Flags,
+    /// The compiled function, in the EVAL state's registry (an integer
+    /// key: no string to make and hash to find it at each run).
+    f: mlua::RegistryKey,
 }
 
 /// The flags scripts and functions declared, by EVAL script SHA1 and by
@@ -167,14 +170,41 @@ pub struct Engines {
     /// Shared with [`Scripting`]: updated as scripts are cached and flushed.
     declared: Arc<Mutex<Declared>>,
     eval: Vm,
-    /// The EVAL scripts by SHA1; each compiled function is in the state's
-    /// registry (`__scripts`), not held from Rust.
+    /// The EVAL scripts by SHA1.
     scripts: HashMap<String, Script>,
     scripts_memory: usize,
     /// The function libraries and their Lua state.
     pub functions: functions::Library,
     rng: Arc<Mutex<Rand48>>,
+    /// Whether each script (by the EVAL/EVALSHA argument, or a function by
+    /// name) ran within [`quick_limit_ms`] every time so far, and was never
+    /// moved off a worker: only those run on a worker (see
+    /// [`Running::start`]); an unknown one runs on the scripting thread
+    /// first.
+    quick: HashMap<(bool, Bytes), bool, ahash::RandomState>,
 }
+
+/// How long a run may take and leave its script fit to run on a worker: a
+/// quarter of `busy-reply-threshold` (1 s when it is 0). A worker runs
+/// such a script as Redis's event loop does, with nothing else meanwhile;
+/// what matters is that it ends long before it would be busy, not that it
+/// is short. (Wall clock: a loaded machine may preempt a script for tens
+/// of milliseconds, which must not bar it from the worker for good.)
+pub fn quick_limit_ms(threshold_ms: u64) -> u64 {
+    match threshold_ms {
+        0 => 1000,
+        t => t / 4,
+    }
+}
+/// Scripts run on a worker only while `busy-reply-threshold` is at least
+/// this (or 0): a quick script then ends long before it would be busy.
+pub const INLINE_THRESHOLD_MS: u64 = 200;
+/// A script running on a worker, still without effects past this many ms,
+/// is stopped and runs again on the scripting thread.
+pub const INLINE_BUDGET_MS: u64 = 2;
+/// The most scripts [`Engines`] remembers the speed of (forgotten all at
+/// once past it: they then run on the scripting thread once more).
+const QUICK_ENTRIES: usize = 4096;
 
 /// What INFO memory reports of scripting, as last noted.
 #[derive(Default)]
@@ -231,6 +261,7 @@ impl Scripting {
                 scripts_memory: 0,
                 functions,
                 rng,
+                quick: HashMap::default(),
             }),
             running: Arc::new(Running::new(gate)),
             figures: Figures::default(),
@@ -399,6 +430,12 @@ impl Scripting {
     pub fn engines(&self) -> MutexGuard<'_, Engines> {
         self.engines.lock()
     }
+
+    /// The Lua states if nothing holds them, for a worker, which must
+    /// never wait for a script.
+    pub fn try_engines(&self) -> Option<MutexGuard<'_, Engines>> {
+        self.engines.try_lock()
+    }
 }
 
 /// The next task if one comes within a few microseconds: scripts sent
@@ -449,9 +486,10 @@ impl Engines {
             .eval
             .compile(EVAL_CHUNK, code)
             .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
-        let registry = self.script_table().map_err(|e| format!("ERR {e}"))?;
-        registry
-            .raw_set(sha.as_str(), f)
+        let f = self
+            .eval
+            .lua
+            .create_registry_value(f)
             .map_err(|e| format!("ERR {e}"))?;
         self.scripts_memory += body.len() + sha.len() + SCRIPT_OVERHEAD;
         self.declared.lock().scripts.insert(sha.clone(), flags);
@@ -460,6 +498,7 @@ impl Engines {
             Script {
                 body: body.clone(),
                 flags,
+                f,
             },
         );
         Ok((sha, flags))
@@ -470,24 +509,31 @@ impl Engines {
         if sha.len() != 40 {
             return None;
         }
-        let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
-        self.scripts
-            .get_key_value(&key)
-            .map(|(k, v)| (k.as_str(), v))
+        let found = match std::str::from_utf8(sha) {
+            Ok(key) if !key.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.scripts.get_key_value(key)
+            }
+            _ => {
+                let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                self.scripts.get_key_value(&key)
+            }
+        };
+        found.map(|(k, v)| (k.as_str(), v))
     }
 
     /// Runs the cached script `sha` for `ctx`.
     pub fn run_eval(
         &mut self,
-        sha: &str,
+        sha: &[u8],
         keys: &[Bytes],
         argv: &[Bytes],
         ctx: RunCtx,
         running: &Arc<Running>,
     ) -> (Frame, RunCtx) {
-        let f = self
-            .script_table()
-            .and_then(|t| t.raw_get::<mlua::Function>(sha));
+        let (sha, f) = match self.script(sha) {
+            Some((sha, s)) => (sha, self.eval.lua.registry_value::<mlua::Function>(&s.f)),
+            None => ("", Err(mlua::Error::runtime("the script is not cached"))),
+        };
         match f {
             Ok(f) => {
                 let call = vm::Call {
@@ -502,8 +548,44 @@ impl Engines {
         }
     }
 
+    /// Whether the script `name` (the EVAL or EVALSHA argument, or the
+    /// function's name) has only ever run quickly: a worker may run it.
+    pub fn is_quick(&self, function: bool, name: &Bytes) -> bool {
+        self.quick
+            .get(&(function, name.clone()))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Notes how long a run of `name` took, and whether it was moved off a
+    /// worker (see [`is_quick`](Self::is_quick)); `threshold_ms` is
+    /// `busy-reply-threshold`.
+    pub fn note_run(
+        &mut self,
+        function: bool,
+        name: &Bytes,
+        took_ms: u64,
+        moved: bool,
+        threshold_ms: u64,
+    ) {
+        let quick = took_ms < quick_limit_ms(threshold_ms) && !moved;
+        match self.quick.get_mut(&(function, name.clone())) {
+            Some(q) => *q &= quick,
+            None => {
+                if self.quick.len() >= QUICK_ENTRIES {
+                    self.quick.clear();
+                }
+                // A copy: `name` may be a slice of a connection's read
+                // buffer, which the entry would otherwise keep alive.
+                self.quick
+                    .insert((function, Bytes::copy_from_slice(name)), quick);
+            }
+        }
+    }
+
     /// SCRIPT FLUSH: a fresh EVAL state and an empty cache.
     pub fn flush_scripts(&mut self) {
+        self.quick.clear();
         if let Ok(vm) = Vm::new(self.rng.clone()) {
             self.eval = vm;
         }
@@ -526,18 +608,6 @@ impl Engines {
     pub fn scripts_memory(&self) -> usize {
         self.scripts_memory
     }
-
-    fn script_table(&self) -> mlua::Result<mlua::Table> {
-        let lua = &self.eval.lua;
-        match lua.named_registry_value::<Option<mlua::Table>>("__scripts")? {
-            Some(t) => Ok(t),
-            None => {
-                let t = lua.create_table()?;
-                lua.set_named_registry_value("__scripts", &t)?;
-                Ok(t)
-            }
-        }
-    }
 }
 
 /// What Redis counts per cached script beyond its body (dictionary entry,
@@ -552,8 +622,20 @@ pub struct Running {
     since: AtomicU64,
     /// `busy-reply-threshold` in ms (0: never busy).
     pub threshold_ms: AtomicU64,
+    /// Whether quick scripts may run on a worker: only with more than one
+    /// worker thread. A script that wrote early and then loops runs to its
+    /// end wherever it is (Redis cannot kill it either); on the only worker
+    /// nothing would then be left to answer `-BUSY` or SHUTDOWN NOSAVE.
+    pub inline_allowed: AtomicBool,
     killed: AtomicBool,
     wrote: AtomicBool,
+    /// The script called a command with effects others may see (a write,
+    /// PUBLISH): it can no longer be run again from the start.
+    effects: AtomicBool,
+    /// The script runs on a worker: past this many ms without effects it
+    /// is stopped ([`moved`](Self::moved)), 0 on the scripting thread.
+    budget_ms: AtomicU64,
+    moved: AtomicBool,
     /// 0: an EVAL script, 1: a function.
     holder: AtomicU8,
     /// The running function's name and its FCALL (FUNCTION STATS).
@@ -566,17 +648,29 @@ impl Running {
             gate,
             since: AtomicU64::new(0),
             threshold_ms: AtomicU64::new(5000),
+            inline_allowed: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
+            effects: AtomicBool::new(false),
+            budget_ms: AtomicU64::new(0),
+            moved: AtomicBool::new(false),
             holder: AtomicU8::new(0),
             current: Mutex::new(None),
         }
     }
 
-    /// A script starts (the caller holds the gate exclusively).
-    pub fn start(&self, holder: Holder) {
+    /// A script starts (the caller holds the gate exclusively); `budget_ms`
+    /// nonzero on a worker, which must not be held long: a script that
+    /// runs that long without effects is stopped, and [`moved`](Self::moved)
+    /// then tells the caller to run it again on the scripting thread. (One
+    /// with effects runs to its end there: a quick script seldom turns
+    /// slow, and it could not be run again.)
+    pub fn start(&self, holder: Holder, budget_ms: u64) {
         self.killed.store(false, Relaxed);
         self.wrote.store(false, Relaxed);
+        self.effects.store(false, Relaxed);
+        self.moved.store(false, Relaxed);
+        self.budget_ms.store(budget_ms, Relaxed);
         self.holder
             .store(matches!(holder, Holder::Function) as u8, Relaxed);
         self.since.store(crate::util::now_ms().max(1), Relaxed);
@@ -601,6 +695,18 @@ impl Running {
         self.wrote.store(true, Relaxed);
     }
 
+    /// The script is about to call a command with effects (see
+    /// [`start`](Self::start)).
+    pub fn note_effect(&self) {
+        self.effects.store(true, Relaxed);
+    }
+
+    /// The script was stopped on a worker to run again on the scripting
+    /// thread: its commands are refused from now on, its reply dropped.
+    pub fn moved(&self) -> bool {
+        self.moved.load(Relaxed)
+    }
+
     fn holder(&self) -> Holder {
         if self.holder.load(Relaxed) == 1 {
             Holder::Function
@@ -610,14 +716,28 @@ impl Running {
     }
 
     /// The hook's check: marks the gate busy once the script is past the
-    /// threshold; true if the script must stop (killed).
-    pub fn check(&self) -> bool {
+    /// threshold; the error that stops the script, if it must stop (killed,
+    /// or moved off a worker: see [`start`](Self::start)).
+    pub fn check(&self) -> Option<&'static str> {
         let since = self.since.load(Relaxed);
+        let elapsed = match since {
+            0 => 0,
+            since => crate::util::now_ms().saturating_sub(since),
+        };
+        let budget = self.budget_ms.load(Relaxed);
+        if budget != 0 && elapsed >= budget && !self.effects.load(Relaxed) {
+            self.moved.store(true, Relaxed);
+        }
+        if self.moved.load(Relaxed) {
+            return Some("Script moved to the scripting thread");
+        }
         let threshold = self.threshold_ms.load(Relaxed);
-        if since != 0 && threshold > 0 && crate::util::now_ms().saturating_sub(since) >= threshold {
+        if since != 0 && threshold > 0 && elapsed >= threshold {
             self.gate.set_busy(self.holder());
         }
-        self.killed.load(Relaxed)
+        self.killed
+            .load(Relaxed)
+            .then_some("Script killed by user with SCRIPT KILL...")
     }
 
     /// SCRIPT KILL (`eval`) or FUNCTION KILL, as Redis's `scriptKill`.

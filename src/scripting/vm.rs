@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mlua::{
-    Debug, DebugEvent, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState,
+    ffi, Debug, DebugEvent, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState,
 };
 use parking_lot::Mutex;
 
-use super::convert::{error_table, error_text, lua_to_reply, reply_to_lua};
+use super::convert::{error_table, error_text, lua_to_reply};
 use super::libs::{self, arg_error, check_integer, Args, LibError, LibResult, Out};
 use super::{Host, Running};
 use crate::protocol::Frame;
@@ -53,6 +53,20 @@ pub struct Vm {
     pub protect: Function,
     /// Runs since the last collection step (see [`GC_PERIOD`]).
     runs: std::cell::Cell<u32>,
+    /// Where the running script's `redis.*` functions find its context.
+    ctx: Arc<CtxSlot>,
+}
+
+/// The running script's [`RunCtx`] (none between scripts): `redis.call`
+/// reaches it through a pointer in its upvalue, the other `redis.*`
+/// functions through the state's app data.
+pub(super) struct CtxSlot(Mutex<Option<RunCtx>>);
+
+/// Runs `f` on the running script's context; `None` outside a script.
+fn with_ctx<R>(lua: &Lua, f: impl FnOnce(&mut RunCtx) -> R) -> Option<R> {
+    let slot = lua.app_data_ref::<Arc<CtxSlot>>()?;
+    let mut ctx = slot.0.lock();
+    ctx.as_mut().map(f)
 }
 
 impl Vm {
@@ -65,7 +79,9 @@ impl Vm {
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
         lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
         libs::register(&lua)?;
-        lua.globals().set("redis", redis_table(&lua)?)?;
+        let ctx = Arc::new(CtxSlot(Mutex::new(None)));
+        lua.set_app_data(ctx.clone());
+        lua.globals().set("redis", redis_table(&lua, &ctx)?)?;
         let math: Table = lua.globals().get("math")?;
         math.set("random", random(&lua, rng.clone())?)?;
         math.set("randomseed", randomseed(&lua, rng)?)?;
@@ -79,6 +95,7 @@ impl Vm {
         lua.gc_collect()?;
         Ok(Vm {
             runs: std::cell::Cell::new(0),
+            ctx,
             lua,
             globals,
             runner,
@@ -116,12 +133,9 @@ impl Vm {
             name,
         } = call;
         let lua = &self.lua;
-        lua.set_app_data(ctx);
+        *self.ctx.0.lock() = Some(ctx);
         let r = running.clone();
-        set_stop_hook(lua, CHECK_EVERY, move || {
-            r.check()
-                .then_some("Script killed by user with SCRIPT KILL...")
-        });
+        set_stop_hook(lua, CHECK_EVERY, move || r.check());
         let result = self.call(f, eval, keys, argv);
         lua.remove_hook();
         // A collection step every GC_PERIOD runs, as Redis's
@@ -132,8 +146,11 @@ impl Vm {
         if runs == GC_PERIOD {
             let _ = lua.gc_step_kbytes(GC_PERIOD as i32);
         }
-        let mut ctx = lua
-            .remove_app_data::<RunCtx>()
+        let mut ctx = self
+            .ctx
+            .0
+            .lock()
+            .take()
             .expect("the run context was set above");
         ctx.counted = match &result {
             Ok((_, Value::Table(t))) => t
@@ -156,6 +173,10 @@ impl Vm {
         (frame, ctx)
     }
 
+    /// Builds KEYS and ARGV and calls the runner in one protected call on
+    /// the raw stack: through mlua, each table, string and field set is a
+    /// protected call of its own (a C closure made each time, garbage for
+    /// the collector), which cost more than a small script itself.
     fn call(
         &self,
         f: &Function,
@@ -163,23 +184,58 @@ impl Vm {
         keys: &[Bytes],
         argv: &[Bytes],
     ) -> mlua::Result<(bool, Value)> {
-        let keys_t = self.array(keys)?;
-        let argv_t = self.array(argv)?;
-        if eval {
-            self.globals.raw_set("KEYS", keys_t)?;
-            self.globals.raw_set("ARGV", argv_t)?;
-            self.runner.call((f, Value::Nil, Value::Nil))
-        } else {
-            self.runner.call((f, keys_t, argv_t))
+        // SAFETY: `exec_raw` pushes the three arguments (stack 1 to 3) and
+        // runs the closure protected, so a Lua error in it (out of memory)
+        // comes back as an `Err`. The closure holds only borrowed slices
+        // and integers, nothing to drop, so such an error skips no
+        // destructor. Each C function call has LUA_MINSTACK (20) free
+        // slots; at most 6 are used at once here (`push_array` uses 2 over
+        // its table). The runner's own errors are caught by its `xpcall`;
+        // it returns exactly the two results asked for, which stay on the
+        // stack once the three arguments are removed.
+        unsafe {
+            self.lua
+                .exec_raw::<(bool, Value)>((&self.runner, f, &self.globals), |state| {
+                    if eval {
+                        ffi::lua_pushstring_(state, c"KEYS".as_ptr());
+                        push_array(state, keys);
+                        ffi::lua_rawset(state, 3);
+                        ffi::lua_pushstring_(state, c"ARGV".as_ptr());
+                        push_array(state, argv);
+                        ffi::lua_rawset(state, 3);
+                        ffi::lua_pushvalue(state, 1);
+                        ffi::lua_pushvalue(state, 2);
+                        ffi::lua_pushnil(state);
+                        ffi::lua_pushnil(state);
+                    } else {
+                        ffi::lua_pushvalue(state, 1);
+                        ffi::lua_pushvalue(state, 2);
+                        push_array(state, keys);
+                        push_array(state, argv);
+                    }
+                    ffi::lua_call(state, 3, 2);
+                    ffi::lua_remove(state, 1);
+                    ffi::lua_remove(state, 1);
+                    ffi::lua_remove(state, 1);
+                })
         }
     }
+}
 
-    fn array(&self, items: &[Bytes]) -> mlua::Result<Table> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, self.lua.create_string(item)?)?;
-        }
-        Ok(t)
+/// Pushes a new array of `items` (Lua strings) onto the stack.
+///
+/// # Safety
+///
+/// `state` must have two free stack slots, and any Lua error raised here
+/// (out of memory) must be caught by a protected call that has no
+/// destructor to run between it and here.
+unsafe fn push_array(state: *mut ffi::lua_State, items: &[Bytes]) {
+    // A request has far fewer than 2^31 arguments.
+    let n = items.len().min(i32::MAX as usize - 1);
+    ffi::lua_createtable(state, n as i32, 0);
+    for (i, item) in items[..n].iter().enumerate() {
+        ffi::lua_pushlstring_(state, item.as_ptr().cast(), item.len());
+        ffi::lua_rawseti_(state, -2, i as i32 + 1);
     }
 }
 
@@ -276,16 +332,10 @@ fn no_newlines(s: String) -> String {
 }
 
 /// The `redis` table of the EVAL state.
-fn redis_table(lua: &Lua) -> mlua::Result<Table> {
+fn redis_table(lua: &Lua, ctx: &Arc<CtxSlot>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set(
-        "call",
-        libs::function(lua, |lua, a| redis_call(lua, a, true))?,
-    )?;
-    t.set(
-        "pcall",
-        libs::function(lua, |lua, a| redis_call(lua, a, false))?,
-    )?;
+    t.set("call", redis_call_function(lua, ctx, true)?)?;
+    t.set("pcall", redis_call_function(lua, ctx, false)?)?;
     log_and_version(lua, &t)?;
     t.set("setresp", libs::function(lua, setresp)?)?;
     t.set("sha1hex", libs::function(lua, sha1hex)?)?;
@@ -379,43 +429,295 @@ fn command_args(args: &Args) -> Result<Vec<Bytes>, &'static str> {
     Ok(argv)
 }
 
-fn redis_call(lua: &Lua, args: &Args, raise_errors: bool) -> LibResult<Out> {
-    let argv = match command_args(args) {
-        Ok(a) => a,
-        Err(msg) if raise_errors => return Err(raise(msg)),
-        Err(msg) => return libs::one(lua, Value::Table(error_table(lua, msg.as_bytes())?)),
-    };
-    let Some(mut ctx) = lua.app_data_mut::<RunCtx>() else {
-        return Err(raise(
-            "redis.call/pcall can only be called inside a script invocation",
-        ));
-    };
-    let resp3 = ctx.resp3;
-    let reply = ctx.host.call(argv);
-    drop(ctx);
-    let (frame, refused) = match reply {
-        Ok(frame) => (frame, None),
-        Err(text) => (Frame::Null, Some(text)),
-    };
-    if let Some(text) = refused {
-        let err = error_text(&text);
-        if raise_errors {
-            return Err(LibError::table(err, true));
-        }
-        let t = lua.create_table()?;
-        t.raw_set("err", lua.create_string(&err)?)?;
-        t.raw_set("ignore_error_stats_update", true)?;
-        return libs::one(lua, Value::Table(t));
+/// `redis.call` (`raise`) or `redis.pcall`: a C closure over the context
+/// slot (a light userdata: `ctx` lives as long as the state, in its app
+/// data), `raise`, and the protected reply pusher. It works on the Lua
+/// stack directly, as Redis's `luaRedisGenericCommand` does: through mlua,
+/// the arguments, the results and every conversion would each be a table
+/// or a protected call of their own, more than a small command costs.
+fn redis_call_function(lua: &Lua, ctx: &Arc<CtxSlot>, raise: bool) -> mlua::Result<Function> {
+    let slot = Arc::as_ptr(ctx).cast_mut().cast::<std::ffi::c_void>();
+    // SAFETY: `exec_raw` runs the closure protected with three free stack
+    // slots at least; it pushes three values and replaces them with the
+    // closure, the one value returned. Nothing in it needs dropping.
+    unsafe {
+        lua.exec_raw::<Function>((), |state| {
+            ffi::lua_pushlightuserdata(state, slot);
+            ffi::lua_pushboolean(state, raise as i32);
+            ffi::lua_pushcfunction(state, push_reply);
+            ffi::lua_pushcclosure(state, redis_call, 3);
+        })
     }
-    if raise_errors {
-        if let Frame::Error(e) = &frame {
-            let mut text = Vec::with_capacity(e.len() + 1);
-            text.push(b'-');
-            text.extend_from_slice(e);
-            return Err(LibError::table(error_text(&text), true));
+}
+
+/// What [`redis_call`] returns to the script (or raises): made by
+/// [`push_reply`] inside a protected call.
+enum Push {
+    /// The command's reply, converted as `redisProtocolToLuaType` does.
+    Frame(Frame, bool),
+    /// Redis's error table `{err = text}`; `counted`: with
+    /// `ignore_error_stats_update = true` (the error was counted already).
+    Error(Vec<u8>, bool),
+}
+
+/// The C side of `redis.call` / `redis.pcall` (see
+/// [`redis_call_function`]). Raising a Lua error jumps over every frame up
+/// to the protected call that catches it, so everything with a destructor
+/// lives in [`call_and_push`], which has returned by then.
+unsafe extern "C-unwind" fn redis_call(state: *mut ffi::lua_State) -> std::os::raw::c_int {
+    if call_and_push(state) {
+        ffi::lua_error(state)
+    } else {
+        1
+    }
+}
+
+/// Runs the command of a `redis.call` and leaves what it returns (or the
+/// error it raises) on top of the stack; true to raise it.
+///
+/// # Safety
+///
+/// Called only as [`redis_call`], a C function with the upvalues made by
+/// [`redis_call_function`]: upvalue 1 points to a [`CtxSlot`] the state's
+/// app data keeps alive.
+unsafe fn call_and_push(state: *mut ffi::lua_State) -> bool {
+    let raise = ffi::lua_toboolean(state, ffi::lua_upvalueindex(2)) != 0;
+    let mut force_raise = false;
+    let push = match stack_args(state) {
+        Err(msg) => Push::Error(error_text(msg.as_bytes()), false),
+        Ok(argv) => {
+            let slot = ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const CtxSlot;
+            // SAFETY: see above; the slot is only read here.
+            let mut guard = (*slot).0.lock();
+            match guard.as_mut() {
+                None => {
+                    force_raise = true;
+                    let msg = "redis.call/pcall can only be called inside a script invocation";
+                    Push::Error(error_text(msg.as_bytes()), false)
+                }
+                Some(ctx) => {
+                    let resp3 = ctx.resp3;
+                    // A panic must not unwind into Lua's C frames.
+                    let call = std::panic::AssertUnwindSafe(|| ctx.host.call(&argv));
+                    let reply = std::panic::catch_unwind(call)
+                        .unwrap_or_else(|_| Err(b"-ERR the command failed unexpectedly".to_vec()));
+                    drop(guard);
+                    match reply {
+                        Err(text) => Push::Error(error_text(&text), true),
+                        Ok(Frame::Error(e)) if raise => {
+                            let mut text = Vec::with_capacity(e.len() + 1);
+                            text.push(b'-');
+                            text.extend_from_slice(&e);
+                            Push::Error(error_text(&text), true)
+                        }
+                        Ok(frame) => Push::Frame(frame, resp3),
+                    }
+                }
+            }
+        }
+    };
+    let raise_it = force_raise || (raise && matches!(push, Push::Error(..)));
+    // A C function has LUA_MINSTACK (20) free slots over its arguments.
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
+    ffi::lua_pushlightuserdata(state, (&push as *const Push).cast_mut().cast());
+    // Out of memory while converting: that error is raised instead.
+    let failed = ffi::lua_pcall(state, 1, 1, 0) != 0;
+    drop(push);
+    failed || raise_it
+}
+
+/// The arguments of `redis.call` & co. on the stack as a command
+/// (`luaArgsToRedisArgv`): strings as they are, numbers as `%.17g`,
+/// anything else refused.
+///
+/// # Safety
+///
+/// `state` is a C function's stack; nothing here raises a Lua error.
+unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<Argv, &'static str> {
+    let n = ffi::lua_gettop(state);
+    if n == 0 {
+        return Err("Please specify at least one argument for this redis lib call");
+    }
+    // The strings' sizes and room for the numbers.
+    let mut size = 0;
+    for i in 1..=n {
+        size += match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => ffi::lua_objlen(state, i),
+            _ => 24,
+        };
+    }
+    ARGS_ARENA.with_borrow_mut(|buf| {
+        if buf.capacity() - buf.len() < size {
+            buf.reserve(size.max(ARGS_ARENA_CHUNK));
+        }
+        let mut ends = smallvec::SmallVec::<[usize; 16]>::with_capacity(n as usize);
+        for i in 1..=n {
+            match ffi::lua_type(state, i) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(state, i, &mut len);
+                    // SAFETY: a string value's bytes, valid while it is on
+                    // the stack, which it is until this function returns.
+                    buf.extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
+                }
+                ffi::LUA_TNUMBER => {
+                    let num = ffi::lua_tonumber(state, i);
+                    // `%.17g` of a whole number below 10^15 is its digits
+                    // (but -0 stays "-0").
+                    if num.fract() == 0.0
+                        && num.abs() < 1e15
+                        && (num != 0.0 || num.is_sign_positive())
+                    {
+                        use std::fmt::Write;
+                        let _ = write!(buf, "{}", num as i64);
+                    } else {
+                        buf.extend_from_slice(libs::format_g(num, 17).as_bytes());
+                    }
+                }
+                _ => {
+                    buf.clear();
+                    return Err("Lua redis lib command arguments must be strings or integers");
+                }
+            }
+            ends.push(buf.len());
+        }
+        let all = buf.split().freeze();
+        let mut start = 0;
+        Ok(ends
+            .into_iter()
+            .map(|end| {
+                let arg = all.slice(start..end);
+                start = end;
+                arg
+            })
+            .collect())
+    })
+}
+
+/// A command's arguments, on the stack for most commands.
+type Argv = smallvec::SmallVec<[Bytes; 8]>;
+
+/// How much the arguments' buffer grows at a time.
+const ARGS_ARENA_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// Where `redis.call` copies its arguments: one allocation for many
+    /// calls, as the connection's read buffer is for requests (and, as for
+    /// those, a command copies what it keeps).
+    static ARGS_ARENA: std::cell::RefCell<bytes::BytesMut> =
+        std::cell::RefCell::new(bytes::BytesMut::new());
+}
+
+/// Pushes a [`Push`] (its address, a light userdata, is argument 1).
+/// Called protected by [`call_and_push`], which owns the value: an error
+/// here (out of memory) jumps back there over this frame, which owns
+/// nothing.
+unsafe extern "C-unwind" fn push_reply(state: *mut ffi::lua_State) -> std::os::raw::c_int {
+    // SAFETY: argument 1 is the address of a live `Push` (see above).
+    let push = &*(ffi::lua_touserdata(state, 1) as *const Push);
+    match push {
+        Push::Frame(f, resp3) => push_frame(state, f, *resp3),
+        Push::Error(text, counted) => {
+            ffi::lua_createtable(state, 0, 2);
+            push_bytes(state, text);
+            ffi::lua_setfield(state, -2, c"err".as_ptr());
+            if *counted {
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+            }
         }
     }
-    libs::one(lua, reply_to_lua(lua, &frame, resp3)?)
+    1
+}
+
+unsafe fn push_bytes(state: *mut ffi::lua_State, b: &[u8]) {
+    ffi::lua_pushlstring_(state, b.as_ptr().cast(), b.len());
+}
+
+/// Pushes a reply as `redisProtocolToLuaType` converts it (see
+/// `convert`). Allocates nothing on the Rust side, so a Lua
+/// error may jump over it.
+unsafe fn push_frame(state: *mut ffi::lua_State, f: &Frame, resp3: bool) {
+    ffi::luaL_checkstack(state, 4, c"reply nested too deep".as_ptr());
+    // `{field = <value on top>}`
+    let wrap = |state: *mut ffi::lua_State, field: &std::ffi::CStr| {
+        ffi::lua_createtable(state, 0, 1);
+        ffi::lua_insert(state, -2);
+        ffi::lua_setfield(state, -2, field.as_ptr());
+    };
+    match f {
+        Frame::Integer(n) => ffi::lua_pushnumber(state, *n as f64),
+        Frame::Bulk(b) => push_bytes(state, b),
+        Frame::Null | Frame::NullArray => {
+            if resp3 {
+                ffi::lua_pushnil(state)
+            } else {
+                ffi::lua_pushboolean(state, 0)
+            }
+        }
+        Frame::Simple(s) => {
+            push_bytes(state, s);
+            wrap(state, c"ok");
+        }
+        Frame::Error(e) => {
+            // error_text("-" + e): the code up to the first space (ERR if
+            // none), a space, the rest without leading or trailing CR/LF.
+            ffi::lua_createtable(state, 0, 2);
+            let (code, msg): (&[u8], &[u8]) = match memchr::memchr(b' ', e) {
+                Some(sp) => (&e[..sp], &e[sp + 1..]),
+                None => (b"ERR", e),
+            };
+            push_bytes(state, code);
+            push_bytes(state, b" ");
+            push_bytes(state, super::convert::trim_crlf(msg));
+            ffi::lua_concat(state, 3);
+            ffi::lua_setfield(state, -2, c"err".as_ptr());
+            ffi::lua_pushboolean(state, 1);
+            ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+        }
+        Frame::Array(items) | Frame::Push(items) => {
+            ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as i32, 0);
+            for (i, item) in items.iter().enumerate() {
+                push_frame(state, item, resp3);
+                ffi::lua_rawseti_(state, -2, (i + 1).min(i32::MAX as usize) as i32);
+            }
+        }
+        Frame::Map(pairs) => {
+            ffi::lua_createtable(state, 0, pairs.len().min(i32::MAX as usize) as i32);
+            for (k, v) in pairs {
+                push_frame(state, k, resp3);
+                push_frame(state, v, resp3);
+                ffi::lua_rawset(state, -3);
+            }
+            wrap(state, c"map");
+        }
+        Frame::Set(items) => {
+            ffi::lua_createtable(state, 0, items.len().min(i32::MAX as usize) as i32);
+            for item in items {
+                push_frame(state, item, resp3);
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_rawset(state, -3);
+            }
+            wrap(state, c"set");
+        }
+        Frame::Double(d) => {
+            ffi::lua_pushnumber(state, *d);
+            wrap(state, c"double");
+        }
+        Frame::Boolean(b) => ffi::lua_pushboolean(state, *b as i32),
+        Frame::BigNumber(n) => {
+            push_bytes(state, n);
+            wrap(state, c"big_number");
+        }
+        Frame::Verbatim(format, text) => {
+            ffi::lua_createtable(state, 0, 2);
+            push_bytes(state, text);
+            ffi::lua_setfield(state, -2, c"string".as_ptr());
+            push_bytes(state, format.as_bytes());
+            ffi::lua_setfield(state, -2, c"format".as_ptr());
+            wrap(state, c"verbatim_string");
+        }
+    }
 }
 
 fn log(lua: &Lua, args: &Args) -> LibResult<Out> {
@@ -456,22 +758,24 @@ fn setresp(lua: &Lua, args: &Args) -> LibResult<Out> {
     if v != 2 && v != 3 {
         return Err(raise("RESP version must be 2 or 3."));
     }
-    let Some(mut ctx) = lua.app_data_mut::<RunCtx>() else {
+    let set = with_ctx(lua, |ctx| {
+        ctx.resp3 = v == 3;
+        ctx.host.set_resp(v == 3);
+    });
+    if set.is_none() {
         return Err(raise(
             "redis.setresp can only be called inside a script invocation",
         ));
-    };
-    ctx.resp3 = v == 3;
-    ctx.host.set_resp(v == 3);
+    }
     Out::new(lua).map_err(LibError::from)
 }
 
 fn set_repl(lua: &Lua, args: &Args) -> LibResult<Out> {
-    let Some(mut ctx) = lua.app_data_mut::<RunCtx>() else {
+    if with_ctx(lua, |_| ()).is_none() {
         return Err(raise(
             "redis.set_repl can only be called inside a script invocation",
         ));
-    };
+    }
     if args.len() != 1 {
         return Err(raise("redis.set_repl() requires two arguments."));
     }
@@ -481,7 +785,7 @@ fn set_repl(lua: &Lua, args: &Args) -> LibResult<Out> {
             "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
         ));
     }
-    ctx.host.set_repl(flags as u8);
+    with_ctx(lua, |ctx| ctx.host.set_repl(flags as u8));
     Out::new(lua).map_err(LibError::from)
 }
 
@@ -538,16 +842,13 @@ fn status_reply_fn(lua: &Lua, args: &Args) -> LibResult<Out> {
 
 fn acl_check_cmd(lua: &Lua, args: &Args) -> LibResult<Out> {
     let argv = command_args(args).map_err(raise)?;
-    let Some(mut ctx) = lua.app_data_mut::<RunCtx>() else {
+    let Some(checked) = with_ctx(lua, |ctx| ctx.host.acl_check(&argv)) else {
         return Err(raise(
             "redis.acl_check_cmd can only be called inside a script invocation",
         ));
     };
-    match ctx.host.acl_check(&argv) {
-        Some(ok) => {
-            drop(ctx);
-            libs::one(lua, Value::Boolean(ok))
-        }
+    match checked {
+        Some(ok) => libs::one(lua, Value::Boolean(ok)),
         None => Err(raise("Invalid command passed to redis.acl_check_cmd()")),
     }
 }
