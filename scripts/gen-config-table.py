@@ -106,6 +106,8 @@ HERALD_USES = {
     "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
     "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor",
     "lfu-decay-time",
+    # lazy free (src/engine/lazyfree.rs): read through Config::value
+    "lazyfree-lazy-eviction", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush",
     # scripting (src/scripting): read through Config::value
     "busy-reply-threshold",
     # security (src/acl, src/net/transport.rs): read through Config::value

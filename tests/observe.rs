@@ -653,7 +653,7 @@ fn unlink_frees_large_values_lazily() {
 
 /// FLUSHALL ASYNC leaves the old keyspace to the background thread,
 /// counted as its keys (as Redis's `emptyDbAsync`); FLUSHDB SYNC frees in
-/// place.
+/// place; `lazyfree-lazy-user-flush` / `-user-del` make FLUSHDB and DEL lazy.
 #[test]
 fn flush_async_frees_the_old_keyspace_lazily() {
     let s = common::herald();
@@ -682,6 +682,20 @@ fn flush_async_frees_the_old_keyspace_lazily() {
         .expect("flushdb");
     let m = info(&mut con, "memory");
     assert_eq!(num(&m, "lazyfreed_objects"), 100.0);
+    // lazyfree-lazy-user-flush: no mode means ASYNC; lazyfree-lazy-user-del:
+    // DEL frees as UNLINK.
+    common::config_set(&mut con, "lazyfree-lazy-user-flush", "yes");
+    common::config_set(&mut con, "lazyfree-lazy-user-del", "yes");
+    let _: () = con.set("k", 1).expect("set");
+    let _: () = redis::cmd("FLUSHDB").query(&mut con).expect("flushdb");
+    let members: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let _: () = con.sadd("big", &members).expect("sadd");
+    let n: i64 = con.del("big").expect("del");
+    assert_eq!(n, 1);
+    common::wait_until("the flush and the set are freed", TIMEOUT, || {
+        let m = info(&mut con, "memory");
+        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == 102.0
+    });
 }
 
 /// `rdb_changes_since_last_save` counts changes, and only real ones (a

@@ -16,10 +16,11 @@ use crate::store::encoding::StrEnc;
 use crate::store::{Db, Value};
 use crate::util::glob::Pattern;
 
-/// DEL / UNLINK key [key ...]. UNLINK frees large values in the
-/// background (see `engine::lazyfree`).
+/// DEL / UNLINK key [key ...]. UNLINK (and DEL under
+/// `lazyfree-lazy-user-del`) frees large values in the background (see
+/// `engine::lazyfree`).
 pub fn del(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    let lazy = args[0].eq_ignore_ascii_case(b"unlink");
+    let lazy = c.shared.engine.lazyfree.user_del() || args[0].eq_ignore_ascii_case(b"unlink");
     let mut n = 0;
     for k in &args[1..] {
         if let Some(v) = db.delete_value(k) {
@@ -482,10 +483,11 @@ pub fn dbsize(c: &mut Client, db: &mut Db, _args: &[Bytes]) {
 
 /// Parses the optional ASYNC / SYNC flag of FLUSHDB / FLUSHALL.
 /// FLUSHALL / FLUSHDB's mode: None for a syntax error, else whether the
-/// old contents are freed in the background (ASYNC).
-fn flush_mode(args: &[Bytes]) -> Option<bool> {
+/// old contents are freed in the background (ASYNC, or no mode under
+/// `lazyfree-lazy-user-flush`).
+fn flush_mode(c: &Client, args: &[Bytes]) -> Option<bool> {
     match args.len() {
-        1 => Some(false),
+        1 => Some(c.shared.engine.lazyfree.user_flush()),
         2 if args[1].eq_ignore_ascii_case(b"async") => Some(true),
         2 if args[1].eq_ignore_ascii_case(b"sync") => Some(false),
         _ => None,
@@ -504,7 +506,7 @@ fn free_flushed(c: &Client, f: crate::store::Flushed, background: bool) {
 
 /// FLUSHDB [ASYNC|SYNC].
 pub fn flushdb(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    let Some(background) = flush_mode(args) else {
+    let Some(background) = flush_mode(c, args) else {
         return c.error(ERR_SYNTAX);
     };
     let old = db.remove_all();
@@ -522,7 +524,7 @@ fn flushed(c: &Client) {
 
 /// FLUSHALL [ASYNC|SYNC].
 pub fn flushall(c: &mut Client, args: &[Bytes]) {
-    let Some(background) = flush_mode(args) else {
+    let Some(background) = flush_mode(c, args) else {
         return c.error(ERR_SYNTAX);
     };
     for i in 0..c.shared.engine.store.len() {

@@ -126,7 +126,10 @@ impl Engine {
     /// Deletes `key` from `db` as an eviction; returns the bytes freed.
     fn evict_key(&self, db: &mut Db, key: &[u8]) -> Option<usize> {
         let before = db.used_memory();
-        db.remove(key)?;
+        let value = db.remove(key)?;
+        if self.lazyfree.eviction() {
+            self.lazyfree.free(value);
+        }
         db.removed_by_server(key, notify::EVICTED, "evicted");
         self.store.evictor.evicted_keys.fetch_add(1, Relaxed);
         Some(before.saturating_sub(db.used_memory()).max(1))

@@ -1,5 +1,7 @@
 //! Freeing large values off the command path (UNLINK, FLUSHALL and
-//! FLUSHDB ASYNC), as Redis's `lazyfree.c`.
+//! FLUSHDB ASYNC; DEL, FLUSHALL / FLUSHDB and eviction too under
+//! `lazyfree-lazy-user-del`, `-user-flush`, `-eviction`), as Redis's
+//! `lazyfree.c`.
 //!
 //! Dropping a value with many allocations (a big set, a long stream) takes
 //! time proportional to them, and a command that deletes one would hold
@@ -14,12 +16,13 @@
 //! RESETSTAT), which clients and Redis's tests use to tell whether a value
 //! went to the background.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::config::Config;
 use crate::store::encoding::StrEnc;
 use crate::store::{Flushed, Value};
 
@@ -42,6 +45,13 @@ struct Counters {
 #[derive(Debug, Default)]
 pub struct LazyFree {
     counters: Arc<Counters>,
+    /// `lazyfree-lazy-user-del`: DEL frees as UNLINK does.
+    user_del: AtomicBool,
+    /// `lazyfree-lazy-user-flush`: FLUSHALL / FLUSHDB without SYNC or
+    /// ASYNC free in the background.
+    user_flush: AtomicBool,
+    /// `lazyfree-lazy-eviction`: evicted values are freed in the background.
+    eviction: AtomicBool,
     /// The thread's queue, once started.
     queue: Mutex<Option<Sender<Garbage>>>,
 }
@@ -54,6 +64,31 @@ enum Garbage {
 }
 
 impl LazyFree {
+    /// Reads the `lazyfree-lazy-*` options it honours (at start and after
+    /// CONFIG SET).
+    pub fn configure(&self, cfg: &Config) {
+        let yes = |name: &str| cfg.value(name).as_deref() == Some("yes");
+        self.user_del.store(yes("lazyfree-lazy-user-del"), Relaxed);
+        self.user_flush
+            .store(yes("lazyfree-lazy-user-flush"), Relaxed);
+        self.eviction.store(yes("lazyfree-lazy-eviction"), Relaxed);
+    }
+
+    /// Whether DEL frees as UNLINK does.
+    pub fn user_del(&self) -> bool {
+        self.user_del.load(Relaxed)
+    }
+
+    /// Whether a FLUSHALL / FLUSHDB without a mode frees in the background.
+    pub fn user_flush(&self) -> bool {
+        self.user_flush.load(Relaxed)
+    }
+
+    /// Whether evicted values are freed in the background.
+    pub fn eviction(&self) -> bool {
+        self.eviction.load(Relaxed)
+    }
+
     /// Frees `v`: in the background if its effort is above [`THRESHOLD`],
     /// else here and now.
     pub fn free(&self, v: Value) {

@@ -118,6 +118,7 @@ impl Engine {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000);
         self.tracking.set_max_keys(max_keys);
+        self.lazyfree.configure(cfg);
     }
 
     /// Keeps expired keys (logically gone, never removed nor counted)
