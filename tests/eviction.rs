@@ -28,6 +28,14 @@ fn connect(s: &herald::server::ServerHandle) -> Connection {
 /// A server limited to [`LIMIT`] under `policy`, with `evicted` events on,
 /// and a connection subscribed to them.
 fn limited(policy: &str) -> (herald::server::ServerHandle, Connection, Connection) {
+    watched(policy, &LIMIT.to_string())
+}
+
+/// [`limited`] to `maxmemory` bytes (0: no limit).
+fn watched(
+    policy: &str,
+    maxmemory: &str,
+) -> (herald::server::ServerHandle, Connection, Connection) {
     let s = common::herald();
     let mut con = connect(&s);
     common::config_set(&mut con, "notify-keyspace-events", "Ee");
@@ -37,7 +45,7 @@ fn limited(policy: &str) -> (herald::server::ServerHandle, Connection, Connectio
         .query(&mut sub)
         .expect("subscribe");
     common::config_set(&mut con, "maxmemory-policy", policy);
-    common::config_set(&mut con, "maxmemory", &LIMIT.to_string());
+    common::config_set(&mut con, "maxmemory", maxmemory);
     (s, con, sub)
 }
 
@@ -305,15 +313,7 @@ fn lowering_the_limit_evicts_on_the_next_command() {
 fn lowering_maxmemory_evicts_at_once() {
     // Redis evicts when CONFIG SET lowers the limit, not only when the next
     // command comes: the event arrives with no further command sent.
-    let s = common::herald();
-    let mut con = connect(&s);
-    common::config_set(&mut con, "notify-keyspace-events", "Ee");
-    common::config_set(&mut con, "maxmemory-policy", "allkeys-lru");
-    let mut sub = connect(&s);
-    let _: () = redis::cmd("SUBSCRIBE")
-        .arg("__keyevent@0__:evicted")
-        .query(&mut sub)
-        .expect("subscribe");
+    let (_s, mut con, mut sub) = watched("allkeys-lru", "0");
     let _: () = con.set("foo", "bar").expect("set");
     common::config_set(&mut con, "maxmemory", "1");
     assert_eq!(

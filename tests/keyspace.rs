@@ -407,13 +407,7 @@ fn debug_runs_when_enabled_and_stops_active_expiry() {
     // Without active expiry a key nobody reads stays until it is read.
     assert!(ask(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).is_ok());
     let _: () = con.pset_ex("k", "v", 1).expect("psetex");
-    let expired = |con: &mut Connection| -> u64 {
-        let info: String = redis::cmd("INFO").arg("stats").query(con).expect("info");
-        info.lines()
-            .find_map(|l| l.strip_prefix("expired_keys:"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("expired_keys")
-    };
+    let expired = |con: &mut Connection| common::info_u64(con, "stats", "expired_keys");
     // Absence cannot be awaited: watch INFO (which expires nothing) over
     // three periods of the expiry cycle (100 ms), then read the key.
     let start = Instant::now();

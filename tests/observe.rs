@@ -626,6 +626,15 @@ fn client_unblock_releases_a_blocked_client() {
     assert_eq!(got, ("l".into(), "x".into()));
 }
 
+/// Waits until the lazy-free thread has nothing pending and has freed
+/// `n` objects since CONFIG RESETSTAT.
+fn wait_lazyfreed(con: &mut Connection, n: u64) {
+    common::wait_until(&format!("{n} objects freed lazily"), TIMEOUT, || {
+        let m = info(con, "memory");
+        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == n as f64
+    });
+}
+
 /// UNLINK of a large value frees it in the background: INFO counts it in
 /// `lazyfreed_objects` once freed; a small one is freed in place.
 #[test]
@@ -645,10 +654,7 @@ fn unlink_frees_large_values_lazily() {
         .query(&mut con)
         .expect("unlink");
     assert_eq!(n, 2);
-    common::wait_until("the set is freed", TIMEOUT, || {
-        let m = info(&mut con, "memory");
-        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == 1.0
-    });
+    wait_lazyfreed(&mut con, 1);
 }
 
 /// FLUSHALL ASYNC leaves the old keyspace to the background thread,
@@ -671,10 +677,7 @@ fn flush_async_frees_the_old_keyspace_lazily() {
         .expect("flushall");
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
     assert_eq!(n, 0);
-    common::wait_until("the keyspace is freed", TIMEOUT, || {
-        let m = info(&mut con, "memory");
-        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == 100.0
-    });
+    wait_lazyfreed(&mut con, 100);
     let _: () = con.set("k", 1).expect("set");
     let _: () = redis::cmd("FLUSHDB")
         .arg("SYNC")
@@ -692,10 +695,7 @@ fn flush_async_frees_the_old_keyspace_lazily() {
     let _: () = con.sadd("big", &members).expect("sadd");
     let n: i64 = con.del("big").expect("del");
     assert_eq!(n, 1);
-    common::wait_until("the flush and the set are freed", TIMEOUT, || {
-        let m = info(&mut con, "memory");
-        num(&m, "lazyfree_pending_objects") == 0.0 && num(&m, "lazyfreed_objects") == 102.0
-    });
+    wait_lazyfreed(&mut con, 102);
 }
 
 /// `rdb_changes_since_last_save` counts changes, and only real ones (a

@@ -373,6 +373,33 @@ impl SendOnly for redis::Cmd {
 /// A client blocked in XREADGROUP is released by FLUSHALL / FLUSHDB with
 /// Redis's error (its stream is gone), as `Blocking XREADGROUP: flushed DB`
 /// in Redis's suite expects.
+/// A client blocked in `XREADGROUP GROUP g alice BLOCK 0 STREAMS s >` on
+/// its own thread (returned once INFO counts it blocked), which ends with
+/// the reply or the error text.
+fn blocked_group_reader(
+    s: &herald::server::ServerHandle,
+    admin: &mut Connection,
+) -> std::thread::JoinHandle<Result<Value, String>> {
+    let mut reader = connect(s);
+    let h = std::thread::spawn(move || {
+        redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("alice")
+            .arg("BLOCK")
+            .arg(0)
+            .arg("STREAMS")
+            .arg("s")
+            .arg(">")
+            .query::<Value>(&mut reader)
+            .map_err(|e| e.to_string())
+    });
+    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
+        common::blocked_clients(admin)
+    });
+    h
+}
+
 #[test]
 fn flushing_the_database_releases_a_blocked_group_reader() {
     let s = common::herald();
@@ -392,23 +419,7 @@ fn flushing_the_database_releases_a_blocked_group_reader() {
             .arg("$")
             .query(&mut admin)
             .expect("xgroup");
-        let mut reader = connect(&s);
-        let h = std::thread::spawn(move || {
-            redis::cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg("g")
-                .arg("alice")
-                .arg("BLOCK")
-                .arg(0)
-                .arg("STREAMS")
-                .arg("s")
-                .arg(">")
-                .query::<Value>(&mut reader)
-                .map_err(|e| e.to_string())
-        });
-        common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
-            common::blocked_clients(&mut admin)
-        });
+        let h = blocked_group_reader(&s, &mut admin);
         let _: String = redis::cmd(flush).query(&mut admin).expect("flush");
         let got = h.join().expect("reader");
         assert!(
@@ -416,13 +427,6 @@ fn flushing_the_database_releases_a_blocked_group_reader() {
             "{flush}: {got:?}"
         );
     }
-}
-
-/// The `name` line of INFO `section`, e.g. `errorstat_NOGROUP`.
-fn info_line(con: &mut Connection, section: &str, name: &str) -> Option<String> {
-    let info: String = redis::cmd("INFO").arg(section).query(con).expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
 }
 
 #[test]
@@ -441,23 +445,7 @@ fn destroying_a_group_fails_its_blocked_reader_in_the_stats() {
         .arg("MKSTREAM")
         .query(&mut admin)
         .expect("xgroup");
-    let mut reader = connect(&s);
-    let h = std::thread::spawn(move || {
-        redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg("g")
-            .arg("alice")
-            .arg("BLOCK")
-            .arg(0)
-            .arg("STREAMS")
-            .arg("s")
-            .arg(">")
-            .query::<Value>(&mut reader)
-            .map_err(|e| e.to_string())
-    });
-    common::wait_for_value("blocked_clients", TIMEOUT, 1, || {
-        common::blocked_clients(&mut admin)
-    });
+    let h = blocked_group_reader(&s, &mut admin);
     let _: i64 = redis::cmd("XGROUP")
         .arg("DESTROY")
         .arg("s")
@@ -471,13 +459,15 @@ fn destroying_a_group_fails_its_blocked_reader_in_the_stats() {
     );
     // The reader's connection counts the failure once it has replied.
     common::wait_until("errorstat_NOGROUP", TIMEOUT, || {
-        info_line(&mut admin, "errorstats", "errorstat_NOGROUP").as_deref() == Some("count=1")
+        common::info_field(&mut admin, "errorstats", "errorstat_NOGROUP").as_deref()
+            == Some("count=1")
     });
-    let stat = info_line(&mut admin, "commandstats", "cmdstat_xreadgroup").expect("cmdstat");
+    let stat =
+        common::info_field(&mut admin, "commandstats", "cmdstat_xreadgroup").expect("cmdstat");
     assert!(stat.starts_with("calls=1,"), "{stat}");
     assert!(stat.ends_with("rejected_calls=0,failed_calls=1"), "{stat}");
     assert_eq!(
-        info_line(&mut admin, "stats", "total_error_replies").as_deref(),
+        common::info_field(&mut admin, "stats", "total_error_replies").as_deref(),
         Some("1")
     );
 }

@@ -12,7 +12,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{parse_i64, zsets, ERR_NOT_INTEGER, ERR_SYNTAX};
+use super::zsets::{self, read};
+use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::frame::{put_bulk, put_int_line};
@@ -210,19 +211,6 @@ pub fn geodist(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     c.reply(crate::protocol::Frame::Bulk(Bytes::from(
         geohash::format_distance(d),
     )));
-}
-
-/// The sorted set at `key` for reading: Ok(None) if missing, Err after
-/// replying WRONGTYPE.
-fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ZSet>, ()> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => {
-            c.error(WRONGTYPE);
-            Err(())
-        }
-    }
 }
 
 /// GEOHASH key [member ...]: 11-character standard geohashes.

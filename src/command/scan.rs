@@ -17,7 +17,7 @@ use super::keys::{parse_cursor, parse_scan_opts, ScanOpts};
 use crate::command::Client;
 use crate::protocol::frame::format_double;
 use crate::protocol::Frame;
-use crate::store::{Db, Value, WRONGTYPE};
+use crate::store::{walk_down, Db, Value, WRONGTYPE};
 
 /// Redis's `shared.emptyscan`: cursor 0, no element.
 fn empty_scan() -> Frame {
@@ -66,24 +66,6 @@ fn begin<'a>(
 
 fn matches(o: &ScanOpts, item: &[u8]) -> bool {
     o.pattern.as_ref().is_none_or(|p| p.matches(item))
-}
-
-/// Walks positions `cursor-1` down to 0 (from the end for cursor 0), at
-/// most `count` of them; returns the next cursor (0 when done).
-fn walk_down(len: usize, cursor: u64, count: usize, mut f: impl FnMut(usize)) -> u64 {
-    let len = len as u64;
-    let mut pos = if cursor == 0 || cursor > len {
-        len
-    } else {
-        cursor
-    };
-    let mut visited = 0;
-    while pos > 0 && visited < count.max(1) {
-        pos -= 1;
-        visited += 1;
-        f(pos as usize);
-    }
-    pos
 }
 
 fn reply(c: &mut Client, next: u64, out: Vec<Frame>) {

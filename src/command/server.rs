@@ -509,36 +509,31 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
     Some(s)
 }
 
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
+/// Every section, in the order Redis prints them, and whether INFO
+/// without arguments (`default`) shows it: all but the per-command ones.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
 ];
 
-/// Every section, in the order Redis prints them.
-const ALL_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "commandstats",
-    "errorstats",
-    "latencystats",
-    "cluster",
-    "keyspace",
-];
+/// The names of [`SECTIONS`] (only the default ones if `default_only`).
+fn sections(default_only: bool) -> impl Iterator<Item = String> {
+    SECTIONS
+        .iter()
+        .filter(move |(_, default)| *default || !default_only)
+        .map(|(name, _)| name.to_string())
+}
 
 /// INFO [section ...].
 pub fn info(c: &mut Client, args: &[Bytes]) {
@@ -546,19 +541,19 @@ pub fn info(c: &mut Client, args: &[Bytes]) {
     for a in &args[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "all" | "everything" => wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
+            "default" => wanted.extend(sections(true)),
+            "all" | "everything" => wanted.extend(sections(false)),
             _ => wanted.push(a),
         }
     }
     if wanted.is_empty() {
-        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+        wanted.extend(sections(true));
     }
     // Sections come in Redis's order, whatever the order asked.
     let rank = |w: &String| {
-        ALL_SECTIONS
+        SECTIONS
             .iter()
-            .position(|s| s == w)
+            .position(|(s, _)| s == w)
             .unwrap_or(usize::MAX)
     };
     wanted.sort_by_key(rank);

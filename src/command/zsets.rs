@@ -25,7 +25,7 @@ const ERR_LEX: &str = "ERR min or max not valid string range item";
 
 /// The sorted set at `key` (read-only): Ok(None) if missing, Err after
 /// replying WRONGTYPE.
-fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ZSet>, ()> {
+pub(super) fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ZSet>, ()> {
     match db.get(key) {
         None => Ok(None),
         Some(Value::ZSet(z)) => Ok(Some(z)),

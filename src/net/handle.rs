@@ -599,7 +599,10 @@ impl ClientHandle {
 
     /// Takes a pending [`ask_trim_read_buffer`](Self::ask_trim_read_buffer).
     pub(crate) fn take_trim_request(&self) -> bool {
-        self.trim_read_buffer.swap(false, Ordering::AcqRel)
+        // Checked on every wake-up (each delivered message): a plain load
+        // first, the write only when a request is there.
+        self.trim_read_buffer.load(Ordering::Relaxed)
+            && self.trim_read_buffer.swap(false, Ordering::AcqRel)
     }
 
     /// Resolves when bytes were pushed or the client was killed.

@@ -532,34 +532,18 @@ impl Db {
         self.keys.get_index(0).map(|(k, _)| k.clone())
     }
 
-    /// One SCAN step: visits up to `count` positions below `cursor` (0 =
-    /// start) walking downwards, calling `f` on each live key; returns the
-    /// next cursor (0 when done). See the module header for why downwards.
-    /// A cursor with the top bit set was never issued (no table is that
-    /// big); Redis reads one such as `SCAN -1` as its last bucket and ends
-    /// the scan, so it ends here too, with nothing visited.
+    /// One SCAN step over the keys (see [`walk_down`]), calling `f` on
+    /// each live key; returns the next cursor (0 when done). See the module
+    /// header for why downwards.
     pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Bytes, &Value)) -> u64 {
-        if cursor > i64::MAX as u64 {
-            return 0;
-        }
-        let len = self.keys.len() as u64;
-        let mut pos = if cursor == 0 || cursor > len {
-            len
-        } else {
-            cursor
-        };
-        let mut visited = 0;
-        while pos > 0 && visited < count.max(1) {
-            pos -= 1;
-            visited += 1;
-            if let Some((k, e)) = self.keys.get_index(pos as usize) {
+        walk_down(self.keys.len(), cursor, count, |pos| {
+            if let Some((k, e)) = self.keys.get_index(pos) {
                 let dead = matches!(self.expires.get(k), Some(&at) if at <= self.now);
                 if !dead {
                     f(k, &e.value);
                 }
             }
-        }
-        pos
+        })
     }
 
     /// Every live key, in storage order (KEYS).
@@ -779,6 +763,34 @@ impl Db {
             self.waited_on.remove(key);
         }
     }
+}
+
+/// One step of a SCAN-style cursor over positions `0..len`: visits up to
+/// `count` positions below `cursor` walking downwards (from the end for
+/// cursor 0, or for a cursor past the end, which deletions since it was
+/// issued can cause), and returns the next cursor (0 when done). Walking
+/// downwards, an element that stays in the collection the whole scan is
+/// seen, whatever swap-removals move meanwhile. A cursor with the top bit
+/// set was never issued (no collection is that big); Redis reads one such
+/// as `SCAN -1` as its last bucket and ends the scan, so it ends here too,
+/// with nothing visited.
+pub fn walk_down(len: usize, cursor: u64, count: usize, mut f: impl FnMut(usize)) -> u64 {
+    if cursor > i64::MAX as u64 {
+        return 0;
+    }
+    let len = len as u64;
+    let mut pos = if cursor == 0 || cursor > len {
+        len
+    } else {
+        cursor
+    };
+    let mut visited = 0;
+    while pos > 0 && visited < count.max(1) {
+        pos -= 1;
+        visited += 1;
+        f(pos as usize);
+    }
+    pos
 }
 
 /// A flushed database's former contents (FLUSHDB / FLUSHALL): dropping it

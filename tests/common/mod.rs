@@ -664,11 +664,17 @@ pub fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
 
 /// A numeric field of `INFO section`; panics if there is none.
 pub fn info_u64(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
-    let text: String = redis::cmd("INFO").arg(section).query(con).expect("info");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+    info_field(con, section, field)
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
+}
+
+/// The value of `field` in INFO `section` (`errorstat_NOGROUP` gives
+/// `count=1`), if the section has it.
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let text: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
 }
 
 /// INFO's `blocked_clients`: nothing tells a test that a client has entered
