@@ -444,7 +444,9 @@ pub fn run(mut config: Config) -> io::Result<()> {
                 if matches!(saved, Ok(Ok(()))) {
                     break;
                 }
-                tracing::warn!("Errors trying to shut down the server. Check the logs for more information.");
+                tracing::warn!(
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
             }
             shared.shutdown();
         });

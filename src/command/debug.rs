@@ -146,7 +146,10 @@ fn reload(c: &mut Client, opts: &[Bytes]) {
             b"merge" => {
                 return c.error("ERR DEBUG RELOAD MERGE is not supported by herald");
             }
-            _ => return c.error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."),
+            _ => {
+                return c
+                    .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+            }
         }
     }
     if c.tx.in_exec || c.in_script {

@@ -545,7 +545,8 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
 /// (`flushAllDataAndResetRDB`), so that a restart does not bring the
 /// flushed data back from an older `dump.rdb`.
 fn save_after_flushall(c: &Client) {
-    if c.handle.id == super::INTERNAL_ID || !crate::persist::save::has_save_points(c.shared.as_ref())
+    if c.handle.id == super::INTERNAL_ID
+        || !crate::persist::save::has_save_points(c.shared.as_ref())
     {
         return;
     }

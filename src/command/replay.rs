@@ -46,6 +46,19 @@ impl Replay for Replayer {
         super::transactions::client_gone(&mut self.client);
         self.client = Client::internal(self.shared.clone());
     }
+
+    fn rdb(&mut self, data: &[u8]) -> Result<usize, String> {
+        let opts = crate::persist::rdb::file::LoadOptions {
+            now_ms: crate::util::now_ms(),
+            skip_expired: true,
+            verify_checksum: self.shared.config.read().value("rdbchecksum").as_deref()
+                != Some("no"),
+        };
+        let mut loader = KeyLoader::new(self.shared.clone(), false);
+        crate::persist::rdb::file::load(data, opts, &mut loader)
+            .map(|l| l.end)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Puts an RDB file's contents into the databases, all of them held from

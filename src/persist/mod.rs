@@ -99,6 +99,7 @@
 
 pub mod aof;
 pub mod check;
+pub mod check_rdb;
 pub mod load;
 pub mod manifest;
 pub mod rdb;

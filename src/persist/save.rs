@@ -82,10 +82,8 @@ fn unix_now() -> u64 {
 /// `<dir>/<dbfilename>`.
 pub fn path<H: Host + ?Sized>(host: &H) -> PathBuf {
     let c = host.config();
-    c.dir.join(
-        c.value("dbfilename")
-            .unwrap_or_else(|| "dump.rdb".into()),
-    )
+    c.dir
+        .join(c.value("dbfilename").unwrap_or_else(|| "dump.rdb".into()))
 }
 
 /// The save points in force: (seconds, changes) pairs.
@@ -110,7 +108,12 @@ pub fn changes_since_save<H: Host + ?Sized>(host: &H, dirty_now: u64) -> u64 {
 
 /// Writes a snapshot to `path` through a temporary file in the same
 /// directory, fsynced and renamed. Returns the file's size.
-fn write_file(path: &std::path::Path, snap: &Snapshot, enc: &Encoding, aux: &Aux) -> io::Result<u64> {
+fn write_file(
+    path: &std::path::Path,
+    snap: &Snapshot,
+    enc: &Encoding,
+    aux: &Aux,
+) -> io::Result<u64> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -140,10 +143,7 @@ fn write_file(path: &std::path::Path, snap: &Snapshot, enc: &Encoding, aux: &Aux
 fn prepare<H: Host + ?Sized>(host: &H) -> (Snapshot, Encoding, Aux, PathBuf) {
     let enc = Encoding::from_config(&host.config());
     let path = path(host);
-    let snap = match snapshot::take(host, || Ok::<(), ()>(())) {
-        Ok(s) => s,
-        Err(()) => Snapshot::default(),
-    };
+    let Ok(snap) = snapshot::take(host, || Ok::<(), std::convert::Infallible>(()));
     let aux = Aux {
         used_mem: host.store().used_memory_total() as u64,
         repl: host.replication_point(),
@@ -262,8 +262,9 @@ pub fn tick<H: Host>(host: &Arc<H>) {
         }
         let changes = dirty_now.saturating_sub(r.dirty_at_save);
         let since = unix_now().saturating_sub(r.last_save_unix);
-        let may_retry =
-            r.last_bgsave_ok || r.last_try.is_none_or(|t| t.elapsed().as_secs() >= RETRY_DELAY_SECS);
+        let may_retry = r.last_bgsave_ok
+            || r.last_try
+                .is_none_or(|t| t.elapsed().as_secs() >= RETRY_DELAY_SECS);
         if !may_retry {
             return;
         }
@@ -291,7 +292,10 @@ pub fn writes_refused<H: Host + ?Sized>(host: &H) -> bool {
     if !host.rdb_failed().load(Ordering::Relaxed) {
         return false;
     }
-    host.config().value("stop-writes-on-bgsave-error").as_deref() != Some("no")
+    host.config()
+        .value("stop-writes-on-bgsave-error")
+        .as_deref()
+        != Some("no")
         && has_save_points(host)
 }
 
