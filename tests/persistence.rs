@@ -206,7 +206,7 @@ fn redis_writes_herald_reads_and_rewrites() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        files.iter().any(|f| f == "appendonly.aof.2.base.aof"),
+        files.iter().any(|f| f == "appendonly.aof.2.base.rdb"),
         "{files:?}"
     );
     let (_p, port) = herald_bin(&d, "always");
@@ -988,7 +988,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     let m = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap();
     assert_eq!(
         m,
-        "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
     );
     assert_eq!(
         common::text(&qs(&mut c, &["CONFIG", "SET", "appendonly", "no"])),
@@ -1012,7 +1012,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     let m = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap();
     assert_eq!(
         m,
-        "file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
     );
     let mut present: Vec<String> = std::fs::read_dir(&aofdir)
         .unwrap()
@@ -1022,7 +1022,7 @@ fn config_set_appendonly_starts_and_stops_the_log() {
     assert_eq!(
         present,
         [
-            "appendonly.aof.2.base.aof",
+            "appendonly.aof.2.base.rdb",
             "appendonly.aof.2.incr.aof",
             "appendonly.aof.manifest"
         ]

@@ -3,17 +3,24 @@
 //! # Files
 //!
 //! `<dir>/<appenddirname>/` (default `appendonlydir`) holds, exactly as
-//! redis-server 7.0 with `aof-use-rdb-preamble no` writes them:
+//! redis-server 7.0 writes them:
 //!
 //! - `<appendfilename>.manifest` ([`manifest`]): which files make up the
 //!   data, e.g. `file appendonly.aof.1.base.aof seq 1 type b` then
 //!   `file appendonly.aof.1.incr.aof seq 1 type i`;
-//! - a base file: the data set as commands (written by a rewrite, [`rewrite`]);
+//! - a base file: the data set, written by a rewrite ([`rewrite`]) as an
+//!   RDB file (`.base.rdb`, `aof-use-rdb-preamble yes`, Redis's default)
+//!   or as commands (`.base.aof`); the first base of a new log is an empty
+//!   `.base.aof`;
 //! - incremental files: the effects of every write since, as RESP commands,
 //!   with `SELECT` when the database changes ([`aof`]).
 //!
 //! redis-server 7 loads a directory herald wrote and herald loads one
-//! redis-server wrote (without RDB preamble): `tests/persistence.rs`.
+//! redis-server wrote, with or without RDB preamble: `tests/persistence.rs`,
+//! `tests/rdb.rs`.
+//!
+//! `dump.rdb` snapshots (SAVE, BGSAVE, save points) are [`save`]'s; both
+//! writers work from a [`snapshot`] and the RDB codec is [`rdb`].
 //!
 //! # What is logged (propagation)
 //!
