@@ -11,7 +11,8 @@
 //!   says the same.
 //! - A failed background save makes writes fail with MISCONF while save
 //!   points are set (`stop-writes-on-bgsave-error`).
-//! - An AOF whose base redis-server wrote with an RDB preamble loads.
+//! - An AOF whose base redis-server wrote with an RDB preamble loads, and
+//!   `herald check-aof` checks it.
 //!
 //! Every wait has a deadline and waits for the event (a process's exit, an
 //! INFO figure), never a fixed time.
@@ -372,5 +373,17 @@ fn an_aof_with_an_rdb_preamble_from_redis_server_loads() {
     let mut c = connect(port);
     assert_eq!(dump_all(&mut c), want);
     shutdown(p, &mut c, &["NOSAVE"]);
+    let check = common::run(
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("check-aof")
+            .arg(&d),
+        Duration::from_secs(20),
+    );
+    assert!(
+        check.status.success() && check.stdout.contains("RDB preamble"),
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
