@@ -325,7 +325,6 @@ fn settings_herald_lacks_stop_start_up() {
         &["--replicaof", "127.0.0.1 6379"],
         &["--syslog-enabled", "yes"],
         &["--loadmodule", "/x.so"],
-        &["--appendonly", "no", "--save", "900 1"],
     ] {
         let out = common::run(
             Command::new(env!("CARGO_BIN_EXE_herald"))
