@@ -438,7 +438,11 @@ impl Session for Client {
 
     fn end_batch(&mut self, query_buffer: usize, capacity: usize) {
         self.gate = None;
-        self.queue_replies();
+        // The connection writes (or defers) these once the batch is over:
+        // waking its own task would only make it go round once more.
+        if !self.out.is_empty() {
+            self.handle.push_own(self.out.split().freeze());
+        }
         self.publish_meta(query_buffer, capacity);
     }
 
