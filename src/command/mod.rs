@@ -543,7 +543,10 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     let is_exec = spec.name == "exec";
     let (spec, fullname) = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match find(spec.subcommands, &args[1]) {
-            Some(sub) => (sub, format!("{}|{}", spec.name, sub.name)),
+            Some(sub) => (
+                sub,
+                std::borrow::Cow::Owned(format!("{}|{}", spec.name, sub.name)),
+            ),
             None => {
                 let mut msg = b"ERR unknown subcommand '".to_vec();
                 msg.extend(sanitize_bytes(c_str(&args[1], 128)));
@@ -554,7 +557,8 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             }
         }
     } else {
-        (spec, spec.name.to_string())
+        // A plain command's name is the table's: no allocation per command.
+        (spec, std::borrow::Cow::Borrowed(spec.name))
     };
     let argc = args.len() as i32;
     if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
@@ -714,7 +718,9 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .stats
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
-    c.current_cmd = fullname;
+    // Copied into the client's own buffer, which keeps its capacity.
+    c.current_cmd.clear();
+    c.current_cmd.push_str(&fullname);
     c.failed = false;
     run_spec(c, spec, args);
     observe::after_command(c, spec, args);
@@ -886,7 +892,8 @@ fn with_db_recording<R>(
     if c.subscription_count() > 0 {
         c.queue_replies();
     }
-    let mut db = c.shared.engine.acquire(&mut c.tx.locks, c.db);
+    let now = c.command_time_ms();
+    let mut db = c.shared.engine.acquire_at(&mut c.tx.locks, c.db, now);
     db.origin = c.tracking.origin(c.handle.id);
     let r = f(c, &mut db);
     let off = c.shared.engine.release(&mut c.tx.locks, db, args);
