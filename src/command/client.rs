@@ -109,6 +109,9 @@ pub struct Client {
     /// A command held back by CLIENT PAUSE: the connection loop waits for
     /// the pause to end, runs it, then the rest of the pipeline.
     pub postponed: Option<Vec<Bytes>>,
+    /// The command the client ran last, by the name it typed (see
+    /// `command::LastCommand`).
+    pub last_command: super::LastCommand,
     /// When the previous command ended, or the batch began: a command's
     /// duration is the time since (see `command::observe`).
     pub clock: std::time::Instant,
@@ -182,6 +185,7 @@ impl Client {
             durable_at: 0,
             monitor: false,
             postponed: None,
+            last_command: Default::default(),
             clock: std::time::Instant::now(),
             batch_time: None,
             failed: false,
