@@ -356,6 +356,17 @@ impl Client {
         }
     }
 
+    /// Replies with a bulk string encoded straight from `data` (a value
+    /// read in place: no copy of it into a frame first), honouring CLIENT
+    /// REPLY and the output limit as [`reply`](Self::reply) does.
+    #[inline]
+    pub fn reply_bulk(&mut self, data: &[u8]) {
+        if self.reply_mode == ReplyMode::On && !self.handle.overflowed() {
+            crate::protocol::frame::put_bulk(&mut self.out, data);
+            self.within_output_limit();
+        }
+    }
+
     /// Queues an error reply (`msg` includes its code, e.g. `ERR ...`).
     pub fn error(&mut self, msg: impl Into<String>) {
         self.reply(Frame::error(msg));
