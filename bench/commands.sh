@@ -32,8 +32,9 @@
 # chart (docs/benchmarks-commands.svg).
 #
 # Usage: bench/commands.sh [--quick] [--repeat N] [--rows p16,xadd-p1] [--out FILE.md]
-#   --quick    each row once with a small -n, memory rows 100x smaller (CI:
-#              checks the machinery, measures nothing; also QUICK=1); writes
+#   --quick    each kind of row once (the -P 16 stream rows, two memory
+#              rows) with a small -n, memory rows 100x smaller (CI: checks
+#              the machinery, measures nothing; also QUICK=1); writes
 #              target/bench-compare/benchmarks-commands-quick.md unless --out
 #   --repeat N runs per row and server (default 3)
 #   --rows     only these rows
@@ -50,7 +51,7 @@ LOG_TAG=commands
 WORK=target/bench-compare/commands
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-bench_args 2,47 "$ROOT/target/bench-compare/benchmarks-commands-quick.md" "$ROOT/docs/benchmarks-commands.md" "$@"
+bench_args 2,46 "$ROOT/target/bench-compare/benchmarks-commands-quick.md" "$ROOT/docs/benchmarks-commands.md" "$@"
 SVG="${OUT%.md}.svg"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -116,6 +117,11 @@ LABEL[mem-zset]="a 1,000,000-member sorted set"
 LABEL[mem-list]="a 3,000,000-element list"
 LABEL[mem-stream]="1,000,000 stream entries"
 
+# --quick checks each kind of row once (CI): the -P 1 stream rows and three
+# memory rows only repeat machinery the others run.
+if [ "$QUICK" = 1 ] && [ -z "$ROWS" ]; then
+    ROWS="p16,p1,xadd-p16,xrange-p16,xrg1-p16,xrg10-p16,xack-p16,mem-strings,mem-list"
+fi
 select_rows "$ALL_ROWS"
 
 # bench_argv ROW PORT: sets ARGV, the redis-benchmark command line of a
