@@ -12,10 +12,12 @@
 //!    ([`super::aof::Aof::switch`]): effects appended from now on go there.
 //!    Then clone each database's keys and release its lock at once; a
 //!    client of database 0 waits only for database 0's clone.
-//! 3. Write the snapshot as commands (`FUNCTION LOAD` per library, `SELECT`, `SET` + `PEXPIREAT`,
-//!    `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 as Redis's
-//!    `rewriteAppendOnlyFile`) to a temporary file, fsync it, rename it to
-//!    the next base name.
+//! 3. Write the snapshot to a temporary file, fsync it, rename it to the
+//!    next base name: as an RDB file (`<prefix>.<seq>.base.rdb`) with
+//!    `aof-use-rdb-preamble yes` (Redis's default), else as commands
+//!    (`<prefix>.<seq>.base.aof`: `FUNCTION LOAD` per library, `SELECT`,
+//!    `SET` + `PEXPIREAT`, `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches
+//!    of 64 as Redis's `rewriteAppendOnlyFile`).
 //! 4. Store a manifest naming the new base and the new incremental file
 //!    only (fsync of the directory), then delete the old files.
 //!
@@ -38,7 +40,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::aof::encode_command;
-use super::manifest::{base_name, incr_name, manifest_name, sync_dir, Entry, Kind};
+use super::manifest::{base_name, incr_name, manifest_name, rdb_base_name, sync_dir, Entry, Kind};
+use super::snapshot::Snapshot;
 use super::Host;
 use crate::store::Value;
 
@@ -230,9 +233,7 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 
     // 2. Switch (or start) point and snapshot, with every database locked
     //    (and the persistence state, so that CONFIG SET appendonly waits).
-    let n = host.store().len();
-    let mut guards: Vec<_> = (0..n).map(|i| host.store().lock(i)).collect();
-    {
+    let snapshot = super::snapshot::take(host.as_ref(), || {
         let st = host.state().lock();
         if st.generation != generation || st.layout.is_none() {
             if purpose == Purpose::Enable {
@@ -251,29 +252,25 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
                 host.aof().start(file, 0, policy);
             }
         }
-    }
-    // Library changes are logged under a database lock: with all of them
-    // held, the libraries match the switch point.
-    let libraries = host.function_libraries();
-    let mut snapshot: Vec<Vec<(Bytes, Value, Option<u64>)>> = Vec::with_capacity(n);
-    for g in guards.drain(..) {
-        let now = g.now;
-        snapshot.push(
-            g.entries()
-                .filter(|(_, _, at)| at.is_none_or(|at| at > now))
-                .map(|(k, v, at)| (k.clone(), v.clone(), at))
-                .collect(),
-        );
-        drop(g);
-    }
+        Ok(())
+    })?;
 
     wait_while_stalled(host.as_ref());
 
-    // 3. The new base.
+    // 3. The new base: an RDB file (`aof-use-rdb-preamble yes`, Redis's
+    //    default) or commands.
+    let preamble = {
+        let c = host.config();
+        (c.value("aof-use-rdb-preamble").as_deref() != Some("no"))
+            .then(|| super::rdb::Encoding::from_config(&c))
+    };
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = write_base(&tmp, &libraries, &snapshot, || {
-        host.state().lock().generation == generation
-    });
+    let written = match &preamble {
+        Some(enc) => write_rdb_base(&tmp, &snapshot, enc),
+        None => write_base(&tmp, &snapshot, || {
+            host.state().lock().generation == generation
+        }),
+    };
     drop(snapshot);
     let size = match written {
         Ok(size) => size,
@@ -283,7 +280,11 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
         }
     };
     let base = Entry {
-        name: base_name(&prefix, base_seq),
+        name: if preamble.is_some() {
+            rdb_base_name(&prefix, base_seq)
+        } else {
+            base_name(&prefix, base_seq)
+        },
         seq: base_seq,
         kind: Kind::Base,
     };
@@ -330,23 +331,22 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 /// it) rather than after writing and fsyncing a base nobody will use.
 fn write_base(
     path: &std::path::Path,
-    libraries: &[Bytes],
-    snapshot: &[Vec<(Bytes, Value, Option<u64>)>],
+    snapshot: &Snapshot,
     wanted: impl Fn() -> bool,
 ) -> io::Result<u64> {
     let f = File::create(path)?;
     let mut w = BufWriter::with_capacity(1 << 16, f);
     let mut buf = Vec::with_capacity(1 << 16);
-    for code in libraries {
+    for code in &snapshot.libraries {
         encode_command(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", code]);
     }
-    for (i, keys) in snapshot.iter().enumerate() {
+    for (i, keys) in snapshot.dbs.iter().enumerate() {
         if keys.is_empty() {
             continue;
         }
         encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
-        for (k, v, at) in keys {
-            write_key(&mut buf, k, v, *at);
+        for item in keys {
+            write_key(&mut buf, &item.key, &item.value, item.expire_at);
             if buf.len() >= 1 << 16 {
                 if !wanted() {
                     return Err(superseded());
@@ -357,6 +357,25 @@ fn write_base(
         }
     }
     w.write_all(&buf)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    f.metadata().map(|m| m.len())
+}
+
+/// Writes the snapshot as an RDB file (`aof-base` 1) to `path` and fsyncs
+/// it; its size.
+fn write_rdb_base(
+    path: &std::path::Path,
+    snapshot: &Snapshot,
+    enc: &super::rdb::Encoding,
+) -> io::Result<u64> {
+    let f = File::create(path)?;
+    let mut w = BufWriter::with_capacity(1 << 16, f);
+    let aux = super::rdb::file::Aux {
+        aof_base: true,
+        ..Default::default()
+    };
+    super::rdb::file::write(&mut w, snapshot, enc, &aux)?;
     let f = w.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     f.metadata().map(|m| m.len())
