@@ -109,9 +109,17 @@ pub struct Client {
     /// A command held back by CLIENT PAUSE: the connection loop waits for
     /// the pause to end, runs it, then the rest of the pipeline.
     pub postponed: Option<Vec<Bytes>>,
+    /// The command the client ran last, by the name it typed (see
+    /// `command::LastCommand`).
+    pub last_command: super::LastCommand,
     /// When the previous command ended, or the batch began: a command's
     /// duration is the time since (see `command::observe`).
     pub clock: std::time::Instant,
+    /// While a read batch runs: the wall clock (Unix ms) read at its start,
+    /// with the instant it was read. The time a command of the batch sees
+    /// (expiry, new TTLs) is derived from [`clock`](Self::clock), so that a
+    /// command costs one clock reading (its end), not two.
+    pub batch_time: Option<(std::time::Instant, u64)>,
     /// The running command replied with an error (INFO commandstats'
     /// `failed_calls`; cleared after each command is counted).
     pub failed: bool,
@@ -177,7 +185,9 @@ impl Client {
             durable_at: 0,
             monitor: false,
             postponed: None,
+            last_command: Default::default(),
             clock: std::time::Instant::now(),
+            batch_time: None,
             failed: false,
             user: None,
             authenticated: true,
@@ -191,6 +201,17 @@ impl Client {
         };
         crate::command::auth::set_default_auth(&mut c);
         c
+    }
+
+    /// The wall-clock time (Unix ms) at which the running command started,
+    /// derived from the batch's one reading (see
+    /// [`batch_time`](Self::batch_time)); None outside a read batch (the
+    /// AOF loader, a script's client), where the caller reads the clock.
+    #[inline]
+    pub fn command_time_ms(&self) -> Option<u64> {
+        self.batch_time.map(|(at, ms)| {
+            ms + u64::try_from(self.clock.saturating_duration_since(at).as_millis()).unwrap_or(0)
+        })
     }
 
     /// Total subscriptions, the count shown in (un)subscribe confirmations.
@@ -335,6 +356,17 @@ impl Client {
         }
     }
 
+    /// Replies with a bulk string encoded straight from `data` (a value
+    /// read in place: no copy of it into a frame first), honouring CLIENT
+    /// REPLY and the output limit as [`reply`](Self::reply) does.
+    #[inline]
+    pub fn reply_bulk(&mut self, data: &[u8]) {
+        if self.reply_mode == ReplyMode::On && !self.handle.overflowed() {
+            crate::protocol::frame::put_bulk(&mut self.out, data);
+            self.within_output_limit();
+        }
+    }
+
     /// Queues an error reply (`msg` includes its code, e.g. `ERR ...`).
     pub fn error(&mut self, msg: impl Into<String>) {
         self.reply(Frame::error(msg));
@@ -428,7 +460,9 @@ impl Session for Client {
     fn start_batch(&mut self, buffered: usize, capacity: usize) {
         // Commands are timed from here (one clock reading per batch, one
         // per command).
-        self.clock = std::time::Instant::now();
+        let now = std::time::Instant::now();
+        self.clock = now;
+        self.batch_time = Some((now, crate::util::now_ms()));
         self.batch_qbuf = (buffered, capacity);
         if let Some(args) = self.postponed.take() {
             self.shared.observe.pause.waiting.fetch_sub(1, Relaxed);
@@ -438,7 +472,12 @@ impl Session for Client {
 
     fn end_batch(&mut self, query_buffer: usize, capacity: usize) {
         self.gate = None;
-        self.queue_replies();
+        self.batch_time = None;
+        // The connection writes (or defers) these once the batch is over:
+        // waking its own task would only make it go round once more.
+        if !self.out.is_empty() {
+            self.handle.push_own(self.out.split().freeze());
+        }
         self.publish_meta(query_buffer, capacity);
     }
 

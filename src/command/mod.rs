@@ -461,6 +461,53 @@ fn find_top(c: &Client, name: &[u8]) -> Option<&'static Spec> {
     }
 }
 
+/// The top-level command a client called last, by the name exactly as it
+/// typed it: clients mostly repeat a few commands, and comparing a few
+/// bytes costs less than lower-casing and hashing the name for [`TABLE`].
+/// (Names resolve the same way for the whole run: `rename-command` is read
+/// at start-up only.)
+#[derive(Debug, Default)]
+pub struct LastCommand {
+    name: [u8; 16],
+    len: usize,
+    spec: Option<&'static Spec>,
+}
+
+impl LastCommand {
+    /// The command `typed` names, if it is the one remembered.
+    #[inline]
+    fn get(&self, typed: &[u8]) -> Option<&'static Spec> {
+        let spec = self.spec?;
+        (typed.len() == self.len && typed == &self.name[..self.len]).then_some(spec)
+    }
+
+    /// Remembers that `typed` names `spec` (names longer than 16 bytes are
+    /// not remembered).
+    #[inline]
+    fn set(&mut self, typed: &[u8], spec: &'static Spec) {
+        if let Some(slot) = self.name.get_mut(..typed.len()) {
+            slot.copy_from_slice(typed);
+            self.len = typed.len();
+            self.spec = Some(spec);
+        }
+    }
+}
+
+/// [`find_top`] for the command a client sends, through its
+/// [`LastCommand`] (not for the AOF loader's client, whose lookups depend
+/// on whether a script runs).
+#[inline]
+fn find_sent(c: &mut Client, name: &[u8]) -> Option<&'static Spec> {
+    if let Some(spec) = c.last_command.get(name) {
+        return Some(spec);
+    }
+    let spec = find_top(c, name)?;
+    if c.handle.id != INTERNAL_ID {
+        c.last_command.set(name, spec);
+    }
+    Some(spec)
+}
+
 /// The full name (`set`, `config|set`) of the command `args` ran as
 /// `spec`: original names, whatever name the client typed.
 pub fn full_name(c: &Client, spec: &Spec, args: &[Bytes]) -> String {
@@ -523,7 +570,7 @@ pub fn execute(c: &mut Client, args: Vec<Bytes>) {
 }
 
 fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
-    let Some(spec) = find_top(c, name) else {
+    let Some(spec) = find_sent(c, name) else {
         let mut list = Vec::new();
         for a in &args[1..] {
             if list.len() >= 128 {
@@ -543,7 +590,10 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     let is_exec = spec.name == "exec";
     let (spec, fullname) = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match find(spec.subcommands, &args[1]) {
-            Some(sub) => (sub, format!("{}|{}", spec.name, sub.name)),
+            Some(sub) => (
+                sub,
+                std::borrow::Cow::Owned(format!("{}|{}", spec.name, sub.name)),
+            ),
             None => {
                 let mut msg = b"ERR unknown subcommand '".to_vec();
                 msg.extend(sanitize_bytes(c_str(&args[1], 128)));
@@ -554,7 +604,8 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             }
         }
     } else {
-        (spec, spec.name.to_string())
+        // A plain command's name is the table's: no allocation per command.
+        (spec, std::borrow::Cow::Borrowed(spec.name))
     };
     let argc = args.len() as i32;
     if (spec.arity > 0 && spec.arity != argc) || argc < -spec.arity {
@@ -723,7 +774,9 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .stats
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
-    c.current_cmd = fullname;
+    // Copied into the client's own buffer, which keeps its capacity.
+    c.current_cmd.clear();
+    c.current_cmd.push_str(&fullname);
     c.failed = false;
     run_spec(c, spec, args);
     observe::after_command(c, spec, args);
@@ -896,7 +949,8 @@ fn with_db_recording<R>(
     if c.subscription_count() > 0 {
         c.queue_replies();
     }
-    let mut db = c.shared.engine.acquire(&mut c.tx.locks, c.db);
+    let now = c.command_time_ms();
+    let mut db = c.shared.engine.acquire_at(&mut c.tx.locks, c.db, now);
     db.origin = c.tracking.origin(c.handle.id);
     let r = f(c, &mut db);
     let off = c.shared.engine.release(&mut c.tx.locks, db, args);

@@ -17,7 +17,7 @@ use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::{Frame, Protocol};
-use crate::store::stream::{AddError, Entry, Group, Stream, StreamId, Trim};
+use crate::store::stream::{AddError, Entry, Fields, Group, Stream, StreamId, Trim};
 use crate::store::{own, Db, Value, WRONGTYPE};
 
 const ERR_INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -497,7 +497,29 @@ fn range_generic(c: &mut Client, db: &mut Db, args: &[Bytes], rev: bool) {
         return c.reply(Frame::NullArray);
     }
     let count = if count < 0 { 0 } else { count as usize };
-    c.reply(entries_frame(s.range(start, end, count, rev)));
+    // Encoded straight from the stream (the same bytes in RESP2 and RESP3:
+    // entries are arrays in both), then queued behind their count.
+    let mut body = bytes::BytesMut::new();
+    let mut n = 0;
+    s.visit_range(start, end, count, rev, |id, fields| {
+        n += 1;
+        put_entry(&mut body, id, fields);
+    });
+    c.reply_array_header(n);
+    c.reply_raw(&body);
+}
+
+/// Encodes one entry as a reply item: `[id, [field, value, ...]]`.
+fn put_entry(out: &mut bytes::BytesMut, id: StreamId, fields: Fields<'_>) {
+    use crate::protocol::frame::{put_bulk, put_int_line};
+    out.extend_from_slice(b"*2\r\n");
+    let mut text = [0u8; 41];
+    put_bulk(out, id.write_text(&mut text));
+    put_int_line(out, b'*', (fields.remaining() * 2) as i64);
+    for (f, v) in fields {
+        put_bulk(out, f);
+        put_bulk(out, v);
+    }
 }
 
 /// XRANGE key start end [COUNT count].

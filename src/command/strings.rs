@@ -39,8 +39,10 @@ fn store(db: &mut Db, key: &[u8], v: Bytes, keep_ttl: bool) {
 
 /// GET key.
 pub fn get(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    if let Ok(v) = get_str(c, db, &args[1]) {
-        c.reply(v.map_or(Frame::Null, Frame::Bulk));
+    match db.get(&args[1]) {
+        None => c.reply(Frame::Null),
+        Some(Value::Str(b)) => c.reply_bulk(b),
+        Some(_) => c.error(WRONGTYPE),
     }
 }
 
@@ -316,20 +318,21 @@ pub fn msetnx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 }
 
 fn incr_generic(c: &mut Client, db: &mut Db, key: &[u8], by: i64) {
-    let Ok(cur) = get_str(c, db, key) else {
-        return;
-    };
-    let cur = match cur {
+    // The value is parsed where it lies (no handle to it is taken).
+    let cur = match db.get(key) {
         None => 0,
-        Some(b) => match parse_i64(&b) {
+        Some(Value::Str(b)) => match parse_i64(b) {
             Some(n) => n,
             None => return c.error(ERR_NOT_INTEGER),
         },
+        Some(_) => return c.error(WRONGTYPE),
     };
     let Some(n) = cur.checked_add(by) else {
         return c.error("ERR increment or decrement would overflow");
     };
-    db.set(key, Value::Str(Bytes::from(n.to_string())), true);
+    let mut text = itoa::Buffer::new();
+    let text = Bytes::copy_from_slice(text.format(n).as_bytes());
+    db.set(key, Value::Str(text), true);
     db.modified(key);
     db.notify(notify::STRING, "incrby", key);
     c.reply(Frame::Integer(n));

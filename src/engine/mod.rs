@@ -136,7 +136,13 @@ impl Engine {
     /// Locks database `i` for one command (or one unit): fixes its clock
     /// and snapshots the notification flags and whether effects are logged.
     pub fn lock(&self, i: usize) -> DbGuard {
-        let mut g = self.store.lock(i);
+        self.lock_at(i, None)
+    }
+
+    /// [`lock`](Self::lock) for a command that started at `now` (Unix ms,
+    /// read by its caller), or at the time read here when None.
+    pub fn lock_at(&self, i: usize, now: Option<u64>) -> DbGuard {
+        let mut g = self.store.lock_at(i, now);
         g.notify_flags = self.notify.load(Relaxed);
         g.expiry_held = g.now < self.expiry_held_until.load(Relaxed);
         g.propagating = self.aof.enabled();
@@ -204,9 +210,15 @@ impl Engine {
     /// Database `i` for one command: the guard the caller's unit holds
     /// (EXEC), or a fresh lock. Give it back with [`release`](Self::release).
     pub fn acquire(&self, locks: &mut Locks, i: usize) -> Access {
+        self.acquire_at(locks, i, None)
+    }
+
+    /// [`acquire`](Self::acquire) for a command that started at `now` (Unix
+    /// ms): a database locked here sees that time (a unit's keeps its own).
+    pub fn acquire_at(&self, locks: &mut Locks, i: usize, now: Option<u64>) -> Access {
         let (mut guard, from_unit) = match locks.take(i) {
             Some(g) => (g, true),
-            None => (self.lock(i), locks.open),
+            None => (self.lock_at(i, now), locks.open),
         };
         guard.prop_rewritten = false;
         let dirty = guard.dirty;

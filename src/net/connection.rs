@@ -73,6 +73,9 @@ pub struct Connection<S: Session> {
     /// No pacing before this instant: the last wait found its reader
     /// stalled (see `let_subscribers_write`).
     unpaced_until: Option<tokio::time::Instant>,
+    /// The last batch's replies were left to the worker (see
+    /// `ClientHandle::defer_write`): the loop's top does not write them.
+    replies_deferred: bool,
 }
 
 impl<S: Session> Drop for Connection<S> {
@@ -106,6 +109,7 @@ impl<S: Session> Connection<S> {
             refusal: None,
             refused: false,
             unpaced_until: None,
+            replies_deferred: false,
         }
     }
 
@@ -141,7 +145,11 @@ impl<S: Session> Connection<S> {
             if self.session.awaits_durability() && !self.session.durable().await {
                 return Ok(());
             }
-            let drained = self.write_pending()?;
+            let drained = if std::mem::take(&mut self.replies_deferred) {
+                true
+            } else {
+                self.write_pending()?
+            };
             let closing = self.refused || self.session.closing();
             if closing && drained {
                 return Ok(());
@@ -181,6 +189,12 @@ impl<S: Session> Connection<S> {
                             self.write_pending()?;
                         }
                         tokio::task::yield_now().await;
+                    } else {
+                        self.replies_deferred = self.pending.is_empty()
+                            && !self.session.awaits_durability()
+                            && !self.session.closing()
+                            && !self.session.is_suspended()
+                            && self.handle.defer_write();
                     }
                 }
                 _ = self.handle.woken() => {

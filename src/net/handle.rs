@@ -308,6 +308,31 @@ impl ClientHandle {
         pushed
     }
 
+    /// Queues the replies of a read batch from the client's own task,
+    /// without waking it: the task writes them itself when its loop comes
+    /// round, or leaves them to the worker ([`defer_write`](Self::defer_write)).
+    #[inline]
+    pub fn push_own(&self, bytes: Bytes) {
+        self.enqueue(bytes);
+    }
+
+    /// Leaves what is queued to the worker, which writes it when it is
+    /// about to park or once it waited `pubsub-coalesce-us` (see
+    /// `net::delivery`), so that the replies to the clients of one round
+    /// of reads leave together, as Redis writes every client's output
+    /// before it waits for events again. False when this thread does not
+    /// defer (the multi-thread runtime, a zero window), or when the socket
+    /// is not shared (TLS), or nothing is queued: the task writes itself.
+    pub(crate) fn defer_write(self: &Arc<Self>) -> bool {
+        {
+            let o = self.outbox.lock();
+            if o.chunks.is_empty() || o.socket.is_none() || o.writing || o.closed {
+                return false;
+            }
+        }
+        super::delivery::defer(self)
+    }
+
     /// A published message for this subscriber: as [`push`](Self::push),
     /// but while the worker is busy the task's wake-up may be deferred so
     /// that several messages leave in one write (see `net::delivery`); a

@@ -192,10 +192,15 @@ fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
 
 /// Writes `<prefix><n>\r\n`.
 pub fn put_int_line(out: &mut BytesMut, prefix: u8, n: i64) {
-    let mut buf = itoa::Buffer::new();
-    out.put_u8(prefix);
-    out.extend_from_slice(buf.format(n).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    // Assembled on the stack and appended once: every reply has such a
+    // line (or several), and each append checks the buffer's room.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n).as_bytes();
+    let mut line = [0u8; 24];
+    line[0] = prefix;
+    line[1..=digits.len()].copy_from_slice(digits);
+    line[digits.len() + 1..digits.len() + 3].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&line[..digits.len() + 3]);
 }
 
 /// Writes a bulk string `$<len>\r\n<data>\r\n`.

@@ -869,8 +869,14 @@ impl Store {
 
     /// Locks database `i` (which must exist) and fixes its clock.
     pub fn lock(&self, i: usize) -> DbGuard {
+        self.lock_at(i, None)
+    }
+
+    /// [`lock`](Self::lock) with the time its user read already (Unix ms),
+    /// or None to read it here.
+    pub fn lock_at(&self, i: usize, now: Option<u64>) -> DbGuard {
         let mut g = self.dbs[i.min(self.dbs.len() - 1)].lock_arc();
-        g.now = now_ms();
+        g.now = now.unwrap_or_else(now_ms);
         g.lfu = self.evictor.settings.lfu();
         g.enc_limits = self.encodings.limits();
         g

@@ -128,7 +128,22 @@ impl StreamId {
 
     /// The `ms-seq` text replies use.
     pub fn to_bytes(self) -> Bytes {
-        Bytes::from(format!("{}-{}", self.ms, self.seq))
+        let mut buf = [0u8; 41];
+        Bytes::copy_from_slice(self.write_text(&mut buf))
+    }
+
+    /// Writes the `ms-seq` text into `buf` (41 bytes hold the longest),
+    /// without the formatting machinery: replies write one per entry.
+    pub fn write_text(self, buf: &mut [u8; 41]) -> &[u8] {
+        let mut a = itoa::Buffer::new();
+        let ms = a.format(self.ms).as_bytes();
+        let n = ms.len();
+        buf[..n].copy_from_slice(ms);
+        buf[n] = b'-';
+        let mut b = itoa::Buffer::new();
+        let seq = b.format(self.seq).as_bytes();
+        buf[n + 1..n + 1 + seq.len()].copy_from_slice(seq);
+        &buf[..n + 1 + seq.len()]
     }
 }
 
@@ -140,6 +155,41 @@ impl std::fmt::Display for StreamId {
 
 /// One decoded entry: its ID and field/value pairs.
 pub type Entry = (StreamId, Vec<(Bytes, Bytes)>);
+
+/// The field-value pairs of one entry, read in place (see
+/// [`Stream::visit_range`]).
+pub struct Fields<'a> {
+    buf: &'a [u8],
+    /// Where the next field name is in the node's master entry, when the
+    /// entry has the master's fields.
+    master: Option<usize>,
+    pos: usize,
+    left: u64,
+}
+
+impl Fields<'_> {
+    /// How many pairs are left.
+    pub fn remaining(&self) -> u64 {
+        self.left
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let field = match &mut self.master {
+            Some(at) => get_slice(self.buf, at),
+            None => get_slice(self.buf, &mut self.pos),
+        };
+        let value = get_slice(self.buf, &mut self.pos);
+        Some((field, value))
+    }
+}
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -333,6 +383,24 @@ impl Node {
         }
     }
 
+    /// The field-value pairs of the entry at `c`, read in place.
+    fn fields_in_place(&self, c: &Cursor) -> Fields<'_> {
+        let mut pos = c.body;
+        let (master, left) = if c.flags & FLAG_SAMEFIELDS != 0 {
+            let mut master = 0;
+            get_varint(&self.buf, &mut master);
+            (Some(master), self.nmaster as u64)
+        } else {
+            (None, get_varint(&self.buf, &mut pos))
+        };
+        Fields {
+            buf: &self.buf,
+            master,
+            pos,
+            left,
+        }
+    }
+
     fn mark_deleted(&mut self, at: usize) {
         if let Some(f) = self.buf.get_mut(at) {
             *f |= FLAG_DELETED;
@@ -498,6 +566,25 @@ impl Stream {
             count == 0 || out.len() < count
         });
         out
+    }
+
+    /// [`range`](Self::range) without copying: calls `f` with the ID and
+    /// the field-value pairs (read in place) of each entry, so that a reply
+    /// is encoded straight from the stream.
+    pub fn visit_range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        count: usize,
+        rev: bool,
+        mut f: impl FnMut(StreamId, Fields<'_>),
+    ) {
+        let mut seen = 0;
+        self.walk(start, end, rev, |node, c| {
+            f(c.id, node.fields_in_place(c));
+            seen += 1;
+            count == 0 || seen < count
+        });
     }
 
     /// Calls `f` on each live entry in `[start, end]` in order until it
