@@ -52,6 +52,7 @@ pub mod object;
 pub mod observe;
 pub mod pubsub;
 pub mod replay;
+pub mod replication;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -310,6 +311,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("pfmerge", -2, hll::pfmerge),
     cmd("pfselftest", 1, hll::pfselftest),
     pubsub_cmd("ping", -1, connection::ping),
+    cmd("psync", -3, replication::psync),
     dcmd("psetex", 4, strings::psetex),
     pubsub_cmd("psubscribe", -2, pubsub::psubscribe),
     dcmd("pttl", 2, keys::pttl),
@@ -320,11 +322,14 @@ pub static TABLE: &[Spec] = &[
     dcmd("randomkey", 1, keys::randomkey),
     cmd("readonly", 1, cluster::disabled),
     cmd("readwrite", 1, cluster::disabled),
+    cmd("replconf", -1, replication::replconf),
+    cmd("replicaof", 3, replication::replicaof),
     dcmd("rename", 3, keys::rename),
     dcmd("renamenx", 3, keys::renamenx),
     pubsub_cmd("reset", 1, connection::reset),
     dcmd("restore", -4, dump::restore),
     dcmd("restore-asking", -4, dump::restore),
+    cmd("role", 1, replication::role),
     dcmd("rpop", -2, lists::rpop),
     dcmd("rpoplpush", 3, lists::rpoplpush),
     dcmd("rpush", -3, lists::rpush),
@@ -347,6 +352,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("sintercard", -3, sets::sintercard),
     dcmd("sinterstore", -3, sets::sinterstore),
     dcmd("sismember", 3, sets::sismember),
+    cmd("slaveof", 3, replication::replicaof),
     container("slowlog", -2, no_subcommand, observe::SLOWLOG_SUBCOMMANDS),
     dcmd("smembers", 2, sets::smembers),
     dcmd("smismember", -3, sets::smismember),
@@ -366,6 +372,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("sunionstore", -3, sets::sunionstore),
     pubsub_cmd("sunsubscribe", -1, pubsub::sunsubscribe),
     cmd("swapdb", 3, keys::swapdb),
+    cmd("sync", 1, replication::sync),
     cmd("time", 1, server::time),
     dcmd("touch", -2, object::touch),
     dcmd("ttl", 2, keys::ttl),
@@ -374,6 +381,7 @@ pub static TABLE: &[Spec] = &[
     pubsub_cmd("unsubscribe", -1, pubsub::unsubscribe),
     cmd("unwatch", 1, transactions::unwatch),
     cmd("watch", -2, transactions::watch),
+    cmd("wait", 3, replication::wait),
     dcmd("xack", -4, streams::xack),
     dcmd("xadd", -5, streams::xadd),
     dcmd("xautoclaim", -6, streams::xautoclaim),
@@ -667,6 +675,14 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     }
     if c.shared.replicas_short() && is_write_command(c, &fullname) {
         return reject_cmd(c, spec, ERR_NOREPLICAS, is_exec);
+    }
+    // A read-only replica takes writes from its primary only.
+    if c.shared.engine.repl.is_replica()
+        && !c.is_master
+        && is_write_command(c, &fullname)
+        && c.shared.config.read().value("replica-read-only").as_deref() != Some("no")
+    {
+        return reject_cmd(c, spec, replication::ERR_READONLY, is_exec);
     }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
         return reject_cmd(
