@@ -207,10 +207,11 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
     let (replid, offset) = repl.id_and_offset();
     let next = (offset + 1).to_string();
     tracing::info!("Trying a partial resynchronization (request {replid}:{next}).");
+    conn.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
+        .await?;
+    // A primary preparing the RDB sends newlines meanwhile.
     let reply = loop {
-        let l = conn
-            .call(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
-            .await?;
+        let l = conn.line().await?;
         if !l.is_empty() {
             break l;
         }
@@ -336,6 +337,7 @@ fn install(shared: &Arc<Shared>, loaded: crate::repl::rdb_stub::Loaded) {
     // Functions through the command path (checked and compiled as a
     // FUNCTION LOAD is).
     let mut c = Client::internal(shared.clone());
+    c.is_master = true;
     execute(
         &mut c,
         vec![
