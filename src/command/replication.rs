@@ -130,6 +130,7 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
     c.reply_mode = ReplyMode::Off;
     if let Some((id, offset)) = &psync {
         if repl.try_partial(id, *offset, &link, c.repl_psync2) {
+            repl.sync_partial_ok.fetch_add(1, Relaxed);
             tracing::info!(
                 "Partial resynchronization request from {} accepted, sending {} bytes of backlog",
                 c.handle.addr,
@@ -137,7 +138,11 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
             );
             return;
         }
+        if id != "?" {
+            repl.sync_partial_err.fetch_add(1, Relaxed);
+        }
     }
+    repl.sync_full.fetch_add(1, Relaxed);
     full_resync(c, &link, psync.is_some());
 }
 

@@ -131,6 +131,11 @@ pub struct Repl {
     /// The primary REPLICAOF asked for, watched by the replica link task
     /// (`None`: be a primary).
     pub target: tokio::sync::watch::Sender<Option<(String, u16)>>,
+    /// Full resyncs served (INFO `sync_full`).
+    pub sync_full: AtomicU64,
+    /// Partial resyncs accepted / refused (`sync_partial_ok` / `_err`).
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
 }
 
 /// A random 40-hex-digit replication id, as Redis's `changeReplicationId`.
@@ -169,6 +174,9 @@ impl Default for Repl {
             acked: tokio::sync::Notify::new(),
             master: Mutex::new(None),
             target: tokio::sync::watch::channel(None).0,
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
         }
     }
 }
