@@ -338,7 +338,7 @@ async fn serve(
             )
         };
         let repl = &sh.engine.repl;
-        if ticks % period == 0 && !repl.is_replica() {
+        if ticks.is_multiple_of(period) && !repl.is_replica() {
             repl.feed_ping();
         }
         repl.expire_backlog(ttl);

@@ -36,7 +36,7 @@ pub struct Waiting {
 
 /// REPLCONF option value ...
 pub fn replconf(c: &mut Client, args: &[Bytes]) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return c.error(ERR_SYNTAX);
     }
     for pair in args[1..].chunks(2) {

@@ -395,7 +395,7 @@ async fn streaming(
 
 async fn apply(shared: &Arc<Shared>, conn: &mut Conn, client: &mut Client) -> Result<(), String> {
     let repl = shared.engine.repl.clone();
-    let max_bulk = shared.config.read().proto_max_bulk_len as usize;
+    let max_bulk = shared.config.read().proto_max_bulk_len;
     let mut parser = RequestParser::new(max_bulk);
     let mut ack = tokio::time::interval(Duration::from_secs(1));
     ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
