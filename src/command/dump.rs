@@ -15,28 +15,7 @@ use crate::store::Db;
 
 /// The encoding options in force (CONFIG SET changes them at any time).
 pub fn encoding(c: &Client) -> Encoding {
-    let cfg = c.shared.config.read();
-    let mut enc = Encoding::default();
-    let num = |name: &str| cfg.value(name).and_then(|v| v.parse::<i64>().ok());
-    if let Some(v) = cfg.value("rdbcompression") {
-        enc.compress = v != "no";
-    }
-    if let Some(v) = num("list-max-listpack-size") {
-        enc.list_fill = v;
-    }
-    let unsigned = |name: &str, slot: &mut u64| {
-        if let Some(v) = num(name).and_then(|v| u64::try_from(v).ok()) {
-            *slot = v;
-        }
-    };
-    unsigned("hash-max-listpack-entries", &mut enc.hash_entries);
-    unsigned("hash-max-listpack-value", &mut enc.hash_value);
-    unsigned("zset-max-listpack-entries", &mut enc.zset_entries);
-    unsigned("zset-max-listpack-value", &mut enc.zset_value);
-    unsigned("set-max-intset-entries", &mut enc.set_intset);
-    unsigned("stream-node-max-bytes", &mut enc.stream_node_bytes);
-    unsigned("stream-node-max-entries", &mut enc.stream_node_entries);
-    enc
+    Encoding::from_config(&c.shared.config.read())
 }
 
 /// DUMP key

@@ -103,6 +103,7 @@ pub mod load;
 pub mod manifest;
 pub mod rdb;
 pub mod rewrite;
+pub mod snapshot;
 
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;

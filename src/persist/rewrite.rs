@@ -39,6 +39,7 @@ use bytes::Bytes;
 
 use super::aof::encode_command;
 use super::manifest::{base_name, incr_name, manifest_name, sync_dir, Entry, Kind};
+use super::snapshot::Snapshot;
 use super::Host;
 use crate::store::Value;
 
@@ -230,9 +231,7 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 
     // 2. Switch (or start) point and snapshot, with every database locked
     //    (and the persistence state, so that CONFIG SET appendonly waits).
-    let n = host.store().len();
-    let mut guards: Vec<_> = (0..n).map(|i| host.store().lock(i)).collect();
-    {
+    let snapshot = super::snapshot::take(host.as_ref(), || {
         let st = host.state().lock();
         if st.generation != generation || st.layout.is_none() {
             if purpose == Purpose::Enable {
@@ -251,27 +250,14 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
                 host.aof().start(file, 0, policy);
             }
         }
-    }
-    // Library changes are logged under a database lock: with all of them
-    // held, the libraries match the switch point.
-    let libraries = host.function_libraries();
-    let mut snapshot: Vec<Vec<(Bytes, Value, Option<u64>)>> = Vec::with_capacity(n);
-    for g in guards.drain(..) {
-        let now = g.now;
-        snapshot.push(
-            g.entries()
-                .filter(|(_, _, at)| at.is_none_or(|at| at > now))
-                .map(|(k, v, at)| (k.clone(), v.clone(), at))
-                .collect(),
-        );
-        drop(g);
-    }
+        Ok(())
+    })?;
 
     wait_while_stalled(host.as_ref());
 
     // 3. The new base.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = write_base(&tmp, &libraries, &snapshot, || {
+    let written = write_base(&tmp, &snapshot, || {
         host.state().lock().generation == generation
     });
     drop(snapshot);
@@ -330,23 +316,22 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 /// it) rather than after writing and fsyncing a base nobody will use.
 fn write_base(
     path: &std::path::Path,
-    libraries: &[Bytes],
-    snapshot: &[Vec<(Bytes, Value, Option<u64>)>],
+    snapshot: &Snapshot,
     wanted: impl Fn() -> bool,
 ) -> io::Result<u64> {
     let f = File::create(path)?;
     let mut w = BufWriter::with_capacity(1 << 16, f);
     let mut buf = Vec::with_capacity(1 << 16);
-    for code in libraries {
+    for code in &snapshot.libraries {
         encode_command(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", code]);
     }
-    for (i, keys) in snapshot.iter().enumerate() {
+    for (i, keys) in snapshot.dbs.iter().enumerate() {
         if keys.is_empty() {
             continue;
         }
         encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
-        for (k, v, at) in keys {
-            write_key(&mut buf, k, v, *at);
+        for item in keys {
+            write_key(&mut buf, &item.key, &item.value, item.expire_at);
             if buf.len() >= 1 << 16 {
                 if !wanted() {
                     return Err(superseded());

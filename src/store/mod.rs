@@ -599,12 +599,13 @@ impl Db {
         }
     }
 
-    /// Every key with its value and deadline, expired ones included (the
-    /// AOF rewrite clones a snapshot from this under the lock).
-    pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Value, Option<u64>)> {
+    /// Every key with its value, deadline and access clock, expired ones
+    /// included (snapshots for the AOF rewrite and RDB files are cloned
+    /// from this under the lock).
+    pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Value, Option<u64>, u32)> {
         self.keys
             .iter()
-            .map(move |(k, e)| (k, &e.value, self.expires.get(k).copied()))
+            .map(move |(k, e)| (k, &e.value, self.expires.get(k).copied(), e.clock))
     }
 
     /// After a write that removed elements: bumps WATCH versions

@@ -28,6 +28,7 @@
 //! then the RDB version (2 bytes LE) and a CRC64 (Jones, 8 bytes LE) of
 //! everything before it.
 
+pub mod file;
 pub mod listpack;
 mod stream;
 pub mod ziplist;
@@ -42,7 +43,7 @@ use listpack::canonical_i64;
 pub const RDB_VERSION: u16 = 10;
 
 /// Redis's CRC64 (Jones polynomial, reflected), as `crc64.c`.
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+pub(crate) const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
 // Object types (`RDB_TYPE_*`).
 const TYPE_STRING: u8 = 0;
@@ -79,6 +80,8 @@ const ENC_LZF: u8 = 3;
 pub struct Encoding {
     /// `rdbcompression`.
     pub compress: bool,
+    /// `rdbchecksum`: whole files end with their CRC64 (else 0).
+    pub checksum: bool,
     /// `list-max-listpack-size`.
     pub list_fill: i64,
     /// `hash-max-listpack-entries`, `hash-max-listpack-value`.
@@ -98,6 +101,7 @@ impl Default for Encoding {
     fn default() -> Self {
         Encoding {
             compress: true,
+            checksum: true,
             list_fill: -2,
             hash_entries: 128,
             hash_value: 64,
@@ -107,6 +111,36 @@ impl Default for Encoding {
             stream_node_bytes: 4096,
             stream_node_entries: 100,
         }
+    }
+}
+
+impl Encoding {
+    /// The options in force in `cfg`.
+    pub fn from_config(cfg: &crate::config::Config) -> Encoding {
+        let mut enc = Encoding::default();
+        let num = |name: &str| cfg.value(name).and_then(|v| v.parse::<i64>().ok());
+        if let Some(v) = cfg.value("rdbcompression") {
+            enc.compress = v != "no";
+        }
+        if let Some(v) = cfg.value("rdbchecksum") {
+            enc.checksum = v != "no";
+        }
+        if let Some(v) = num("list-max-listpack-size") {
+            enc.list_fill = v;
+        }
+        let unsigned = |name: &str, slot: &mut u64| {
+            if let Some(v) = num(name).and_then(|v| u64::try_from(v).ok()) {
+                *slot = v;
+            }
+        };
+        unsigned("hash-max-listpack-entries", &mut enc.hash_entries);
+        unsigned("hash-max-listpack-value", &mut enc.hash_value);
+        unsigned("zset-max-listpack-entries", &mut enc.zset_entries);
+        unsigned("zset-max-listpack-value", &mut enc.zset_value);
+        unsigned("set-max-intset-entries", &mut enc.set_intset);
+        unsigned("stream-node-max-bytes", &mut enc.stream_node_bytes);
+        unsigned("stream-node-max-entries", &mut enc.stream_node_entries);
+        enc
     }
 }
 
@@ -368,6 +402,11 @@ impl<'a> Reader<'a> {
     /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf, pos: 0 }
+    }
+
+    /// Bytes read so far (error messages name this offset).
+    pub fn pos(&self) -> usize {
+        self.pos
     }
 
     /// Bytes not read yet.
