@@ -151,22 +151,18 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
 /// the RDB (made on a thread of its own), then the stream from that offset.
 fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
     let shared = c.shared.clone();
-    let store = &shared.engine.store;
-    let n = store.len();
-    let guards: Vec<_> = (0..n).map(|i| store.lock(i)).collect();
-    let libraries = shared.scripting.libraries();
-    let mut dbs = Vec::with_capacity(n);
-    for g in &guards {
-        let now = g.now;
-        dbs.push(
-            g.entries()
-                .filter(|(_, _, at)| at.is_none_or(|at| at > now))
-                .map(|(k, v, at)| (k.clone(), v.clone(), at))
-                .collect::<Vec<_>>(),
-        );
-    }
-    let (replid, offset) = shared.engine.repl.attach_full(link);
-    drop(guards);
+    let repl = shared.engine.repl.clone();
+    let mut cut = (String::new(), 0u64);
+    // The snapshot and the offset the replica's stream starts from are
+    // taken with every database held: they agree.
+    let snap = crate::persist::snapshot::take(&*shared, || {
+        cut = repl.attach_full(link);
+        Ok::<(), ()>(())
+    });
+    let Ok(snap) = snap else {
+        return c.handle.kill();
+    };
+    let (replid, offset) = cut;
     tracing::info!(
         "Replica {} asks for synchronization; full resync with replid {replid} offset {offset}",
         c.handle.addr
@@ -175,17 +171,28 @@ fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
         link.handle
             .push(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
     }
-    let enc = super::dump::encoding(c);
+    let mut enc = super::dump::encoding(c);
+    enc.checksum = c.shared.config.read().value("rdbchecksum").as_deref() != Some("no");
     let link = link.clone();
     let spawned = std::thread::Builder::new()
         .name("herald-repl-rdb".into())
         .spawn(move || {
+            let aux = crate::persist::rdb::file::Aux {
+                used_mem: shared.engine.store.used_memory_total() as u64,
+                repl: Some((replid, offset as i64, 0)),
+                aof_base: false,
+            };
             let mut rdb = Vec::new();
-            crate::repl::rdb_stub::write(&mut rdb, &dbs, &libraries, &enc, (&replid, offset));
-            drop(dbs);
-            let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
-            payload.extend_from_slice(&rdb);
-            shared.engine.repl.rdb_ready(&link, Bytes::from(payload));
+            if let Err(e) = crate::persist::rdb::file::write(&mut rdb, &snap, &enc, &aux) {
+                tracing::warn!("Can't make the RDB for replica {}: {e}", link.handle.addr);
+                return link.handle.kill();
+            }
+            drop(snap);
+            let header = Bytes::from(format!("${}\r\n", rdb.len()));
+            shared
+                .engine
+                .repl
+                .rdb_ready(&link, [header, Bytes::from(rdb)]);
             tracing::info!(
                 "Synchronization with replica {} succeeded",
                 link.handle.addr

@@ -20,7 +20,6 @@
 //! REPLICAOF asked for) is kept here.
 
 pub mod backlog;
-pub mod rdb_stub;
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -388,14 +387,16 @@ impl Repl {
     }
 
     /// The RDB for `link`'s full resync is ready: queues it (`payload` is
-    /// `$<len>\r\n<rdb>`), then the stream collected meanwhile, and puts the
-    /// replica online.
-    pub fn rdb_ready(&self, link: &Arc<Replica>, payload: Bytes) {
+    /// `$<len>\r\n` and the file), then the stream collected meanwhile,
+    /// and puts the replica online.
+    pub fn rdb_ready(&self, link: &Arc<Replica>, payload: [Bytes; 2]) {
         let mut g = self.inner.lock();
         let Some(a) = g.replicas.iter_mut().find(|a| Arc::ptr_eq(&a.link, link)) else {
             return;
         };
-        link.handle.push(payload);
+        for part in payload {
+            link.handle.push(part);
+        }
         for chunk in a.waiting.take().unwrap_or_default() {
             link.handle.push(chunk);
         }

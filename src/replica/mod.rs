@@ -302,38 +302,82 @@ async fn full_sync(
         "MASTER <-> REPLICA sync: received {} bytes of RDB",
         rdb.len()
     );
-    let loaded = crate::repl::rdb_stub::load(&rdb)?;
-    drop(rdb);
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data and loading the DB in memory");
-    install(shared, loaded);
+    if let Err(e) = install(shared, &rdb) {
+        // The data is gone: no partial resync may build on it.
+        repl.synced_from(&crate::repl::random_id(), 0);
+        return Err(e);
+    }
+    drop(rdb);
     repl.synced_from(replid, offset);
+    // The AOF must hold the new data: rewrite it, as Redis restarts its
+    // AOF after a full sync.
+    if shared.engine.aof.enabled() {
+        if let Err(e) = crate::persist::rewrite::start(shared) {
+            tracing::warn!("Can't rewrite the AOF after the full sync: {e}");
+        }
+    }
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
 }
 
-/// Replaces the keyspace and the function libraries with an RDB's.
-fn install(shared: &Arc<Shared>, loaded: crate::repl::rdb_stub::Loaded) {
-    let engine = &shared.engine;
-    let n = engine.store.len();
-    let mut dbs: Vec<Option<crate::repl::rdb_stub::DbKeys>> = (0..n).map(|_| None).collect();
-    for (i, keys) in loaded.dbs {
-        if let Some(slot) = dbs.get_mut(i) {
-            *slot = Some(keys);
-        } else {
-            tracing::warn!("The primary's RDB has database {i}, beyond 'databases': skipped");
-        }
+/// Loads keys into databases held for the whole load (clients wait, as
+/// Redis answers `-LOADING` meanwhile).
+struct Install {
+    dbs: Vec<crate::store::DbGuard>,
+    libraries: Vec<Bytes>,
+}
+
+impl crate::persist::rdb::file::Sink for Install {
+    fn library(&mut self, code: Bytes) -> Result<(), String> {
+        self.libraries.push(code);
+        Ok(())
     }
-    for (i, keys) in dbs.into_iter().enumerate() {
-        let mut db = engine.lock(i);
-        drop(db.remove_all());
-        for (k, v, at) in keys.unwrap_or_default() {
-            db.set(&k, v, false);
-            if let Some(at) = at {
-                db.set_deadline(&k, at);
-            }
+
+    fn key(&mut self, db: usize, item: crate::persist::snapshot::Item) -> Result<(), String> {
+        let Some(d) = self.dbs.get_mut(db) else {
+            return Err(format!(
+                "the primary's RDB has database {db}, beyond 'databases'"
+            ));
+        };
+        d.set(&item.key, item.value, false);
+        if let Some(at) = item.expire_at {
+            d.set_deadline(&item.key, at);
         }
+        Ok(())
+    }
+}
+
+/// Replaces the keyspace and the function libraries with the RDB `rdb`.
+/// A refused file leaves the databases empty (as Redis, which flushed
+/// them first) and breaks the link, so that the sync starts over.
+fn install(shared: &Arc<Shared>, rdb: &[u8]) -> Result<(), String> {
+    let engine = &shared.engine;
+    let mut sink = Install {
+        dbs: (0..engine.store.len()).map(|i| engine.lock(i)).collect(),
+        libraries: Vec::new(),
+    };
+    for db in &mut sink.dbs {
+        drop(db.remove_all());
+    }
+    let opts = crate::persist::rdb::file::LoadOptions {
+        now_ms: crate::util::now_ms(),
+        // A replica keeps expired keys until its primary deletes them.
+        skip_expired: false,
+        verify_checksum: true,
+    };
+    let loaded = crate::persist::rdb::file::load(rdb, opts, &mut sink);
+    for db in sink.dbs.drain(..) {
         engine.unlock(db);
     }
+    let loaded = loaded.map_err(|e| {
+        format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
+    })?;
+    tracing::info!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded.keys_loaded,
+        loaded.keys_expired
+    );
     // Functions through the command path (checked and compiled as a
     // FUNCTION LOAD is).
     let mut c = Client::internal(shared.clone());
@@ -345,7 +389,7 @@ fn install(shared: &Arc<Shared>, loaded: crate::repl::rdb_stub::Loaded) {
             Bytes::from_static(b"FLUSH"),
         ],
     );
-    for code in loaded.libraries {
+    for code in sink.libraries {
         execute(
             &mut c,
             vec![
@@ -357,6 +401,7 @@ fn install(shared: &Arc<Shared>, loaded: crate::repl::rdb_stub::Loaded) {
         );
     }
     c.release();
+    Ok(())
 }
 
 /// Applies the primary's stream until the link breaks (or the master

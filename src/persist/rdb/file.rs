@@ -418,7 +418,9 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let snap = Snapshot {
-            libraries: vec![Bytes::from_static(b"#!lua name=l\nredis.register_function('f', function() return 1 end)")],
+            libraries: vec![Bytes::from_static(
+                b"#!lua name=l\nredis.register_function('f', function() return 1 end)",
+            )],
             dbs: vec![
                 vec![item("a", "1", None), item("gone", "x", Some(10))],
                 vec![],
