@@ -342,6 +342,7 @@ async fn serve(
             repl.feed_ping();
         }
         repl.expire_backlog(ttl);
+        sh.refresh_good_replicas();
     }));
     // The link to a primary, while REPLICAOF (or replicaof) names one.
     let primary = shared.config.read().replica_of();

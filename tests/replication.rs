@@ -301,8 +301,13 @@ fn herald_replicates_herald() {
     assert!(role.contains("master"), "{role}");
 
     // The link cut from the replica's side, then from the primary's: both
-    // times a partial resync.
+    // times a partial resync. The stream had database 2 selected when the
+    // link broke, and goes on in it without a new SELECT.
+    let mut in_db2 = connect(p.addr());
+    q(&mut in_db2, &["SELECT", "2"]);
+    q(&mut in_db2, &["SET", "db2:before", "1"]);
     q(&mut rc, &["CLIENT", "KILL", "TYPE", "master"]);
+    q(&mut in_db2, &["SET", "db2:after", "1"]);
     write_round(&mut pc, 10);
     wait_until("the link is up again", SYNC, || link_up(&mut rc));
     assert_same(&mut pc, &mut rc, "after CLIENT KILL TYPE master");
@@ -315,12 +320,62 @@ fn herald_replicates_herald() {
     assert_eq!(stat(&mut pc, "sync_full"), 1, "no second full sync");
     assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
 
+    // min-replicas-to-write: writes pass while the replica acknowledges,
+    // and are refused once it is gone.
+    q(&mut pc, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    q(&mut pc, &["CONFIG", "SET", "min-replicas-max-lag", "10"]);
+    q(&mut pc, &["SET", "with-replica", "1"]);
+
     // Promotion keeps the history: the new primary's replid2 is the old id.
     let old_id = info(&mut pc, "master_replid").unwrap_or_default();
     q(&mut rc, &["REPLICAOF", "NO", "ONE"]);
     assert_eq!(info(&mut rc, "role").as_deref(), Some("master"));
     assert_eq!(info(&mut rc, "master_replid2"), Some(old_id));
     q(&mut rc, &["SET", "after-promotion", "1"]);
+    wait_until("the replica detached", SYNC, || {
+        stat(&mut pc, "connected_slaves") == 0
+    });
+    let refused = redis::cmd("SET")
+        .arg("no-replica")
+        .arg("1")
+        .query::<()>(&mut pc)
+        .expect_err("NOREPLICAS");
+    assert_eq!(refused.code(), Some("NOREPLICAS"), "{refused}");
+}
+
+/// A replica that stops reading is cut at its `client-output-buffer-limit
+/// replica` hard limit (the stream is not kept for it beyond that).
+#[test]
+fn stalled_replica_is_cut_at_its_output_limit() {
+    let p = herald();
+    let mut pc = connect(p.addr());
+    q(
+        &mut pc,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 1mb 0 0",
+        ],
+    );
+    let mut fake = connect_raw(p.addr());
+    fake.write_all(b"PSYNC ? -1\r\n").expect("psync");
+    assert!(read_line(&mut fake).starts_with("+FULLRESYNC "));
+    // It never reads again: the primary's stream piles up for it.
+    wait_until("the replica is online", SYNC, || {
+        info(&mut pc, "slave0").is_some_and(|l| l.contains("state=online"))
+    });
+    let value = "x".repeat(64 * 1024);
+    let mut written = 0;
+    while stat(&mut pc, "connected_slaves") > 0 {
+        q(&mut pc, &["SET", "big", &value]);
+        written += value.len();
+        assert!(written < 512 << 20, "the replica was never cut");
+    }
+    assert_eq!(
+        stat(&mut pc, "client_output_buffer_limit_disconnections"),
+        1
+    );
 }
 
 /// A redis-server binary, or `None` (the interop tests then say they are

@@ -395,7 +395,11 @@ impl Client {
     /// Puts the client in the output-limit class its subscriptions call for
     /// (after any (un)subscription).
     pub fn sync_class(&self) {
-        let class = if self.replica.is_some() {
+        let class = if self
+            .replica
+            .as_ref()
+            .is_some_and(|r| r.online.load(Relaxed))
+        {
             ClientClass::Replica
         } else if self.subscription_count() > 0 {
             ClientClass::PubSub

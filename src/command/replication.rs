@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{parse_i64, Client, ReplyMode, ERR_NOT_INTEGER, ERR_SYNTAX};
-use crate::net::limits::ClientClass;
 use crate::protocol::Frame;
 use crate::repl::{LinkState, Replica};
 
@@ -71,6 +70,10 @@ pub fn replconf(c: &mut Client, args: &[Bytes]) {
                 }
                 link.ack_ms.store(crate::util::now_ms(), Relaxed);
                 c.shared.engine.repl.acked.notify_waiters();
+                if !c.shared.replicas_short() {
+                    return;
+                }
+                c.shared.refresh_good_replicas();
             }
             return;
         } else if opt.eq_ignore_ascii_case(b"getack") {
@@ -125,7 +128,6 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
     let link = Arc::new(Replica::new(c.handle.clone()));
     link.port.store(c.repl_port, Relaxed);
     *link.ip.lock() = c.repl_ip.clone();
-    c.handle.set_class(ClientClass::Replica);
     c.replica = Some(link.clone());
     c.reply_mode = ReplyMode::Off;
     if let Some((id, offset)) = &psync {
@@ -188,11 +190,35 @@ fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
                 return link.handle.kill();
             }
             drop(snap);
-            let header = Bytes::from(format!("${}\r\n", rdb.len()));
-            shared
-                .engine
-                .repl
-                .rdb_ready(&link, [header, Bytes::from(rdb)]);
+            // The RDB goes out before the stream collected meanwhile, and
+            // is not counted against the replica's limits (Redis sends it
+            // apart from the output buffer): the replica goes online once
+            // its socket took it.
+            link.handle.push(Bytes::from(format!("${}\r\n", rdb.len())));
+            link.handle.push(Bytes::from(rdb));
+            let timeout = Duration::from_secs(
+                shared
+                    .config
+                    .read()
+                    .value("repl-timeout")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60),
+            );
+            let (mut left, mut moved) = (usize::MAX, std::time::Instant::now());
+            while link.handle.pending_bytes() > 0 && !link.handle.is_killed() {
+                let now_left = link.handle.pending_bytes();
+                if now_left < left {
+                    (left, moved) = (now_left, std::time::Instant::now());
+                } else if moved.elapsed() > timeout {
+                    tracing::warn!(
+                        "Disconnecting timedout replica (full sync): {}",
+                        link.handle.addr
+                    );
+                    return link.handle.kill();
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            shared.engine.repl.go_online(&link);
             tracing::info!(
                 "Synchronization with replica {} succeeded",
                 link.handle.addr
@@ -207,6 +233,7 @@ fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
 pub fn client_gone(c: &mut Client) {
     if let Some(link) = c.replica.take() {
         c.shared.engine.repl.detach(link.handle.id);
+        c.shared.refresh_good_replicas();
         tracing::info!("Connection with replica {} lost.", c.handle.addr);
     }
 }

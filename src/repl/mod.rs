@@ -28,6 +28,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::net::handle::ClientHandle;
+use crate::net::limits::ClientClass;
 use backlog::Backlog;
 
 /// A replica attached to this server, as the primary sees it.
@@ -63,8 +64,12 @@ impl Replica {
 
 struct Attached {
     link: Arc<Replica>,
-    /// Stream chunks fed while its RDB is being made (`None` once online).
+    /// Stream chunks fed while its RDB is made and sent (`None` once
+    /// online), and their size: bounded by the replica class's hard
+    /// output-buffer limit, as Redis counts them in the replica's output
+    /// buffer.
     waiting: Option<Vec<Bytes>>,
+    waiting_bytes: usize,
 }
 
 /// How the replica side's link to its primary stands (INFO, ROLE).
@@ -135,6 +140,9 @@ pub struct Repl {
     /// Partial resyncs accepted / refused (`sync_partial_ok` / `_err`).
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
+    /// On a replica: the database the primary's stream last selected, so
+    /// that a partial resync goes on in it.
+    pub stream_db: std::sync::atomic::AtomicUsize,
 }
 
 /// A random 40-hex-digit replication id, as Redis's `changeReplicationId`.
@@ -176,6 +184,7 @@ impl Default for Repl {
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
+            stream_db: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -309,7 +318,20 @@ impl Repl {
                 return false;
             }
             match &mut a.waiting {
-                Some(w) => w.push(bytes.clone()),
+                Some(w) => {
+                    a.waiting_bytes += bytes.len();
+                    let hard = a.link.handle.limits().hard(ClientClass::Replica);
+                    if hard > 0 && a.waiting_bytes as u64 > hard {
+                        tracing::warn!(
+                            "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                            a.link.handle.id,
+                            a.link.handle.addr
+                        );
+                        a.link.handle.kill();
+                        return false;
+                    }
+                    w.push(bytes.clone());
+                }
                 None => {
                     a.link.handle.push(bytes.clone());
                 }
@@ -349,9 +371,11 @@ impl Repl {
             link.handle.push(chunk);
         }
         link.online.store(true, Relaxed);
+        link.handle.set_class(ClientClass::Replica);
         g.replicas.push(Attached {
             link: link.clone(),
             waiting: None,
+            waiting_bytes: 0,
         });
         true
     }
@@ -382,24 +406,24 @@ impl Repl {
         g.replicas.push(Attached {
             link: link.clone(),
             waiting: Some(Vec::new()),
+            waiting_bytes: 0,
         });
         (g.replid.clone(), g.offset)
     }
 
-    /// The RDB for `link`'s full resync is ready: queues it (`payload` is
-    /// `$<len>\r\n` and the file), then the stream collected meanwhile,
-    /// and puts the replica online.
-    pub fn rdb_ready(&self, link: &Arc<Replica>, payload: [Bytes; 2]) {
+    /// The RDB of `link`'s full resync has been written to its socket:
+    /// queues the stream collected meanwhile and puts the replica online
+    /// (from here its output counts against the `replica` class limits).
+    pub fn go_online(&self, link: &Arc<Replica>) {
         let mut g = self.inner.lock();
         let Some(a) = g.replicas.iter_mut().find(|a| Arc::ptr_eq(&a.link, link)) else {
             return;
         };
-        for part in payload {
-            link.handle.push(part);
-        }
+        link.handle.set_class(ClientClass::Replica);
         for chunk in a.waiting.take().unwrap_or_default() {
             link.handle.push(chunk);
         }
+        a.waiting_bytes = 0;
         link.online.store(true, Relaxed);
     }
 
@@ -492,6 +516,7 @@ impl Repl {
     /// this server's history is now the primary's.
     pub fn synced_from(&self, replid: &str, offset: u64) {
         let mut g = self.inner.lock();
+        self.stream_db.store(0, Relaxed);
         g.replid = replid.to_string();
         g.replid2 = NO_ID.into();
         g.second_offset = -1;

@@ -426,6 +426,7 @@ async fn streaming(
     client.user = None;
     client.authenticated = true;
     client.is_master = true;
+    client.db = repl.stream_db.load(std::sync::atomic::Ordering::Relaxed);
     handle.meta.lock().master = true;
     repl.set_link(|m| {
         m.state = LinkState::Connected;
@@ -462,6 +463,8 @@ async fn apply(shared: &Arc<Shared>, conn: &mut Conn, client: &mut Client) -> Re
                 send_ack(conn, repl.offset()).await?;
             } else {
                 run_command(client, args).await;
+                repl.stream_db
+                    .store(client.db, std::sync::atomic::Ordering::Relaxed);
                 if client.handle.is_killed() {
                     return Err("the master client was killed".into());
                 }
