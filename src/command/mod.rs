@@ -655,6 +655,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .load(Ordering::Relaxed)
         != 0
         && c.handle.id != INTERNAL_ID
+        && !ignores_maxmemory(c)
         && !evict(c)
         && rejects_on_oom(c, spec, &fullname)
     {
@@ -734,6 +735,18 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     c.failed = false;
     run_spec(c, spec, args);
     observe::after_command(c, spec, args);
+}
+
+/// A replica leaves eviction to its primary (`replica-ignore-maxmemory
+/// yes`, Redis's default): it neither evicts nor refuses with -OOM.
+fn ignores_maxmemory(c: &Client) -> bool {
+    c.shared.engine.repl.is_replica()
+        && c.shared
+            .config
+            .read()
+            .value("replica-ignore-maxmemory")
+            .as_deref()
+            != Some("no")
 }
 
 /// Evicts keys as `maxmemory` asks (see `Engine::evict`); false if
@@ -904,6 +917,7 @@ fn with_db_recording<R>(
     }
     let mut db = c.shared.engine.acquire(&mut c.tx.locks, c.db);
     db.origin = c.tracking.origin(c.handle.id);
+    db.from_primary = c.is_master;
     let r = f(c, &mut db);
     let off = c.shared.engine.release(&mut c.tx.locks, db, args);
     c.durable_at = c.durable_at.max(off);
@@ -916,6 +930,7 @@ fn with_db_recording<R>(
 pub fn take_db(c: &mut Client, i: usize) -> Access {
     let mut db = c.shared.engine.acquire(&mut c.tx.locks, i);
     db.origin = c.tracking.origin(c.handle.id);
+    db.from_primary = c.is_master;
     db
 }
 

@@ -138,7 +138,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::number("replica-announce-port", "0", NumFormat::Int, 0, 65535).alias("slave-announce-port").flags(Flag::HERALD),
     Def::boolean("replica-announced", "yes"),
     Def::boolean("replica-ignore-disk-write-errors", "no"),
-    Def::boolean("replica-ignore-maxmemory", "yes").alias("slave-ignore-maxmemory"),
+    Def::boolean("replica-ignore-maxmemory", "yes").alias("slave-ignore-maxmemory").flags(Flag::HERALD),
     Def::boolean("replica-lazy-flush", "no").alias("slave-lazy-flush"),
     Def::number("replica-priority", "100", NumFormat::Int, 0, 2147483647).alias("slave-priority"),
     Def::boolean("replica-read-only", "yes").alias("slave-read-only").flags(Flag::HERALD),

@@ -152,6 +152,7 @@ impl Engine {
         // missing until the primary's DEL removes them.
         g.expiry_held = g.now < self.expiry_held_until.load(Relaxed) || self.repl.is_replica();
         g.propagating = self.aof.enabled() || self.repl.feeding();
+        g.from_primary = false;
         g.origin = 0;
         g
     }
