@@ -45,7 +45,7 @@ EXPECTED=(
   "pubsub    38   1   39"
   "keyspace  966  2   968"
   "streams   110  1   111"
-  "ops       169  3   172"
+  "ops       171  1   172"
   "security  105  1   106"
   "dump      9    0   9"
   "types2    246  2   248"

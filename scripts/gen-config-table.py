@@ -102,6 +102,9 @@ HERALD_USES = {
     # persistence (src/persist)
     "appenddirname", "appendfilename", "aof-load-truncated",
     "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage",
+    # RDB files (src/persist/save.rs): read through Config::value
+    "save", "dbfilename", "rdbcompression", "rdbchecksum",
+    "stop-writes-on-bgsave-error", "shutdown-on-sigint", "shutdown-on-sigterm",
     # operations (src/observe, src/engine/evict.rs): read through Config::value
     "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
     "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor",

@@ -21,14 +21,15 @@
 //!
 //! # herald's defaults versus Redis's
 //!
-//! [`Config::default`] is redis-server 7.0's configuration (except `bind`
-//! and `io-threads`), `appendonly no` included: that is what embedders and
-//! tests get from `server::start`, so a test never writes files unless it
-//! asks. The `herald` binary, through [`Config::from_args`], applies the
-//! production defaults on top: `appendonly yes` and `dir ./herald-data`
-//! (created when the AOF is opened), each only if neither the config file
-//! nor the command line set it. `appendfsync everysec` is Redis's default
-//! too.
+//! [`Config::default`] is redis-server 7.0's configuration (except `bind`,
+//! `io-threads` and `save`, which is empty), `appendonly no` included:
+//! that is what embedders and tests get from `server::start`, so a test
+//! never writes or loads files unless it asks. The `herald` binary, through
+//! [`Config::from_args`], applies the production defaults on top:
+//! `appendonly yes`, `dir ./herald-data` (created when the AOF is opened)
+//! and Redis's `save 3600 1 300 100 60 10000`, each only if neither the
+//! config file nor the command line set it. `appendfsync everysec` is
+//! Redis's default too.
 //!
 //! How it fits: `main.rs` calls [`Config::from_args`] and reports a
 //! [`ConfigError`] by printing it and exiting; the CONFIG command calls
@@ -297,9 +298,13 @@ impl Default for Config {
         }
         c.bind = vec!["127.0.0.1".into(), "-::1".into()];
         c.io_threads = 0;
+        c.set_save_points(Vec::new());
         c
     }
 }
+
+/// redis-server's default `save` points, which the `herald` binary keeps.
+const REDIS_SAVE_POINTS: [(i64, i32); 3] = [(3600, 1), (300, 100), (60, 10000)];
 
 /// An option's default as a [`Value`] (the table's text, parsed).
 fn default_value(def: &Def, cwd: &Path) -> Value {
@@ -484,12 +489,23 @@ impl Config {
     /// module header): persistence on, in `./herald-data`.
     fn apply_binary_defaults(&mut self) {
         let set = |n: &str| self.others.explicit.iter().any(|e| e == n);
-        let (appendonly, dir) = (set("appendonly"), set("dir"));
+        let (appendonly, dir, save) = (set("appendonly"), set("dir"), set("save"));
+        if !save {
+            self.set_save_points(REDIS_SAVE_POINTS.to_vec());
+        }
         if !appendonly {
             self.appendonly = true;
         }
         if !dir {
             self.dir = self.dir.join("herald-data");
+        }
+    }
+
+    /// Replaces the `save` points (defaults that differ between embedders
+    /// and the binary).
+    fn set_save_points(&mut self, points: Vec<(i64, i32)>) {
+        if let Some((idx, _)) = lookup(b"save") {
+            self.others.values[idx] = Value::Save(points);
         }
     }
 
@@ -630,10 +646,6 @@ impl Config {
             new.set_option(idx, &args, false)
                 .and_then(|()| new.refuse_unsupported(idx, alias))
                 .map_err(|e| set_failed(entry_name(idx, alias), &e))?;
-            if OPTIONS[idx].name == "save" && !new.appendonly {
-                new.refuse_save_without_aof()
-                    .map_err(|e| set_failed(entry_name(idx, alias), &e))?;
-            }
             new.after_config_set(idx);
         }
         apply(self, &new).map_err(|(name, why)| set_failed(&name, &why))?;
@@ -983,25 +995,8 @@ impl Config {
         }
     }
 
-    /// herald writes no RDB snapshots: save points without the AOF would
-    /// leave the data unpersisted where Redis would snapshot it.
-    fn refuse_save_without_aof(&self) -> Result<(), String> {
-        let save = self.value("save").unwrap_or_default();
-        if save.is_empty() {
-            return Ok(());
-        }
-        Err(format!(
-            "'save {save}' is not supported with appendonly no: herald writes no RDB snapshots \
-             and persists with the AOF only (set appendonly yes, or save \"\" for no persistence)"
-        ))
-    }
-
     /// Checks made once everything is read (Redis's sanity checks).
     fn check_loaded(&self) -> Result<(), ConfigError> {
-        if self.others.explicit.iter().any(|n| n == "save") && !self.appendonly {
-            self.refuse_save_without_aof()
-                .map_err(|e| ConfigError(format!("{}{e}", fatal_header())))?;
-        }
         let module_config = self.others.explicit.iter().any(|n| n.contains('.'));
         if module_config && !self.others.explicit.iter().any(|n| n == "loadmodule") {
             return Err(ConfigError(format!(

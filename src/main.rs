@@ -11,6 +11,11 @@ fn main() -> ExitCode {
         let code = herald::persist::check::main(&args[1..]);
         return ExitCode::from(code as u8);
     }
+    // `herald check-rdb FILE`: check an RDB file.
+    if args.first().map(String::as_str) == Some("check-rdb") {
+        let code = herald::persist::check_rdb::main(&args[1..]);
+        return ExitCode::from(code as u8);
+    }
     if args.iter().any(|a| a == "--version" || a == "-v") {
         println!("herald v={}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -19,6 +24,7 @@ fn main() -> ExitCode {
         println!("Usage: herald [/path/to/herald.conf] [--option value ...]");
         println!("Options are redis.conf's, e.g. herald --port 7000 --bind 127.0.0.1");
         println!("       herald check-aof [--fix [--yes]] <dir>   check / repair an append-only file (--fix asks first unless --yes)");
+        println!("       herald check-rdb <file>                  check an RDB file (dump.rdb)");
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_args(&args) {

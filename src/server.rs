@@ -397,8 +397,8 @@ struct Booted {
 impl Booted {
     /// The boot sequence: bind (so that a port conflict fails first), build
     /// the state and the runtime, load the users of the config file and the
-    /// ACL file, then load (or create) the append-only file before anyone
-    /// is served.
+    /// ACL file, then load (or create) the append-only file, or `dump.rdb`
+    /// when the AOF is off, before anyone is served.
     fn new(config: Config) -> io::Result<Booted> {
         let listeners = bind_all(&config)?;
         let tls = bind_tls(&config)?;
@@ -412,6 +412,11 @@ impl Booted {
             .map_err(io::Error::other)?;
         let mut replay = crate::command::replay::Replayer::new(shared.clone());
         crate::persist::open(&shared, &mut replay).map_err(io::Error::other)?;
+        {
+            let mut loader = crate::command::replay::KeyLoader::new(shared.clone(), false);
+            crate::persist::save::load_at_startup(shared.as_ref(), &mut loader)
+                .map_err(io::Error::other)?;
+        }
         if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {
             shared.port.store(p.port(), Relaxed);
         }
@@ -458,8 +463,22 @@ pub fn run(mut config: Config) -> io::Result<()> {
     let shared = booted.shared.clone();
     booted.serve_until_shutdown(async move {
         tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("received shutdown signal, closing clients");
+            loop {
+                let option = wait_for_signal().await;
+                tracing::info!("received shutdown signal, closing clients");
+                let how = signal_shutdown_save(&shared, option);
+                let saver = shared.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::persist::save::at_shutdown(saver.as_ref(), how)
+                })
+                .await;
+                if matches!(saved, Ok(Ok(()))) {
+                    break;
+                }
+                tracing::warn!(
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+            }
             shared.shutdown();
         });
         tracing::info!("herald ready to accept connections on {}", addrs.join(", "));
@@ -468,7 +487,9 @@ pub fn run(mut config: Config) -> io::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM; the option that says what a shutdown on
+/// it does (`shutdown-on-sigint` / `shutdown-on-sigterm`).
+async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::interrupt()),
@@ -476,13 +497,26 @@ async fn wait_for_signal() {
     ) {
         (Ok(mut i), Ok(mut t)) => {
             tokio::select! {
-                _ = i.recv() => {}
-                _ = t.recv() => {}
+                _ = i.recv() => "shutdown-on-sigint",
+                _ = t.recv() => "shutdown-on-sigterm",
             }
         }
         _ => {
             let _ = tokio::signal::ctrl_c().await;
+            "shutdown-on-sigint"
         }
+    }
+}
+
+/// The RDB save a signal's shutdown makes, from its option's flags
+/// (`default`, or any of `save`, `nosave`, `now`, `force`).
+fn signal_shutdown_save(shared: &Shared, option: &str) -> crate::persist::save::ShutdownSave {
+    let flags = shared.config.read().value(option).unwrap_or_default();
+    let has = |f: &str| flags.split_whitespace().any(|w| w == f);
+    crate::persist::save::ShutdownSave {
+        save: has("save"),
+        nosave: has("nosave"),
+        force: has("force"),
     }
 }
 

@@ -109,8 +109,11 @@ pub struct Shared {
     pub run_id: String,
     /// The port actually bound (INFO `tcp_port`, useful with port 0).
     pub port: std::sync::atomic::AtomicU16,
-    /// AOF layout and rewrite status (see `persist`).
+    /// AOF layout and rewrite status, RDB save status (see `persist`).
     pub persist: Mutex<crate::persist::State>,
+    /// The last background RDB save failed (read by every write command
+    /// for Redis's MISCONF refusal, hence outside `persist`'s lock).
+    pub rdb_failed: std::sync::atomic::AtomicBool,
     /// Users, ACL rules, ACL LOG (see `acl`).
     pub acl: crate::acl::Acl,
     /// The TLS configuration new `tls-port` connections get (replaced when
@@ -193,6 +196,7 @@ impl Shared {
             run_id,
             port: std::sync::atomic::AtomicU16::new(port),
             persist: Mutex::default(),
+            rdb_failed: std::sync::atomic::AtomicBool::new(false),
             acl,
             tls: RwLock::new(None),
             rebind: parking_lot::Mutex::new(None),
@@ -275,5 +279,9 @@ impl crate::persist::Host for Shared {
 
     fn function_libraries(&self) -> Vec<bytes::Bytes> {
         self.scripting.libraries()
+    }
+
+    fn rdb_failed(&self) -> &std::sync::atomic::AtomicBool {
+        &self.rdb_failed
     }
 }

@@ -39,7 +39,6 @@ const UNSUPPORTED: &[&str] = &[
     "protocol",
     "quicklist",
     "quicklist-packed-threshold",
-    "reload",
     "replybuffer",
     "restart",
     "sdslen",
@@ -69,6 +68,7 @@ pub fn debug(c: &mut Client, args: &[Bytes]) {
             c.reply(Frame::ok());
         }
         ("error", 3) => c.reply(Frame::Error(args[2].clone())),
+        ("reload", _) => reload(c, &args[2..]),
         (s, _) if UNSUPPORTED.contains(&s) => c.error(format!(
             "ERR DEBUG {} is not supported by herald",
             s.to_ascii_uppercase()
@@ -88,6 +88,19 @@ fn help(c: &mut Client) {
             "ERROR <string>",
             "    Return a Redis protocol error with <string> as message. Useful for clients",
             "    unit tests to simulate Redis errors.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+            "    * MERGE: conflicting keys will be loaded from RDB.",
+            "    * NOFLUSH: the existing database will not be removed before load, but",
+            "      conflicting keys will generate an exception and kill the server.",
+            "    * NOSAVE: the database will be loaded from an existing RDB file.",
+            "    Examples:",
+            "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+            "      the database.",
+            "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+            "      existing RDB file.",
+            "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+            "      file to the database.",
             "LOG <message>",
             "    Write <message> to the server log.",
             "SET-ACTIVE-EXPIRE <0|1>",
@@ -120,4 +133,52 @@ fn sleep(c: &mut Client, secs: &Bytes) {
         engine.unlock(g);
     }
     c.reply(Frame::ok());
+}
+
+/// DEBUG RELOAD [NOSAVE] [NOFLUSH]: saves `dump.rdb`, empties the data set
+/// and loads the file back, every database held meanwhile.
+fn reload(c: &mut Client, opts: &[Bytes]) {
+    let (mut save, mut flush) = (true, true);
+    for o in opts {
+        match o.to_ascii_lowercase().as_slice() {
+            b"nosave" => save = false,
+            b"noflush" => flush = false,
+            b"merge" => {
+                return c.error("ERR DEBUG RELOAD MERGE is not supported by herald");
+            }
+            _ => {
+                return c
+                    .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+            }
+        }
+    }
+    if c.tx.in_exec || c.in_script {
+        return c.error("ERR DEBUG RELOAD cannot run inside a transaction or a script");
+    }
+    let shared = c.shared.clone();
+    if save && crate::persist::save::save_after_bgsave(shared.as_ref()).is_err() {
+        return c.error("ERR Error trying to save the RDB dump, check server logs.");
+    }
+    let path = crate::persist::save::path(shared.as_ref());
+    let Ok(data) = std::fs::read(&path) else {
+        return c.error("ERR Error trying to load the RDB dump, check server logs.");
+    };
+    let opts = crate::persist::rdb::file::LoadOptions {
+        now_ms: crate::util::now_ms(),
+        skip_expired: true,
+        verify_checksum: true,
+    };
+    let mut loader = super::replay::KeyLoader::new(shared, flush);
+    match crate::persist::rdb::file::load(&data, opts, &mut loader) {
+        Ok(_) => {
+            drop(loader);
+            tracing::info!("DB reloaded by DEBUG RELOAD");
+            c.reply(Frame::ok());
+        }
+        Err(e) => {
+            drop(loader);
+            tracing::warn!("DEBUG RELOAD: {} ({})", e, path.display());
+            c.error("ERR Error trying to load the RDB dump, check server logs.")
+        }
+    }
 }

@@ -537,7 +537,28 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
         put_db(c, g);
     }
     flushed(c);
+    save_after_flushall(c);
     c.reply(Frame::ok());
+}
+
+/// With save points set, Redis saves right after FLUSHALL
+/// (`flushAllDataAndResetRDB`), so that a restart does not bring the
+/// flushed data back from an older `dump.rdb`.
+fn save_after_flushall(c: &Client) {
+    if c.handle.id == super::INTERNAL_ID
+        || !crate::persist::save::has_save_points(c.shared.as_ref())
+    {
+        return;
+    }
+    let busy = c.shared.persist.lock().rdb.in_progress;
+    if c.tx.in_exec || c.in_script || busy {
+        // The unit holds databases the snapshot must lock, or a background
+        // save with older data runs: save once they are done.
+        let shared = c.shared.clone();
+        std::thread::spawn(move || crate::persist::save::save_after_bgsave(shared.as_ref()));
+    } else {
+        let _ = crate::persist::save::save(c.shared.as_ref());
+    }
 }
 
 /// SWAPDB index1 index2.

@@ -661,6 +661,15 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     {
         return reject_cmd(c, spec, ERR_OOM, is_exec);
     }
+    // The last background save failed while save points are set
+    // (`stop-writes-on-bgsave-error`): refuse writes and PING as Redis's
+    // `writeCommandsDeniedByDiskError` does, until a save succeeds.
+    if crate::persist::save::writes_refused(c.shared.as_ref())
+        && c.handle.id != INTERNAL_ID
+        && (is_write_command(c, &fullname) || fullname == "ping")
+    {
+        return reject_cmd(c, spec, ERR_MISCONF_RDB, is_exec);
+    }
     // The AOF cannot be written: refuse writes (reads and pub/sub go on),
     // with Redis 7.0's text, until the writer succeeds again. Redis refuses
     // PING too, so that monitoring notices.
@@ -777,6 +786,7 @@ pub(crate) const INTERNAL_ID: u64 = u64::MAX;
 pub const ERR_NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// Redis's OOM error.
+const ERR_MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 const ERR_OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// True if `spec` has flag bits `bit`, or is EXEC of a queue with a

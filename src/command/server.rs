@@ -283,10 +283,14 @@ pub fn time(c: &mut Client, _args: &[Bytes]) {
 /// redis-server, no reply is sent on success (the connection closes).
 pub fn shutdown(c: &mut Client, args: &[Bytes]) {
     let mut abort = false;
+    let mut how = crate::persist::save::ShutdownSave::default();
     for a in &args[1..] {
         let a = a.to_ascii_lowercase();
         match a.as_slice() {
-            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"nosave" => how.nosave = true,
+            b"save" => how.save = true,
+            b"force" => how.force = true,
+            b"now" => {}
             b"abort" => abort = true,
             _ => return c.error(ERR_SYNTAX),
         }
@@ -297,32 +301,45 @@ pub fn shutdown(c: &mut Client, args: &[Bytes]) {
         }
         return c.error("ERR No shutdown in progress.");
     }
+    if how.save && how.nosave {
+        return c.error(ERR_SYNTAX);
+    }
+    if crate::persist::save::at_shutdown(c.shared.as_ref(), how).is_err() {
+        return c.error("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
     tracing::warn!("user requested shutdown (client id {})", c.handle.id);
     c.shared.shutdown();
     c.close_after_reply = true;
 }
 
-/// INFO persistence, Redis 7.0's fields. The AOF is loaded before clients
-/// are accepted, so `loading` is always 0 when anyone can ask; herald has
-/// no RDB, so the `rdb_*` fields describe nothing ever saved.
+/// INFO persistence, Redis 7.0's fields. The AOF or RDB file is loaded
+/// before clients are accepted, so `loading` is always 0 when anyone can
+/// ask; no save forks, so the copy-on-write fields are 0.
 fn persistence_info(c: &Client, s: &mut String) {
     let sh = &c.shared;
-    // Redis's `server.dirty`: herald saves no RDB, so every change since
-    // start-up counts.
+    // Redis's `server.dirty`: the changes since the last save's cut.
     let changes = super::info::db_sum(c, |d| d.dirty);
     let aof = &sh.engine.aof;
     let st = sh.persist.lock();
     // On from CONFIG SET appendonly yes, before the writer starts, too
     // (even while the rewrite that starts it is only scheduled).
     let on = st.aof_on();
+    let rdb = &st.rdb;
     let cur_rewrite = st
         .rewrite_started
         .map_or(-1, |t| t.elapsed().as_secs() as i64);
     let _ = write!(
         s,
-        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
-        changes,
-        aof.last_fsync_unix.load(Relaxed),
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n",
+        changes.saturating_sub(rdb.dirty_at_save),
+        rdb.in_progress as u8,
+        rdb.last_save_unix,
+        if rdb.last_bgsave_ok { "ok" } else { "err" },
+        rdb.last_bgsave_secs,
+        rdb.started.map_or(-1, |t| t.elapsed().as_secs() as i64),
+        rdb.saves,
+        rdb.keys_expired,
+        rdb.keys_loaded,
         on as u8,
         st.rewrite_in_progress as u8,
         st.rewrite_scheduled as u8,
@@ -354,39 +371,39 @@ pub fn bgrewriteaof(c: &mut Client, _args: &[Bytes]) {
     }
 }
 
-/// SAVE. herald persists with the AOF only (no RDB): SAVE makes everything
-/// written so far durable (write + fsync of the AOF) and replies once it
-/// is; with `appendonly no` there is nothing to save to, which is an error.
+/// SAVE: writes `dump.rdb` before replying (see `persist::save`).
 pub fn save(c: &mut Client, _args: &[Bytes]) {
-    if !c.shared.engine.aof.enabled() {
-        return c.error(
-            "ERR herald persists with the append-only file only: SAVE needs appendonly yes",
-        );
-    }
-    if c.shared.engine.aof.fsync_now(true) {
-        c.reply(Frame::ok());
-    } else {
-        c.error("ERR Background save failed: the AOF could not be written (see the log)");
+    match crate::persist::save::save(c.shared.as_ref()) {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(e) if e.starts_with("ERR ") => c.error(e),
+        Err(_) => c.error("ERR"),
     }
 }
 
-/// BGSAVE [SCHEDULE]: as SAVE, but does not wait for the fsync.
+/// BGSAVE [SCHEDULE]: writes `dump.rdb` in the background.
 pub fn bgsave(c: &mut Client, args: &[Bytes]) {
     if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
         return c.error(ERR_SYNTAX);
     }
-    if !c.shared.engine.aof.enabled() {
-        return c.error(
-            "ERR herald persists with the append-only file only: BGSAVE needs appendonly yes",
-        );
+    if c.tx.in_exec {
+        // EXEC holds databases the snapshot must lock: start it once EXEC
+        // has released them.
+        if c.shared.persist.lock().rdb.in_progress {
+            return c.error("ERR Background save already in progress");
+        }
+        let shared = c.shared.clone();
+        std::thread::spawn(move || crate::persist::save::bgsave(&shared));
+        return c.reply(Frame::simple("Background saving started"));
     }
-    c.shared.engine.aof.fsync_now(false);
-    c.reply(Frame::simple("Background saving started"));
+    match crate::persist::save::bgsave(&c.shared) {
+        Ok(()) => c.reply(Frame::simple("Background saving started")),
+        Err(e) => c.error(e),
+    }
 }
 
-/// LASTSAVE: the unix time of the last successful AOF fsync (or start-up).
+/// LASTSAVE: the unix time of the last successful save (or start-up).
 pub fn lastsave(c: &mut Client, _args: &[Bytes]) {
-    let t = c.shared.engine.aof.last_fsync_unix.load(Relaxed);
+    let t = c.shared.persist.lock().rdb.last_save_unix;
     c.reply(Frame::Integer(t as i64));
 }
 

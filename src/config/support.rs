@@ -28,7 +28,6 @@ pub(super) const REFUSABLE: &[&str] = &[
     "tls-client-cert-file",
     "tls-client-key-file",
     "tls-client-key-file-pass",
-    "save",
 ];
 
 /// Why herald refuses `name` set to `value` (as CONFIG GET shows it), or

@@ -12,6 +12,9 @@
 //!   otherwise start-up stops. A MULTI whose EXEC never made it is dropped
 //!   the same way (truncated before the MULTI). A short last record in any
 //!   other file stops start-up: data after it would be lost.
+//! - A file that starts with `REDIS` (a base written with
+//!   `aof-use-rdb-preamble yes`) is loaded as an RDB file first; commands
+//!   may follow it.
 //! - Anything else that is not a well-formed RESP array of bulk strings
 //!   (or a `#` annotation line), or names an unknown command, stops start-up
 //!   with the file name and the byte offset of the bad record.
@@ -189,6 +192,9 @@ pub trait Replay {
     /// transaction or block left open), as Redis loads each file with a
     /// new client.
     fn end_of_file(&mut self);
+    /// Loads the RDB file at the start of `data` (a base file written with
+    /// an RDB preamble); where it ends, or the error naming its offset.
+    fn rdb(&mut self, data: &[u8]) -> Result<usize, String>;
 }
 
 /// Replays the files of `manifest` (in `dir`) into the keyspace. Errors are
@@ -225,13 +231,14 @@ pub fn replay(
                 ))
             }
         };
-        if data.starts_with(b"REDIS") {
-            return Err(format!(
-                "The AOF file {} starts with an RDB preamble: herald loads AOF files written as commands only (redis-server's aof-use-rdb-preamble no)",
-                e.name
-            ));
-        }
         let mut pos = 0;
+        if super::rdb::file::is_rdb(&data) {
+            // A base written with `aof-use-rdb-preamble yes`: the data set
+            // as an RDB file, then (Redis < 7 only) commands.
+            pos = run
+                .rdb(&data)
+                .map_err(|m| format!("Bad RDB preamble in the AOF file {}: {m}", e.name))?;
+        }
         let mut multi_start: Option<usize> = None;
         let problem = loop {
             match next_record(&data, pos) {

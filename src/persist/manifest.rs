@@ -154,6 +154,12 @@ pub fn base_name(prefix: &str, seq: u64) -> String {
     format!("{prefix}.{seq}.base.aof")
 }
 
+/// `<appendfilename>.<seq>.base.rdb`: a base written as an RDB file
+/// (`aof-use-rdb-preamble yes`).
+pub fn rdb_base_name(prefix: &str, seq: u64) -> String {
+    format!("{prefix}.{seq}.base.rdb")
+}
+
 /// `<appendfilename>.<seq>.incr.aof`.
 pub fn incr_name(prefix: &str, seq: u64) -> String {
     format!("{prefix}.{seq}.incr.aof")

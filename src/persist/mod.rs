@@ -3,17 +3,24 @@
 //! # Files
 //!
 //! `<dir>/<appenddirname>/` (default `appendonlydir`) holds, exactly as
-//! redis-server 7.0 with `aof-use-rdb-preamble no` writes them:
+//! redis-server 7.0 writes them:
 //!
 //! - `<appendfilename>.manifest` ([`manifest`]): which files make up the
 //!   data, e.g. `file appendonly.aof.1.base.aof seq 1 type b` then
 //!   `file appendonly.aof.1.incr.aof seq 1 type i`;
-//! - a base file: the data set as commands (written by a rewrite, [`rewrite`]);
+//! - a base file: the data set, written by a rewrite ([`rewrite`]) as an
+//!   RDB file (`.base.rdb`, `aof-use-rdb-preamble yes`, Redis's default)
+//!   or as commands (`.base.aof`); the first base of a new log is an empty
+//!   `.base.aof`;
 //! - incremental files: the effects of every write since, as RESP commands,
 //!   with `SELECT` when the database changes ([`aof`]).
 //!
 //! redis-server 7 loads a directory herald wrote and herald loads one
-//! redis-server wrote (without RDB preamble): `tests/persistence.rs`.
+//! redis-server wrote, with or without RDB preamble: `tests/persistence.rs`,
+//! `tests/rdb.rs`.
+//!
+//! `dump.rdb` snapshots (SAVE, BGSAVE, save points) are [`save`]'s; both
+//! writers work from a [`snapshot`] and the RDB codec is [`rdb`].
 //!
 //! # What is logged (propagation)
 //!
@@ -99,10 +106,12 @@
 
 pub mod aof;
 pub mod check;
+pub mod check_rdb;
 pub mod load;
 pub mod manifest;
 pub mod rdb;
 pub mod rewrite;
+pub mod save;
 pub mod snapshot;
 
 use std::fs::{self, OpenOptions};
@@ -137,6 +146,15 @@ pub trait Host: Send + Sync + 'static {
     /// `FUNCTION LOAD` commands. Asked while every database is held, so it
     /// must not wait for anything that holds a database.
     fn function_libraries(&self) -> Vec<bytes::Bytes>;
+    /// The replication id, offset and stream database an RDB file written
+    /// now corresponds to (its `repl-*` aux fields), if this server
+    /// replicates.
+    fn replication_point(&self) -> Option<(String, i64, usize)> {
+        None
+    }
+    /// Set while the last background save has failed (Redis's MISCONF
+    /// state, see [`save::writes_refused`]).
+    fn rdb_failed(&self) -> &std::sync::atomic::AtomicBool;
 }
 
 /// Where the AOF lives and what its manifest says now.
@@ -181,6 +199,8 @@ pub struct State {
     /// rewrite started for an earlier log gives up instead of naming its
     /// files in a manifest that has moved on.
     pub generation: u64,
+    /// RDB saves (see [`save`]).
+    pub rdb: save::RdbState,
     /// Test hook (`rewrite::stall`): rewrites wait after their snapshot
     /// while this is set.
     #[cfg(any(test, feature = "fault-injection"))]
@@ -204,6 +224,7 @@ impl Default for State {
             limited_until: None,
             limit_delay_minutes: 0,
             generation: 0,
+            rdb: save::RdbState::default(),
             #[cfg(any(test, feature = "fault-injection"))]
             stall_rewrites: false,
             #[cfg(any(test, feature = "fault-injection"))]
@@ -479,6 +500,7 @@ pub(crate) fn start_scheduled<H: Host>(host: &Arc<H>) -> Result<(), String> {
 /// waited for did not start it, or it failed), and the automatic rewrite;
 /// both back off after repeated failures, as Redis's `serverCron`.
 pub fn tick<H: Host>(host: &Arc<H>) {
+    save::tick(host);
     let scheduled = {
         let mut st = host.state().lock();
         if st.rewrite_in_progress {

@@ -12,10 +12,12 @@
 //!    ([`super::aof::Aof::switch`]): effects appended from now on go there.
 //!    Then clone each database's keys and release its lock at once; a
 //!    client of database 0 waits only for database 0's clone.
-//! 3. Write the snapshot as commands (`FUNCTION LOAD` per library, `SELECT`, `SET` + `PEXPIREAT`,
-//!    `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 as Redis's
-//!    `rewriteAppendOnlyFile`) to a temporary file, fsync it, rename it to
-//!    the next base name.
+//! 3. Write the snapshot to a temporary file, fsync it, rename it to the
+//!    next base name: as an RDB file (`<prefix>.<seq>.base.rdb`) with
+//!    `aof-use-rdb-preamble yes` (Redis's default), else as commands
+//!    (`<prefix>.<seq>.base.aof`: `FUNCTION LOAD` per library, `SELECT`,
+//!    `SET` + `PEXPIREAT`, `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches
+//!    of 64 as Redis's `rewriteAppendOnlyFile`).
 //! 4. Store a manifest naming the new base and the new incremental file
 //!    only (fsync of the directory), then delete the old files.
 //!
@@ -38,7 +40,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::aof::encode_command;
-use super::manifest::{base_name, incr_name, manifest_name, sync_dir, Entry, Kind};
+use super::manifest::{base_name, incr_name, manifest_name, rdb_base_name, sync_dir, Entry, Kind};
 use super::snapshot::Snapshot;
 use super::Host;
 use crate::store::Value;
@@ -255,11 +257,20 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 
     wait_while_stalled(host.as_ref());
 
-    // 3. The new base.
+    // 3. The new base: an RDB file (`aof-use-rdb-preamble yes`, Redis's
+    //    default) or commands.
+    let preamble = {
+        let c = host.config();
+        (c.value("aof-use-rdb-preamble").as_deref() != Some("no"))
+            .then(|| super::rdb::Encoding::from_config(&c))
+    };
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = write_base(&tmp, &snapshot, || {
-        host.state().lock().generation == generation
-    });
+    let written = match &preamble {
+        Some(enc) => write_rdb_base(&tmp, &snapshot, enc),
+        None => write_base(&tmp, &snapshot, || {
+            host.state().lock().generation == generation
+        }),
+    };
     drop(snapshot);
     let size = match written {
         Ok(size) => size,
@@ -269,7 +280,11 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
         }
     };
     let base = Entry {
-        name: base_name(&prefix, base_seq),
+        name: if preamble.is_some() {
+            rdb_base_name(&prefix, base_seq)
+        } else {
+            base_name(&prefix, base_seq)
+        },
         seq: base_seq,
         kind: Kind::Base,
     };
@@ -342,6 +357,25 @@ fn write_base(
         }
     }
     w.write_all(&buf)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    f.metadata().map(|m| m.len())
+}
+
+/// Writes the snapshot as an RDB file (`aof-base` 1) to `path` and fsyncs
+/// it; its size.
+fn write_rdb_base(
+    path: &std::path::Path,
+    snapshot: &Snapshot,
+    enc: &super::rdb::Encoding,
+) -> io::Result<u64> {
+    let f = File::create(path)?;
+    let mut w = BufWriter::with_capacity(1 << 16, f);
+    let aux = super::rdb::file::Aux {
+        aof_base: true,
+        ..Default::default()
+    };
+    super::rdb::file::write(&mut w, snapshot, enc, &aux)?;
     let f = w.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     f.metadata().map(|m| m.len())

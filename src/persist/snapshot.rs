@@ -50,6 +50,9 @@ pub struct Snapshot {
     pub libraries: Vec<Bytes>,
     /// Each database's keys, by database number.
     pub dbs: Vec<Vec<Item>>,
+    /// The sum of the databases' change counters at the cut (what
+    /// `rdb_changes_since_last_save` counts from once this is saved).
+    pub dirty: u64,
 }
 
 impl Snapshot {
@@ -73,6 +76,7 @@ pub fn take<H: Host + ?Sized, E>(
     // Library changes are logged under a database lock: with all of them
     // held, the libraries match the cut.
     let libraries = host.function_libraries();
+    let dirty = guards.iter().map(|g| g.dirty).sum();
     let mut dbs = Vec::with_capacity(n);
     for g in guards.drain(..) {
         let now = g.now;
@@ -90,7 +94,11 @@ pub fn take<H: Host + ?Sized, E>(
         );
         drop(g);
     }
-    Ok(Snapshot { libraries, dbs })
+    Ok(Snapshot {
+        libraries,
+        dbs,
+        dirty,
+    })
 }
 
 /// The access record of a key with access clock `clock` at `now`.

@@ -31,6 +31,8 @@
 
 #![allow(dead_code)]
 
+pub mod dataset;
+
 use std::fmt::Debug;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};

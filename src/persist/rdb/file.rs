@@ -426,6 +426,7 @@ mod tests {
                 vec![],
                 vec![item("b", &"y".repeat(100), Some(5_000))],
             ],
+            dirty: 0,
         };
         let mut out = Vec::new();
         write(

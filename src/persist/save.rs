@@ -1,0 +1,374 @@
+//! RDB snapshots of the data set in `<dir>/<dbfilename>` (default
+//! `dump.rdb`): SAVE, BGSAVE, the `save` points, the save at shutdown, and
+//! loading the file at start-up when the AOF is off, as redis-server does.
+//!
+//! redis-server forks and lets the child write the file from its
+//! copy-on-write image. herald takes a [`snapshot`](super::snapshot) under
+//! the databases' locks (each database is held only while its keys are
+//! cloned) and writes it on a `herald-rdb-save` thread, so BGSAVE stops no
+//! client for longer than the clone of one database. The file is written
+//! to `temp-<pid>.rdb` in `dir`, fsynced, renamed over `dbfilename` and the
+//! directory fsynced: a crash leaves the previous file or the new one,
+//! never a torn one.
+//!
+//! BGSAVE and an AOF rewrite may run at the same time (neither is a child
+//! process competing for memory), so BGSAVE never answers Redis's "Another
+//! child process is active" error; BGSAVE SCHEDULE starts at once too.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::manifest::sync_dir;
+use super::rdb::file::{self, Aux, LoadOptions, Sink};
+use super::rdb::Encoding;
+use super::snapshot::{self, Snapshot};
+use super::Host;
+
+/// Redis's `CONFIG_BGSAVE_RETRY_DELAY`: after a failed background save,
+/// the save points wait this long before trying again.
+const RETRY_DELAY_SECS: u64 = 5;
+
+/// The RDB side of INFO persistence and of the save points.
+#[derive(Debug)]
+pub struct RdbState {
+    /// A background save is running.
+    pub in_progress: bool,
+    /// When it started.
+    pub started: Option<Instant>,
+    /// Unix time of the last successful save, or of start-up (LASTSAVE).
+    pub last_save_unix: u64,
+    /// When the last background save was tried (the retry delay).
+    last_try: Option<Instant>,
+    /// Outcome of the last background save (`rdb_last_bgsave_status`).
+    pub last_bgsave_ok: bool,
+    /// Duration of the last background save, -1 if none.
+    pub last_bgsave_secs: i64,
+    /// Saves completed since start-up (`rdb_saves`).
+    pub saves: u64,
+    /// The change counters' sum at the cut of the last successful save.
+    pub dirty_at_save: u64,
+    /// Keys loaded and left out as expired by the last load.
+    pub keys_loaded: u64,
+    pub keys_expired: u64,
+}
+
+impl Default for RdbState {
+    fn default() -> Self {
+        RdbState {
+            in_progress: false,
+            started: None,
+            last_save_unix: unix_now(),
+            last_try: None,
+            last_bgsave_ok: true,
+            last_bgsave_secs: -1,
+            saves: 0,
+            dirty_at_save: 0,
+            keys_loaded: 0,
+            keys_expired: 0,
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `<dir>/<dbfilename>`.
+pub fn path<H: Host + ?Sized>(host: &H) -> PathBuf {
+    let c = host.config();
+    c.dir
+        .join(c.value("dbfilename").unwrap_or_else(|| "dump.rdb".into()))
+}
+
+/// The save points in force: (seconds, changes) pairs.
+fn save_points<H: Host + ?Sized>(host: &H) -> Vec<(u64, u64)> {
+    let text = host.config().value("save").unwrap_or_default();
+    let nums: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    nums.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+}
+
+/// True if `save` points are configured (a save at shutdown is due).
+pub fn has_save_points<H: Host + ?Sized>(host: &H) -> bool {
+    !save_points(host).is_empty()
+}
+
+/// Changes since the last successful save (`rdb_changes_since_last_save`).
+pub fn changes_since_save<H: Host + ?Sized>(host: &H, dirty_now: u64) -> u64 {
+    dirty_now.saturating_sub(host.state().lock().rdb.dirty_at_save)
+}
+
+/// Writes a snapshot to `path` through a temporary file in the same
+/// directory, fsynced and renamed. Returns the file's size.
+fn write_file(
+    path: &std::path::Path,
+    snap: &Snapshot,
+    enc: &Encoding,
+    aux: &Aux,
+) -> io::Result<u64> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let written = (|| {
+        let f = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 16, f);
+        let size = file::write(&mut w, snap, enc, aux)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(size)
+    })();
+    let size = match written {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    fs::rename(&tmp, path)?;
+    sync_dir(&dir)?;
+    Ok(size)
+}
+
+/// The snapshot and what to write it with.
+fn prepare<H: Host + ?Sized>(host: &H) -> (Snapshot, Encoding, Aux, PathBuf) {
+    let enc = Encoding::from_config(&host.config());
+    let path = path(host);
+    let Ok(snap) = snapshot::take(host, || Ok::<(), std::convert::Infallible>(()));
+    let aux = Aux {
+        used_mem: host.store().used_memory_total() as u64,
+        repl: host.replication_point(),
+        aof_base: false,
+    };
+    (snap, enc, aux, path)
+}
+
+/// Records a finished save.
+fn saved<H: Host + ?Sized>(host: &H, dirty: u64) {
+    let mut st = host.state().lock();
+    st.rdb.dirty_at_save = dirty;
+    st.rdb.last_save_unix = unix_now();
+    st.rdb.saves += 1;
+}
+
+/// SAVE (and the save at shutdown): writes the file before returning.
+/// Refused while a background save runs, as Redis refuses it.
+pub fn save<H: Host + ?Sized>(host: &H) -> Result<(), String> {
+    if host.state().lock().rdb.in_progress {
+        return Err("ERR Background save already in progress".into());
+    }
+    let (snap, enc, aux, path) = prepare(host);
+    match write_file(&path, &snap, &enc, &aux) {
+        Ok(_) => {
+            tracing::info!("DB saved on disk");
+            saved(host, snap.dirty);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!("Failed saving the DB to {}: {e}", path.display());
+            Err(format!("Failed saving the DB: {e}"))
+        }
+    }
+}
+
+/// SAVE once the running background save (if any) is over: a save that
+/// must reflect the data as it is now (FLUSHALL, shutdown), where the
+/// running one's snapshot is older.
+pub fn save_after_bgsave<H: Host + ?Sized>(host: &H) -> Result<(), String> {
+    loop {
+        match save(host) {
+            Err(e) if e.contains("already in progress") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// BGSAVE (and the save points): takes the snapshot now and writes it on
+/// its own thread. Errors are BGSAVE's reply texts.
+pub fn bgsave<H: Host>(host: &Arc<H>) -> Result<(), String> {
+    {
+        let mut st = host.state().lock();
+        if st.rdb.in_progress {
+            return Err("ERR Background save already in progress".into());
+        }
+        st.rdb.in_progress = true;
+        st.rdb.started = Some(Instant::now());
+        st.rdb.last_try = Some(Instant::now());
+    }
+    let (snap, enc, aux, path) = prepare(host.as_ref());
+    tracing::info!("Background saving started");
+    let host2 = host.clone();
+    let spawned = std::thread::Builder::new()
+        .name("herald-rdb-save".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let r = write_file(&path, &snap, &enc, &aux);
+            let dirty = snap.dirty;
+            drop(snap);
+            let ok = match r {
+                Ok(_) => {
+                    saved(host2.as_ref(), dirty);
+                    tracing::info!("Background saving terminated with success");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!("Background saving error: {e} ({})", path.display());
+                    false
+                }
+            };
+            host2.rdb_failed().store(!ok, Ordering::Relaxed);
+            let mut st = host2.state().lock();
+            st.rdb.in_progress = false;
+            st.rdb.started = None;
+            st.rdb.last_bgsave_ok = ok;
+            st.rdb.last_bgsave_secs = started.elapsed().as_secs() as i64;
+        });
+    if let Err(e) = spawned {
+        let mut st = host.state().lock();
+        st.rdb.in_progress = false;
+        st.rdb.started = None;
+        st.rdb.last_bgsave_ok = false;
+        host.rdb_failed().store(true, Ordering::Relaxed);
+        return Err(format!("ERR Can't start the background save: {e}"));
+    }
+    Ok(())
+}
+
+/// From the once-a-second tick: starts a background save when a `save`
+/// point is reached (Redis's `serverCron`), at most every
+/// [`RETRY_DELAY_SECS`] after a failure.
+pub fn tick<H: Host>(host: &Arc<H>) {
+    let points = save_points(host.as_ref());
+    if points.is_empty() {
+        return;
+    }
+    let dirty_now = dirty_sum(host.as_ref());
+    let due = {
+        let st = host.state().lock();
+        let r = &st.rdb;
+        if r.in_progress {
+            return;
+        }
+        let changes = dirty_now.saturating_sub(r.dirty_at_save);
+        let since = unix_now().saturating_sub(r.last_save_unix);
+        let may_retry = r.last_bgsave_ok
+            || r.last_try
+                .is_none_or(|t| t.elapsed().as_secs() >= RETRY_DELAY_SECS);
+        if !may_retry {
+            return;
+        }
+        points
+            .iter()
+            .find(|&&(secs, min)| changes >= min && since >= secs)
+            .copied()
+    };
+    if let Some((secs, min)) = due {
+        tracing::info!("{min} changes in {secs} seconds. Saving...");
+        let _ = bgsave(host);
+    }
+}
+
+/// The sum of every database's change counter.
+pub fn dirty_sum<H: Host + ?Sized>(host: &H) -> u64 {
+    let store = host.store();
+    (0..store.len()).map(|i| store.lock(i).dirty).sum()
+}
+
+/// True if writes must be refused because the last background save failed
+/// (`stop-writes-on-bgsave-error` with save points configured): Redis's
+/// MISCONF state.
+pub fn writes_refused<H: Host + ?Sized>(host: &H) -> bool {
+    if !host.rdb_failed().load(Ordering::Relaxed) {
+        return false;
+    }
+    host.config()
+        .value("stop-writes-on-bgsave-error")
+        .as_deref()
+        != Some("no")
+        && has_save_points(host)
+}
+
+/// Loads `dump.rdb` into `sink` at start-up, when the AOF is off (with it
+/// on, the AOF is the data, as in Redis). A missing file is an empty data
+/// set; a bad one stops start-up with a message naming the offset.
+pub fn load_at_startup<H: Host + ?Sized>(host: &H, sink: &mut dyn Sink) -> Result<(), String> {
+    if host.config().appendonly {
+        return Ok(());
+    }
+    let path = path(host);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("Can't read the RDB file {}: {e}", path.display())),
+    };
+    let started = Instant::now();
+    let verify = host.config().value("rdbchecksum").as_deref() != Some("no");
+    let opts = LoadOptions {
+        now_ms: crate::store::now_ms(),
+        skip_expired: true,
+        verify_checksum: verify,
+    };
+    let loaded = file::load(&data, opts, sink)
+        .map_err(|e| format!("Error loading the RDB file {}: {e}", path.display()))?;
+    tracing::info!(
+        "DB loaded from disk: {:.3} seconds ({} keys, {} expired keys left out)",
+        started.elapsed().as_secs_f64(),
+        loaded.keys_loaded,
+        loaded.keys_expired
+    );
+    let mut st = host.state().lock();
+    st.rdb.keys_loaded = loaded.keys_loaded;
+    st.rdb.keys_expired = loaded.keys_expired;
+    Ok(())
+}
+
+/// Writes `snap` to `out` as a full RDB file (replication's full resync
+/// sends this).
+pub fn write_to<H: Host + ?Sized>(host: &H, out: &mut impl Write) -> io::Result<u64> {
+    let (snap, enc, aux, _) = prepare(host);
+    file::write(out, &snap, &enc, &aux)
+}
+
+/// What a shutdown does about the RDB file (SHUTDOWN's options, or the
+/// `shutdown-on-sigint` / `shutdown-on-sigterm` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShutdownSave {
+    /// SAVE: save even without save points.
+    pub save: bool,
+    /// NOSAVE: do not save even with save points.
+    pub nosave: bool,
+    /// FORCE: shut down even if the save fails.
+    pub force: bool,
+}
+
+/// Redis's `prepareForShutdown` for the RDB: saves when save points are
+/// set (or SAVE is given) unless NOSAVE. An error means the server must
+/// keep running (the save failed and FORCE was not given).
+pub fn at_shutdown<H: Host + ?Sized>(host: &H, how: ShutdownSave) -> Result<(), String> {
+    if how.nosave || !(how.save || has_save_points(host)) {
+        return Ok(());
+    }
+    tracing::info!("Saving the final RDB snapshot before exiting.");
+    match save_after_bgsave(host) {
+        Ok(()) => Ok(()),
+        Err(e) if how.force => {
+            tracing::warn!("Error trying to save the DB, exiting anyway (FORCE): {e}");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!("Error trying to save the DB, can't exit: {e}");
+            Err(e)
+        }
+    }
+}
