@@ -348,7 +348,7 @@ async fn serve(
     let primary = shared.config.read().replica_of();
     if let Some((host, port)) = primary {
         shared.engine.repl.become_replica(host.clone(), port);
-        let _ = shared.engine.repl.target.send(Some((host, port)));
+        let _ = shared.engine.repl.target.send_replace(Some((host, port)));
     }
     tokio::spawn(crate::replica::run(shared.clone()));
     let mut tasks = Vec::new();

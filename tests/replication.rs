@@ -505,3 +505,27 @@ fn herald_replicates_redis_server() {
     assert_eq!(info(&mut rc, "master_replid2"), Some(old_id));
     q(&mut rc, &["SET", "after-promotion", "1"]);
 }
+
+/// `replicaof` in the configuration: the server starts as a replica.
+#[test]
+fn replicaof_at_start() {
+    let p = herald();
+    let mut pc = connect(p.addr());
+    q(&mut pc, &["SET", "before", "1"]);
+    let text = format!("replicaof 127.0.0.1 {}", p.port());
+    let mut cfg = herald::config::Config::from_config_text(&text).expect("config");
+    cfg.port = 0;
+    let r = herald::server::start(cfg).expect("replica starts");
+    let mut rc = connect(r.addr());
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    q(&mut pc, &["SET", "after", "2"]);
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(text_of(q(&mut rc, &["GET", "before"])), "1");
+    assert_eq!(text_of(q(&mut rc, &["GET", "after"])), "2");
+    let role = format!("{:?}", q(&mut rc, &["ROLE"]));
+    assert!(role.contains("slave"), "{role}");
+}
+
+fn text_of(v: Value) -> String {
+    text(&v)
+}

@@ -362,7 +362,7 @@ pub fn replicaof(c: &mut Client, args: &[Bytes]) {
     if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
         if repl.is_replica() {
             repl.promote();
-            let _ = repl.target.send(None);
+            let _ = repl.target.send_replace(None);
             tracing::info!(
                 "MASTER MODE enabled (user request from '{}')",
                 c.handle.addr
@@ -391,7 +391,7 @@ pub fn replicaof(c: &mut Client, args: &[Bytes]) {
         return c.reply(Frame::simple("OK Already connected to specified master"));
     }
     repl.become_replica(host.clone(), port);
-    let _ = repl.target.send(Some((host.clone(), port)));
+    let _ = repl.target.send_replace(Some((host.clone(), port)));
     tracing::info!(
         "REPLICAOF {host}:{port} enabled (user request from '{}')",
         c.handle.addr
