@@ -529,3 +529,57 @@ fn replicaof_at_start() {
 fn text_of(v: Value) -> String {
     text(&v)
 }
+
+/// The primary (a separate process) killed with SIGKILL under writes that
+/// each wait for `WAIT 1`: after the replica's promotion, every write WAIT
+/// acknowledged is there, over several cycles.
+#[test]
+fn acknowledged_writes_survive_the_primary_s_death() {
+    for cycle in 0..3 {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--appendonly", "no", "--save", ""])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("herald runs");
+        let mut child = KillOnDrop(child);
+        wait_for_ping(addr, Duration::from_secs(10), Some(&mut child.0)).expect("primary up");
+        let r = herald();
+        let mut rc = connect(r.addr());
+        q(&mut rc, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+        wait_until("the link is up", SYNC, || link_up(&mut rc));
+
+        let mut pc = connect(addr);
+        let mut acked = Vec::new();
+        for i in 0..200 + cycle * 50 {
+            let key = format!("k:{i}");
+            q(&mut pc, &["SET", &key, &i.to_string()]);
+            if q(&mut pc, &["WAIT", "1", "1000"]) == Value::Int(1) {
+                acked.push(key);
+            }
+        }
+        // Writes without waiting, then the kill in the middle of them.
+        for i in 0..100 {
+            let _: redis::RedisResult<()> = redis::cmd("SET")
+                .arg(format!("late:{i}"))
+                .arg(i)
+                .query(&mut pc);
+        }
+        child.0.kill().expect("SIGKILL");
+        let _ = child.0.wait();
+        q(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+        assert!(!acked.is_empty(), "cycle {cycle}: WAIT never acknowledged");
+        for key in &acked {
+            assert_ne!(
+                q(&mut rc, &["GET", key]),
+                Value::Nil,
+                "cycle {cycle}: {key} was acknowledged by WAIT and is lost"
+            );
+        }
+        q(&mut rc, &["SET", "writable", "1"]);
+    }
+}
