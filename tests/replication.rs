@@ -583,3 +583,34 @@ fn acknowledged_writes_survive_the_primary_s_death() {
         q(&mut rc, &["SET", "writable", "1"]);
     }
 }
+
+/// A replica whose primary is unreachable, with `replica-serve-stale-data
+/// no`: commands get MASTERDOWN (PING included, as redis-server 7.0),
+/// those Redis flags `stale` (INFO, CONFIG) answer.
+#[test]
+fn stale_replica_refuses_data_commands_when_told_to() {
+    let r = herald();
+    let mut rc = connect(r.addr());
+    q(
+        &mut rc,
+        &["CONFIG", "SET", "replica-serve-stale-data", "no"],
+    );
+    q(
+        &mut rc,
+        &["REPLICAOF", "127.0.0.1", &free_port().to_string()],
+    );
+    let mut s = connect_raw(r.addr());
+    s.write_all(b"GET k\r\n").expect("write");
+    assert_eq!(
+        read_line(&mut s),
+        "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    );
+    s.write_all(b"PING\r\n").expect("write");
+    assert!(read_line(&mut s).starts_with("-MASTERDOWN "));
+    assert_eq!(info(&mut rc, "master_link_status").as_deref(), Some("down"));
+    q(
+        &mut rc,
+        &["CONFIG", "SET", "replica-serve-stale-data", "yes"],
+    );
+    assert_eq!(q(&mut rc, &["GET", "k"]), Value::Nil);
+}

@@ -694,6 +694,15 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     {
         return reject_cmd(c, spec, replication::ERR_READONLY, is_exec);
     }
+    // A replica whose link is down answers only `stale` commands while
+    // replica-serve-stale-data is no.
+    if c.shared.engine.repl.is_replica()
+        && !c.is_master
+        && replication::serves_no_stale_data(c)
+        && !crate::catalog::flags(&fullname).is_some_and(|f| f.contains(&"stale"))
+    {
+        return reject_cmd(c, spec, replication::ERR_MASTERDOWN, is_exec);
+    }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
         return reject_cmd(
             c,

@@ -21,6 +21,31 @@ use crate::repl::{LinkState, Replica};
 /// Redis's error for writes on a read-only replica.
 pub const ERR_READONLY: &str = "READONLY You can't write against a read only replica.";
 
+/// Redis's error for commands on a replica whose link is down while
+/// `replica-serve-stale-data` is no.
+pub const ERR_MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// True when a replica must refuse non-`stale` commands: its link to the
+/// primary is not streaming and `replica-serve-stale-data` is no.
+pub fn serves_no_stale_data(c: &Client) -> bool {
+    let down = c
+        .shared
+        .engine
+        .repl
+        .master
+        .lock()
+        .as_ref()
+        .is_some_and(|m| m.state != LinkState::Connected);
+    down && c
+        .shared
+        .config
+        .read()
+        .value("replica-serve-stale-data")
+        .as_deref()
+        == Some("no")
+}
+
 /// A WAIT in progress: the connection is suspended until enough replicas
 /// acknowledged `offset` or the deadline passes.
 #[derive(Debug)]

@@ -142,7 +142,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::boolean("replica-lazy-flush", "no").alias("slave-lazy-flush"),
     Def::number("replica-priority", "100", NumFormat::Int, 0, 2147483647).alias("slave-priority"),
     Def::boolean("replica-read-only", "yes").alias("slave-read-only").flags(Flag::HERALD),
-    Def::boolean("replica-serve-stale-data", "yes").alias("slave-serve-stale-data"),
+    Def::boolean("replica-serve-stale-data", "yes").alias("slave-serve-stale-data").flags(Flag::HERALD),
     Def::special("replicaof", "", Special::ReplicaOf).alias("slaveof").flags(Flag::IMMUTABLE | Flag::HERALD),
     Def::string("requirepass", "").flags(Flag::SENSITIVE | Flag::HERALD),
     Def::enumeration("sanitize-dump-payload", "no", &[("no", 0), ("yes", 1), ("clients", 2)]),
