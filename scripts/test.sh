@@ -159,7 +159,7 @@ elapsed "$t"
 
 # ---------------------------------------------------------------- fuzz targets
 if [ "${SKIP_FUZZ_BUILD:-0}" != 1 ]; then
-  step "cargo fuzz build (fuzz/: parser, commands, scripts)"
+  step "cargo fuzz build (fuzz/: parser, commands, scripts, rdb, rdb_file)"
   t=$SECONDS
   if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "    installing cargo-fuzz (cargo install cargo-fuzz --locked)"

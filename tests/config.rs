@@ -324,7 +324,6 @@ fn settings_herald_lacks_stop_start_up() {
         &["--daemonize", "yes"][..],
         &["--syslog-enabled", "yes"],
         &["--loadmodule", "/x.so"],
-        &["--appendonly", "no", "--save", "900 1"],
     ] {
         let out = common::run(
             Command::new(env!("CARGO_BIN_EXE_herald"))

@@ -11,7 +11,8 @@
 //!   says the same.
 //! - A failed background save makes writes fail with MISCONF while save
 //!   points are set (`stop-writes-on-bgsave-error`).
-//! - An AOF whose base redis-server wrote with an RDB preamble loads.
+//! - An AOF whose base redis-server wrote with an RDB preamble loads, and
+//!   `herald check-aof` checks it.
 //!
 //! Every wait has a deadline and waits for the event (a process's exit, an
 //! INFO figure), never a fixed time.
@@ -372,5 +373,77 @@ fn an_aof_with_an_rdb_preamble_from_redis_server_loads() {
     let mut c = connect(port);
     assert_eq!(dump_all(&mut c), want);
     shutdown(p, &mut c, &["NOSAVE"]);
+    let check = common::run(
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("check-aof")
+            .arg(&d),
+        Duration::from_secs(20),
+    );
+    assert!(
+        check.status.success() && check.stdout.contains("RDB preamble"),
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Under an LRU policy a key's idle time is saved (`RDB_OPCODE_IDLE`),
+/// under an LFU policy its counter (`RDB_OPCODE_FREQ`); herald and
+/// redis-server both restore them.
+#[test]
+fn idle_times_and_lfu_counters_survive_a_save() {
+    for (policy, probe) in [("allkeys-lru", "IDLETIME"), ("allkeys-lfu", "FREQ")] {
+        let d = common::temp_dir("rdb-access");
+        let flags = ["--save", "", "--maxmemory-policy", policy];
+        let (p, port) = herald_bin(&d, &flags);
+        let mut c = connect(port);
+        qs(&mut c, &["SET", "src", "v"]);
+        let payload: Vec<u8> = redis::cmd("DUMP").arg("src").query(&mut c).unwrap();
+        let mut restore = redis::cmd("RESTORE");
+        restore.arg("k").arg(0).arg(payload);
+        if policy == "allkeys-lru" {
+            restore.arg("IDLETIME").arg(5000);
+        } else {
+            restore.arg("FREQ").arg(100);
+        }
+        let _: () = restore.query(&mut c).unwrap();
+        let before: i64 = redis::cmd("OBJECT")
+            .arg(probe)
+            .arg("k")
+            .query(&mut c)
+            .unwrap();
+        assert!(before >= 100, "{policy}: {before}");
+        qs(&mut c, &["SAVE"]);
+        shutdown(p, &mut c, &["NOSAVE"]);
+
+        let (p, port) = herald_bin(&d, &flags);
+        let mut c = connect(port);
+        let after: i64 = redis::cmd("OBJECT")
+            .arg(probe)
+            .arg("k")
+            .query(&mut c)
+            .unwrap();
+        assert!(
+            (after - before).abs() <= 2,
+            "{policy}: {before} then {after} in herald"
+        );
+        shutdown(p, &mut c, &["NOSAVE"]);
+
+        let r = copy_rdb(&d, "rdb-access-redis");
+        let (rp, rport) = redis_server(&r, &["--appendonly", "no", "--maxmemory-policy", policy]);
+        let mut rc = connect(rport);
+        let in_redis: i64 = redis::cmd("OBJECT")
+            .arg(probe)
+            .arg("k")
+            .query(&mut rc)
+            .unwrap();
+        assert!(
+            (in_redis - before).abs() <= 2,
+            "{policy}: {before} then {in_redis} in redis-server"
+        );
+        shutdown(rp, &mut rc, &["NOSAVE"]);
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&r);
+    }
 }

@@ -90,7 +90,7 @@ fn quick_soak_passes() {
     let connections = 1000.min(nofile_hard().saturating_sub(200)).max(100);
     let server = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--appendonly", "no", "--maxclients", "4000"])
+        .args(["--appendonly", "no", "--save", "", "--maxclients", "4000"])
         .args(["--client-output-buffer-limit", "pubsub 128kb 32kb 1"])
         .stdin(Stdio::null())
         .stdout(log_file)

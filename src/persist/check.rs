@@ -122,14 +122,27 @@ fn check_files(
             Ok(d) => Bytes::from(d),
             Err(err) => return Err(format!("Cannot read {}: {err}", e.name)),
         };
-        if data.starts_with(b"REDIS") {
-            return Err(format!(
-                "{} has an RDB preamble: not checked by herald",
-                e.name
-            ));
-        }
-        let s = scan(&data);
-        let Some((at, problem)) = s.problem else {
+        // Offsets below count from the file's start, the preamble included.
+        let mut skip = 0;
+        let data = if super::rdb::file::is_rdb(&data) {
+            let (keys, end) = super::check_rdb::check(&data)
+                .map_err(|err| format!("RDB preamble of {} is invalid: {err}", e.name))?;
+            say(
+                out,
+                &format!(
+                    "RDB preamble of {} is OK ({keys} keys), proceeding with AOF tail...\n",
+                    e.name
+                ),
+            );
+            skip = end;
+            data.slice(end..)
+        } else {
+            data
+        };
+        let mut s = scan(&data);
+        s.valid += skip;
+        s.size += skip;
+        let Some((at, problem)) = s.problem.map(|(at, p)| (at + skip, p)) else {
             say(
                 out,
                 &format!(

@@ -28,6 +28,22 @@ impl Sink for Counter {
     }
 }
 
+/// Checks the RDB file at the start of `data`: (keys, where it ends), or
+/// the error with its offset (`herald check-aof` checks a preamble so).
+pub fn check(data: &[u8]) -> Result<(u64, usize), super::rdb::file::LoadError> {
+    let mut c = Counter::default();
+    let l = load(data, options(), &mut c)?;
+    Ok((c.keys, l.end))
+}
+
+fn options() -> LoadOptions {
+    LoadOptions {
+        now_ms: crate::util::now_ms(),
+        skip_expired: false,
+        verify_checksum: true,
+    }
+}
+
 /// Runs the command with its arguments (after `check-rdb`); the exit
 /// status: 0 when the file is sound, 1 otherwise.
 pub fn main(args: &[String]) -> i32 {
@@ -43,13 +59,8 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let opts = LoadOptions {
-        now_ms: crate::util::now_ms(),
-        skip_expired: false,
-        verify_checksum: true,
-    };
     let mut c = Counter::default();
-    match load(&data, opts, &mut c) {
+    match load(&data, options(), &mut c) {
         Ok(l) => {
             println!("[offset {}] \\o/ RDB looks OK! \\o/", l.end);
             println!("[info] RDB version {}", l.version);

@@ -469,5 +469,18 @@ mod tests {
         for cut in 0..data.len() {
             assert!(load(&data[..cut], opts(), &mut Collect::default()).is_err());
         }
+        // Any byte changed, the checksum left out: an error or a load,
+        // never a panic.
+        let unchecked = LoadOptions {
+            verify_checksum: false,
+            ..opts()
+        };
+        for at in 0..data.len() {
+            for flip in [0x01, 0x80, 0xFF] {
+                let mut bad = data.clone();
+                bad[at] ^= flip;
+                let _ = load(&bad, unchecked, &mut Collect::default());
+            }
+        }
     }
 }
