@@ -303,7 +303,16 @@ async fn full_sync(
         rdb.len()
     );
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data and loading the DB in memory");
-    if let Err(e) = install(shared, &rdb) {
+    // A running script may hold databases: load once none runs.
+    let gate = loop {
+        if let Some(entry) = shared.engine.gate.enter() {
+            break entry;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let installed = install(shared, &rdb);
+    drop(gate);
+    if let Err(e) = installed {
         // The data is gone: no partial resync may build on it.
         repl.synced_from(&crate::repl::random_id(), 0);
         return Err(e);
@@ -321,55 +330,21 @@ async fn full_sync(
     Ok(())
 }
 
-/// Loads keys into databases held for the whole load (clients wait, as
-/// Redis answers `-LOADING` meanwhile).
-struct Install {
-    dbs: Vec<crate::store::DbGuard>,
-    libraries: Vec<Bytes>,
-}
-
-impl crate::persist::rdb::file::Sink for Install {
-    fn library(&mut self, code: Bytes) -> Result<(), String> {
-        self.libraries.push(code);
-        Ok(())
-    }
-
-    fn key(&mut self, db: usize, item: crate::persist::snapshot::Item) -> Result<(), String> {
-        let Some(d) = self.dbs.get_mut(db) else {
-            return Err(format!(
-                "the primary's RDB has database {db}, beyond 'databases'"
-            ));
-        };
-        d.set(&item.key, item.value, false);
-        if let Some(at) = item.expire_at {
-            d.set_deadline(&item.key, at);
-        }
-        Ok(())
-    }
-}
-
-/// Replaces the keyspace and the function libraries with the RDB `rdb`.
-/// A refused file leaves the databases empty (as Redis, which flushed
-/// them first) and breaks the link, so that the sync starts over.
+/// Replaces the keyspace and the function libraries with the RDB `rdb`,
+/// every database held meanwhile (the caller holds the keyspace gate, so
+/// no script holds one). A refused file leaves the databases empty (as
+/// Redis, which flushed them first) and breaks the link, so that the sync
+/// starts over.
 fn install(shared: &Arc<Shared>, rdb: &[u8]) -> Result<(), String> {
-    let engine = &shared.engine;
-    let mut sink = Install {
-        dbs: (0..engine.store.len()).map(|i| engine.lock(i)).collect(),
-        libraries: Vec::new(),
-    };
-    for db in &mut sink.dbs {
-        drop(db.remove_all());
-    }
     let opts = crate::persist::rdb::file::LoadOptions {
         now_ms: crate::util::now_ms(),
         // A replica keeps expired keys until its primary deletes them.
         skip_expired: false,
         verify_checksum: true,
     };
-    let loaded = crate::persist::rdb::file::load(rdb, opts, &mut sink);
-    for db in sink.dbs.drain(..) {
-        engine.unlock(db);
-    }
+    let mut loader = crate::command::replay::KeyLoader::new(shared.clone(), true);
+    let loaded = crate::persist::rdb::file::load(rdb, opts, &mut loader);
+    drop(loader);
     let loaded = loaded.map_err(|e| {
         format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
     })?;
@@ -378,29 +353,6 @@ fn install(shared: &Arc<Shared>, rdb: &[u8]) -> Result<(), String> {
         loaded.keys_loaded,
         loaded.keys_expired
     );
-    // Functions through the command path (checked and compiled as a
-    // FUNCTION LOAD is).
-    let mut c = Client::internal(shared.clone());
-    c.is_master = true;
-    execute(
-        &mut c,
-        vec![
-            Bytes::from_static(b"FUNCTION"),
-            Bytes::from_static(b"FLUSH"),
-        ],
-    );
-    for code in sink.libraries {
-        execute(
-            &mut c,
-            vec![
-                Bytes::from_static(b"FUNCTION"),
-                Bytes::from_static(b"LOAD"),
-                Bytes::from_static(b"REPLACE"),
-                code,
-            ],
-        );
-    }
-    c.release();
     Ok(())
 }
 
