@@ -402,7 +402,7 @@ fn debug_runs_when_enabled_and_stops_active_expiry() {
     assert!(ask(&["DEBUG", "SLEEP", "0"]).is_ok());
     let err = ask(&["DEBUG", "ERROR", "MYCODE my text"]).expect_err("error");
     assert_eq!(err.code(), Some("MYCODE"));
-    let err = ask(&["DEBUG", "RELOAD"]).expect_err("unsupported");
+    let err = ask(&["DEBUG", "JMAP"]).expect_err("unsupported");
     assert!(err.to_string().contains("not supported by herald"), "{err}");
     // Without active expiry a key nobody reads stays until it is read.
     assert!(ask(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).is_ok());

@@ -138,7 +138,7 @@ fn redis_cli_stat_reads_real_figures() {
 fn slowlog_records_duration_client_and_name() {
     let s = common::herald();
     let mut con = connect(&s);
-    many_keys(&mut con, 50_000);
+    many_keys(&mut con, 200_000);
     common::config_set(&mut con, "slowlog-log-slower-than", "1000");
     let _: () = redis::cmd("SLOWLOG")
         .arg("RESET")
@@ -187,7 +187,7 @@ fn slowlog_records_duration_client_and_name() {
 fn latency_monitor_records_slow_commands() {
     let s = common::herald();
     let mut con = connect(&s);
-    many_keys(&mut con, 50_000);
+    many_keys(&mut con, 200_000);
     common::config_set(&mut con, "latency-monitor-threshold", "1");
     let _: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("keys");
     let latest: Vec<(String, i64, i64, i64)> = redis::cmd("LATENCY")

@@ -1,0 +1,77 @@
+"""bench/stall_probe.py PORT KEYS COMMAND: how long one snapshot stops clients.
+
+Loads KEYS small strings (pipelined MSET), then sends COMMAND (BGSAVE or
+BGREWRITEAOF) while a second connection runs GET in a loop, until INFO
+persistence says the save or rewrite is over. Prints one JSON line: the
+worst GET round trip before the command (baseline) and while it ran, in ms.
+Used by bench/stall.sh; standard library only.
+"""
+
+import json
+import socket
+import sys
+import threading
+import time
+
+
+def send(sock, *args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    sock.sendall(b"".join(out))
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    return s, s.makefile("rb")
+
+
+def read_reply(f):
+    line = f.readline()
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return f.read(n + 2)[:-2] if n >= 0 else None
+    return line
+
+
+def main():
+    port, keys, command = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
+    s, f = connect(port)
+    for base in range(0, keys, 1000):
+        args = [b"MSET"]
+        for i in range(base, min(keys, base + 1000)):
+            args += [b"key:%d" % i, b"value:%d" % i]
+        send(s, *args)
+    for _ in range(0, keys, 1000):
+        read_reply(f)
+    g, gf = connect(port)
+    worst = [0.0]
+    stop = threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            t = time.perf_counter()
+            send(g, b"GET", b"key:1")
+            read_reply(gf)
+            worst[0] = max(worst[0], time.perf_counter() - t)
+
+    th = threading.Thread(target=probe)
+    th.start()
+    time.sleep(0.5)
+    baseline, worst[0] = worst[0], 0.0
+    send(s, command)
+    read_reply(f)
+    while True:
+        send(s, b"INFO", b"persistence")
+        info = read_reply(f) or b""
+        if b"rdb_bgsave_in_progress:0" in info and b"aof_rewrite_in_progress:0" in info:
+            break
+        time.sleep(0.02)
+    time.sleep(0.2)
+    stop.set()
+    th.join()
+    print(json.dumps({"baseline_ms": round(baseline * 1000, 2), "worst_ms": round(worst[0] * 1000, 2)}))
+
+
+if __name__ == "__main__":
+    main()
