@@ -1017,6 +1017,18 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The primary `replicaof` names (`None`: this server is a primary).
+    pub fn replica_of(&self) -> Option<(String, u16)> {
+        match self.raw("replicaof") {
+            Some(Value::ReplicaOf(Some((host, port)))) => {
+                Some((host.clone(), u16::try_from(*port).ok()?))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Turns `--name value ...` arguments into config lines, exactly as
 /// redis-server's `main` does (values quoted with `sdscatrepr`). `offset` is
 /// the index of `args[0]` among all `total` arguments.

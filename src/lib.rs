@@ -69,6 +69,8 @@ pub(crate) mod engine;
 pub(crate) mod net;
 pub(crate) mod observe;
 pub(crate) mod pubsub;
+pub(crate) mod repl;
+pub(crate) mod replica;
 pub(crate) mod scripting;
 pub(crate) mod state;
 pub(crate) mod store;

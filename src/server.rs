@@ -319,7 +319,38 @@ async fn serve(
             .sample(commands, &sh.stats.net, &sh.clients, keyspace)
     }));
     // The AOF's scheduled and automatic rewrites (see persist).
-    tokio::spawn(every(weak, Duration::from_secs(1), crate::persist::tick));
+    tokio::spawn(every(
+        weak.clone(),
+        Duration::from_secs(1),
+        crate::persist::tick,
+    ));
+    // Replication: PING to the replicas every repl-ping-replica-period
+    // seconds, the backlog freed after repl-backlog-ttl without replicas.
+    let mut ticks = 0u64;
+    tokio::spawn(every(weak, Duration::from_secs(1), move |sh| {
+        ticks += 1;
+        let (period, ttl) = {
+            let cfg = sh.config.read();
+            let num = |k: &str| cfg.value(k).and_then(|v| v.parse::<u64>().ok());
+            (
+                num("repl-ping-replica-period").unwrap_or(10).max(1),
+                num("repl-backlog-ttl").unwrap_or(3600),
+            )
+        };
+        let repl = &sh.engine.repl;
+        if ticks.is_multiple_of(period) && !repl.is_replica() {
+            repl.feed_ping();
+        }
+        repl.expire_backlog(ttl);
+        sh.refresh_good_replicas();
+    }));
+    // The link to a primary, while REPLICAOF (or replicaof) names one.
+    let primary = shared.config.read().replica_of();
+    if let Some((host, port)) = primary {
+        shared.engine.repl.become_replica(host.clone(), port);
+        let _ = shared.engine.repl.target.send_replace(Some((host, port)));
+    }
+    tokio::spawn(crate::replica::run(shared.clone()));
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(plain_listeners(listeners, shared.clone())));
     if let Some((tls_listeners, cfg)) = tls {

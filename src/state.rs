@@ -137,18 +137,33 @@ pub struct Shared {
     replicas_short: std::sync::atomic::AtomicBool,
 }
 
-/// Redis's `checkGoodReplicasStatus` for the configuration: writes are
-/// refused while `min-replicas-to-write` (with a non-zero
-/// `min-replicas-max-lag`) exceeds the good replicas, and herald has no
-/// replica connected, so any such setting refuses them, as a Redis
-/// primary whose replicas are all gone.
-fn replicas_short(cfg: &Config) -> bool {
+/// Redis's `checkGoodReplicasStatus`: writes are refused while
+/// `min-replicas-to-write` (with a non-zero `min-replicas-max-lag`)
+/// exceeds the replicas online whose last acknowledgement is at most
+/// `min-replicas-max-lag` seconds old.
+fn replicas_short(cfg: &Config, repl: &crate::repl::Repl) -> bool {
     let number = |name: &str| {
         cfg.value(name)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    number("min-replicas-to-write") > 0 && number("min-replicas-max-lag") > 0
+    let (wanted, max_lag) = (
+        number("min-replicas-to-write"),
+        number("min-replicas-max-lag"),
+    );
+    if wanted == 0 || max_lag == 0 {
+        return false;
+    }
+    let now = crate::util::now_ms();
+    let good = repl
+        .replicas()
+        .iter()
+        .filter(|r| {
+            r.online.load(Ordering::Relaxed)
+                && now.saturating_sub(r.ack_ms.load(Ordering::Relaxed)) / 1000 <= max_lag
+        })
+        .count() as u64;
+    good < wanted
 }
 
 impl Shared {
@@ -168,7 +183,7 @@ impl Shared {
         let clients = engine.tracking.clients().clone();
         let scripting = crate::scripting::Scripting::new(engine.gate.clone());
         scripting.configure(&config);
-        let short = replicas_short(&config);
+        let short = replicas_short(&config, &engine.repl);
         Arc::new(Shared {
             replicas_short: std::sync::atomic::AtomicBool::new(short),
             command_names: config.command_names.clone(),
@@ -201,7 +216,14 @@ impl Shared {
         self.observe.configure(&cfg);
         self.scripting.configure(&cfg);
         self.replicas_short
-            .store(replicas_short(&cfg), Ordering::Relaxed);
+            .store(replicas_short(&cfg, &self.engine.repl), Ordering::Relaxed);
+    }
+
+    /// Recounts the good replicas for `min-replicas-to-write` (every
+    /// second, as Redis's replication cron, and when replicas come and go).
+    pub fn refresh_good_replicas(&self) {
+        let short = replicas_short(&self.config.read(), &self.engine.repl);
+        self.replicas_short.store(short, Ordering::Relaxed);
     }
 
     /// Writes are refused with `-NOREPLICAS` (see [`replicas_short`]).

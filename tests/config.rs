@@ -322,7 +322,6 @@ fn logfile_and_pidfile_are_written() {
 fn settings_herald_lacks_stop_start_up() {
     for args in [
         &["--daemonize", "yes"][..],
-        &["--replicaof", "127.0.0.1 6379"],
         &["--syslog-enabled", "yes"],
         &["--loadmodule", "/x.so"],
     ] {

@@ -151,6 +151,19 @@ pub struct Client {
     /// The running command's argument bytes (CLIENT LIST's `argv-mem`
     /// for this client, Redis's `argv_len_sum`).
     pub argv_mem: usize,
+    /// `REPLCONF listening-port` / `ip-address` / `capa psync2`, kept for
+    /// the PSYNC that follows.
+    pub repl_port: u16,
+    pub repl_ip: Option<String>,
+    pub repl_psync2: bool,
+    /// This connection is a replica of the server (after SYNC / PSYNC):
+    /// its outbox carries the replication stream.
+    pub replica: Option<Arc<crate::repl::Replica>>,
+    /// A WAIT in progress (see `command::replication`).
+    pub waiting: Option<super::replication::Waiting>,
+    /// This client applies the primary's stream on a replica: its writes
+    /// pass `replica-read-only`.
+    pub is_master: bool,
 }
 
 impl Client {
@@ -198,6 +211,12 @@ impl Client {
             tracking: Default::default(),
             batch_qbuf: (0, 0),
             argv_mem: 0,
+            repl_port: 0,
+            repl_ip: None,
+            repl_psync2: false,
+            replica: None,
+            waiting: None,
+            is_master: false,
         };
         crate::command::auth::set_default_auth(&mut c);
         c
@@ -408,7 +427,13 @@ impl Client {
     /// Puts the client in the output-limit class its subscriptions call for
     /// (after any (un)subscription).
     pub fn sync_class(&self) {
-        let class = if self.subscription_count() > 0 {
+        let class = if self
+            .replica
+            .as_ref()
+            .is_some_and(|r| r.online.load(Relaxed))
+        {
+            ClientClass::Replica
+        } else if self.subscription_count() > 0 {
             ClientClass::PubSub
         } else {
             ClientClass::Normal
@@ -440,6 +465,7 @@ impl Client {
     /// client list.
     pub fn release(&mut self) {
         super::transactions::client_gone(self);
+        super::replication::client_gone(self);
         if self.monitor {
             self.shared.observe.monitors.remove(self.handle.id);
         }
@@ -487,13 +513,21 @@ impl Session for Client {
             && self.blocked.is_none()
             && self.postponed.is_none()
             && self.script.is_none()
+            && self.waiting.is_none()
     }
 
     fn is_suspended(&self) -> bool {
-        self.blocked.is_some() || self.postponed.is_some() || self.script.is_some()
+        self.blocked.is_some()
+            || self.postponed.is_some()
+            || self.script.is_some()
+            || self.waiting.is_some()
     }
 
     async fn resumed(&mut self) {
+        if let Some(w) = &self.waiting {
+            let deadline = w.deadline;
+            return super::replication::wait_changed(&self.shared.engine.repl, deadline).await;
+        }
         if let Some(script) = &self.script {
             let ended = script.notify.notified();
             tokio::pin!(ended);
@@ -545,6 +579,9 @@ impl Session for Client {
     }
 
     fn resume(&mut self) -> bool {
+        if self.waiting.is_some() {
+            return super::replication::settle_wait(self);
+        }
         if let Some(script) = &self.script {
             let Some(done) = script.take() else {
                 return false;

@@ -343,6 +343,12 @@ pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
     if m.monitor {
         flags.push('O');
     }
+    if h.class() == crate::net::limits::ClientClass::Replica {
+        flags.push('S');
+    }
+    if m.master {
+        flags.push('M');
+    }
     if pubsub {
         flags.push('P');
     }
@@ -407,15 +413,15 @@ fn client_info(c: &mut Client, _args: &[Bytes]) {
 fn client_type_matches(h: &ClientHandle, ty: &[u8]) -> Option<bool> {
     let m = h.meta.lock();
     let pubsub = m.sub + m.psub + m.ssub > 0;
+    let replica = h.class() == crate::net::limits::ClientClass::Replica;
     if ty.eq_ignore_ascii_case(b"normal") {
-        Some(!pubsub)
+        Some(!pubsub && !replica && !m.master)
     } else if ty.eq_ignore_ascii_case(b"pubsub") {
         Some(pubsub)
-    } else if ty.eq_ignore_ascii_case(b"master")
-        || ty.eq_ignore_ascii_case(b"replica")
-        || ty.eq_ignore_ascii_case(b"slave")
-    {
-        Some(false)
+    } else if ty.eq_ignore_ascii_case(b"master") {
+        Some(m.master)
+    } else if ty.eq_ignore_ascii_case(b"replica") || ty.eq_ignore_ascii_case(b"slave") {
+        Some(replica)
     } else {
         None
     }

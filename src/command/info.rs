@@ -202,6 +202,7 @@ pub fn stats(c: &Client, s: &mut String) {
     let tracking = sh.engine.tracking.stats();
     let ps = &sh.engine.pubsub;
     let rates = sh.observe.rates();
+    let repl = &sh.engine.repl;
     let kbps = |b: u64| format!("{:.2}", b as f64 / 1024.0);
     lines(
         s,
@@ -237,9 +238,15 @@ pub fn stats(c: &Client, s: &mut String) {
                 "rejected_connections",
                 st.net.rejected_connections.load(Relaxed).to_string(),
             ),
-            ("sync_full", "0".into()),
-            ("sync_partial_ok", "0".into()),
-            ("sync_partial_err", "0".into()),
+            ("sync_full", repl.sync_full.load(Relaxed).to_string()),
+            (
+                "sync_partial_ok",
+                repl.sync_partial_ok.load(Relaxed).to_string(),
+            ),
+            (
+                "sync_partial_err",
+                repl.sync_partial_err.load(Relaxed).to_string(),
+            ),
             ("expired_keys", db_sum(c, |d| d.expired_keys).to_string()),
             ("expired_stale_perc", "0.00".into()),
             ("expired_time_cap_reached_count", "0".into()),

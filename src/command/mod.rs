@@ -52,6 +52,7 @@ pub mod object;
 pub mod observe;
 pub mod pubsub;
 pub mod replay;
+pub mod replication;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -312,6 +313,7 @@ pub static TABLE: &[Spec] = &[
     pubsub_cmd("ping", -1, connection::ping),
     dcmd("psetex", 4, strings::psetex),
     pubsub_cmd("psubscribe", -2, pubsub::psubscribe),
+    cmd("psync", -3, replication::psync),
     dcmd("pttl", 2, keys::pttl),
     cmd("publish", 3, pubsub::publish),
     container("pubsub", -2, no_subcommand, pubsub::PUBSUB_SUBCOMMANDS),
@@ -322,9 +324,12 @@ pub static TABLE: &[Spec] = &[
     cmd("readwrite", 1, cluster::disabled),
     dcmd("rename", 3, keys::rename),
     dcmd("renamenx", 3, keys::renamenx),
+    cmd("replconf", -1, replication::replconf),
+    cmd("replicaof", 3, replication::replicaof),
     pubsub_cmd("reset", 1, connection::reset),
     dcmd("restore", -4, dump::restore),
     dcmd("restore-asking", -4, dump::restore),
+    cmd("role", 1, replication::role),
     dcmd("rpop", -2, lists::rpop),
     dcmd("rpoplpush", 3, lists::rpoplpush),
     dcmd("rpush", -3, lists::rpush),
@@ -347,6 +352,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("sintercard", -3, sets::sintercard),
     dcmd("sinterstore", -3, sets::sinterstore),
     dcmd("sismember", 3, sets::sismember),
+    cmd("slaveof", 3, replication::replicaof),
     container("slowlog", -2, no_subcommand, observe::SLOWLOG_SUBCOMMANDS),
     dcmd("smembers", 2, sets::smembers),
     dcmd("smismember", -3, sets::smismember),
@@ -366,6 +372,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("sunionstore", -3, sets::sunionstore),
     pubsub_cmd("sunsubscribe", -1, pubsub::sunsubscribe),
     cmd("swapdb", 3, keys::swapdb),
+    cmd("sync", 1, replication::sync),
     cmd("time", 1, server::time),
     dcmd("touch", -2, object::touch),
     dcmd("ttl", 2, keys::ttl),
@@ -373,6 +380,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("unlink", -2, keys::del),
     pubsub_cmd("unsubscribe", -1, pubsub::unsubscribe),
     cmd("unwatch", 1, transactions::unwatch),
+    cmd("wait", 3, replication::wait),
     cmd("watch", -2, transactions::watch),
     dcmd("xack", -4, streams::xack),
     dcmd("xadd", -5, streams::xadd),
@@ -698,6 +706,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         .load(Ordering::Relaxed)
         != 0
         && c.handle.id != INTERNAL_ID
+        && !ignores_maxmemory(c)
         && !evict(c)
         && rejects_on_oom(c, spec, &fullname)
     {
@@ -727,6 +736,23 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     }
     if c.shared.replicas_short() && is_write_command(c, &fullname) {
         return reject_cmd(c, spec, ERR_NOREPLICAS, is_exec);
+    }
+    // A read-only replica takes writes from its primary only.
+    if c.shared.engine.repl.is_replica()
+        && !c.is_master
+        && is_write_command(c, &fullname)
+        && c.shared.config.read().value("replica-read-only").as_deref() != Some("no")
+    {
+        return reject_cmd(c, spec, replication::ERR_READONLY, is_exec);
+    }
+    // A replica whose link is down answers only `stale` commands while
+    // replica-serve-stale-data is no.
+    if c.shared.engine.repl.is_replica()
+        && !c.is_master
+        && replication::serves_no_stale_data(c)
+        && !crate::catalog::flags(&fullname).is_some_and(|f| f.contains(&"stale"))
+    {
+        return reject_cmd(c, spec, replication::ERR_MASTERDOWN, is_exec);
     }
     if c.in_resp2_pubsub() && !spec.pubsub_ok {
         return reject_cmd(
@@ -780,6 +806,18 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     c.failed = false;
     run_spec(c, spec, args);
     observe::after_command(c, spec, args);
+}
+
+/// A replica leaves eviction to its primary (`replica-ignore-maxmemory
+/// yes`, Redis's default): it neither evicts nor refuses with -OOM.
+fn ignores_maxmemory(c: &Client) -> bool {
+    c.shared.engine.repl.is_replica()
+        && c.shared
+            .config
+            .read()
+            .value("replica-ignore-maxmemory")
+            .as_deref()
+            != Some("no")
 }
 
 /// Evicts keys as `maxmemory` asks (see `Engine::evict`); false if
@@ -952,6 +990,7 @@ fn with_db_recording<R>(
     let now = c.command_time_ms();
     let mut db = c.shared.engine.acquire_at(&mut c.tx.locks, c.db, now);
     db.origin = c.tracking.origin(c.handle.id);
+    db.from_primary = c.is_master;
     let r = f(c, &mut db);
     let off = c.shared.engine.release(&mut c.tx.locks, db, args);
     c.durable_at = c.durable_at.max(off);
@@ -964,6 +1003,7 @@ fn with_db_recording<R>(
 pub fn take_db(c: &mut Client, i: usize) -> Access {
     let mut db = c.shared.engine.acquire(&mut c.tx.locks, i);
     db.origin = c.tracking.origin(c.handle.id);
+    db.from_primary = c.is_master;
     db
 }
 

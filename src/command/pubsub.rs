@@ -42,7 +42,18 @@ pub fn publish(c: &mut Client, args: &[Bytes]) {
         .engine
         .pubsub
         .publish_from(&args[1], &args[2], &mut c.pressure);
+    propagate(c, args);
     c.reply(Frame::Integer(n as i64));
+}
+
+/// PUBLISH and SPUBLISH go to the replicas (not the AOF), as Redis's
+/// `forceCommandPropagation(c, PROPAGATE_REPL)`, so that subscribers on
+/// replicas get the messages too.
+fn propagate(c: &Client, args: &[Bytes]) {
+    let repl = &c.shared.engine.repl;
+    if repl.feeding() {
+        repl.feed([(c.db, args)], false);
+    }
 }
 
 /// SPUBLISH shardchannel message.
@@ -55,6 +66,7 @@ pub fn spublish(c: &mut Client, args: &[Bytes]) {
         .engine
         .pubsub
         .spublish(&args[1], &args[2], &mut c.pressure);
+    propagate(c, args);
     c.reply(Frame::Integer(n as i64));
 }
 

@@ -470,7 +470,7 @@ fn info_section(c: &Client, name: &str) -> Option<String> {
             );
         }
         "replication" => {
-            s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n");
+            super::replication::info(c, &mut s);
         }
         "cpu" => super::info::cpu(&mut s),
         "modules" => s.push_str("# Modules\r\n"),

@@ -11,8 +11,6 @@
 pub(super) const REFUSABLE: &[&str] = &[
     "daemonize",
     "supervised",
-    "replicaof",
-    "slaveof",
     "cluster-enabled",
     "unixsocket",
     "syslog-enabled",
@@ -46,7 +44,6 @@ pub(super) fn refusal(name: &str, value: &str) -> Option<&'static str> {
         "supervised" if value == "auto" && supervisor_detected() => {
             "a supervisor was detected (NOTIFY_SOCKET or UPSTART_JOB) and herald cannot notify it: use supervised no (systemd: Type=simple)"
         }
-        "replicaof" if set => "herald has no replication",
         "cluster-enabled" if value == "yes" => "herald has no cluster mode",
         "unixsocket" if set => "herald listens on TCP only (no Unix socket)",
         "syslog-enabled" if value == "yes" => {

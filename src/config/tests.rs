@@ -806,8 +806,6 @@ fn values_without_their_effect_are_refused_defaults_are_not() {
     for line in [
         "daemonize yes",
         "supervised systemd",
-        "replicaof 10.0.0.1 6379",
-        "slaveof 10.0.0.1 6379",
         "cluster-enabled yes",
         "unixsocket /tmp/herald.sock",
         "syslog-enabled yes",

@@ -51,6 +51,7 @@ use crate::config::notify;
 use crate::config::Config;
 use crate::persist::aof::Aof;
 use crate::pubsub::PubSub;
+use crate::repl::Repl;
 use crate::store::{Db, DbGuard, Store};
 use crate::tracking::Tracking;
 use blocking::{Waiter, Waiters};
@@ -64,6 +65,9 @@ pub struct Engine {
     /// The append-only file writer, fed from the propagation record (idle
     /// while `appendonly no`).
     pub aof: Arc<Aof>,
+    /// The replication stream, backlog and replicas, fed from the same
+    /// record as the AOF (idle until a replica attaches).
+    pub repl: Arc<Repl>,
     /// Clients blocked on keys, one set of queues per database.
     waiters: Vec<Mutex<Waiters>>,
     /// `notify-keyspace-events` as flags, parsed once per change.
@@ -96,6 +100,7 @@ impl Engine {
             store,
             pubsub: PubSub::default(),
             aof: Arc::default(),
+            repl: Arc::default(),
             waiters,
             notify: AtomicU32::new(0),
             gate: Arc::default(),
@@ -113,6 +118,11 @@ impl Engine {
         self.notify.store(flags, Relaxed);
         self.store.configure(cfg);
         self.aof.set_policy(cfg.appendfsync);
+        let backlog = cfg
+            .value("repl-backlog-size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1 << 20);
+        self.repl.set_backlog_size(backlog);
         let max_keys = cfg
             .value("tracking-table-max-keys")
             .and_then(|v| v.parse().ok())
@@ -144,8 +154,11 @@ impl Engine {
     pub fn lock_at(&self, i: usize, now: Option<u64>) -> DbGuard {
         let mut g = self.store.lock_at(i, now);
         g.notify_flags = self.notify.load(Relaxed);
-        g.expiry_held = g.now < self.expiry_held_until.load(Relaxed);
-        g.propagating = self.aof.enabled();
+        // A replica never expires keys itself: expired keys read as
+        // missing until the primary's DEL removes them.
+        g.expiry_held = g.now < self.expiry_held_until.load(Relaxed) || self.repl.is_replica();
+        g.propagating = self.aof.enabled() || self.repl.feeding();
+        g.from_primary = false;
         g.origin = 0;
         g
     }
@@ -195,13 +208,17 @@ impl Engine {
         }
     }
 
-    /// Appends the propagation record of `db` to the AOF; returns the
-    /// offset it ends at (0 if there was nothing).
+    /// Appends the propagation record of `db` to the AOF and the
+    /// replication stream; returns the AOF offset it ends at (0 if there
+    /// was nothing).
     fn propagate(&self, db: &mut Db) -> u64 {
         if db.prop.is_empty() {
             return 0;
         }
         let i = db.index;
+        if self.repl.feeding() {
+            self.repl.feed(db.prop.iter().map(|c| (i, &c[..])), false);
+        }
         let off = self.aof.append(db.prop.iter().map(|c| (i, &c[..])), false);
         db.prop.clear();
         off
@@ -281,6 +298,10 @@ impl Engine {
         let mut durable_at = 0;
         if !locks.effects.is_empty() {
             let effects = std::mem::take(&mut locks.effects);
+            if self.repl.feeding() {
+                self.repl
+                    .feed(effects.iter().map(|(i, cmd)| (*i, &cmd[..])), true);
+            }
             durable_at = self
                 .aof
                 .append(effects.iter().map(|(i, cmd)| (*i, &cmd[..])), true);

@@ -191,6 +191,9 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// In MONITOR mode (flag `O`).
     pub monitor: bool,
+    /// The link to this server's primary (flag `M`, CLIENT KILL TYPE
+    /// master).
+    pub master: bool,
 }
 
 /// A client as seen from outside its own connection task.
@@ -524,10 +527,10 @@ impl ClientHandle {
     /// The limit class in force.
     #[inline]
     pub fn class(&self) -> ClientClass {
-        if self.class.load(Ordering::Relaxed) == ClientClass::PubSub as u8 {
-            ClientClass::PubSub
-        } else {
-            ClientClass::Normal
+        match self.class.load(Ordering::Relaxed) {
+            c if c == ClientClass::PubSub as u8 => ClientClass::PubSub,
+            c if c == ClientClass::Replica as u8 => ClientClass::Replica,
+            _ => ClientClass::Normal,
         }
     }
 

@@ -24,6 +24,8 @@ pub enum ClientClass {
     Normal = 0,
     /// Clients with at least one subscription (`pubsub`).
     PubSub = 1,
+    /// Replicas attached to this server (`replica`).
+    Replica = 2,
 }
 
 /// One class's limits, in bytes and seconds (0 = no limit).
@@ -45,7 +47,7 @@ impl ClassLimits {
 /// The limits every connection obeys, kept in step with the configuration.
 #[derive(Debug, Default)]
 pub struct Limits {
-    classes: [ClassLimits; 2],
+    classes: [ClassLimits; 3],
     /// `client-query-buffer-limit`: most unparsed request bytes a client may
     /// have buffered.
     pub query_buffer: AtomicUsize,
@@ -80,6 +82,8 @@ impl Limits {
     pub fn update(&self, config: &Config) {
         self.classes[ClientClass::Normal as usize].store(&config.client_output_buffer_limit.normal);
         self.classes[ClientClass::PubSub as usize].store(&config.client_output_buffer_limit.pubsub);
+        self.classes[ClientClass::Replica as usize]
+            .store(&config.client_output_buffer_limit.replica);
         self.query_buffer
             .store(config.client_query_buffer_limit, Relaxed);
         self.coalesce_us.store(config.pubsub_coalesce_us, Relaxed);

@@ -212,6 +212,10 @@ pub struct Db {
     /// locking): they read as missing but stay, uncounted, until expiry
     /// resumes (see `Engine::hold_expiry`).
     pub expiry_held: bool,
+    /// The running command comes from this server's primary: on a replica
+    /// (where expiry is held) it removes the expired keys it meets, so
+    /// that the primary's DEL of an expired key frees it.
+    pub from_primary: bool,
     /// Lookups by [`Db::get`] that found / did not find their key (INFO
     /// stats `keyspace_hits` / `keyspace_misses`).
     pub hits: u64,
@@ -270,6 +274,7 @@ impl Db {
             used: 0,
             expired_keys: 0,
             expiry_held: false,
+            from_primary: false,
             hits: 0,
             misses: 0,
             lfu: None,
@@ -333,7 +338,7 @@ impl Db {
         if !self.is_expired(key) {
             return false;
         }
-        if self.expiry_held {
+        if self.expiry_held && !self.from_primary {
             return true;
         }
         self.remove(key);

@@ -1,0 +1,516 @@
+//! Replication commands as redis-server 7.0 answers them: the primary's
+//! side of the protocol (REPLCONF, SYNC, PSYNC: full resync with an RDB
+//! snapshot or partial resync from the backlog), WAIT, ROLE, REPLICAOF /
+//! SLAVEOF, and the `# Replication` section of INFO.
+//!
+//! The stream itself and the backlog are `repl`'s; the replica side's
+//! link (connecting to a primary, loading its RDB, applying its stream)
+//! runs in `replica`, started by REPLICAOF through `Repl::target`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{parse_i64, Client, ReplyMode, ERR_NOT_INTEGER, ERR_SYNTAX};
+use crate::protocol::Frame;
+use crate::repl::{LinkState, Replica};
+
+/// Redis's error for writes on a read-only replica.
+pub const ERR_READONLY: &str = "READONLY You can't write against a read only replica.";
+
+/// Redis's error for commands on a replica whose link is down while
+/// `replica-serve-stale-data` is no.
+pub const ERR_MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// True when a replica must refuse non-`stale` commands: its link to the
+/// primary is not streaming and `replica-serve-stale-data` is no.
+pub fn serves_no_stale_data(c: &Client) -> bool {
+    let down = c
+        .shared
+        .engine
+        .repl
+        .master
+        .lock()
+        .as_ref()
+        .is_some_and(|m| m.state != LinkState::Connected);
+    down && c
+        .shared
+        .config
+        .read()
+        .value("replica-serve-stale-data")
+        .as_deref()
+        == Some("no")
+}
+
+/// A WAIT in progress: the connection is suspended until enough replicas
+/// acknowledged `offset` or the deadline passes.
+#[derive(Debug)]
+pub struct Waiting {
+    /// Stream offset the replicas must reach.
+    pub offset: u64,
+    /// Replicas asked for.
+    pub replicas: usize,
+    /// When to give up (`None`: never, WAIT with timeout 0).
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+/// REPLCONF option value ...
+pub fn replconf(c: &mut Client, args: &[Bytes]) {
+    if args.len().is_multiple_of(2) {
+        return c.error(ERR_SYNTAX);
+    }
+    for pair in args[1..].chunks(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if opt.eq_ignore_ascii_case(b"listening-port") {
+            let Some(port) = parse_i64(val) else {
+                return c.error(ERR_NOT_INTEGER);
+            };
+            c.repl_port = port.clamp(0, 65535) as u16;
+        } else if opt.eq_ignore_ascii_case(b"ip-address") {
+            if val.len() >= 46 {
+                let v = String::from_utf8_lossy(val);
+                return c.error(format!(
+                    "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    v.len()
+                ));
+            }
+            c.repl_ip = Some(String::from_utf8_lossy(val).into_owned());
+        } else if opt.eq_ignore_ascii_case(b"capa") {
+            if val.eq_ignore_ascii_case(b"psync2") {
+                c.repl_psync2 = true;
+            }
+        } else if opt.eq_ignore_ascii_case(b"ack") {
+            // An acknowledgement from a replica: no reply.
+            let Some(link) = &c.replica else {
+                return;
+            };
+            if let Some(off) = parse_i64(val) {
+                let off = off.max(0) as u64;
+                if off > link.ack_offset.load(Relaxed) {
+                    link.ack_offset.store(off, Relaxed);
+                }
+                link.ack_ms.store(crate::util::now_ms(), Relaxed);
+                c.shared.engine.repl.acked.notify_waiters();
+                if !c.shared.replicas_short() {
+                    return;
+                }
+                c.shared.refresh_good_replicas();
+            }
+            return;
+        } else if opt.eq_ignore_ascii_case(b"getack") {
+            // Answered by the replica link itself when the primary asks.
+            return;
+        } else if opt.eq_ignore_ascii_case(b"rdb-only") {
+            if !(val.as_ref() == b"0" || val.as_ref() == b"1") {
+                return c.error(ERR_SYNTAX);
+            }
+        } else {
+            return c.error(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            ));
+        }
+    }
+    c.reply(Frame::ok());
+}
+
+/// SYNC: a full resync without the `+FULLRESYNC` line (the old protocol).
+pub fn sync(c: &mut Client, _args: &[Bytes]) {
+    start_sync(c, None);
+}
+
+/// PSYNC replid offset
+pub fn psync(c: &mut Client, args: &[Bytes]) {
+    let id = String::from_utf8_lossy(&args[1]).into_owned();
+    let offset = parse_i64(&args[2]).unwrap_or(-1);
+    start_sync(c, Some((id, offset)));
+}
+
+fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
+    if c.replica.is_some() {
+        return;
+    }
+    let repl = c.shared.engine.repl.clone();
+    if repl.is_replica() {
+        let connected = repl
+            .master
+            .lock()
+            .as_ref()
+            .is_some_and(|m| m.state == LinkState::Connected);
+        if !connected {
+            return c.error("NOMASTERLINK Can't SYNC while not connected with my master");
+        }
+    }
+    if c.handle.pending_bytes() > 0 {
+        return c.error("ERR SYNC and PSYNC are invalid with pending output");
+    }
+    // Replies queued so far go first; from here the stream owns the outbox.
+    c.queue_replies();
+    let link = Arc::new(Replica::new(c.handle.clone()));
+    link.port.store(c.repl_port, Relaxed);
+    *link.ip.lock() = c.repl_ip.clone();
+    c.replica = Some(link.clone());
+    c.reply_mode = ReplyMode::Off;
+    if let Some((id, offset)) = &psync {
+        if repl.try_partial(id, *offset, &link, c.repl_psync2) {
+            repl.sync_partial_ok.fetch_add(1, Relaxed);
+            tracing::info!(
+                "Partial resynchronization request from {} accepted, sending {} bytes of backlog",
+                c.handle.addr,
+                repl.offset().saturating_sub((*offset - 1).max(0) as u64)
+            );
+            return;
+        }
+        if id != "?" {
+            repl.sync_partial_err.fetch_add(1, Relaxed);
+        }
+    }
+    repl.sync_full.fetch_add(1, Relaxed);
+    full_resync(c, &link, psync.is_some());
+}
+
+/// A full resync of `link`: snapshot every database with the stream
+/// offset it matches, `+FULLRESYNC <replid> <offset>` (PSYNC only), then
+/// the RDB (made on a thread of its own), then the stream from that offset.
+fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
+    let shared = c.shared.clone();
+    let repl = shared.engine.repl.clone();
+    let mut cut = (String::new(), 0u64);
+    // The snapshot and the offset the replica's stream starts from are
+    // taken with every database held: they agree.
+    let snap = crate::persist::snapshot::take(&*shared, || {
+        cut = repl.attach_full(link);
+        Ok::<(), ()>(())
+    });
+    let Ok(snap) = snap else {
+        return c.handle.kill();
+    };
+    let (replid, offset) = cut;
+    tracing::info!(
+        "Replica {} asks for synchronization; full resync with replid {replid} offset {offset}",
+        c.handle.addr
+    );
+    if announce {
+        link.handle
+            .push(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
+    }
+    let mut enc = super::dump::encoding(c);
+    enc.checksum = c.shared.config.read().value("rdbchecksum").as_deref() != Some("no");
+    let link = link.clone();
+    let spawned = std::thread::Builder::new()
+        .name("herald-repl-rdb".into())
+        .spawn(move || {
+            let aux = crate::persist::rdb::file::Aux {
+                used_mem: shared.engine.store.used_memory_total() as u64,
+                repl: Some((replid, offset as i64, 0)),
+                aof_base: false,
+            };
+            let mut rdb = Vec::new();
+            if let Err(e) = crate::persist::rdb::file::write(&mut rdb, &snap, &enc, &aux) {
+                tracing::warn!("Can't make the RDB for replica {}: {e}", link.handle.addr);
+                return link.handle.kill();
+            }
+            drop(snap);
+            // The RDB goes out before the stream collected meanwhile, and
+            // is not counted against the replica's limits (Redis sends it
+            // apart from the output buffer): the replica goes online once
+            // its socket took it.
+            link.handle.push(Bytes::from(format!("${}\r\n", rdb.len())));
+            link.handle.push(Bytes::from(rdb));
+            let timeout = Duration::from_secs(
+                shared
+                    .config
+                    .read()
+                    .value("repl-timeout")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60),
+            );
+            let (mut left, mut moved) = (usize::MAX, std::time::Instant::now());
+            while link.handle.pending_bytes() > 0 && !link.handle.is_killed() {
+                let now_left = link.handle.pending_bytes();
+                if now_left < left {
+                    (left, moved) = (now_left, std::time::Instant::now());
+                } else if moved.elapsed() > timeout {
+                    tracing::warn!(
+                        "Disconnecting timedout replica (full sync): {}",
+                        link.handle.addr
+                    );
+                    return link.handle.kill();
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            shared.engine.repl.go_online(&link);
+            tracing::info!(
+                "Synchronization with replica {} succeeded",
+                link.handle.addr
+            );
+        });
+    if spawned.is_err() {
+        c.handle.kill();
+    }
+}
+
+/// The connection of a replica closed.
+pub fn client_gone(c: &mut Client) {
+    if let Some(link) = c.replica.take() {
+        c.shared.engine.repl.detach(link.handle.id);
+        c.shared.refresh_good_replicas();
+        tracing::info!("Connection with replica {} lost.", c.handle.addr);
+    }
+}
+
+/// WAIT numreplicas timeout
+pub fn wait(c: &mut Client, args: &[Bytes]) {
+    let repl = c.shared.engine.repl.clone();
+    if repl.is_replica() {
+        return c.error(
+            "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
+        );
+    }
+    let Some(n) = parse_i64(&args[1]) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    let Some(timeout) = parse_i64(&args[2]) else {
+        return c.error("ERR timeout is not an integer or out of range");
+    };
+    if timeout < 0 {
+        return c.error("ERR timeout is negative");
+    }
+    let offset = repl.offset();
+    let acked = repl.acked_at_least(offset);
+    if acked as i64 >= n || c.tx.in_exec || c.in_script {
+        return c.reply(Frame::Integer(acked as i64));
+    }
+    repl.request_acks();
+    c.waiting = Some(Waiting {
+        offset,
+        replicas: n.max(0) as usize,
+        deadline: (timeout > 0)
+            .then(|| tokio::time::Instant::now() + Duration::from_millis(timeout as u64)),
+    });
+}
+
+/// Settles a WAIT (the connection calls it when woken): the reply once
+/// enough replicas acknowledged or the deadline passed; false while it
+/// must go on waiting.
+pub fn settle_wait(c: &mut Client) -> bool {
+    let Some(w) = &c.waiting else {
+        return true;
+    };
+    let acked = c.shared.engine.repl.acked_at_least(w.offset);
+    let expired = w.deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+    if acked < w.replicas && !expired && !c.handle.is_killed() {
+        return false;
+    }
+    c.waiting = None;
+    c.reply(Frame::Integer(acked as i64));
+    c.queue_replies();
+    true
+}
+
+/// Resolves when a WAIT may have something to say: an acknowledgement
+/// arrived or its deadline passed.
+pub async fn wait_changed(repl: &crate::repl::Repl, deadline: Option<tokio::time::Instant>) {
+    let acked = repl.acked.notified();
+    tokio::pin!(acked);
+    acked.as_mut().enable();
+    match deadline {
+        Some(d) => {
+            tokio::select! {
+                _ = acked => {}
+                _ = tokio::time::sleep_until(d) => {}
+            }
+        }
+        None => acked.await,
+    }
+}
+
+fn state_name(s: LinkState) -> &'static str {
+    match s {
+        LinkState::Connect => "connect",
+        LinkState::Connecting => "connecting",
+        LinkState::Sync => "sync",
+        LinkState::Connected => "connected",
+    }
+}
+
+fn replica_ip(r: &Replica) -> String {
+    r.ip.lock()
+        .clone()
+        .unwrap_or_else(|| r.handle.addr.ip().to_string())
+}
+
+/// ROLE
+pub fn role(c: &mut Client, _args: &[Bytes]) {
+    let repl = c.shared.engine.repl.clone();
+    let master = repl.master.lock().clone();
+    if let Some(m) = master {
+        let offset = if m.state == LinkState::Connected {
+            repl.offset() as i64
+        } else {
+            -1
+        };
+        return c.reply(Frame::Array(vec![
+            Frame::bulk_from(b"slave"),
+            Frame::bulk(m.host.clone()),
+            Frame::Integer(i64::from(m.port)),
+            Frame::bulk_from(state_name(m.state).as_bytes()),
+            Frame::Integer(offset),
+        ]));
+    }
+    let replicas = repl
+        .replicas()
+        .iter()
+        .filter(|r| r.online.load(Relaxed))
+        .map(|r| {
+            Frame::Array(vec![
+                Frame::bulk(replica_ip(r)),
+                Frame::bulk(r.port.load(Relaxed).to_string()),
+                Frame::bulk(r.ack_offset.load(Relaxed).to_string()),
+            ])
+        })
+        .collect();
+    c.reply(Frame::Array(vec![
+        Frame::bulk_from(b"master"),
+        Frame::Integer(repl.offset() as i64),
+        Frame::Array(replicas),
+    ]));
+}
+
+/// REPLICAOF host port | NO ONE (and SLAVEOF)
+pub fn replicaof(c: &mut Client, args: &[Bytes]) {
+    let repl = c.shared.engine.repl.clone();
+    if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
+        if repl.is_replica() {
+            repl.promote();
+            let _ = repl.target.send_replace(None);
+            tracing::info!(
+                "MASTER MODE enabled (user request from '{}')",
+                c.handle.addr
+            );
+        }
+        return c.reply(Frame::ok());
+    }
+    if c.replica.is_some() {
+        return c.error("ERR Command is not valid when client is a replica.");
+    }
+    let Some(port) = parse_i64(&args[2]) else {
+        return c.error(ERR_NOT_INTEGER);
+    };
+    if !(0..=65535).contains(&port) {
+        return c.error("ERR Invalid master port");
+    }
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    let port = port as u16;
+    let same = repl
+        .master
+        .lock()
+        .as_ref()
+        .is_some_and(|m| m.host.eq_ignore_ascii_case(&host) && m.port == port);
+    if same {
+        tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+        return c.reply(Frame::simple("OK Already connected to specified master"));
+    }
+    repl.become_replica(host.clone(), port);
+    let _ = repl.target.send_replace(Some((host.clone(), port)));
+    tracing::info!(
+        "REPLICAOF {host}:{port} enabled (user request from '{}')",
+        c.handle.addr
+    );
+    c.reply(Frame::ok());
+}
+
+/// The `# Replication` section of INFO.
+pub fn info(c: &Client, s: &mut String) {
+    let repl = &c.shared.engine.repl;
+    let st = repl.status();
+    s.push_str("# Replication\r\n");
+    let master = repl.master.lock().clone();
+    let now = crate::util::now_ms();
+    match &master {
+        Some(m) => {
+            let up = m.state == LinkState::Connected;
+            let _ = write!(
+                s,
+                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+                m.host,
+                m.port,
+                if up { "up" } else { "down" },
+                if m.last_io_ms == 0 {
+                    -1
+                } else {
+                    (now.saturating_sub(m.last_io_ms) / 1000) as i64
+                },
+                u8::from(m.state == LinkState::Sync),
+                st.offset,
+                st.offset,
+            );
+            if m.state == LinkState::Sync {
+                let left = (m.sync_size - m.sync_read as i64).max(0);
+                let perc = if m.sync_size > 0 {
+                    m.sync_read as f64 * 100.0 / m.sync_size as f64
+                } else {
+                    0.0
+                };
+                let _ = write!(
+                    s,
+                    "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{left}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                    m.sync_size,
+                    m.sync_read,
+                    now.saturating_sub(m.last_io_ms) / 1000,
+                );
+            }
+            if !up {
+                let since = if m.down_since_ms == 0 {
+                    -1
+                } else {
+                    (now.saturating_sub(m.down_since_ms) / 1000) as i64
+                };
+                let _ = write!(s, "master_link_down_since_seconds:{since}\r\n");
+            }
+            let cfg = c.shared.config.read();
+            let get = |k: &str| cfg.value(k).unwrap_or_default();
+            let _ = write!(
+                s,
+                "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+                get("replica-priority"),
+                u8::from(get("replica-read-only") == "yes"),
+                u8::from(get("replica-announced") == "yes"),
+            );
+        }
+        None => s.push_str("role:master\r\n"),
+    }
+    let replicas = repl.replicas();
+    let _ = write!(s, "connected_slaves:{}\r\n", replicas.len());
+    for (i, r) in replicas.iter().enumerate() {
+        let state = if r.online.load(Relaxed) {
+            "online"
+        } else {
+            "wait_bgsave"
+        };
+        let _ = write!(
+            s,
+            "slave{i}:ip={},port={},state={state},offset={},lag={}\r\n",
+            replica_ip(r),
+            r.port.load(Relaxed),
+            r.ack_offset.load(Relaxed),
+            now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000,
+        );
+    }
+    let _ = write!(
+        s,
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        st.replid,
+        st.replid2,
+        st.offset,
+        st.second_offset,
+        u8::from(st.backlog_active),
+        st.backlog_size,
+        st.backlog_first_byte,
+        st.backlog_histlen,
+    );
+}

@@ -1,0 +1,616 @@
+//! Replication over TCP, with real clients: herald replicating herald,
+//! redis-server 7.0 replicating herald, herald replicating redis-server.
+//! Each test loads data of every type, makes the replica sync, streams
+//! more writes, checks that a subscriber on the replica gets the
+//! primary's PUBLISH, that the replica refuses writes, that WAIT counts
+//! it, cuts the link (CLIENT KILL TYPE master / replica) and checks the
+//! partial resync, and compares every key of every database.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use redis::Value;
+
+const SYNC: Duration = Duration::from_secs(20);
+
+fn connect(addr: SocketAddr) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://{addr}/")).expect("client");
+    let con = client.get_connection().expect("connect");
+    con.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    con
+}
+
+fn q(con: &mut redis::Connection, args: &[&str]) -> Value {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+fn info(con: &mut redis::Connection, field: &str) -> Option<String> {
+    let text: String = redis::cmd("INFO").query(con).expect("info");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+}
+
+fn bulks(v: Value) -> Vec<Vec<u8>> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::BulkString(b) => b,
+                other => format!("{other:?}").into_bytes(),
+            })
+            .collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+/// Every key of databases 0 to 3 as text: type, content (sorted where
+/// the type has no order), streams with their groups and pending
+/// summaries, and whether the key has a TTL.
+fn snapshot(con: &mut redis::Connection) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for db in 0..4 {
+        q(con, &["SELECT", &db.to_string()]);
+        let mut keys = bulks(q(con, &["KEYS", "*"]));
+        keys.sort();
+        for k in keys {
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let ty = match q(con, &["TYPE", &key]) {
+                Value::SimpleString(s) => s,
+                Value::Okay => "ok".into(),
+                other => format!("{other:?}"),
+            };
+            let content = match ty.as_str() {
+                "string" => format!("{:?}", q(con, &["GET", &key])),
+                "list" => format!("{:?}", q(con, &["LRANGE", &key, "0", "-1"])),
+                "hash" => {
+                    let mut pairs: Vec<_> = bulks(q(con, &["HGETALL", &key]))
+                        .chunks(2)
+                        .map(<[Vec<u8>]>::to_vec)
+                        .collect();
+                    pairs.sort();
+                    format!("{pairs:?}")
+                }
+                "set" => {
+                    let mut m = bulks(q(con, &["SMEMBERS", &key]));
+                    m.sort();
+                    format!("{m:?}")
+                }
+                "zset" => format!("{:?}", q(con, &["ZRANGE", &key, "0", "-1", "WITHSCORES"])),
+                "stream" => {
+                    let mut s = format!("{:?}", q(con, &["XRANGE", &key, "-", "+"]));
+                    // Each group's name, consumers, pending count and last
+                    // delivered ID. Not entries-read and lag: a replica
+                    // applies XCLAIM ... LASTID, after which redis-server's
+                    // own replicas show them as unknown (nil) too.
+                    if let Value::Array(gs) = q(con, &["XINFO", "GROUPS", &key]) {
+                        for g in gs {
+                            let Value::Array(f) = g else { continue };
+                            let field = |name: &str| {
+                                f.chunks(2)
+                                    .find(|p| text(&p[0]) == name)
+                                    .map(|p| text(&p[1]))
+                                    .unwrap_or_default()
+                            };
+                            let name = field("name");
+                            s.push_str(&format!(
+                                " group {name} consumers={} pending={} last={}",
+                                field("consumers"),
+                                field("pending"),
+                                field("last-delivered-id")
+                            ));
+                            let p = q(con, &["XPENDING", &key, &name]);
+                            s.push_str(&format!(" pending[{name}]={p:?}"));
+                        }
+                    }
+                    s
+                }
+                other => format!("type {other}"),
+            };
+            let ttl = match q(con, &["PTTL", &key]) {
+                Value::Int(n) if n > 0 => "ttl",
+                _ => "none",
+            };
+            out.insert(format!("{db}:{key}"), format!("{ty} {ttl} {content}"));
+        }
+    }
+    q(con, &["SELECT", "0"]);
+    out
+}
+
+/// Writes of every type (round `r`): strings, counters, TTLs, lists,
+/// hashes, sets, sorted sets, streams with a group and pending entries,
+/// HyperLogLog, bitmaps, another database, a transaction, a script,
+/// deletions.
+fn write_round(con: &mut redis::Connection, r: u32) {
+    let r_s = r.to_string();
+    q(con, &["SET", &format!("s:{r}"), &format!("value {r}")]);
+    q(con, &["APPEND", &format!("s:{r}"), "+"]);
+    q(con, &["INCRBY", "counter", &r_s]);
+    q(con, &["SET", &format!("ttl:{r}"), "x", "PX", "600000"]);
+    q(con, &["EXPIRE", &format!("s:{r}"), "900"]);
+    q(con, &["RPUSH", "list", "a", "b", &r_s]);
+    q(con, &["LPOP", "list"]);
+    q(con, &["HSET", "hash", &format!("f{r}"), &r_s, "tmp", "1"]);
+    q(con, &["HDEL", "hash", "tmp"]);
+    q(con, &["SADD", "set", &format!("m{r}"), "gone"]);
+    q(con, &["SREM", "set", "gone"]);
+    q(con, &["ZADD", "zset", &r_s, &format!("m{r}")]);
+    q(con, &["ZINCRBY", "zset", "0.5", "m0"]);
+    q(con, &["XADD", "stream", "*", "f", &r_s]);
+    q(con, &["XADD", "stream", "*", "g", &r_s]);
+    if r == 0 {
+        q(con, &["XGROUP", "CREATE", "stream", "grp", "0"]);
+    }
+    q(
+        con,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "grp",
+            "c1",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+    );
+    q(con, &["PFADD", "hll", &format!("e{r}")]);
+    q(con, &["SETBIT", "bits", &(r * 7).to_string(), "1"]);
+    q(con, &["SELECT", "1"]);
+    q(con, &["SET", &format!("db1:{r}"), &r_s]);
+    q(con, &["SELECT", "0"]);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("counter")
+        .ignore()
+        .cmd("LPUSH")
+        .arg("list")
+        .arg("tx")
+        .ignore()
+        .query(con)
+        .expect("transaction");
+    q(
+        con,
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], ARGV[1]) return 1",
+            "1",
+            &format!("lua:{r}"),
+            &r_s,
+        ],
+    );
+    if r > 0 {
+        q(con, &["DEL", &format!("lua:{}", r - 1)]);
+    }
+}
+
+fn assert_same(primary: &mut redis::Connection, replica: &mut redis::Connection, what: &str) {
+    let mut last = (BTreeMap::new(), BTreeMap::new());
+    let same = poll(SYNC, || {
+        let a = snapshot(primary);
+        let b = snapshot(replica);
+        if a == b && !a.is_empty() {
+            Some(())
+        } else {
+            last = (a, b);
+            None
+        }
+    });
+    if same.is_none() {
+        let (a, b) = last;
+        let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+        let diff: Vec<String> = keys
+            .into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| format!("{k}:\n  primary {:?}\n  replica {:?}", a.get(k), b.get(k)))
+            .collect();
+        panic!("{what}: replica differs from primary:\n{}", diff.join("\n"));
+    }
+}
+
+fn link_up(con: &mut redis::Connection) -> bool {
+    info(con, "master_link_status").as_deref() == Some("up")
+}
+
+/// A subscriber on `addr`, subscribed to `channel`.
+fn subscriber(addr: SocketAddr, channel: &str) -> std::net::TcpStream {
+    let mut s = connect_raw(addr);
+    write!(s, "SUBSCRIBE {channel}\r\n").expect("subscribe");
+    for _ in 0..6 {
+        read_line(&mut s);
+    }
+    s
+}
+
+/// Reads a `message` push on a RESP2 subscriber; returns its payload.
+fn message(s: &mut std::net::TcpStream) -> String {
+    let lines: Vec<String> = (0..7).map(|_| read_line(s)).collect();
+    assert_eq!(lines[0], "*3\r\n", "a message push: {lines:?}");
+    assert_eq!(lines[2], "message\r\n", "a message push: {lines:?}");
+    lines[6].trim_end().to_string()
+}
+
+fn readonly_refused(addr: SocketAddr) {
+    let mut s = connect_raw(addr);
+    s.write_all(b"SET not-here 1\r\n").expect("write");
+    assert_eq!(
+        read_line(&mut s),
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+}
+
+fn stat(con: &mut redis::Connection, field: &str) -> u64 {
+    info(con, field)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO has no {field}"))
+}
+
+#[test]
+fn herald_replicates_herald() {
+    let p = herald();
+    let r = herald();
+    let mut pc = connect(p.addr());
+    let mut rc = connect(r.addr());
+    for round in 0..5 {
+        write_round(&mut pc, round);
+    }
+    q(&mut pc, &["SET", "short-lived", "x", "PX", "300"]);
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    assert_same(&mut pc, &mut rc, "after the full sync");
+    assert_eq!(stat(&mut pc, "sync_full"), 1);
+
+    // The stream: writes of every type, PUBLISH to a replica's subscriber.
+    let mut sub = subscriber(r.addr(), "news");
+    for round in 5..10 {
+        write_round(&mut pc, round);
+    }
+    q(&mut pc, &["PUBLISH", "news", "hello"]);
+    assert_eq!(message(&mut sub), "hello");
+    assert_same(&mut pc, &mut rc, "after streaming");
+    readonly_refused(r.addr());
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    // The key that expired on the primary is gone on the replica too.
+    q(&mut rc, &["SELECT", "0"]);
+    wait_until("the expired key's DEL", SYNC, || {
+        q(&mut rc, &["DBSIZE"]) == q(&mut pc, &["DBSIZE"])
+    });
+    // ... and the DEL freed it (OBJECT sees keys whatever their TTL).
+    wait_until("the replica freed the expired key", SYNC, || {
+        q(&mut rc, &["OBJECT", "ENCODING", "short-lived"]) == Value::Nil
+    });
+
+    // ROLE on both sides.
+    let role = format!("{:?}", q(&mut rc, &["ROLE"]));
+    assert!(
+        role.contains("slave") && role.contains("connected"),
+        "{role}"
+    );
+    let role = format!("{:?}", q(&mut pc, &["ROLE"]));
+    assert!(role.contains("master"), "{role}");
+
+    // The link cut from the replica's side, then from the primary's: both
+    // times a partial resync. The stream had database 2 selected when the
+    // link broke, and goes on in it without a new SELECT.
+    let mut in_db2 = connect(p.addr());
+    q(&mut in_db2, &["SELECT", "2"]);
+    q(&mut in_db2, &["SET", "db2:before", "1"]);
+    q(&mut rc, &["CLIENT", "KILL", "TYPE", "master"]);
+    q(&mut in_db2, &["SET", "db2:after", "1"]);
+    write_round(&mut pc, 10);
+    wait_until("the link is up again", SYNC, || link_up(&mut rc));
+    assert_same(&mut pc, &mut rc, "after CLIENT KILL TYPE master");
+    q(&mut pc, &["CLIENT", "KILL", "TYPE", "replica"]);
+    write_round(&mut pc, 11);
+    wait_until("a second partial resync", SYNC, || {
+        stat(&mut pc, "sync_partial_ok") == 2
+    });
+    assert_same(&mut pc, &mut rc, "after CLIENT KILL TYPE replica");
+    assert_eq!(stat(&mut pc, "sync_full"), 1, "no second full sync");
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+
+    // min-replicas-to-write: writes pass while the replica acknowledges,
+    // and are refused once it is gone.
+    q(&mut pc, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    q(&mut pc, &["CONFIG", "SET", "min-replicas-max-lag", "10"]);
+    q(&mut pc, &["SET", "with-replica", "1"]);
+
+    // Promotion keeps the history: the new primary's replid2 is the old id.
+    let old_id = info(&mut pc, "master_replid").unwrap_or_default();
+    q(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(info(&mut rc, "role").as_deref(), Some("master"));
+    assert_eq!(info(&mut rc, "master_replid2"), Some(old_id));
+    q(&mut rc, &["SET", "after-promotion", "1"]);
+    wait_until("the replica detached", SYNC, || {
+        stat(&mut pc, "connected_slaves") == 0
+    });
+    let refused = redis::cmd("SET")
+        .arg("no-replica")
+        .arg("1")
+        .query::<()>(&mut pc)
+        .expect_err("NOREPLICAS");
+    assert_eq!(refused.code(), Some("NOREPLICAS"), "{refused}");
+}
+
+/// A replica that stops reading is cut at its `client-output-buffer-limit
+/// replica` hard limit (the stream is not kept for it beyond that).
+#[test]
+fn stalled_replica_is_cut_at_its_output_limit() {
+    let p = herald();
+    let mut pc = connect(p.addr());
+    q(
+        &mut pc,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 1mb 0 0",
+        ],
+    );
+    let mut fake = connect_raw(p.addr());
+    fake.write_all(b"PSYNC ? -1\r\n").expect("psync");
+    assert!(read_line(&mut fake).starts_with("+FULLRESYNC "));
+    // It never reads again: the primary's stream piles up for it.
+    wait_until("the replica is online", SYNC, || {
+        info(&mut pc, "slave0").is_some_and(|l| l.contains("state=online"))
+    });
+    let value = "x".repeat(64 * 1024);
+    let mut written = 0;
+    while stat(&mut pc, "connected_slaves") > 0 {
+        q(&mut pc, &["SET", "big", &value]);
+        written += value.len();
+        assert!(written < 512 << 20, "the replica was never cut");
+    }
+    // Counted when its connection closes, a moment after it is detached.
+    wait_until("the disconnection counted", SYNC, || {
+        stat(&mut pc, "client_output_buffer_limit_disconnections") == 1
+    });
+}
+
+/// A redis-server binary, or `None` (the interop tests then say they are
+/// skipped).
+fn redis_server_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HERALD_REDIS_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("redis-server"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A redis-server child on a free port with `extra` arguments.
+fn spawn_redis(bin: &PathBuf, extra: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let dir = temp_dir("repl-redis");
+    let child = Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--repl-diskless-sync-delay", "0"])
+        .arg("--dir")
+        .arg(&dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server runs");
+    let mut child = KillOnDrop(child);
+    wait_for_ping(addr, Duration::from_secs(10), Some(&mut child.0)).expect("redis-server up");
+    (child, addr)
+}
+
+#[test]
+fn redis_server_replicates_herald() {
+    let Some(bin) = redis_server_bin() else {
+        eprintln!("redis-server not on PATH: redis_server_replicates_herald skipped");
+        return;
+    };
+    let p = herald();
+    let mut pc = connect(p.addr());
+    for round in 0..5 {
+        write_round(&mut pc, round);
+    }
+    let (_child, raddr) = spawn_redis(&bin, &["--replicaof", "127.0.0.1", &p.port().to_string()]);
+    let mut rc = connect(raddr);
+    wait_until("redis-server's link is up", SYNC, || link_up(&mut rc));
+    assert_same(&mut pc, &mut rc, "redis-server after the full sync");
+
+    let mut sub = subscriber(raddr, "news");
+    for round in 5..10 {
+        write_round(&mut pc, round);
+    }
+    q(&mut pc, &["PUBLISH", "news", "from herald"]);
+    assert_eq!(message(&mut sub), "from herald");
+    assert_same(&mut pc, &mut rc, "redis-server after streaming");
+    readonly_refused(raddr);
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+
+    q(&mut pc, &["CLIENT", "KILL", "TYPE", "replica"]);
+    write_round(&mut pc, 10);
+    wait_until("redis-server's partial resync", SYNC, || {
+        stat(&mut pc, "sync_partial_ok") == 1
+    });
+    assert_same(&mut pc, &mut rc, "redis-server after the partial resync");
+    assert_eq!(stat(&mut pc, "sync_full"), 1);
+}
+
+#[test]
+fn herald_replicates_redis_server() {
+    let Some(bin) = redis_server_bin() else {
+        eprintln!("redis-server not on PATH: herald_replicates_redis_server skipped");
+        return;
+    };
+    let (_child, paddr) = spawn_redis(&bin, &[]);
+    let mut pc = connect(paddr);
+    for round in 0..5 {
+        write_round(&mut pc, round);
+    }
+    q(
+        &mut pc,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib\nredis.register_function{function_name='one', callback=function() return 1 end, flags={'no-writes'}}",
+        ],
+    );
+    let r = herald();
+    let mut rc = connect(r.addr());
+    q(
+        &mut rc,
+        &["REPLICAOF", "127.0.0.1", &paddr.port().to_string()],
+    );
+    wait_until("herald's link is up", SYNC, || link_up(&mut rc));
+    assert_same(&mut pc, &mut rc, "herald after the full sync");
+    assert_eq!(q(&mut rc, &["FCALL_RO", "one", "0"]), Value::Int(1));
+
+    let mut sub = subscriber(r.addr(), "news");
+    for round in 5..10 {
+        write_round(&mut pc, round);
+    }
+    q(&mut pc, &["PUBLISH", "news", "from redis"]);
+    assert_eq!(message(&mut sub), "from redis");
+    assert_same(&mut pc, &mut rc, "herald after streaming");
+    readonly_refused(r.addr());
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+
+    q(&mut rc, &["CLIENT", "KILL", "TYPE", "master"]);
+    write_round(&mut pc, 10);
+    wait_until("herald's partial resync", SYNC, || {
+        stat(&mut pc, "sync_partial_ok") == 1
+    });
+    assert_same(&mut pc, &mut rc, "herald after the partial resync");
+    assert_eq!(stat(&mut pc, "sync_full"), 1);
+
+    // Promoted, herald takes writes and keeps redis-server's history.
+    let old_id = info(&mut pc, "master_replid").unwrap_or_default();
+    q(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(info(&mut rc, "master_replid2"), Some(old_id));
+    q(&mut rc, &["SET", "after-promotion", "1"]);
+}
+
+/// `replicaof` in the configuration: the server starts as a replica.
+#[test]
+fn replicaof_at_start() {
+    let p = herald();
+    let mut pc = connect(p.addr());
+    q(&mut pc, &["SET", "before", "1"]);
+    let text = format!("replicaof 127.0.0.1 {}", p.port());
+    let mut cfg = herald::config::Config::from_config_text(&text).expect("config");
+    cfg.port = 0;
+    let r = herald::server::start(cfg).expect("replica starts");
+    let mut rc = connect(r.addr());
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    q(&mut pc, &["SET", "after", "2"]);
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(text_of(q(&mut rc, &["GET", "before"])), "1");
+    assert_eq!(text_of(q(&mut rc, &["GET", "after"])), "2");
+    let role = format!("{:?}", q(&mut rc, &["ROLE"]));
+    assert!(role.contains("slave"), "{role}");
+}
+
+fn text_of(v: Value) -> String {
+    text(&v)
+}
+
+/// The primary (a separate process) killed with SIGKILL under writes that
+/// each wait for `WAIT 1`: after the replica's promotion, every write WAIT
+/// acknowledged is there, over several cycles.
+#[test]
+fn acknowledged_writes_survive_the_primary_s_death() {
+    for cycle in 0..3 {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--appendonly", "no", "--save", ""])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("herald runs");
+        let mut child = KillOnDrop(child);
+        wait_for_ping(addr, Duration::from_secs(10), Some(&mut child.0)).expect("primary up");
+        let r = herald();
+        let mut rc = connect(r.addr());
+        q(&mut rc, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+        wait_until("the link is up", SYNC, || link_up(&mut rc));
+
+        let mut pc = connect(addr);
+        let mut acked = Vec::new();
+        for i in 0..200 + cycle * 50 {
+            let key = format!("k:{i}");
+            q(&mut pc, &["SET", &key, &i.to_string()]);
+            if q(&mut pc, &["WAIT", "1", "1000"]) == Value::Int(1) {
+                acked.push(key);
+            }
+        }
+        // Writes without waiting, then the kill in the middle of them.
+        for i in 0..100 {
+            let _: redis::RedisResult<()> = redis::cmd("SET")
+                .arg(format!("late:{i}"))
+                .arg(i)
+                .query(&mut pc);
+        }
+        child.0.kill().expect("SIGKILL");
+        let _ = child.0.wait();
+        q(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+        assert!(!acked.is_empty(), "cycle {cycle}: WAIT never acknowledged");
+        for key in &acked {
+            assert_ne!(
+                q(&mut rc, &["GET", key]),
+                Value::Nil,
+                "cycle {cycle}: {key} was acknowledged by WAIT and is lost"
+            );
+        }
+        q(&mut rc, &["SET", "writable", "1"]);
+    }
+}
+
+/// A replica whose primary is unreachable, with `replica-serve-stale-data
+/// no`: commands get MASTERDOWN (PING included, as redis-server 7.0),
+/// those Redis flags `stale` (INFO, CONFIG) answer.
+#[test]
+fn stale_replica_refuses_data_commands_when_told_to() {
+    let r = herald();
+    let mut rc = connect(r.addr());
+    q(
+        &mut rc,
+        &["CONFIG", "SET", "replica-serve-stale-data", "no"],
+    );
+    q(
+        &mut rc,
+        &["REPLICAOF", "127.0.0.1", &free_port().to_string()],
+    );
+    let mut s = connect_raw(r.addr());
+    s.write_all(b"GET k\r\n").expect("write");
+    assert_eq!(
+        read_line(&mut s),
+        "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    );
+    s.write_all(b"PING\r\n").expect("write");
+    assert!(read_line(&mut s).starts_with("-MASTERDOWN "));
+    assert_eq!(info(&mut rc, "master_link_status").as_deref(), Some("down"));
+    q(
+        &mut rc,
+        &["CONFIG", "SET", "replica-serve-stale-data", "yes"],
+    );
+    assert_eq!(q(&mut rc, &["GET", "k"]), Value::Nil);
+}
