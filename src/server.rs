@@ -338,7 +338,9 @@ async fn serve(
             )
         };
         let repl = &sh.engine.repl;
-        if ticks.is_multiple_of(period) && !repl.is_replica() {
+        // No PING while a failover waits for a replica to reach the offset.
+        let failing_over = repl.failover.lock().state != crate::repl::failover::State::None;
+        if ticks.is_multiple_of(period) && !repl.is_replica() && !failing_over {
             repl.feed_ping();
         }
         repl.expire_backlog(ttl);

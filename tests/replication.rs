@@ -417,21 +417,56 @@ fn spawn_redis(bin: &PathBuf, extra: &[&str]) -> (KillOnDrop, SocketAddr) {
     (child, addr)
 }
 
-#[test]
-fn redis_server_replicates_herald() {
+/// A herald primary and a redis-server replica of it, fully synced (both
+/// stop when this is dropped: bind every field).
+struct HeraldAndRedisReplica {
+    herald: herald::server::ServerHandle,
+    hc: redis::Connection,
+    _redis: KillOnDrop,
+    raddr: SocketAddr,
+    rc: redis::Connection,
+}
+
+/// [`HeraldAndRedisReplica`] after `rounds` rounds of writes; None (with
+/// a notice naming `test`) when redis-server is not on PATH.
+fn herald_with_redis_replica(test: &str, rounds: u32) -> Option<HeraldAndRedisReplica> {
     let Some(bin) = redis_server_bin() else {
-        eprintln!("redis-server not on PATH: redis_server_replicates_herald skipped");
-        return;
+        eprintln!("redis-server not on PATH: {test} skipped");
+        return None;
     };
-    let p = herald();
-    let mut pc = connect(p.addr());
-    for round in 0..5 {
-        write_round(&mut pc, round);
+    let herald = herald();
+    let mut hc = connect(herald.addr());
+    for round in 0..rounds {
+        write_round(&mut hc, round);
     }
-    let (_child, raddr) = spawn_redis(&bin, &["--replicaof", "127.0.0.1", &p.port().to_string()]);
+    let (child, raddr) = spawn_redis(
+        &bin,
+        &["--replicaof", "127.0.0.1", &herald.port().to_string()],
+    );
     let mut rc = connect(raddr);
     wait_until("redis-server's link is up", SYNC, || link_up(&mut rc));
-    assert_same(&mut pc, &mut rc, "redis-server after the full sync");
+    assert_same(&mut hc, &mut rc, "redis-server after the full sync");
+    Some(HeraldAndRedisReplica {
+        herald,
+        hc,
+        _redis: child,
+        raddr,
+        rc,
+    })
+}
+
+#[test]
+fn redis_server_replicates_herald() {
+    let Some(HeraldAndRedisReplica {
+        herald: _p,
+        hc: mut pc,
+        _redis: _r,
+        raddr,
+        mut rc,
+    }) = herald_with_redis_replica("redis_server_replicates_herald", 5)
+    else {
+        return;
+    };
 
     let mut sub = subscriber(raddr, "news");
     for round in 5..10 {
@@ -613,4 +648,122 @@ fn stale_replica_refuses_data_commands_when_told_to() {
         &["CONFIG", "SET", "replica-serve-stale-data", "yes"],
     );
     assert_eq!(q(&mut rc, &["GET", "k"]), Value::Nil);
+}
+
+/// FAILOVER: the primary pauses writes, waits for its replica to catch up,
+/// becomes that replica's replica and the replica takes over with a
+/// partial resync; the data is the same on both and writes go to the new
+/// primary. Also the refusals with Redis 7.0's texts, and FAILOVER ABORT.
+#[test]
+fn failover_hands_the_primary_role_over() {
+    let p = herald();
+    let r = herald();
+    let mut pc = connect(p.addr());
+    let mut rc = connect(r.addr());
+    let err = |con: &mut redis::Connection, args: &[&str]| -> String {
+        let mut c = redis::cmd(args[0]);
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        match c.query::<Value>(con) {
+            Err(e) => e.to_string(),
+            Ok(v) => panic!("{args:?} succeeded: {v:?}"),
+        }
+    };
+    assert!(err(&mut pc, &["FAILOVER"]).contains("FAILOVER requires connected replicas."));
+    assert!(err(&mut pc, &["FAILOVER", "ABORT"]).contains("No failover in progress."));
+    for round in 0..3 {
+        write_round(&mut pc, round);
+    }
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    assert!(err(&mut rc, &["FAILOVER"]).contains("FAILOVER is not valid when server is a replica."));
+    assert!(err(&mut pc, &["FAILOVER", "TO", "127.0.0.1", "1", "FORCE"])
+        .contains("FAILOVER with force option requires both a timeout and target HOST and IP."));
+    assert!(err(&mut pc, &["FAILOVER", "TO", "127.0.0.1", "1"])
+        .contains("FAILOVER target HOST and PORT is not a replica."));
+    assert!(err(&mut pc, &["FAILOVER", "TIMEOUT", "0"])
+        .contains("FAILOVER timeout must be greater than 0"));
+    let before = snapshot(&mut pc);
+
+    let port = r.port().to_string();
+    assert_eq!(
+        q(&mut pc, &["FAILOVER", "TO", "127.0.0.1", &port]),
+        Value::Okay
+    );
+    wait_until("the roles to swap", SYNC, || {
+        info(&mut rc, "role").as_deref() == Some("master")
+            && info(&mut pc, "role").as_deref() == Some("slave")
+            && info(&mut pc, "master_failover_state").as_deref() == Some("no-failover")
+            && link_up(&mut pc)
+    });
+    assert_eq!(snapshot(&mut rc), before, "the new primary has everything");
+    assert_eq!(
+        stat(&mut rc, "sync_partial_ok"),
+        1,
+        "the old primary resynced partially"
+    );
+    write_round(&mut rc, 3);
+    assert_same(&mut rc, &mut pc, "the old primary replicates the new one");
+    readonly_refused(p.addr());
+
+    // FAILOVER ABORT while it waits (sent in the same batch, before the
+    // replica's next acknowledgement can complete it): writes resume.
+    let (started, aborted): (Value, Value) = redis::pipe()
+        .cmd("FAILOVER")
+        .arg("TIMEOUT")
+        .arg(60000)
+        .cmd("FAILOVER")
+        .arg("ABORT")
+        .query(&mut rc)
+        .expect("failover, abort");
+    assert_eq!((started, aborted), (Value::Okay, Value::Okay));
+    assert_eq!(
+        info(&mut rc, "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+    q(&mut rc, &["SET", "after-abort", "1"]);
+    assert_eq!(info(&mut rc, "role").as_deref(), Some("master"));
+}
+
+/// FAILOVER across implementations: herald hands the primary role to a
+/// redis-server replica, then redis-server hands it back to herald.
+#[test]
+fn failover_between_herald_and_redis_server() {
+    let Some(HeraldAndRedisReplica {
+        herald: _h,
+        mut hc,
+        _redis: _r,
+        raddr: _,
+        mut rc,
+    }) = herald_with_redis_replica("failover_between_herald_and_redis_server", 3)
+    else {
+        return;
+    };
+
+    assert_eq!(q(&mut hc, &["FAILOVER"]), Value::Okay);
+    wait_until("redis-server to take over", SYNC, || {
+        info(&mut rc, "role").as_deref() == Some("master")
+            && info(&mut hc, "master_failover_state").as_deref() == Some("no-failover")
+            && link_up(&mut hc)
+    });
+    write_round(&mut rc, 3);
+    assert_same(
+        &mut rc,
+        &mut hc,
+        "herald replicating redis-server after the failover",
+    );
+
+    // And back: redis-server's FAILOVER asks herald to take over.
+    wait_until("herald acknowledged the stream", SYNC, || {
+        q(&mut rc, &["WAIT", "1", "100"]) == Value::Int(1)
+    });
+    assert_eq!(q(&mut rc, &["FAILOVER"]), Value::Okay);
+    wait_until("herald to take over", SYNC, || {
+        info(&mut hc, "role").as_deref() == Some("master")
+            && info(&mut rc, "master_failover_state").as_deref() == Some("no-failover")
+            && link_up(&mut rc)
+    });
+    write_round(&mut hc, 4);
+    assert_same(&mut hc, &mut rc, "redis-server replicating herald again");
 }

@@ -226,6 +226,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("expire", -3, keys::expire),
     dcmd("expireat", -3, keys::expireat),
     dcmd("expiretime", 2, keys::expiretime),
+    cmd("failover", -1, replication::failover),
     cmd("fcall", -3, functions::fcall),
     cmd("fcall_ro", -3, functions::fcall_ro),
     cmd("flushall", -1, keys::flushall),

@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use super::{parse_i64, Client, ReplyMode, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::protocol::Frame;
+use crate::repl::failover::State as FailoverState;
 use crate::repl::{LinkState, Replica};
 
 /// Redis's error for writes on a read-only replica.
@@ -127,6 +128,24 @@ pub fn sync(c: &mut Client, _args: &[Bytes]) {
 pub fn psync(c: &mut Client, args: &[Bytes]) {
     let id = String::from_utf8_lossy(&args[1]).into_owned();
     let offset = parse_i64(&args[2]).unwrap_or(-1);
+    if args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover") {
+        // A primary failing over to this replica: take over, then serve
+        // its partial resync from the history we share.
+        tracing::warn!("Failover request received for replid {id}.");
+        let repl = c.shared.engine.repl.clone();
+        if !repl.is_replica() {
+            return c.error("ERR PSYNC FAILOVER can't be sent to a master.");
+        }
+        if !repl.id_and_offset().0.eq_ignore_ascii_case(&id) {
+            return c.error("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        repl.promote();
+        let _ = repl.target.send_replace(None);
+        tracing::info!(
+            "MASTER MODE enabled (failover request from '{}')",
+            c.handle.addr
+        );
+    }
     start_sync(c, Some((id, offset)));
 }
 
@@ -135,6 +154,9 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
         return;
     }
     let repl = c.shared.engine.repl.clone();
+    if repl.failover.lock().state != FailoverState::None {
+        return c.error("NOMASTERLINK Can't SYNC while failing over");
+    }
     if repl.is_replica() {
         let connected = repl
             .master
@@ -503,7 +525,8 @@ pub fn info(c: &Client, s: &mut String) {
     }
     let _ = write!(
         s,
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        repl.failover.lock().state.name(),
         st.replid,
         st.replid2,
         st.offset,
@@ -513,4 +536,186 @@ pub fn info(c: &Client, s: &mut String) {
         st.backlog_first_byte,
         st.backlog_histlen,
     );
+}
+
+/// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | FAILOVER ABORT, as Redis
+/// 7.0's `failoverCommand`: pauses writes, then (see [`drive_failover`])
+/// hands the primary role to the first replica (or the one named) that
+/// acknowledges the whole stream.
+pub fn failover(c: &mut Client, args: &[Bytes]) {
+    let shared = c.shared.clone();
+    let repl = shared.engine.repl.clone();
+    if args.len() == 2 && args[1].eq_ignore_ascii_case(b"abort") {
+        if repl.failover.lock().state == FailoverState::None {
+            return c.error("ERR No failover in progress.");
+        }
+        abort_failover(&shared, "Failover manually aborted");
+        return c.reply(Frame::ok());
+    }
+    let (mut timeout_ms, mut force, mut host, mut port) = (0i64, false, None, 0i64);
+    let mut j = 1;
+    while j < args.len() {
+        let a = &args[j];
+        if a.eq_ignore_ascii_case(b"timeout") && j + 1 < args.len() && timeout_ms == 0 {
+            let Some(t) = parse_i64(&args[j + 1]) else {
+                return c.error(ERR_NOT_INTEGER);
+            };
+            if t <= 0 {
+                return c.error("ERR FAILOVER timeout must be greater than 0");
+            }
+            timeout_ms = t;
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"to") && j + 2 < args.len() && host.is_none() {
+            let Some(p) = parse_i64(&args[j + 2]) else {
+                return c.error(ERR_NOT_INTEGER);
+            };
+            port = p;
+            host = Some(String::from_utf8_lossy(&args[j + 1]).into_owned());
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"force") && !force {
+            force = true;
+        } else {
+            return c.error(super::ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    if repl.failover.lock().state != FailoverState::None {
+        return c.error("ERR FAILOVER already in progress.");
+    }
+    if repl.is_replica() {
+        return c.error("ERR FAILOVER is not valid when server is a replica.");
+    }
+    let replicas = repl.replicas();
+    if replicas.is_empty() {
+        return c.error("ERR FAILOVER requires connected replicas.");
+    }
+    if force && (timeout_ms == 0 || host.is_none()) {
+        return c.error(
+            "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
+        );
+    }
+    let target = match host {
+        Some(h) => {
+            let found = replicas.iter().find(|r| {
+                replica_ip(r).eq_ignore_ascii_case(&h) && i64::from(r.port.load(Relaxed)) == port
+            });
+            let Some(r) = found else {
+                return c.error("ERR FAILOVER target HOST and PORT is not a replica.");
+            };
+            if !r.online.load(Relaxed) {
+                return c.error("ERR FAILOVER target replica is not online.");
+            }
+            tracing::info!("FAILOVER requested to {h}:{port}.");
+            Some((h, port as u16))
+        }
+        None => {
+            tracing::info!("FAILOVER requested to any replica.");
+            None
+        }
+    };
+    *repl.failover.lock() = crate::repl::failover::Failover {
+        state: FailoverState::WaitingForSync,
+        target,
+        force,
+        end_ms: (timeout_ms > 0).then(|| crate::util::now_ms() + timeout_ms as u64),
+    };
+    shared
+        .observe
+        .pause
+        .pause(u64::MAX, crate::observe::pause::WRITE);
+    tokio::spawn(drive_failover(shared));
+    c.reply(Frame::ok());
+}
+
+/// Redis's `updateFailoverStatus`, run until the failover leaves
+/// `waiting-for-sync`: on each replica acknowledgement (or every 100 ms),
+/// fail over once the target, or any replica when none was named, has
+/// acknowledged the primary's whole stream; at the timeout, fail over
+/// anyway with FORCE, else give up.
+async fn drive_failover(shared: Arc<crate::state::Shared>) {
+    let repl = shared.engine.repl.clone();
+    loop {
+        let acked = repl.acked.notified();
+        let (target, force, end_ms) = {
+            let f = repl.failover.lock();
+            if f.state != FailoverState::WaitingForSync {
+                return;
+            }
+            (f.target.clone(), f.force, f.end_ms)
+        };
+        if end_ms.is_some_and(|t| t <= crate::util::now_ms()) {
+            match target {
+                Some((host, port)) if force => {
+                    tracing::info!("FAILOVER to {host}:{port} time out exceeded, failing over.");
+                    return hand_over(&shared, host, port);
+                }
+                _ => return abort_failover(&shared, "Replica never caught up before timeout"),
+            }
+        }
+        let offset = repl.offset();
+        let synced = repl.replicas().into_iter().find(|r| {
+            r.online.load(Relaxed)
+                && r.ack_offset.load(Relaxed) == offset
+                && target.as_ref().is_none_or(|(h, p)| {
+                    replica_ip(r).eq_ignore_ascii_case(h) && r.port.load(Relaxed) == *p
+                })
+        });
+        if let Some(r) = synced {
+            let (host, port) = (replica_ip(&r), r.port.load(Relaxed));
+            tracing::info!("Failover target {host}:{port} is synced, failing over.");
+            return hand_over(&shared, host, port);
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(100), acked).await;
+    }
+}
+
+/// The primary becomes a replica of `host:port`; the replica link sends it
+/// `PSYNC ... FAILOVER` (see [`failover_psync_answered`]).
+fn hand_over(shared: &crate::state::Shared, host: String, port: u16) {
+    let repl = &shared.engine.repl;
+    {
+        let mut f = repl.failover.lock();
+        f.state = FailoverState::InProgress;
+        f.target = Some((host.clone(), port));
+    }
+    repl.become_replica(host.clone(), port);
+    let _ = repl.target.send_replace(Some((host, port)));
+}
+
+/// Redis's `abortFailover`: a failover that already made this server a
+/// replica makes it a primary again; writes resume.
+pub fn abort_failover(shared: &crate::state::Shared, why: &str) {
+    let repl = &shared.engine.repl;
+    let mut f = repl.failover.lock();
+    if f.state == FailoverState::None {
+        return;
+    }
+    match &f.target {
+        Some((h, p)) => tracing::info!("FAILOVER to {h}:{p} aborted: {why}"),
+        None => tracing::info!("FAILOVER to any replica aborted: {why}"),
+    }
+    if f.state == FailoverState::InProgress {
+        repl.promote();
+        let _ = repl.target.send_replace(None);
+    }
+    *f = crate::repl::failover::Failover::default();
+    drop(f);
+    shared.observe.pause.unpause();
+}
+
+/// The replica link's `PSYNC ... FAILOVER` got its answer: accepted (the
+/// target took over; this server is its replica and writes resume) or not
+/// (the failover is aborted).
+pub fn failover_psync_answered(shared: &crate::state::Shared, accepted: bool) {
+    if !accepted {
+        return abort_failover(shared, "Failover target rejected psync request");
+    }
+    let repl = &shared.engine.repl;
+    *repl.failover.lock() = crate::repl::failover::Failover::default();
+    shared.observe.pause.unpause();
+}
+
+/// True while the replica link must send `PSYNC ... FAILOVER`.
+pub fn failing_over(shared: &crate::state::Shared) -> bool {
+    shared.engine.repl.failover.lock().state == FailoverState::InProgress
 }

@@ -20,6 +20,7 @@
 //! REPLICAOF asked for) is kept here.
 
 pub mod backlog;
+pub mod failover;
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -143,6 +144,8 @@ pub struct Repl {
     /// On a replica: the database the primary's stream last selected, so
     /// that a partial resync goes on in it.
     pub stream_db: std::sync::atomic::AtomicUsize,
+    /// FAILOVER's state.
+    pub failover: Mutex<failover::Failover>,
 }
 
 /// A random 40-hex-digit replication id, as Redis's `changeReplicationId`.
@@ -185,6 +188,7 @@ impl Default for Repl {
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             stream_db: std::sync::atomic::AtomicUsize::new(0),
+            failover: Mutex::new(failover::Failover::default()),
         }
     }
 }

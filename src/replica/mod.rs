@@ -67,7 +67,17 @@ async fn link_until_lost(shared: &Arc<Shared>, host: &str, port: u16) {
         });
         match link(shared, host, port).await {
             Ok(()) => {}
-            Err(e) => tracing::warn!("Replication link with {host}:{port}: {e}"),
+            Err(e) => {
+                tracing::warn!("Replication link with {host}:{port}: {e}");
+                // The target of a failover cannot be reached: stay primary.
+                if crate::command::replication::failing_over(shared) {
+                    crate::command::replication::abort_failover(
+                        shared,
+                        "Failover target could not be reached",
+                    );
+                    return;
+                }
+            }
         }
         shared.engine.repl.set_link(|m| {
             m.state = LinkState::Connect;
@@ -207,8 +217,15 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
     let (replid, offset) = repl.id_and_offset();
     let next = (offset + 1).to_string();
     tracing::info!("Trying a partial resynchronization (request {replid}:{next}).");
-    conn.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
-        .await?;
+    // A primary handing its role over asks its target to take over.
+    let failing_over = crate::command::replication::failing_over(shared);
+    if failing_over {
+        conn.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes(), b"FAILOVER"])
+            .await?;
+    } else {
+        conn.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
+            .await?;
+    }
     // A primary preparing the RDB sends newlines meanwhile.
     let reply = loop {
         let l = conn.line().await?;
@@ -216,6 +233,13 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
             break l;
         }
     };
+    if failing_over {
+        let accepted = reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE");
+        crate::command::replication::failover_psync_answered(shared, accepted);
+        if !accepted {
+            return Err(format!("Failover target rejected psync request: {reply}"));
+        }
+    }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split(' ');
         let id = parts.next().unwrap_or_default().to_string();
