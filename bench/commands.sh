@@ -55,20 +55,7 @@ bench_args 2,46 "$ROOT/target/bench-compare/benchmarks-commands-quick.md" "$ROOT
 SVG="${OUT%.md}.svg"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-need_tools
-command -v redis-benchmark >/dev/null || apt_install redis-tools
-
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "building herald (release)"
-    cargo build --release -p herald --bin herald >&2 || die "cargo build failed"
-fi
-HERALD_BIN=${HERALD_BIN:-$ROOT/target/release/herald}
-[ -x "$HERALD_BIN" ] || die "no herald binary at $HERALD_BIN"
-
-# shellcheck disable=SC2206
-REDIS_FLAGS=(--save "" --appendonly no ${REDIS_ARGS:-})
-# shellcheck disable=SC2206
-HERALD_FLAGS=(--save "" --appendonly no ${HERALD_ARGS:-})
+benchmark_servers
 
 TESTS=set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,mset
 STREAM_KINDS="xadd xrange xrg1 xrg10 xack"

@@ -19,7 +19,7 @@ import sys
 from html import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import fmt  # noqa: E402 (bench/report.py)
+from report import fmt, load_and_cores, machine_lines  # noqa: E402 (bench/report.py)
 
 SERVERS = ("redis", "herald")
 GOAL = 1.0  # herald / redis ops/s at least this; memory: at most this
@@ -126,17 +126,8 @@ def render(results_path, rows_path, machine_path, out_md, out_svg):
           f"with -P 16), RSS growth herald / redis ≤ {GOAL:g}× on every memory row.",
           "",
           f"![herald / redis-server per command]({os.path.basename(out_svg)})", "",
-          "## Machine", "",
-          f"- {m.get('nproc')} cores, {m.get('cpu')}, {m.get('mem')}",
-          f"- kernel {m.get('kernel')}",
-          f"- {m.get('redis_version')}; {m.get('benchmark_version')}",
-          f"- herald {m.get('herald_version')}; {m.get('rustc')}",
-          f"- load average (1, 5, 15 min) {m.get('load_start')} at the start, "
-          f"{m.get('load_end')} at the end",
-          f"- run on {m.get('date')}, took {m.get('elapsed_s')} s", ""]
-    busy = [float(str(m.get(k, "")).split()[0]) for k in ("load_start", "load_end")
-            if str(m.get(k, "")).split()]
-    cores = int(m["nproc"]) if str(m.get("nproc", "")).isdigit() else 0
+          *machine_lines(m)]
+    busy, cores = load_and_cores(m)
     if cores and busy and max(busy) > cores / 2:
         md += [f"**Noisy run**: the 1-minute load average ({max(busy):g}) shows other work on "
                f"the {cores} cores besides the server and redis-benchmark: the figures are "
@@ -151,28 +142,20 @@ def render(results_path, rows_path, machine_path, out_md, out_svg):
 
     speed = [it for it in items if not it["memory"]]
     mem = [it for it in items if it["memory"]]
-    if speed:
-        md += ["## Commands (ops/s)", "",
-               "| command | redis-server | herald | herald / redis | verdict "
-               "| runs, redis | runs, herald |",
-               "|---|---|---|---|---|---|---|"]
-        for it in speed:
-            failed = f" ({it['failed']} run(s) failed)" if it["failed"] else ""
-            ratio = "–" if it["ratio"] is None else f"{it['ratio']:.2f}×"
-            md.append(f"| {it['label']}{failed} | {fmt(it['redis'])} | {fmt(it['herald'])} | "
-                      f"{ratio} | {verdict(it)} | "
-                      f"{', '.join(fmt(v) for v in it['runs']['redis'][1]) or '–'} | "
-                      f"{', '.join(fmt(v) for v in it['runs']['herald'][1]) or '–'} |")
-        md.append("")
-    if mem:
-        md += ["## Memory (RSS growth, MB)", "",
+    sections = [
+        (speed, ["## Commands (ops/s)", ""], "command"),
+        (mem, ["## Memory (RSS growth, MB)", "",
                "RSS after loading the data (and a second's pause) minus RSS at start."
                + (f" Quick mode: the data is {m.get('mem_div')}× smaller than the labels say."
-                  if quick else ""), "",
-               "| data | redis-server | herald | herald / redis | verdict "
-               "| runs, redis | runs, herald |",
-               "|---|---|---|---|---|---|---|"]
-        for it in mem:
+                  if quick else ""), ""], "data"),
+    ]
+    for section, head, first in sections:
+        if not section:
+            continue
+        md += head + [f"| {first} | redis-server | herald | herald / redis | verdict "
+                      "| runs, redis | runs, herald |",
+                      "|---|---|---|---|---|---|---|"]
+        for it in section:
             failed = f" ({it['failed']} run(s) failed)" if it["failed"] else ""
             ratio = "–" if it["ratio"] is None else f"{it['ratio']:.2f}×"
             md.append(f"| {it['label']}{failed} | {fmt(it['redis'])} | {fmt(it['herald'])} | "

@@ -103,6 +103,25 @@ need_tools() {
     REDIS_BIN=$(command -v redis-server)
 }
 
+# benchmark_servers: what the redis-benchmark comparisons need: the tools
+# and redis-benchmark, a release herald (built unless SKIP_BUILD=1;
+# HERALD_BIN may name another), both servers without persistence plus
+# REDIS_ARGS / HERALD_ARGS. Sets HERALD_BIN, REDIS_FLAGS and HERALD_FLAGS.
+benchmark_servers() {
+    need_tools
+    command -v redis-benchmark >/dev/null || apt_install redis-tools
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        log "building herald (release)"
+        cargo build --release -p herald --bin herald >&2 || die "cargo build failed"
+    fi
+    HERALD_BIN=${HERALD_BIN:-$ROOT/target/release/herald}
+    [ -x "$HERALD_BIN" ] || die "no herald binary at $HERALD_BIN"
+    # shellcheck disable=SC2206
+    REDIS_FLAGS=(--save "" --appendonly no ${REDIS_ARGS:-})
+    # shellcheck disable=SC2206
+    HERALD_FLAGS=(--save "" --appendonly no ${HERALD_ARGS:-})
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

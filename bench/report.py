@@ -82,6 +82,28 @@ def fmt(v, unit=""):
     return f"{v:,.2f}"
 
 
+def machine_lines(m):
+    """The "Machine" section of a redis-benchmark report (bench/lib.sh's
+    machine_json)."""
+    return ["## Machine", "",
+            f"- {m.get('nproc')} cores, {m.get('cpu')}, {m.get('mem')}",
+            f"- kernel {m.get('kernel')}",
+            f"- {m.get('redis_version')}; {m.get('benchmark_version')}",
+            f"- herald {m.get('herald_version')}; {m.get('rustc')}",
+            f"- load average (1, 5, 15 min) {m.get('load_start')} at the start, "
+            f"{m.get('load_end')} at the end",
+            f"- run on {m.get('date')}, took {m.get('elapsed_s')} s", ""]
+
+
+def load_and_cores(m):
+    """The 1-minute load averages at the start and end of a run, and the
+    core count (0 if unknown): whether other work shared the machine."""
+    busy = [float(str(m.get(k, "")).split()[0]) for k in ("load_start", "load_end")
+            if str(m.get(k, "")).split()]
+    cores = int(m["nproc"]) if str(m.get("nproc", "")).isdigit() else 0
+    return busy, cores
+
+
 def cmd_median(path, row, server, name):
     _, runs = load(path)
     m = median_of(ok_results(runs, row, server), name)

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import fmt, median_of  # noqa: E402 (bench/report.py)
+from report import fmt, load_and_cores, machine_lines, median_of  # noqa: E402 (bench/report.py)
 
 SERVERS = ("redis", "herald")
 GOAL = 1.0
@@ -38,17 +38,8 @@ def cmd_render(results_path, rows_path, machine_path, out_md):
           "EVALSHA, that is one script run). `redis-benchmark` ran on the same machine. "
           f"Goal: herald / redis ≥ {GOAL:g}× on every row.",
           "",
-          "## Machine", "",
-          f"- {m.get('nproc')} cores, {m.get('cpu')}, {m.get('mem')}",
-          f"- kernel {m.get('kernel')}",
-          f"- {m.get('redis_version')}; {m.get('benchmark_version')}",
-          f"- herald {m.get('herald_version')}; {m.get('rustc')}",
-          f"- load average (1, 5, 15 min) {m.get('load_start')} at the start, "
-          f"{m.get('load_end')} at the end",
-          f"- run on {m.get('date')}, took {m.get('elapsed_s')} s", ""]
-    busy = [float(str(m.get(k, "")).split()[0]) for k in ("load_start", "load_end")
-            if str(m.get(k, "")).split()]
-    cores = int(m["nproc"]) if str(m.get("nproc", "")).isdigit() else 0
+          *machine_lines(m)]
+    busy, cores = load_and_cores(m)
     if cores and busy and max(busy) > cores:
         md += [f"**Noisy run**: the 1-minute load average ({max(busy):g}) exceeded the "
                f"{cores} cores: other work shared the machine with both servers and "

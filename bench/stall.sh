@@ -8,7 +8,8 @@
 # as a baseline). Prints one line per run and the medians.
 #
 # Usage: bench/stall.sh [--keys N] [--repeat R]   (defaults 1000000, 3)
-# Environment: HERALD_BIN (default target/release/herald, built if missing).
+# Environment: HERALD_BIN, SKIP_BUILD=1, REDIS_ARGS / HERALD_ARGS (see
+# benchmark_servers in bench/lib.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,12 +27,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-need_tools
-HERALD_BIN=${HERALD_BIN:-$ROOT/target/release/herald}
-[ -x "$HERALD_BIN" ] || cargo build --release --bin herald >&2
+benchmark_servers
 DATA="$WORK/data"
-REDIS_FLAGS=(--bind 127.0.0.1 --save "" --appendonly no --dir "$DATA")
-HERALD_FLAGS=(--bind 127.0.0.1 --save "" --appendonly no --dir "$DATA")
+REDIS_FLAGS+=(--bind 127.0.0.1 --dir "$DATA")
+HERALD_FLAGS+=(--bind 127.0.0.1 --dir "$DATA")
 
 declare -A RESULTS_BY
 for cmd in BGSAVE BGREWRITEAOF; do

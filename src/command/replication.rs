@@ -204,13 +204,10 @@ fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
     let mut cut = (String::new(), 0u64);
     // The snapshot and the offset the replica's stream starts from are
     // taken with every database held: they agree.
-    let snap = crate::persist::snapshot::take(&*shared, || {
+    let Ok(snap) = crate::persist::snapshot::take(&*shared, || {
         cut = repl.attach_full(link);
-        Ok::<(), ()>(())
+        Ok::<(), std::convert::Infallible>(())
     });
-    let Ok(snap) = snap else {
-        return c.handle.kill();
-    };
     let (replid, offset) = cut;
     tracing::info!(
         "Replica {} asks for synchronization; full resync with replid {replid} offset {offset}",
@@ -220,8 +217,7 @@ fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
         link.handle
             .push(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
     }
-    let mut enc = super::dump::encoding(c);
-    enc.checksum = c.shared.config.read().value("rdbchecksum").as_deref() != Some("no");
+    let enc = super::dump::encoding(c);
     let link = link.clone();
     let spawned = std::thread::Builder::new()
         .name("herald-repl-rdb".into())

@@ -146,12 +146,6 @@ pub trait Host: Send + Sync + 'static {
     /// `FUNCTION LOAD` commands. Asked while every database is held, so it
     /// must not wait for anything that holds a database.
     fn function_libraries(&self) -> Vec<bytes::Bytes>;
-    /// The replication id, offset and stream database an RDB file written
-    /// now corresponds to (its `repl-*` aux fields), if this server
-    /// replicates.
-    fn replication_point(&self) -> Option<(String, i64, usize)> {
-        None
-    }
     /// Set while the last background save has failed (Redis's MISCONF
     /// state, see [`save::writes_refused`]).
     fn rdb_failed(&self) -> &std::sync::atomic::AtomicBool;

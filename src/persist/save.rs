@@ -16,7 +16,7 @@
 //! child process is active" error; BGSAVE SCHEDULE starts at once too.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -101,11 +101,6 @@ pub fn has_save_points<H: Host + ?Sized>(host: &H) -> bool {
     !save_points(host).is_empty()
 }
 
-/// Changes since the last successful save (`rdb_changes_since_last_save`).
-pub fn changes_since_save<H: Host + ?Sized>(host: &H, dirty_now: u64) -> u64 {
-    dirty_now.saturating_sub(host.state().lock().rdb.dirty_at_save)
-}
-
 /// Writes a snapshot to `path` through a temporary file in the same
 /// directory, fsynced and renamed. Returns the file's size.
 fn write_file(
@@ -146,7 +141,7 @@ fn prepare<H: Host + ?Sized>(host: &H) -> (Snapshot, Encoding, Aux, PathBuf) {
     let Ok(snap) = snapshot::take(host, || Ok::<(), std::convert::Infallible>(()));
     let aux = Aux {
         used_mem: host.store().used_memory_total() as u64,
-        repl: host.replication_point(),
+        repl: None,
         aof_base: false,
     };
     (snap, enc, aux, path)
@@ -331,13 +326,6 @@ pub fn load_at_startup<H: Host + ?Sized>(host: &H, sink: &mut dyn Sink) -> Resul
     st.rdb.keys_loaded = loaded.keys_loaded;
     st.rdb.keys_expired = loaded.keys_expired;
     Ok(())
-}
-
-/// Writes `snap` to `out` as a full RDB file (replication's full resync
-/// sends this).
-pub fn write_to<H: Host + ?Sized>(host: &H, out: &mut impl Write) -> io::Result<u64> {
-    let (snap, enc, aux, _) = prepare(host);
-    file::write(out, &snap, &enc, &aux)
 }
 
 /// What a shutdown does about the RDB file (SHUTDOWN's options, or the

@@ -55,13 +55,6 @@ pub struct Snapshot {
     pub dirty: u64,
 }
 
-impl Snapshot {
-    /// Keys in all databases.
-    pub fn keys(&self) -> usize {
-        self.dbs.iter().map(Vec::len).sum()
-    }
-}
-
 /// Takes a snapshot of `host`'s data. `at_cut` runs while every database
 /// is held; its error abandons the snapshot.
 pub fn take<H: Host + ?Sized, E>(
