@@ -25,6 +25,7 @@
 //!  config      redis.conf options, flags, CONFIG GET / SET
 //!  acl         ACL rules, users, checks, ACL file and log
 //!  catalog     Redis 7.0.15's command metadata (arity, flags, key specs)
+//!  logging     redis-server's log line format
 //!  protocol    RESP2/RESP3 frames and the request parser
 //!  util        clocks, C-string helpers, the glob matcher
 //! ```
@@ -57,6 +58,7 @@
 //! [`execute`].
 
 pub mod config;
+pub mod logging;
 pub mod persist;
 pub mod protocol;
 pub mod server;

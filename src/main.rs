@@ -50,8 +50,8 @@ fn main() -> ExitCode {
     match herald::config::log_path(&config) {
         None => tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .event_format(herald::logging::RedisFormat)
             .with_writer(std::io::stdout)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .init(),
         Some(path) => {
             if let Err(e) = open_log(&path) {
@@ -70,8 +70,8 @@ fn main() -> ExitCode {
             };
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                .event_format(herald::logging::RedisFormat)
                 .with_writer(make)
-                .with_ansi(false)
                 .init()
         }
     }
@@ -88,6 +88,13 @@ fn main() -> ExitCode {
             );
         }
     }
+    tracing::info!("oO0OoO0OoO0Oo herald is starting oO0OoO0OoO0Oo");
+    tracing::info!(
+        "herald version={}, bits=64, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
+    tracing::info!("Configuration loaded");
     let ignored = config.ignored_options_set();
     if !ignored.is_empty() {
         tracing::info!(

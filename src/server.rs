@@ -463,11 +463,17 @@ pub fn run(mut config: Config) -> io::Result<()> {
     let booted = Booted::new(config)?;
     let addrs: Vec<String> = booted.addrs().iter().map(|a| a.to_string()).collect();
     let shared = booted.shared.clone();
+    log_banner(&shared, &addrs);
     booted.serve_until_shutdown(async move {
         tokio::spawn(async move {
             loop {
                 let option = wait_for_signal().await;
-                tracing::info!("received shutdown signal, closing clients");
+                let name = if option == "shutdown-on-sigint" {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                tracing::warn!("Received {name} scheduling shutdown...");
                 let how = signal_shutdown_save(&shared, option);
                 let saver = shared.clone();
                 let saved = tokio::task::spawn_blocking(move || {
@@ -483,10 +489,34 @@ pub fn run(mut config: Config) -> io::Result<()> {
             }
             shared.shutdown();
         });
-        tracing::info!("herald ready to accept connections on {}", addrs.join(", "));
+        tracing::info!("Ready to accept connections");
     })?;
     tracing::info!("herald is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// What redis-server logs once listening: its logo with the port and the
+/// process id when `always-show-logo` is yes or the log is a terminal (as
+/// Redis; tools such as Redis's test suite find the PID there), else one
+/// line.
+fn log_banner(shared: &crate::state::Shared, addrs: &[String]) {
+    let config = shared.config.read();
+    let port = addrs
+        .first()
+        .and_then(|a| a.rsplit(':').next())
+        .unwrap_or("0");
+    let to_terminal =
+        config.logfile.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if config.value("always-show-logo").as_deref() == Some("yes") || to_terminal {
+        tracing::info!(
+            "\n    herald {} (Redis 7.0 compatible) 64 bit\n    Running mode: standalone\n    Listening on: {}\n    Port: {port}\n    PID: {}\n",
+            env!("CARGO_PKG_VERSION"),
+            addrs.join(", "),
+            std::process::id()
+        );
+    } else {
+        tracing::info!("Running mode=standalone, port={port}.");
+    }
 }
 
 /// Waits for SIGINT or SIGTERM; the option that says what a shutdown on

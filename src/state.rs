@@ -151,7 +151,7 @@ fn replicas_short(cfg: &Config, repl: &crate::repl::Repl) -> bool {
         number("min-replicas-to-write"),
         number("min-replicas-max-lag"),
     );
-    if wanted == 0 || max_lag == 0 {
+    if wanted == 0 || max_lag == 0 || repl.is_replica() {
         return false;
     }
     let now = crate::util::now_ms();

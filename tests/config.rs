@@ -297,7 +297,7 @@ fn logfile_and_pidfile_are_written() {
     let guard = spawn_herald(&args, port);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.starts_with("an earlier line\n"), "appended: {text}");
-    assert!(text.contains("ready to accept connections"), "{text}");
+    assert!(text.contains("* Ready to accept connections"), "{text}");
     let written = std::fs::read_to_string(&pid).unwrap();
     assert_eq!(written.trim(), guard.0.id().to_string());
     shutdown(port, guard);

@@ -109,9 +109,12 @@ fn every_type_round_trips_between_herald_and_redis_server() {
     shutdown(p, &mut c, &["NOSAVE"]);
 
     // herald reloads its own file.
-    let (p, port) = herald_bin(&d, &["--save", ""]);
+    let debug = ["--save", "", "--enable-debug-command", "yes"];
+    let (p, port) = herald_bin(&d, &debug);
     let mut c = connect(port);
     assert_eq!(dump_all(&mut c), want, "herald reloading herald's file");
+    let digest = common::text(&qs(&mut c, &["DEBUG", "DIGEST"]));
+    assert_eq!(digest.len(), 40);
     assert_eq!(
         info(&mut c, "rdb_last_load_keys_loaded"),
         want.len().to_string()
@@ -127,13 +130,15 @@ fn every_type_round_trips_between_herald_and_redis_server() {
     let out = check.stdout.clone();
     assert!(out.contains("RDB looks OK"), "redis-check-rdb: {out}");
     let r = copy_rdb(&d, "rdb-redis");
-    let (rp, rport) = redis_server(&r, &["--save", "", "--appendonly", "no"]);
+    let (rp, rport) = redis_server(&r, &[&debug[..], &["--appendonly", "no"]].concat());
     let mut rc = connect(rport);
     assert_eq!(
         dump_all(&mut rc),
         want,
         "redis-server loading herald's file"
     );
+    // DEBUG DIGEST is Redis's own fingerprint, bit for bit.
+    assert_eq!(common::text(&qs(&mut rc, &["DEBUG", "DIGEST"])), digest);
     let f: i64 = redis::cmd("FCALL").arg("f").arg(0).query(&mut rc).unwrap();
     assert_eq!(f, 7);
 
@@ -141,6 +146,8 @@ fn every_type_round_trips_between_herald_and_redis_server() {
     qs(&mut rc, &["SET", "from-redis", "yes"]);
     qs(&mut rc, &["HSET", "h-from-redis", "a", "1"]);
     let want2 = dump_all(&mut rc);
+    let digest2 = common::text(&qs(&mut rc, &["DEBUG", "DIGEST"]));
+    assert_ne!(digest2, digest);
     assert_eq!(common::text(&qs(&mut rc, &["SAVE"])), "OK");
     shutdown(rp, &mut rc, &["NOSAVE"]);
     let check = common::run(
@@ -155,13 +162,14 @@ fn every_type_round_trips_between_herald_and_redis_server() {
         "herald check-rdb: {out}"
     );
     let h = copy_rdb(&r, "rdb-back");
-    let (p, port) = herald_bin(&h, &["--save", ""]);
+    let (p, port) = herald_bin(&h, &debug);
     let mut c = connect(port);
     assert_eq!(
         dump_all(&mut c),
         want2,
         "herald loading redis-server's file"
     );
+    assert_eq!(common::text(&qs(&mut c, &["DEBUG", "DIGEST"])), digest2);
     let f: i64 = redis::cmd("FCALL").arg("f").arg(0).query(&mut c).unwrap();
     assert_eq!(f, 7);
     shutdown(p, &mut c, &["NOSAVE"]);

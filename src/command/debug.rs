@@ -21,8 +21,6 @@ const UNSUPPORTED: &[&str] = &[
     "change-repl-id",
     "config-rewrite-force-all",
     "crash-and-recover",
-    "digest",
-    "digest-value",
     "htstats",
     "htstats-key",
     "jmap",
@@ -69,6 +67,8 @@ pub fn debug(c: &mut Client, args: &[Bytes]) {
         }
         ("error", 3) => c.reply(Frame::Error(args[2].clone())),
         ("reload", _) => reload(c, &args[2..]),
+        ("digest", 2) => digest(c),
+        ("digest-value", _) => digest_value(c, &args[2..]),
         (s, _) if UNSUPPORTED.contains(&s) => c.error(format!(
             "ERR DEBUG {} is not supported by herald",
             s.to_ascii_uppercase()
@@ -85,6 +85,10 @@ fn help(c: &mut Client) {
         c,
         "DEBUG",
         &[
+            "DIGEST",
+            "    Output a hex signature representing the current DB content.",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    Output a hex signature of the values of all the specified keys.",
             "ERROR <string>",
             "    Return a Redis protocol error with <string> as message. Useful for clients",
             "    unit tests to simulate Redis errors.",
@@ -133,6 +137,49 @@ fn sleep(c: &mut Client, secs: &Bytes) {
         engine.unlock(g);
     }
     c.reply(Frame::ok());
+}
+
+/// DEBUG DIGEST: the whole data set's fingerprint (Redis's, bit for bit:
+/// see `store::digest`), every database held meanwhile. Keys past their
+/// TTL but not yet removed count, as in Redis.
+fn digest(c: &mut Client) {
+    use crate::store::digest;
+    if c.tx.in_exec || c.in_script {
+        return c.error("ERR DEBUG DIGEST cannot run inside a transaction or a script");
+    }
+    let engine = &c.shared.engine;
+    let guards: Vec<_> = (0..engine.store.len()).map(|i| engine.lock(i)).collect();
+    let mut total = digest::Digest::default();
+    for (i, g) in guards.iter().enumerate() {
+        let keys = g
+            .entries()
+            .map(|(k, v, at, _)| (k.as_ref(), v, at.is_some()));
+        digest::mix_database(&mut total, i, keys);
+    }
+    for g in guards {
+        engine.unlock(g);
+    }
+    c.reply(Frame::Simple(Bytes::from(digest::hex(&total))));
+}
+
+/// DEBUG DIGEST-VALUE key [key ...]: each value's fingerprint in the
+/// selected database (zeros for a missing key).
+fn digest_value(c: &mut Client, keys: &[Bytes]) {
+    use crate::store::digest;
+    if c.tx.in_exec || c.in_script {
+        return c.error("ERR DEBUG DIGEST-VALUE cannot run inside a transaction or a script");
+    }
+    let engine = &c.shared.engine;
+    let g = engine.lock(c.db);
+    let replies = keys
+        .iter()
+        .map(|k| {
+            let d = digest::value_digest(g.peek(k), g.deadline(k).is_some());
+            Frame::Simple(Bytes::from(digest::hex(&d)))
+        })
+        .collect();
+    engine.unlock(g);
+    c.reply(Frame::Array(replies));
 }
 
 /// DEBUG RELOAD [NOSAVE] [NOFLUSH]: saves `dump.rdb`, empties the data set

@@ -735,7 +735,11 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             );
         }
     }
-    if c.shared.replicas_short() && is_write_command(c, &fullname) {
+    // A replica ignores min-replicas-to-write: its primary decides.
+    if c.shared.replicas_short()
+        && !c.shared.engine.repl.is_replica()
+        && is_write_command(c, &fullname)
+    {
         return reject_cmd(c, spec, ERR_NOREPLICAS, is_exec);
     }
     // A read-only replica takes writes from its primary only.

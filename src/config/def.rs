@@ -77,7 +77,8 @@ impl Flag {
     pub(super) const HIDDEN: u8 = 4;
     /// Its value must be kept out of logs (passwords).
     pub(super) const SENSITIVE: u8 = 8;
-    /// herald acts on it (it has a typed field in `Config`).
+    /// herald acts on it (through a typed field in `Config` or by reading
+    /// the stored value where it is used).
     pub(super) const HERALD: u8 = 16;
 }
 

@@ -836,3 +836,28 @@ fn values_without_their_effect_are_refused_defaults_are_not() {
     c.set(&[(b"appendonly", b"yes"), (b"save", b"900 1")])
         .unwrap();
 }
+
+/// docs/configuration.md says which options herald acts on; the start-up
+/// log's "accepted but not used" list comes from `Flag::HERALD`: both must
+/// agree, row for row.
+#[test]
+fn documented_statuses_match_the_table() {
+    let doc = include_str!("../../docs/configuration.md");
+    let mut seen = 0;
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let name = cells[1].split('`').nth(1).unwrap_or("");
+        let status = cells[2];
+        let Some((idx, _)) = lookup(name.as_bytes()) else {
+            panic!("docs/configuration.md names an unknown option {name}");
+        };
+        let herald = OPTIONS[idx].has(Flag::HERALD);
+        match status {
+            "implemented" => assert!(herald, "{name} is documented as implemented"),
+            "accepted, no effect" => assert!(!herald, "{name} is documented as without effect"),
+            _ => {}
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, OPTIONS.len(), "one row per option");
+}

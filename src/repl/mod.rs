@@ -499,6 +499,7 @@ impl Repl {
     /// that they resync with the new history.
     pub fn become_replica(&self, host: String, port: u16) {
         self.is_replica.store(true, Relaxed);
+        crate::logging::set_replica(true);
         self.feeding.store(false, Relaxed);
         let mut g = self.inner.lock();
         for a in g.replicas.drain(..) {
@@ -545,6 +546,7 @@ impl Repl {
     /// from it (PSYNC2).
     pub fn promote(&self) {
         self.is_replica.store(false, Relaxed);
+        crate::logging::set_replica(false);
         *self.master.lock() = None;
         let mut g = self.inner.lock();
         g.replid2 = std::mem::replace(&mut g.replid, random_id());

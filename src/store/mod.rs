@@ -45,6 +45,7 @@
 //! Stored keys and values never borrow the client's read buffer: every
 //! argument kept is copied into its own allocation ([`own`]).
 
+pub mod digest;
 pub mod encoding;
 pub mod evict;
 pub mod expire;
