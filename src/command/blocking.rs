@@ -38,6 +38,9 @@ pub enum BlockOp {
         from_left: bool,
         to_left: bool,
         dest: Bytes,
+        /// Served as RPOPLPUSH (BRPOPLPUSH) rather than LMOVE (BLMOVE), in
+        /// the log and the replication stream, as Redis propagates it.
+        rpoplpush: bool,
     },
     /// BZPOPMIN / BZPOPMAX: `[key, member, score]`.
     ZPop { min: bool },
@@ -87,6 +90,7 @@ impl Serve for BlockOp {
                 from_left,
                 to_left,
                 dest,
+                rpoplpush,
             } => {
                 if !matches!(db.get(key), Some(Value::List(_))) {
                     return None;
@@ -97,9 +101,8 @@ impl Serve for BlockOp {
                         return Some(Frame::error(crate::store::WRONGTYPE));
                     }
                 }
-                let e = list_pop(db, key, *from_left, 1)?.pop()?;
-                list_push(db, dest, e.clone(), *to_left);
-                Some(Frame::Bulk(e))
+                let as_cmd = move_cmd(key, dest, *from_left, *to_left, *rpoplpush);
+                list_move(db, key, dest, *from_left, *to_left, Some(as_cmd)).map(Frame::Bulk)
             }
             BlockOp::ZPop { min } => {
                 let mut items = zset_pop(db, key, *min, 1)?;
@@ -185,6 +188,52 @@ pub fn list_push(db: &mut Db, key: &[u8], e: Bytes, left: bool) {
     }
     db.modified(key);
     db.notify(notify::LIST, if left { "lpush" } else { "rpush" }, key);
+}
+
+/// Moves one element from the list at `src` to `dst` (pushed at
+/// `to_left`) with the pop and push events. It is logged as `as_cmd`, or,
+/// without one, as the running command itself (LMOVE, RPOPLPUSH): never as
+/// the pop and the push it is made of, as Redis logs it. None if `src` is
+/// not a non-empty list.
+pub fn list_move(
+    db: &mut Db,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+    as_cmd: Option<Vec<Bytes>>,
+) -> Option<Bytes> {
+    let (mark, rewritten) = (db.prop.len(), db.prop_rewritten);
+    let e = list_pop(db, src, from_left, 1)?.pop()?;
+    list_push(db, dst, e.clone(), to_left);
+    // Drop the pop's and the push's own records (the last two).
+    db.prop.truncate(db.prop.len().saturating_sub(2).max(mark));
+    db.prop_rewritten = rewritten;
+    if let Some(cmd) = as_cmd {
+        db.propagate(cmd);
+    }
+    Some(e)
+}
+
+/// `LMOVE src dst LEFT|RIGHT LEFT|RIGHT`, or `RPOPLPUSH src dst`.
+pub fn move_cmd(
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+    rpoplpush: bool,
+) -> Vec<Bytes> {
+    if rpoplpush {
+        return vec![Bytes::from_static(b"RPOPLPUSH"), own(src), own(dst)];
+    }
+    let side = |left: bool| Bytes::from_static(if left { b"LEFT" } else { b"RIGHT" });
+    vec![
+        Bytes::from_static(b"LMOVE"),
+        own(src),
+        own(dst),
+        side(from_left),
+        side(to_left),
+    ]
 }
 
 /// Pops up to `count` members with the lowest (`min`) or highest scores,

@@ -29,11 +29,9 @@ const UNSUPPORTED: &[&str] = &[
     "loadaof",
     "mallctl",
     "mallctl-str",
-    "object",
     "oom",
     "panic",
     "pause-cron",
-    "populate",
     "protocol",
     "quicklist",
     "quicklist-packed-threshold",
@@ -68,6 +66,12 @@ pub fn debug(c: &mut Client, args: &[Bytes]) {
         ("error", 3) => c.reply(Frame::Error(args[2].clone())),
         ("reload", _) => reload(c, &args[2..]),
         ("digest", 2) => digest(c),
+        ("object", 3) => object(c, &args[2]),
+        ("populate", 3..=5) => populate(c, &args[2..]),
+        ("replicate", n) if n >= 3 => {
+            c.shared.engine.repl.feed_unselected(&args[2..]);
+            c.reply(Frame::ok());
+        }
         ("digest-value", _) => digest_value(c, &args[2..]),
         (s, _) if UNSUPPORTED.contains(&s) => c.error(format!(
             "ERR DEBUG {} is not supported by herald",
@@ -92,6 +96,8 @@ fn help(c: &mut Client) {
             "ERROR <string>",
             "    Return a Redis protocol error with <string> as message. Useful for clients",
             "    unit tests to simulate Redis errors.",
+            "OBJECT <key>",
+            "    Show low level info about the `key` and associated value.",
             "RELOAD [option ...]",
             "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
             "    * MERGE: conflicting keys will be loaded from RDB.",
@@ -107,6 +113,13 @@ fn help(c: &mut Client) {
             "      file to the database.",
             "LOG <message>",
             "    Write <message> to the server log.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+            "    it is used instead of the 'key' prefix. These are not propagated to",
+            "    replicas. Cluster slots are not respected so keys not belonging to the",
+            "    current node can be created in cluster mode.",
+            "REPLICATE <command> [<arg> ...]",
+            "    Send the command to the replicas without running it here.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -144,20 +157,17 @@ fn sleep(c: &mut Client, secs: &Bytes) {
 /// TTL but not yet removed count, as in Redis.
 fn digest(c: &mut Client) {
     use crate::store::digest;
-    if c.tx.in_exec || c.in_script {
-        return c.error("ERR DEBUG DIGEST cannot run inside a transaction or a script");
-    }
-    let engine = &c.shared.engine;
-    let guards: Vec<_> = (0..engine.store.len()).map(|i| engine.lock(i)).collect();
+    let n = c.shared.engine.store.len();
+    let dbs: Vec<_> = (0..n).map(|i| super::take_db(c, i)).collect();
     let mut total = digest::Digest::default();
-    for (i, g) in guards.iter().enumerate() {
-        let keys = g
+    for (i, db) in dbs.iter().enumerate() {
+        let keys = db
             .entries()
             .map(|(k, v, at, _)| (k.as_ref(), v, at.is_some()));
         digest::mix_database(&mut total, i, keys);
     }
-    for g in guards {
-        engine.unlock(g);
+    for db in dbs {
+        super::put_db(c, db);
     }
     c.reply(Frame::Simple(Bytes::from(digest::hex(&total))));
 }
@@ -166,20 +176,98 @@ fn digest(c: &mut Client) {
 /// selected database (zeros for a missing key).
 fn digest_value(c: &mut Client, keys: &[Bytes]) {
     use crate::store::digest;
-    if c.tx.in_exec || c.in_script {
-        return c.error("ERR DEBUG DIGEST-VALUE cannot run inside a transaction or a script");
-    }
-    let engine = &c.shared.engine;
-    let g = engine.lock(c.db);
-    let replies = keys
-        .iter()
-        .map(|k| {
-            let d = digest::value_digest(g.peek(k), g.deadline(k).is_some());
-            Frame::Simple(Bytes::from(digest::hex(&d)))
-        })
-        .collect();
-    engine.unlock(g);
+    let replies = super::with_db(c, |_, db| {
+        keys.iter()
+            .map(|k| {
+                let d = digest::value_digest(db.peek(k), db.deadline(k).is_some());
+                Frame::Simple(Bytes::from(digest::hex(&d)))
+            })
+            .collect()
+    });
     c.reply(Frame::Array(replies));
+}
+
+/// DEBUG OBJECT key: Redis's one-line description of a value (its
+/// encoding, the length of its RDB serialisation, its access clock, and
+/// for a list the quicklist's shape), read without expiring the key.
+fn object(c: &mut Client, key: &Bytes) {
+    let enc = super::dump::encoding(c);
+    let line = super::with_db(c, |_, db| {
+        let now = db.now;
+        let (v, clock, str_enc) = db.inspect(key)?;
+        let mut rdb = Vec::new();
+        crate::persist::rdb::write_object(&mut rdb, v, &enc);
+        let mut extra = String::new();
+        if let crate::store::Value::List(l) = v {
+            let nodes = crate::persist::rdb::quicklist_nodes(
+                l.items().iter().map(|b| b.as_ref()),
+                enc.list_fill,
+            );
+            let size: usize = nodes.iter().map(Vec::len).sum();
+            let avg = l.len() as f64 / nodes.len().max(1) as f64;
+            extra = format!(
+                " ql_nodes:{} ql_avg_node:{avg:.2} ql_listpack_max:{} ql_compressed:0 ql_uncompressed_size:{size}",
+                nodes.len(),
+                enc.list_fill
+            );
+        }
+        Some(format!(
+            "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{extra}",
+            v as *const _ as usize,
+            v.encoding(str_enc),
+            rdb.len().saturating_sub(1),
+            (clock / 1000) & 0xFF_FFFF,
+            (now as u32).wrapping_sub(clock) / 1000
+        ))
+    });
+    match line {
+        Some(l) => c.reply(Frame::Simple(Bytes::from(l))),
+        None => c.error("ERR no such key"),
+    }
+}
+
+/// DEBUG POPULATE count [prefix] [size]: `count` string keys
+/// `prefix:N` = `value:N` (cut or zero-padded to `size` bytes), skipping
+/// those that exist; neither logged nor replicated, as in Redis.
+fn populate(c: &mut Client, args: &[Bytes]) {
+    let positive = |c: &mut Client, a: &Bytes| match super::parse_i64(a) {
+        Some(n) if n >= 0 => Some(n as u64),
+        Some(_) => {
+            c.error("ERR value is out of range, must be positive");
+            None
+        }
+        None => {
+            c.error(super::ERR_NOT_INTEGER);
+            None
+        }
+    };
+    let Some(count) = positive(c, &args[0]) else {
+        return;
+    };
+    let size = match args.get(2) {
+        Some(a) => match positive(c, a) {
+            Some(n) => n as usize,
+            None => return,
+        },
+        None => 0,
+    };
+    let prefix = args.get(1).map_or(&b"key"[..], |p| &p[..]);
+    super::with_db(c, |_, db| {
+        for j in 0..count {
+            let mut key = prefix.to_vec();
+            key.extend_from_slice(format!(":{j}").as_bytes());
+            if db.get(&key).is_some() {
+                continue;
+            }
+            let mut val = format!("value:{j}").into_bytes();
+            if size > 0 {
+                val.resize(size, 0);
+            }
+            db.set(&key, crate::store::Value::Str(Bytes::from(val)), false);
+            db.modified(&key);
+        }
+    });
+    c.reply(Frame::ok());
 }
 
 /// DEBUG RELOAD [NOSAVE] [NOFLUSH]: saves `dump.rdb`, empties the data set

@@ -531,7 +531,9 @@ pub fn flushall(c: &mut Client, args: &[Bytes]) {
         let mut g = take_db(c, i);
         let old = g.remove_all();
         free_flushed(c, old, background);
-        if i == 0 {
+        // Logged under the client's database, as Redis does (no SELECT
+        // needed in a stream already there).
+        if i == c.db {
             g.propagate(args.to_vec());
         }
         put_db(c, g);

@@ -421,6 +421,7 @@ fn do_move(
     dst: &[u8],
     from_left: bool,
     to_left: bool,
+    as_cmd: Option<Vec<Bytes>>,
 ) -> Result<Option<Bytes>, ()> {
     // As lmoveGenericCommand: the destination's type is checked only when
     // there is something to move (an empty source replies nil, or blocks).
@@ -428,11 +429,9 @@ fn do_move(
         return Ok(None);
     }
     check_list(c, db, dst)?;
-    let e = blocking::list_pop(db, src, from_left, 1).and_then(|mut v| v.pop());
-    if let Some(e) = &e {
-        blocking::list_push(db, dst, e.clone(), to_left);
-    }
-    Ok(e)
+    Ok(blocking::list_move(
+        db, src, dst, from_left, to_left, as_cmd,
+    ))
 }
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT.
@@ -440,14 +439,14 @@ pub fn lmove(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let (Some(from), Some(to)) = (parse_side(&args[3]), parse_side(&args[4])) else {
         return c.error(ERR_SYNTAX);
     };
-    if let Ok(e) = do_move(c, db, &args[1], &args[2], from, to) {
+    if let Ok(e) = do_move(c, db, &args[1], &args[2], from, to, None) {
         c.reply(e.map_or(Frame::Null, Frame::Bulk));
     }
 }
 
 /// RPOPLPUSH source destination.
 pub fn rpoplpush(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    if let Ok(e) = do_move(c, db, &args[1], &args[2], false, true) {
+    if let Ok(e) = do_move(c, db, &args[1], &args[2], false, true, None) {
         c.reply(e.map_or(Frame::Null, Frame::Bulk));
     }
 }
@@ -612,11 +611,15 @@ fn bmove_generic(
     from_left: bool,
     to_left: bool,
     t: &[u8],
+    rpoplpush: bool,
 ) {
     let Some(deadline) = parse_timeout(c, t) else {
         return;
     };
-    let Ok(e) = do_move(c, db, &args[1], &args[2], from_left, to_left) else {
+    // Served at once, it is logged as the non-blocking form (Redis's
+    // rewriteClientCommandVector in lmoveGenericCommand).
+    let as_cmd = blocking::move_cmd(&args[1], &args[2], from_left, to_left, rpoplpush);
+    let Ok(e) = do_move(c, db, &args[1], &args[2], from_left, to_left, Some(as_cmd)) else {
         return;
     };
     if let Some(e) = e {
@@ -626,6 +629,7 @@ fn bmove_generic(
         from_left,
         to_left,
         dest: own(&args[2]),
+        rpoplpush,
     };
     // Inside MULTI (Redis's CLIENT_DENY_BLOCKING) the reply is a null
     // bulk, addReplyNull; a real timeout replies a null array.
@@ -640,12 +644,12 @@ pub fn blmove(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let (Some(from), Some(to)) = (parse_side(&args[3]), parse_side(&args[4])) else {
         return c.error(ERR_SYNTAX);
     };
-    bmove_generic(c, db, args, from, to, &args[5])
+    bmove_generic(c, db, args, from, to, &args[5], false)
 }
 
 /// BRPOPLPUSH source destination timeout.
 pub fn brpoplpush(c: &mut Client, db: &mut Db, args: &[Bytes]) {
-    bmove_generic(c, db, args, false, true, &args[3])
+    bmove_generic(c, db, args, false, true, &args[3], true)
 }
 
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].

@@ -210,6 +210,8 @@ pub fn getset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return;
     };
     store(db, &args[1], own(&args[2]), false);
+    // Logged as SET, as Redis 7.0 propagates GETSET.
+    db.propagate_with(|| vec![Bytes::from_static(b"SET"), args[1].clone(), args[2].clone()]);
     c.reply(old.map_or(Frame::Null, Frame::Bulk));
 }
 

@@ -47,10 +47,19 @@ impl Engine {
                     return;
                 };
                 let mut db = self.lock(i);
+                // A writable replica expires only the TTLs its own clients
+                // set; once a primary, it drops that list (cheap when empty).
+                let paused = self.expiry_paused(db.now);
+                if !paused {
+                    db.expire_replica_ttl_keys();
+                }
                 if db.expiry_held {
-                    // Clients are paused: nothing expires meanwhile.
                     self.unlock(db);
-                    return;
+                    if paused {
+                        // Clients are paused: nothing expires meanwhile.
+                        return;
+                    }
+                    break;
                 }
                 let (sampled, expired) = sample_once(&mut db);
                 self.unlock(db);

@@ -149,6 +149,11 @@ impl Engine {
         self.lock_at(i, None)
     }
 
+    /// True while expiry is held for paused clients (at time `now`).
+    pub fn expiry_paused(&self, now: u64) -> bool {
+        now < self.expiry_held_until.load(Relaxed)
+    }
+
     /// [`lock`](Self::lock) for a command that started at `now` (Unix ms,
     /// read by its caller), or at the time read here when None.
     pub fn lock_at(&self, i: usize, now: Option<u64>) -> DbGuard {
@@ -156,7 +161,8 @@ impl Engine {
         g.notify_flags = self.notify.load(Relaxed);
         // A replica never expires keys itself: expired keys read as
         // missing until the primary's DEL removes them.
-        g.expiry_held = g.now < self.expiry_held_until.load(Relaxed) || self.repl.is_replica();
+        g.on_replica = self.repl.is_replica();
+        g.expiry_held = self.expiry_paused(g.now) || g.on_replica;
         g.propagating = self.aof.enabled() || self.repl.feeding();
         g.from_primary = false;
         g.origin = 0;

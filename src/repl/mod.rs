@@ -299,6 +299,18 @@ impl Repl {
         Self::push(&mut g, Bytes::from_static(b"*1\r\n$4\r\nPING\r\n"));
     }
 
+    /// Feeds one command to the replicas as it is, under no database
+    /// (DEBUG REPLICATE: Redis's tests make replicas diverge with it).
+    pub fn feed_unselected(&self, cmd: &[Bytes]) {
+        let mut g = self.inner.lock();
+        if g.backlog.is_none() {
+            return;
+        }
+        let mut out = Vec::new();
+        crate::persist::aof::encode_command(&mut out, cmd);
+        Self::push(&mut g, Bytes::from(out));
+    }
+
     /// Feeds bytes of the primary's stream as received (a replica keeps
     /// its own backlog with the primary's offsets, for PSYNC2 after a
     /// promotion, and passes them to its own replicas).

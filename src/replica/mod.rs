@@ -237,7 +237,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
         let accepted = reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE");
         crate::command::replication::failover_psync_answered(shared, accepted);
         if !accepted {
-            return Err(format!("Failover target rejected psync request: {reply}"));
+            return Err(format!("PSYNC FAILOVER answered: {reply}"));
         }
     }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {

@@ -190,6 +190,10 @@ pub struct Db {
     keys: Map<Bytes, Entry>,
     /// Key → deadline in unix milliseconds, only for keys with a TTL.
     expires: Map<Bytes, u64>,
+    /// Keys a client of a writable replica gave a TTL: the replica expires
+    /// these itself, since its primary knows nothing of them (Redis's
+    /// `slaveKeysWithExpire`).
+    replica_ttl_keys: HashSet<Bytes, ahash::RandomState>,
     /// Version counters of the keys some client WATCHes.
     watched: HashMap<Bytes, Watched, ahash::RandomState>,
     /// Keys some client is blocked on (BLPOP and friends; the engine keeps
@@ -217,6 +221,9 @@ pub struct Db {
     /// (where expiry is held) it removes the expired keys it meets, so
     /// that the primary's DEL of an expired key frees it.
     pub from_primary: bool,
+    /// This server is a replica (snapshot taken when locking): a TTL set
+    /// by one of its own clients is remembered in `replica_ttl_keys`.
+    pub on_replica: bool,
     /// Lookups by [`Db::get`] that found / did not find their key (INFO
     /// stats `keyspace_hits` / `keyspace_misses`).
     pub hits: u64,
@@ -266,6 +273,7 @@ impl Db {
             index,
             keys: Map::default(),
             expires: Map::default(),
+            replica_ttl_keys: HashSet::default(),
             watched: HashMap::default(),
             waited_on: HashSet::default(),
             ready: Vec::new(),
@@ -276,6 +284,7 @@ impl Db {
             expired_keys: 0,
             expiry_held: false,
             from_primary: false,
+            on_replica: false,
             hits: 0,
             misses: 0,
             lfu: None,
@@ -429,6 +438,14 @@ impl Db {
     /// Stores `value` at `key`, replacing any value; the TTL is dropped
     /// unless `keep_ttl`. The key is copied into its own allocation if new.
     pub fn set(&mut self, key: &[u8], mut value: Value, keep_ttl: bool) {
+        if self.expiry_held && self.is_expired(key) {
+            // A write over a key that expired while expiry is held (a
+            // writable replica): the old key goes first, TTL and all, as
+            // Redis's write lookups delete it (EXPIRE_FORCE_DELETE_EXPIRED).
+            self.remove(key);
+            self.expired_keys += 1;
+            self.removed_by_server(key, notify::EXPIRED, "expired");
+        }
         value.settle_encoding(&self.enc_limits);
         let add = value.mem();
         let (now, lfu) = (self.now, self.lfu);
@@ -507,11 +524,45 @@ impl Db {
 
     /// Sets the deadline of an existing key.
     pub fn set_deadline(&mut self, key: &[u8], at_ms: u64) {
+        if self.on_replica && !self.from_primary && !self.replica_ttl_keys.contains(key) {
+            if let Some((k, _)) = self.keys.get_key_value(key) {
+                self.replica_ttl_keys.insert(k.clone());
+            }
+        }
         if let Some(d) = self.expires.get_mut(key) {
             *d = at_ms;
         } else if let Some((k, _)) = self.keys.get_key_value(key) {
             let k = k.clone();
             self.expires.insert(k, at_ms);
+        }
+    }
+
+    /// On a writable replica, removes the keys its own clients gave a TTL
+    /// that has passed (Redis's `expireSlaveKeys`); forgets those that are
+    /// gone or lost their TTL. Once the server is a primary again the list
+    /// is dropped, as normal expiry covers every key.
+    pub fn expire_replica_ttl_keys(&mut self) {
+        if self.replica_ttl_keys.is_empty() {
+            return;
+        }
+        if !self.on_replica {
+            self.replica_ttl_keys.clear();
+            return;
+        }
+        let keys: Vec<Bytes> = self.replica_ttl_keys.iter().cloned().collect();
+        for k in keys {
+            match self.expires.get(&k) {
+                Some(&at) if at <= self.now => {
+                    self.remove(&k);
+                    self.expired_keys += 1;
+                    self.removed_by_server(&k, notify::EXPIRED, "expired");
+                    self.replica_ttl_keys.remove(&k);
+                }
+                Some(_) => {}
+                None => {
+                    self.replica_ttl_keys.remove(&k);
+                }
+            }
         }
     }
 

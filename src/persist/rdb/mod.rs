@@ -286,7 +286,7 @@ fn write_zset(out: &mut Vec<u8>, z: &ZSet, enc: &Encoding) {
 /// `_quicklistNodeAllowInsert` splits elements pushed at the tail: a
 /// negative fill limits a node's bytes (4, 8, 16, 32 or 64 KiB), a
 /// positive one its count (within 8 KiB).
-fn quicklist_nodes<'a>(items: impl Iterator<Item = &'a [u8]>, fill: i64) -> Vec<Vec<u8>> {
+pub fn quicklist_nodes<'a>(items: impl Iterator<Item = &'a [u8]>, fill: i64) -> Vec<Vec<u8>> {
     const SIZE_SAFETY_LIMIT: usize = 8192;
     const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
     // `quicklistSetFill`'s bounds.
