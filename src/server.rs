@@ -415,9 +415,13 @@ impl Booted {
         let mut replay = crate::command::replay::Replayer::new(shared.clone());
         crate::persist::open(&shared, &mut replay).map_err(io::Error::other)?;
         {
+            let replica = shared.config.read().replica_of().is_some();
             let mut loader = crate::command::replay::KeyLoader::new(shared.clone(), false);
-            crate::persist::save::load_at_startup(shared.as_ref(), &mut loader)
-                .map_err(io::Error::other)?;
+            let point =
+                crate::persist::save::load_at_startup(shared.as_ref(), &mut loader, replica)
+                    .map_err(io::Error::other)?;
+            drop(loader);
+            shared.engine.repl.restore(point, replica);
         }
         if let Some(p) = listeners.first().and_then(|l| l.local_addr().ok()) {
             shared.port.store(p.port(), Relaxed);

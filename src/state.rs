@@ -284,4 +284,8 @@ impl crate::persist::Host for Shared {
     fn rdb_failed(&self) -> &std::sync::atomic::AtomicBool {
         &self.rdb_failed
     }
+
+    fn repl_point(&self) -> Option<(String, i64, usize)> {
+        self.engine.repl.save_point()
+    }
 }

@@ -550,6 +550,7 @@ fn replicaof_at_start() {
     let text = format!("replicaof 127.0.0.1 {}", p.port());
     let mut cfg = herald::config::Config::from_config_text(&text).expect("config");
     cfg.port = 0;
+    cfg.dir = temp_dir("replicaof-at-start");
     let r = herald::server::start(cfg).expect("replica starts");
     let mut rc = connect(r.addr());
     wait_until("the link is up", SYNC, || link_up(&mut rc));
@@ -766,4 +767,151 @@ fn failover_between_herald_and_redis_server() {
     });
     write_round(&mut hc, 4);
     assert_same(&mut hc, &mut rc, "redis-server replicating herald again");
+}
+
+/// A primary (a separate process) restarted from the RDB it saved at
+/// SHUTDOWN keeps its replication point: its replica continues with a
+/// partial resync (Redis 7.0's RDB `repl-id` / `repl-offset`), the keys
+/// that expired while it was down are deleted on the replica too, and
+/// both end with the same digest.
+#[test]
+fn primary_restarted_from_its_rdb_lets_replicas_continue() {
+    let dir = temp_dir("restart-rdb");
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let start = || {
+        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--appendonly", "no", "--save", "3600 1"])
+            .args(["--enable-debug-command", "yes"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("herald runs");
+        let mut child = KillOnDrop(child);
+        wait_for_ping(addr, Duration::from_secs(10), Some(&mut child.0)).expect("primary up");
+        child
+    };
+    let mut primary = start();
+    let r = herald_with(|c| {
+        let mut enabled =
+            herald::config::Config::from_config_text("enable-debug-command yes\n").expect("config");
+        enabled.port = 0;
+        enabled.dir = c.dir.clone();
+        *c = enabled;
+    });
+    let mut rc = connect(r.addr());
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+
+    let mut pc = connect(addr);
+    q(&mut pc, &["SET", "kept", "1"]);
+    q(&mut pc, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    q(&mut pc, &["SET", "short", "1", "PX", "50"]);
+    q(&mut pc, &["SELECT", "5"]);
+    q(&mut pc, &["SET", "short5", "1", "PX", "50"]);
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    let replid = info(&mut pc, "master_replid").expect("replid");
+    let offset = info(&mut pc, "master_repl_offset").expect("offset");
+    // Past the keys' deadline before the save, so that they expire at load.
+    std::thread::sleep(Duration::from_millis(60));
+    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query(&mut pc);
+    common::wait_exit(&mut primary.0, Duration::from_secs(10)).expect("primary exits");
+
+    let _primary = start();
+    let mut pc = connect(addr);
+    assert_eq!(info(&mut pc, "master_replid2"), Some(replid));
+    let offset: u64 = offset.parse().expect("offset");
+    assert_eq!(
+        info(&mut pc, "second_repl_offset"),
+        Some((offset + 1).to_string())
+    );
+    assert_eq!(
+        info(&mut pc, "rdb_last_load_keys_expired").as_deref(),
+        Some("2")
+    );
+    wait_until("the replica continues", SYNC, || {
+        link_up(&mut rc) && stat(&mut pc, "sync_partial_ok") == 1
+    });
+    assert_eq!(stat(&mut pc, "sync_full"), 0);
+    q(&mut pc, &["SET", "after", "1"]);
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(q(&mut rc, &["DBSIZE"]), Value::Int(2));
+    assert_eq!(
+        text_of(q(&mut pc, &["DEBUG", "DIGEST"])),
+        text_of(q(&mut rc, &["DEBUG", "DIGEST"]))
+    );
+}
+
+fn config_dir(con: &mut redis::Connection) -> PathBuf {
+    let v = bulks(q(con, &["CONFIG", "GET", "dir"]));
+    PathBuf::from(String::from_utf8_lossy(&v[1]).into_owned())
+}
+
+/// Full resyncs as Redis 7.0 serves them: a diskless one waits
+/// `repl-diskless-sync-delay` (the replica shows `wait_bgsave`) unless
+/// `repl-diskless-sync-max-replicas` replicas wait, and then serves them
+/// together; with `repl-diskless-sync no` the RDB is written to the
+/// primary's `dbfilename` and the replica stores what it received there
+/// too (`repl-diskless-load disabled`); `rdb-del-sync-files yes` removes
+/// the primary's file when no persistence is configured.
+#[test]
+fn full_resyncs_diskless_delayed_shared_and_disk_based() {
+    let p = herald();
+    let mut pc = connect(p.addr());
+    for round in 0..2 {
+        write_round(&mut pc, round);
+    }
+    config_set(&mut pc, "appendonly", "no");
+    config_set(&mut pc, "save", "");
+    config_set(&mut pc, "repl-diskless-sync-delay", "600");
+    config_set(&mut pc, "repl-diskless-sync-max-replicas", "2");
+    let replicas: Vec<_> = (0..2).map(|_| herald()).collect();
+    let mut conns: Vec<_> = replicas.iter().map(|r| connect(r.addr())).collect();
+    q(
+        &mut conns[0],
+        &["REPLICAOF", "127.0.0.1", &p.port().to_string()],
+    );
+    wait_until("the first replica waits", SYNC, || {
+        info(&mut pc, "slave0").is_some_and(|s| s.contains("state=wait_bgsave"))
+    });
+    // The second replica completes the count: both are served at once,
+    // long before the delay.
+    q(
+        &mut conns[1],
+        &["REPLICAOF", "127.0.0.1", &p.port().to_string()],
+    );
+    for c in conns.iter_mut() {
+        wait_until("the link is up", SYNC, || link_up(c));
+        assert_same(&mut pc, c, "after the shared diskless sync");
+    }
+    assert_eq!(stat(&mut pc, "sync_full"), 2);
+    let primary_rdb = config_dir(&mut pc).join("dump.rdb");
+    assert!(!primary_rdb.exists(), "a diskless sync writes no file");
+
+    // Disk-based: the primary's dump.rdb, and the replica's copy.
+    config_set(&mut pc, "repl-diskless-sync", "no");
+    let disk = herald();
+    let mut dc = connect(disk.addr());
+    q(&mut dc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut dc));
+    assert_same(&mut pc, &mut dc, "after the disk-based sync");
+    assert!(primary_rdb.exists(), "the disk-based sync's RDB");
+    assert!(
+        config_dir(&mut dc).join("dump.rdb").exists(),
+        "the replica's copy"
+    );
+
+    // rdb-del-sync-files: no file left behind without persistence.
+    std::fs::remove_file(&primary_rdb).expect("remove dump.rdb");
+    config_set(&mut pc, "rdb-del-sync-files", "yes");
+    let again = herald();
+    let mut ac = connect(again.addr());
+    q(&mut ac, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut ac));
+    assert_same(&mut pc, &mut ac, "after the disk-based sync");
+    assert!(!primary_rdb.exists(), "rdb-del-sync-files removed it");
 }

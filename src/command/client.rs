@@ -156,6 +156,8 @@ pub struct Client {
     pub repl_port: u16,
     pub repl_ip: Option<String>,
     pub repl_psync2: bool,
+    /// `REPLCONF capa eof`: this replica reads a diskless RDB.
+    pub repl_capa_eof: bool,
     /// This connection is a replica of the server (after SYNC / PSYNC):
     /// its outbox carries the replication stream.
     pub replica: Option<Arc<crate::repl::Replica>>,
@@ -214,6 +216,7 @@ impl Client {
             repl_port: 0,
             repl_ip: None,
             repl_psync2: false,
+            repl_capa_eof: false,
             replica: None,
             waiting: None,
             is_master: false,

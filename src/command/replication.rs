@@ -83,6 +83,8 @@ pub fn replconf(c: &mut Client, args: &[Bytes]) {
         } else if opt.eq_ignore_ascii_case(b"capa") {
             if val.eq_ignore_ascii_case(b"psync2") {
                 c.repl_psync2 = true;
+            } else if val.eq_ignore_ascii_case(b"eof") {
+                c.repl_capa_eof = true;
             }
         } else if opt.eq_ignore_ascii_case(b"ack") {
             // An acknowledgement from a replica: no reply.
@@ -172,7 +174,10 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
     }
     // Replies queued so far go first; from here the stream owns the outbox.
     c.queue_replies();
-    let link = Arc::new(Replica::new(c.handle.clone()));
+    let mut replica = Replica::new(c.handle.clone());
+    replica.capa_eof = c.repl_capa_eof;
+    replica.psync = psync.is_some();
+    let link = Arc::new(replica);
     link.port.store(c.repl_port, Relaxed);
     *link.ip.lock() = c.repl_ip.clone();
     c.replica = Some(link.clone());
@@ -192,84 +197,7 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
         }
     }
     repl.sync_full.fetch_add(1, Relaxed);
-    full_resync(c, &link, psync.is_some());
-}
-
-/// A full resync of `link`: snapshot every database with the stream
-/// offset it matches, `+FULLRESYNC <replid> <offset>` (PSYNC only), then
-/// the RDB (made on a thread of its own), then the stream from that offset.
-fn full_resync(c: &mut Client, link: &Arc<Replica>, announce: bool) {
-    let shared = c.shared.clone();
-    let repl = shared.engine.repl.clone();
-    let mut cut = (String::new(), 0u64);
-    // The snapshot and the offset the replica's stream starts from are
-    // taken with every database held: they agree.
-    let Ok(snap) = crate::persist::snapshot::take(&*shared, || {
-        cut = repl.attach_full(link);
-        Ok::<(), std::convert::Infallible>(())
-    });
-    let (replid, offset) = cut;
-    tracing::info!(
-        "Replica {} asks for synchronization; full resync with replid {replid} offset {offset}",
-        c.handle.addr
-    );
-    if announce {
-        link.handle
-            .push(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
-    }
-    let enc = super::dump::encoding(c);
-    let link = link.clone();
-    let spawned = std::thread::Builder::new()
-        .name("herald-repl-rdb".into())
-        .spawn(move || {
-            let aux = crate::persist::rdb::file::Aux {
-                used_mem: shared.engine.store.used_memory_total() as u64,
-                repl: Some((replid, offset as i64, 0)),
-                aof_base: false,
-            };
-            let mut rdb = Vec::new();
-            if let Err(e) = crate::persist::rdb::file::write(&mut rdb, &snap, &enc, &aux) {
-                tracing::warn!("Can't make the RDB for replica {}: {e}", link.handle.addr);
-                return link.handle.kill();
-            }
-            drop(snap);
-            // The RDB goes out before the stream collected meanwhile, and
-            // is not counted against the replica's limits (Redis sends it
-            // apart from the output buffer): the replica goes online once
-            // its socket took it.
-            link.handle.push(Bytes::from(format!("${}\r\n", rdb.len())));
-            link.handle.push(Bytes::from(rdb));
-            let timeout = Duration::from_secs(
-                shared
-                    .config
-                    .read()
-                    .value("repl-timeout")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(60),
-            );
-            let (mut left, mut moved) = (usize::MAX, std::time::Instant::now());
-            while link.handle.pending_bytes() > 0 && !link.handle.is_killed() {
-                let now_left = link.handle.pending_bytes();
-                if now_left < left {
-                    (left, moved) = (now_left, std::time::Instant::now());
-                } else if moved.elapsed() > timeout {
-                    tracing::warn!(
-                        "Disconnecting timedout replica (full sync): {}",
-                        link.handle.addr
-                    );
-                    return link.handle.kill();
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            shared.engine.repl.go_online(&link);
-            tracing::info!(
-                "Synchronization with replica {} succeeded",
-                link.handle.addr
-            );
-        });
-    if spawned.is_err() {
-        c.handle.kill();
-    }
+    crate::repl::sync::request(&c.shared, &repl, link);
 }
 
 /// The connection of a replica closed.
@@ -507,6 +435,8 @@ pub fn info(c: &Client, s: &mut String) {
     for (i, r) in replicas.iter().enumerate() {
         let state = if r.online.load(Relaxed) {
             "online"
+        } else if r.sending.load(Relaxed) {
+            "send_bulk"
         } else {
             "wait_bgsave"
         };

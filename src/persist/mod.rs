@@ -149,6 +149,12 @@ pub trait Host: Send + Sync + 'static {
     /// Set while the last background save has failed (Redis's MISCONF
     /// state, see [`save::writes_refused`]).
     fn rdb_failed(&self) -> &std::sync::atomic::AtomicBool;
+    /// The replication point the data stands at, recorded in a saved RDB
+    /// (`repl-id`, `repl-offset`, `repl-stream-db`) so that after a restart
+    /// partial resyncs go on from it, as Redis's `rdbPopulateSaveInfo`:
+    /// `None` when the server takes part in no replication. Asked while
+    /// every database is held, so that it matches the data.
+    fn repl_point(&self) -> Option<(String, i64, usize)>;
 }
 
 /// Where the AOF lives and what its manifest says now.

@@ -233,7 +233,7 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 
     // 2. Switch (or start) point and snapshot, with every database locked
     //    (and the persistence state, so that CONFIG SET appendonly waits).
-    let snapshot = super::snapshot::take(host.as_ref(), || {
+    let snapshot = super::snapshot::take(host.as_ref(), false, || {
         let st = host.state().lock();
         if st.generation != generation || st.layout.is_none() {
             if purpose == Purpose::Enable {

@@ -138,13 +138,107 @@ fn write_file(
 fn prepare<H: Host + ?Sized>(host: &H) -> (Snapshot, Encoding, Aux, PathBuf) {
     let enc = Encoding::from_config(&host.config());
     let path = path(host);
-    let Ok(snap) = snapshot::take(host, || Ok::<(), std::convert::Infallible>(()));
+    let mut repl = None;
+    let Ok(snap) = snapshot::take(host, true, || {
+        repl = host.repl_point();
+        Ok::<(), std::convert::Infallible>(())
+    });
     let aux = Aux {
         used_mem: host.store().used_memory_total() as u64,
-        repl: None,
+        repl,
         aof_base: false,
+        key_delay_us: key_delay(host),
     };
     (snap, enc, aux, path)
+}
+
+/// `rdb-key-save-delay`, Redis's hidden setting that slows saves down.
+pub fn key_delay<H: Host + ?Sized>(host: &H) -> i64 {
+    host.config()
+        .value("rdb-key-save-delay")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Marks a background save as running (INFO `rdb_bgsave_in_progress`),
+/// for BGSAVE and for the RDB a full resync makes; false if one already
+/// runs.
+pub fn begin_background<H: Host + ?Sized>(host: &H) -> bool {
+    let mut st = host.state().lock();
+    if st.rdb.in_progress {
+        return false;
+    }
+    st.rdb.in_progress = true;
+    st.rdb.started = Some(Instant::now());
+    st.rdb.last_try = Some(Instant::now());
+    true
+}
+
+/// Marks the background save begun at `started` as over, with the outcome
+/// of the file it wrote (`None`: it wrote none, as a diskless full resync,
+/// whose failure is no failed save).
+pub fn end_background<H: Host + ?Sized>(host: &H, saved_ok: Option<bool>, started: Instant) {
+    let mut st = host.state().lock();
+    st.rdb.in_progress = false;
+    st.rdb.started = None;
+    if let Some(ok) = saved_ok {
+        host.rdb_failed().store(!ok, Ordering::Relaxed);
+        st.rdb.last_bgsave_ok = ok;
+        st.rdb.last_bgsave_secs = started.elapsed().as_secs() as i64;
+    }
+}
+
+/// Writes the RDB of a disk-based full resync to `<dir>/<dbfilename>`,
+/// as Redis's BGSAVE for replication does (the file counts as a save).
+/// Returns its path.
+pub fn write_for_replicas<H: Host + ?Sized>(
+    host: &H,
+    snap: &Snapshot,
+    enc: &Encoding,
+    aux: &Aux,
+) -> io::Result<PathBuf> {
+    let path = path(host);
+    write_file(&path, snap, enc, aux)?;
+    saved(host, snap.dirty);
+    Ok(path)
+}
+
+/// Stores the RDB a replica received from its primary as
+/// `<dir>/<dbfilename>` (a temporary file, fsynced, renamed over it), as a
+/// Redis replica with `repl-diskless-load disabled` does before loading it.
+pub fn store_received<H: Host + ?Sized>(host: &H, data: &[u8]) -> io::Result<PathBuf> {
+    let path = path(host);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    // Redis's name, with a random part: several servers of one process
+    // (tests) may receive at the same second.
+    let tmp = dir.join(format!(
+        "temp-{}.{}.{}.rdb",
+        unix_now(),
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        io::Write::write_all(&mut f, data)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &path)?;
+    sync_dir(&dir)?;
+    Ok(path)
+}
+
+/// True when neither save points nor the AOF are configured: the RDB a
+/// disk-based full resync wrote is removed afterwards under
+/// `rdb-del-sync-files yes` (Redis's `allPersistenceDisabled`).
+pub fn persistence_disabled<H: Host + ?Sized>(host: &H) -> bool {
+    !has_save_points(host) && !host.config().appendonly
 }
 
 /// Records a finished save.
@@ -192,14 +286,8 @@ pub fn save_after_bgsave<H: Host + ?Sized>(host: &H) -> Result<(), String> {
 /// BGSAVE (and the save points): takes the snapshot now and writes it on
 /// its own thread. Errors are BGSAVE's reply texts.
 pub fn bgsave<H: Host>(host: &Arc<H>) -> Result<(), String> {
-    {
-        let mut st = host.state().lock();
-        if st.rdb.in_progress {
-            return Err("ERR Background save already in progress".into());
-        }
-        st.rdb.in_progress = true;
-        st.rdb.started = Some(Instant::now());
-        st.rdb.last_try = Some(Instant::now());
+    if !begin_background(host.as_ref()) {
+        return Err("ERR Background save already in progress".into());
     }
     let (snap, enc, aux, path) = prepare(host.as_ref());
     tracing::info!("Background saving started");
@@ -222,19 +310,10 @@ pub fn bgsave<H: Host>(host: &Arc<H>) -> Result<(), String> {
                     false
                 }
             };
-            host2.rdb_failed().store(!ok, Ordering::Relaxed);
-            let mut st = host2.state().lock();
-            st.rdb.in_progress = false;
-            st.rdb.started = None;
-            st.rdb.last_bgsave_ok = ok;
-            st.rdb.last_bgsave_secs = started.elapsed().as_secs() as i64;
+            end_background(host2.as_ref(), Some(ok), started);
         });
     if let Err(e) = spawned {
-        let mut st = host.state().lock();
-        st.rdb.in_progress = false;
-        st.rdb.started = None;
-        st.rdb.last_bgsave_ok = false;
-        host.rdb_failed().store(true, Ordering::Relaxed);
+        end_background(host.as_ref(), Some(false), Instant::now());
         return Err(format!("ERR Can't start the background save: {e}"));
     }
     Ok(())
@@ -294,28 +373,76 @@ pub fn writes_refused<H: Host + ?Sized>(host: &H) -> bool {
         && has_save_points(host)
 }
 
+/// The replication point a `dump.rdb` loaded at start-up recorded, and
+/// the keys it held that had expired (a primary propagates their
+/// deletion to the replicas that continue from that point).
+#[derive(Debug, Default)]
+pub struct ReplPoint {
+    /// `repl-id`.
+    pub id: String,
+    /// `repl-offset`.
+    pub offset: u64,
+    /// `repl-stream-db`.
+    pub db: usize,
+    /// Keys left out as expired, by database.
+    pub expired: Vec<(usize, bytes::Bytes)>,
+}
+
+/// A sink that notes the keys left out as expired.
+struct NotingExpired<'a> {
+    inner: &'a mut dyn Sink,
+    expired: Vec<(usize, bytes::Bytes)>,
+}
+
+impl Sink for NotingExpired<'_> {
+    fn library(&mut self, code: bytes::Bytes) -> Result<(), String> {
+        self.inner.library(code)
+    }
+
+    fn key(&mut self, db: usize, item: snapshot::Item) -> Result<(), String> {
+        self.inner.key(db, item)
+    }
+
+    fn expired(&mut self, db: usize, key: bytes::Bytes) {
+        self.expired.push((db, key));
+    }
+}
+
 /// Loads `dump.rdb` into `sink` at start-up, when the AOF is off (with it
 /// on, the AOF is the data, as in Redis). A missing file is an empty data
-/// set; a bad one stops start-up with a message naming the offset.
-pub fn load_at_startup<H: Host + ?Sized>(host: &H, sink: &mut dyn Sink) -> Result<(), String> {
+/// set; a bad one stops start-up with a message naming the offset. A
+/// replica (`replica`) keeps the keys whose TTL has passed, for its
+/// primary to delete, as Redis's replicas do. Returns the replication
+/// point the file recorded (Redis 7.0 saves one with `repl-id`,
+/// `repl-offset` and `repl-stream-db`), if any.
+pub fn load_at_startup<H: Host + ?Sized>(
+    host: &H,
+    sink: &mut dyn Sink,
+    replica: bool,
+) -> Result<Option<ReplPoint>, String> {
     if host.config().appendonly {
-        return Ok(());
+        return Ok(None);
     }
     let path = path(host);
     let data = match fs::read(&path) {
         Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("Can't read the RDB file {}: {e}", path.display())),
     };
     let started = Instant::now();
     let verify = host.config().value("rdbchecksum").as_deref() != Some("no");
     let opts = LoadOptions {
         now_ms: crate::store::now_ms(),
-        skip_expired: true,
+        skip_expired: !replica,
         verify_checksum: verify,
     };
-    let loaded = file::load(&data, opts, sink)
+    let mut noting = NotingExpired {
+        inner: sink,
+        expired: Vec::new(),
+    };
+    let loaded = file::load(&data, opts, &mut noting)
         .map_err(|e| format!("Error loading the RDB file {}: {e}", path.display()))?;
+    let expired = noting.expired;
     tracing::info!(
         "DB loaded from disk: {:.3} seconds ({} keys, {} expired keys left out)",
         started.elapsed().as_secs_f64(),
@@ -325,7 +452,17 @@ pub fn load_at_startup<H: Host + ?Sized>(host: &H, sink: &mut dyn Sink) -> Resul
     let mut st = host.state().lock();
     st.rdb.keys_loaded = loaded.keys_loaded;
     st.rdb.keys_expired = loaded.keys_expired;
-    Ok(())
+    drop(st);
+    let point = match (loaded.repl_id, loaded.repl_offset, loaded.repl_stream_db) {
+        (Some(id), Some(offset), Some(db)) if offset >= 0 => Some(ReplPoint {
+            id,
+            offset: offset as u64,
+            db,
+            expired,
+        }),
+        _ => None,
+    };
+    Ok(point)
 }
 
 /// What a shutdown does about the RDB file (SHUTDOWN's options, or the

@@ -7,8 +7,10 @@
 //! runs with all of them held (the AOF rewrite switches files there), the
 //! function libraries are read, then each database is cloned and released
 //! at once: a client of database 0 waits only for database 0's clone.
-//! Keys whose TTL has passed are left out, as a save would drop them at
-//! load.
+//! Keys whose TTL has passed are left out of an AOF rewrite, as Redis's
+//! rewrite leaves them out; an RDB keeps them, as Redis's does (a replica
+//! loads them and waits for its primary's deletion; a primary restarting
+//! from the file deletes them and propagates the deletions).
 
 use bytes::Bytes;
 
@@ -55,10 +57,12 @@ pub struct Snapshot {
     pub dirty: u64,
 }
 
-/// Takes a snapshot of `host`'s data. `at_cut` runs while every database
-/// is held; its error abandons the snapshot.
+/// Takes a snapshot of `host`'s data, with the keys whose TTL has passed
+/// if `keep_expired`. `at_cut` runs while every database is held; its
+/// error abandons the snapshot.
 pub fn take<H: Host + ?Sized, E>(
     host: &H,
+    keep_expired: bool,
     at_cut: impl FnOnce() -> Result<(), E>,
 ) -> Result<Snapshot, E> {
     let store = host.store();
@@ -76,7 +80,7 @@ pub fn take<H: Host + ?Sized, E>(
         let lfu = g.lfu;
         dbs.push(
             g.entries()
-                .filter(|(_, _, at, _)| at.is_none_or(|at| at > now))
+                .filter(|(_, _, at, _)| keep_expired || at.is_none_or(|at| at > now))
                 .map(|(k, v, at, clock)| Item {
                     key: k.clone(),
                     value: v.clone(),

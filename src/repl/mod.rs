@@ -21,6 +21,7 @@
 
 pub mod backlog;
 pub mod failover;
+pub mod sync;
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -47,6 +48,14 @@ pub struct Replica {
     pub ack_ms: AtomicU64,
     /// It has its RDB (or its partial resync) and receives the stream.
     pub online: AtomicBool,
+    /// Its RDB file is being sent (INFO `send_bulk`, disk-based sync).
+    pub sending: AtomicBool,
+    /// It announced `REPLCONF capa eof`: it reads the diskless `$EOF:` form.
+    pub capa_eof: bool,
+    /// It asked with PSYNC (answered `+FULLRESYNC`), not the old SYNC.
+    pub psync: bool,
+    /// When it began to wait for a full resync.
+    pub since: std::time::Instant,
 }
 
 impl Replica {
@@ -59,6 +68,10 @@ impl Replica {
             ack_offset: AtomicU64::new(0),
             ack_ms: AtomicU64::new(crate::util::now_ms()),
             online: AtomicBool::new(false),
+            sending: AtomicBool::new(false),
+            capa_eof: false,
+            psync: false,
+            since: std::time::Instant::now(),
         }
     }
 }
@@ -117,8 +130,18 @@ struct Inner {
     backlog: Option<Backlog>,
     backlog_size: usize,
     replicas: Vec<Attached>,
+    /// Replicas waiting for a full resync to start (Redis's
+    /// `WAIT_BGSAVE_START`), and whether a `herald-repl-sync` thread runs
+    /// to serve them.
+    pending: Vec<Arc<Replica>>,
+    producing: bool,
     /// Unix ms since which no replica has been attached (backlog TTL).
     alone_since_ms: u64,
+    /// The data stands at a point of some replication history
+    /// (`replid`, `offset`): false only for a replica that started with
+    /// no recorded point and has not synced yet, which asks `PSYNC ? -1`
+    /// as Redis's replicas without a cached master do.
+    history: bool,
 }
 
 /// The replication identity, stream, backlog and replicas of the server.
@@ -179,7 +202,10 @@ impl Default for Repl {
                 backlog: None,
                 backlog_size: 1 << 20,
                 replicas: Vec::new(),
+                pending: Vec::new(),
+                producing: false,
                 alone_since_ms: 0,
+                history: true,
             }),
             acked: tokio::sync::Notify::new(),
             master: Mutex::new(None),
@@ -443,22 +469,55 @@ impl Repl {
         link.online.store(true, Relaxed);
     }
 
+    /// Queues `link` for the next full resync; true if no thread serves
+    /// the queue and the caller must start one.
+    pub fn enqueue_full(&self, link: Arc<Replica>) -> bool {
+        let mut g = self.inner.lock();
+        g.pending.push(link);
+        !std::mem::replace(&mut g.producing, true)
+    }
+
+    /// The replicas waiting for a full resync (gone ones dropped), and how
+    /// long the oldest has waited; with none left, the serving thread
+    /// stops (it returns `None` and must exit).
+    pub fn pending_full(&self) -> Option<(usize, std::time::Duration)> {
+        let mut g = self.inner.lock();
+        g.pending.retain(|l| !l.handle.is_killed());
+        match g.pending.first() {
+            Some(first) => Some((g.pending.len(), first.since.elapsed())),
+            None => {
+                g.producing = false;
+                None
+            }
+        }
+    }
+
+    /// Takes the replicas waiting for a full resync: the next one serves
+    /// them all.
+    pub fn take_pending_full(&self) -> Vec<Arc<Replica>> {
+        std::mem::take(&mut self.inner.lock().pending)
+    }
+
     /// The replica on connection `id` is gone.
     pub fn detach(&self, id: u64) {
         let mut g = self.inner.lock();
+        g.pending.retain(|l| l.handle.id != id);
         g.replicas.retain(|a| a.link.handle.id != id);
         if g.replicas.is_empty() {
             g.alone_since_ms = crate::util::now_ms();
         }
     }
 
-    /// The replicas attached, oldest first.
+    /// The replicas attached, oldest first, then those waiting for a full
+    /// resync to start.
     pub fn replicas(&self) -> Vec<Arc<Replica>> {
         let g = self.inner.lock();
         g.replicas
             .iter()
-            .filter(|a| !a.link.handle.is_killed())
-            .map(|a| a.link.clone())
+            .map(|a| &a.link)
+            .chain(&g.pending)
+            .filter(|l| !l.handle.is_killed())
+            .cloned()
             .collect()
     }
 
@@ -517,6 +576,9 @@ impl Repl {
         for a in g.replicas.drain(..) {
             a.link.handle.kill();
         }
+        for l in g.pending.drain(..) {
+            l.handle.kill();
+        }
         g.selected = None;
         *self.master.lock() = Some(Master {
             host,
@@ -529,12 +591,79 @@ impl Repl {
         });
     }
 
+    /// What a replica asks PSYNC for: its replication id and the next
+    /// offset it needs, or `?` and -1 with no history to continue.
+    pub fn psync_request(&self) -> (String, String) {
+        let g = self.inner.lock();
+        if g.history {
+            (g.replid.clone(), (g.offset + 1).to_string())
+        } else {
+            ("?".into(), "-1".into())
+        }
+    }
+
+    /// The replication point a saved RDB records (Redis's
+    /// `rdbPopulateSaveInfo`): a primary's while it keeps a backlog, a
+    /// replica's while it has a history; `None` otherwise.
+    pub fn save_point(&self) -> Option<(String, i64, usize)> {
+        let g = self.inner.lock();
+        if self.is_replica() {
+            g.history.then(|| {
+                (
+                    g.replid.clone(),
+                    g.offset as i64,
+                    self.stream_db.load(Relaxed),
+                )
+            })
+        } else {
+            g.backlog
+                .as_ref()
+                .map(|_| (g.replid.clone(), g.offset as i64, g.selected.unwrap_or(0)))
+        }
+    }
+
+    /// Start-up, with the replication point `dump.rdb` recorded, or
+    /// `None`, as Redis 7.0's `loadDataFromDisk`. A replica takes the point
+    /// as its own, so that it asks its primary to continue from it. A
+    /// primary keeps it as `replid2` with a backlog starting there, so that
+    /// its replicas continue after its restart; the deletions of the keys
+    /// that expired meanwhile go into that backlog.
+    pub fn restore(&self, point: Option<crate::persist::save::ReplPoint>, replica: bool) {
+        let Some(p) = point else {
+            if replica {
+                self.inner.lock().history = false;
+            }
+            return;
+        };
+        {
+            let mut g = self.inner.lock();
+            g.offset = p.offset;
+            if replica {
+                g.replid = p.id;
+                self.stream_db.store(p.db, Relaxed);
+                return;
+            }
+            g.replid2 = p.id;
+            g.second_offset = p.offset as i64 + 1;
+            let size = g.backlog_size;
+            g.backlog = Some(Backlog::new(size, p.offset));
+            g.selected = None;
+            g.alone_since_ms = crate::util::now_ms();
+        }
+        self.feeding.store(true, Relaxed);
+        for (db, key) in p.expired {
+            let cmd = [Bytes::from_static(b"DEL"), key];
+            self.feed([(db, cmd.as_slice())], false);
+        }
+    }
+
     /// A full sync from the primary completed with `replid` at `offset`:
     /// this server's history is now the primary's.
     pub fn synced_from(&self, replid: &str, offset: u64) {
         let mut g = self.inner.lock();
         self.stream_db.store(0, Relaxed);
         g.replid = replid.to_string();
+        g.history = true;
         g.replid2 = NO_ID.into();
         g.second_offset = -1;
         g.offset = offset;

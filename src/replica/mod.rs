@@ -214,8 +214,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
     }
     // The history this server's data stands at: its replication id and
     // offset (the next byte it needs is offset + 1).
-    let (replid, offset) = repl.id_and_offset();
-    let next = (offset + 1).to_string();
+    let (replid, next) = repl.psync_request();
     tracing::info!("Trying a partial resynchronization (request {replid}:{next}).");
     // A primary handing its role over asks its target to take over.
     let failing_over = crate::command::replication::failing_over(shared);
@@ -326,6 +325,20 @@ async fn full_sync(
         "MASTER <-> REPLICA sync: received {} bytes of RDB",
         rdb.len()
     );
+    // `repl-diskless-load disabled`: the file is kept on disk, as Redis's
+    // replica writes it there and loads it from there.
+    let stored = if config_value(shared, "repl-diskless-load") == "disabled" {
+        match crate::persist::save::store_received(shared.as_ref(), &rdb) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                return Err(format!(
+                    "Failed trying to store the MASTER synchronization DB on disk: {e}"
+                ))
+            }
+        }
+    } else {
+        None
+    };
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data and loading the DB in memory");
     // A running script may hold databases: load once none runs.
     let gate = loop {
@@ -342,6 +355,16 @@ async fn full_sync(
         return Err(e);
     }
     drop(rdb);
+    if let Some(path) = stored {
+        if config_value(shared, "rdb-del-sync-files") == "yes"
+            && crate::persist::save::persistence_disabled(shared.as_ref())
+        {
+            tracing::info!(
+                "Removing the RDB file obtained from the master. This replica has persistence disabled"
+            );
+            let _ = std::fs::remove_file(path);
+        }
+    }
     repl.synced_from(replid, offset);
     // The AOF must hold the new data: rewrite it, as Redis restarts its
     // AOF after a full sync.

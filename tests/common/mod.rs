@@ -569,10 +569,20 @@ pub fn herald() -> herald::server::ServerHandle {
 }
 
 /// An in-process herald on a free port with the default settings changed
-/// by `edit` (which must leave `port` at 0).
+/// by `edit` (which must leave `port` at 0). Its `dir` is a directory of
+/// its own under the system's temp directory, not the project: a replica
+/// stores the RDB it receives there, as Redis's, and a server loads the
+/// `dump.rdb` it finds there at start.
 pub fn herald_with(edit: impl FnOnce(&mut herald::config::Config)) -> herald::server::ServerHandle {
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir()
+        .join(format!("herald-tests-{}", std::process::id()))
+        .join(n.to_string());
+    let _ = std::fs::create_dir_all(&dir);
     let mut config = herald::config::Config {
         port: 0,
+        dir,
         ..Default::default()
     };
     edit(&mut config);

@@ -54,6 +54,23 @@ pub struct Aux {
     pub repl: Option<(String, i64, usize)>,
     /// The file is the base of an AOF (`aof-base`).
     pub aof_base: bool,
+    /// Redis's hidden `rdb-key-save-delay`: a pause after each key, in
+    /// microseconds (negative: one key in `-n` pauses 1 µs, as Redis's
+    /// `debugDelay`), which Redis's tests use to keep a save running.
+    pub key_delay_us: i64,
+}
+
+/// Redis's `debugDelay`: pauses `us` microseconds, or 1 µs once in `-us`
+/// calls when negative.
+fn debug_delay(us: i64) {
+    let us = if us < 0 {
+        u64::from(rand::random::<u64>().is_multiple_of(us.unsigned_abs()))
+    } else {
+        us as u64
+    };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
 }
 
 /// Writes `snap` as a whole RDB file to `out`, with the CRC64 unless
@@ -97,7 +114,13 @@ pub fn write(out: &mut impl Write, snap: &Snapshot, enc: &Encoding, aux: &Aux) -
         );
         for item in keys {
             put_item(&mut buf, item, enc);
-            if buf.len() >= 1 << 16 {
+            if aux.key_delay_us != 0 {
+                // Each key goes out before the pause: a reader sees the
+                // save progress.
+                w.write_all(&buf)?;
+                buf.clear();
+                debug_delay(aux.key_delay_us);
+            } else if buf.len() >= 1 << 16 {
                 w.write_all(&buf)?;
                 buf.clear();
             }
@@ -174,6 +197,9 @@ pub trait Sink {
     /// A key of database `db` (its `expire_at` still in the future when
     /// the loader skips expired keys); an error stops the load.
     fn key(&mut self, db: usize, item: Item) -> Result<(), String>;
+    /// A key of database `db` left out because its TTL had passed: a
+    /// primary restoring its replication point propagates its deletion.
+    fn expired(&mut self, _db: usize, _key: Bytes) {}
 }
 
 /// What a load found besides the data.
@@ -189,6 +215,8 @@ pub struct Loaded {
     /// `repl-id` and `repl-offset`, if the file has them.
     pub repl_id: Option<String>,
     pub repl_offset: Option<i64>,
+    /// `repl-stream-db`: the database the replication stream had selected.
+    pub repl_stream_db: Option<usize>,
     /// `aof-base` was 1.
     pub aof_base: bool,
     /// Where the file ended (after its checksum): an AOF with an RDB
@@ -292,6 +320,7 @@ pub fn load(data: &[u8], opts: LoadOptions, sink: &mut dyn Sink) -> Result<Loade
                 match key.as_slice() {
                     b"repl-id" => out.repl_id = Some(text()),
                     b"repl-offset" => out.repl_offset = text().parse().ok(),
+                    b"repl-stream-db" => out.repl_stream_db = text().parse().ok(),
                     b"aof-base" => out.aof_base = value.as_slice() == b"1",
                     _ => {}
                 }
@@ -340,6 +369,7 @@ pub fn load(data: &[u8], opts: LoadOptions, sink: &mut dyn Sink) -> Result<Loade
                 };
                 if opts.skip_expired && item.expire_at.is_some_and(|t| t <= opts.now_ms) {
                     out.keys_expired += 1;
+                    sink.expired(db, item.key);
                     continue;
                 }
                 sink.key(db, item).map_err(|m| LoadError {
@@ -435,6 +465,7 @@ mod tests {
             &Encoding::default(),
             &Aux {
                 repl: Some(("f".repeat(40), 1234, 0)),
+                key_delay_us: 0,
                 ..Aux::default()
             },
         )
