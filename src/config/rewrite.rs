@@ -469,6 +469,8 @@ fn temp_suffix() -> String {
         .collect()
 }
 
+/// The string options written only when non-empty (for a test that they
+/// all exist).
 #[cfg(test)]
 pub(super) fn empty_is_unset_names() -> &'static [&'static str] {
     EMPTY_IS_UNSET
