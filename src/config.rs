@@ -1,5 +1,5 @@
 //! Server configuration: redis.conf-style files, `--name value` flags and
-//! CONFIG GET / SET, all as redis-server 7.0 does them.
+//! CONFIG GET / SET / REWRITE, all as redis-server 7.0 does them.
 //!
 //! herald accepts every option redis-server 7.0.15 has, so that a redis.conf
 //! written for Redis 7 loads unchanged. The options live in a table
@@ -17,7 +17,8 @@
 //! by CONFIG GET but changes nothing; [`Config::ignored_options_set`] names
 //! the ones a file or flag set, so start-up can log them. docs/configuration.md
 //! gives each option's status. `rename-command` is applied while loading
-//! (`config/rename.rs`).
+//! (`config/rename.rs`). CONFIG REWRITE writes the running configuration
+//! back into the file (`config/rewrite.rs`).
 //!
 //! # herald's defaults versus Redis's
 //!
@@ -39,6 +40,7 @@
 mod def;
 pub mod notify;
 pub mod rename;
+mod rewrite;
 mod support;
 mod table;
 #[cfg(test)]
@@ -53,6 +55,7 @@ use def::{Def, Flag, Kind, Special};
 use table::OPTIONS;
 use value::{display, Context, Value};
 
+pub use rewrite::{Live, RewriteError};
 pub use value::{BufferLimit, ClientOutputBufferLimits};
 
 /// The server configuration: typed fields for what herald acts on, plus

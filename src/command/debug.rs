@@ -19,7 +19,6 @@ const UNSUPPORTED: &[&str] = &[
     "aof-flush-sleep",
     "assert",
     "change-repl-id",
-    "config-rewrite-force-all",
     "crash-and-recover",
     "htstats",
     "htstats-key",
@@ -66,6 +65,7 @@ pub fn debug(c: &mut Client, args: &[Bytes]) {
         ("error", 3) => c.reply(Frame::Error(args[2].clone())),
         ("reload", _) => reload(c, &args[2..]),
         ("digest", 2) => digest(c),
+        ("config-rewrite-force-all", 2) => config_rewrite_force_all(c),
         ("object", 3) => object(c, &args[2]),
         ("populate", 3..=5) => populate(c, &args[2..]),
         ("replicate", n) if n >= 3 => {
@@ -84,11 +84,26 @@ pub fn debug(c: &mut Client, args: &[Bytes]) {
     }
 }
 
+/// DEBUG CONFIG-REWRITE-FORCE-ALL: CONFIG REWRITE writing every option.
+/// Without a config file Redis tries to open a NULL path and answers with
+/// EFAULT's text; herald answers the same.
+fn config_rewrite_force_all(c: &mut Client) {
+    use crate::config::RewriteError;
+    match super::server::rewrite_config_file(c, true) {
+        Ok(()) => c.reply(Frame::ok()),
+        Err(RewriteError::NoFile) => c.error("ERR CONFIG-REWRITE-FORCE-ALL failed: Bad address"),
+        Err(RewriteError::Io(e)) => c.error(format!("ERR CONFIG-REWRITE-FORCE-ALL failed: {e}")),
+    }
+}
+
 fn help(c: &mut Client) {
     reply_help(
         c,
         "DEBUG",
         &[
+            "CONFIG-REWRITE-FORCE-ALL",
+            "    Like CONFIG REWRITE but writes all configuration options, including",
+            "    keywords not listed in original configuration file or default values.",
             "DIGEST",
             "    Output a hex signature representing the current DB content.",
             "DIGEST-VALUE <key> [<key> ...]",

@@ -11,6 +11,7 @@ use super::connection::REDIS_VERSION;
 use super::{cmd, implemented_names, reply_help, Spec, ERR_SYNTAX};
 use crate::catalog;
 use crate::command::Client;
+use crate::config::{Live, RewriteError};
 use crate::protocol::Frame;
 
 /// COMMAND subcommands (sorted by name).
@@ -247,8 +248,45 @@ fn config_resetstat(c: &mut Client, _args: &[Bytes]) {
     c.reply(Frame::ok());
 }
 
+/// CONFIG REWRITE: the config file rewritten to hold the running
+/// configuration (see `config::rewrite`), logged as Redis logs it.
 fn config_rewrite(c: &mut Client, _args: &[Bytes]) {
-    c.error("ERR The server is running without a config file");
+    match rewrite_config_file(c, false) {
+        Ok(()) => {
+            tracing::warn!("CONFIG REWRITE executed with success.");
+            c.reply(Frame::ok());
+        }
+        Err(RewriteError::NoFile) => c.error("ERR The server is running without a config file"),
+        Err(RewriteError::Io(e)) => {
+            tracing::warn!("CONFIG REWRITE failed: {e}");
+            c.error(format!("ERR Rewriting config file: {e}"));
+        }
+    }
+}
+
+/// Rewrites the config file from the current configuration, ACL users and
+/// replication state (`force_all` for DEBUG CONFIG-REWRITE-FORCE-ALL).
+/// Rewrites run one at a time, as in single-threaded Redis, so that the
+/// file a rewrite reads is the one the previous rewrite left.
+pub(super) fn rewrite_config_file(c: &Client, force_all: bool) -> Result<(), RewriteError> {
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+    let _one = ONE_AT_A_TIME.lock();
+    let users = crate::acl::file::acl_file_text(&c.shared.acl)
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let primary = c
+        .shared
+        .engine
+        .repl
+        .master
+        .lock()
+        .as_ref()
+        .map(|m| (m.host.clone(), m.port));
+    let live = Live { users, primary };
+    let config = c.shared.config.read().clone();
+    config.rewrite_file(&live, force_all)
 }
 
 fn config_help(c: &mut Client, _args: &[Bytes]) {

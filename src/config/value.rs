@@ -549,7 +549,7 @@ fn parse_special(s: Special, args: &[&[u8]], cx: &Context) -> Result<Value, Stri
 }
 
 /// An OS error as C's `strerror` words it (without Rust's "(os error N)").
-fn os_error_text(e: &std::io::Error) -> String {
+pub(super) fn os_error_text(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.rfind(" (os error ") {
         Some(i) => s[..i].to_string(),

@@ -295,6 +295,15 @@ pub fn redis_server() -> PathBuf {
     })
 }
 
+/// The redis-server [`redis_server`] would run, if there is one (for tests
+/// that skip without it).
+pub fn redis_server_if_present() -> Option<PathBuf> {
+    match std::env::var_os("HERALD_REDIS_SERVER") {
+        Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
+        None => on_path("redis-server"),
+    }
+}
+
 /// The redis-check-aof to run: beside the redis-server in use, else on
 /// PATH (Debian's redis-tools ships it with redis-cli).
 pub fn redis_check_aof() -> PathBuf {
