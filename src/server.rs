@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::command::shutdown::Begun;
 use crate::command::Client;
 use crate::config::Config;
 use crate::engine::expire::PERIOD as EXPIRE_PERIOD;
@@ -478,20 +479,21 @@ pub fn run(mut config: Config) -> io::Result<()> {
                     "SIGTERM"
                 };
                 tracing::warn!("Received {name} scheduling shutdown...");
-                let how = signal_shutdown_save(&shared, option);
-                let saver = shared.clone();
-                let saved = tokio::task::spawn_blocking(move || {
-                    crate::persist::save::at_shutdown(saver.as_ref(), how)
+                let (how, now) = signal_shutdown_save(&shared, option);
+                let sh = shared.clone();
+                let begun = tokio::task::spawn_blocking(move || {
+                    crate::command::shutdown::begin(&sh, how, now)
                 })
                 .await;
-                if matches!(saved, Ok(Ok(()))) {
-                    break;
+                match begun {
+                    // Exiting, or waiting for the replicas first (the wait
+                    // exits, unless SHUTDOWN ABORT cancels it).
+                    Ok(Begun::Exiting | Begun::Waiting) => {}
+                    _ => tracing::warn!(
+                        "Errors trying to shut down the server. Check the logs for more information."
+                    ),
                 }
-                tracing::warn!(
-                    "Errors trying to shut down the server. Check the logs for more information."
-                );
             }
-            shared.shutdown();
         });
         tracing::info!("Ready to accept connections");
     })?;
@@ -544,16 +546,21 @@ async fn wait_for_signal() -> &'static str {
     }
 }
 
-/// The RDB save a signal's shutdown makes, from its option's flags
-/// (`default`, or any of `save`, `nosave`, `now`, `force`).
-fn signal_shutdown_save(shared: &Shared, option: &str) -> crate::persist::save::ShutdownSave {
+/// The RDB save a signal's shutdown makes, and whether it skips waiting
+/// for the replicas, from its option's flags (`default`, or any of `save`,
+/// `nosave`, `now`, `force`).
+fn signal_shutdown_save(
+    shared: &Shared,
+    option: &str,
+) -> (crate::persist::save::ShutdownSave, bool) {
     let flags = shared.config.read().value(option).unwrap_or_default();
     let has = |f: &str| flags.split_whitespace().any(|w| w == f);
-    crate::persist::save::ShutdownSave {
+    let how = crate::persist::save::ShutdownSave {
         save: has("save"),
         nosave: has("nosave"),
         force: has("force"),
-    }
+    };
+    (how, has("now"))
 }
 
 /// A server running on a background thread (see [`start`]).

@@ -915,3 +915,62 @@ fn full_resyncs_diskless_delayed_shared_and_disk_based() {
     assert_same(&mut pc, &mut ac, "after the disk-based sync");
     assert!(!primary_rdb.exists(), "rdb-del-sync-files removed it");
 }
+
+/// SHUTDOWN on a primary whose replica has not acknowledged its stream
+/// waits for it up to `shutdown-timeout` with writes paused (Redis 7.0);
+/// SHUTDOWN ABORT cancels the wait (the blocked SHUTDOWN gets Redis's
+/// error, the paused write goes through); without ABORT the server exits
+/// once the timeout passed.
+#[test]
+fn shutdown_waits_for_lagging_replicas_and_can_be_aborted() {
+    let p = herald();
+    let mut pc = connect(p.addr());
+    config_set(&mut pc, "repl-diskless-sync-delay", "0");
+    config_set(&mut pc, "shutdown-timeout", "60");
+    // A replica that never acknowledges anything.
+    let mut fake = connect_raw(p.addr());
+    fake.write_all(b"*3\r\n$8\r\nREPLCONF\r\n$4\r\ncapa\r\n$3\r\neof\r\n*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n")
+        .expect("handshake");
+    assert_eq!(read_line(&mut fake), "+OK\r\n");
+    assert!(read_line(&mut fake).starts_with("+FULLRESYNC"));
+    q(&mut pc, &["SET", "a", "1"]);
+
+    let mut blocked = connect_raw(p.addr());
+    blocked
+        .write_all(b"*1\r\n$8\r\nSHUTDOWN\r\n")
+        .expect("SHUTDOWN");
+    wait_until("SHUTDOWN blocked", SYNC, || {
+        stat(&mut pc, "blocked_clients") == 1
+    });
+    let writer = {
+        let addr = p.addr();
+        std::thread::spawn(move || {
+            let mut w = connect(addr);
+            q(&mut w, &["SET", "during", "1"])
+        })
+    };
+    assert_eq!(text_of(q(&mut pc, &["SHUTDOWN", "ABORT"])), "OK");
+    assert_eq!(
+        read_line(&mut blocked),
+        "-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert_eq!(writer.join().expect("writer"), Value::Okay);
+    assert_eq!(text_of(q(&mut pc, &["GET", "during"])), "1");
+    let refused = redis::cmd("SHUTDOWN")
+        .arg("ABORT")
+        .query::<Value>(&mut pc)
+        .expect_err("nothing to abort");
+    assert!(
+        refused.to_string().contains("No shutdown in progress"),
+        "{refused}"
+    );
+
+    // Without ABORT: the server exits once the timeout passed.
+    config_set(&mut pc, "shutdown-timeout", "1");
+    let mut last = connect_raw(p.addr());
+    last.write_all(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+        .expect("SHUTDOWN");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut last, &mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}

@@ -56,7 +56,13 @@ pub(super) fn db_sum(c: &Client, f: impl Fn(&Db) -> u64) -> u64 {
 
 /// Clients holding a command back (blocked in BLPOP & co., or paused).
 fn blocked_clients(c: &Client) -> usize {
-    c.shared.engine.blocked_clients() + super::observe::paused_clients(c)
+    c.shared.engine.blocked_clients()
+        + super::observe::paused_clients(c)
+        + c.shared
+            .engine
+            .repl
+            .waiting_clients
+            .load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// `# Clients`.

@@ -57,6 +57,7 @@ pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod shutdown;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -348,7 +349,7 @@ pub static TABLE: &[Spec] = &[
     dcmd("setex", 4, strings::setex),
     dcmd("setnx", 3, strings::setnx),
     dcmd("setrange", 4, strings::setrange),
-    cmd("shutdown", -1, server::shutdown),
+    cmd("shutdown", -1, shutdown::shutdown),
     dcmd("sinter", -2, sets::sinter),
     dcmd("sintercard", -3, sets::sintercard),
     dcmd("sinterstore", -3, sets::sinterstore),

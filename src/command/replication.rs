@@ -57,6 +57,23 @@ pub struct Waiting {
     pub replicas: usize,
     /// When to give up (`None`: never, WAIT with timeout 0).
     pub deadline: Option<tokio::time::Instant>,
+    /// A SHUTDOWN waiting for the replicas instead, with the count of
+    /// failed shutdown waits when it began (see `shutdown::settle`).
+    pub shutdown_failures: Option<u64>,
+}
+
+/// Suspends the connection on `w` (WAIT, or a SHUTDOWN waiting for the
+/// replicas): counted in INFO `blocked_clients`, as Redis counts them.
+pub fn suspend(c: &mut Client, w: Waiting) {
+    c.waiting = Some(w);
+    c.shared.engine.repl.waiting_clients.fetch_add(1, Relaxed);
+}
+
+/// The connection's wait is over (settled, or the client is gone).
+pub fn end_wait(c: &mut Client) {
+    if c.waiting.take().is_some() {
+        c.shared.engine.repl.waiting_clients.fetch_sub(1, Relaxed);
+    }
 }
 
 /// REPLCONF option value ...
@@ -200,8 +217,9 @@ fn start_sync(c: &mut Client, psync: Option<(String, i64)>) {
     crate::repl::sync::request(&c.shared, &repl, link);
 }
 
-/// The connection of a replica closed.
+/// A connection closed: its wait ends; a replica is detached.
 pub fn client_gone(c: &mut Client) {
+    end_wait(c);
     if let Some(link) = c.replica.take() {
         c.shared.engine.repl.detach(link.handle.id);
         c.shared.refresh_good_replicas();
@@ -232,12 +250,16 @@ pub fn wait(c: &mut Client, args: &[Bytes]) {
         return c.reply(Frame::Integer(acked as i64));
     }
     repl.request_acks();
-    c.waiting = Some(Waiting {
-        offset,
-        replicas: n.max(0) as usize,
-        deadline: (timeout > 0)
-            .then(|| tokio::time::Instant::now() + Duration::from_millis(timeout as u64)),
-    });
+    suspend(
+        c,
+        Waiting {
+            offset,
+            replicas: n.max(0) as usize,
+            deadline: (timeout > 0)
+                .then(|| tokio::time::Instant::now() + Duration::from_millis(timeout as u64)),
+            shutdown_failures: None,
+        },
+    );
 }
 
 /// Settles a WAIT (the connection calls it when woken): the reply once
@@ -247,12 +269,15 @@ pub fn settle_wait(c: &mut Client) -> bool {
     let Some(w) = &c.waiting else {
         return true;
     };
+    if let Some(failures) = w.shutdown_failures {
+        return super::shutdown::settle(c, failures);
+    }
     let acked = c.shared.engine.repl.acked_at_least(w.offset);
     let expired = w.deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
     if acked < w.replicas && !expired && !c.handle.is_killed() {
         return false;
     }
-    c.waiting = None;
+    end_wait(c);
     c.reply(Frame::Integer(acked as i64));
     c.queue_replies();
     true
@@ -284,7 +309,7 @@ fn state_name(s: LinkState) -> &'static str {
     }
 }
 
-fn replica_ip(r: &Replica) -> String {
+pub fn replica_ip(r: &Replica) -> String {
     r.ip.lock()
         .clone()
         .unwrap_or_else(|| r.handle.addr.ip().to_string())

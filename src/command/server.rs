@@ -317,39 +317,6 @@ pub fn time(c: &mut Client, _args: &[Bytes]) {
     ]));
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server; like
-/// redis-server, no reply is sent on success (the connection closes).
-pub fn shutdown(c: &mut Client, args: &[Bytes]) {
-    let mut abort = false;
-    let mut how = crate::persist::save::ShutdownSave::default();
-    for a in &args[1..] {
-        let a = a.to_ascii_lowercase();
-        match a.as_slice() {
-            b"nosave" => how.nosave = true,
-            b"save" => how.save = true,
-            b"force" => how.force = true,
-            b"now" => {}
-            b"abort" => abort = true,
-            _ => return c.error(ERR_SYNTAX),
-        }
-    }
-    if abort {
-        if args.len() != 2 {
-            return c.error(ERR_SYNTAX);
-        }
-        return c.error("ERR No shutdown in progress.");
-    }
-    if how.save && how.nosave {
-        return c.error(ERR_SYNTAX);
-    }
-    if crate::persist::save::at_shutdown(c.shared.as_ref(), how).is_err() {
-        return c.error("ERR Errors trying to SHUTDOWN. Check logs.");
-    }
-    tracing::warn!("user requested shutdown (client id {})", c.handle.id);
-    c.shared.shutdown();
-    c.close_after_reply = true;
-}
-
 /// INFO persistence, Redis 7.0's fields. The AOF or RDB file is loaded
 /// before clients are accepted, so `loading` is always 0 when anyone can
 /// ask; no save forks, so the copy-on-write fields are 0.

@@ -152,7 +152,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::boolean("set-proc-title", "yes").flags(Flag::IMMUTABLE),
     Def::flag_set("shutdown-on-sigint", "default", &[("default", 0), ("save", 1), ("nosave", 2), ("now", 4), ("force", 8)]).flags(Flag::HERALD),
     Def::flag_set("shutdown-on-sigterm", "default", &[("default", 0), ("save", 1), ("nosave", 2), ("now", 4), ("force", 8)]).flags(Flag::HERALD),
-    Def::number("shutdown-timeout", "10", NumFormat::Int, 0, 2147483647),
+    Def::number("shutdown-timeout", "10", NumFormat::Int, 0, 2147483647).flags(Flag::HERALD),
     Def::number("slowlog-log-slower-than", "10000", NumFormat::Int, -1, 9223372036854775807).flags(Flag::HERALD),
     Def::number("slowlog-max-len", "128", NumFormat::Int, 0, 9223372036854775807).flags(Flag::HERALD),
     Def::number("socket-mark-id", "0", NumFormat::Int, 0, 4294967295).unsigned().flags(Flag::IMMUTABLE),

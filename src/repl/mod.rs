@@ -21,6 +21,7 @@
 
 pub mod backlog;
 pub mod failover;
+pub mod shutdown;
 pub mod sync;
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering::Relaxed};
@@ -152,8 +153,14 @@ pub struct Repl {
     /// This server replicates from a primary.
     is_replica: AtomicBool,
     inner: Mutex<Inner>,
-    /// Notified at every `REPLCONF ACK` (WAIT waits on it).
+    /// Notified at every `REPLCONF ACK`, and when a shutdown wait ends
+    /// without exiting (WAIT and a blocked SHUTDOWN wait on it).
     pub acked: tokio::sync::Notify,
+    /// Connections suspended in WAIT or a SHUTDOWN waiting for the
+    /// replicas (INFO `blocked_clients`).
+    pub waiting_clients: std::sync::atomic::AtomicUsize,
+    /// A shutdown waiting for the replicas to catch up.
+    pub shutdown: Mutex<shutdown::ShutdownWait>,
     /// The primary, while this server is a replica.
     pub master: Mutex<Option<Master>>,
     /// The primary REPLICAOF asked for, watched by the replica link task
@@ -208,6 +215,8 @@ impl Default for Repl {
                 history: true,
             }),
             acked: tokio::sync::Notify::new(),
+            waiting_clients: std::sync::atomic::AtomicUsize::new(0),
+            shutdown: Mutex::new(shutdown::ShutdownWait::default()),
             master: Mutex::new(None),
             target: tokio::sync::watch::channel(None).0,
             sync_full: AtomicU64::new(0),
