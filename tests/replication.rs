@@ -815,11 +815,13 @@ fn primary_restarted_from_its_rdb_lets_replicas_continue() {
     q(&mut pc, &["SET", "short5", "1", "PX", "50"]);
     assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
     let replid = info(&mut pc, "master_replid").expect("replid");
-    let offset = info(&mut pc, "master_repl_offset").expect("offset");
     // Past the keys' deadline before the save, so that they expire at load.
     std::thread::sleep(Duration::from_millis(60));
     let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query(&mut pc);
     common::wait_exit(&mut primary.0, Duration::from_secs(10)).expect("primary exits");
+    // SHUTDOWN waited for the replica's acknowledgement of everything
+    // (its GETACK included): the replica's offset is the primary's last.
+    let offset = info(&mut rc, "master_repl_offset").expect("offset");
 
     let _primary = start();
     let mut pc = connect(addr);
