@@ -250,8 +250,49 @@ impl Client {
     pub fn reply(&mut self, frame: Frame) {
         if let Frame::Error(msg) = &frame {
             self.shared.stats.count_error(msg);
+            if self.is_master || self.replica.is_some() {
+                self.error_on_replication_link(msg);
+            }
         }
         self.reply_counted(frame);
+    }
+
+    /// Redis's `afterErrorReply` on a replication link: an error for the
+    /// primary's stream (or for a replica) means the data sets diverged.
+    /// Logged and counted (`unexpected_error_replies`); on a read-only
+    /// replica with `propagation-error-behavior panic` or
+    /// `panic-on-replicas`, fatal, as the user asked.
+    fn error_on_replication_link(&self, msg: &[u8]) {
+        let msg = String::from_utf8_lossy(msg);
+        let (from, to) = if self.is_master {
+            ("replica", "master")
+        } else {
+            ("master", "replica")
+        };
+        let cmd = if self.current_cmd.is_empty() {
+            "<unknown>"
+        } else {
+            self.current_cmd.as_str()
+        };
+        tracing::warn!(
+            "== CRITICAL == This {from} is sending an error to its {to}: '{msg}' after processing the command '{cmd}'"
+        );
+        self.shared
+            .stats
+            .unexpected_error_replies
+            .fetch_add(1, Relaxed);
+        if !self.is_master {
+            return;
+        }
+        let cfg = self.shared.config.read();
+        let read_only = cfg.value("replica-read-only").as_deref() != Some("no");
+        let behavior = cfg.value("propagation-error-behavior").unwrap_or_default();
+        if read_only && (behavior == "panic" || behavior == "panic-on-replicas") {
+            tracing::error!(
+                "This {from} panicked sending an error to its {to} after processing the command '{cmd}'"
+            );
+            std::process::abort();
+        }
     }
 
     /// [`reply`](Self::reply) of a reply whose error, if it is one, was

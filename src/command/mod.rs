@@ -595,6 +595,8 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
         msg.extend(sanitize_bytes(c_str(name, 128)));
         msg.extend_from_slice(b"', with args beginning with: ");
         msg.extend(sanitize_bytes(&list));
+        // No command ran: CLIENT LIST shows `cmd=NULL`, as Redis.
+        c.current_cmd.clear();
         return reject(c, msg, false);
     };
     let is_exec = spec.name == "exec";

@@ -113,7 +113,7 @@ pub(super) const OPTIONS: &[Def] = &[
     Def::string("pidfile", "").flags(Flag::IMMUTABLE | Flag::HERALD),
     Def::number("port", "6379", NumFormat::Int, 0, 65535).flags(Flag::HERALD),
     Def::string("proc-title-template", "{title} {listen-addr} {server-mode}").check(StrCheck::ProcTitle),
-    Def::enumeration("propagation-error-behavior", "ignore", &[("ignore", 0), ("panic", 1), ("panic-on-replicas", 2)]),
+    Def::enumeration("propagation-error-behavior", "ignore", &[("ignore", 0), ("panic", 1), ("panic-on-replicas", 2)]).flags(Flag::HERALD),
     Def::boolean("protected-mode", "yes").flags(Flag::HERALD),
     Def::number("proto-max-bulk-len", "536870912", NumFormat::Memory, 1048576, 9223372036854775807).flags(Flag::HERALD),
     // herald's own (not in Redis, so hidden from CONFIG GET *): the longest

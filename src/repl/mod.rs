@@ -682,12 +682,22 @@ impl Repl {
     }
 
     /// The primary continued the history under a new id (`+CONTINUE
-    /// <newid>` after its own promotion): keep the old one as `replid2`.
+    /// <newid>` after its own promotion or restart): keep the old one as
+    /// `replid2`, and disconnect this server's own replicas so that they
+    /// reconnect and learn the new id (Redis's `disconnectSlaves`; they
+    /// continue with a partial resync).
     pub fn switch_id(&self, new_id: &str) {
         let mut g = self.inner.lock();
         if g.replid != new_id {
+            tracing::warn!("Master replication ID changed to {new_id}");
             g.replid2 = std::mem::replace(&mut g.replid, new_id.to_string());
             g.second_offset = g.offset as i64 + 1;
+            for a in &g.replicas {
+                a.link.handle.kill();
+            }
+            for l in &g.pending {
+                l.handle.kill();
+            }
         }
     }
 

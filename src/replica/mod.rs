@@ -286,7 +286,12 @@ async fn full_sync(
             "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
         ));
     };
+    let to_disk = config_value(shared, "repl-diskless-load") == "disabled";
+    let target = if to_disk { "disk" } else { "parser" };
     let rdb = if let Some(mark) = spec.strip_prefix("EOF:") {
+        tracing::info!(
+            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to {target}"
+        );
         let mark = mark.as_bytes().to_vec();
         if mark.len() != 40 {
             return Err("Bad EOF mark from MASTER".into());
@@ -309,6 +314,7 @@ async fn full_sync(
         let len: usize = spec
             .parse()
             .map_err(|_| format!("Bad RDB length from MASTER: {header}"))?;
+        tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to {target}");
         repl.set_link(|m| m.sync_size = len as i64);
         while conn.buf.len() < len {
             let n = conn.buf.len() as u64;
@@ -327,7 +333,7 @@ async fn full_sync(
     );
     // `repl-diskless-load disabled`: the file is kept on disk, as Redis's
     // replica writes it there and loads it from there.
-    let stored = if config_value(shared, "repl-diskless-load") == "disabled" {
+    let stored = if to_disk {
         match crate::persist::save::store_received(shared.as_ref(), &rdb) {
             Ok(path) => Some(path),
             Err(e) => {
@@ -339,7 +345,8 @@ async fn full_sync(
     } else {
         None
     };
-    tracing::info!("MASTER <-> REPLICA sync: Flushing old data and loading the DB in memory");
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
     // A running script may hold databases: load once none runs.
     let gate = loop {
         if let Some(entry) = shared.engine.gate.enter() {

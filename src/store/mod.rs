@@ -218,8 +218,9 @@ pub struct Db {
     /// resumes (see `Engine::hold_expiry`).
     pub expiry_held: bool,
     /// The running command comes from this server's primary: on a replica
-    /// (where expiry is held) it removes the expired keys it meets, so
-    /// that the primary's DEL of an expired key frees it.
+    /// (where expiry is held) it sees every key as live, as Redis's master
+    /// client does (`expireIfNeeded` returns 0 for it): the primary decides
+    /// what expired, and its DEL frees the key.
     pub from_primary: bool,
     /// This server is a replica (snapshot taken when locking): a TTL set
     /// by one of its own clients is remembered in `replica_ttl_keys`.
@@ -348,8 +349,8 @@ impl Db {
         if !self.is_expired(key) {
             return false;
         }
-        if self.expiry_held && !self.from_primary {
-            return true;
+        if self.expiry_held {
+            return !self.from_primary;
         }
         self.remove(key);
         self.expired_keys += 1;
@@ -438,9 +439,9 @@ impl Db {
     /// Stores `value` at `key`, replacing any value; the TTL is dropped
     /// unless `keep_ttl`. The key is copied into its own allocation if new.
     pub fn set(&mut self, key: &[u8], mut value: Value, keep_ttl: bool) {
-        if self.expiry_held && self.is_expired(key) {
+        if self.expiry_held && !self.from_primary && self.is_expired(key) {
             // A write over a key that expired while expiry is held (a
-            // writable replica): the old key goes first, TTL and all, as
+            // writable replica's own client): the old key goes first, TTL and all, as
             // Redis's write lookups delete it (EXPIRE_FORCE_DELETE_EXPIRED).
             self.remove(key);
             self.expired_keys += 1;
