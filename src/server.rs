@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::command::shutdown::Begun;
 use crate::command::Client;
 use crate::config::Config;
 use crate::engine::expire::PERIOD as EXPIRE_PERIOD;
@@ -485,13 +484,11 @@ pub fn run(mut config: Config) -> io::Result<()> {
                     crate::command::shutdown::begin(&sh, how, now)
                 })
                 .await;
-                match begun {
-                    // Exiting, or waiting for the replicas first (the wait
-                    // exits, unless SHUTDOWN ABORT cancels it).
-                    Ok(Begun::Exiting | Begun::Waiting) => {}
-                    _ => tracing::warn!(
-                        "Errors trying to shut down the server. Check the logs for more information."
-                    ),
+                // Exiting, waiting for the replicas first (the wait exits
+                // unless SHUTDOWN ABORT cancels it), or refused (logged):
+                // the next signal tries again.
+                if begun.is_err() {
+                    tracing::warn!("Errors trying to shut down the server.");
                 }
             }
         });

@@ -976,3 +976,38 @@ fn shutdown_waits_for_lagging_replicas_and_can_be_aborted() {
     let _ = std::io::Read::read_to_end(&mut last, &mut rest);
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
 }
+
+/// A client blocked on a key when its server becomes a replica is
+/// released with Redis's `-UNBLOCKED ... (master -> replica?)` error and
+/// disconnected: the new primary's pushes must not serve it (Redis issue
+/// #2473), and both end with the same list.
+#[test]
+fn blocked_clients_are_released_when_the_server_becomes_a_replica() {
+    let a = herald();
+    let b = herald();
+    let mut ac = connect(a.addr());
+    config_set(&mut ac, "repl-diskless-sync-delay", "0");
+    let mut bc = connect(b.addr());
+    let mut blocked = connect_raw(b.addr());
+    blocked
+        .write_all(b"*3\r\n$5\r\nBLPOP\r\n$3\r\nfoo\r\n$1\r\n0\r\n")
+        .expect("BLPOP");
+    wait_until("BLPOP blocked", SYNC, || {
+        stat(&mut bc, "blocked_clients") == 1
+    });
+    q(&mut bc, &["REPLICAOF", "127.0.0.1", &a.port().to_string()]);
+    assert_eq!(
+        read_line(&mut blocked),
+        "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+    );
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut blocked, &mut rest);
+    assert!(rest.is_empty(), "closed after the error");
+    wait_until("the link is up", SYNC, || link_up(&mut bc));
+    q(&mut ac, &["RPUSH", "foo", "a", "b", "c"]);
+    assert_eq!(q(&mut ac, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(
+        bulks(q(&mut bc, &["LRANGE", "foo", "0", "-1"])),
+        vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+    );
+}

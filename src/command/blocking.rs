@@ -22,7 +22,9 @@ use bytes::Bytes;
 
 use super::Client;
 use crate::config::notify;
-use crate::engine::blocking::{Serve, Slot, Waiter, UNBLOCK_ERROR, UNBLOCK_TIMEOUT};
+use crate::engine::blocking::{
+    Serve, Slot, Waiter, UNBLOCK_ERROR, UNBLOCK_ROLE_CHANGE, UNBLOCK_TIMEOUT,
+};
 use crate::protocol::{Frame, Protocol};
 use crate::store::{own, Db, List, Value};
 
@@ -346,6 +348,10 @@ pub fn unblock(c: &mut Client, b: &Blocked) -> bool {
     served
 }
 
+/// Redis's reply to a client blocked while the server became a replica.
+pub const UNBLOCKED_ROLE_CHANGE: &str =
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+
 /// Redis's reply to a client released by CLIENT UNBLOCK ERROR.
 pub const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
@@ -364,7 +370,12 @@ pub fn block_timeout(c: &mut Client) {
     if unblock(c, &b) {
         return;
     }
-    if b.slot.unblock_request() == UNBLOCK_ERROR {
+    if b.slot.unblock_request() == UNBLOCK_ROLE_CHANGE {
+        c.reply(Frame::error(UNBLOCKED_ROLE_CHANGE));
+        c.failed = false;
+        super::observe::blocked_failed(c, b.cmd);
+        c.close_after_reply = true;
+    } else if b.slot.unblock_request() == UNBLOCK_ERROR {
         c.reply(Frame::error(UNBLOCKED_ERROR));
         // Counted here, not as the next command's failure.
         c.failed = false;

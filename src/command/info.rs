@@ -105,6 +105,7 @@ fn total_system_memory() -> u64 {
 pub fn memory(c: &Client, s: &mut String) {
     let sh = &c.shared;
     let clients = sh.observe.sum_clients_memory(&sh.clients);
+    let (repl_backlog, repl_total) = sh.engine.repl.buffer_memory();
     let dataset = sh.engine.store.used_memory_total() as u64;
     let used = dataset + clients.total as u64;
     let peak = sh.observe.note_used(used as usize) as u64;
@@ -181,9 +182,12 @@ pub fn memory(c: &Client, s: &mut String) {
                 (rss as i64 - used as i64).to_string(),
             ),
             ("mem_not_counted_for_evict", "0".into()),
-            ("mem_replication_backlog", "0".into()),
-            ("mem_total_replication_buffers", "0".into()),
-            ("mem_clients_slaves", "0".into()),
+            ("mem_replication_backlog", repl_backlog.to_string()),
+            ("mem_total_replication_buffers", repl_total.to_string()),
+            (
+                "mem_clients_slaves",
+                (repl_total - repl_backlog).to_string(),
+            ),
             ("mem_clients_normal", clients.total.to_string()),
             ("mem_cluster_links", "0".into()),
             ("mem_aof_buffer", "0".into()),

@@ -304,6 +304,7 @@ fn state_name(s: LinkState) -> &'static str {
     match s {
         LinkState::Connect => "connect",
         LinkState::Connecting => "connecting",
+        LinkState::Handshake => "handshake",
         LinkState::Sync => "sync",
         LinkState::Connected => "connected",
     }
@@ -352,6 +353,20 @@ pub fn role(c: &mut Client, _args: &[Bytes]) {
     ]));
 }
 
+/// This server becomes a replica of `host:port`: the replica link goes
+/// there, and the clients blocked on keys are released with Redis's
+/// `-UNBLOCKED ... (master -> replica?)` error and disconnected
+/// (`disconnectAllBlockedClients`): a write of the new primary's stream
+/// must not serve them.
+fn become_replica(shared: &crate::state::Shared, host: String, port: u16) {
+    let repl = &shared.engine.repl;
+    repl.become_replica(host.clone(), port);
+    shared
+        .engine
+        .request_unblock_all(crate::engine::blocking::UNBLOCK_ROLE_CHANGE);
+    let _ = repl.target.send_replace(Some((host, port)));
+}
+
 /// REPLICAOF host port | NO ONE (and SLAVEOF)
 pub fn replicaof(c: &mut Client, args: &[Bytes]) {
     let repl = c.shared.engine.repl.clone();
@@ -386,8 +401,7 @@ pub fn replicaof(c: &mut Client, args: &[Bytes]) {
         tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
         return c.reply(Frame::simple("OK Already connected to specified master"));
     }
-    repl.become_replica(host.clone(), port);
-    let _ = repl.target.send_replace(Some((host.clone(), port)));
+    become_replica(&c.shared, host.clone(), port);
     tracing::info!(
         "REPLICAOF {host}:{port} enabled (user request from '{}')",
         c.handle.addr
@@ -629,8 +643,7 @@ fn hand_over(shared: &crate::state::Shared, host: String, port: u16) {
         f.state = FailoverState::InProgress;
         f.target = Some((host.clone(), port));
     }
-    repl.become_replica(host.clone(), port);
-    let _ = repl.target.send_replace(Some((host, port)));
+    become_replica(shared, host, port);
 }
 
 /// Redis's `abortFailover`: a failover that already made this server a

@@ -120,6 +120,18 @@ pub fn begin(shared: &Arc<Shared>, how: ShutdownSave, now: bool) -> Begun {
     finish(shared, how)
 }
 
+/// INFO server's `shutdown_in_milliseconds` line while a shutdown waits
+/// for the replicas (Redis shows it only then), else nothing.
+pub fn info_field(repl: &crate::repl::Repl) -> String {
+    match repl.shutdown.lock().pending {
+        Some(p) => format!(
+            "shutdown_in_milliseconds:{}\r\n",
+            p.end_ms.saturating_sub(crate::util::now_ms())
+        ),
+        None => String::new(),
+    }
+}
+
 /// SHUTDOWN ABORT: cancels a shutdown waiting for the replicas; false if
 /// none waits.
 pub fn abort(shared: &Shared) -> bool {
@@ -199,7 +211,25 @@ fn finish(shared: &Arc<Shared>, how: ShutdownSave) -> Begun {
             replicas.len()
         );
     }
-    if crate::persist::save::at_shutdown(shared.as_ref(), how).is_err() {
+    // The AOF turned on by CONFIG SET appendonly yes is still being
+    // written: exiting now would leave no log at all.
+    let initial_aof = {
+        let st = shared.persist.lock();
+        st.layout.is_none() && (st.rewrite_scheduled || st.rewrite_in_progress)
+    };
+    let refused = if initial_aof && !how.force {
+        tracing::warn!("Writing initial AOF, can't exit.");
+        true
+    } else {
+        if initial_aof {
+            tracing::warn!("Writing initial AOF. Exit anyway.");
+        }
+        crate::persist::save::at_shutdown(shared.as_ref(), how).is_err()
+    };
+    if refused {
+        tracing::warn!(
+            "Errors trying to shut down the server. Check the logs for more information."
+        );
         return Begun::Refused;
     }
     shared.shutdown();

@@ -70,6 +70,10 @@ pub struct Slot {
 pub const UNBLOCK_TIMEOUT: u8 = 1;
 /// CLIENT UNBLOCK ERROR: the client replies Redis's `-UNBLOCKED` error.
 pub const UNBLOCK_ERROR: u8 = 2;
+/// The server became a replica: the client gets Redis's `-UNBLOCKED ...
+/// instance state changed` error and is disconnected, so that no write
+/// of the new primary's stream serves it.
+pub const UNBLOCK_ROLE_CHANGE: u8 = 3;
 
 impl Slot {
     /// The CLIENT UNBLOCK request pending on this waiter (0: none).
@@ -156,6 +160,19 @@ impl Waiters {
         w.handle.set_blocked(false);
         w.slot.notify.notify_one();
         true
+    }
+
+    /// Asks every waiter to stop as `how`; how many were asked.
+    pub(super) fn request_unblock_all(&self, how: u8) -> usize {
+        let mut n = 0;
+        for w in self.by_key.values().flatten() {
+            if w.slot.unblocked.swap(how, Ordering::AcqRel) == 0 {
+                w.handle.set_blocked(false);
+                w.slot.notify.notify_one();
+                n += 1;
+            }
+        }
+        n
     }
 
     fn front(&self, key: &[u8]) -> Option<Arc<Waiter>> {

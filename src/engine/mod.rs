@@ -340,6 +340,15 @@ impl Engine {
             .any(|w| w.lock().request_unblock(id, how))
     }
 
+    /// Releases every client blocked on keys as `how` (a server becoming a
+    /// replica, Redis's `disconnectAllBlockedClients`).
+    pub fn request_unblock_all(&self, how: u8) -> usize {
+        self.waiters
+            .iter()
+            .map(|w| w.lock().request_unblock_all(how))
+            .sum()
+    }
+
     /// Clients blocked on keys, over every database (INFO
     /// `blocked_clients`).
     pub fn blocked_clients(&self) -> usize {

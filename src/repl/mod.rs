@@ -92,8 +92,10 @@ struct Attached {
 pub enum LinkState {
     /// Must connect (`connect` in ROLE).
     Connect,
-    /// Connecting or in the handshake (`connecting` / `handshake`).
+    /// Connecting (`connecting`).
     Connecting,
+    /// Connected, in the handshake up to PSYNC's answer (`handshake`).
+    Handshake,
     /// Receiving the RDB (`sync`).
     Sync,
     /// Streaming (`connected`).
@@ -515,6 +517,24 @@ impl Repl {
         if g.replicas.is_empty() {
             g.alone_since_ms = crate::util::now_ms();
         }
+    }
+
+    /// Memory of the replication stream kept: the backlog's bytes, and
+    /// with what the replicas have still to send (their outboxes share the
+    /// backlog's chunks, the slowest one's tail reaching furthest back),
+    /// as Redis 7.0's shared replication buffer (INFO
+    /// `mem_replication_backlog`, `mem_total_replication_buffers`).
+    pub fn buffer_memory(&self) -> (u64, u64) {
+        let g = self.inner.lock();
+        let backlog = g.backlog.as_ref().map_or(0, Backlog::histlen);
+        let pending = g
+            .replicas
+            .iter()
+            .filter(|a| a.link.online.load(Relaxed))
+            .map(|a| a.link.handle.pending_bytes() as u64)
+            .max()
+            .unwrap_or(0);
+        (backlog, backlog.max(pending))
     }
 
     /// The replicas attached, oldest first, then those waiting for a full

@@ -165,6 +165,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
         timeout,
     };
     tracing::info!("MASTER <-> REPLICA sync started");
+    repl.set_link(|m| m.state = LinkState::Handshake);
     let pong = conn.call(&[b"PING"]).await?;
     if pong.starts_with('-')
         && !pong.starts_with("-NOAUTH")
