@@ -439,12 +439,15 @@ async fn serve(
             tasks.push(tokio::spawn(accept_loop(l, shared.clone(), true)));
         }
     }
-    let unix_path = match unix {
-        Some(UnixSocket { listener, path }) => {
+    let unix_file = match unix {
+        Some(UnixSocket {
+            listener,
+            path,
+            file,
+        }) => {
             let l = UnixListener::from_std(listener)?;
-            let accept = accept_unix_loop(l, path.clone(), shared.clone());
-            tasks.push(tokio::spawn(accept));
-            Some(path)
+            tasks.push(tokio::spawn(accept_unix_loop(l, path, shared.clone())));
+            Some(file)
         }
         None => None,
     };
@@ -471,8 +474,8 @@ async fn serve(
     crate::persist::close(shared.as_ref());
     // Then, as Redis's finishShutdown, the listeners' files: the Unix
     // socket's (its listener closed when its accept loop ended).
-    if let Some(path) = unix_path {
-        crate::net::listener::remove_unix_socket(&path);
+    if let Some(file) = unix_file {
+        crate::net::listener::remove_unix_socket(&file);
     }
     Ok(())
 }

@@ -408,3 +408,34 @@ fn redis_cli_and_redis_benchmark_over_the_socket() {
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_relative_path_is_taken_in_dir() {
+    let dir = temp_dir("unix-rel");
+    let port = free_port();
+    let child = Command::new(herald_bin())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--unixsocket", "rel.sock"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut child = KillOnDrop(child);
+    let addr = ([127, 0, 0, 1], port).into();
+    wait_for_ping(addr, WAIT, Some(&mut child.0)).expect("herald starts");
+    let p = Proc {
+        child,
+        port,
+        sock: dir.join("rel.sock"),
+        log: dir.join("unused.log"),
+    };
+    let mut u = unix_con(&p);
+    let info = text(&mut u, &["CLIENT", "INFO"]);
+    assert_eq!(field(&info, "addr"), "rel.sock:0");
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -108,14 +108,18 @@ fn bind_port(config: &Config, port: u16) -> io::Result<Vec<std::net::TcpListener
 pub struct UnixSocket {
     /// The bound, listening socket (non-blocking).
     pub listener: std::os::unix::net::UnixListener,
-    /// Its path, as configured; shown in clients' addresses.
+    /// Its path, as configured; shown in clients' addresses and the log.
     pub path: Arc<str>,
+    /// Where its file is: a relative `path` is taken in `dir`, where Redis
+    /// has changed directory by the time it binds.
+    pub file: std::path::PathBuf,
 }
 
 /// Binds `unixsocket` if set, as Redis's `initServer` and `anetUnixServer`
 /// do: whatever file is at the path is removed first (a stale socket of an
 /// earlier run), the socket listens with `tcp-backlog`, and its file takes
-/// the permissions of `unixsocketperm` unless that is 0. Errors carry
+/// the permissions of `unixsocketperm` unless that is 0. A relative path
+/// is taken in `dir` (see [`UnixSocket::file`]). Errors carry
 /// Redis's text ("Failed opening Unix socket: bind: ...").
 pub fn bind_unix(config: &Config) -> io::Result<Option<UnixSocket>> {
     let path = config.value("unixsocket").unwrap_or_default();
@@ -135,12 +139,13 @@ pub fn bind_unix(config: &Config) -> io::Result<Option<UnixSocket>> {
             path.len()
         )));
     }
+    let file = config.dir.join(&path);
     // Redis does not care whether this fails (nothing there).
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&file);
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)
         .map_err(|e| failed(format!("creating socket: {}", strerror(&e))))?;
     let addr =
-        socket2::SockAddr::unix(&path).map_err(|e| failed(format!("bind: {}", strerror(&e))))?;
+        socket2::SockAddr::unix(&file).map_err(|e| failed(format!("bind: {}", strerror(&e))))?;
     socket
         .bind(&addr)
         .map_err(|e| failed(format!("bind: {}", strerror(&e))))?;
@@ -150,20 +155,21 @@ pub fn bind_unix(config: &Config) -> io::Result<Option<UnixSocket>> {
     if perm != 0 {
         // As Redis, a chmod that fails is not an error.
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(perm));
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(perm));
     }
     socket.set_nonblocking(true)?;
     Ok(Some(UnixSocket {
         listener: socket.into(),
         path: path.into(),
+        file,
     }))
 }
 
 /// Removes the Unix socket's file at shutdown, with Redis's log lines
 /// (`closeListeningSockets`).
-pub fn remove_unix_socket(path: &str) {
+pub fn remove_unix_socket(file: &std::path::Path) {
     tracing::info!("Removing the unix socket file.");
-    if let Err(e) = std::fs::remove_file(path) {
+    if let Err(e) = std::fs::remove_file(file) {
         tracing::warn!("Error removing the unix socket file: {}", strerror(&e));
     }
 }

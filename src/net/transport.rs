@@ -4,7 +4,7 @@
 //! The connection loop (`net/connection.rs`) is readiness-based: it waits
 //! with `readable()` / `writable()` and then moves bytes with
 //! non-blocking `try_read_buf` / `try_write_vectored`. [`Transport`] offers
-//! exactly those four calls for both kinds of connection, so the loop does
+//! exactly those four calls for every kind of connection, so the loop does
 //! not know which one it serves:
 //!
 //! - `Plain`: each call is the `TcpStream`'s own; the enum match is the
