@@ -439,3 +439,32 @@ fn a_relative_path_is_taken_in_dir() {
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn output_buffer_limits_close_a_unix_subscriber_that_does_not_read() {
+    let dir = temp_dir("unix-limits");
+    let p = start(&herald_bin(), &dir, &[]);
+    let mut t = tcp_con(&p);
+    common::config_set(&mut t, "client-output-buffer-limit", "pubsub 256kb 0 0");
+    let mut sub = raw_unix(&p.sock);
+    sub.write_all(b"SUBSCRIBE slow\r\n").expect("write");
+    read_until(&mut sub, |o| o.ends_with(":1\r\n"));
+    // The subscriber reads nothing more: its socket fills, then its outbox.
+    let payload = "x".repeat(16 * 1024);
+    let mut published = 0;
+    while common::info_u64(&mut t, "stats", "client_output_buffer_limit_disconnections") == 0 {
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("slow")
+            .arg(&payload)
+            .query(&mut t)
+            .expect("publish");
+        published += 1;
+        assert!(n <= 1 && published < 10_000, "never closed");
+    }
+    common::wait_until("the subscriber gone", WAIT, || {
+        let list = text(&mut t, &["CLIENT", "LIST"]);
+        !list.contains("flags=PU")
+    });
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
