@@ -117,6 +117,8 @@ HERALD_USES = {
     "acl-pubsub-default", "aclfile", "acllog-max-len", "protected-mode",
     "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file",
     "tls-auth-clients",
+    # the Unix socket (src/net/listener.rs): read through Config::value
+    "unixsocket", "unixsocketperm",
 }
 
 I64_MIN = -(2**63)

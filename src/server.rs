@@ -9,8 +9,10 @@
 //!
 //! With `tls-port` set, the same addresses are also bound on that port and
 //! its clients speak TLS (rustls; see `net::transport`), beside the
-//! plain port. Clients refused by protected mode get Redis's
-//! `-DENIED` text before the socket closes.
+//! plain port. With `unixsocket` set, clients may also connect on that Unix
+//! socket (`net::listener::bind_unix`); its file is removed at shutdown.
+//! Clients refused by protected mode get Redis's `-DENIED` text before the
+//! socket closes (never Unix-socket clients, which are local).
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,15 +20,15 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::command::Client;
 use crate::config::Config;
 use crate::engine::expire::PERIOD as EXPIRE_PERIOD;
 use crate::net::handle::ClientHandle;
-use crate::net::listener::{bind_all, bind_tls, TlsListeners};
+use crate::net::listener::{bind_all, bind_tls, bind_unix, TlsListeners, UnixSocket};
 use crate::net::transport::Transport;
-use crate::net::Connection;
+use crate::net::{ClientAddr, Connection};
 use crate::state::Shared;
 
 /// Worker threads to run: `io-threads` if set, else one per core minus one
@@ -147,44 +149,51 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
     }
 }
 
+/// Accepts connections on the Unix socket until shutdown.
+async fn accept_unix_loop(listener: UnixListener, path: Arc<str>, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tracing::debug!("Accepted connection to {path}");
+                accept_unix(stream, &path, &shared);
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// A client accepted on a TCP port (TLS when `tls` is set).
 fn accept_client(
     stream: TcpStream,
     addr: SocketAddr,
     shared: &Arc<Shared>,
     tls: Option<&Arc<rustls::ServerConfig>>,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
     crate::net::listener::prepare(&stream, shared.config.read().tcp_keepalive);
     let laddr = stream.local_addr().unwrap_or(addr);
-    shared
-        .stats
-        .net
-        .total_connections_received
-        .fetch_add(1, Relaxed);
-    let maxclients = shared.config.read().maxclients;
-    if shared.clients.len() >= maxclients {
-        shared.stats.net.rejected_connections.fetch_add(1, Relaxed);
-        let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
-        return;
-    }
     // Protected mode. Over TLS the refusal is sent once the
     // handshake is done, as Redis does.
     let protected = shared.config.read().value("protected-mode").as_deref() == Some("yes");
     let denied = crate::acl::protected_mode_denies(&shared.acl, protected, addr.ip());
-    if denied && tls.is_none() {
-        shared.stats.net.rejected_connections.fetch_add(1, Relaxed);
-        let _ = stream.try_write(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
+    let admitted = admit(
+        shared,
+        |bytes| {
+            let _ = stream.try_write(bytes);
+        },
+        denied && tls.is_none(),
+    );
+    if !admitted {
         return;
     }
-    let id = shared.clients.next_id();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream) as i64;
-    let handle = Arc::new(ClientHandle::new(
-        id,
-        addr,
-        laddr,
-        fd,
-        shared.limits.clone(),
-    ));
     let transport = match tls {
         None => Transport::plain(stream),
         Some(cfg) => match Transport::tls(stream, cfg.clone()) {
@@ -195,12 +204,79 @@ fn accept_client(
             }
         },
     };
+    serve_client(shared, transport, addr.into(), laddr.into(), fd, denied);
+}
+
+/// A client accepted on the Unix socket at `path`: Redis names it after the
+/// socket (`addr=` and `laddr=` are `<path>:0`), and protected mode does not
+/// apply to it.
+fn accept_unix(stream: UnixStream, path: &Arc<str>, shared: &Arc<Shared>) {
+    let admitted = admit(
+        shared,
+        |bytes| {
+            let _ = stream.try_write(bytes);
+        },
+        false,
+    );
+    if !admitted {
+        return;
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream) as i64;
+    let addr = ClientAddr::Unix(path.clone());
+    serve_client(
+        shared,
+        Transport::unix(stream),
+        addr.clone(),
+        addr,
+        fd,
+        false,
+    );
+}
+
+/// Counts an accepted connection and refuses it past `maxclients`, or when
+/// protected mode denies it now (`deny`): `refuse` writes the refusal.
+/// True when the client may be served.
+fn admit(shared: &Shared, refuse: impl FnOnce(&[u8]), deny: bool) -> bool {
+    let net = &shared.stats.net;
+    net.total_connections_received.fetch_add(1, Relaxed);
+    let maxclients = shared.config.read().maxclients;
+    if shared.clients.len() >= maxclients {
+        net.rejected_connections.fetch_add(1, Relaxed);
+        refuse(b"-ERR max number of clients reached\r\n");
+        return false;
+    }
+    if deny {
+        net.rejected_connections.fetch_add(1, Relaxed);
+        refuse(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
+        return false;
+    }
+    true
+}
+
+/// Registers an admitted client and spawns its connection task. `refuse`:
+/// protected mode refuses it once its TLS handshake is done.
+fn serve_client(
+    shared: &Arc<Shared>,
+    transport: Transport,
+    addr: ClientAddr,
+    laddr: ClientAddr,
+    fd: i64,
+    refuse: bool,
+) {
+    let id = shared.clients.next_id();
+    let handle = Arc::new(ClientHandle::new(
+        id,
+        addr,
+        laddr,
+        fd,
+        shared.limits.clone(),
+    ));
     shared.clients.insert(handle.clone());
     let session = Client::new(shared.clone(), handle.clone());
     let max_bulk = shared.config.read().proto_max_bulk_len;
     let counters = shared.stats.net.clone();
     let mut conn = Connection::new(transport, session, handle, counters, max_bulk);
-    if denied {
+    if refuse {
         conn.refuse_after_handshake(crate::acl::PROTECTED_MODE_DENIED.as_bytes());
     }
     tokio::spawn(conn.run());
@@ -300,6 +376,7 @@ async fn every(shared: Weak<Shared>, period: Duration, mut duty: impl FnMut(&Arc
 async fn serve(
     listeners: Vec<std::net::TcpListener>,
     tls: TlsListeners,
+    unix: Option<UnixSocket>,
     shared: Arc<Shared>,
 ) -> io::Result<()> {
     // The periodic duties of Redis's serverCron.
@@ -362,6 +439,18 @@ async fn serve(
             tasks.push(tokio::spawn(accept_loop(l, shared.clone(), true)));
         }
     }
+    let unix_file = match unix {
+        Some(UnixSocket {
+            listener,
+            path,
+            file,
+        }) => {
+            let l = UnixListener::from_std(listener)?;
+            tasks.push(tokio::spawn(accept_unix_loop(l, path, shared.clone())));
+            Some(file)
+        }
+        None => None,
+    };
     tokio::spawn(clients_cron(shared.clone()));
     // Wakes the clients whose script ended (see scripting::Scripting::wake).
     tokio::spawn(shared.scripting.wake_callers());
@@ -383,6 +472,11 @@ async fn serve(
     }
     // Last AOF write and fsync (SIGTERM, SHUTDOWN, tests' shutdown).
     crate::persist::close(shared.as_ref());
+    // Then, as Redis's finishShutdown, the listeners' files: the Unix
+    // socket's (its listener closed when its accept loop ended).
+    if let Some(file) = unix_file {
+        crate::net::listener::remove_unix_socket(&file);
+    }
     Ok(())
 }
 
@@ -392,6 +486,7 @@ async fn serve(
 struct Booted {
     listeners: Vec<std::net::TcpListener>,
     tls: TlsListeners,
+    unix: Option<UnixSocket>,
     shared: Arc<Shared>,
     rt: tokio::runtime::Runtime,
 }
@@ -404,6 +499,7 @@ impl Booted {
     fn new(config: Config) -> io::Result<Booted> {
         let listeners = bind_all(&config)?;
         let tls = bind_tls(&config)?;
+        let unix = bind_unix(&config)?;
         let shared = Shared::new(config);
         let rt = build_runtime(&shared)?;
         let (users, aclfile) = {
@@ -429,6 +525,7 @@ impl Booted {
         Ok(Booted {
             listeners,
             tls,
+            unix,
             shared,
             rt,
         })
@@ -449,12 +546,13 @@ impl Booted {
         let Booted {
             listeners,
             tls,
+            unix,
             shared,
             rt,
         } = self;
         let served = rt.block_on(async {
             first.await;
-            serve(listeners, tls, shared).await
+            serve(listeners, tls, unix, shared).await
         });
         rt.shutdown_timeout(Duration::from_secs(1));
         served
@@ -467,6 +565,7 @@ pub fn run(mut config: Config) -> io::Result<()> {
     let booted = Booted::new(config)?;
     let addrs: Vec<String> = booted.addrs().iter().map(|a| a.to_string()).collect();
     let shared = booted.shared.clone();
+    let unix_path = booted.unix.as_ref().map(|u| u.path.clone());
     log_banner(&shared, &addrs);
     booted.serve_until_shutdown(async move {
         tokio::spawn(async move {
@@ -493,6 +592,9 @@ pub fn run(mut config: Config) -> io::Result<()> {
             }
         });
         tracing::info!("Ready to accept connections");
+        if let Some(path) = unix_path {
+            tracing::info!("The server is now ready to accept connections at {path}");
+        }
     })?;
     tracing::info!("herald is now ready to exit, bye bye...");
     Ok(())

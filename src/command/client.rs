@@ -173,9 +173,9 @@ impl Client {
     /// the append-only file at start-up): commands run through the normal
     /// path and its replies are discarded by the caller.
     pub fn internal(shared: Arc<Shared>) -> Client {
-        let any: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+        let any = crate::net::ClientAddr::Tcp(([0, 0, 0, 0], 0).into());
         let limits = shared.limits.clone();
-        let handle = Arc::new(ClientHandle::new(u64::MAX, any, any, -1, limits));
+        let handle = Arc::new(ClientHandle::new(u64::MAX, any.clone(), any, -1, limits));
         let mut c = Client::new(shared, handle);
         c.user = None;
         c.authenticated = true;

@@ -358,6 +358,9 @@ pub(crate) fn client_line(h: &ClientHandle, own: Option<&Client>) -> String {
     if h.is_blocked() {
         flags.push('b');
     }
+    if h.addr.is_unix() {
+        flags.push('U');
+    }
     if m.no_evict {
         flags.push('e');
     }

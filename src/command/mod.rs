@@ -631,7 +631,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     // DEBUG and MODULE's loaders run only where enable-debug-command /
     // enable-module-command allow (Redis's allowProtectedAction).
     if let Some(option) = spec.protected {
-        let local = c.handle.addr.ip().is_loopback();
+        let local = c.handle.addr.is_local();
         if !c.shared.config.read().allows(option, local) {
             let name = fullname
                 .split('|')
@@ -917,8 +917,8 @@ fn no_auth(fullname: &str) -> bool {
 /// records and propagates its effects (see `engine` and `persist`).
 fn run_spec(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     if c.shared.observe.monitors.active() && flags::of(spec) & flags::RUNS_SCRIPT != 0 {
-        let peer = c.handle.addr;
-        observe::feed_monitors(c, spec, args, &peer);
+        let peer = c.handle.addr.clone();
+        observe::feed_monitors(c, spec, args, &peer.monitor_form());
     }
     match spec.data {
         Some(d) => with_db_recording(c, Some(args), |c, db| d(c, db, args)),

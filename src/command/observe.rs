@@ -116,8 +116,8 @@ pub fn after_command(c: &mut Client, spec: &'static Spec, args: &[Bytes]) {
     }
     // A script command was shown before it ran (see `feed_monitors`).
     if c.shared.observe.monitors.active() && flags::of(spec) & (NO_MONITOR | RUNS_SCRIPT) == 0 {
-        let peer = c.handle.addr;
-        feed_monitors(c, spec, args, &peer);
+        let peer = c.handle.addr.clone();
+        feed_monitors(c, spec, args, &peer.monitor_form());
     }
 }
 

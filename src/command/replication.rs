@@ -311,9 +311,7 @@ fn state_name(s: LinkState) -> &'static str {
 }
 
 pub fn replica_ip(r: &Replica) -> String {
-    r.ip.lock()
-        .clone()
-        .unwrap_or_else(|| r.handle.addr.ip().to_string())
+    r.ip.lock().clone().unwrap_or_else(|| r.handle.addr.host())
 }
 
 /// ROLE

@@ -142,7 +142,7 @@ fn config_get(c: &mut Client, args: &[Bytes]) {
 
 fn config_set(c: &mut Client, args: &[Bytes]) {
     let words: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
-    let local = c.handle.addr.ip().is_loopback();
+    let local = c.handle.addr.is_local();
     let aof_before = c.shared.config.read().appendonly;
     let tls_before = tls_settings(&c.shared.config.read());
     let before = c.shared.config.read().clone();

@@ -1,6 +1,6 @@
 //! Which option values herald refuses: those whose effect herald lacks and
 //! whose absence matters for safety or operations (a server that should
-//! fork, replicate, listen on a Unix socket, restrict TLS ciphers, ...).
+//! fork, notify a supervisor, restrict TLS ciphers, ...).
 //! Such a value stops start-up (with the config line that set it) and
 //! CONFIG SET refuses it; the option's default and every value without an
 //! effect are accepted. docs/configuration.md lists every option's status.
@@ -12,7 +12,6 @@ pub(super) const REFUSABLE: &[&str] = &[
     "daemonize",
     "supervised",
     "cluster-enabled",
-    "unixsocket",
     "syslog-enabled",
     "maxmemory-clients",
     "oom-score-adj",
@@ -45,7 +44,6 @@ pub(super) fn refusal(name: &str, value: &str) -> Option<&'static str> {
             "a supervisor was detected (NOTIFY_SOCKET or UPSTART_JOB) and herald cannot notify it: use supervised no (systemd: Type=simple)"
         }
         "cluster-enabled" if value == "yes" => "herald has no cluster mode",
-        "unixsocket" if set => "herald listens on TCP only (no Unix socket)",
         "syslog-enabled" if value == "yes" => {
             "herald does not log to syslog: use logfile (a path, or \"\" for standard output)"
         }

@@ -799,7 +799,6 @@ fn values_without_their_effect_are_refused_defaults_are_not() {
         "daemonize yes",
         "supervised systemd",
         "cluster-enabled yes",
-        "unixsocket /tmp/herald.sock",
         "syslog-enabled yes",
         "maxmemory-clients 10%",
         "tls-protocols TLSv1.2",

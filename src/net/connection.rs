@@ -22,8 +22,9 @@
 //!    queued with a single outbox push, so they leave in as few writes as
 //!    possible.
 //!
-//! The socket is a [`Transport`]: plain TCP, or TLS driven sans-IO behind
-//! the same four readiness calls, so this loop is the same for both.
+//! The socket is a [`Transport`]: plain TCP, a Unix socket, or TLS driven
+//! sans-IO behind the same four readiness calls, so this loop is the same
+//! for all of them.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};

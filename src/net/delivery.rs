@@ -120,10 +120,10 @@ mod tests {
     use crate::net::limits::Limits;
 
     fn client(id: u64) -> Arc<ClientHandle> {
-        let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        let any = crate::net::ClientAddr::Tcp(([127, 0, 0, 1], 0).into());
         Arc::new(ClientHandle::new(
             id,
-            any,
+            any.clone(),
             any,
             -1,
             Arc::new(Limits::default()),

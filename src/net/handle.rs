@@ -15,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,10 +25,11 @@ use crate::util::now_ms;
 use bytes::Bytes;
 use nix::sys::socket::{sendmsg, MsgFlags};
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::addr::ClientAddr;
 use super::limits::{ClientClass, Limits, Verdict};
+use super::transport::SharedSocket;
 use crate::protocol::Protocol;
 
 /// A client's outbox is *congested* when its task has not taken its bytes
@@ -99,11 +99,11 @@ pub(crate) fn consume(chunks: &mut VecDeque<Bytes>, mut written: usize) {
 #[derive(Debug)]
 struct SocketShare {
     fd: RawFd,
-    _open: Arc<TcpStream>,
+    _open: SharedSocket,
 }
 
 impl SocketShare {
-    fn new(socket: Arc<TcpStream>) -> SocketShare {
+    fn new(socket: SharedSocket) -> SocketShare {
         SocketShare {
             fd: socket.as_raw_fd(),
             _open: socket,
@@ -153,7 +153,7 @@ struct Outbox {
     /// may write to the socket (the order of bytes would break).
     writing: bool,
     /// The outbox's share of the socket, for [`ClientHandle::write_queued`]
-    /// (plain TCP only). Set by the connection task when it starts serving,
+    /// (plain TCP and Unix sockets, not TLS). Set by the connection task when it starts serving,
     /// dropped by `close_outbox`; the descriptor stays open while any share
     /// exists, so a write through it never reaches a closed (or reused)
     /// descriptor.
@@ -202,9 +202,9 @@ pub struct ClientHandle {
     /// Unique, increasing client id (CLIENT ID).
     pub id: u64,
     /// Peer address (`addr=`).
-    pub addr: SocketAddr,
+    pub addr: ClientAddr,
     /// Local address the client connected to (`laddr=`).
-    pub laddr: SocketAddr,
+    pub laddr: ClientAddr,
     /// Socket file descriptor (`fd=`).
     pub fd: i64,
     /// When the connection was accepted (`age=`).
@@ -249,8 +249,8 @@ impl ClientHandle {
     /// A handle for a newly accepted connection.
     pub fn new(
         id: u64,
-        addr: SocketAddr,
-        laddr: SocketAddr,
+        addr: ClientAddr,
+        laddr: ClientAddr,
         fd: i64,
         limits: Arc<Limits>,
     ) -> ClientHandle {
@@ -446,9 +446,9 @@ impl ClientHandle {
         total
     }
 
-    /// Lets [`write_queued`](Self::write_queued) write to this plain TCP socket
+    /// Lets [`write_queued`](Self::write_queued) write to this socket
     /// (called by the connection task, before it serves).
-    pub(crate) fn share_socket(&self, socket: Arc<TcpStream>) {
+    pub(crate) fn share_socket(&self, socket: SharedSocket) {
         let mut o = self.outbox.lock();
         if !o.closed {
             o.socket = Some(SocketShare::new(socket));

@@ -1,5 +1,6 @@
 //! Listening sockets: binding the configured addresses (plain and TLS
-//! ports) and preparing each accepted socket as redis-server does.
+//! ports) and the Unix socket (`unixsocket`), and preparing each accepted
+//! socket as redis-server does.
 
 use std::io;
 use std::net::SocketAddr;
@@ -101,6 +102,84 @@ fn bind_port(config: &Config, port: u16) -> io::Result<Vec<std::net::TcpListener
         ));
     }
     Ok(listeners)
+}
+
+/// The listening Unix socket (`unixsocket`) and its path.
+pub struct UnixSocket {
+    /// The bound, listening socket (non-blocking).
+    pub listener: std::os::unix::net::UnixListener,
+    /// Its path, as configured; shown in clients' addresses and the log.
+    pub path: Arc<str>,
+    /// Where its file is: a relative `path` is taken in `dir`, where Redis
+    /// has changed directory by the time it binds.
+    pub file: std::path::PathBuf,
+}
+
+/// Binds `unixsocket` if set, as Redis's `initServer` and `anetUnixServer`
+/// do: whatever file is at the path is removed first (a stale socket of an
+/// earlier run), the socket listens with `tcp-backlog`, and its file takes
+/// the permissions of `unixsocketperm` unless that is 0. A relative path
+/// is taken in `dir` (see [`UnixSocket::file`]). Errors carry
+/// Redis's text ("Failed opening Unix socket: bind: ...").
+pub fn bind_unix(config: &Config) -> io::Result<Option<UnixSocket>> {
+    let path = config.value("unixsocket").unwrap_or_default();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let perm = config
+        .value("unixsocketperm")
+        .and_then(|p| u32::from_str_radix(&p, 8).ok())
+        .unwrap_or(0);
+    let failed = |what: String| io::Error::other(format!("Failed opening Unix socket: {what}"));
+    // sizeof(sockaddr_un.sun_path) on Linux, terminating NUL included.
+    const SUN_PATH: usize = 108;
+    if path.len() > SUN_PATH - 1 {
+        return Err(failed(format!(
+            "unix socket path too long ({}), must be under {SUN_PATH}",
+            path.len()
+        )));
+    }
+    let file = config.dir.join(&path);
+    // Redis does not care whether this fails (nothing there).
+    let _ = std::fs::remove_file(&file);
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)
+        .map_err(|e| failed(format!("creating socket: {}", strerror(&e))))?;
+    let addr =
+        socket2::SockAddr::unix(&file).map_err(|e| failed(format!("bind: {}", strerror(&e))))?;
+    socket
+        .bind(&addr)
+        .map_err(|e| failed(format!("bind: {}", strerror(&e))))?;
+    socket
+        .listen(config.tcp_backlog.min(i32::MAX as u32) as i32)
+        .map_err(|e| failed(format!("listen: {}", strerror(&e))))?;
+    if perm != 0 {
+        // As Redis, a chmod that fails is not an error.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(perm));
+    }
+    socket.set_nonblocking(true)?;
+    Ok(Some(UnixSocket {
+        listener: socket.into(),
+        path: path.into(),
+        file,
+    }))
+}
+
+/// Removes the Unix socket's file at shutdown, with Redis's log lines
+/// (`closeListeningSockets`).
+pub fn remove_unix_socket(file: &std::path::Path) {
+    tracing::info!("Removing the unix socket file.");
+    if let Err(e) = std::fs::remove_file(file) {
+        tracing::warn!("Error removing the unix socket file: {}", strerror(&e));
+    }
+}
+
+/// C's `strerror` text for an I/O error (without Rust's " (os error N)").
+fn strerror(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// Sets up an accepted socket: no Nagle delay (replies and messages leave

@@ -1,9 +1,11 @@
 //! The network side of the server: sockets, the connection loop, and every
 //! byte on its way to a client.
 //!
-//! - [`listener`]: binding the configured addresses and preparing
-//!   accepted sockets.
-//! - [`transport`]: plain TCP or TLS behind the same readiness calls.
+//! - [`listener`]: binding the configured addresses (and the Unix socket)
+//!   and preparing accepted sockets.
+//! - [`addr`]: a client's address, TCP or the Unix socket.
+//! - [`transport`]: plain TCP, a Unix socket or TLS behind the same
+//!   readiness calls.
 //! - [`connection`]: one task per client: read, hand each request to the
 //!   client's [`Session`], write what its outbox holds.
 //! - [`handle`]: a client as others see it ([`ClientHandle`]): the outbox
@@ -19,6 +21,7 @@
 //! means is the [`Session`]'s business, a trait the command layer
 //! implements. Everything above may push bytes into a [`ClientHandle`].
 
+pub mod addr;
 pub mod clients;
 pub mod connection;
 pub mod delivery;
@@ -33,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 
+pub use addr::ClientAddr;
 pub use clients::Clients;
 pub use connection::Connection;
 pub use pressure::Pressure;

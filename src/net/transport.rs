@@ -1,16 +1,20 @@
-//! The byte stream under a connection: plain TCP, or TLS over TCP.
+//! The byte stream under a connection: plain TCP, a Unix socket, or TLS
+//! over TCP.
 //!
 //! The connection loop (`net/connection.rs`) is readiness-based: it waits
 //! with `readable()` / `writable()` and then moves bytes with
 //! non-blocking `try_read_buf` / `try_write_vectored`. [`Transport`] offers
-//! exactly those four calls for both kinds of connection, so the loop does
+//! exactly those four calls for every kind of connection, so the loop does
 //! not know which one it serves:
 //!
 //! - `Plain`: each call is the `TcpStream`'s own; the enum match is the
-//!   only cost the plain path pays for TLS existing. The socket is shared
+//!   only cost the plain path pays for the other kinds existing. The socket is shared
 //!   (`Arc`) with the client's outbox, which writes deferred deliveries to it
 //!   straight from the worker (`ClientHandle::write_queued`): the descriptor
 //!   is closed only when both have let go of it.
+//! - `Unix`: the same as `Plain` over a Unix stream socket (`unixsocket`):
+//!   the same calls, and the same share of the socket with the outbox
+//!   ([`SharedSocket`]).
 //! - `Tls`: rustls is used sans-IO. Reading: `read_tls` pulls ciphertext
 //!   from the socket (non-blocking), `process_new_packets` decrypts it (and
 //!   queues handshake replies, flushed at once), and `reader()` hands the
@@ -34,7 +38,9 @@ use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::config::Config;
 
@@ -42,6 +48,8 @@ use crate::config::Config;
 pub enum Transport {
     /// Plain TCP; the outbox may hold the socket too (see the module header).
     Plain(Arc<TcpStream>),
+    /// A Unix stream socket; shared with the outbox as `Plain` is.
+    Unix(Arc<UnixStream>),
     /// TLS over TCP (boxed: a rustls connection is large).
     Tls(Box<TlsStream>),
 }
@@ -78,17 +86,44 @@ impl Write for SyncIo<'_> {
     }
 }
 
+/// A share of a client's socket that bytes may be written to directly,
+/// bypassing its [`Transport`] (see `ClientHandle::write_queued`): it keeps
+/// the descriptor open while it exists.
+#[derive(Debug)]
+pub enum SharedSocket {
+    /// A plain TCP socket.
+    Tcp(Arc<TcpStream>),
+    /// A Unix stream socket.
+    Unix(Arc<UnixStream>),
+}
+
+impl AsRawFd for SharedSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            SharedSocket::Tcp(s) => s.as_raw_fd(),
+            SharedSocket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
 impl Transport {
     /// A plain TCP connection on an accepted socket.
     pub fn plain(tcp: TcpStream) -> Transport {
         Transport::Plain(Arc::new(tcp))
     }
 
+    /// A connection on a socket accepted on the Unix socket.
+    pub fn unix(stream: UnixStream) -> Transport {
+        Transport::Unix(Arc::new(stream))
+    }
+
     /// The socket, when bytes may be written to it directly, bypassing this
-    /// transport (plain TCP only; see `ClientHandle::write_queued`).
-    pub fn shared_socket(&self) -> Option<Arc<TcpStream>> {
+    /// transport (plain TCP and Unix sockets; see
+    /// `ClientHandle::write_queued`).
+    pub fn shared_socket(&self) -> Option<SharedSocket> {
         match self {
-            Transport::Plain(s) => Some(s.clone()),
+            Transport::Plain(s) => Some(SharedSocket::Tcp(s.clone())),
+            Transport::Unix(s) => Some(SharedSocket::Unix(s.clone())),
             Transport::Tls(_) => None,
         }
     }
@@ -107,6 +142,7 @@ impl Transport {
     pub async fn readable(&self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.readable().await,
+            Transport::Unix(s) => s.readable().await,
             Transport::Tls(t) => {
                 if t.plaintext_pending {
                     return Ok(());
@@ -120,6 +156,7 @@ impl Transport {
     pub async fn writable(&self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.writable().await,
+            Transport::Unix(s) => s.writable().await,
             Transport::Tls(t) => t.tcp.writable().await,
         }
     }
@@ -129,6 +166,7 @@ impl Transport {
     pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.try_read_buf(buf),
+            Transport::Unix(s) => s.try_read_buf(buf),
             Transport::Tls(t) => t.read(buf),
         }
     }
@@ -137,14 +175,15 @@ impl Transport {
     pub fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.try_write_vectored(bufs),
+            Transport::Unix(s) => s.try_write_vectored(bufs),
             Transport::Tls(t) => t.write(bufs),
         }
     }
 
-    /// True once a TLS handshake has completed (always for plain TCP).
+    /// True once a TLS handshake has completed (always without TLS).
     pub fn handshake_done(&self) -> bool {
         match self {
-            Transport::Plain(_) => true,
+            Transport::Plain(_) | Transport::Unix(_) => true,
             Transport::Tls(t) => !t.tls.is_handshaking(),
         }
     }
@@ -154,7 +193,7 @@ impl Transport {
     #[inline]
     pub fn send_tls_records(&mut self) -> io::Result<bool> {
         match self {
-            Transport::Plain(_) => Ok(true),
+            Transport::Plain(_) | Transport::Unix(_) => Ok(true),
             Transport::Tls(t) => t.send_records(),
         }
     }

@@ -423,8 +423,8 @@ async fn streaming(
     let id = shared.clients.next_id();
     let handle = Arc::new(ClientHandle::new(
         id,
-        peer,
-        local,
+        peer.into(),
+        local.into(),
         -1,
         shared.limits.clone(),
     ));
