@@ -351,6 +351,14 @@ pub fn reset_stats(c: &mut Client) {
     let sh = &c.shared;
     sh.engine.store.evictor.evicted_keys.store(0, Relaxed);
     sh.observe.reset_stats();
+    let repl = &sh.engine.repl;
+    for n in [
+        &repl.sync_full,
+        &repl.sync_partial_ok,
+        &repl.sync_partial_err,
+    ] {
+        n.store(0, Relaxed);
+    }
     for i in 0..sh.engine.store.len() {
         let reset = |d: &mut Db| {
             d.hits = 0;
