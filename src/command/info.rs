@@ -74,7 +74,14 @@ pub fn clients(c: &Client, s: &mut String) {
         s,
         "# Clients",
         &[
-            ("connected_clients", sh.clients.len().to_string()),
+            // Replicas are not counted (Redis: clients minus slaves).
+            (
+                "connected_clients",
+                sh.clients
+                    .len()
+                    .saturating_sub(sh.engine.repl.replicas().len())
+                    .to_string(),
+            ),
             ("cluster_connections", "0".into()),
             ("maxclients", maxclients.to_string()),
             ("client_recent_max_input_buffer", mem.max_input.to_string()),

@@ -115,6 +115,9 @@ fn write_file(
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
     let written = (|| {
+        // herald's embedded default `dir` (./herald-data) exists only once
+        // something was written there.
+        fs::create_dir_all(&dir)?;
         let f = File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 16, f);
         let size = file::write(&mut w, snap, enc, aux)?;
@@ -221,6 +224,7 @@ pub fn store_received<H: Host + ?Sized>(host: &H, data: &[u8]) -> io::Result<Pat
         rand::random::<u32>()
     ));
     let written = (|| {
+        fs::create_dir_all(&dir)?;
         let mut f = File::create(&tmp)?;
         io::Write::write_all(&mut f, data)?;
         f.sync_all()

@@ -467,10 +467,11 @@ impl Repl {
     /// The RDB of `link`'s full resync has been written to its socket:
     /// queues the stream collected meanwhile and puts the replica online
     /// (from here its output counts against the `replica` class limits).
-    pub fn go_online(&self, link: &Arc<Replica>) {
+    /// False if the replica is gone meanwhile.
+    pub fn go_online(&self, link: &Arc<Replica>) -> bool {
         let mut g = self.inner.lock();
         let Some(a) = g.replicas.iter_mut().find(|a| Arc::ptr_eq(&a.link, link)) else {
-            return;
+            return false;
         };
         link.handle.set_class(ClientClass::Replica);
         for chunk in a.waiting.take().unwrap_or_default() {
@@ -478,6 +479,7 @@ impl Repl {
         }
         a.waiting_bytes = 0;
         link.online.store(true, Relaxed);
+        true
     }
 
     /// Queues `link` for the next full resync; true if no thread serves
@@ -687,9 +689,17 @@ impl Repl {
     }
 
     /// A full sync from the primary completed with `replid` at `offset`:
-    /// this server's history is now the primary's.
+    /// this server's history is now the primary's. Its own replicas are
+    /// disconnected, to resync with the new data (Redis's
+    /// `replicationAttachToNewMaster`).
     pub fn synced_from(&self, replid: &str, offset: u64) {
         let mut g = self.inner.lock();
+        for a in g.replicas.drain(..) {
+            a.link.handle.kill();
+        }
+        for l in g.pending.drain(..) {
+            l.handle.kill();
+        }
         self.stream_db.store(0, Relaxed);
         g.replid = replid.to_string();
         g.history = true;

@@ -197,8 +197,9 @@ fn serve<H: Host + ?Sized>(host: &H, repl: &Repl, batch: Vec<Arc<Replica>>) {
             continue;
         }
         l.sending.store(false, Relaxed);
-        repl.go_online(l);
-        tracing::info!("Synchronization with replica {} succeeded", l.handle.addr);
+        if repl.go_online(l) {
+            tracing::info!("Synchronization with replica {} succeeded", l.handle.addr);
+        }
     }
 }
 
