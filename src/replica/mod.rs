@@ -62,6 +62,11 @@ pub async fn run(shared: Arc<Shared>) {
 /// second and starts over (with a partial resync when possible).
 async fn link_until_lost(shared: &Arc<Shared>, host: &str, port: u16) {
     loop {
+        // A server shutting down does not reconnect (its data is saved
+        // with the replication point it has now).
+        if shared.is_shutting_down() {
+            return;
+        }
         shared.engine.repl.set_link(|m| {
             m.state = LinkState::Connecting;
         });
