@@ -1011,3 +1011,52 @@ fn blocked_clients_are_released_when_the_server_becomes_a_replica() {
         vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
     );
 }
+
+/// A diskless full sync while clients keep writing: the stream written
+/// meanwhile waits for the replica's first acknowledgement (a replica
+/// finds the end of an `$EOF:` payload by its last bytes, so nothing may
+/// follow the mark before it read it), then both converge.
+#[test]
+fn diskless_full_sync_under_write_load() {
+    let p = herald();
+    let r = herald();
+    let mut pc = connect(p.addr());
+    config_set(&mut pc, "repl-diskless-sync-delay", "0");
+    for round in 0..3 {
+        write_round(&mut pc, round);
+    }
+    // Enough data for the RDB to take a while.
+    for batch in 0..5 {
+        let mut mset = redis::cmd("MSET");
+        for i in 0..1000 {
+            mset.arg(format!("bulk:{batch}:{i}")).arg("x".repeat(32));
+        }
+        let () = mset.query(&mut pc).expect("MSET");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (addr, stop) = (p.addr(), stop.clone());
+        std::thread::spawn(move || {
+            let mut w = connect(addr);
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut pipe = redis::pipe();
+                for _ in 0..200 {
+                    pipe.cmd("SET")
+                        .arg(format!("load:{}", n % 5000))
+                        .arg(n.to_string())
+                        .ignore();
+                    n += 1;
+                }
+                let () = pipe.query(&mut w).expect("pipelined SETs");
+            }
+        })
+    };
+    let mut rc = connect(r.addr());
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up under load", SYNC, || link_up(&mut rc));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_same(&mut pc, &mut rc, "after a diskless sync under load");
+}

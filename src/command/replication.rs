@@ -114,6 +114,7 @@ pub fn replconf(c: &mut Client, args: &[Bytes]) {
                     link.ack_offset.store(off, Relaxed);
                 }
                 link.ack_ms.store(crate::util::now_ms(), Relaxed);
+                c.shared.engine.repl.start_stream(link);
                 c.shared.engine.repl.acked.notify_waiters();
                 if !c.shared.replicas_short() {
                     return;

@@ -51,6 +51,9 @@ pub struct Replica {
     pub online: AtomicBool,
     /// Its RDB file is being sent (INFO `send_bulk`, disk-based sync).
     pub sending: AtomicBool,
+    /// It took a diskless RDB and its stream waits for its first
+    /// `REPLCONF ACK` (see [`Repl::start_stream`]).
+    pub stream_on_ack: AtomicBool,
     /// It announced `REPLCONF capa eof`: it reads the diskless `$EOF:` form.
     pub capa_eof: bool,
     /// It asked with PSYNC (answered `+FULLRESYNC`), not the old SYNC.
@@ -70,6 +73,7 @@ impl Replica {
             ack_ms: AtomicU64::new(crate::util::now_ms()),
             online: AtomicBool::new(false),
             sending: AtomicBool::new(false),
+            stream_on_ack: AtomicBool::new(false),
             capa_eof: false,
             psync: false,
             since: std::time::Instant::now(),
@@ -467,19 +471,41 @@ impl Repl {
     /// The RDB of `link`'s full resync has been written to its socket:
     /// queues the stream collected meanwhile and puts the replica online
     /// (from here its output counts against the `replica` class limits).
-    /// False if the replica is gone meanwhile.
-    pub fn go_online(&self, link: &Arc<Replica>) -> bool {
+    /// After a diskless RDB (`on_ack`) the stream waits for the replica's
+    /// first `REPLCONF ACK`, as Redis 7.0 does: a replica finds the end of
+    /// an `$EOF:` payload by its last bytes, so nothing may follow the mark
+    /// before it has read it. False if the replica is gone meanwhile.
+    pub fn go_online(&self, link: &Arc<Replica>, on_ack: bool) -> bool {
         let mut g = self.inner.lock();
         let Some(a) = g.replicas.iter_mut().find(|a| Arc::ptr_eq(&a.link, link)) else {
             return false;
         };
         link.handle.set_class(ClientClass::Replica);
+        link.online.store(true, Relaxed);
+        if on_ack {
+            link.stream_on_ack.store(true, Relaxed);
+            return true;
+        }
         for chunk in a.waiting.take().unwrap_or_default() {
             link.handle.push(chunk);
         }
         a.waiting_bytes = 0;
-        link.online.store(true, Relaxed);
         true
+    }
+
+    /// `REPLCONF ACK` from `link`: the stream held after its diskless RDB
+    /// starts (see [`go_online`](Self::go_online)).
+    pub fn start_stream(&self, link: &Arc<Replica>) {
+        if !link.stream_on_ack.swap(false, Relaxed) {
+            return;
+        }
+        let mut g = self.inner.lock();
+        if let Some(a) = g.replicas.iter_mut().find(|a| Arc::ptr_eq(&a.link, link)) {
+            for chunk in a.waiting.take().unwrap_or_default() {
+                link.handle.push(chunk);
+            }
+            a.waiting_bytes = 0;
+        }
     }
 
     /// Queues `link` for the next full resync; true if no thread serves

@@ -197,7 +197,7 @@ fn serve<H: Host + ?Sized>(host: &H, repl: &Repl, batch: Vec<Arc<Replica>>) {
             continue;
         }
         l.sending.store(false, Relaxed);
-        if repl.go_online(l) {
+        if repl.go_online(l, to_sockets) {
             tracing::info!("Synchronization with replica {} succeeded", l.handle.addr);
         }
     }
