@@ -1060,3 +1060,33 @@ fn diskless_full_sync_under_write_load() {
     assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
     assert_same(&mut pc, &mut rc, "after a diskless sync under load");
 }
+
+/// A link cut while more is written than the backlog holds: the replica
+/// comes back with a full resync (the partial one is refused) and has
+/// everything.
+#[test]
+fn gap_beyond_the_backlog_means_a_full_resync() {
+    let p = herald();
+    let r = herald();
+    let mut pc = connect(p.addr());
+    config_set(&mut pc, "repl-diskless-sync-delay", "0");
+    config_set(&mut pc, "repl-backlog-size", "16384");
+    let mut rc = connect(r.addr());
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    assert_eq!(stat(&mut pc, "sync_full"), 1);
+    let refused = stat(&mut pc, "sync_partial_err");
+    q(&mut pc, &["CLIENT", "KILL", "TYPE", "replica"]);
+    // The replica reconnects a second later: 100 kB written meanwhile.
+    let mut mset = redis::cmd("MSET");
+    for i in 0..1000 {
+        mset.arg(format!("gap:{i}")).arg("x".repeat(100));
+    }
+    let () = mset.query(&mut pc).expect("MSET");
+    wait_until("a second full resync", SYNC, || {
+        stat(&mut pc, "sync_full") == 2 && link_up(&mut rc)
+    });
+    assert_eq!(stat(&mut pc, "sync_partial_err"), refused + 1);
+    assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_same(&mut pc, &mut rc, "after the full resync");
+}
