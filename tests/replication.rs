@@ -1090,3 +1090,39 @@ fn gap_beyond_the_backlog_means_a_full_resync() {
     assert_eq!(q(&mut pc, &["WAIT", "1", "5000"]), Value::Int(1));
     assert_same(&mut pc, &mut rc, "after the full resync");
 }
+
+/// A script on the replica that runs past `busy-reply-threshold` holds the
+/// primary's stream back (its commands wait, as Redis stops reading it)
+/// rather than refusing it with -BUSY: nothing is lost.
+#[test]
+fn primary_stream_waits_for_a_busy_script_on_the_replica() {
+    let p = herald();
+    let r = herald();
+    let mut pc = connect(p.addr());
+    config_set(&mut pc, "repl-diskless-sync-delay", "0");
+    let mut rc = connect(r.addr());
+    config_set(&mut rc, "busy-reply-threshold", "50");
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    let writer = {
+        let addr = p.addr();
+        std::thread::spawn(move || {
+            let mut w = connect(addr);
+            for i in 0..2000 {
+                q(&mut w, &["SET", &format!("during:{i}"), "1"]);
+            }
+        })
+    };
+    // Long enough to be busy while the writer runs.
+    q(
+        &mut rc,
+        &[
+            "EVAL",
+            "local n = 0 for i = 1, 50000000 do n = n + 1 end return n",
+            "0",
+        ],
+    );
+    writer.join().expect("writer");
+    assert_eq!(q(&mut pc, &["WAIT", "1", "10000"]), Value::Int(1));
+    assert_same(&mut pc, &mut rc, "after the busy script");
+}

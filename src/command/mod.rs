@@ -687,6 +687,9 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
             Some(entry) => c.gate = Some(entry),
             None => match c.shared.engine.gate.busy() {
                 Some(_) if flags::of(spec) & flags::ALLOW_BUSY != 0 => {}
+                // The primary's stream waits for the script instead (Redis
+                // stops reading it): refused, it would be lost.
+                Some(_) if c.is_master => return postpone(c, args),
                 Some(holder) => {
                     let text = match holder {
                         crate::engine::gate::Holder::Eval => crate::scripting::BUSY_EVAL,
