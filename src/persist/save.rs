@@ -115,9 +115,6 @@ fn write_file(
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
     let written = (|| {
-        // herald's embedded default `dir` (./herald-data) exists only once
-        // something was written there.
-        fs::create_dir_all(&dir)?;
         let f = File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 16, f);
         let size = file::write(&mut w, snap, enc, aux)?;
@@ -224,6 +221,8 @@ pub fn store_received<H: Host + ?Sized>(host: &H, data: &[u8]) -> io::Result<Pat
         rand::random::<u32>()
     ));
     let written = (|| {
+        // herald's embedded default `dir` (./herald-data) exists only once
+        // the AOF was opened there.
         fs::create_dir_all(&dir)?;
         let mut f = File::create(&tmp)?;
         io::Write::write_all(&mut f, data)?;
