@@ -19,28 +19,7 @@ import sys
 import threading
 import time
 
-
-def send(sock, *args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    sock.sendall(b"".join(out))
-
-
-def connect(port):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s, s.makefile("rb")
-
-
-def read_reply(f):
-    line = f.readline()
-    if line[:1] == b"$":
-        n = int(line[1:])
-        return f.read(n + 2)[:-2] if n >= 0 else None
-    if line[:1] == b"*":
-        return [read_reply(f) for _ in range(int(line[1:]))]
-    return line
+from resp import connect, read_reply, send
 
 
 def call(conn, *args):

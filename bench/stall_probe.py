@@ -8,30 +8,11 @@ Used by bench/stall.sh; standard library only.
 """
 
 import json
-import socket
 import sys
 import threading
 import time
 
-
-def send(sock, *args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    sock.sendall(b"".join(out))
-
-
-def connect(port):
-    s = socket.create_connection(("127.0.0.1", port))
-    return s, s.makefile("rb")
-
-
-def read_reply(f):
-    line = f.readline()
-    if line[:1] == b"$":
-        n = int(line[1:])
-        return f.read(n + 2)[:-2] if n >= 0 else None
-    return line
+from resp import connect, read_reply, send
 
 
 def main():

@@ -848,6 +848,20 @@ fn primary_restarted_from_its_rdb_lets_replicas_continue() {
     );
 }
 
+/// Connections to `p` and `r`, once `r` is a replica of `p` (diskless
+/// sync without delay) with its link up.
+fn linked(
+    p: &herald::server::ServerHandle,
+    r: &herald::server::ServerHandle,
+) -> (redis::Connection, redis::Connection) {
+    let mut pc = connect(p.addr());
+    config_set(&mut pc, "repl-diskless-sync-delay", "0");
+    let mut rc = connect(r.addr());
+    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    wait_until("the link is up", SYNC, || link_up(&mut rc));
+    (pc, rc)
+}
+
 fn config_dir(con: &mut redis::Connection) -> PathBuf {
     let v = bulks(q(con, &["CONFIG", "GET", "dir"]));
     PathBuf::from(String::from_utf8_lossy(&v[1]).into_owned())
@@ -1066,14 +1080,9 @@ fn diskless_full_sync_under_write_load() {
 /// everything.
 #[test]
 fn gap_beyond_the_backlog_means_a_full_resync() {
-    let p = herald();
-    let r = herald();
-    let mut pc = connect(p.addr());
-    config_set(&mut pc, "repl-diskless-sync-delay", "0");
+    let (p, r) = (herald(), herald());
+    let (mut pc, mut rc) = linked(&p, &r);
     config_set(&mut pc, "repl-backlog-size", "16384");
-    let mut rc = connect(r.addr());
-    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
-    wait_until("the link is up", SYNC, || link_up(&mut rc));
     assert_eq!(stat(&mut pc, "sync_full"), 1);
     let refused = stat(&mut pc, "sync_partial_err");
     q(&mut pc, &["CLIENT", "KILL", "TYPE", "replica"]);
@@ -1096,14 +1105,9 @@ fn gap_beyond_the_backlog_means_a_full_resync() {
 /// rather than refusing it with -BUSY: nothing is lost.
 #[test]
 fn primary_stream_waits_for_a_busy_script_on_the_replica() {
-    let p = herald();
-    let r = herald();
-    let mut pc = connect(p.addr());
-    config_set(&mut pc, "repl-diskless-sync-delay", "0");
-    let mut rc = connect(r.addr());
+    let (p, r) = (herald(), herald());
+    let (mut pc, mut rc) = linked(&p, &r);
     config_set(&mut rc, "busy-reply-threshold", "50");
-    q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
-    wait_until("the link is up", SYNC, || link_up(&mut rc));
     let writer = {
         let addr = p.addr();
         std::thread::spawn(move || {

@@ -91,6 +91,29 @@ struct Attached {
     waiting_bytes: usize,
 }
 
+impl Attached {
+    /// Queues the stream collected while its RDB was made and sent.
+    fn release_waiting(&mut self) {
+        for chunk in self.waiting.take().unwrap_or_default() {
+            self.link.handle.push(chunk);
+        }
+        self.waiting_bytes = 0;
+    }
+}
+
+impl Inner {
+    /// Disconnects every replica, attached or waiting for a full resync:
+    /// they reconnect and resync with this server's new history.
+    fn disconnect_replicas(&mut self) {
+        for a in self.replicas.drain(..) {
+            a.link.handle.kill();
+        }
+        for l in self.pending.drain(..) {
+            l.handle.kill();
+        }
+    }
+}
+
 /// How the replica side's link to its primary stands (INFO, ROLE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -486,10 +509,7 @@ impl Repl {
             link.stream_on_ack.store(true, Relaxed);
             return true;
         }
-        for chunk in a.waiting.take().unwrap_or_default() {
-            link.handle.push(chunk);
-        }
-        a.waiting_bytes = 0;
+        a.release_waiting();
         true
     }
 
@@ -501,10 +521,7 @@ impl Repl {
         }
         let mut g = self.inner.lock();
         if let Some(a) = g.replicas.iter_mut().find(|a| Arc::ptr_eq(&a.link, link)) {
-            for chunk in a.waiting.take().unwrap_or_default() {
-                link.handle.push(chunk);
-            }
-            a.waiting_bytes = 0;
+            a.release_waiting();
         }
     }
 
@@ -630,12 +647,7 @@ impl Repl {
         crate::logging::set_replica(true);
         self.feeding.store(false, Relaxed);
         let mut g = self.inner.lock();
-        for a in g.replicas.drain(..) {
-            a.link.handle.kill();
-        }
-        for l in g.pending.drain(..) {
-            l.handle.kill();
-        }
+        g.disconnect_replicas();
         g.selected = None;
         *self.master.lock() = Some(Master {
             host,
@@ -720,12 +732,7 @@ impl Repl {
     /// `replicationAttachToNewMaster`).
     pub fn synced_from(&self, replid: &str, offset: u64) {
         let mut g = self.inner.lock();
-        for a in g.replicas.drain(..) {
-            a.link.handle.kill();
-        }
-        for l in g.pending.drain(..) {
-            l.handle.kill();
-        }
+        g.disconnect_replicas();
         self.stream_db.store(0, Relaxed);
         g.replid = replid.to_string();
         g.history = true;
@@ -748,12 +755,7 @@ impl Repl {
             tracing::warn!("Master replication ID changed to {new_id}");
             g.replid2 = std::mem::replace(&mut g.replid, new_id.to_string());
             g.second_offset = g.offset as i64 + 1;
-            for a in &g.replicas {
-                a.link.handle.kill();
-            }
-            for l in &g.pending {
-                l.handle.kill();
-            }
+            g.disconnect_replicas();
         }
     }
 
