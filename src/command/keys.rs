@@ -326,7 +326,7 @@ pub fn scan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         {
             return;
         }
-        out.push(Frame::Bulk(k.clone()));
+        out.push(Frame::Bulk(Bytes::copy_from_slice(k)));
     });
     c.reply(Frame::Array(vec![
         Frame::bulk(next.to_string()),

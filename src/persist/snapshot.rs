@@ -82,7 +82,7 @@ pub fn take<H: Host + ?Sized, E>(
             g.entries()
                 .filter(|(_, _, at, _)| keep_expired || at.is_none_or(|at| at > now))
                 .map(|(k, v, at, clock)| Item {
-                    key: k.clone(),
+                    key: Bytes::copy_from_slice(k),
                     value: v.clone(),
                     expire_at: at,
                     access: access(policy, lfu.map(|l| l.decay_time), clock, now),

@@ -251,9 +251,9 @@ pub(crate) fn random_candidate(db: &Db, volatile: bool) -> Option<Bytes> {
     let key = if volatile {
         db.expire_entry(i).map(|(k, _)| k)
     } else {
-        db.keys.get_index(i).map(|(k, _)| k)
+        db.keys.get_index(i).map(|(k, _)| k.as_bytes())
     };
-    key.cloned()
+    key.map(Bytes::copy_from_slice)
 }
 
 /// Samples `maxmemory-samples` keys of database `i` and scores them.
@@ -286,7 +286,7 @@ pub(crate) fn sample(
             let Some((k, e)) = db.keys.get_index(idx) else {
                 continue;
             };
-            (k, e.clock, 0)
+            (k.as_bytes(), e.clock, 0)
         };
         let score = match policy {
             MaxmemoryPolicy::VolatileTtl => u64::MAX - deadline,
@@ -298,7 +298,7 @@ pub(crate) fn sample(
         out.push(Candidate {
             score,
             db: i,
-            key: key.clone(),
+            key: Bytes::copy_from_slice(key),
         });
     }
     out

@@ -29,7 +29,7 @@ pub fn sample_once(db: &mut super::Db) -> (usize, usize) {
         };
         sampled += 1;
         if at <= db.now {
-            let k = k.clone();
+            let k = super::Key::from(k);
             db.expire_if_needed(&k);
             expired += 1;
         }

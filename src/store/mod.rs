@@ -53,6 +53,7 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 
+pub mod key;
 pub mod set;
 pub mod stream;
 pub mod usage;
@@ -68,6 +69,7 @@ use parking_lot::{Mutex, RawMutex};
 
 use crate::config::notify;
 pub use hash::Hash;
+pub use key::Key;
 pub use list::List;
 pub use set::Set;
 pub use stream::Stream;
@@ -187,13 +189,13 @@ pub struct Db {
     /// This database's number (for notification channel names).
     pub index: usize,
     /// Key → value (with its access clock).
-    keys: Map<Bytes, Entry>,
+    keys: Map<Key, Entry>,
     /// Key → deadline in unix milliseconds, only for keys with a TTL.
-    expires: Map<Bytes, u64>,
+    expires: Map<Key, u64>,
     /// Keys a client of a writable replica gave a TTL: the replica expires
     /// these itself, since its primary knows nothing of them (Redis's
     /// `slaveKeysWithExpire`).
-    replica_ttl_keys: HashSet<Bytes, ahash::RandomState>,
+    replica_ttl_keys: HashSet<Key, ahash::RandomState>,
     /// Version counters of the keys some client WATCHes.
     watched: HashMap<Bytes, Watched, ahash::RandomState>,
     /// Keys some client is blocked on (BLPOP and friends; the engine keeps
@@ -464,7 +466,7 @@ impl Db {
             None => {
                 let clock = evict::fresh_clock(now, lfu);
                 self.keys.insert(
-                    own(key),
+                    Key::from(key),
                     Entry {
                         value,
                         clock,
@@ -550,7 +552,7 @@ impl Db {
             self.replica_ttl_keys.clear();
             return;
         }
-        let keys: Vec<Bytes> = self.replica_ttl_keys.iter().cloned().collect();
+        let keys: Vec<Key> = self.replica_ttl_keys.iter().cloned().collect();
         for k in keys {
             match self.expires.get(&k) {
                 Some(&at) if at <= self.now => {
@@ -582,18 +584,18 @@ impl Db {
                 return None;
             }
             let i = rng.gen_range(0..self.keys.len());
-            let k = self.keys.get_index(i).map(|(k, _)| k.clone())?;
+            let k = self.keys.get_index(i).map(|(k, _)| k.to_bytes())?;
             if !self.expire_if_needed(&k) {
                 return Some(k);
             }
         }
-        self.keys.get_index(0).map(|(k, _)| k.clone())
+        self.keys.get_index(0).map(|(k, _)| k.to_bytes())
     }
 
     /// One SCAN step over the keys (see [`walk_down`]), calling `f` on
     /// each live key; returns the next cursor (0 when done). See the module
     /// header for why downwards.
-    pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&Bytes, &Value)) -> u64 {
+    pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Value)) -> u64 {
         walk_down(self.keys.len(), cursor, count, |pos| {
             if let Some((k, e)) = self.keys.get_index(pos) {
                 let dead = matches!(self.expires.get(k), Some(&at) if at <= self.now);
@@ -605,15 +607,16 @@ impl Db {
     }
 
     /// Every live key, in storage order (KEYS).
-    pub fn all_keys(&self) -> impl Iterator<Item = &Bytes> {
+    pub fn all_keys(&self) -> impl Iterator<Item = &[u8]> {
         self.keys
             .keys()
+            .map(Key::as_bytes)
             .filter(move |k| !matches!(self.expires.get(*k), Some(&at) if at <= self.now))
     }
 
     /// The key at storage position `i` of the TTL table (expiry sampling).
-    pub(crate) fn expire_entry(&self, i: usize) -> Option<(&Bytes, u64)> {
-        self.expires.get_index(i).map(|(k, v)| (k, *v))
+    pub(crate) fn expire_entry(&self, i: usize) -> Option<(&[u8], u64)> {
+        self.expires.get_index(i).map(|(k, v)| (k.as_bytes(), *v))
     }
 
     /// Redis's `signalModifiedKey`: breaks WATCH on `key` and wakes clients
@@ -660,10 +663,11 @@ impl Db {
     /// Every key with its value, deadline and access clock, expired ones
     /// included (snapshots for the AOF rewrite and RDB files are cloned
     /// from this under the lock).
-    pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Value, Option<u64>, u32)> {
-        self.keys
-            .iter()
-            .map(move |(k, e)| (k, &e.value, self.expires.get(k).copied(), e.clock))
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &Value, Option<u64>, u32)> {
+        self.keys.iter().map(move |(k, e)| {
+            let k = k.as_bytes();
+            (k, &e.value, self.expires.get(k).copied(), e.clock)
+        })
     }
 
     /// After a write that removed elements: bumps WATCH versions
@@ -698,7 +702,7 @@ impl Db {
         if !self.watched.is_empty() {
             let keys: Vec<Bytes> = self.watched.keys().cloned().collect();
             for k in keys {
-                if self.keys.contains_key(&k) {
+                if self.keys.contains_key(&k[..]) {
                     self.modified(&k);
                 }
             }
@@ -706,7 +710,9 @@ impl Db {
         let deleted_streams: Vec<Bytes> = self
             .waited_on
             .iter()
-            .filter(|k| matches!(self.keys.get(*k), Some(e) if matches!(e.value, Value::Stream(_))))
+            .filter(
+                |k| matches!(self.keys.get(&k[..]), Some(e) if matches!(e.value, Value::Stream(_))),
+            )
             .cloned()
             .collect();
         for k in deleted_streams {
@@ -857,8 +863,8 @@ pub fn walk_down(len: usize, cursor: u64, count: usize, mut f: impl FnMut(usize)
 /// maps are held only to be dropped.)
 #[allow(dead_code)]
 pub struct Flushed {
-    keys: Map<Bytes, Entry>,
-    expires: Map<Bytes, u64>,
+    keys: Map<Key, Entry>,
+    expires: Map<Key, u64>,
 }
 
 impl Flushed {
@@ -967,7 +973,7 @@ mod tests {
         let mut round = 0;
         loop {
             cursor = db.scan(cursor, 7, |k, _| {
-                seen.insert(k.clone());
+                seen.insert(k.to_vec());
             });
             // delete some keys between steps (even ones)
             db.remove(format!("k{}", round * 2).as_bytes());
