@@ -178,7 +178,7 @@ fn digest(c: &mut Client) {
     for (i, db) in dbs.iter().enumerate() {
         let keys = db
             .entries()
-            .map(|(k, v, at, _)| (k.as_ref(), v, at.is_some()));
+            .map(|(k, v, at, _)| (k, v, at.is_some()));
         digest::mix_database(&mut total, i, keys);
     }
     for db in dbs {
