@@ -24,6 +24,8 @@
 #   mem-zset       a 1,000,000-member sorted set (ZADD z i m:i)
 #   mem-list       a 3,000,000-element list (RPUSH l in batches of 100)
 #   mem-stream     1,000,000 stream entries (XADD s * f v)
+#   mem-subs       500,000 channel subscriptions held by 10 connections
+#                  (bench/subs_hold.py: SUBSCRIBE ch:i in batches of 1,000)
 # The stream and memory rows load their data with redis-cli --pipe.
 # After each load run, INFO stats must show total_error_replies:0
 # (redis-benchmark counts error replies as successes). The medians (ops/s,
@@ -59,7 +61,7 @@ benchmark_servers
 
 TESTS=set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,mset
 STREAM_KINDS="xadd xrange xrg1 xrg10 xack"
-MEM_ROWS="mem-strings mem-hashes mem-zset mem-list mem-stream"
+MEM_ROWS="mem-strings mem-hashes mem-zset mem-list mem-stream mem-subs"
 ALL_ROWS="p16 p1"
 for k in $STREAM_KINDS; do ALL_ROWS+=" $k-p16 $k-p1"; done
 ALL_ROWS+=" $MEM_ROWS"
@@ -103,6 +105,7 @@ LABEL[mem-hashes]="1,000,000 fields in 10,000 hashes"
 LABEL[mem-zset]="a 1,000,000-member sorted set"
 LABEL[mem-list]="a 3,000,000-element list"
 LABEL[mem-stream]="1,000,000 stream entries"
+LABEL[mem-subs]="500,000 channel subscriptions (10 connections)"
 
 # --quick checks each kind of row once (CI): the -P 1 stream rows and three
 # memory rows only repeat machinery the others run.
@@ -181,7 +184,33 @@ mem_load() {
         mem-zset) pipe_load "$port" $((1000000 / MEM_DIV)) "['ZADD', 'z', i, f'm:{i}']" ;;
         mem-list) pipe_load "$port" $((30000 / MEM_DIV)) "['RPUSH', 'l'] + [f'e{j}' for j in range(100)]" ;;
         mem-stream) pipe_load "$port" $((1000000 / MEM_DIV)) "['XADD', 's', '*', 'f', 'v']" ;;
+        mem-subs) subs_hold "$port" $((500000 / MEM_DIV)) ;;
     esac
+}
+
+# subs_hold PORT N: starts bench/subs_hold.py holding N subscriptions (its
+# pid in $WORK/subs.pid, for subs_release) and waits until they are all
+# confirmed. Its output goes to a file: it outlives this function, which
+# runs in a command substitution.
+subs_hold() {
+    python3 bench/subs_hold.py "$1" "$2" >"$WORK/subs.out" 2>&1 &
+    echo $! >"$WORK/subs.pid"
+    local waited=0
+    until grep -q ready "$WORK/subs.out" 2>/dev/null; do
+        if ! kill -0 "$(cat "$WORK/subs.pid")" 2>/dev/null || [ $waited -ge 3000 ]; then
+            cat "$WORK/subs.out"
+            return 1
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
+# subs_release: ends subs_hold's connections, if it ran.
+subs_release() {
+    [ -f "$WORK/subs.pid" ] || return 0
+    kill "$(cat "$WORK/subs.pid")" 2>/dev/null || true
+    rm -f "$WORK/subs.pid"
 }
 
 # record_ok ROW SERVER REP JSON: appends a successful run.
@@ -243,11 +272,13 @@ run_mem() {
     before=$(rss_kb "$SERVER_PID")
     if ! msg=$(mem_load "$row" "$PORT"); then
         record_failure "$row" "$server" "$rep" "load: $(echo "$msg" | tail -n 2 | tr '\n' ' ')"
+        subs_release
         stop_server
         return
     fi
     sleep 1
     after=$(rss_kb "$SERVER_PID")
+    subs_release
     local mb
     mb=$(python3 -c "print(round(($after - $before) / 1024, 1))")
     record_ok "$row" "$server" "$rep" "{\"tests\":{\"rss_mb\":$mb}}"

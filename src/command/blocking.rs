@@ -252,7 +252,7 @@ pub fn zset_pop(db: &mut Db, key: &[u8], min: bool, count: usize) -> Option<Vec<
                 let c = if min { z.first() } else { z.last() };
                 let Some(c) = c else { break };
                 let (m, s) = z.entry(c);
-                let m = m.clone();
+                let m = Bytes::copy_from_slice(m);
                 z.remove(&m);
                 out.push((m, s));
             }

@@ -526,7 +526,7 @@ fn find_points(z: &ZSet, shape: &Shape, limit: usize) -> Vec<Point> {
             if let Some((lon, lat)) = geohash::decode_score(score) {
                 if let Some(dist) = shape.distance_if_within(lon, lat) {
                     out.push(Point {
-                        member: member.clone(),
+                        member: Bytes::copy_from_slice(member),
                         score,
                         lon,
                         lat,

@@ -149,9 +149,9 @@ pub fn zscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return;
     };
     let mut out = Vec::new();
-    let mut push = |m: &Bytes, s: f64| {
+    let mut push = |m: &[u8], s: f64| {
         if matches(&o, m) {
-            out.push(Frame::Bulk(m.clone()));
+            out.push(Frame::Bulk(Bytes::copy_from_slice(m)));
             out.push(Frame::Bulk(Bytes::from(format_double(s))));
         }
     };

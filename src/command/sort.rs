@@ -308,7 +308,7 @@ fn all_elements(src: Option<&Value>) -> Vec<Bytes> {
             let mut out = Vec::with_capacity(z.len());
             let mut at = z.first();
             while let Some(cur) = at {
-                out.push(z.entry(cur).0.clone());
+                out.push(Bytes::copy_from_slice(z.entry(cur).0));
                 at = z.next(cur);
             }
             out
@@ -340,7 +340,7 @@ fn native_range(src: Option<&Value>, start: usize, take: usize, desc: bool) -> V
             };
             while out.len() < take {
                 let Some(cur) = at else { break };
-                out.push(z.entry(cur).0.clone());
+                out.push(Bytes::copy_from_slice(z.entry(cur).0));
                 at = if desc { z.prev(cur) } else { z.next(cur) };
             }
             out

@@ -63,7 +63,7 @@ impl Input<'_> {
 
     /// Every (member, score), a sorted set from its highest element down,
     /// as Redis's `zuiNext` walks one.
-    fn for_each(&self, mut f: impl FnMut(&Bytes, f64) -> bool) {
+    fn for_each(&self, mut f: impl FnMut(&[u8], f64) -> bool) {
         match self {
             Input::Missing => {}
             Input::Set(s) => {
@@ -312,7 +312,7 @@ fn compute(
                     match acc.get_mut(m) {
                         Some(t) => aggregate(t, score, req.aggregate),
                         None => {
-                            acc.insert(m.clone(), score);
+                            acc.insert(Bytes::copy_from_slice(m), score);
                         }
                     }
                     true
@@ -376,7 +376,7 @@ fn generic(c: &mut Client, db: &mut Db, args: &[Bytes], op: Op, store: bool, car
     let mut cur = result.first();
     while let Some(p) = cur {
         let (m, s) = result.entry(p);
-        items.push((m.clone(), s));
+        items.push((Bytes::copy_from_slice(m), s));
         cur = result.next(p);
     }
     c.reply(super::zsets::members_reply(
@@ -458,7 +458,10 @@ pub fn zrandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         Some(_) => return c.error(WRONGTYPE),
     };
     let mut rng = rand::thread_rng();
-    let at = |i: usize| z.at_rank(i).map(|p| (z.entry(p).0.clone(), z.entry(p).1));
+    let at = |i: usize| {
+        z.at_rank(i)
+            .map(|p| (Bytes::copy_from_slice(z.entry(p).0), z.entry(p).1))
+    };
     let size = z.len();
     let Some(n) = count else {
         let pick = at(rng.gen_range(0..size));
@@ -483,7 +486,7 @@ pub fn zrandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         let mut cur = z.last();
         while let Some(p) = cur {
             let (m, s) = z.entry(p);
-            items.push((m.clone(), s));
+            items.push((Bytes::copy_from_slice(m), s));
             cur = z.prev(p);
         }
     } else {

@@ -339,7 +339,7 @@ fn walk(
         if skip > 0 {
             skip -= 1;
         } else {
-            out.push((m.clone(), sc));
+            out.push((Bytes::copy_from_slice(m), sc));
             count -= 1;
         }
         cur = if rev { z.prev(p) } else { z.next(p) };
@@ -384,7 +384,7 @@ fn collect(
                     break;
                 }
                 let (m, sc) = z.entry(p);
-                out.push((m.clone(), sc));
+                out.push((Bytes::copy_from_slice(m), sc));
                 cur = if req.rev { z.prev(p) } else { z.next(p) };
             }
         }

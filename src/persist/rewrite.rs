@@ -400,7 +400,7 @@ pub fn write_key(buf: &mut Vec<u8>, k: &Bytes, v: &Value, at: Option<u64>) {
                 let (m, s) = z.entry(cur);
                 items.push(vec![
                     Bytes::from(crate::protocol::frame::format_double(s)),
-                    m.clone(),
+                    Bytes::copy_from_slice(m),
                 ]);
                 c = z.next(cur);
             }

@@ -23,6 +23,7 @@ use super::message::Message;
 use crate::net::handle::ClientHandle;
 use crate::net::Pressure;
 use crate::util::glob::Pattern;
+use crate::util::key::Key;
 
 /// Number of independently locked parts of the map.
 const SHARDS: usize = 64;
@@ -49,7 +50,7 @@ pub(crate) fn shrink_map<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
 /// Channel → subscribers, sharded.
 pub struct ChannelRegistry {
     hasher: RandomState,
-    shards: Box<[RwLock<HashMap<Bytes, Subscribers, RandomState>>]>,
+    shards: Box<[RwLock<HashMap<Key, Subscribers, RandomState>>]>,
     /// Number of channels with at least one subscriber (INFO, PUBSUB).
     channels: AtomicUsize,
 }
@@ -69,7 +70,7 @@ impl Default for ChannelRegistry {
 }
 
 impl ChannelRegistry {
-    fn shard(&self, channel: &[u8]) -> &RwLock<HashMap<Bytes, Subscribers, RandomState>> {
+    fn shard(&self, channel: &[u8]) -> &RwLock<HashMap<Key, Subscribers, RandomState>> {
         let h = self.hasher.hash_one(channel) as usize;
         &self.shards[h % SHARDS]
     }
@@ -78,7 +79,7 @@ impl ChannelRegistry {
     /// queues `confirmation` to it before any message of the channel can be.
     pub fn subscribe(&self, channel: &Bytes, client: &Arc<ClientHandle>, confirmation: Bytes) {
         let mut map = self.shard(channel).write();
-        let subs = map.entry(channel.clone()).or_insert_with(|| {
+        let subs = map.entry(Key::from(&channel[..])).or_insert_with(|| {
             self.channels.fetch_add(1, Ordering::Relaxed);
             Vec::with_capacity(1)
         });
@@ -137,7 +138,7 @@ impl ChannelRegistry {
         for shard in self.shards.iter() {
             for name in shard.read().keys() {
                 if pat.as_ref().is_none_or(|p| p.matches(name)) {
-                    out.push(name.clone());
+                    out.push(name.to_bytes());
                 }
             }
         }
@@ -157,7 +158,7 @@ impl ChannelRegistry {
         for shard in self.shards.iter() {
             for (name, subs) in shard.read().iter() {
                 for s in subs.iter().filter(|s| ids.contains(&s.id)) {
-                    out.push((s.id, name.clone()));
+                    out.push((s.id, name.to_bytes()));
                 }
             }
         }

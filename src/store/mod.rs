@@ -53,7 +53,6 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 
-pub mod key;
 pub mod set;
 pub mod stream;
 pub mod usage;
@@ -69,7 +68,7 @@ use parking_lot::{Mutex, RawMutex};
 
 use crate::config::notify;
 pub use hash::Hash;
-pub use key::Key;
+pub use crate::util::key::Key;
 pub use list::List;
 pub use set::Set;
 pub use stream::Stream;

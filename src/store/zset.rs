@@ -16,14 +16,19 @@
 //!
 //! Nodes live in an arena (`Vec<Node>`, links are `u32` indices, freed slots
 //! are reused), which keeps the structure in safe Rust with no per-link
-//! pointers. Node 0 is the head. The member `Bytes` is shared (one
-//! allocation, reference-counted) between the map and the node.
+//! pointers. Node 0 is the head. Each member is stored once, in its node
+//! (inline when short, see `store::Key`): the member → score map is a hash
+//! table of node indices, compared through the arena, so a member costs
+//! one arena node and four bytes of table, and no allocation of its own
+//! when short.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use smallvec::SmallVec;
+
+use super::Key;
 
 /// Highest level a node can have (enough for 2^64 elements at p = 1/4).
 const MAX_LEVEL: usize = 32;
@@ -41,7 +46,7 @@ struct Level {
 
 #[derive(Debug, Clone)]
 struct Node {
-    member: Bytes,
+    member: Key,
     score: f64,
     prev: u32,
     levels: SmallVec<[Level; 2]>,
@@ -158,7 +163,7 @@ struct SkipList {
 impl SkipList {
     fn new() -> SkipList {
         let head = Node {
-            member: Bytes::new(),
+            member: Key::from(&b""[..]),
             score: 0.0,
             prev: NIL,
             levels: SmallVec::from_elem(Level { next: NIL, span: 0 }, MAX_LEVEL),
@@ -192,7 +197,8 @@ impl SkipList {
 
     // Index loops mirror Redis's zslInsert / zslDelete line for line.
     #[allow(clippy::needless_range_loop)]
-    fn insert(&mut self, score: f64, member: Bytes) {
+    /// Links a new node and returns its slot in the arena.
+    fn insert(&mut self, score: f64, member: Key) -> u32 {
         let mut update = [0u32; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = 0u32;
@@ -256,10 +262,12 @@ impl SkipList {
             self.tail = xi;
         }
         self.len += 1;
+        xi
     }
 
     #[allow(clippy::needless_range_loop)]
-    fn delete(&mut self, score: f64, member: &[u8]) -> bool {
+    /// Unlinks (score, member): its former slot and the member, moved out.
+    fn delete(&mut self, score: f64, member: &[u8]) -> Option<(u32, Key)> {
         let mut update = [0u32; MAX_LEVEL];
         let mut x = 0u32;
         for i in (0..self.level).rev() {
@@ -275,11 +283,11 @@ impl SkipList {
         }
         let x = self.next(x, 0);
         if x == NIL {
-            return false;
+            return None;
         }
         let n = &self.nodes[x as usize];
-        if n.score != score || n.member != member {
-            return false;
+        if n.score != score || n.member.as_bytes() != member {
+            return None;
         }
         for i in 0..self.level {
             let u = update[i] as usize;
@@ -304,10 +312,10 @@ impl SkipList {
         }
         self.len -= 1;
         let node = &mut self.nodes[x as usize];
-        node.member = Bytes::new();
+        let member = std::mem::replace(&mut node.member, Key::from(&b""[..]));
         node.levels = SmallVec::new();
         self.free.push(x);
-        true
+        Some((x, member))
     }
 
     /// 1-based rank of (score, member), 0 if absent.
@@ -328,7 +336,7 @@ impl SkipList {
                     break;
                 }
             }
-            if x != 0 && self.nodes[x as usize].member == member {
+            if x != 0 && self.nodes[x as usize].member.as_bytes() == member {
                 return rank;
             }
         }
@@ -441,7 +449,9 @@ impl SkipList {
 /// A sorted set value.
 #[derive(Debug, Clone)]
 pub struct ZSet {
-    dict: HashMap<Bytes, f64, ahash::RandomState>,
+    /// Member → its node's slot in `list`, hashed by the member's bytes.
+    dict: HashTable<u32>,
+    hasher: ahash::RandomState,
     list: SkipList,
     bytes: usize,
     /// Redis's representation (listpack / skiplist), see `encoding`.
@@ -451,7 +461,8 @@ pub struct ZSet {
 impl Default for ZSet {
     fn default() -> Self {
         ZSet {
-            dict: HashMap::default(),
+            dict: HashTable::new(),
+            hasher: ahash::RandomState::new(),
             list: SkipList::new(),
             bytes: 0,
             enc: Default::default(),
@@ -469,7 +480,7 @@ impl ZSet {
     /// the arena is done). A node never changes slot while it lives, so a
     /// member present for a whole scan is visited; freed slots are skipped
     /// without counting.
-    pub fn scan_slots(&self, cursor: u64, count: usize, mut f: impl FnMut(&Bytes, f64)) -> u64 {
+    pub fn scan_slots(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
         let nodes = &self.list.nodes;
         // Slot 0 is the head.
         let mut i = usize::try_from(cursor).unwrap_or(usize::MAX).max(1);
@@ -506,34 +517,48 @@ impl ZSet {
         self.bytes
     }
 
-    /// The score of `m`.
-    pub fn score(&self, m: &[u8]) -> Option<f64> {
-        self.dict.get(m).copied()
+    /// The arena slot of member `m`, with the hash `dict` files it under.
+    fn find(&self, m: &[u8]) -> (u64, Option<u32>) {
+        let h = self.hasher.hash_one(m);
+        let nodes = &self.list.nodes;
+        let slot = self
+            .dict
+            .find(h, |&i| nodes[i as usize].member.as_bytes() == m)
+            .copied();
+        (h, slot)
     }
 
-    /// Sets the score of `m` (copied into its own allocation if new);
+    /// The score of `m`.
+    pub fn score(&self, m: &[u8]) -> Option<f64> {
+        let (_, slot) = self.find(m);
+        slot.map(|i| self.list.nodes[i as usize].score)
+    }
+
+    /// Sets the score of `m` (stored in its node, see the module header);
     /// true if the member is new.
     pub fn insert(&mut self, m: &[u8], score: f64) -> bool {
         self.enc.saw(m.len());
-        match self.dict.get_mut(m) {
-            Some(old) => {
-                if *old != score {
-                    let prev = *old;
-                    *old = score;
-                    self.list.delete(prev, m);
-                    let member = self
-                        .dict
-                        .get_key_value(m)
-                        .map(|(k, _)| k.clone())
-                        .unwrap_or_else(|| super::own(m));
-                    self.list.insert(score, member);
+        match self.find(m) {
+            (h, Some(i)) => {
+                let prev = self.list.nodes[i as usize].score;
+                if prev != score {
+                    if let Some((old, member)) = self.list.delete(prev, m) {
+                        let new = self.list.insert(score, member);
+                        if new != old {
+                            if let Some(slot) = self.dict.find_mut(h, |&j| j == old) {
+                                *slot = new;
+                            }
+                        }
+                    }
                 }
                 false
             }
-            None => {
-                let member = super::own(m);
-                self.dict.insert(member.clone(), score);
-                self.list.insert(score, member);
+            (h, None) => {
+                let i = self.list.insert(score, Key::from(m));
+                let (nodes, hasher) = (&self.list.nodes, &self.hasher);
+                self.dict.insert_unique(h, i, |&j| {
+                    hasher.hash_one(nodes[j as usize].member.as_bytes())
+                });
                 self.bytes += m.len() + MEMBER_OVERHEAD;
                 true
             }
@@ -542,14 +567,16 @@ impl ZSet {
 
     /// Removes `m`; true if it was a member.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        match self.dict.remove(m) {
-            Some(score) => {
-                self.list.delete(score, m);
-                self.bytes -= m.len() + MEMBER_OVERHEAD;
-                true
-            }
-            None => false,
+        let (h, Some(i)) = self.find(m) else {
+            return false;
+        };
+        if let Ok(entry) = self.dict.find_entry(h, |&j| j == i) {
+            entry.remove();
         }
+        let score = self.list.nodes[i as usize].score;
+        self.list.delete(score, m);
+        self.bytes -= m.len() + MEMBER_OVERHEAD;
+        true
     }
 
     /// 0-based rank of `m` in ascending order.
@@ -569,7 +596,7 @@ impl ZSet {
     }
 
     /// The member and score at a position.
-    pub fn entry(&self, c: Cursor) -> (&Bytes, f64) {
+    pub fn entry(&self, c: Cursor) -> (&[u8], f64) {
         let n = &self.list.nodes[c.0 as usize];
         (&n.member, n.score)
     }
@@ -672,12 +699,12 @@ mod tests {
             max: 3.0,
             maxex: false,
         };
-        let f = z.first_in_score(&r).map(|c| z.entry(c).0.clone());
-        let l = z.last_in_score(&r).map(|c| z.entry(c).0.clone());
-        assert_eq!(f, Some(Bytes::from_static(b"x")));
-        assert_eq!(l, Some(Bytes::from_static(b"b")));
-        let c = z.at_rank(4).map(|c| z.entry(c).0.clone());
-        assert_eq!(c, Some(Bytes::from_static(b"e")));
+        let f = z.first_in_score(&r).map(|c| z.entry(c).0);
+        let l = z.last_in_score(&r).map(|c| z.entry(c).0);
+        assert_eq!(f, Some(&b"x"[..]));
+        assert_eq!(l, Some(&b"b"[..]));
+        let c = z.at_rank(4).map(|c| z.entry(c).0);
+        assert_eq!(c, Some(&b"e"[..]));
     }
 
     #[test]
@@ -701,8 +728,9 @@ mod tests {
         assert_eq!(members(&z), sorted);
         for (i, (m, _)) in sorted.iter().enumerate() {
             assert_eq!(z.rank(m.as_bytes()), Some(i));
-            let at = z.at_rank(i).map(|c| z.entry(c).0.clone());
-            assert_eq!(at.as_deref(), Some(m.as_bytes()));
+            let at = z.at_rank(i).map(|c| z.entry(c).0);
+            assert_eq!(at, Some(m.as_bytes()));
+            assert_eq!(z.score(m.as_bytes()), Some(sorted[i].1));
         }
     }
 }

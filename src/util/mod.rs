@@ -2,13 +2,15 @@
 //! string, C's `strtod` ([`strtod`]), Redis's glob matcher ([`glob`]) and
 //! its bit-string arithmetic ([`bits`]), C's `long double` ([`long_double`]),
 //! Redis's LZF compressor ([`lzf`]), the geohash of GEO commands
-//! ([`geohash`]) and Redis's partial quicksort ([`pqsort`]).
+//! ([`geohash`]), Redis's partial quicksort ([`pqsort`]) and the compact
+//! byte string big maps are keyed by ([`key`]).
 //!
 //! Nothing here knows a client, a command or the keyspace.
 
 pub mod bits;
 pub mod geohash;
 pub mod glob;
+pub mod key;
 pub mod long_double;
 pub mod lzf;
 pub mod pqsort;

@@ -1,14 +1,15 @@
-//! The keyspace's key type: short keys stored inline, longer ones in one
+//! The key type of the big maps (the keyspace, sorted-set members, the
+//! channel registry): short byte strings stored inline, longer ones in one
 //! exact-size allocation.
 //!
-//! Most keys of a messaging workload are short (`user:1234`,
-//! `bull:queue:5`, `key:000000012345`). A `Bytes` handle is 32 bytes and
-//! points to an allocation of its own, so every lookup follows a pointer
-//! to compare the key, a cache miss on a large keyspace, and every key
-//! pays an allocation. A [`Key`] of up to [`INLINE`] bytes lives inside
-//! the keyspace's entry: the comparison reads the line the lookup already
-//! brought in, and the key costs no allocation. It hashes and compares as
-//! its bytes do, so maps keyed by it are searched with a plain `&[u8]`.
+//! Most keys and channel names of a messaging workload are short
+//! (`user:1234`, `bull:queue:5`, `key:000000012345`). A `Bytes` handle is
+//! 32 bytes and points to an allocation of its own, so every lookup follows
+//! a pointer to compare the key, a cache miss on a large map, and every key
+//! pays an allocation. A [`Key`] of up to [`INLINE`] bytes lives inside the
+//! map's entry: the comparison reads the line the lookup already brought
+//! in, and the key costs no allocation. It hashes and compares as its bytes
+//! do, so maps keyed by it are searched with a plain `&[u8]`.
 
 use std::borrow::Borrow;
 use std::fmt;
