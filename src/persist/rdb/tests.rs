@@ -18,7 +18,10 @@ fn unhex(s: &str) -> Vec<u8> {
 fn view(v: &Value) -> String {
     match v {
         Value::Str(s) => format!("str {s:?}"),
-        Value::List(l) => format!("list {:?}", l.iter().collect::<Vec<_>>()),
+        Value::List(l) => format!(
+            "list {:?}",
+            l.iter().map(Bytes::copy_from_slice).collect::<Vec<_>>()
+        ),
         Value::Hash(h) => {
             let mut pairs: Vec<_> = h.map().iter().collect();
             pairs.sort();
