@@ -175,13 +175,13 @@ pub fn list_push(db: &mut Db, key: &[u8], e: Bytes, left: bool) {
     if db
         .update(key, |v| {
             if let Value::List(l) = v {
-                l.push(e.clone(), left)
+                l.push(&e, left)
             }
         })
         .is_none()
     {
         let mut l = List::new();
-        l.push(e.clone(), left);
+        l.push(&e, left);
         db.set(key, Value::List(Box::new(l)), false);
     }
     if db.propagating {

@@ -214,10 +214,7 @@ fn object(c: &mut Client, key: &Bytes) {
         crate::persist::rdb::write_object(&mut rdb, v, &enc);
         let mut extra = String::new();
         if let crate::store::Value::List(l) = v {
-            let nodes = crate::persist::rdb::quicklist_nodes(
-                l.items().iter().map(|b| b.as_ref()),
-                enc.list_fill,
-            );
+            let nodes = crate::persist::rdb::quicklist_nodes(l.iter(), enc.list_fill);
             let size: usize = nodes.iter().map(Vec::len).sum();
             let avg = l.len() as f64 / nodes.len().max(1) as f64;
             extra = format!(

@@ -57,7 +57,7 @@ fn push_generic(c: &mut Client, db: &mut Db, args: &[Bytes], left: bool, only_ex
         .update(key, |v| {
             if let Value::List(l) = v {
                 for e in &args[2..] {
-                    l.push(own(e), left);
+                    l.push(e, left);
                 }
                 l.len()
             } else {
@@ -181,9 +181,9 @@ pub fn lrange(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let out = match l.and_then(|l| clamp_range(s, e, l.len()).map(|r| (l, r))) {
         None => vec![],
         Some((l, (s, e))) => l
-            .items()
-            .range(s..=e)
-            .map(|b| Frame::Bulk(b.clone()))
+            .range_bytes(s, e - s + 1)
+            .into_iter()
+            .map(Frame::Bulk)
             .collect(),
     };
     c.reply(Frame::Array(out));
@@ -204,7 +204,7 @@ pub fn lindex(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return;
     };
     let f = l
-        .and_then(|l| index(i, l.len()).and_then(|i| l.get(i).cloned()))
+        .and_then(|l| index(i, l.len()).and_then(|i| l.get(i).map(own)))
         .map_or(Frame::Null, Frame::Bulk);
     c.reply(f);
 }
@@ -223,7 +223,7 @@ pub fn lset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
     let ok = db
         .update(key, |v| match v {
-            Value::List(l) => index(i, l.len()).is_some_and(|i| l.set(i, own(&args[3]))),
+            Value::List(l) => index(i, l.len()).is_some_and(|i| l.set(i, &args[3])),
             _ => false,
         })
         .unwrap_or(false);
@@ -251,9 +251,9 @@ pub fn linsert(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
     let n = db
         .update(key, |v| match v {
-            Value::List(l) => match l.items().iter().position(|e| e == &args[3]) {
+            Value::List(l) => match l.position(&args[3]) {
                 Some(p) => {
-                    l.insert(if after { p + 1 } else { p }, own(&args[4]));
+                    l.insert(if after { p + 1 } else { p }, &args[4]);
                     l.len() as i64
                 }
                 None => -1,
@@ -382,9 +382,16 @@ pub fn lpos(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     } else {
         (maxlen as usize).min(len)
     };
-    for step in 0..limit {
+    // One walk in the direction of the rank (indexing each position would
+    // walk the chunks again every time).
+    let walk: Box<dyn Iterator<Item = &[u8]>> = if rank > 0 {
+        Box::new(l.iter())
+    } else {
+        Box::new(l.iter_rev_from(0))
+    };
+    for (step, e) in walk.take(limit).enumerate() {
         let idx = if rank > 0 { step } else { len - 1 - step };
-        if l.get(idx).is_some_and(|e| e == &args[2]) {
+        if e == &args[2][..] {
             if skip > 0 {
                 skip -= 1;
                 continue;

@@ -279,11 +279,11 @@ fn sort_generic(c: &mut Client, db: &mut Db, args: &[Bytes], readonly: bool) {
             let mut list = List::new();
             for it in picked {
                 if o.gets.is_empty() {
-                    list.push(it.elem.clone(), false);
+                    list.push(&it.elem, false);
                 }
                 for pattern in &o.gets {
                     let v = lookup_by_pattern(db, pattern, &it.elem).unwrap_or_default();
-                    list.push(v, false);
+                    list.push(&v, false);
                 }
             }
             let n = list.len();
@@ -302,7 +302,7 @@ fn sort_generic(c: &mut Client, db: &mut Db, args: &[Bytes], readonly: bool) {
 /// Every element of the value, in its own order.
 fn all_elements(src: Option<&Value>) -> Vec<Bytes> {
     match src {
-        Some(Value::List(l)) => l.items().iter().cloned().collect(),
+        Some(Value::List(l)) => l.iter().map(Bytes::copy_from_slice).collect(),
         Some(Value::Set(s)) => s.members().iter().cloned().collect(),
         Some(Value::ZSet(z)) => {
             let mut out = Vec::with_capacity(z.len());
@@ -323,11 +323,13 @@ fn all_elements(src: Option<&Value>) -> Vec<Bytes> {
 fn native_range(src: Option<&Value>, start: usize, take: usize, desc: bool) -> Vec<Bytes> {
     match src {
         Some(Value::List(l)) => {
-            let items = l.items();
             if desc {
-                items.iter().rev().skip(start).take(take).cloned().collect()
+                l.iter_rev_from(start)
+                    .take(take)
+                    .map(Bytes::copy_from_slice)
+                    .collect()
             } else {
-                items.iter().skip(start).take(take).cloned().collect()
+                l.range_bytes(start, take)
             }
         }
         Some(Value::ZSet(z)) => {

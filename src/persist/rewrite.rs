@@ -385,7 +385,12 @@ fn write_rdb_base(
 pub fn write_key(buf: &mut Vec<u8>, k: &Bytes, v: &Value, at: Option<u64>) {
     match v {
         Value::Str(s) => encode_command(buf, &[b"SET".as_slice(), k, s]),
-        Value::List(l) => batches(buf, b"RPUSH", k, l.items().iter().map(|e| vec![e.clone()])),
+        Value::List(l) => batches(
+            buf,
+            b"RPUSH",
+            k,
+            l.iter().map(|e| vec![Bytes::copy_from_slice(e)]),
+        ),
         Value::Set(s) => batches(buf, b"SADD", k, s.members().iter().map(|m| vec![m.clone()])),
         Value::Hash(h) => batches(
             buf,

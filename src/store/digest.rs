@@ -52,7 +52,7 @@ pub fn mix_value(d: &mut Digest, v: &Value, has_ttl: bool) {
     match v {
         Value::Str(s) => mix(d, s),
         Value::List(l) => {
-            for item in l.items() {
+            for item in l.iter() {
                 mix(d, item);
             }
         }

@@ -119,7 +119,7 @@ fn value_usage(v: &Value, enc: StrEnc, samples: usize) -> usize {
             // stand for the others.
             let (mut sampled, mut seen, mut nodes) = (0, 0, 0);
             let mut cur = LP_EMPTY;
-            for item in l.items() {
+            for item in l.iter() {
                 let e = lp_entry(item);
                 if cur + e > QUICKLIST_NODE_BYTES && cur > LP_EMPTY {
                     sampled += QUICKLIST_NODE + jemalloc_size(cur);
@@ -269,7 +269,7 @@ mod tests {
     fn small_collections_cost_what_redis_reports() {
         let mut l = crate::store::List::new();
         for x in [&b"a"[..], b"b", b"c"] {
-            l.push(Bytes::copy_from_slice(x), false);
+            l.push(x, false);
         }
         let l = Value::List(Box::new(l));
         assert_eq!(key_usage(b"l", &l, StrEnc::Derived, 5), 144);
@@ -298,7 +298,7 @@ mod tests {
         for n in [1usize, 10, 100, 1000, 10000] {
             let mut l = crate::store::List::new();
             for i in 0..n {
-                l.push(Bytes::from(format!("element-{i}")), false);
+                l.push(format!("element-{i}").as_bytes(), false);
             }
             let u = key_usage(b"l", &Value::List(Box::new(l)), StrEnc::Derived, 5);
             assert!(u > last, "{n}: {u} <= {last}");

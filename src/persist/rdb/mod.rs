@@ -192,7 +192,7 @@ pub fn write_object(out: &mut Vec<u8>, value: &Value, enc: &Encoding) {
         }
         Value::List(l) => {
             out.push(TYPE_LIST_QUICKLIST_2);
-            let nodes = quicklist_nodes(l.items().iter().map(|b| b.as_ref()), enc.list_fill);
+            let nodes = quicklist_nodes(l.iter(), enc.list_fill);
             put_len(out, nodes.len() as u64);
             for node in nodes {
                 put_len(out, CONTAINER_PACKED);
@@ -537,7 +537,7 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
             let n = r.count(1)?;
             let mut l = List::new();
             for _ in 0..n {
-                l.push(r.bytes()?, false);
+                l.push(&r.bytes()?, false);
             }
             Value::List(Box::new(l))
         }
@@ -590,15 +590,20 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
                 };
                 let blob = r.string()?;
                 match container {
-                    CONTAINER_PLAIN => l.push(Bytes::from(blob), false),
+                    CONTAINER_PLAIN => l.push(&blob, false),
                     CONTAINER_PACKED if ty == TYPE_LIST_QUICKLIST_2 => {
                         for item in listpack::decode(&blob)? {
-                            l.push(Bytes::from(item.to_vec()), false);
+                            match item {
+                                listpack::Item::Str(s) => l.push(s, false),
+                                listpack::Item::Int(v) => {
+                                    l.push(itoa::Buffer::new().format(v).as_bytes(), false)
+                                }
+                            }
                         }
                     }
                     CONTAINER_PACKED => {
                         for item in ziplist::decode_ziplist(&blob)? {
-                            l.push(Bytes::from(item), false);
+                            l.push(&item, false);
                         }
                     }
                     _ => return None,
@@ -610,7 +615,7 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
             let blob = r.string()?;
             let mut l = List::new();
             for item in ziplist::decode_ziplist(&blob)? {
-                l.push(Bytes::from(item), false);
+                l.push(&item, false);
             }
             Value::List(Box::new(l))
         }

@@ -18,7 +18,10 @@ fn unhex(s: &str) -> Vec<u8> {
 fn view(v: &Value) -> String {
     match v {
         Value::Str(s) => format!("str {s:?}"),
-        Value::List(l) => format!("list {:?}", l.items()),
+        Value::List(l) => format!(
+            "list {:?}",
+            l.iter().map(Bytes::copy_from_slice).collect::<Vec<_>>()
+        ),
         Value::Hash(h) => {
             let mut pairs: Vec<_> = h.map().iter().collect();
             pairs.sort();
@@ -333,7 +336,7 @@ fn value() -> impl Strategy<Value = Value> {
         prop::collection::vec(member(), 1..700).prop_map(|items| {
             let mut l = List::new();
             for i in items {
-                l.push(Bytes::from(i), false);
+                l.push(&i, false);
             }
             Value::List(Box::new(l))
         }),
