@@ -37,7 +37,7 @@ fn view(v: &Value) -> String {
             let mut cur = z.first();
             while let Some(c) = cur {
                 let (m, s) = z.entry(c);
-                out.push((m.to_vec(), s.to_bits()));
+                out.push((Bytes::copy_from_slice(m), s.to_bits()));
                 cur = z.next(c);
             }
             format!("zset {out:?}")
