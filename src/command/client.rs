@@ -20,6 +20,7 @@ use crate::net::{Pressure, Session};
 use crate::protocol::{Frame, Protocol};
 use crate::pubsub::SubscriptionKind as Kind;
 use crate::state::Shared;
+use crate::util::key::Key;
 
 /// CLIENT REPLY mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,17 +39,18 @@ pub enum ReplyMode {
 /// order UNSUBSCRIBE with no argument leaves them in).
 #[derive(Default)]
 pub struct Subscriptions {
-    /// Classic channels.
-    pub channels: IndexSet<Bytes, ahash::RandomState>,
+    /// Classic channels (compact keys: a subscriber of many channels
+    /// pays no allocation per short name).
+    pub channels: IndexSet<Key, ahash::RandomState>,
     /// Patterns.
-    pub patterns: IndexSet<Bytes, ahash::RandomState>,
+    pub patterns: IndexSet<Key, ahash::RandomState>,
     /// Shard channels.
-    pub shard_channels: IndexSet<Bytes, ahash::RandomState>,
+    pub shard_channels: IndexSet<Key, ahash::RandomState>,
 }
 
 impl Subscriptions {
     /// The set of subscriptions of `kind`.
-    pub fn of(&mut self, kind: Kind) -> &mut IndexSet<Bytes, ahash::RandomState> {
+    pub fn of(&mut self, kind: Kind) -> &mut IndexSet<Key, ahash::RandomState> {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,

@@ -176,9 +176,7 @@ fn digest(c: &mut Client) {
     let dbs: Vec<_> = (0..n).map(|i| super::take_db(c, i)).collect();
     let mut total = digest::Digest::default();
     for (i, db) in dbs.iter().enumerate() {
-        let keys = db
-            .entries()
-            .map(|(k, v, at, _)| (k, v, at.is_some()));
+        let keys = db.entries().map(|(k, v, at, _)| (k, v, at.is_some()));
         digest::mix_database(&mut total, i, keys);
     }
     for db in dbs {

@@ -19,6 +19,7 @@ use crate::protocol::Frame;
 use crate::pubsub::message::encode_confirmation;
 use crate::pubsub::registry::ChannelRegistry;
 use crate::pubsub::SubscriptionKind as Kind;
+use crate::util::key::Key;
 
 /// PUBSUB subcommands (sorted by name).
 pub static PUBSUB_SUBCOMMANDS: &[Spec] = &[
@@ -101,7 +102,7 @@ fn subscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
     c.queue_replies();
     let proto = c.protocol;
     for name in &args[1..] {
-        if c.subs.of(kind).contains(name) {
+        if c.subs.of(kind).contains(&name[..]) {
             let confirm = encode_confirmation(
                 proto,
                 subscribe_name(kind),
@@ -112,7 +113,7 @@ fn subscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
             continue;
         }
         let name = own(name);
-        c.subs.of(kind).insert(name.clone());
+        c.subs.of(kind).insert(Key::from(&name[..]));
         let confirm = encode_confirmation(
             proto,
             subscribe_name(kind),
@@ -156,7 +157,7 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
         for name in &args[1..] {
             // Order inside the set only matters for the no-argument form,
             // whose order Redis leaves to its hash table: swap_remove is O(1).
-            let subscribed = c.subs.of(kind).swap_remove(name);
+            let subscribed = c.subs.of(kind).swap_remove(&name[..]);
             let count = c.subs.confirmed_count(kind);
             let confirm = encode_confirmation(proto, unsubscribe_name(kind), Some(name), count);
             if subscribed {
@@ -198,7 +199,7 @@ fn unsubscribe_cmd(c: &mut Client, args: &[Bytes], kind: Kind) {
 }
 
 /// Gives a client's subscription set its memory back once mostly empty.
-fn shrink_set(set: &mut indexmap::IndexSet<Bytes, ahash::RandomState>) {
+fn shrink_set(set: &mut indexmap::IndexSet<Key, ahash::RandomState>) {
     if set.capacity() > 16 && set.len() < set.capacity() / 4 {
         set.shrink_to(set.len() * 2);
     }

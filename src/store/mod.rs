@@ -67,8 +67,8 @@ use indexmap::IndexMap;
 use parking_lot::{Mutex, RawMutex};
 
 use crate::config::notify;
-pub use hash::Hash;
 pub use crate::util::key::Key;
+pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
 pub use stream::Stream;
