@@ -169,7 +169,7 @@ impl Hash {
                 self.bytes += field.len() + vlen;
                 return true;
             }
-            self.to_table();
+            self.make_table();
         }
         let Repr::Table(m) = &mut self.repr else {
             return false;
@@ -216,7 +216,7 @@ impl Hash {
     pub(super) fn settle_form(&mut self, table: bool, entries: usize) {
         self.packed_max = entries;
         match (&self.repr, table) {
-            (Repr::Packed(_), true) => self.to_table(),
+            (Repr::Packed(_), true) => self.make_table(),
             // Converted within the write before the limit was known, by a
             // limit lower than the configured one: Redis packs it still.
             (Repr::Table(m), false) => {
@@ -232,7 +232,7 @@ impl Hash {
     }
 
     /// Converts the packed form to the table, order kept.
-    fn to_table(&mut self) {
+    fn make_table(&mut self) {
         if let Repr::Packed(p) = &self.repr {
             let mut m = Map::with_capacity_and_hasher(p.len + 1, Default::default());
             for (f, v) in p.iter() {
