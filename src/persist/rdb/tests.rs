@@ -20,7 +20,7 @@ fn view(v: &Value) -> String {
         Value::Str(s) => format!("str {s:?}"),
         Value::List(l) => format!("list {:?}", l.items()),
         Value::Hash(h) => {
-            let mut pairs: Vec<_> = h.iter().collect();
+            let mut pairs: Vec<_> = h.iter_bytes().collect();
             pairs.sort();
             format!("hash {pairs:?}")
         }
