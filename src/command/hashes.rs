@@ -1,8 +1,9 @@
 //! Hash commands: HSET, HSETNX, HGET, HMGET, HMSET, HGETALL, HDEL, HEXISTS,
 //! HLEN, HKEYS, HVALS, HSTRLEN, HINCRBY, HINCRBYFLOAT, HRANDFIELD, HSCAN.
 //!
-//! The structure is `store::hash` (insertion-ordered map); small hashes
-//! reply in insertion order, as Redis's listpack encoding does.
+//! The structure is `store::hash` (a packed buffer while small, an
+//! insertion-ordered map after); small hashes reply in insertion order,
+//! as Redis's listpack encoding does.
 
 use bytes::Bytes;
 
@@ -101,7 +102,7 @@ pub fn hsetnx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 pub fn hget(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Ok(h) = read(c, db, &args[1]) {
         let f = h
-            .and_then(|h| h.get(&args[2]).cloned())
+            .and_then(|h| h.get_bytes(&args[2]))
             .map_or(Frame::Null, Frame::Bulk);
         c.reply(f);
     }
@@ -113,7 +114,7 @@ pub fn hmget(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         let out = args[2..]
             .iter()
             .map(|f| {
-                h.and_then(|h| h.get(f).cloned())
+                h.and_then(|h| h.get_bytes(f))
                     .map_or(Frame::Null, Frame::Bulk)
             })
             .collect();
@@ -125,9 +126,8 @@ pub fn hmget(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 pub fn hgetall(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Ok(h) = read(c, db, &args[1]) {
         let pairs = h.map_or(vec![], |h| {
-            h.map()
-                .iter()
-                .map(|(k, v)| (Frame::Bulk(k.clone()), Frame::Bulk(v.clone())))
+            h.iter_bytes()
+                .map(|(k, v)| (Frame::Bulk(k), Frame::Bulk(v)))
                 .collect()
         });
         c.reply(Frame::Map(pairs));
@@ -138,7 +138,7 @@ pub fn hgetall(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 pub fn hkeys(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Ok(h) = read(c, db, &args[1]) {
         let out = h.map_or(vec![], |h| {
-            h.map().keys().map(|k| Frame::Bulk(k.clone())).collect()
+            h.iter_bytes().map(|(k, _)| Frame::Bulk(k)).collect()
         });
         c.reply(Frame::Array(out));
     }
@@ -148,7 +148,7 @@ pub fn hkeys(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 pub fn hvals(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Ok(h) = read(c, db, &args[1]) {
         let out = h.map_or(vec![], |h| {
-            h.map().values().map(|v| Frame::Bulk(v.clone())).collect()
+            h.iter_bytes().map(|(_, v)| Frame::Bulk(v)).collect()
         });
         c.reply(Frame::Array(out));
     }
@@ -202,7 +202,7 @@ pub fn hincrby(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let key = &args[1];
     let cur = match read(c, db, key) {
         Err(()) => return,
-        Ok(h) => h.and_then(|h| h.get(&args[2]).cloned()),
+        Ok(h) => h.and_then(|h| h.get_bytes(&args[2])),
     };
     let cur = match cur {
         None => 0,
@@ -235,7 +235,7 @@ pub fn hincrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let key = &args[1];
     let cur = match read(c, db, key) {
         Err(()) => return,
-        Ok(h) => h.and_then(|h| h.get(&args[2]).cloned()),
+        Ok(h) => h.and_then(|h| h.get_bytes(&args[2])),
     };
     let cur = match cur {
         None => LongDouble::from_i64(0),
@@ -300,7 +300,21 @@ pub fn hrandfield(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             Frame::Null
         });
     };
-    let pick = |i: usize| h.map().get_index(i).map(|(k, v)| (k.clone(), v.clone()));
+    // The packed form's positional access is linear: index it once.
+    let packed: Vec<(&[u8], &[u8])> = if h.is_packed() {
+        h.iter().collect()
+    } else {
+        Vec::new()
+    };
+    let pick = |i: usize| {
+        if h.is_packed() {
+            packed
+                .get(i)
+                .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
+        } else {
+            h.get_index_bytes(i)
+        }
+    };
     let Some(n) = count else {
         let i = rng.gen_range(0..h.len());
         return c.reply(pick(i).map_or(Frame::Null, |(k, _)| Frame::Bulk(k)));

@@ -82,24 +82,22 @@ pub fn hscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let Some((cursor, Value::Hash(h), o)) = begin(c, db, args, "hash") else {
         return;
     };
-    let map = h.map();
-    let compact = map.len() as u64 <= entries
-        && map
-            .iter()
+    let compact = h.len() as u64 <= entries
+        && h.iter()
             .all(|(k, v)| k.len() as u64 <= value_max && v.len() as u64 <= value_max);
     let mut out = Vec::new();
-    let mut push = |k: &Bytes, v: &Bytes| {
+    let mut push = |k: &[u8], v: &[u8]| {
         if matches(&o, k) {
-            out.push(Frame::Bulk(k.clone()));
-            out.push(Frame::Bulk(v.clone()));
+            out.push(Frame::Bulk(Bytes::copy_from_slice(k)));
+            out.push(Frame::Bulk(Bytes::copy_from_slice(v)));
         }
     };
     if compact {
-        map.iter().for_each(|(k, v)| push(k, v));
+        h.iter().for_each(|(k, v)| push(k, v));
         return reply(c, 0, out);
     }
-    let next = walk_down(map.len(), cursor, o.count, |i| {
-        if let Some((k, v)) = map.get_index(i) {
+    let next = walk_down(h.len(), cursor, o.count, |i| {
+        if let Some((k, v)) = h.get_index(i) {
             push(k, v);
         }
     });

@@ -373,7 +373,7 @@ fn lookup_by_pattern(db: &mut Db, pattern: &[u8], elem: &Bytes) -> Option<Bytes>
     name.extend_from_slice(&pattern[star + 1..key_end]);
     match (db.get(&name)?, field) {
         (Value::Str(s), None) => Some(s.clone()),
-        (Value::Hash(h), Some(arrow)) => h.get(&pattern[arrow + 2..]).cloned(),
+        (Value::Hash(h), Some(arrow)) => h.get_bytes(&pattern[arrow + 2..]),
         _ => None,
     }
 }

@@ -73,7 +73,7 @@ pub fn mix_value(d: &mut Digest, v: &Value, has_ttl: bool) {
             }
         }
         Value::Hash(h) => {
-            for (f, v) in h.map().iter() {
+            for (f, v) in h.iter() {
                 let mut e = Digest::default();
                 mix(&mut e, f);
                 mix(&mut e, v);

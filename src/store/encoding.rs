@@ -181,6 +181,8 @@ impl Value {
             Value::Hash(h) => {
                 let over = h.len() > lim.hash_entries || h.enc.longest > lim.hash_value;
                 h.enc.settle(over);
+                let table = h.enc.big;
+                h.settle_form(table, lim.hash_entries);
             }
             Value::Set(s) => {
                 let over = s.enc.non_int || s.len() > lim.set_entries;

@@ -139,11 +139,10 @@ fn value_usage(v: &Value, enc: StrEnc, samples: usize) -> usize {
             ROBJ + QUICKLIST + extrapolate(sampled, seen, l.len())
         }
         Value::Hash(h) if encoding == "listpack" => {
-            ROBJ + listpack(h.map().iter().flat_map(|(f, v)| [&f[..], &v[..]]))
+            ROBJ + listpack(h.iter().flat_map(|(f, v)| [f, v]))
         }
         Value::Hash(h) => {
             let sampled: usize = h
-                .map()
                 .iter()
                 .take(samples)
                 .map(|(f, v)| sds_alloc(f.len(), true) + sds_alloc(v.len(), true) + DICT_ENTRY)

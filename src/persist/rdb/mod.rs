@@ -201,13 +201,13 @@ pub fn write_object(out: &mut Vec<u8>, value: &Value, enc: &Encoding) {
         }
         Value::Hash(h) => {
             let small = h.len() as u64 <= enc.hash_entries
-                && h.map().iter().all(|(f, v)| {
+                && h.iter().all(|(f, v)| {
                     f.len() as u64 <= enc.hash_value && v.len() as u64 <= enc.hash_value
                 });
             if small {
                 out.push(TYPE_HASH_LISTPACK);
                 let mut lp = listpack::Writer::new();
-                for (f, v) in h.map() {
+                for (f, v) in h.iter() {
                     lp.push(f);
                     lp.push(v);
                 }
@@ -215,7 +215,7 @@ pub fn write_object(out: &mut Vec<u8>, value: &Value, enc: &Encoding) {
             } else {
                 out.push(TYPE_HASH);
                 put_len(out, h.len() as u64);
-                for (f, v) in h.map() {
+                for (f, v) in h.iter() {
                     put_string(out, f, enc.compress);
                     put_string(out, v, enc.compress);
                 }

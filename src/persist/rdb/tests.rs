@@ -23,7 +23,7 @@ fn view(v: &Value) -> String {
             l.iter().map(Bytes::copy_from_slice).collect::<Vec<_>>()
         ),
         Value::Hash(h) => {
-            let mut pairs: Vec<_> = h.map().iter().collect();
+            let mut pairs: Vec<_> = h.iter_bytes().collect();
             pairs.sort();
             format!("hash {pairs:?}")
         }
