@@ -27,7 +27,7 @@
 //!  catalog     Redis 7.0.15's command metadata (arity, flags, key specs)
 //!  logging     redis-server's log line format
 //!  protocol    RESP2/RESP3 frames and the request parser
-//!  util        clocks, C-string helpers, the glob matcher
+//!  util        clocks, C-string helpers, the glob matcher, compact map keys
 //! ```
 //!
 //! - `util`, `protocol`, `catalog`: leaves.
