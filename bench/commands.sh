@@ -26,7 +26,8 @@
 #   mem-stream     1,000,000 stream entries (XADD s * f v)
 #   mem-subs       500,000 channel subscriptions held by 10 connections
 #                  (bench/subs_hold.py: SUBSCRIBE ch:i in batches of 1,000)
-# The stream and memory rows load their data with redis-cli --pipe.
+# The stream and memory rows load their data with redis-cli --pipe (but
+# mem-subs).
 # After each load run, INFO stats must show total_error_replies:0
 # (redis-benchmark counts error replies as successes). The medians (ops/s,
 # or RSS growth in MB), the herald/redis ratios, every run's figure, the
@@ -305,6 +306,8 @@ ROWS_JSON="$WORK/rows.json"
     sep=""
     for row in $SELECTED; do
         case $row in
+            mem-subs)
+                cmd="python3 bench/subs_hold.py P 500000 (held while RSS is read)" ;;
             mem-*)
                 cmd="redis-cli -h 127.0.0.1 -p P --pipe < (generated: ${LABEL[$row]})" ;;
             *)
