@@ -22,16 +22,15 @@ use bytes::Bytes;
 /// and the variant's tag.
 pub const INLINE: usize = 22;
 
-/// A stored key (see the module header).
+/// A stored key (see the module header). Built only by `From<&[u8]>`,
+/// which keeps an inline key's length within its buffer.
 #[derive(Clone)]
-pub enum Key {
+pub struct Key(Repr);
+
+#[derive(Clone)]
+enum Repr {
     /// Up to [`INLINE`] bytes: `buf[..len]`.
-    Inline {
-        /// How many bytes of `buf` are the key.
-        len: u8,
-        /// The key, then zeros.
-        buf: [u8; INLINE],
-    },
+    Inline { len: u8, buf: [u8; INLINE] },
     /// A longer key, in an allocation of exactly its length.
     Heap(Box<[u8]>),
 }
@@ -39,10 +38,15 @@ pub enum Key {
 impl Key {
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, buf } => &buf[..*len as usize],
-            Key::Heap(b) => b,
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Heap(b) => b,
         }
+    }
+
+    /// True when the key lives inside the entry (no allocation).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
     }
 
     /// A `Bytes` copy, for a reply or a value that must own the key.
@@ -56,12 +60,12 @@ impl From<&[u8]> for Key {
         if b.len() <= INLINE {
             let mut buf = [0; INLINE];
             buf[..b.len()].copy_from_slice(b);
-            Key::Inline {
+            Key(Repr::Inline {
                 len: b.len() as u8,
                 buf,
-            }
+            })
         } else {
-            Key::Heap(b.into())
+            Key(Repr::Heap(b.into()))
         }
     }
 }
@@ -135,7 +139,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
             let k = Key::from(&bytes[..]);
             assert_eq!(k.as_bytes(), &bytes[..]);
-            assert_eq!(matches!(k, Key::Inline { .. }), len <= INLINE);
+            assert_eq!(k.is_inline(), len <= INLINE);
             assert_eq!(hash_of(&k), hash_of(&bytes[..]));
             assert_eq!(k, Key::from(&bytes[..]));
         }
