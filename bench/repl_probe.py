@@ -19,23 +19,12 @@ import sys
 import threading
 import time
 
-from resp import connect, read_reply, send
+from resp import connect, load_keys, read_reply, send
 
 
 def call(conn, *args):
     send(conn[0], *args)
     return read_reply(conn[1])
-
-
-def load(conn, keys):
-    s, f = conn
-    for base in range(0, keys, 1000):
-        args = [b"MSET"]
-        for i in range(base, min(keys, base + 1000)):
-            args += [b"key:%d" % i, b"value:%d" % i]
-        send(s, *args)
-    for _ in range(0, keys, 1000):
-        read_reply(f)
 
 
 def synced(info):
@@ -45,7 +34,7 @@ def synced(info):
 def main():
     pport, rport, keys, secs = (int(a) for a in sys.argv[1:5])
     primary, replica = connect(pport), connect(rport)
-    load(primary, keys)
+    load_keys(primary, keys)
     t = time.perf_counter()
     call(replica, b"REPLICAOF", b"127.0.0.1", str(pport).encode())
     while not synced(call(replica, b"INFO", b"replication") or b""):

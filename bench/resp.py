@@ -30,3 +30,16 @@ def read_reply(f):
     if line[:1] == b"*":
         return [read_reply(f) for _ in range(int(line[1:]))]
     return line
+
+
+def load_keys(conn, keys):
+    """Writes keys key:0 .. key:(keys-1) (values value:i) in pipelined MSETs
+    of 1,000 and reads every reply."""
+    s, f = conn
+    for base in range(0, keys, 1000):
+        args = [b"MSET"]
+        for i in range(base, min(keys, base + 1000)):
+            args += [b"key:%d" % i, b"value:%d" % i]
+        send(s, *args)
+    for _ in range(0, keys, 1000):
+        read_reply(f)

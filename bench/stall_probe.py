@@ -12,19 +12,13 @@ import sys
 import threading
 import time
 
-from resp import connect, read_reply, send
+from resp import connect, load_keys, read_reply, send
 
 
 def main():
     port, keys, command = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
     s, f = connect(port)
-    for base in range(0, keys, 1000):
-        args = [b"MSET"]
-        for i in range(base, min(keys, base + 1000)):
-            args += [b"key:%d" % i, b"value:%d" % i]
-        send(s, *args)
-    for _ in range(0, keys, 1000):
-        read_reply(f)
+    load_keys((s, f), keys)
     g, gf = connect(port)
     worst = [0.0]
     stop = threading.Event()

@@ -124,44 +124,55 @@ async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<
 
 /// Accepts connections on `listener` until shutdown.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: bool) {
-    let mut shutdown = shared.shutdown_signal();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, addr)) => {
-                // TLS: the configuration in force now (CONFIG SET may
-                // have loaded new certificates).
-                let cfg = if tls { shared.tls.read().clone() } else { None };
-                if tls && cfg.is_none() {
-                    continue;
-                }
-                accept_client(stream, addr, &shared, cfg.as_ref())
+    let l = &listener;
+    accept_until_shutdown(
+        &shared,
+        move || l.accept(),
+        |stream, addr| {
+            // TLS: the configuration in force now (CONFIG SET may have loaded
+            // new certificates).
+            let cfg = if tls { shared.tls.read().clone() } else { None };
+            if tls && cfg.is_none() {
+                return;
             }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+            accept_client(stream, addr, &shared, cfg.as_ref())
+        },
+    )
+    .await
 }
 
 /// Accepts connections on the Unix socket until shutdown.
 async fn accept_unix_loop(listener: UnixListener, path: Arc<str>, shared: Arc<Shared>) {
+    let l = &listener;
+    accept_until_shutdown(
+        &shared,
+        move || l.accept(),
+        |stream, _| {
+            tracing::debug!("Accepted connection to {path}");
+            accept_unix(stream, &path, &shared);
+        },
+    )
+    .await
+}
+
+/// The accept loop of every listener: hands each accepted connection to
+/// `serve` until shutdown; after an accept error (EMFILE and friends) it
+/// backs off instead of spinning.
+async fn accept_until_shutdown<S, A, F>(
+    shared: &Shared,
+    mut accept: impl FnMut() -> F,
+    mut serve: impl FnMut(S, A),
+) where
+    F: std::future::Future<Output = io::Result<(S, A)>>,
+{
     let mut shutdown = shared.shutdown_signal();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
-            r = listener.accept() => r,
+            r = accept() => r,
         };
         match accepted {
-            Ok((stream, _)) => {
-                tracing::debug!("Accepted connection to {path}");
-                accept_unix(stream, &path, &shared);
-            }
+            Ok((stream, addr)) => serve(stream, addr),
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;

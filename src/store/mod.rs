@@ -78,10 +78,10 @@ pub use zset::ZSet;
 pub type Map<K, V> = IndexMap<K, V, ahash::RandomState>;
 
 /// Estimated bytes per key besides the key and the value's contents: the
-/// `IndexMap` entry (8-byte hash, 32-byte `Bytes` handle, 48-byte
-/// [`Entry`]: the 40-byte `Value` and the access clock), its index slot at
-/// the table's load factor, and the allocator headers of the key's and the
-/// value's own allocations.
+/// `IndexMap` entry (8-byte hash, 24-byte [`Key`], 48-byte [`Entry`]: the
+/// 40-byte `Value` and the access clock) and its index slot at the table's
+/// load factor, rounded up: an estimate on the high side, so that
+/// `maxmemory` evicts early rather than late.
 pub const KEY_OVERHEAD: usize = 128;
 
 /// The error for an operation against a key holding the wrong type.

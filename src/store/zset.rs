@@ -567,12 +567,15 @@ impl ZSet {
 
     /// Removes `m`; true if it was a member.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        let (h, Some(i)) = self.find(m) else {
+        let h = self.hasher.hash_one(m);
+        let nodes = &self.list.nodes;
+        let Ok(entry) = self
+            .dict
+            .find_entry(h, |&i| nodes[i as usize].member.as_bytes() == m)
+        else {
             return false;
         };
-        if let Ok(entry) = self.dict.find_entry(h, |&j| j == i) {
-            entry.remove();
-        }
+        let (i, _) = entry.remove();
         let score = self.list.nodes[i as usize].score;
         self.list.delete(score, m);
         self.bytes -= m.len() + MEMBER_OVERHEAD;
