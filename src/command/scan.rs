@@ -116,16 +116,16 @@ pub fn sscan(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             .iter()
             .all(|m| crate::protocol::parse::string_to_i64(m).is_some());
     let mut out = Vec::new();
-    let mut push = |m: &Bytes| {
+    let mut push = |m: &[u8]| {
         if matches(&o, m) {
-            out.push(Frame::Bulk(m.clone()));
+            out.push(Frame::Bulk(Bytes::copy_from_slice(m)));
         }
     };
     if intset {
         // An intset is sorted.
-        let mut all: Vec<(i64, &Bytes)> = members
+        let mut all: Vec<(i64, &[u8])> = members
             .iter()
-            .filter_map(|m| crate::protocol::parse::string_to_i64(m).map(|n| (n, m)))
+            .filter_map(|m| crate::protocol::parse::string_to_i64(m).map(|n| (n, m.as_bytes())))
             .collect();
         all.sort_unstable_by_key(|(n, _)| *n);
         all.into_iter().for_each(|(_, m)| push(m));

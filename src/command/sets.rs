@@ -11,7 +11,7 @@ use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::Frame;
-use crate::store::{Db, Set, Value, WRONGTYPE};
+use crate::store::{Db, Key, Set, Value, WRONGTYPE};
 
 /// The set at `key` (read-only): Ok(None) if missing, Err after WRONGTYPE.
 fn read<'a>(c: &mut Client, db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Set>, ()> {
@@ -79,7 +79,7 @@ pub fn srem(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 /// SMEMBERS key.
 pub fn smembers(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Ok(s) = read(c, db, &args[1]) {
-        let items: Vec<Bytes> = s.map_or(vec![], |s| s.members().iter().cloned().collect());
+        let items: Vec<Bytes> = s.map_or(vec![], |s| s.members().iter().map(Key::to_bytes).collect());
         c.reply(members_frame(items));
     }
 }
@@ -214,19 +214,19 @@ pub fn srandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let m = s.members();
     let Some(n) = count else {
         let i = rng.gen_range(0..m.len());
-        return c.reply(m.get_index(i).cloned().map_or(Frame::Null, Frame::Bulk));
+        return c.reply(m.get_index(i).map_or(Frame::Null, |m| Frame::Bulk(m.to_bytes())));
     };
     if n < 0 {
         let len = m.len();
         return c.reply_picks(n.unsigned_abs(), false, || {
-            let member = m.get_index(rng.gen_range(0..len)).cloned();
+            let member = m.get_index(rng.gen_range(0..len)).map(Key::to_bytes);
             (member.map_or(Frame::Null, Frame::Bulk), Frame::Null)
         });
     }
     let k = (n as usize).min(m.len());
     let out: Vec<Frame> = rand::seq::index::sample(&mut rng, m.len(), k)
         .into_iter()
-        .filter_map(|i| m.get_index(i).cloned())
+        .filter_map(|i| m.get_index(i).map(Key::to_bytes))
         .map(Frame::Bulk)
         .collect();
     c.reply(Frame::Array(out));
@@ -289,7 +289,7 @@ fn compute(c: &mut Client, db: &mut Db, keys: &[Bytes], op: Op) -> Result<Vec<By
                     .members()
                     .iter()
                     .filter(|m| all.iter().all(|s| s.contains(m)))
-                    .cloned()
+                    .map(Key::to_bytes)
                     .collect()
             }
         }
@@ -300,14 +300,14 @@ fn compute(c: &mut Client, db: &mut Db, keys: &[Bytes], op: Op) -> Result<Vec<By
                     u.insert_owned(m.clone());
                 }
             }
-            u.members().iter().cloned().collect()
+            u.members().iter().map(Key::to_bytes).collect()
         }
         Op::Diff => match sets.first() {
             Some(Some(first)) => first
                 .members()
                 .iter()
                 .filter(|m| !sets[1..].iter().flatten().any(|s| s.contains(m)))
-                .cloned()
+                .map(Key::to_bytes)
                 .collect(),
             _ => vec![],
         },
@@ -333,7 +333,7 @@ fn store_command(c: &mut Client, db: &mut Db, args: &[Bytes], op: Op, event: &'s
     }
     let mut s = Set::default();
     for m in items {
-        s.insert_owned(m);
+        s.insert(&m);
     }
     db.set(dst, Value::Set(Box::new(s)), false);
     db.modified(dst);

@@ -29,7 +29,7 @@ use super::{parse_i64, ERR_NOT_INTEGER, ERR_SYNTAX};
 use crate::command::Client;
 use crate::config::notify;
 use crate::protocol::Frame;
-use crate::store::{Db, List, Value, WRONGTYPE};
+use crate::store::{Db, Key, List, Value, WRONGTYPE};
 use crate::util::c_str;
 use crate::util::strtod::{has_nonzero_mantissa, strtod};
 
@@ -303,7 +303,7 @@ fn sort_generic(c: &mut Client, db: &mut Db, args: &[Bytes], readonly: bool) {
 fn all_elements(src: Option<&Value>) -> Vec<Bytes> {
     match src {
         Some(Value::List(l)) => l.iter().map(Bytes::copy_from_slice).collect(),
-        Some(Value::Set(s)) => s.members().iter().cloned().collect(),
+        Some(Value::Set(s)) => s.members().iter().map(Key::to_bytes).collect(),
         Some(Value::ZSet(z)) => {
             let mut out = Vec::with_capacity(z.len());
             let mut at = z.first();

@@ -19,7 +19,7 @@
 
 use bytes::Bytes;
 
-use super::Map;
+use super::{Key, Map};
 
 /// Estimated bytes per field of the table form besides field and value
 /// contents.
@@ -57,7 +57,7 @@ impl Default for Hash {
 enum Repr {
     Packed(Packed),
     /// Boxed so that a packed hash does not carry the table's size.
-    Table(Box<Map<Bytes, Bytes>>),
+    Table(Box<Map<Key, Bytes>>),
 }
 
 impl Hash {
@@ -111,7 +111,7 @@ impl Hash {
         let table = table
             .into_iter()
             .flatten()
-            .map(|(f, v)| (f.clone(), v.clone()));
+            .map(|(f, v)| (Bytes::copy_from_slice(f.as_bytes()), v.clone()));
         packed.chain(table)
     }
 
@@ -120,7 +120,7 @@ impl Hash {
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
             Repr::Packed(p) => p.iter().nth(i),
-            Repr::Table(m) => m.get_index(i).map(|(f, v)| (&f[..], &v[..])),
+            Repr::Table(m) => m.get_index(i).map(|(f, v)| (f.as_bytes(), &v[..])),
         }
     }
 
@@ -131,7 +131,9 @@ impl Hash {
                 .iter()
                 .nth(i)
                 .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v))),
-            Repr::Table(m) => m.get_index(i).map(|(f, v)| (f.clone(), v.clone())),
+            Repr::Table(m) => m
+                .get_index(i)
+                .map(|(f, v)| (Bytes::copy_from_slice(f.as_bytes()), v.clone())),
         }
     }
 
@@ -182,7 +184,7 @@ impl Hash {
             }
             None => {
                 self.bytes += field.len() + vlen;
-                m.insert(super::own(field), value);
+                m.insert(Key::from(field), value);
                 true
             }
         }
@@ -223,7 +225,7 @@ impl Hash {
                 let mut p = Packed::default();
                 p.buf.reserve_exact(self.bytes + 2 * m.len());
                 for (f, v) in m.iter() {
-                    p.push(f, v);
+                    p.push(f.as_bytes(), v);
                 }
                 self.repr = Repr::Packed(p);
             }
@@ -236,7 +238,7 @@ impl Hash {
         if let Repr::Packed(p) = &self.repr {
             let mut m = Map::with_capacity_and_hasher(p.len + 1, Default::default());
             for (f, v) in p.iter() {
-                m.insert(Bytes::copy_from_slice(f), Bytes::copy_from_slice(v));
+                m.insert(Key::from(f), Bytes::copy_from_slice(v));
             }
             self.repr = Repr::Table(Box::new(m));
         }
@@ -248,7 +250,7 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 enum IterRepr<'a> {
     Packed(PackedIter<'a>),
-    Table(indexmap::map::Iter<'a, Bytes, Bytes>),
+    Table(indexmap::map::Iter<'a, Key, Bytes>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -257,7 +259,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             IterRepr::Packed(p) => p.next(),
-            IterRepr::Table(t) => t.next().map(|(f, v)| (&f[..], &v[..])),
+            IterRepr::Table(t) => t.next().map(|(f, v)| (f.as_bytes(), &v[..])),
         }
     }
 

@@ -7,13 +7,15 @@
 use bytes::Bytes;
 use indexmap::IndexSet;
 
+use super::Key;
+
 /// Estimated bytes per member besides its contents.
 pub const MEMBER_OVERHEAD: usize = 64;
 
 /// A set value.
 #[derive(Debug, Clone, Default)]
 pub struct Set {
-    members: IndexSet<Bytes, ahash::RandomState>,
+    members: IndexSet<Key, ahash::RandomState>,
     bytes: usize,
     /// Redis's representation (intset / hashtable), see `encoding`.
     pub(super) enc: super::encoding::Track,
@@ -36,7 +38,7 @@ impl Set {
     }
 
     /// The members (read-only).
-    pub fn members(&self) -> &IndexSet<Bytes, ahash::RandomState> {
+    pub fn members(&self) -> &IndexSet<Key, ahash::RandomState> {
         &self.members
     }
 
@@ -45,19 +47,20 @@ impl Set {
         self.members.contains(m)
     }
 
-    /// Adds `m` (copied into its own allocation); true if new.
+    /// Adds `m` (copied, inline when short: see `store::Key`); true if
+    /// new.
     pub fn insert(&mut self, m: &[u8]) -> bool {
         if self.members.contains(m) {
             return false;
         }
         self.bytes += m.len() + MEMBER_OVERHEAD;
         self.enc.saw_member(m);
-        self.members.insert(super::own(m));
+        self.members.insert(Key::from(m));
         true
     }
 
     /// Adds an already-owned member; true if new.
-    pub fn insert_owned(&mut self, m: Bytes) -> bool {
+    pub fn insert_owned(&mut self, m: Key) -> bool {
         let n = m.len();
         self.enc.saw_member(&m);
         if self.members.insert(m) {
@@ -82,6 +85,6 @@ impl Set {
     pub fn remove_index(&mut self, i: usize) -> Option<Bytes> {
         let m = self.members.swap_remove_index(i)?;
         self.bytes -= m.len() + MEMBER_OVERHEAD;
-        Some(m)
+        Some(m.to_bytes())
     }
 }

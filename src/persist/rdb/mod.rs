@@ -545,7 +545,7 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
             let n = r.count(1)?;
             let mut s = Set::default();
             for _ in 0..n {
-                if !s.insert_owned(r.bytes()?) {
+                if !s.insert(&r.bytes()?) {
                     return None;
                 }
             }
@@ -623,7 +623,7 @@ pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
             let blob = r.string()?;
             let mut s = Set::default();
             for v in ziplist::decode_intset(&blob)? {
-                s.insert_owned(Bytes::from(int_text(v)));
+                s.insert(&int_text(v));
             }
             Value::Set(Box::new(s))
         }

@@ -28,7 +28,7 @@ fn view(v: &Value) -> String {
             format!("hash {pairs:?}")
         }
         Value::Set(s) => {
-            let mut m: Vec<_> = s.members().iter().collect();
+            let mut m: Vec<Bytes> = s.members().iter().map(|m| m.to_bytes()).collect();
             m.sort();
             format!("set {m:?}")
         }
