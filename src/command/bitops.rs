@@ -50,7 +50,7 @@ fn offset_arg(c: &mut Client, arg: &[u8], hash_bits: u32) -> Option<u64> {
 fn read(c: &mut Client, db: &mut Db, key: &[u8]) -> Result<Option<Bytes>, ()> {
     match db.get(key) {
         None => Ok(None),
-        Some(Value::Str(b)) => Ok(Some(b.clone())),
+        Some(Value::Str(b)) => Ok(Some(b.to_bytes())),
         Some(_) => {
             c.error(WRONGTYPE);
             Err(())
@@ -84,7 +84,7 @@ fn take_for_write(c: &mut Client, db: &mut Db, key: &[u8], maxbit: u64) -> Optio
     if grown {
         if buf.try_reserve_exact(need - buf.len()).is_err() {
             if existed {
-                db.set(key, Value::Str(Bytes::from(buf)), true);
+                db.set(key, Value::Str(buf.into()), true);
             }
             c.error("ERR Insufficient memory");
             return None;
@@ -97,7 +97,7 @@ fn take_for_write(c: &mut Client, db: &mut Db, key: &[u8], maxbit: u64) -> Optio
 /// Stores a string taken by [`take_for_write`] again (creating the key
 /// if it was new, keeping its TTL otherwise).
 fn put_back(db: &mut Db, key: &[u8], buf: Vec<u8>) {
-    db.set(key, Value::Str(Bytes::from(buf)), true);
+    db.set(key, Value::Str(buf.into()), true);
 }
 
 /// SETBIT key offset value.
@@ -389,7 +389,7 @@ pub fn bitop(c: &mut Client, db: &mut Db, args: &[Bytes]) {
                 Op::Not => {}
             }
         }
-        db.set(dest, Value::Str(Bytes::from(res)), false);
+        db.set(dest, Value::Str(res.into()), false);
         db.modified(dest);
         db.notify(notify::STRING, "set", dest);
     } else {

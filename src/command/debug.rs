@@ -273,7 +273,7 @@ fn populate(c: &mut Client, args: &[Bytes]) {
             if size > 0 {
                 val.resize(size, 0);
             }
-            db.set(&key, crate::store::Value::Str(Bytes::from(val)), false);
+            db.set(&key, crate::store::Value::Str(val.into()), false);
             db.modified(&key);
         }
     });

@@ -37,7 +37,7 @@ fn sparse_max_bytes(c: &Client) -> usize {
 fn lookup(c: &mut Client, db: &mut Db, key: &[u8]) -> Result<Option<Bytes>, ()> {
     match db.get(key) {
         None => Ok(None),
-        Some(Value::Str(b)) if hll::is_valid(b) => Ok(Some(b.clone())),
+        Some(Value::Str(b)) if hll::is_valid(b) => Ok(Some(b.to_bytes())),
         Some(Value::Str(_)) => {
             c.error(NOT_HLL);
             Err(())
@@ -56,7 +56,7 @@ fn with_bytes<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut Vec<u8>) -> R) -> 
         Value::Str(b) => {
             let mut bytes = Vec::from(std::mem::take(b));
             let r = f(&mut bytes);
-            *b = Bytes::from(bytes);
+            *b = bytes.into();
             Some(r)
         }
         _ => None,
@@ -87,7 +87,7 @@ pub fn pfadd(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         None => {
             let mut h = hll::new_sparse();
             let r = add_all(&mut h, 1);
-            db.set(key, Value::Str(Bytes::from(h)), false);
+            db.set(key, Value::Str(h.into()), false);
             r
         }
         Some(cur) => {
@@ -185,7 +185,7 @@ pub fn pfmerge(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     } else {
         let mut h = hll::new_sparse();
         let r = write(&mut h);
-        db.set(key, Value::Str(Bytes::from(h)), false);
+        db.set(key, Value::Str(h.into()), false);
         r
     };
     if result.is_err() {

@@ -18,7 +18,7 @@ use crate::store::{Db, Value};
 fn string_or_empty(db: &mut Db, key: &[u8]) -> Result<Bytes, ()> {
     match db.get(key) {
         None => Ok(Bytes::new()),
-        Some(Value::Str(b)) => Ok(b.clone()),
+        Some(Value::Str(b)) => Ok(b.to_bytes()),
         Some(_) => Err(()),
     }
 }

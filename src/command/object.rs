@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn move_carries_value_ttl_and_representation() {
         let (mut a, mut b) = (Db::new(0), Db::new(1));
-        a.set(b"k", Value::Str(Bytes::from_static(b"12")), false);
+        a.set(b"k", Value::Str((&b"12"[..]).into()), false);
         a.set_str_enc(b"k", StrEnc::Raw);
         a.set_deadline(b"k", a.now + 60_000);
         assert!(move_key(&mut a, &mut b, b"k"));
@@ -477,11 +477,11 @@ mod tests {
         let (v, _, enc) = b
             .inspect(b"k")
             .map(|(v, c, e)| (v.clone(), c, e))
-            .unwrap_or((Value::Str(Bytes::new()), 0, StrEnc::Derived));
+            .unwrap_or((Value::Str(Default::default()), 0, StrEnc::Derived));
         assert_eq!(v.encoding(enc), "raw");
         assert!(b.deadline(b"k").is_some());
         // An existing key in the target stops the move.
-        a.set(b"k", Value::Str(Bytes::from_static(b"x")), false);
+        a.set(b"k", Value::Str((&b"x"[..]).into()), false);
         assert!(!move_key(&mut a, &mut b, b"k"));
         assert!(a.contains(b"k"));
     }

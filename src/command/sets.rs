@@ -79,7 +79,8 @@ pub fn srem(c: &mut Client, db: &mut Db, args: &[Bytes]) {
 /// SMEMBERS key.
 pub fn smembers(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if let Ok(s) = read(c, db, &args[1]) {
-        let items: Vec<Bytes> = s.map_or(vec![], |s| s.members().iter().map(Key::to_bytes).collect());
+        let items: Vec<Bytes> =
+            s.map_or(vec![], |s| s.members().iter().map(Key::to_bytes).collect());
         c.reply(members_frame(items));
     }
 }
@@ -214,7 +215,10 @@ pub fn srandmember(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let m = s.members();
     let Some(n) = count else {
         let i = rng.gen_range(0..m.len());
-        return c.reply(m.get_index(i).map_or(Frame::Null, |m| Frame::Bulk(m.to_bytes())));
+        return c.reply(
+            m.get_index(i)
+                .map_or(Frame::Null, |m| Frame::Bulk(m.to_bytes())),
+        );
     };
     if n < 0 {
         let len = m.len();

@@ -372,7 +372,7 @@ fn lookup_by_pattern(db: &mut Db, pattern: &[u8], elem: &Bytes) -> Option<Bytes>
     name.extend_from_slice(elem);
     name.extend_from_slice(&pattern[star + 1..key_end]);
     match (db.get(&name)?, field) {
-        (Value::Str(s), None) => Some(s.clone()),
+        (Value::Str(s), None) => Some(s.to_bytes()),
         (Value::Hash(h), Some(arrow)) => h.get_bytes(&pattern[arrow + 2..]),
         _ => None,
     }

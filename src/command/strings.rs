@@ -22,7 +22,7 @@ const MAX_STRING: usize = 512 * 1024 * 1024;
 fn get_str(c: &mut Client, db: &mut Db, key: &[u8]) -> Result<Option<Bytes>, ()> {
     match db.get(key) {
         None => Ok(None),
-        Some(Value::Str(b)) => Ok(Some(b.clone())),
+        Some(Value::Str(b)) => Ok(Some(b.to_bytes())),
         Some(_) => {
             c.error(WRONGTYPE);
             Err(())
@@ -31,8 +31,8 @@ fn get_str(c: &mut Client, db: &mut Db, key: &[u8]) -> Result<Option<Bytes>, ()>
 }
 
 /// Stores a string and emits `set`.
-fn store(db: &mut Db, key: &[u8], v: Bytes, keep_ttl: bool) {
-    db.set(key, Value::Str(v), keep_ttl);
+fn store(db: &mut Db, key: &[u8], v: &[u8], keep_ttl: bool) {
+    db.set(key, Value::Str(v.into()), keep_ttl);
     db.modified(key);
     db.notify(notify::STRING, "set", key);
 }
@@ -138,7 +138,7 @@ pub fn set(c: &mut Client, db: &mut Db, args: &[Bytes]) {
             _ => Frame::Null,
         });
     }
-    store(db, key, own(&args[2]), ttl == Ttl::Keep);
+    store(db, key, &args[2], ttl == Ttl::Keep);
     if let Some(at) = at {
         db.set_deadline(key, at);
         db.notify(notify::GENERIC, "expire", key);
@@ -170,7 +170,7 @@ fn setex_generic(c: &mut Client, db: &mut Db, args: &[Bytes], ms: bool, name: &s
         Err(e) => return c.error(e),
     };
     let key = &args[1];
-    store(db, key, own(&args[3]), false);
+    store(db, key, &args[3], false);
     db.set_deadline(key, at);
     db.notify(notify::GENERIC, "expire", key);
     db.propagate_with(|| {
@@ -200,7 +200,7 @@ pub fn setnx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     if db.exists(&args[1]) {
         return c.reply(Frame::Integer(0));
     }
-    store(db, &args[1], own(&args[2]), false);
+    store(db, &args[1], &args[2], false);
     c.reply(Frame::Integer(1));
 }
 
@@ -209,7 +209,7 @@ pub fn getset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let Ok(old) = get_str(c, db, &args[1]) else {
         return;
     };
-    store(db, &args[1], own(&args[2]), false);
+    store(db, &args[1], &args[2], false);
     // Logged as SET, as Redis 7.0 propagates GETSET.
     db.propagate_with(|| vec![Bytes::from_static(b"SET"), args[1].clone(), args[2].clone()]);
     c.reply(old.map_or(Frame::Null, Frame::Bulk));
@@ -287,7 +287,7 @@ pub fn mget(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let out = args[1..]
         .iter()
         .map(|k| match db.get(k) {
-            Some(Value::Str(b)) => Frame::Bulk(b.clone()),
+            Some(Value::Str(b)) => Frame::Bulk(b.to_bytes()),
             _ => Frame::Null,
         })
         .collect();
@@ -300,7 +300,7 @@ pub fn mset(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return c.error("ERR wrong number of arguments for 'mset' command");
     }
     for p in args[1..].chunks(2) {
-        store(db, &p[0], own(&p[1]), false);
+        store(db, &p[0], &p[1], false);
     }
     c.reply(Frame::ok());
 }
@@ -314,7 +314,7 @@ pub fn msetnx(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return c.reply(Frame::Integer(0));
     }
     for p in args[1..].chunks(2) {
-        store(db, &p[0], own(&p[1]), false);
+        store(db, &p[0], &p[1], false);
     }
     c.reply(Frame::Integer(1));
 }
@@ -333,8 +333,7 @@ fn incr_generic(c: &mut Client, db: &mut Db, key: &[u8], by: i64) {
         return c.error("ERR increment or decrement would overflow");
     };
     let mut text = itoa::Buffer::new();
-    let text = Bytes::copy_from_slice(text.format(n).as_bytes());
-    db.set(key, Value::Str(text), true);
+    db.set(key, Value::Str(text.format(n).as_bytes().into()), true);
     db.modified(key);
     db.notify(notify::STRING, "incrby", key);
     c.reply(Frame::Integer(n));
@@ -411,7 +410,7 @@ pub fn incrbyfloat(c: &mut Client, db: &mut Db, args: &[Bytes]) {
         return c.error("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(ld::format_human(n));
-    db.set(key, Value::Str(text.clone()), true);
+    db.set(key, Value::Str(text.clone().into()), true);
     // Redis stores the formatted number as a plain string, never `int`.
     db.set_str_enc(key, StrEnc::NotInt);
     db.modified(key);
@@ -449,7 +448,7 @@ pub fn append(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     v.extend_from_slice(&cur);
     v.extend_from_slice(&args[2]);
     let n = v.len();
-    db.set(key, Value::Str(Bytes::from(v)), true);
+    db.set(key, Value::Str(v.into()), true);
     db.set_str_enc(key, enc);
     db.modified(key);
     db.notify(notify::STRING, "append", key);
@@ -520,7 +519,7 @@ pub fn setrange(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     }
     v[offset..offset + val.len()].copy_from_slice(val);
     let n = v.len();
-    db.set(key, Value::Str(Bytes::from(v)), true);
+    db.set(key, Value::Str(v.into()), true);
     // Written in place: `raw`, whatever it holds.
     db.set_str_enc(key, StrEnc::Raw);
     db.modified(key);

@@ -195,12 +195,11 @@ fn compact(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     #[test]
     fn small_values_are_freed_in_place() {
         let lf = LazyFree::default();
-        lf.free(Value::Str(Bytes::from_static(b"x")));
+        lf.free(Value::Str((&b"x"[..]).into()));
         assert_eq!((lf.pending(), lf.freed()), (0, 0));
         assert!(lf.queue.lock().is_none());
     }

@@ -391,7 +391,12 @@ pub fn write_key(buf: &mut Vec<u8>, k: &Bytes, v: &Value, at: Option<u64>) {
             k,
             l.iter().map(|e| vec![Bytes::copy_from_slice(e)]),
         ),
-        Value::Set(s) => batches(buf, b"SADD", k, s.members().iter().map(|m| vec![m.to_bytes()])),
+        Value::Set(s) => batches(
+            buf,
+            b"SADD",
+            k,
+            s.members().iter().map(|m| vec![m.to_bytes()]),
+        ),
         Value::Hash(h) => batches(buf, b"HMSET", k, h.iter_bytes().map(|(f, v)| vec![f, v])),
         Value::ZSet(z) => {
             let mut items = Vec::with_capacity(z.len());

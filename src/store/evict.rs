@@ -364,7 +364,7 @@ mod tests {
         use crate::store::Value;
         let mut db = Db::new(0);
         db.now = 1_000;
-        db.set(b"k", Value::Str(Bytes::from_static(b"v")), false);
+        db.set(b"k", Value::Str((&b"v"[..]).into()), false);
         assert_eq!(db.keys.get(&b"k"[..]).map(|e| e.clock), Some(1_000));
         db.now = 5_000;
         assert!(db.get(b"k").is_some());
@@ -376,12 +376,12 @@ mod tests {
             log_factor: 10,
             decay_time: 1,
         });
-        db.set(b"f", Value::Str(Bytes::new()), false);
+        db.set(b"f", Value::Str(Default::default()), false);
         for _ in 0..50 {
             db.get(b"f");
         }
         let before = db.keys.get(&b"f"[..]).map(|e| e.clock & 255);
-        db.set(b"f", Value::Str(Bytes::from_static(b"x")), false);
+        db.set(b"f", Value::Str((&b"x"[..]).into()), false);
         assert_eq!(db.keys.get(&b"f"[..]).map(|e| e.clock & 255), before);
     }
 
@@ -391,7 +391,7 @@ mod tests {
         let mut db = Db::new(0);
         for i in 0..50 {
             let k = format!("k{i}");
-            db.set(k.as_bytes(), Value::Str(Bytes::new()), false);
+            db.set(k.as_bytes(), Value::Str(Default::default()), false);
             if i % 2 == 0 {
                 db.set_deadline(k.as_bytes(), 1_000_000 + i);
             }

@@ -41,17 +41,16 @@ pub fn sample_once(db: &mut super::Db) -> (usize, usize) {
 mod tests {
     use super::*;
     use crate::store::{Db, Value};
-    use bytes::Bytes;
 
     #[test]
     fn sampling_removes_dead_keys() {
         let mut db = Db::new(0);
         for i in 0..100 {
             let k = format!("k{i}");
-            db.set(k.as_bytes(), Value::Str(Bytes::new()), false);
+            db.set(k.as_bytes(), Value::Str(Default::default()), false);
             db.set_deadline(k.as_bytes(), db.now - 1);
         }
-        db.set(b"live", Value::Str(Bytes::new()), false);
+        db.set(b"live", Value::Str(Default::default()), false);
         for _ in 0..100 {
             sample_once(&mut db);
         }

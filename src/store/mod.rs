@@ -12,13 +12,14 @@
 //!   which are leaf locks). Commands that touch several databases (SWAPDB,
 //!   MOVE, COPY ... DB, FLUSHALL, a transaction that SELECTs) lock them in
 //!   index order, so two of them can never deadlock.
-//! - Keys live in an `IndexMap` (insertion-ordered hash map, `swap_remove`
-//!   on delete). Besides O(1) lookups it gives O(1) random access by index,
+//! - Keys live in a [`KeyMap`] (an insertion-ordered hash map in the
+//!   manner of `IndexMap`, smaller per key; `swap_remove` on delete).
+//!   Besides O(1) lookups it gives O(1) random access by index,
 //!   which RANDOMKEY and active expiry sampling need, and a SCAN cursor that
 //!   walks indices from the end towards 0: a `swap_remove` only ever moves
 //!   the last entry, which a downward walk has already visited, so a full
 //!   iteration returns every key that existed throughout (see [`Db::scan`]).
-//! - Deadlines live in a second `IndexMap` (key → unix ms), only for keys
+//! - Deadlines live in a second `KeyMap` (key → unix ms), only for keys
 //!   with a TTL, so expiry sampling looks at candidates only ([`expire`]).
 //! - Every read goes through [`Db::expire_if_needed`] (lazy expiry); the
 //!   background task of [`expire`] removes keys nobody reads.
@@ -51,10 +52,12 @@ pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod hll;
+pub mod keymap;
 pub mod list;
 
 pub mod set;
 pub mod stream;
+pub mod string;
 pub mod usage;
 pub mod zset;
 
@@ -69,18 +72,20 @@ use parking_lot::{Mutex, RawMutex};
 use crate::config::notify;
 pub use crate::util::key::Key;
 pub use hash::Hash;
+pub use keymap::KeyMap;
 pub use list::List;
 pub use set::Set;
 pub use stream::Stream;
+pub use string::Str;
 pub use zset::ZSet;
 
-/// Insertion-ordered hash map with ahash, used for keyspaces, hashes, sets.
+/// Insertion-ordered hash map with ahash: the table form of a hash.
 pub type Map<K, V> = IndexMap<K, V, ahash::RandomState>;
 
 /// Estimated bytes per key besides the key and the value's contents: the
-/// `IndexMap` entry (8-byte hash, 24-byte [`Key`], 48-byte [`Entry`]: the
-/// 40-byte `Value` and the access clock) and its index slot at the table's
-/// load factor, rounded up: an estimate on the high side, so that
+/// [`KeyMap`] entry (24-byte [`Key`], 48-byte [`Entry`]: the 40-byte
+/// `Value` and the access clock) and its table slot at the table's load
+/// factor, rounded up: an estimate on the high side, so that
 /// `maxmemory` evicts early rather than late.
 pub const KEY_OVERHEAD: usize = 128;
 
@@ -98,8 +103,9 @@ pub use crate::util::now_ms;
 /// A stored value, one variant per Redis data type herald implements.
 #[derive(Debug, Clone)]
 pub enum Value {
-    /// A string (binary-safe; integers are kept as their decimal text).
-    Str(Bytes),
+    /// A string (binary-safe; integers are kept as their decimal text),
+    /// inline when short.
+    Str(Str),
     /// A list (quicklist in Redis). Collections are boxed so that a
     /// `Value` stays 40 bytes: most keys of a messaging workload are small
     /// strings, and every keyspace entry pays for the largest variant.
@@ -188,9 +194,9 @@ pub struct Db {
     /// This database's number (for notification channel names).
     pub index: usize,
     /// Key → value (with its access clock).
-    keys: Map<Key, Entry>,
+    keys: KeyMap<Entry>,
     /// Key → deadline in unix milliseconds, only for keys with a TTL.
-    expires: Map<Key, u64>,
+    expires: KeyMap<u64>,
     /// Keys a client of a writable replica gave a TTL: the replica expires
     /// these itself, since its primary knows nothing of them (Redis's
     /// `slaveKeysWithExpire`).
@@ -273,8 +279,8 @@ impl Db {
     fn counted_in(index: usize, total: Arc<AtomicUsize>, tracking: Arc<AtomicBool>) -> Db {
         Db {
             index,
-            keys: Map::default(),
-            expires: Map::default(),
+            keys: KeyMap::default(),
+            expires: KeyMap::default(),
             replica_ttl_keys: HashSet::default(),
             watched: HashMap::default(),
             waited_on: HashSet::default(),
@@ -610,7 +616,7 @@ impl Db {
         self.keys
             .keys()
             .map(Key::as_bytes)
-            .filter(move |k| !matches!(self.expires.get(*k), Some(&at) if at <= self.now))
+            .filter(move |k| !matches!(self.expires.get(k), Some(&at) if at <= self.now))
     }
 
     /// The key at storage position `i` of the TTL table (expiry sampling).
@@ -862,8 +868,8 @@ pub fn walk_down(len: usize, cursor: u64, count: usize, mut f: impl FnMut(usize)
 /// maps are held only to be dropped.)
 #[allow(dead_code)]
 pub struct Flushed {
-    keys: Map<Key, Entry>,
-    expires: Map<Key, u64>,
+    keys: KeyMap<Entry>,
+    expires: KeyMap<u64>,
 }
 
 impl Flushed {
@@ -953,7 +959,7 @@ mod tests {
     #[test]
     fn lazy_expiry_and_memory() {
         let mut db = Db::new(0);
-        db.set(b"a", Value::Str(Bytes::from_static(b"hello")), false);
+        db.set(b"a", Value::Str((&b"hello"[..]).into()), false);
         assert_eq!(db.used_memory(), KEY_OVERHEAD + 1 + 5);
         db.set_deadline(b"a", db.now - 1);
         assert!(db.get(b"a").is_none());
@@ -965,7 +971,11 @@ mod tests {
     fn scan_visits_every_surviving_key_despite_deletes() {
         let mut db = Db::new(0);
         for i in 0..100 {
-            db.set(format!("k{i}").as_bytes(), Value::Str(Bytes::new()), false);
+            db.set(
+                format!("k{i}").as_bytes(),
+                Value::Str(Default::default()),
+                false,
+            );
         }
         let mut seen = std::collections::HashSet::new();
         let mut cursor = 0;

@@ -259,7 +259,7 @@ mod tests {
             (b"hellox", StrEnc::Raw, 64),
         ];
         for (s, enc, want) in cases {
-            let v = Value::Str(Bytes::copy_from_slice(s));
+            let v = Value::Str(s.into());
             assert_eq!(key_usage(b"k", &v, enc, 5), want, "{}", s.len());
         }
     }

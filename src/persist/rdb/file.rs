@@ -432,7 +432,7 @@ mod tests {
     fn item(k: &str, v: &str, at: Option<u64>) -> Item {
         Item {
             key: Bytes::from(k.to_string()),
-            value: Value::Str(Bytes::from(v.to_string())),
+            value: Value::Str(v.to_string().into_bytes().into()),
             expire_at: at,
             access: Access::None,
         }

@@ -532,7 +532,7 @@ fn int_text(v: i64) -> Vec<u8> {
 /// duplicates are refused, as Redis refuses them.
 pub fn read_object(r: &mut Reader, ty: u8) -> Option<Value> {
     let value = match ty {
-        TYPE_STRING => Value::Str(r.bytes()?),
+        TYPE_STRING => Value::Str(r.bytes()?.into()),
         TYPE_LIST => {
             let n = r.count(1)?;
             let mut l = List::new();

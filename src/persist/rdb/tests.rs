@@ -140,7 +140,7 @@ fn redis_payloads_restore_and_dump_to_the_same_bytes() {
 
 #[test]
 fn footer_checks() {
-    let p = dump(&Value::Str(Bytes::from_static(b"x")), &Encoding::default());
+    let p = dump(&Value::Str((&b"x"[..]).into()), &Encoding::default());
     assert!(payload_ok(&p));
     let mut bad = p.clone();
     bad[1] ^= 1;
@@ -332,7 +332,7 @@ fn stream_value() -> impl Strategy<Value = Value> {
 
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
-        member().prop_map(|m| Value::Str(Bytes::from(m))),
+        member().prop_map(|m| Value::Str(m.into())),
         prop::collection::vec(member(), 1..700).prop_map(|items| {
             let mut l = List::new();
             for i in items {
