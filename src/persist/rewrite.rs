@@ -241,6 +241,7 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
         (c.value("aof-use-rdb-preamble").as_deref() != Some("no"))
             .then(|| super::rdb::Encoding::from_config(&c))
     };
+    let key_delay_us = super::save::key_delay(host.as_ref());
 
     // 2. Switch (or start) point, with every database locked (and the
     //    persistence state, so that CONFIG SET appendonly waits), and a
@@ -270,11 +271,12 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
         Some(enc) => {
             let aux = super::rdb::file::Aux {
                 aof_base: true,
+                key_delay_us,
                 ..Default::default()
             };
             super::rdb::file::write(out, data, enc, &aux).map(|_| ())
         }
-        None => write_commands(out, data),
+        None => write_commands(out, data, key_delay_us),
     })?;
 
     wait_while_stalled(host.as_ref());
@@ -351,8 +353,13 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
 
 /// Writes `data` as commands (Redis's `rewriteAppendOnlyFileRio`):
 /// `FUNCTION LOAD` per library, then each non-empty database's keys after
-/// a `SELECT`.
-pub fn write_commands(out: &mut impl Write, data: &(impl Data + ?Sized)) -> io::Result<()> {
+/// a `SELECT`; with `key_delay_us` (`rdb-key-save-delay`), each key goes
+/// out before a pause, as Redis's rewrite pauses.
+pub fn write_commands(
+    out: &mut impl Write,
+    data: &(impl Data + ?Sized),
+    key_delay_us: i64,
+) -> io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
     for code in data.libraries() {
         encode_command(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", code]);
@@ -365,7 +372,12 @@ pub fn write_commands(out: &mut impl Write, data: &(impl Data + ?Sized)) -> io::
                 selected = true;
             }
             write_key(&mut buf, item.key, item.value, item.expire_at);
-            if buf.len() >= 1 << 16 {
+            if key_delay_us != 0 {
+                out.write_all(&buf)?;
+                out.flush()?;
+                buf.clear();
+                super::rdb::file::debug_delay(key_delay_us);
+            } else if buf.len() >= 1 << 16 {
                 out.write_all(&buf)?;
                 buf.clear();
             }

@@ -62,7 +62,7 @@ pub struct Aux {
 
 /// Redis's `debugDelay`: pauses `us` microseconds, or 1 µs once in `-us`
 /// calls when negative.
-fn debug_delay(us: i64) {
+pub(crate) fn debug_delay(us: i64) {
     let us = if us < 0 {
         u64::from(rand::random::<u64>().is_multiple_of(us.unsigned_abs()))
     } else {
