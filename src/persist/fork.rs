@@ -100,7 +100,9 @@ pub fn spawn<H: Host + ?Sized>(
     // `close_range` are async-signal-safe.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        // The child.
+        // The child. SAFETY: `signal` is async-signal-safe; the default
+        // action lets SIGTERM / SIGINT end the child (the server's handlers
+        // would only notify a runtime that does not exist here).
         unsafe {
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
             libc::signal(libc::SIGINT, libc::SIG_DFL);

@@ -13,7 +13,7 @@
 //! database is cloned and released at once, and the file written off the
 //! locks.
 //!
-//! Writers read either through the [`Data`] trait, so that a child
+//! Writers read both through the [`Data`] trait, so that a child
 //! serializes straight from the held databases without copying them.
 //!
 //! Keys whose TTL has passed are left out of an AOF rewrite, as Redis's
