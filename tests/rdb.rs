@@ -211,6 +211,79 @@ fn bgsave_save_points_and_lastsave() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// The child processes of `pid` (every thread's, from /proc).
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_background_child_fails_its_save_and_the_server_goes_on() {
+    let d = common::temp_dir("rdb-fork-kill");
+    let (p, port) = herald_bin(&d, &["--save", "", "--appendonly", "yes"]);
+    let pid = p.0.id();
+    let mut c = connect(port);
+    for i in 0..100 {
+        qs(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    // 100 ms per key: the child would take 10 s.
+    common::config_set(&mut c, "rdb-key-save-delay", "100000");
+    for (cmd, status) in [
+        ("BGSAVE", "rdb_last_bgsave_status"),
+        ("BGREWRITEAOF", "aof_last_bgrewrite_status"),
+    ] {
+        qs(&mut c, &[cmd]);
+        let child = common::poll(Duration::from_secs(10), || {
+            children_of(pid).first().copied()
+        })
+        .unwrap_or_else(|| panic!("{cmd}: no child process"));
+        // SAFETY: kill(2) on the server's child, alive (it sleeps per key).
+        assert_eq!(unsafe { libc::kill(child, libc::SIGKILL) }, 0);
+        common::wait_until(&format!("{cmd} to fail"), Duration::from_secs(10), || {
+            info(&mut c, "rdb_bgsave_in_progress") == "0"
+                && info(&mut c, "aof_rewrite_in_progress") == "0"
+        });
+        assert_eq!(info(&mut c, status), "err", "{cmd}");
+        assert!(children_of(pid).is_empty(), "{cmd}: the child was reaped");
+    }
+    let forks = common::info_field(&mut c, "stats", "total_forks");
+    assert_eq!(forks.as_deref(), Some("2"));
+    // The server still serves, and the next ones succeed.
+    common::config_set(&mut c, "rdb-key-save-delay", "0");
+    qs(&mut c, &["SET", "after", "x"]);
+    for (cmd, status) in [
+        ("BGSAVE", "rdb_last_bgsave_status"),
+        ("BGREWRITEAOF", "aof_last_bgrewrite_status"),
+    ] {
+        qs(&mut c, &[cmd]);
+        common::wait_until(&format!("{cmd} to end"), Duration::from_secs(20), || {
+            info(&mut c, "rdb_bgsave_in_progress") == "0"
+                && info(&mut c, "aof_rewrite_in_progress") == "0"
+        });
+        assert_eq!(info(&mut c, status), "ok", "{cmd}");
+    }
+    shutdown(p, &mut c, &["NOSAVE"]);
+    // Both files have every key.
+    for extra in [&["--appendonly", "no"][..], &["--appendonly", "yes"][..]] {
+        let (p, port) = herald_bin(&d, extra);
+        let mut c = connect(port);
+        let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert_eq!(n, 101, "{extra:?}");
+        shutdown(p, &mut c, &["NOSAVE"]);
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn shutdown_sigterm_and_flushall_save_with_save_points() {
     for how in ["shutdown", "sigterm"] {

@@ -220,6 +220,10 @@ pub fn stats(c: &Client, s: &mut String) {
     let ps = &sh.engine.pubsub;
     let rates = sh.observe.rates();
     let repl = &sh.engine.repl;
+    let forks = {
+        let p = sh.persist.lock();
+        (p.forks, p.latest_fork_usec)
+    };
     let kbps = |b: u64| format!("{:.2}", b as f64 / 1024.0);
     lines(
         s,
@@ -288,8 +292,8 @@ pub fn stats(c: &Client, s: &mut String) {
                 "pubsubshard_channels",
                 ps.shard_channels.count().to_string(),
             ),
-            ("latest_fork_usec", "0".into()),
-            ("total_forks", "0".into()),
+            ("latest_fork_usec", forks.1.to_string()),
+            ("total_forks", forks.0.to_string()),
             ("migrate_cached_sockets", "0".into()),
             ("slave_expires_tracked_keys", "0".into()),
             ("active_defrag_hits", "0".into()),
@@ -358,6 +362,12 @@ pub fn reset_stats(c: &mut Client) {
     let sh = &c.shared;
     sh.engine.store.evictor.evicted_keys.store(0, Relaxed);
     sh.observe.reset_stats();
+    {
+        // As Redis's resetServerStats (`stat_total_forks`, `stat_fork_time`).
+        let mut p = sh.persist.lock();
+        p.forks = 0;
+        p.latest_fork_usec = 0;
+    }
     let repl = &sh.engine.repl;
     for n in [
         &repl.sync_full,

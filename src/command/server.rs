@@ -319,7 +319,9 @@ pub fn time(c: &mut Client, _args: &[Bytes]) {
 
 /// INFO persistence, Redis 7.0's fields. The AOF or RDB file is loaded
 /// before clients are accepted, so `loading` is always 0 when anyone can
-/// ask; no save forks, so the copy-on-write fields are 0.
+/// ask. Background saves fork (`persist::fork`), but the copy-on-write
+/// figures are not measured (Redis reads them from the child's
+/// `/proc/<pid>/smaps`): those fields are 0.
 fn persistence_info(c: &Client, s: &mut String) {
     let sh = &c.shared;
     // Redis's `server.dirty`: the changes since the last save's cut.

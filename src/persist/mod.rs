@@ -20,7 +20,9 @@
 //! `tests/rdb.rs`.
 //!
 //! `dump.rdb` snapshots (SAVE, BGSAVE, save points) are [`save`]'s; both
-//! writers work from a [`snapshot`] and the RDB codec is [`rdb`].
+//! writers work from a [`snapshot`] (the databases held at one cut),
+//! written in the background by a child process ([`fork`]), and the RDB
+//! codec is [`rdb`].
 //!
 //! # What is logged (propagation)
 //!
@@ -107,6 +109,7 @@
 pub mod aof;
 pub mod check;
 pub mod check_rdb;
+pub mod fork;
 pub mod load;
 pub mod manifest;
 pub mod rdb;
@@ -201,6 +204,11 @@ pub struct State {
     pub generation: u64,
     /// RDB saves (see [`save`]).
     pub rdb: save::RdbState,
+    /// Child processes forked for background saves and rewrites (INFO
+    /// `total_forks`, see [`fork`]).
+    pub forks: u64,
+    /// How long the last fork took, in µs (INFO `latest_fork_usec`).
+    pub latest_fork_usec: u64,
     /// Test hook (`rewrite::stall`): rewrites wait after their snapshot
     /// while this is set.
     #[cfg(any(test, feature = "fault-injection"))]
@@ -225,6 +233,8 @@ impl Default for State {
             limit_delay_minutes: 0,
             generation: 0,
             rdb: save::RdbState::default(),
+            forks: 0,
+            latest_fork_usec: 0,
             #[cfg(any(test, feature = "fault-injection"))]
             stall_rewrites: false,
             #[cfg(any(test, feature = "fault-injection"))]

@@ -10,14 +10,17 @@
 //! 2. Lock every database (index order, as every multi-database command
 //!    does), tell the writer to switch to the new incremental file
 //!    ([`super::aof::Aof::switch`]): effects appended from now on go there.
-//!    Then clone each database's keys and release its lock at once; a
-//!    client of database 0 waits only for database 0's clone.
-//! 3. Write the snapshot to a temporary file, fsync it, rename it to the
-//!    next base name: as an RDB file (`<prefix>.<seq>.base.rdb`) with
-//!    `aof-use-rdb-preamble yes` (Redis's default), else as commands
-//!    (`<prefix>.<seq>.base.aof`: `FUNCTION LOAD` per library, `SELECT`,
-//!    `SET` + `PEXPIREAT`, `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches
-//!    of 64 as Redis's `rewriteAppendOnlyFile`).
+//!    Then fork ([`super::fork`]) and release the databases: clients wait
+//!    only for the fork, the child writes the base from its copy-on-write
+//!    image of the data at the switch.
+//! 3. Copy what the child writes to a temporary file, reap the child (a
+//!    child that failed or was killed fails the rewrite), fsync the file,
+//!    rename it to the next base name: an RDB file
+//!    (`<prefix>.<seq>.base.rdb`) with `aof-use-rdb-preamble yes` (Redis's
+//!    default), else commands (`<prefix>.<seq>.base.aof`: `FUNCTION LOAD`
+//!    per library, `SELECT`, `SET` + `PEXPIREAT`, `RPUSH` / `SADD` /
+//!    `ZADD` / `HMSET` in batches of 64 as Redis's
+//!    `rewriteAppendOnlyFile`).
 //! 4. Store a manifest naming the new base and the new incremental file
 //!    only (fsync of the directory), then delete the old files.
 //!
@@ -25,9 +28,9 @@
 //! [`Purpose::Enable`]): the writer starts on the new incremental file at
 //! step 2 instead of switching, and the manifest names the new files only
 //! once the base is complete. A rewrite overtaken by CONFIG SET appendonly
-//! (the log's `generation` changed) gives up and removes its files; that
-//! is not counted as a failure (Redis kills such a child and leaves the
-//! status alone). When a rewrite ends, the enabling rewrite CONFIG SET
+//! (the log's `generation` changed) gives up, kills its child and removes
+//! its files; that is not counted as a failure (Redis kills such a child
+//! and leaves the status alone). When a rewrite ends, the enabling rewrite CONFIG SET
 //! appendonly yes scheduled meanwhile starts (see `persist`); an enabling
 //! rewrite that fails stops the writer it started and is scheduled again.
 
@@ -41,7 +44,7 @@ use bytes::Bytes;
 
 use super::aof::encode_command;
 use super::manifest::{base_name, incr_name, manifest_name, rdb_base_name, sync_dir, Entry, Kind};
-use super::snapshot::Snapshot;
+use super::snapshot::Data;
 use super::Host;
 use crate::store::Value;
 
@@ -231,9 +234,19 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
         sync_dir(&dir)?;
     }
 
-    // 2. Switch (or start) point and snapshot, with every database locked
-    //    (and the persistence state, so that CONFIG SET appendonly waits).
-    let snapshot = super::snapshot::take(host.as_ref(), false, || {
+    // The new base's form: an RDB file (`aof-use-rdb-preamble yes`,
+    // Redis's default) or commands.
+    let preamble = {
+        let c = host.config();
+        (c.value("aof-use-rdb-preamble").as_deref() != Some("no"))
+            .then(|| super::rdb::Encoding::from_config(&c))
+    };
+    let key_delay_us = super::save::key_delay(host.as_ref());
+
+    // 2. Switch (or start) point, with every database locked (and the
+    //    persistence state, so that CONFIG SET appendonly waits), and a
+    //    child forked there to write the base.
+    let held = super::snapshot::hold(host.as_ref(), false, || {
         let st = host.state().lock();
         if st.generation != generation || st.layout.is_none() {
             if purpose == Purpose::Enable {
@@ -254,24 +267,38 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
         }
         Ok(())
     })?;
+    let mut child = super::fork::spawn(host.as_ref(), held, |data, out| match &preamble {
+        Some(enc) => {
+            let aux = super::rdb::file::Aux {
+                aof_base: true,
+                key_delay_us,
+                ..Default::default()
+            };
+            super::rdb::file::write(out, data, enc, &aux).map(|_| ())
+        }
+        None => write_commands(out, data, key_delay_us),
+    })?;
 
     wait_while_stalled(host.as_ref());
 
-    // 3. The new base: an RDB file (`aof-use-rdb-preamble yes`, Redis's
-    //    default) or commands.
-    let preamble = {
-        let c = host.config();
-        (c.value("aof-use-rdb-preamble").as_deref() != Some("no"))
-            .then(|| super::rdb::Encoding::from_config(&c))
-    };
+    // 3. The new base, copied from the child to a temporary file, fsynced,
+    //    and kept only if the child succeeded. A rewrite overtaken by
+    //    CONFIG SET appendonly gives up at once (a scheduled enable waits
+    //    for it) rather than after writing and fsyncing a base nobody will
+    //    use.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = match &preamble {
-        Some(enc) => write_rdb_base(&tmp, &snapshot, enc),
-        None => write_base(&tmp, &snapshot, || {
-            host.state().lock().generation == generation
-        }),
-    };
-    drop(snapshot);
+    let wanted = || host.state().lock().generation == generation;
+    let written = (|| {
+        let f = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 16, f);
+        child
+            .copy_to(&mut w, wanted)
+            .map_err(|e| if wanted() { e } else { superseded() })?;
+        child.wait()?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        f.metadata().map(|m| m.len())
+    })();
     let size = match written {
         Ok(size) => size,
         Err(e) => {
@@ -324,65 +351,44 @@ fn run<H: Host>(host: &Arc<H>, purpose: Purpose, generation: u64) -> io::Result<
     Ok(())
 }
 
-/// Writes the snapshot as commands to `path` and fsyncs it; its size.
-///
-/// `wanted` is asked before each 64 KiB written: a rewrite overtaken by
-/// CONFIG SET appendonly gives up at once (a scheduled enable waits for
-/// it) rather than after writing and fsyncing a base nobody will use.
-fn write_base(
-    path: &std::path::Path,
-    snapshot: &Snapshot,
-    wanted: impl Fn() -> bool,
-) -> io::Result<u64> {
-    let f = File::create(path)?;
-    let mut w = BufWriter::with_capacity(1 << 16, f);
+/// Writes `data` as commands (Redis's `rewriteAppendOnlyFileRio`):
+/// `FUNCTION LOAD` per library, then each non-empty database's keys after
+/// a `SELECT`; with `key_delay_us` (`rdb-key-save-delay`), each key goes
+/// out before a pause, as Redis's rewrite pauses.
+pub fn write_commands(
+    out: &mut impl Write,
+    data: &(impl Data + ?Sized),
+    key_delay_us: i64,
+) -> io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
-    for code in &snapshot.libraries {
+    for code in data.libraries() {
         encode_command(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", code]);
     }
-    for (i, keys) in snapshot.dbs.iter().enumerate() {
-        if keys.is_empty() {
-            continue;
-        }
-        encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
-        for item in keys {
-            write_key(&mut buf, &item.key, &item.value, item.expire_at);
-            if buf.len() >= 1 << 16 {
-                if !wanted() {
-                    return Err(superseded());
-                }
-                w.write_all(&buf)?;
+    for i in 0..data.db_count() {
+        let mut selected = false;
+        for item in data.keys(i) {
+            if !selected {
+                encode_command(&mut buf, &[b"SELECT".as_slice(), i.to_string().as_bytes()]);
+                selected = true;
+            }
+            write_key(&mut buf, item.key, item.value, item.expire_at);
+            if key_delay_us != 0 {
+                out.write_all(&buf)?;
+                out.flush()?;
+                buf.clear();
+                super::rdb::file::debug_delay(key_delay_us);
+            } else if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
                 buf.clear();
             }
         }
     }
-    w.write_all(&buf)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    f.metadata().map(|m| m.len())
-}
-
-/// Writes the snapshot as an RDB file (`aof-base` 1) to `path` and fsyncs
-/// it; its size.
-fn write_rdb_base(
-    path: &std::path::Path,
-    snapshot: &Snapshot,
-    enc: &super::rdb::Encoding,
-) -> io::Result<u64> {
-    let f = File::create(path)?;
-    let mut w = BufWriter::with_capacity(1 << 16, f);
-    let aux = super::rdb::file::Aux {
-        aof_base: true,
-        ..Default::default()
-    };
-    super::rdb::file::write(&mut w, snapshot, enc, &aux)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    f.metadata().map(|m| m.len())
+    out.write_all(&buf)
 }
 
 /// The commands that recreate one key (Redis's `rewriteAppendOnlyFileRio`).
-pub fn write_key(buf: &mut Vec<u8>, k: &Bytes, v: &Value, at: Option<u64>) {
+pub fn write_key(buf: &mut Vec<u8>, key: &[u8], v: &Value, at: Option<u64>) {
+    let k = &Bytes::copy_from_slice(key);
     match v {
         Value::Str(s) => encode_command(buf, &[b"SET".as_slice(), k, s]),
         Value::List(l) => batches(

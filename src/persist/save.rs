@@ -2,18 +2,21 @@
 //! `dump.rdb`): SAVE, BGSAVE, the `save` points, the save at shutdown, and
 //! loading the file at start-up when the AOF is off, as redis-server does.
 //!
-//! redis-server forks and lets the child write the file from its
-//! copy-on-write image. herald takes a [`snapshot`](super::snapshot) under
-//! the databases' locks (each database is held only while its keys are
-//! cloned) and writes it on a `herald-rdb-save` thread, so BGSAVE stops no
-//! client for longer than the clone of one database. The file is written
-//! to `temp-<pid>.rdb` in `dir`, fsynced, renamed over `dbfilename` and the
-//! directory fsynced: a crash leaves the previous file or the new one,
-//! never a torn one.
+//! Background saves (BGSAVE, the save points, a disk-based full resync)
+//! fork as redis-server does ([`fork`]): the databases are held only for
+//! the fork itself, the child writes the RDB from its copy-on-write image
+//! into a pipe, and a `herald-rdb-save` thread copies it to
+//! `temp-<pid>.rdb` in `dir`, reaps the child, then fsyncs the file,
+//! renames it over `dbfilename` and fsyncs the directory: a crash, or a
+//! child that fails or is killed, leaves the previous file or the new one,
+//! never a torn one. A foreground save (SAVE, the save at shutdown and
+//! FLUSHALL's) stops clients anyway: it copies the data set one database
+//! at a time ([`snapshot::take`]) and writes the file itself.
 //!
-//! BGSAVE and an AOF rewrite may run at the same time (neither is a child
-//! process competing for memory), so BGSAVE never answers Redis's "Another
-//! child process is active" error; BGSAVE SCHEDULE starts at once too.
+//! BGSAVE and an AOF rewrite may run at the same time (two children, each
+//! costing only the pages the server changes while it lives), so BGSAVE
+//! never answers Redis's "Another child process is active" error; BGSAVE
+//! SCHEDULE starts at once too.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -26,7 +29,7 @@ use super::manifest::sync_dir;
 use super::rdb::file::{self, Aux, LoadOptions, Sink};
 use super::rdb::Encoding;
 use super::snapshot::{self, Snapshot};
-use super::Host;
+use super::{fork, Host};
 
 /// Redis's `CONFIG_BGSAVE_RETRY_DELAY`: after a failed background save,
 /// the save points wait this long before trying again.
@@ -101,13 +104,12 @@ pub fn has_save_points<H: Host + ?Sized>(host: &H) -> bool {
     !save_points(host).is_empty()
 }
 
-/// Writes a snapshot to `path` through a temporary file in the same
-/// directory, fsynced and renamed. Returns the file's size.
+/// Writes a file to `path` through a temporary file in the same
+/// directory (`fill` writes its bytes), fsynced and renamed. Returns the
+/// file's size.
 fn write_file(
     path: &std::path::Path,
-    snap: &Snapshot,
-    enc: &Encoding,
-    aux: &Aux,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<u64> {
     let dir = path
         .parent()
@@ -117,10 +119,10 @@ fn write_file(
     let written = (|| {
         let f = File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 16, f);
-        let size = file::write(&mut w, snap, enc, aux)?;
+        fill(&mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        Ok(size)
+        f.metadata().map(|m| m.len())
     })();
     let size = match written {
         Ok(size) => size,
@@ -134,22 +136,58 @@ fn write_file(
     Ok(size)
 }
 
-/// The snapshot and what to write it with.
-fn prepare<H: Host + ?Sized>(host: &H) -> (Snapshot, Encoding, Aux, PathBuf) {
-    let enc = Encoding::from_config(&host.config());
-    let path = path(host);
-    let mut repl = None;
-    let Ok(snap) = snapshot::take(host, true, || {
-        repl = host.repl_point();
-        Ok::<(), std::convert::Infallible>(())
-    });
+/// Writes what `child` produces to `path` as [`write_file`] does, once the
+/// child has exited successfully (a child that failed or was killed leaves
+/// the previous file in place).
+fn write_child_output(path: &std::path::Path, mut child: fork::Child) -> io::Result<u64> {
+    write_file(path, |w| {
+        child.copy_to(w, || true)?;
+        child.wait()
+    })
+}
+
+/// What a save writes besides the data, read before the cut.
+fn settings<H: Host + ?Sized>(host: &H) -> (Encoding, Aux, PathBuf) {
     let aux = Aux {
-        used_mem: host.store().used_memory_total() as u64,
-        repl,
+        used_mem: 0,
+        repl: None,
         aof_base: false,
         key_delay_us: key_delay(host),
     };
+    (Encoding::from_config(&host.config()), aux, path(host))
+}
+
+/// A foreground save's copy of the data, and what to write it with.
+fn prepare<H: Host + ?Sized>(host: &H) -> (Snapshot, Encoding, Aux, PathBuf) {
+    let (enc, mut aux, path) = settings(host);
+    let Ok(snap) = snapshot::take(host, true, || {
+        aux.repl = host.repl_point();
+        Ok::<(), std::convert::Infallible>(())
+    });
+    aux.used_mem = host.store().used_memory_total() as u64;
     (snap, enc, aux, path)
+}
+
+/// Forks a child writing the RDB of the data set as it is now (see
+/// [`fork`]); `at_cut` runs while every database is held and returns the
+/// replication point the file records. Returns the child and the change
+/// counters' sum at the cut.
+pub fn fork_rdb<H: Host + ?Sized>(
+    host: &H,
+    enc: Encoding,
+    mut aux: Aux,
+    at_cut: impl FnOnce() -> Option<(String, i64, usize)>,
+) -> io::Result<(fork::Child, u64)> {
+    let Ok(held) = snapshot::hold(host, true, || {
+        aux.repl = at_cut();
+        Ok::<(), std::convert::Infallible>(())
+    });
+    aux.used_mem = host.store().used_memory_total() as u64;
+    let dirty = held.dirty;
+    let child = fork::spawn(host, held, |data, out| {
+        file::write(out, data, &enc, &aux).map(|_| ())
+    })?;
+    Ok((child, dirty))
 }
 
 /// `rdb-key-save-delay`, Redis's hidden setting that slows saves down.
@@ -188,18 +226,18 @@ pub fn end_background<H: Host + ?Sized>(host: &H, saved_ok: Option<bool>, starte
     }
 }
 
-/// Writes the RDB of a disk-based full resync to `<dir>/<dbfilename>`,
-/// as Redis's BGSAVE for replication does (the file counts as a save).
-/// Returns its path.
+/// Writes the RDB of a disk-based full resync, which `child` produces, to
+/// `<dir>/<dbfilename>`, as Redis's BGSAVE for replication does (the file
+/// counts as a save of the data at the cut, whose change counters' sum
+/// was `dirty`). Returns its path.
 pub fn write_for_replicas<H: Host + ?Sized>(
     host: &H,
-    snap: &Snapshot,
-    enc: &Encoding,
-    aux: &Aux,
+    child: fork::Child,
+    dirty: u64,
 ) -> io::Result<PathBuf> {
     let path = path(host);
-    write_file(&path, snap, enc, aux)?;
-    saved(host, snap.dirty);
+    write_child_output(&path, child)?;
+    saved(host, dirty);
     Ok(path)
 }
 
@@ -259,7 +297,7 @@ pub fn save<H: Host + ?Sized>(host: &H) -> Result<(), String> {
         return Err("ERR Background save already in progress".into());
     }
     let (snap, enc, aux, path) = prepare(host);
-    match write_file(&path, &snap, &enc, &aux) {
+    match write_file(&path, |w| file::write(w, &snap, &enc, &aux).map(|_| ())) {
         Ok(_) => {
             tracing::info!("DB saved on disk");
             saved(host, snap.dirty);
@@ -286,23 +324,29 @@ pub fn save_after_bgsave<H: Host + ?Sized>(host: &H) -> Result<(), String> {
     }
 }
 
-/// BGSAVE (and the save points): takes the snapshot now and writes it on
-/// its own thread. Errors are BGSAVE's reply texts.
+/// BGSAVE (and the save points): forks a child that writes the data set
+/// as it is now, and copies what it writes to the file on a thread of its
+/// own. Errors are BGSAVE's reply texts.
 pub fn bgsave<H: Host>(host: &Arc<H>) -> Result<(), String> {
     if !begin_background(host.as_ref()) {
         return Err("ERR Background save already in progress".into());
     }
-    let (snap, enc, aux, path) = prepare(host.as_ref());
+    let started = Instant::now();
+    let (enc, aux, path) = settings(host.as_ref());
+    let (child, dirty) = match fork_rdb(host.as_ref(), enc, aux, || host.repl_point()) {
+        Ok(forked) => forked,
+        Err(e) => {
+            tracing::warn!("Can't save in background: fork: {e}");
+            end_background(host.as_ref(), Some(false), started);
+            return Err(format!("ERR Can't start the background save: {e}"));
+        }
+    };
     tracing::info!("Background saving started");
     let host2 = host.clone();
     let spawned = std::thread::Builder::new()
         .name("herald-rdb-save".into())
         .spawn(move || {
-            let started = Instant::now();
-            let r = write_file(&path, &snap, &enc, &aux);
-            let dirty = snap.dirty;
-            drop(snap);
-            let ok = match r {
+            let ok = match write_child_output(&path, child) {
                 Ok(_) => {
                     saved(host2.as_ref(), dirty);
                     tracing::info!("Background saving terminated with success");
@@ -316,7 +360,9 @@ pub fn bgsave<H: Host>(host: &Arc<H>) -> Result<(), String> {
             end_background(host2.as_ref(), Some(ok), started);
         });
     if let Err(e) = spawned {
-        end_background(host.as_ref(), Some(false), Instant::now());
+        // The child was moved into the closure and dropped with it: killed
+        // and reaped.
+        end_background(host.as_ref(), Some(false), started);
         return Err(format!("ERR Can't start the background save: {e}"));
     }
     Ok(())

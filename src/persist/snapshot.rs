@@ -1,12 +1,21 @@
-//! A consistent copy of the whole data set, for the writers that walk it
-//! off the databases' locks: the AOF rewrite (`rewrite`) and RDB saves
-//! (`save`, replication's full resyncs).
+//! The data set at one point in time, as the writers walk it: the AOF
+//! rewrite (`rewrite`), RDB saves (`save`) and replication's full resyncs.
 //!
-//! Every database is locked in index order (as every multi-database
-//! command locks them, so this cannot deadlock), the caller's `at_cut`
-//! runs with all of them held (the AOF rewrite switches files there), the
-//! function libraries are read, then each database is cloned and released
-//! at once: a client of database 0 waits only for database 0's clone.
+//! [`hold`] locks every database in index order (as every multi-database
+//! command locks them, so this cannot deadlock), runs the caller's
+//! `at_cut` with all of them held (the AOF rewrite switches files there,
+//! a full resync attaches its replicas to the stream), and reads the
+//! function libraries: the [`Held`] it returns *is* the cut, for as long
+//! as it lives. The background writers hand it to [`super::fork`], which
+//! forks and releases the locks at once in the server, while the child
+//! process walks its own copy-on-write image of the databases. A
+//! foreground SAVE turns it into a [`Snapshot`] instead ([`take`]): each
+//! database is cloned and released at once, and the file written off the
+//! locks.
+//!
+//! Writers read both through the [`Data`] trait, so that a child
+//! serializes straight from the held databases without copying them.
+//!
 //! Keys whose TTL has passed are left out of an AOF rewrite, as Redis's
 //! rewrite leaves them out; an RDB keeps them, as Redis's does (a replica
 //! loads them and waits for its primary's deletion; a primary restarting
@@ -17,7 +26,7 @@ use bytes::Bytes;
 use super::Host;
 use crate::config::MaxmemoryPolicy;
 use crate::store::evict::lfu_decayed;
-use crate::store::Value;
+use crate::store::{Db, DbGuard, Value};
 
 /// One key of a snapshot.
 #[derive(Debug, Clone)]
@@ -26,6 +35,20 @@ pub struct Item {
     pub key: Bytes,
     /// A deep copy of its value.
     pub value: Value,
+    /// Its deadline in unix ms.
+    pub expire_at: Option<u64>,
+    /// What an RDB file records of its last access.
+    pub access: Access,
+}
+
+/// One key as a writer reads it, borrowed from a [`Snapshot`] or from a
+/// held database.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRef<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Its value.
+    pub value: &'a Value,
     /// Its deadline in unix ms.
     pub expire_at: Option<u64>,
     /// What an RDB file records of its last access.
@@ -45,7 +68,18 @@ pub enum Access {
     Freq(u8),
 }
 
-/// The data set at one point in time.
+/// What the RDB and AOF writers walk: the function libraries, then each
+/// database's keys.
+pub trait Data {
+    /// Every function library's code.
+    fn libraries(&self) -> &[Bytes];
+    /// How many databases there are (some may be empty).
+    fn db_count(&self) -> usize;
+    /// Database `db`'s keys, those a rewrite leaves out already left out.
+    fn keys(&self, db: usize) -> Box<dyn Iterator<Item = KeyRef<'_>> + '_>;
+}
+
+/// The data set copied out of the databases (a foreground SAVE, tests).
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Every function library's code.
@@ -57,35 +91,121 @@ pub struct Snapshot {
     pub dirty: u64,
 }
 
-/// Takes a snapshot of `host`'s data, with the keys whose TTL has passed
-/// if `keep_expired`. `at_cut` runs while every database is held; its
-/// error abandons the snapshot.
-pub fn take<H: Host + ?Sized, E>(
+impl Data for Snapshot {
+    fn libraries(&self) -> &[Bytes] {
+        &self.libraries
+    }
+
+    fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    fn keys(&self, db: usize) -> Box<dyn Iterator<Item = KeyRef<'_>> + '_> {
+        Box::new(self.dbs[db].iter().map(|i| KeyRef {
+            key: &i.key,
+            value: &i.value,
+            expire_at: i.expire_at,
+            access: i.access,
+        }))
+    }
+}
+
+/// Every database held at the cut (see the module header): while this
+/// lives, no client touches the data.
+pub struct Held {
+    /// The guards, in index order.
+    guards: Vec<DbGuard>,
+    /// Every function library's code at the cut.
+    libraries: Vec<Bytes>,
+    /// The sum of the databases' change counters at the cut.
+    pub dirty: u64,
+    /// The eviction policy in force (which access record keys carry).
+    policy: MaxmemoryPolicy,
+    /// Keep the keys whose TTL has passed (an RDB) or not (a rewrite).
+    keep_expired: bool,
+}
+
+impl Data for Held {
+    fn libraries(&self) -> &[Bytes] {
+        &self.libraries
+    }
+
+    fn db_count(&self) -> usize {
+        self.guards.len()
+    }
+
+    fn keys(&self, db: usize) -> Box<dyn Iterator<Item = KeyRef<'_>> + '_> {
+        Box::new(keys_of(&self.guards[db], self.keep_expired, self.policy))
+    }
+}
+
+/// The keys of a held database as the writers read them.
+fn keys_of(
+    db: &Db,
+    keep_expired: bool,
+    policy: MaxmemoryPolicy,
+) -> impl Iterator<Item = KeyRef<'_>> + '_ {
+    let now = db.now;
+    let decay = db.lfu.map(|l| l.decay_time);
+    db.entries()
+        .filter(move |(_, _, at, _)| keep_expired || at.is_none_or(|at| at > now))
+        .map(move |(key, value, expire_at, clock)| KeyRef {
+            key,
+            value,
+            expire_at,
+            access: access(policy, decay, clock, now),
+        })
+}
+
+/// Holds every database of `host` (the cut), with the keys whose TTL has
+/// passed if `keep_expired`. `at_cut` runs while every database is held;
+/// its error releases them.
+pub fn hold<H: Host + ?Sized, E>(
     host: &H,
     keep_expired: bool,
     at_cut: impl FnOnce() -> Result<(), E>,
-) -> Result<Snapshot, E> {
+) -> Result<Held, E> {
     let store = host.store();
     let policy = store.evictor.settings.policy();
-    let n = store.len();
-    let mut guards: Vec<_> = (0..n).map(|i| store.lock(i)).collect();
+    let guards: Vec<_> = (0..store.len()).map(|i| store.lock(i)).collect();
     at_cut()?;
     // Library changes are logged under a database lock: with all of them
     // held, the libraries match the cut.
     let libraries = host.function_libraries();
     let dirty = guards.iter().map(|g| g.dirty).sum();
-    let mut dbs = Vec::with_capacity(n);
-    for g in guards.drain(..) {
-        let now = g.now;
-        let lfu = g.lfu;
+    Ok(Held {
+        guards,
+        libraries,
+        dirty,
+        policy,
+        keep_expired,
+    })
+}
+
+/// Takes a copy of `host`'s data (see [`hold`] for the arguments): each
+/// database is cloned and released at once, so a client of database 0
+/// waits only for database 0's clone.
+pub fn take<H: Host + ?Sized, E>(
+    host: &H,
+    keep_expired: bool,
+    at_cut: impl FnOnce() -> Result<(), E>,
+) -> Result<Snapshot, E> {
+    let Held {
+        guards,
+        libraries,
+        dirty,
+        policy,
+        keep_expired,
+    } = hold(host, keep_expired, at_cut)?;
+    let mut dbs = Vec::with_capacity(guards.len());
+    for g in guards {
         dbs.push(
-            g.entries()
-                .filter(|(_, _, at, _)| keep_expired || at.is_none_or(|at| at > now))
-                .map(|(k, v, at, clock)| Item {
-                    key: Bytes::copy_from_slice(k),
-                    value: v.clone(),
-                    expire_at: at,
-                    access: access(policy, lfu.map(|l| l.decay_time), clock, now),
+            keys_of(&g, keep_expired, policy)
+                .map(|k| Item {
+                    key: Bytes::copy_from_slice(k.key),
+                    value: k.value.clone(),
+                    expire_at: k.expire_at,
+                    access: k.access,
                 })
                 .collect(),
         );

@@ -32,9 +32,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::{random_id, Repl, Replica};
-use crate::persist::rdb::file::{self, Aux};
+use crate::persist::rdb::file::Aux;
 use crate::persist::rdb::Encoding;
-use crate::persist::{save, snapshot, Host};
+use crate::persist::{save, Host};
 
 /// Unsent RDB bytes a replica may have before the writer waits for it.
 const IN_FLIGHT: usize = 4 << 20;
@@ -119,16 +119,42 @@ fn serve<H: Host + ?Sized>(host: &H, repl: &Repl, batch: Vec<Arc<Replica>>) {
     let s = settings(host);
     let to_sockets = s.diskless && batch.iter().all(|l| l.capa_eof);
     let enc = Encoding::from_config(&host.config());
+    let aux = Aux {
+        used_mem: 0,
+        repl: None,
+        aof_base: false,
+        key_delay_us: save::key_delay(host),
+    };
+    let eager = aux.key_delay_us != 0;
     let mut cut = (String::new(), 0u64);
-    // The snapshot and the offset the replicas' stream starts from are
-    // taken with every database held: they agree.
-    let Ok(snap) = snapshot::take(host, true, || {
+    // The data set and the offset the replicas' stream starts from are cut
+    // with every database held: they agree. A child process writes the RDB
+    // from there (`persist::fork`), slowed down key by key under
+    // `rdb-key-save-delay`.
+    let forked = save::fork_rdb(host, enc, aux, || {
         for l in &batch {
             cut = repl.attach_full(l);
         }
-        Ok::<(), std::convert::Infallible>(())
+        Some((cut.0.clone(), cut.1 as i64, 0))
     });
     let (replid, offset) = cut;
+    let mut out = Broadcast {
+        links: batch,
+        buf: Vec::with_capacity(1 << 16),
+        timeout: s.timeout,
+        eager,
+    };
+    let (mut child, dirty) = match forked {
+        Ok(forked) => forked,
+        Err(e) => {
+            tracing::warn!("Can't save in background: fork: {e}");
+            save::end_background(host, Some(false), started);
+            for l in &out.links {
+                l.handle.kill();
+            }
+            return;
+        }
+    };
     tracing::info!(
         "Starting BGSAVE for SYNC with target: {}",
         if to_sockets {
@@ -137,7 +163,7 @@ fn serve<H: Host + ?Sized>(host: &H, repl: &Repl, batch: Vec<Arc<Replica>>) {
             "disk"
         }
     );
-    for l in &batch {
+    for l in &out.links {
         tracing::info!(
             "Replica {} asks for synchronization; full resync with replid {replid} offset {offset}",
             l.handle.addr
@@ -147,28 +173,17 @@ fn serve<H: Host + ?Sized>(host: &H, repl: &Repl, batch: Vec<Arc<Replica>>) {
                 .push(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
         }
     }
-    let aux = Aux {
-        used_mem: host.store().used_memory_total() as u64,
-        repl: Some((replid, offset as i64, 0)),
-        aof_base: false,
-        key_delay_us: save::key_delay(host),
-    };
-    let mut out = Broadcast {
-        links: batch,
-        buf: Vec::with_capacity(1 << 16),
-        timeout: s.timeout,
-        eager: aux.key_delay_us != 0,
-    };
     let sent = if to_sockets {
         let mark = random_id();
         out.send(Bytes::from(format!("$EOF:{mark}\r\n")));
-        let written = file::write(&mut out, &snap, &enc, &aux).and_then(|_| out.flush());
-        drop(snap);
+        let written = child
+            .copy_to(&mut out, || true)
+            .and_then(|_| out.flush())
+            .and_then(|()| child.wait());
         save::end_background(host, None, started);
         written.map(|()| out.send(Bytes::from(mark)))
     } else {
-        let written = save::write_for_replicas(host, &snap, &enc, &aux);
-        drop(snap);
+        let written = save::write_for_replicas(host, child, dirty);
         save::end_background(host, Some(written.is_ok()), started);
         match written {
             Ok(path) => {

@@ -23,7 +23,7 @@ use std::io::{self, Write};
 use bytes::Bytes;
 
 use super::{put_len, put_string, read_object, write_object, Encoding, Reader, RDB_VERSION};
-use crate::persist::snapshot::{Access, Item, Snapshot};
+use crate::persist::snapshot::{Access, Data, Item, KeyRef};
 
 static CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
@@ -62,7 +62,7 @@ pub struct Aux {
 
 /// Redis's `debugDelay`: pauses `us` microseconds, or 1 µs once in `-us`
 /// calls when negative.
-fn debug_delay(us: i64) {
+pub(crate) fn debug_delay(us: i64) {
     let us = if us < 0 {
         u64::from(rand::random::<u64>().is_multiple_of(us.unsigned_abs()))
     } else {
@@ -73,9 +73,14 @@ fn debug_delay(us: i64) {
     }
 }
 
-/// Writes `snap` as a whole RDB file to `out`, with the CRC64 unless
+/// Writes `data` as a whole RDB file to `out`, with the CRC64 unless
 /// `enc.checksum` is off. Returns the bytes written.
-pub fn write(out: &mut impl Write, snap: &Snapshot, enc: &Encoding, aux: &Aux) -> io::Result<u64> {
+pub fn write(
+    out: &mut impl Write,
+    data: &(impl Data + ?Sized),
+    enc: &Encoding,
+    aux: &Aux,
+) -> io::Result<u64> {
     let mut w = Crc64Writer {
         inner: out,
         digest: CRC.digest(),
@@ -96,28 +101,29 @@ pub fn write(out: &mut impl Write, snap: &Snapshot, enc: &Encoding, aux: &Aux) -
         put_aux(&mut buf, "repl-offset", offset.to_string().as_bytes());
     }
     put_aux(&mut buf, "aof-base", if aux.aof_base { b"1" } else { b"0" });
-    for code in &snap.libraries {
+    for code in data.libraries() {
         buf.push(OP_FUNCTION2);
         put_string(&mut buf, code, enc.compress);
     }
-    for (i, keys) in snap.dbs.iter().enumerate() {
-        if keys.is_empty() {
+    for i in 0..data.db_count() {
+        let (keys, expires) = data.keys(i).fold((0u64, 0u64), |(n, e), k| {
+            (n + 1, e + u64::from(k.expire_at.is_some()))
+        });
+        if keys == 0 {
             continue;
         }
         buf.push(OP_SELECTDB);
         put_len(&mut buf, i as u64);
         buf.push(OP_RESIZEDB);
-        put_len(&mut buf, keys.len() as u64);
-        put_len(
-            &mut buf,
-            keys.iter().filter(|k| k.expire_at.is_some()).count() as u64,
-        );
-        for item in keys {
-            put_item(&mut buf, item, enc);
+        put_len(&mut buf, keys);
+        put_len(&mut buf, expires);
+        for item in data.keys(i) {
+            put_item(&mut buf, &item, enc);
             if aux.key_delay_us != 0 {
                 // Each key goes out before the pause: a reader sees the
                 // save progress.
                 w.write_all(&buf)?;
+                w.flush()?;
                 buf.clear();
                 debug_delay(aux.key_delay_us);
             } else if buf.len() >= 1 << 16 {
@@ -138,7 +144,7 @@ pub fn write(out: &mut impl Write, snap: &Snapshot, enc: &Encoding, aux: &Aux) -
 }
 
 /// One key as `rdbSaveKeyValuePair` writes it.
-fn put_item(buf: &mut Vec<u8>, item: &Item, enc: &Encoding) {
+fn put_item(buf: &mut Vec<u8>, item: &KeyRef<'_>, enc: &Encoding) {
     if let Some(at) = item.expire_at {
         buf.push(OP_EXPIRETIME_MS);
         buf.extend_from_slice(&at.to_le_bytes());
@@ -157,9 +163,9 @@ fn put_item(buf: &mut Vec<u8>, item: &Item, enc: &Encoding) {
     // The type byte, then the key, then the value: the object encoder
     // writes the type and the value together, so the key goes between.
     let at = buf.len();
-    write_object(buf, &item.value, enc);
+    write_object(buf, item.value, enc);
     let mut key = Vec::with_capacity(item.key.len() + 9);
-    put_string(&mut key, &item.key, enc.compress);
+    put_string(&mut key, item.key, enc.compress);
     buf.splice(at + 1..at + 1, key);
 }
 
@@ -410,6 +416,7 @@ pub fn is_rdb(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persist::snapshot::Snapshot;
     use crate::store::Value;
 
     #[derive(Default)]
