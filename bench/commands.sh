@@ -10,7 +10,8 @@
 #   p16, p1        redis-benchmark -c 50 -n N -r 100000 -P {16|1} --csv
 #                  -t set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,
 #                     zpopmin,lrange_100,lrange_300,mset
-#                  (one run gives one figure per test)
+#                  (one redis-benchmark per test, in this order, on the
+#                  same server: one figure per test)
 #   xadd-pP        XADD s * f1 v1 f2 v2 (a new entry per request)
 #   xrange-pP      XRANGE s - + COUNT 10 on a stream of 1,000 entries
 #   xrg1-pP        XREADGROUP GROUP g c COUNT 1 STREAMS s >  on a stream
@@ -28,6 +29,9 @@
 #                  (bench/subs_hold.py: SUBSCRIBE ch:i in batches of 1,000)
 # The stream and memory rows load their data with redis-cli --pipe (but
 # mem-subs).
+# Beside ops/s, each load run records the server's CPU time per request
+# (all its threads, from /proc/PID/task/*/schedstat): a figure that the
+# other load on the machine disturbs far less than ops/s.
 # After each load run, INFO stats must show total_error_replies:0
 # (redis-benchmark counts error replies as successes). The medians (ops/s,
 # or RSS growth in MB), the herald/redis ratios, every run's figure, the
@@ -115,14 +119,14 @@ if [ "$QUICK" = 1 ] && [ -z "$ROWS" ]; then
 fi
 select_rows "$ALL_ROWS"
 
-# bench_argv ROW PORT: sets ARGV, the redis-benchmark command line of a
-# load row.
+# bench_argv ROW PORT [TEST]: sets ARGV, the redis-benchmark command line of
+# a load row (of its test TEST for p16 / p1).
 bench_argv() {
     local row=$1 port=$2 pipe=${1##*-p} kind=${1%-p*}
     local base=(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "${N[$row]}")
     case $row in
         p16 | p1)
-            ARGV=("${base[@]}" -r 100000 -P "${row#p}" --csv -t "$TESTS") ;;
+            ARGV=("${base[@]}" -r 100000 -P "${row#p}" --csv -t "${3:-$TESTS}") ;;
         xack-*)
             local cmd
             read -ra cmd <<<"${STREAM_CMD[$kind]}"
@@ -237,23 +241,45 @@ run_load() {
         stop_server
         return
     fi
-    bench_argv "$row" "$port"
-    if timeout -k 5 600 "${ARGV[@]}" >"$out" 2>"$err"; then
+    # One redis-benchmark per test (p16 / p1) or for the row, each with the
+    # server's CPU time around it: its lines "csv-file cpu-ns requests".
+    local tests=("") t before ok=1
+    if [ "$row" = p16 ] || [ "$row" = p1 ]; then IFS=, read -ra tests <<<"$TESTS"; fi
+    : >"$out.list"
+    for t in "${tests[@]}"; do
+        bench_argv "$row" "$port" "$t"
+        before=$(cpu_ns "$SERVER_PID")
+        if ! timeout -k 5 600 "${ARGV[@]}" >"$out.$t" 2>"$err"; then
+            ok=0
+            break
+        fi
+        echo "$out.$t $(($(cpu_ns "$SERVER_PID") - before)) ${N[$row]}" >>"$out.list"
+    done
+    if [ "$ok" = 1 ]; then
         errors=$(error_replies "$port")
-        # The CSV's rows as {"test": rps}.
-        result=$(python3 - "$out" <<'EOF'
+        # {"tests": {test: rps}, "cpu_ns": {test: server ns per request}}.
+        # A run whose CSV has several tests (LRANGE's set-up LPUSH) gets no
+        # CPU figure: its time covers more requests than the test's.
+        result=$(python3 - "$out.list" <<'EOF'
 import csv, json, sys
-rows = [r for r in csv.reader(open(sys.argv[1])) if r]
-head = rows[0]
-print(json.dumps({r[0]: float(r[head.index("rps")]) for r in rows[1:]}))
+tests, cpu = {}, {}
+for line in open(sys.argv[1]):
+    path, ns, n = line.split()
+    rows = [r for r in csv.reader(open(path)) if r]
+    head = rows[0]
+    for r in rows[1:]:
+        tests[r[0]] = float(r[head.index("rps")])
+    if len(rows) == 2:
+        cpu[rows[1][0]] = round(int(ns) / int(n))
+print(json.dumps({"tests": tests, "cpu_ns": cpu}) if tests else "")
 EOF
         ) || result=""
-        if [ -z "$result" ] || [ "$result" = "{}" ]; then
+        if [ -z "$result" ]; then
             record_failure "$row" "$server" "$rep" "no figures in redis-benchmark's output"
         elif [ "$errors" != 0 ]; then
             record_failure "$row" "$server" "$rep" "the server counted ${errors:-unknown} error replies (total_error_replies)"
         else
-            record_ok "$row" "$server" "$rep" "{\"tests\":$result}"
+            record_ok "$row" "$server" "$rep" "$result"
             log "$row on $server (run $rep): $result"
         fi
     else
@@ -310,6 +336,9 @@ ROWS_JSON="$WORK/rows.json"
                 cmd="python3 bench/subs_hold.py P 500000 (held while RSS is read)" ;;
             mem-*)
                 cmd="redis-cli -h 127.0.0.1 -p P --pipe < (generated: ${LABEL[$row]})" ;;
+            p16 | p1)
+                bench_argv "$row" P T
+                cmd="for each test T of $TESTS, in turn: $(shell_join "${ARGV[@]}")" ;;
             *)
                 bench_argv "$row" P
                 cmd=$(shell_join "${ARGV[@]}") ;;

@@ -6,7 +6,8 @@ library only).
 
 RESULTS is a JSON-lines file, one run a line: row, server, rep, ok, and
 result ({"tests": {name: figure}}: requests per second per redis-benchmark
-test, or rss_mb for a memory row) or error. ROWS is a JSON list of the rows
+test, or rss_mb for a memory row; and for a load row "cpu_ns": {name: the
+server's CPU time per request}) or error. ROWS is a JSON list of the rows
 (row, label, command); MACHINE the machine and run description
 (bench/lib.sh machine_json).
 """
@@ -47,6 +48,11 @@ def lines_of(rows, runs):
                 vals = [r["result"]["tests"][t] for r in ok
                         if r["server"] == s and t in r["result"]["tests"]]
                 per[s] = (statistics.median(vals) if vals else None, sorted(vals))
+            cpu = {}
+            for s in SERVERS:
+                vals = [r["result"].get("cpu_ns", {}).get(t) for r in ok if r["server"] == s]
+                vals = [v for v in vals if v is not None]
+                cpu[s] = statistics.median(vals) if vals else None
             r_med, h_med = per["redis"][0], per["herald"][0]
             ratio = h_med / r_med if (r_med and h_med is not None) else None
             if memory:
@@ -60,7 +66,7 @@ def lines_of(rows, runs):
                 adv = ratio
             out.append({"row": rid, "test": t, "label": label, "memory": memory,
                         "redis": r_med, "herald": h_med, "ratio": ratio, "adv": adv,
-                        "runs": per, "failed": len(mine) - len(ok)})
+                        "runs": per, "cpu": cpu, "failed": len(mine) - len(ok)})
     return out
 
 
@@ -152,14 +158,28 @@ def render(results_path, rows_path, machine_path, out_md, out_svg):
     for section, head, first in sections:
         if not section:
             continue
-        md += head + [f"| {first} | redis-server | herald | herald / redis | verdict "
-                      "| runs, redis | runs, herald |",
-                      "|---|---|---|---|---|---|---|"]
+        cpu_cols = section is speed
+        md += head
+        if cpu_cols:
+            md += ["The CPU columns: the server's CPU time per request (all its threads), "
+                   "median of the runs; redis / herald > 1 means herald spent less. It is "
+                   "the steadier figure when other work shares the cores.", ""]
+        md += [f"| {first} | redis-server | herald | herald / redis | verdict "
+               + ("| CPU ns/request, redis / herald | CPU redis / herald " if cpu_cols else "")
+               + "| runs, redis | runs, herald |",
+               "|---|---|---|---|---|" + ("---|---|" if cpu_cols else "") + "---|---|"]
         for it in section:
             failed = f" ({it['failed']} run(s) failed)" if it["failed"] else ""
             ratio = "–" if it["ratio"] is None else f"{it['ratio']:.2f}×"
+            cells = ""
+            if cpu_cols:
+                rc, hc = it["cpu"]["redis"], it["cpu"]["herald"]
+                both = rc is not None and hc is not None and hc > 0
+                cells = (f"{fmt(rc) if rc is not None else '–'} / "
+                         f"{fmt(hc) if hc is not None else '–'} | "
+                         + (f"{rc / hc:.2f}× | " if both else "– | "))
             md.append(f"| {it['label']}{failed} | {fmt(it['redis'])} | {fmt(it['herald'])} | "
-                      f"{ratio} | {verdict(it)} | "
+                      f"{ratio} | {verdict(it)} | {cells}"
                       f"{', '.join(fmt(v) for v in it['runs']['redis'][1]) or '–'} | "
                       f"{', '.join(fmt(v) for v in it['runs']['herald'][1]) or '–'} |")
         md.append("")

@@ -61,6 +61,16 @@ select_rows() {
     done
 }
 
+# cpu_ns PID: the CPU time all of PID's threads have used, in ns (the first
+# field of each thread's schedstat).
+cpu_ns() {
+    local f total=0 used _
+    for f in /proc/"$1"/task/*/schedstat; do
+        read -r used _ <"$f" 2>/dev/null && total=$((total + used))
+    done
+    echo "$total"
+}
+
 # --- processes: every server we start is stopped on exit -----------------
 SERVER_PID=""
 BENCH_PID=""
