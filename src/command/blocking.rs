@@ -242,27 +242,36 @@ pub fn move_cmd(
 /// with the `zpopmin`/`zpopmax` event (and `del` if emptied). None if not a
 /// non-empty sorted set.
 pub fn zset_pop(db: &mut Db, key: &[u8], min: bool, count: usize) -> Option<Vec<(Bytes, f64)>> {
-    if !matches!(db.get(key), Some(Value::ZSet(z)) if !z.is_empty()) {
+    // One lookup: a key of another type pops nothing.
+    let (items, emptied) = db.update(key, |v| {
+        let mut out = Vec::new();
+        let Value::ZSet(z) = v else {
+            return (out, false);
+        };
+        while out.len() < count.max(1) {
+            let popped = if min {
+                z.pop_first().map(|(m, s)| (m.to_bytes(), s))
+            } else {
+                z.last().map(|c| {
+                    let (m, s) = z.entry(c);
+                    let m = Bytes::copy_from_slice(m);
+                    z.remove(&m);
+                    (m, s)
+                })
+            };
+            let Some(p) = popped else { break };
+            out.push(p);
+        }
+        let emptied = z.is_empty();
+        (out, emptied)
+    })?;
+    if items.is_empty() {
         return None;
     }
-    let items = db.update(key, |v| {
-        let mut out = Vec::new();
-        if let Value::ZSet(z) = v {
-            while out.len() < count.max(1) {
-                let c = if min { z.first() } else { z.last() };
-                let Some(c) = c else { break };
-                let (m, s) = z.entry(c);
-                let m = Bytes::copy_from_slice(m);
-                z.remove(&m);
-                out.push((m, s));
-            }
-        }
-        out
-    })?;
     db.modified(key);
     db.propagate_with(|| pop_cmd(if min { "ZPOPMIN" } else { "ZPOPMAX" }, key, items.len()));
     db.notify(notify::ZSET, if min { "zpopmin" } else { "zpopmax" }, key);
-    if !db.exists(key) {
+    if emptied {
         db.notify(notify::GENERIC, "del", key);
     }
     Some(items)

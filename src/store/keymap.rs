@@ -55,7 +55,16 @@ impl<V> KeyMap<V> {
         self.hasher.hash_one(k)
     }
 
-    /// The position of `k`.
+    /// The position of `k` (an empty map is not even hashed into: most
+    /// databases have no TTL table to look in).
+    fn position(&self, k: &[u8]) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.find(self.hash(k), k)
+    }
+
+    /// The position of `k`, whose hash is `h`.
     fn find(&self, h: u64, k: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.table
@@ -65,26 +74,26 @@ impl<V> KeyMap<V> {
 
     /// The value of `k`.
     pub fn get(&self, k: &[u8]) -> Option<&V> {
-        let i = self.find(self.hash(k), k)?;
+        let i = self.position(k)?;
         Some(&self.entries[i].1)
     }
 
     /// The value of `k`, for writing.
     pub fn get_mut(&mut self, k: &[u8]) -> Option<&mut V> {
-        let i = self.find(self.hash(k), k)?;
+        let i = self.position(k)?;
         Some(&mut self.entries[i].1)
     }
 
     /// The stored key equal to `k` (to share it) and its value.
     pub fn get_key_value(&self, k: &[u8]) -> Option<(&Key, &V)> {
-        let i = self.find(self.hash(k), k)?;
+        let i = self.position(k)?;
         let (k, v) = &self.entries[i];
         Some((k, v))
     }
 
     /// True if `k` is present.
     pub fn contains_key(&self, k: &[u8]) -> bool {
-        self.find(self.hash(k), k).is_some()
+        self.position(k).is_some()
     }
 
     /// The key and value at position `i`.
@@ -126,6 +135,9 @@ impl<V> KeyMap<V> {
 
     /// Removes `k`, moving the last entry into its position; its value.
     pub fn swap_remove(&mut self, k: &[u8]) -> Option<V> {
+        if self.entries.is_empty() {
+            return None;
+        }
         let h = self.hash(k);
         let entries = &self.entries;
         let found = self

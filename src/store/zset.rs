@@ -293,6 +293,23 @@ impl SkipList {
         if n.score != score || n.member.as_bytes() != member {
             return None;
         }
+        Some((x, self.unlink(x, &update)))
+    }
+
+    /// Unlinks the first node: its predecessor on every level is the
+    /// head, so no descent is needed. Its slot and member.
+    fn delete_first(&mut self) -> Option<(u32, Key)> {
+        let x = self.next(0, 0);
+        if x == NIL {
+            return None;
+        }
+        Some((x, self.unlink(x, &[0; MAX_LEVEL])))
+    }
+
+    #[allow(clippy::needless_range_loop)]
+    /// Unlinks node `x`, whose predecessor on level `i` is `update[i]`,
+    /// and frees its slot: its member, moved out.
+    fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) -> Key {
         for i in 0..self.level {
             let u = update[i] as usize;
             if self.nodes[u].levels[i].next == x {
@@ -319,7 +336,7 @@ impl SkipList {
         let member = std::mem::replace(&mut node.member, Key::from(&b""[..]));
         node.levels = SmallVec::new();
         self.free.push(x);
-        Some((x, member))
+        member
     }
 
     /// 1-based rank of (score, member), 0 if absent.
@@ -586,6 +603,22 @@ impl ZSet {
         true
     }
 
+    /// Removes the lowest-ranked member (ZPOPMIN): its member and score.
+    pub fn pop_first(&mut self) -> Option<(Key, f64)> {
+        let x = self.list.next(0, 0);
+        if x == NIL {
+            return None;
+        }
+        let node = &self.list.nodes[x as usize];
+        let (score, h) = (node.score, self.hasher.hash_one(node.member.as_bytes()));
+        if let Ok(e) = self.dict.find_entry(h, |&i| i == x) {
+            e.remove();
+        }
+        let (_, member) = self.list.delete_first()?;
+        self.bytes -= member.len() + MEMBER_OVERHEAD;
+        Some((member, score))
+    }
+
     /// 0-based rank of `m` in ascending order.
     pub fn rank(&self, m: &[u8]) -> Option<usize> {
         let s = self.score(m)?;
@@ -722,13 +755,29 @@ mod tests {
         let mut model: std::collections::BTreeMap<String, f64> = Default::default();
         for _ in 0..5000 {
             let m = format!("m{}", rng.gen_range(0..300));
-            if rng.gen_bool(0.7) {
-                let s = rng.gen_range(0..50) as f64;
-                z.insert(m.as_bytes(), s);
-                model.insert(m, s);
-            } else {
-                assert_eq!(z.remove(m.as_bytes()), model.remove(&m).is_some());
+            match rng.gen_range(0..10) {
+                0..7 => {
+                    let s = rng.gen_range(0..50) as f64;
+                    z.insert(m.as_bytes(), s);
+                    model.insert(m, s);
+                }
+                7..9 => assert_eq!(z.remove(m.as_bytes()), model.remove(&m).is_some()),
+                _ => {
+                    let lowest = model
+                        .iter()
+                        .min_by(|a, b| cmp(*a.1, a.0.as_bytes(), *b.1, b.0.as_bytes()))
+                        .map(|(m, s)| (m.clone(), *s));
+                    let popped = z.pop_first().map(|(m, s)| (m.as_bytes().to_vec(), s));
+                    assert_eq!(
+                        popped,
+                        lowest.as_ref().map(|(m, s)| (m.clone().into_bytes(), *s))
+                    );
+                    if let Some((m, _)) = lowest {
+                        model.remove(&m);
+                    }
+                }
             }
+            assert_eq!(z.len(), model.len());
         }
         let mut sorted: Vec<(String, f64)> = model.into_iter().collect();
         sorted.sort_by(|a, b| cmp(a.1, a.0.as_bytes(), b.1, b.0.as_bytes()));
