@@ -432,6 +432,18 @@ impl Client {
         }
     }
 
+    /// Queues an array of `n` bulk strings, the `items`, encoded straight
+    /// into the output buffer (no frame per element; LRANGE's replies).
+    pub fn reply_bulks<'a>(&mut self, n: usize, items: impl Iterator<Item = &'a [u8]>) {
+        if self.reply_mode == ReplyMode::On && !self.handle.overflowed() {
+            crate::protocol::frame::put_int_line(&mut self.out, b'*', n as i64);
+            for item in items.take(n) {
+                crate::protocol::frame::put_bulk(&mut self.out, item);
+            }
+            self.within_output_limit();
+        }
+    }
+
     /// Queues an error reply (`msg` includes its code, e.g. `ERR ...`).
     pub fn error(&mut self, msg: impl Into<String>) {
         self.reply(Frame::error(msg));

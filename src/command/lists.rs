@@ -178,15 +178,10 @@ pub fn lrange(c: &mut Client, db: &mut Db, args: &[Bytes]) {
     let Ok(l) = read_list(c, db, &args[1]) else {
         return;
     };
-    let out = match l.and_then(|l| clamp_range(s, e, l.len()).map(|r| (l, r))) {
-        None => vec![],
-        Some((l, (s, e))) => l
-            .range_bytes(s, e - s + 1)
-            .into_iter()
-            .map(Frame::Bulk)
-            .collect(),
-    };
-    c.reply(Frame::Array(out));
+    match l.and_then(|l| clamp_range(s, e, l.len()).map(|r| (l, r))) {
+        None => c.reply(Frame::Array(vec![])),
+        Some((l, (s, e))) => c.reply_bulks(e - s + 1, l.iter_from(s)),
+    }
 }
 
 /// Turns a possibly negative index into a position.
