@@ -6,7 +6,8 @@
 //!   order. Lookups scan it linearly, which is fast at the few hundred
 //!   short entries this form is kept for, and a small hash costs one
 //!   allocation instead of a table plus two `Bytes` per field.
-//! - Table (Redis's `hashtable`): an `IndexMap`, for O(1) field access,
+//! - Table (Redis's `hashtable`): an `IndexMap` of compact fields and values
+//!   (`Key`, `Str`: short ones inline), for O(1) field access,
 //!   O(1) random fields (HRANDFIELD) and the same downward, deletion-safe
 //!   cursor as the keyspace for HSCAN.
 //!
@@ -19,7 +20,7 @@
 
 use bytes::Bytes;
 
-use super::{Key, Map};
+use super::{Key, Map, Str};
 
 /// Estimated bytes per field of the table form besides field and value
 /// contents.
@@ -57,7 +58,7 @@ impl Default for Hash {
 enum Repr {
     Packed(Packed),
     /// Boxed so that a packed hash does not carry the table's size.
-    Table(Box<Map<Key, Bytes>>),
+    Table(Box<Map<Key, Str>>),
 }
 
 impl Hash {
@@ -97,7 +98,7 @@ impl Hash {
         })
     }
 
-    /// As [`Hash::iter`], owned for replies: the table's `Bytes` are
+    /// As [`Hash::iter`], owned for replies: the table's long values are
     /// shared, the packed form's short strings copied.
     pub fn iter_bytes(&self) -> impl Iterator<Item = (Bytes, Bytes)> + '_ {
         let (packed, table) = match &self.repr {
@@ -111,7 +112,7 @@ impl Hash {
         let table = table
             .into_iter()
             .flatten()
-            .map(|(f, v)| (Bytes::copy_from_slice(f.as_bytes()), v.clone()));
+            .map(|(f, v)| (Bytes::copy_from_slice(f.as_bytes()), v.to_bytes()));
         packed.chain(table)
     }
 
@@ -133,7 +134,7 @@ impl Hash {
                 .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v))),
             Repr::Table(m) => m
                 .get_index(i)
-                .map(|(f, v)| (Bytes::copy_from_slice(f.as_bytes()), v.clone())),
+                .map(|(f, v)| (Bytes::copy_from_slice(f.as_bytes()), v.to_bytes())),
         }
     }
 
@@ -152,7 +153,7 @@ impl Hash {
             Repr::Packed(p) => p
                 .find(field)
                 .map(|e| Bytes::copy_from_slice(&p.buf[e.value])),
-            Repr::Table(m) => m.get(field).cloned(),
+            Repr::Table(m) => m.get(field).map(Str::to_bytes),
         }
     }
 
@@ -179,12 +180,12 @@ impl Hash {
         match m.get_mut(field) {
             Some(v) => {
                 self.bytes = self.bytes + vlen - v.len();
-                *v = value;
+                *v = value.into();
                 false
             }
             None => {
                 self.bytes += field.len() + vlen;
-                m.insert(Key::from(field), value);
+                m.insert(Key::from(field), value.into());
                 true
             }
         }
@@ -238,7 +239,7 @@ impl Hash {
         if let Repr::Packed(p) = &self.repr {
             let mut m = Map::with_capacity_and_hasher(p.len + 1, Default::default());
             for (f, v) in p.iter() {
-                m.insert(Key::from(f), Bytes::copy_from_slice(v));
+                m.insert(Key::from(f), Str::from(v));
             }
             self.repr = Repr::Table(Box::new(m));
         }
@@ -250,7 +251,7 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 enum IterRepr<'a> {
     Packed(PackedIter<'a>),
-    Table(indexmap::map::Iter<'a, Key, Bytes>),
+    Table(indexmap::map::Iter<'a, Key, Str>),
 }
 
 impl<'a> Iterator for Iter<'a> {
