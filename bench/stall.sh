@@ -2,12 +2,14 @@
 # bench/stall.sh: how long a background snapshot stops other clients, herald
 # against redis-server, same machine, same run.
 #
-# For each command (BGSAVE, BGREWRITEAOF) and each server, alternately, on a
-# fresh server with KEYS small strings: bench/stall_probe.py loads the keys,
-# then measures the worst GET round trip while the command runs (and before,
-# as a baseline). Prints one line per run and the medians.
+# For each data set (KEYS small strings; one list of LIST elements), each
+# command (BGSAVE, BGREWRITEAOF) and each server, alternately, on a fresh
+# server: bench/stall_probe.py loads the data, then measures the worst GET
+# round trip while the command runs (and before, as a baseline). Prints one
+# line per run and the medians.
 #
-# Usage: bench/stall.sh [--keys N] [--repeat R]   (defaults 1000000, 3)
+# Usage: bench/stall.sh [--keys N] [--list N] [--repeat R]
+#        (defaults 1000000 keys, a 3000000-element list, 3 runs)
 # Environment: HERALD_BIN, SKIP_BUILD=1, REDIS_ARGS / HERALD_ARGS (see
 # benchmark_servers in bench/lib.sh).
 set -euo pipefail
@@ -18,10 +20,12 @@ WORK=target/bench-stall
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 KEYS=1000000
+LIST=3000000
 REPEAT=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --keys) KEYS=$2; shift ;;
+        --list) LIST=$2; shift ;;
         --repeat) REPEAT=$2; shift ;;
         *) die "unknown argument $1" ;;
     esac
@@ -33,25 +37,33 @@ REDIS_FLAGS+=(--bind 127.0.0.1 --dir "$DATA")
 HERALD_FLAGS+=(--bind 127.0.0.1 --dir "$DATA")
 
 declare -A RESULTS_BY
-for cmd in BGSAVE BGREWRITEAOF; do
-    for rep in $(seq 1 "$REPEAT"); do
-        for server in $(server_order "$rep"); do
-            rm -rf "$DATA" && mkdir -p "$DATA"
-            extra=()
-            [ "$cmd" = BGREWRITEAOF ] && extra=(--appendonly yes)
-            PORT=$(free_port)
-            start_server "$server" "$PORT" "${extra[@]}" || die "$server did not start"
-            line=$(python3 bench/stall_probe.py "$PORT" "$KEYS" "$cmd")
-            stop_server
-            worst=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["worst_ms"])' "$line")
-            log "$cmd $server run $rep: $line"
-            RESULTS_BY["$cmd $server"]+="$worst "
+# Each data set: a label and stall_probe.py's KEYS and LIST arguments.
+DATASETS=("keys $KEYS 0" "list 2 $LIST")
+for data in "${DATASETS[@]}"; do
+    read -r label nkeys nlist <<<"$data"
+    for cmd in BGSAVE BGREWRITEAOF; do
+        for rep in $(seq 1 "$REPEAT"); do
+            for server in $(server_order "$rep"); do
+                rm -rf "$DATA" && mkdir -p "$DATA"
+                extra=()
+                [ "$cmd" = BGREWRITEAOF ] && extra=(--appendonly yes)
+                PORT=$(free_port)
+                start_server "$server" "$PORT" "${extra[@]}" || die "$server did not start"
+                line=$(python3 bench/stall_probe.py "$PORT" "$nkeys" "$cmd" "$nlist")
+                stop_server
+                worst=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["worst_ms"])' "$line")
+                log "$label $cmd $server run $rep: $line"
+                RESULTS_BY["$label $cmd $server"]+="$worst "
+            done
         done
     done
 done
-printf '\n%-14s %-8s %s\n' command server "worst GET round trip during the command, median of $REPEAT (ms)"
-for key in "BGSAVE redis" "BGSAVE herald" "BGREWRITEAOF redis" "BGREWRITEAOF herald"; do
-    # shellcheck disable=SC2086
-    median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY[$key]})
-    printf '%-14s %-8s %s\n' ${key} "$median"
+printf '\n%-6s %-14s %-8s %s\n' data command server "worst GET round trip during the command, median of $REPEAT (ms)"
+echo "(keys: $KEYS small strings; list: one list of $LIST elements)"
+for label in keys list; do
+    for key in "BGSAVE redis" "BGSAVE herald" "BGREWRITEAOF redis" "BGREWRITEAOF herald"; do
+        # shellcheck disable=SC2086
+        median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY["$label $key"]})
+        printf '%-6s %-14s %-8s %s\n' "$label" ${key} "$median"
+    done
 done
