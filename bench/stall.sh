@@ -6,7 +6,9 @@
 # command (BGSAVE, BGREWRITEAOF) and each server, alternately, on a fresh
 # server: bench/stall_probe.py loads the data, then measures the worst GET
 # round trip while the command runs (and before, as a baseline). Prints one
-# line per run and the medians.
+# line per run and the medians. Then the same for a full resync: a fresh
+# primary with KEYS keys and a fresh replica of the same server, diskless
+# and disk-based (bench/resync_probe.py).
 #
 # Usage: bench/stall.sh [--keys N] [--list N] [--repeat R]
 #        (defaults 1000000 keys, a 3000000-element list, 3 runs)
@@ -36,6 +38,9 @@ DATA="$WORK/data"
 REDIS_FLAGS+=(--bind 127.0.0.1 --dir "$DATA")
 HERALD_FLAGS+=(--bind 127.0.0.1 --dir "$DATA")
 
+REPLICA_PID=""
+trap 'stop_pid "$REPLICA_PID"; cleanup' EXIT
+
 declare -A RESULTS_BY
 # Each data set: a label and stall_probe.py's KEYS and LIST arguments.
 DATASETS=("keys $KEYS 0" "list 2 $LIST")
@@ -58,12 +63,46 @@ for data in "${DATASETS[@]}"; do
         done
     done
 done
+for diskless in yes no; do
+    label=$([ "$diskless" = yes ] && echo diskless || echo disk)
+    for rep in $(seq 1 "$REPEAT"); do
+        for server in $(server_order "$rep"); do
+            rm -rf "$DATA" && mkdir -p "$DATA"
+            sync=(--repl-diskless-sync "$diskless" --repl-diskless-sync-delay 0)
+            PORT=$(free_port)
+            start_server "$server" "$PORT" "${sync[@]}" || die "$server did not start"
+            PRIMARY_PORT=$PORT
+            PRIMARY_PID=$SERVER_PID
+            PORT=$(free_port)
+            start_server "$server" "$PORT" --dbfilename replica.rdb ||
+                die "$server (replica) did not start"
+            REPLICA_PID=$SERVER_PID
+            SERVER_PID=$PRIMARY_PID
+            line=$(python3 bench/resync_probe.py "$PRIMARY_PORT" "$PORT" "$KEYS")
+            stop_pid "$REPLICA_PID"
+            REPLICA_PID=""
+            stop_server
+            worst=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["worst_ms"])' "$line")
+            log "resync $label $server run $rep: $line"
+            RESULTS_BY["$label resync $server"]+="$worst "
+        done
+    done
+done
+
 printf '\n%-6s %-14s %-8s %s\n' data command server "worst GET round trip during the command, median of $REPEAT (ms)"
-echo "(keys: $KEYS small strings; list: one list of $LIST elements)"
+echo "(keys: $KEYS small strings; list: one list of $LIST elements; resync: KEYS"
+echo " keys, a full resync to a fresh replica, diskless or disk-based)"
 for label in keys list; do
     for key in "BGSAVE redis" "BGSAVE herald" "BGREWRITEAOF redis" "BGREWRITEAOF herald"; do
         # shellcheck disable=SC2086
         median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY["$label $key"]})
         printf '%-6s %-14s %-8s %s\n' "$label" ${key} "$median"
+    done
+done
+for label in diskless disk; do
+    for server in redis herald; do
+        # shellcheck disable=SC2086
+        median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY["$label resync $server"]})
+        printf '%-8s %-12s %-8s %s\n' "$label" resync "$server" "$median"
     done
 done
