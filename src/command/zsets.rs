@@ -51,16 +51,26 @@ fn zadd_generic(c: &mut Client, db: &mut Db, args: &[Bytes], zincrby: bool) {
         (false, false, false, false, false, zincrby);
     let mut i = 2;
     if !zincrby {
-        while i < args.len() {
-            match args[i].to_ascii_lowercase().as_slice() {
-                b"nx" => nx = true,
-                b"xx" => xx = true,
-                b"gt" => gt = true,
-                b"lt" => lt = true,
-                b"ch" => ch = true,
-                b"incr" => incr = true,
-                _ => break,
-            }
+        // Compared in place: the first argument that is no flag (the
+        // score) is not copied for it.
+        while let Some(a) = args.get(i) {
+            let is = |name: &[u8]| a.eq_ignore_ascii_case(name);
+            let flag = if is(b"nx") {
+                &mut nx
+            } else if is(b"xx") {
+                &mut xx
+            } else if is(b"gt") {
+                &mut gt
+            } else if is(b"lt") {
+                &mut lt
+            } else if is(b"ch") {
+                &mut ch
+            } else if is(b"incr") {
+                &mut incr
+            } else {
+                break;
+            };
+            *flag = true;
             i += 1;
         }
     }

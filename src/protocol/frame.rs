@@ -232,6 +232,17 @@ pub fn format_double(d: f64) -> String {
             "0".into()
         };
     }
+    // An integral value under 10^17 (a timestamp, a counter, a rank) is
+    // its integer digits in %.17g: no exponent, no decimals. Most scores
+    // are such; this skips the two float formattings below.
+    if d.fract() == 0.0 && d.abs() < 1e17 {
+        return itoa::Buffer::new().format(d as i64).to_string();
+    }
+    format_general(d)
+}
+
+/// `%.17g` of a finite, nonzero `d` (see [`format_double`]).
+fn format_general(d: f64) -> String {
     // %.17g: 17 significant digits; scientific notation when the exponent
     // is below -4 or at least 17; trailing zeros removed.
     let sci = format!("{:.16e}", d);
@@ -256,6 +267,32 @@ pub fn format_double(d: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integral_doubles_format_as_the_general_path_does() {
+        let mut d = 1.0f64;
+        let mut seen = 0;
+        while d < 1e18 {
+            for v in [
+                d,
+                -d,
+                d + 1.0,
+                d - 1.0,
+                (d * 0.7).trunc(),
+                -(d * 0.3).trunc(),
+            ] {
+                if v != 0.0 {
+                    assert_eq!(format_double(v), format_general(v), "{v}");
+                    seen += 1;
+                }
+            }
+            d *= 3.0;
+        }
+        assert!(seen > 100);
+        assert_eq!(format_double(1e16), "10000000000000000");
+        assert_eq!(format_double(1e17), "1e+17");
+        assert_eq!(format_double(1_765_000_000_000.0), "1765000000000");
+    }
 
     #[test]
     fn doubles_print_as_percent_17g() {
