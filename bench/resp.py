@@ -1,8 +1,10 @@
 """RESP over a plain socket for the benchmark probes (bench/stall_probe.py,
-bench/repl_probe.py): standard library only, so that they run with any
-python3."""
+bench/resync_probe.py, bench/repl_probe.py): standard library only, so
+that they run with any python3."""
 
 import socket
+import threading
+import time
 
 
 def send(sock, *args):
@@ -43,3 +45,35 @@ def load_keys(conn, keys):
         send(s, *args)
     for _ in range(0, keys, 1000):
         read_reply(f)
+
+
+class WorstGet:
+    """A second connection to `port` running GET key:1 in a loop on a
+    thread, keeping the worst round trip: what a snapshot or a resync
+    costs the other clients. `baseline()` returns the worst so far (in
+    ms) and starts over; `stop()` ends the loop and returns the worst
+    since."""
+
+    def __init__(self, port):
+        self._conn = connect(port)
+        self._worst = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _run(self):
+        s, f = self._conn
+        while not self._stop.is_set():
+            t = time.perf_counter()
+            send(s, b"GET", b"key:1")
+            read_reply(f)
+            self._worst = max(self._worst, time.perf_counter() - t)
+
+    def baseline(self):
+        worst, self._worst = self._worst, 0.0
+        return round(worst * 1000, 2)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return round(self._worst * 1000, 2)

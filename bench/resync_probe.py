@@ -11,10 +11,9 @@ replica's key count. Used by bench/stall.sh; standard library only.
 
 import json
 import sys
-import threading
 import time
 
-from resp import connect, load_keys, read_reply, send
+from resp import WorstGet, connect, load_keys, read_reply, send
 
 
 def main():
@@ -22,21 +21,9 @@ def main():
     p = connect(pport)
     load_keys(p, keys)
     r = connect(rport)
-    g, gf = connect(pport)
-    worst = [0.0]
-    stop = threading.Event()
-
-    def probe():
-        while not stop.is_set():
-            t = time.perf_counter()
-            send(g, b"GET", b"key:1")
-            read_reply(gf)
-            worst[0] = max(worst[0], time.perf_counter() - t)
-
-    th = threading.Thread(target=probe)
-    th.start()
+    probe = WorstGet(pport)
     time.sleep(0.5)
-    baseline, worst[0] = worst[0], 0.0
+    baseline = probe.baseline()
     started = time.perf_counter()
     send(r[0], b"REPLICAOF", b"127.0.0.1", str(pport).encode())
     read_reply(r[1])
@@ -50,13 +37,12 @@ def main():
         time.sleep(0.02)
     took = time.perf_counter() - started
     time.sleep(0.2)
-    stop.set()
-    th.join()
+    worst = probe.stop()
     send(r[0], b"DBSIZE")
     dbsize = read_reply(r[1])
     print(json.dumps({
-        "baseline_ms": round(baseline * 1000, 2),
-        "worst_ms": round(worst[0] * 1000, 2),
+        "baseline_ms": baseline,
+        "worst_ms": worst,
         "sync_s": round(took, 2),
         "replica_keys": int(dbsize.strip()[1:]),
     }))

@@ -42,6 +42,17 @@ REPLICA_PID=""
 trap 'stop_pid "$REPLICA_PID"; cleanup' EXIT
 
 declare -A RESULTS_BY
+ORDER=()
+# record KEY LINE: logs a run's probe output (LINE, JSON) and keeps its worst
+# round trip under KEY ("data command server"); $rep is the run.
+record() {
+    local worst
+    worst=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["worst_ms"])' "$2")
+    log "$1 run $rep: $2"
+    [ -n "${RESULTS_BY[$1]+set}" ] || ORDER+=("$1")
+    RESULTS_BY["$1"]+="$worst "
+}
+
 # Each data set: a label and stall_probe.py's KEYS and LIST arguments.
 DATASETS=("keys $KEYS 0" "list 2 $LIST")
 for data in "${DATASETS[@]}"; do
@@ -56,9 +67,7 @@ for data in "${DATASETS[@]}"; do
                 start_server "$server" "$PORT" "${extra[@]}" || die "$server did not start"
                 line=$(python3 bench/stall_probe.py "$PORT" "$nkeys" "$cmd" "$nlist")
                 stop_server
-                worst=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["worst_ms"])' "$line")
-                log "$label $cmd $server run $rep: $line"
-                RESULTS_BY["$label $cmd $server"]+="$worst "
+                record "$label $cmd $server" "$line"
             done
         done
     done
@@ -82,27 +91,17 @@ for diskless in yes no; do
             stop_pid "$REPLICA_PID"
             REPLICA_PID=""
             stop_server
-            worst=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["worst_ms"])' "$line")
-            log "resync $label $server run $rep: $line"
-            RESULTS_BY["$label resync $server"]+="$worst "
+            record "$label resync $server" "$line"
         done
     done
 done
 
-printf '\n%-6s %-14s %-8s %s\n' data command server "worst GET round trip during the command, median of $REPEAT (ms)"
+printf '\n%-8s %-14s %-8s %s\n' data command server "worst GET round trip during the command, median of $REPEAT (ms)"
 echo "(keys: $KEYS small strings; list: one list of $LIST elements; resync: KEYS"
 echo " keys, a full resync to a fresh replica, diskless or disk-based)"
-for label in keys list; do
-    for key in "BGSAVE redis" "BGSAVE herald" "BGREWRITEAOF redis" "BGREWRITEAOF herald"; do
-        # shellcheck disable=SC2086
-        median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY["$label $key"]})
-        printf '%-6s %-14s %-8s %s\n' "$label" ${key} "$median"
-    done
-done
-for label in diskless disk; do
-    for server in redis herald; do
-        # shellcheck disable=SC2086
-        median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY["$label resync $server"]})
-        printf '%-8s %-12s %-8s %s\n' "$label" resync "$server" "$median"
-    done
+for key in "${ORDER[@]}"; do
+    # shellcheck disable=SC2086
+    median=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${RESULTS_BY[$key]})
+    # shellcheck disable=SC2086
+    printf '%-8s %-14s %-8s %s\n' $key "$median"
 done

@@ -11,10 +11,9 @@ Used by bench/stall.sh; standard library only.
 
 import json
 import sys
-import threading
 import time
 
-from resp import connect, load_keys, read_reply, send
+from resp import WorstGet, connect, load_keys, read_reply, send
 
 
 def main():
@@ -28,21 +27,9 @@ def main():
         batches += 1
     for _ in range(batches):
         read_reply(f)
-    g, gf = connect(port)
-    worst = [0.0]
-    stop = threading.Event()
-
-    def probe():
-        while not stop.is_set():
-            t = time.perf_counter()
-            send(g, b"GET", b"key:1")
-            read_reply(gf)
-            worst[0] = max(worst[0], time.perf_counter() - t)
-
-    th = threading.Thread(target=probe)
-    th.start()
+    probe = WorstGet(port)
     time.sleep(0.5)
-    baseline, worst[0] = worst[0], 0.0
+    baseline = probe.baseline()
     send(s, command)
     read_reply(f)
     while True:
@@ -52,9 +39,7 @@ def main():
             break
         time.sleep(0.02)
     time.sleep(0.2)
-    stop.set()
-    th.join()
-    print(json.dumps({"baseline_ms": round(baseline * 1000, 2), "worst_ms": round(worst[0] * 1000, 2)}))
+    print(json.dumps({"baseline_ms": baseline, "worst_ms": probe.stop()}))
 
 
 if __name__ == "__main__":
