@@ -175,9 +175,7 @@ def render(results_path, rows_path, machine_path, out_md, out_svg):
             if cpu_cols:
                 rc, hc = it["cpu"]["redis"], it["cpu"]["herald"]
                 both = rc is not None and hc is not None and hc > 0
-                cells = (f"{fmt(rc) if rc is not None else '–'} / "
-                         f"{fmt(hc) if hc is not None else '–'} | "
-                         + (f"{rc / hc:.2f}× | " if both else "– | "))
+                cells = f"{fmt(rc)} / {fmt(hc)} | " + (f"{rc / hc:.2f}× | " if both else "– | ")
             md.append(f"| {it['label']}{failed} | {fmt(it['redis'])} | {fmt(it['herald'])} | "
                       f"{ratio} | {verdict(it)} | {cells}"
                       f"{', '.join(fmt(v) for v in it['runs']['redis'][1]) or '–'} | "
