@@ -4,9 +4,9 @@
 //! Most values of a messaging workload are short: counters, flags, ids,
 //! lock tokens, small JSON. As a `Bytes` each cost an allocation of its
 //! own, and each read a second cache miss to reach it. A [`Str`] of up to
-//! [`INLINE`] bytes lives in the room the `Bytes` handle took, inside the
-//! entry (a `Value` stays 40 bytes), so it costs no allocation and a GET
-//! reads it from the line the lookup brought in. Longer values stay
+//! 22 bytes (`util::key::INLINE`, as a key) lives in the room the `Bytes`
+//! handle took, inside the entry (a `Value` stays 40 bytes), so it costs no
+//! allocation and a GET reads it from the line the lookup brought in. Longer values stay
 //! `Bytes`: a reply or a snapshot that takes a large value shares it
 //! instead of copying it.
 
@@ -15,9 +15,7 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
-/// The longest string kept inline: what fits in the 32 bytes of a `Bytes`
-/// handle beside the length and the variant's tag.
-pub const INLINE: usize = 22;
+use crate::util::key::Inline;
 
 /// A string value (see the module header). Built only through its `From`
 /// impls, which keep an inline string's length within its buffer.
@@ -26,8 +24,8 @@ pub struct Str(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    /// Up to [`INLINE`] bytes: `buf[..len]`.
-    Inline { len: u8, buf: [u8; INLINE] },
+    /// Up to `util::key::INLINE` bytes.
+    Inline(Inline),
     /// A longer string.
     Shared(Bytes),
 }
@@ -38,17 +36,14 @@ const _: () = assert!(std::mem::size_of::<Str>() == std::mem::size_of::<Bytes>()
 
 impl Str {
     /// The empty string.
-    pub const fn new() -> Str {
-        Str(Repr::Inline {
-            len: 0,
-            buf: [0; INLINE],
-        })
+    pub fn new() -> Str {
+        Str::from(&b""[..])
     }
 
     /// The string's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Inline(i) => i.as_bytes(),
             Repr::Shared(b) => b,
         }
     }
@@ -57,7 +52,7 @@ impl Str {
     /// keyspace's lock: a long one shared, a short one copied.
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Inline(i) => Bytes::copy_from_slice(i.as_bytes()),
             Repr::Shared(b) => b.clone(),
         }
     }
@@ -66,25 +61,18 @@ impl Str {
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
             Repr::Shared(b) => b,
-            inline => Str(inline).to_bytes(),
+            Repr::Inline(i) => Bytes::copy_from_slice(i.as_bytes()),
         }
     }
 
     /// True when the string lives inside the entry (no allocation).
     pub fn is_inline(&self) -> bool {
-        matches!(self.0, Repr::Inline { .. })
+        matches!(self.0, Repr::Inline(_))
     }
 
     /// The inline form of `b`, if it is short enough.
     fn inline(b: &[u8]) -> Option<Str> {
-        (b.len() <= INLINE).then(|| {
-            let mut buf = [0; INLINE];
-            buf[..b.len()].copy_from_slice(b);
-            Str(Repr::Inline {
-                len: b.len() as u8,
-                buf,
-            })
-        })
+        Inline::new(b).map(|i| Str(Repr::Inline(i)))
     }
 }
 
@@ -120,7 +108,7 @@ impl From<Str> for Vec<u8> {
     fn from(s: Str) -> Vec<u8> {
         match s.0 {
             Repr::Shared(b) => Vec::from(b),
-            inline => Str(inline).as_bytes().to_vec(),
+            Repr::Inline(i) => i.as_bytes().to_vec(),
         }
     }
 }
@@ -157,6 +145,7 @@ impl fmt::Debug for Str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::key::INLINE;
 
     #[test]
     fn short_strings_go_inline_and_long_ones_are_shared() {

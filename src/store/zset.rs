@@ -296,16 +296,6 @@ impl SkipList {
         Some((x, self.unlink(x, &update)))
     }
 
-    /// Unlinks the first node: its predecessor on every level is the
-    /// head, so no descent is needed. Its slot and member.
-    fn delete_first(&mut self) -> Option<(u32, Key)> {
-        let x = self.next(0, 0);
-        if x == NIL {
-            return None;
-        }
-        Some((x, self.unlink(x, &[0; MAX_LEVEL])))
-    }
-
     #[allow(clippy::needless_range_loop)]
     /// Unlinks node `x`, whose predecessor on level `i` is `update[i]`,
     /// and frees its slot: its member, moved out.
@@ -614,7 +604,9 @@ impl ZSet {
         if let Ok(e) = self.dict.find_entry(h, |&i| i == x) {
             e.remove();
         }
-        let (_, member) = self.list.delete_first()?;
+        // The first node's predecessor on every level is the head: no
+        // descent is needed to unlink it.
+        let member = self.list.unlink(x, &[0; MAX_LEVEL]);
         self.bytes -= member.len() + MEMBER_OVERHEAD;
         Some((member, score))
     }

@@ -29,8 +29,8 @@ pub struct Key(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    /// Up to [`INLINE`] bytes: `buf[..len]`.
-    Inline { len: u8, buf: [u8; INLINE] },
+    /// Up to [`INLINE`] bytes.
+    Inline(Inline),
     /// A longer key, in an allocation of exactly its length.
     Heap(Box<[u8]>),
 }
@@ -39,14 +39,14 @@ impl Key {
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Inline(i) => i.as_bytes(),
             Repr::Heap(b) => b,
         }
     }
 
     /// True when the key lives inside the entry (no allocation).
     pub fn is_inline(&self) -> bool {
-        matches!(self.0, Repr::Inline { .. })
+        matches!(self.0, Repr::Inline(_))
     }
 
     /// A `Bytes` copy, for a reply or a value that must own the key.
@@ -55,17 +55,39 @@ impl Key {
     }
 }
 
-impl From<&[u8]> for Key {
-    fn from(b: &[u8]) -> Key {
-        if b.len() <= INLINE {
+/// Up to [`INLINE`] bytes kept in place: the short form of a [`Key`] and of
+/// a string value (`store::Str`). Built only by [`Inline::new`], which
+/// keeps the length within the buffer.
+#[derive(Clone, Copy)]
+pub struct Inline {
+    len: u8,
+    buf: [u8; INLINE],
+}
+
+impl Inline {
+    /// A copy of `b`, if it is short enough.
+    pub fn new(b: &[u8]) -> Option<Inline> {
+        (b.len() <= INLINE).then(|| {
             let mut buf = [0; INLINE];
             buf[..b.len()].copy_from_slice(b);
-            Key(Repr::Inline {
+            Inline {
                 len: b.len() as u8,
                 buf,
-            })
-        } else {
-            Key(Repr::Heap(b.into()))
+            }
+        })
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+impl From<&[u8]> for Key {
+    fn from(b: &[u8]) -> Key {
+        match Inline::new(b) {
+            Some(i) => Key(Repr::Inline(i)),
+            None => Key(Repr::Heap(b.into())),
         }
     }
 }
