@@ -56,13 +56,21 @@ pub fn worker_threads(config: &Config) -> usize {
 /// deferred to the subscribers' sockets (`net::delivery`); then it writes the
 /// append-only file's buffer, which the replies of the round wait for
 /// (see `persist::aof`).
-fn build_runtime(shared: &Shared) -> io::Result<tokio::runtime::Runtime> {
+fn build_runtime(shared: &Arc<Shared>) -> io::Result<tokio::runtime::Runtime> {
     let threads = worker_threads(&shared.config.read());
-    shared
-        .scripting
-        .running
-        .inline_allowed
-        .store(threads > 1, std::sync::atomic::Ordering::Relaxed);
+    let running = &shared.scripting.running;
+    if threads == 1 {
+        let weak = Arc::downgrade(shared);
+        running.serve_while_busy(Box::new(move |caller| {
+            if let Some(shared) = weak.upgrade() {
+                serve_while_busy(&shared, caller);
+            }
+        }));
+    } else {
+        running
+            .inline_allowed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let (aof, limits) = (shared.engine.aof.clone(), shared.limits.clone());
     // Only the current_thread runtime may wake tasks from its park hook
     // (see `Aof::before_park`).
@@ -98,6 +106,10 @@ async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<
     let mut shutdown = shared.shutdown_signal();
     loop {
         let mut loops = Vec::new();
+        *shared.accepting.lock() = listeners
+            .iter()
+            .map(std::os::fd::AsRawFd::as_raw_fd)
+            .collect();
         for l in listeners.drain(..) {
             match TcpListener::from_std(l) {
                 Ok(l) => loops.push(tokio::spawn(accept_loop(l, shared.clone(), false))),
@@ -120,6 +132,34 @@ async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<
         }
         listeners = shared.rebind.lock().take().unwrap_or_default();
     }
+}
+
+/// From the hook of a script that runs long on the only worker (see
+/// `command::busy`): accepts the connections waiting on the plain TCP
+/// listeners, so that they too get `-BUSY` or may send SHUTDOWN NOSAVE,
+/// then answers every waiting client.
+fn serve_while_busy(shared: &Arc<Shared>, caller: u64) {
+    let fds = shared.accepting.lock().clone();
+    for fd in fds {
+        // SAFETY: `fd` is a listener the accept loops own. Those loops, and
+        // the rebinding that closes their listeners, run on this worker,
+        // which is inside the script now: the descriptor stays open while
+        // it is borrowed here, and `ManuallyDrop` never closes it.
+        let listener = std::mem::ManuallyDrop::new(unsafe {
+            <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        });
+        // The listener is non-blocking (the runtime made it so): this
+        // ends with WouldBlock once none waits.
+        while let Ok((stream, addr)) = listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                accept_client(stream, addr, shared, None);
+            }
+        }
+    }
+    crate::command::busy::serve(shared, caller);
 }
 
 /// Accepts connections on `listener` until shutdown.

@@ -124,6 +124,10 @@ pub struct Shared {
     pub rebind: parking_lot::Mutex<Option<Vec<std::net::TcpListener>>>,
     /// Signalled when [`rebind`](Self::rebind) holds new listeners.
     pub rebound: tokio::sync::Notify,
+    /// The descriptors of the plain TCP listeners the server accepts on
+    /// now: a script that holds the only worker long accepts on them (see
+    /// `server::serve_while_busy`).
+    pub accepting: parking_lot::Mutex<Vec<std::os::fd::RawFd>>,
     /// Slow log, latency monitor, MONITOR, CLIENT PAUSE, sampled INFO
     /// figures (see `observe`).
     pub observe: crate::observe::Observe,
@@ -201,6 +205,7 @@ impl Shared {
             tls: RwLock::new(None),
             rebind: parking_lot::Mutex::new(None),
             rebound: tokio::sync::Notify::new(),
+            accepting: parking_lot::Mutex::new(Vec::new()),
             observe,
             scripting,
             shutdown_tx: watch::channel(false).0,

@@ -29,6 +29,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,10 +241,8 @@ fn a_busy_script_gets_other_clients_busy_and_script_kill_ends_it() {
 /// A script herald has seen run quickly runs on a worker thread; when it
 /// then loops without having written, it moves to the scripting thread,
 /// where it turns busy and SCRIPT KILL ends it as any other script.
-#[test]
-fn a_quick_script_that_turns_slow_still_gets_busy_and_killed() {
-    // Quick scripts run on a worker only when there is more than one.
-    let s = common::herald_with(|c| c.io_threads = 2);
+fn a_quick_script_that_turns_slow_still_gets_busy_and_killed(io_threads: usize) {
+    let s = common::herald_with(|c| c.io_threads = io_threads);
     let port = s.port();
     // Above the threshold under which herald keeps every script off the
     // workers.
@@ -270,6 +269,16 @@ fn a_quick_script_that_turns_slow_still_gets_busy_and_killed() {
     let e = r.expect_err("a killed script fails");
     assert!(e.to_string().contains("Script killed by user"), "{e}");
     assert_eq!(text(&after.expect("the quick run after the kill")), "v");
+}
+
+#[test]
+fn a_quick_script_that_turns_slow_on_the_only_worker_still_gets_busy_and_killed() {
+    a_quick_script_that_turns_slow_still_gets_busy_and_killed(1);
+}
+
+#[test]
+fn a_quick_script_that_turns_slow_on_one_of_two_workers_still_gets_busy_and_killed() {
+    a_quick_script_that_turns_slow_still_gets_busy_and_killed(2);
 }
 
 /// Runs `script` with EVAL, kills it with SCRIPT KILL once it is busy, and
@@ -428,25 +437,35 @@ fn server_process(bin: &Path, dir: &Path) -> (KillOnDrop, u16) {
 }
 
 /// A script that wrote cannot be killed; SHUTDOWN NOSAVE, which Redis
-/// accepts while a script is busy, stops the server process.
-fn unkillable_script_ends_with_shutdown_nosave(bin: &Path) {
+/// accepts while a script is busy, stops the server process. `warm`: the
+/// script first runs quickly a few times, so that herald runs it on its
+/// only worker; the worker then answers the other clients (and accepts
+/// new ones) from the script's hook.
+fn unkillable_script_ends_with_shutdown_nosave(bin: &Path, warm: bool) {
+    const SCRIPT: &str = "redis.call('set', KEYS[1], 'written') \
+                          if ARGV[1] == 'loop' then while true do end end";
     let dir = common::temp_dir("script-unkillable");
     let (mut server, port) = server_process(bin, &dir);
     let mut admin = connect_port(port);
-    common::config_set(&mut admin, "busy-reply-threshold", "50");
+    // Over herald's floor for scripts on a worker (200 ms).
+    let threshold = if warm { "250" } else { "50" };
+    common::config_set(&mut admin, "busy-reply-threshold", threshold);
+    if warm {
+        for _ in 0..3 {
+            ok(&mut admin, &["EVAL", SCRIPT, "1", "sc:unkillable", "once"]);
+        }
+    }
     let runner = std::thread::spawn(move || {
         let mut c = connect_port(port);
-        cmd(
-            &mut c,
-            &[
-                "EVAL",
-                "redis.call('set', KEYS[1], 'written') while true do end",
-                "1",
-                "sc:unkillable",
-            ],
-        )
+        cmd(&mut c, &["EVAL", SCRIPT, "1", "sc:unkillable", "loop"])
     });
     wait_busy(&mut admin);
+    // A client that connects now is answered too.
+    let mut late = connect_port(port);
+    assert_eq!(
+        err(&mut late, &["GET", "sc:unkillable"]).code(),
+        Some("BUSY")
+    );
     let e = err(&mut admin, &["SCRIPT", "KILL"]);
     assert_eq!(e.code(), Some("UNKILLABLE"), "{e}");
     assert!(
@@ -475,13 +494,70 @@ fn unkillable_script_ends_with_shutdown_nosave(bin: &Path) {
 
 #[test]
 fn unkillable_script_ends_with_shutdown_nosave_herald() {
-    unkillable_script_ends_with_shutdown_nosave(Path::new(env!("CARGO_BIN_EXE_herald")));
+    unkillable_script_ends_with_shutdown_nosave(Path::new(env!("CARGO_BIN_EXE_herald")), false);
+}
+
+#[test]
+fn unkillable_script_on_the_only_worker_ends_with_shutdown_nosave_herald() {
+    unkillable_script_ends_with_shutdown_nosave(Path::new(env!("CARGO_BIN_EXE_herald")), true);
+}
+
+/// While a script that wrote loops past the threshold, another client's
+/// pipelined requests are answered `-BUSY` as they come, one split across
+/// two writes too; MULTI, which may run while a script is busy, is
+/// answered and the connection goes on normally after the script. On
+/// herald the script runs on its only worker (it ran quickly before), and
+/// MULTI waits for the script's end: the bytes are Redis's either way.
+fn busy_replies_keep_their_order(bin: &Path) {
+    const SCRIPT: &str = "redis.call('set', KEYS[1], 'w') \
+        if ARGV[1] == 'loop' then \
+          local t = redis.call('time') local from = t[1] * 1000000 + t[2] \
+          repeat t = redis.call('time') until t[1] * 1000000 + t[2] > from + 1500000 \
+        end return 1";
+    let dir = common::temp_dir("script-busy-order");
+    let (_server, port) = server_process(bin, &dir);
+    let mut admin = connect_port(port);
+    common::config_set(&mut admin, "busy-reply-threshold", "250");
+    for _ in 0..3 {
+        ok(&mut admin, &["EVAL", SCRIPT, "1", "sc:order", "once"]);
+    }
+    let mut raw = common::connect_raw(([127, 0, 0, 1], port).into());
+    let runner = std::thread::spawn(move || {
+        let mut c = connect_port(port);
+        cmd(&mut c, &["EVAL", SCRIPT, "1", "sc:order", "loop"])
+    });
+    wait_busy(&mut admin);
+    const BUSY: &str =
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    raw.write_all(b"PING\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPI")
+        .expect("write");
+    assert_eq!(common::read_line(&mut raw), BUSY);
+    assert_eq!(common::read_line(&mut raw), BUSY);
+    raw.write_all(b"NG\r\nMULTI\r\n").expect("write");
+    assert_eq!(common::read_line(&mut raw), BUSY);
+    assert_eq!(common::read_line(&mut raw), "+OK\r\n");
+    let r = runner.join().expect("runner");
+    assert_eq!(r.expect("the script ends by itself"), Value::Int(1));
+    raw.write_all(b"EXEC\r\nPING\r\n").expect("write");
+    assert_eq!(common::read_line(&mut raw), "*0\r\n");
+    assert_eq!(common::read_line(&mut raw), "+PONG\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn busy_replies_keep_their_order_herald() {
+    busy_replies_keep_their_order(Path::new(env!("CARGO_BIN_EXE_herald")));
+}
+
+#[test]
+fn busy_replies_keep_their_order_redis() {
+    busy_replies_keep_their_order(&common::redis_server());
 }
 
 /// The same test against redis-server proves it.
 #[test]
 fn unkillable_script_ends_with_shutdown_nosave_redis() {
-    unkillable_script_ends_with_shutdown_nosave(&common::redis_server());
+    unkillable_script_ends_with_shutdown_nosave(&common::redis_server(), true);
 }
 
 #[test]

@@ -692,6 +692,23 @@ impl Session for Client {
         crate::command::auth::auth_required(self)
     }
 
+    fn busy_service(&self) -> u8 {
+        use crate::net::handle::busy_service::{READY, TRUSTED};
+        let ready = self.accepts_requests()
+            && self.tx.multi.is_none()
+            && !self.is_master
+            && self.replica.is_none()
+            && !self.monitor
+            && !crate::command::auth::auth_required(self);
+        if !ready {
+            return 0;
+        }
+        match &self.user {
+            Some(u) if self.authenticated && u.is_unrestricted() => READY | TRUSTED,
+            _ => READY,
+        }
+    }
+
     fn protocol_error(&mut self, msg: &str) {
         self.reply_mode = ReplyMode::On;
         self.error(format!("ERR {msg}"));

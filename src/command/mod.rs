@@ -31,6 +31,7 @@ pub mod acl;
 pub mod auth;
 pub mod bitops;
 pub mod blocking;
+pub mod busy;
 pub mod client;
 pub mod cluster;
 pub mod connection;
@@ -454,18 +455,22 @@ fn find<'a>(table: &'a [Spec], name: &[u8]) -> Option<&'a Spec> {
         .map(|i| &table[i])
 }
 
+/// The command a client calls `name` (`rename-command` applied).
+fn find_renamed(shared: &crate::state::Shared, name: &[u8]) -> Option<&'static Spec> {
+    match shared.command_names.resolve(name) {
+        Resolved::Same(n) => find(TABLE, n),
+        Resolved::Renamed(orig) => find(TABLE, orig.as_bytes()),
+        Resolved::Gone => None,
+    }
+}
+
 /// The top-level command a typed name calls once `rename-command` is
 /// applied (see `config::rename`): without renames, the table's binary
 /// search alone. The AOF loader's internal client also reaches a command
 /// by its original name, so that a log holding both (Redis logs a
 /// rewritten command, `SET ... PXAT`, under its original name) loads.
 fn find_top(c: &Client, name: &[u8]) -> Option<&'static Spec> {
-    let found = match c.shared.command_names.resolve(name) {
-        Resolved::Same(n) => find(TABLE, n),
-        Resolved::Renamed(orig) => find(TABLE, orig.as_bytes()),
-        Resolved::Gone => None,
-    };
-    match found {
+    match find_renamed(&c.shared, name) {
         None if c.handle.id == INTERNAL_ID && !c.in_script => find(TABLE, name),
         found => found,
     }

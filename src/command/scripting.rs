@@ -256,6 +256,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                 db: c.db,
                 locks: Some(&mut locks),
                 budget_ms: 0,
+                caller: c.handle.id,
             },
             &job,
             body,
@@ -287,6 +288,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                     db,
                     locks: None,
                     budget_ms: 0,
+                    caller: 0,
                 };
                 let mut engines = shared.scripting.engines();
                 let (done, _) = execute(&shared, &mut engines, run, &job, body, tracking);
@@ -359,6 +361,7 @@ fn run_inline(
         db: c.db,
         locks: None,
         budget_ms: crate::scripting::INLINE_BUDGET_MS,
+        caller: c.handle.id,
     };
     let tracking = super::tracking::for_script(c);
     let (done, moved) = execute(shared, &mut engines, run, job, body, tracking);
@@ -423,6 +426,10 @@ struct Run<'a> {
     db: usize,
     locks: Option<&'a mut crate::engine::Locks>,
     budget_ms: u64,
+    /// The calling client's id when the script runs on a worker (its
+    /// requests are its own task's to read, even while the script is
+    /// busy), 0 on the scripting thread.
+    caller: u64,
 }
 
 /// Runs `job` on a script client bound to the caller's user and database:
@@ -443,6 +450,7 @@ fn execute(
         db,
         locks,
         budget_ms,
+        caller,
     } = run;
     let mut client = script_client(shared);
     client.tracking = tracking;
@@ -469,7 +477,7 @@ fn execute(
         counted: false,
     };
     let running = shared.scripting.running.clone();
-    running.start(job.holder, budget_ms);
+    running.start(job.holder, budget_ms, caller);
     let (frame, ctx) = body(engines, &job.args[1], job.keys(), job.argv(), ctx, &running);
     let moved = running.moved();
     engines.note_run(

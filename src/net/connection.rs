@@ -97,6 +97,12 @@ impl<S: Session> Connection<S> {
         counters: Arc<Counters>,
         max_bulk: usize,
     ) -> Connection<S> {
+        // Shared from the start, so that a connection accepted while a
+        // script holds the worker can be answered before its task runs.
+        if let Some(socket) = stream.shared_socket() {
+            handle.share_socket(socket);
+            handle.set_busy_service(session.busy_service());
+        }
         Connection {
             stream,
             session,
@@ -123,9 +129,6 @@ impl<S: Session> Connection<S> {
 
     /// Serves the client until it leaves, is killed, or the server stops.
     pub async fn run(mut self) {
-        if let Some(socket) = self.stream.shared_socket() {
-            self.handle.share_socket(socket);
-        }
         if let Err(e) = self.serve().await {
             tracing::debug!(id = self.handle.id, "connection closed: {e}");
         }
@@ -142,6 +145,7 @@ impl<S: Session> Connection<S> {
     /// (the server kills every client), which wakes it like CLIENT KILL.
     async fn serve(&mut self) -> io::Result<()> {
         loop {
+            self.handle.set_busy_service(0);
             // Replies to writes may wait for the AOF (see the session).
             if self.session.awaits_durability() && !self.session.durable().await {
                 return Ok(());
@@ -170,6 +174,11 @@ impl<S: Session> Connection<S> {
                 continue;
             }
             let reading = !closing;
+            // Waiting with nothing buffered: a script that runs long may
+            // have this client's requests read and answered meanwhile.
+            if reading && drained && self.rbuf.is_empty() && !self.parser.in_progress() {
+                self.handle.set_busy_service(self.session.busy_service());
+            }
             // Reading comes before the outbox wake-up so that a client that
             // receives a flood of messages is still heard; what a read
             // produces is written at the top of the loop either way.
@@ -183,22 +192,25 @@ impl<S: Session> Connection<S> {
                     let heavy = std::mem::take(&mut self.session.pressure().heavy);
                     if self.session.pressure().deliveries > 0 {
                         self.let_subscribers_write().await?;
-                    } else if heavy > 1 {
-                        // Its replies first, then the others' turn (as
-                        // Redis's event loop serves one read per client).
-                        if !self.session.awaits_durability() {
-                            self.write_pending()?;
-                        }
-                        tokio::task::yield_now().await;
                     } else {
                         self.replies_deferred = self.pending.is_empty()
                             && !self.session.awaits_durability()
                             && !self.session.closing()
                             && !self.session.is_suspended()
                             && self.handle.defer_write();
+                        if heavy > 1 {
+                            // The others' turn before this client's next
+                            // read (as Redis's event loop serves one read
+                            // per client).
+                            tokio::task::yield_now().await;
+                        }
                     }
                 }
                 _ = self.handle.woken() => {
+                    if self.absorb_busy_input() {
+                        self.run_buffered();
+                        continue;
+                    }
                     if self.handle.take_trim_request()
                         && self.rbuf.is_empty()
                         && !self.parser.in_progress()
@@ -293,6 +305,8 @@ impl<S: Session> Connection<S> {
     /// Reads what is available and runs every complete request.
     /// Returns false when the peer closed the connection.
     fn read_and_run(&mut self) -> io::Result<bool> {
+        self.handle.set_busy_service(0);
+        self.absorb_busy_input();
         if !read_some(
             &mut self.stream,
             &mut self.rbuf,
@@ -312,6 +326,19 @@ impl<S: Session> Connection<S> {
         }
         self.run_buffered();
         Ok(true)
+    }
+
+    /// Takes the requests read from the socket while a script held the
+    /// worker (see `ClientHandle::serve_busy_input`): they came before
+    /// anything still in the socket. True if there were some.
+    fn absorb_busy_input(&mut self) -> bool {
+        match self.handle.take_busy_input() {
+            Some(input) if !input.is_empty() => {
+                self.rbuf.extend_from_slice(&input);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Queues the refusal once the TLS handshake is over (nothing the

@@ -16,6 +16,16 @@
 //!   start of every client's read batch): under load, messages gather for
 //!   at most that long.
 //!
+//! Replies to a client's own requests are deferred the same way
+//! ([`defer_reply`]) but are due by count, not by clock: they leave when
+//! the worker parks, or, all of them, once the oldest has waited for
+//! [`REPLY_BATCHES`] read batches of other clients. That is Redis's rhythm (it writes every
+//! client's replies before it waits for events again, however long the
+//! round of reads took), and what keeps a reply in step with the work
+//! done: a round of heavy batches (scripts, tens of microseconds each)
+//! would otherwise be cut into many small write bursts, each waking the
+//! peer again.
+//!
 //! A queue that reaches [`handle::CONGESTED_BYTES`] wakes its task at once
 //! (`ClientHandle::deliver`): a write of that size gains nothing from
 //! waiting.
@@ -40,6 +50,10 @@ struct DeliveryQueue {
     /// When the current batch began (the time deferred entries are stamped with).
     now: Instant,
     deferred: VecDeque<(Instant, Arc<ClientHandle>)>,
+    /// Read batches begun so far (the stamp of deferred replies).
+    batches: u64,
+    /// Clients whose replies wait, oldest first, stamped with `batches`.
+    replies: VecDeque<(u64, Arc<ClientHandle>)>,
     /// Bytes written out not yet added to the server's statistics.
     written: usize,
 }
@@ -58,6 +72,8 @@ pub fn configure(window: Duration) {
             window,
             now: Instant::now(),
             deferred: VecDeque::new(),
+            batches: 0,
+            replies: VecDeque::new(),
             written: 0,
         });
         q.window = window;
@@ -77,15 +93,47 @@ pub fn defer(client: &Arc<ClientHandle>) -> bool {
     })
 }
 
+/// The most read batches a deferred reply waits for while the worker stays
+/// busy: about one round of tokio's scheduler, which polls for new events
+/// every 61 tasks.
+pub const REPLY_BATCHES: u64 = 64;
+
+/// Defers writing `client`'s replies (see the module header); false if
+/// this thread does not defer (the caller writes them itself).
+#[inline]
+pub fn defer_reply(client: &Arc<ClientHandle>) -> bool {
+    QUEUE.with(|h| match h.borrow_mut().as_mut() {
+        Some(q) if !q.window.is_zero() => {
+            q.replies.push_back((q.batches, client.clone()));
+            true
+        }
+        _ => false,
+    })
+}
+
 /// At the start of a read batch: notes the time, and writes out the
-/// subscribers deferred longer than the window. Returns the bytes written to
-/// sockets since the last call (for `total_net_output_bytes`).
+/// subscribers deferred longer than the window, and every deferred reply
+/// once the oldest has waited [`REPLY_BATCHES`] batches. Returns the bytes written to sockets
+/// since the last call (for `total_net_output_bytes`).
 #[inline]
 pub fn on_batch() -> usize {
     QUEUE.with(|h| {
         let mut h = h.borrow_mut();
         let Some(q) = h.as_mut() else { return 0 };
         q.now = Instant::now();
+        q.batches += 1;
+        // The oldest is due: all of them leave, together, as at the end
+        // of a round (one by one, each write would find the peer asleep
+        // and wake it).
+        let due = q.batches.checked_sub(REPLY_BATCHES);
+        if q.replies
+            .front()
+            .is_some_and(|(b, _)| due.is_some_and(|d| *b <= d))
+        {
+            for (_, c) in q.replies.drain(..) {
+                q.written += c.write_queued();
+            }
+        }
         if let Some(due) = q.now.checked_sub(q.window) {
             while q.deferred.front().is_some_and(|(t, _)| *t <= due) {
                 if let Some((_, c)) = q.deferred.pop_front() {
@@ -107,9 +155,15 @@ pub fn write_all() {
         for (_, c) in q.deferred.drain(..) {
             written += c.write_queued();
         }
+        for (_, c) in q.replies.drain(..) {
+            written += c.write_queued();
+        }
         q.written += written;
         if q.deferred.capacity() > 4096 {
             q.deferred.shrink_to(256);
+        }
+        if q.replies.capacity() > 4096 {
+            q.replies.shrink_to(256);
         }
     });
 }
@@ -132,6 +186,28 @@ mod tests {
 
     fn deferred() -> usize {
         QUEUE.with(|h| h.borrow().as_ref().map_or(0, |q| q.deferred.len()))
+    }
+
+    fn replies() -> usize {
+        QUEUE.with(|h| h.borrow().as_ref().map_or(0, |q| q.replies.len()))
+    }
+
+    #[test]
+    fn a_busy_worker_writes_out_replies_after_a_round_of_batches() {
+        configure(Duration::from_micros(1));
+        let c = client(1);
+        assert!(defer_reply(&c));
+        // However long they take, the batches of one round do not make it
+        // due; the next one does.
+        for _ in 1..REPLY_BATCHES {
+            on_batch();
+        }
+        assert_eq!(replies(), 1);
+        on_batch();
+        assert_eq!(replies(), 0);
+        assert!(defer_reply(&c));
+        write_all();
+        assert_eq!(replies(), 0);
     }
 
     /// Each test runs on its own thread, so the thread-local queue starts

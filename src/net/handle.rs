@@ -14,7 +14,7 @@
 //! it.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use crate::util::now_ms;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{sendmsg, MsgFlags};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -124,6 +124,42 @@ impl SocketShare {
         )
         .unwrap_or(0)
     }
+
+    /// One non-blocking read into `into`, at most `max` bytes: how many
+    /// it took, 0 at the end of the stream; an error when nothing was
+    /// waiting (EAGAIN) or the socket failed.
+    fn recv(&self, into: &mut BytesMut, max: usize) -> io::Result<usize> {
+        let mut chunk = [0u8; 4096];
+        let max = max.min(chunk.len());
+        let n = nix::sys::socket::recv(self.fd, &mut chunk[..max], MsgFlags::MSG_DONTWAIT)
+            .map_err(io::Error::from)?;
+        into.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+}
+
+/// What a client's task lets the worker do with its socket while a script
+/// runs past `busy-reply-threshold` on that worker (see
+/// `command::busy`): bits of [`ClientHandle::busy_service`].
+pub mod busy_service {
+    /// The task waits for requests with nothing buffered, nothing to write
+    /// and no transaction open: requests read from its socket now may be
+    /// answered by others, or left for it in order.
+    pub const READY: u8 = 1;
+    /// The client is authenticated as a user without restrictions: it may
+    /// stop the server with SHUTDOWN NOSAVE then.
+    pub const TRUSTED: u8 = 2;
+}
+
+/// Requests read from a client's socket, while its task could not run,
+/// and not answered: the task runs them before it reads again.
+#[derive(Debug, Default)]
+pub struct BusyInput {
+    /// Bytes read and not yet answered, from a request's start.
+    pub bytes: BytesMut,
+    /// The first of them is a request only the task may run: nothing more
+    /// is read or answered for this client until it does.
+    pub held: bool,
 }
 
 /// What a push did to the queue.
@@ -241,6 +277,12 @@ pub struct ClientHandle {
     /// Wakes the connection task when bytes arrive or it must close.
     wake: Notify,
     outbox: Mutex<Outbox>,
+    /// Bits of [`busy_service`], as last set by the task.
+    busy_service: AtomicU8,
+    /// Set while [`busy_input`](Self::busy_input) holds bytes: the task's
+    /// check costs one load.
+    has_busy_input: AtomicBool,
+    busy_input: Mutex<BusyInput>,
     /// Details for CLIENT LIST.
     pub meta: Mutex<ClientMeta>,
 }
@@ -275,6 +317,9 @@ impl ClientHandle {
             drained: Notify::new(),
             wake: Notify::new(),
             outbox: Mutex::new(Outbox::default()),
+            busy_service: AtomicU8::new(0),
+            has_busy_input: AtomicBool::new(false),
+            busy_input: Mutex::new(BusyInput::default()),
             meta: Mutex::new(ClientMeta {
                 user: "default".into(),
                 ..ClientMeta::default()
@@ -333,7 +378,7 @@ impl ClientHandle {
                 return false;
             }
         }
-        super::delivery::defer(self)
+        super::delivery::defer_reply(self)
     }
 
     /// A published message for this subscriber: as [`push`](Self::push),
@@ -636,6 +681,66 @@ impl ClientHandle {
     /// Resolves when bytes were pushed or the client was killed.
     pub(crate) async fn woken(&self) {
         self.wake.notified().await
+    }
+
+    /// Set by the task before it waits (bits of [`busy_service`]), cleared
+    /// when it runs again.
+    pub(crate) fn set_busy_service(&self, bits: u8) {
+        self.busy_service.store(bits, Ordering::Relaxed);
+    }
+
+    /// See [`set_busy_service`](Self::set_busy_service).
+    pub fn busy_service(&self) -> u8 {
+        self.busy_service.load(Ordering::Relaxed)
+    }
+
+    /// Reads what the socket has (up to `limit` bytes buffered in all)
+    /// into [`BusyInput`], then lets `f` answer from it. Only while the
+    /// task cannot run and said [`busy_service::READY`]. The task is woken
+    /// to run what `f` leaves. False when the peer closed or the socket
+    /// failed (the task finds out itself).
+    pub fn serve_busy_input(&self, limit: usize, f: impl FnOnce(&mut BusyInput)) -> bool {
+        let mut input = self.busy_input.lock();
+        let mut open = true;
+        if !input.held {
+            let outbox = self.outbox.lock();
+            if let Some(socket) = &outbox.socket {
+                while input.bytes.len() < limit {
+                    let room = limit - input.bytes.len();
+                    match socket.recv(&mut input.bytes, room) {
+                        Ok(0) => {
+                            open = false;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if !input.bytes.is_empty() {
+            f(&mut input);
+        }
+        if !input.bytes.is_empty() && !self.has_busy_input.swap(true, Ordering::Relaxed) {
+            self.wake();
+        }
+        open
+    }
+
+    /// What [`serve_busy_input`](Self::serve_busy_input) left for the
+    /// task, in order before anything it reads next.
+    pub(crate) fn take_busy_input(&self) -> Option<BytesMut> {
+        if !self.has_busy_input.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.has_busy_input.store(false, Ordering::Relaxed);
+        let input = std::mem::take(&mut *self.busy_input.lock());
+        Some(input.bytes)
     }
 
     /// Marks the client active now (for `idle=`).

@@ -102,6 +102,14 @@ pub trait Session: Send + 'static {
 
     /// The connection is over: release everything the session holds.
     fn closed(&mut self);
+
+    /// What the worker may do for this client while a script runs long on
+    /// it, with the task waiting for requests (bits of
+    /// [`handle::busy_service`]; 0: nothing, its requests wait for the
+    /// script's end).
+    fn busy_service(&self) -> u8 {
+        0
+    }
 }
 
 /// Connection and traffic counters (INFO stats), shared by every

@@ -313,10 +313,10 @@ impl Scripting {
         self.queued.load(Relaxed)
     }
 
-    /// Runs `task` on the scripting thread. Scripts run there, not on a
-    /// worker: a long script must leave the workers free to answer
-    /// `-BUSY`, SCRIPT KILL and SHUTDOWN NOSAVE (with one worker, a script
-    /// running on it would stop the whole server).
+    /// Runs `task` on the scripting thread: a script not known to be
+    /// quick, or that ran past its budget on a worker, runs there, so that
+    /// the workers stay free to answer `-BUSY`, SCRIPT KILL and SHUTDOWN
+    /// NOSAVE without help.
     pub fn submit(&self, task: Task) {
         self.queued.fetch_add(1, Relaxed);
         let mut thread = self.thread.lock();
@@ -614,6 +614,9 @@ impl Engines {
 /// the SHA key, the Lua function object).
 const SCRIPT_OVERHEAD: usize = 64;
 
+/// See [`Running::serve_while_busy`].
+pub type WhileBusy = Box<dyn Fn(u64) + Send + Sync>;
+
 /// The script running now, if any: watched by the Lua hook (busy, killed)
 /// and by SCRIPT KILL / FUNCTION KILL from other clients.
 pub struct Running {
@@ -622,11 +625,19 @@ pub struct Running {
     since: AtomicU64,
     /// `busy-reply-threshold` in ms (0: never busy).
     pub threshold_ms: AtomicU64,
-    /// Whether quick scripts may run on a worker: only with more than one
-    /// worker thread. A script that wrote early and then loops runs to its
-    /// end wherever it is (Redis cannot kill it either); on the only worker
-    /// nothing would then be left to answer `-BUSY` or SHUTDOWN NOSAVE.
+    /// Whether quick scripts may run on a worker. A script that wrote
+    /// early and then loops runs to its end wherever it is (Redis cannot
+    /// kill it either): with more than one worker the others answer
+    /// `-BUSY` and SHUTDOWN NOSAVE meanwhile; on the only worker,
+    /// [`while_busy`](Self::while_busy) does.
     pub inline_allowed: AtomicBool,
+    /// With one worker: serves the other clients from the hook of a
+    /// script that runs past the threshold on that worker (as Redis's
+    /// `processEventsWhileBlocked`), given the caller's client id.
+    while_busy: std::sync::OnceLock<WhileBusy>,
+    /// The client whose script runs on a worker; 0 on the scripting
+    /// thread.
+    caller: AtomicU64,
     killed: AtomicBool,
     wrote: AtomicBool,
     /// The script called a command with effects others may see (a write,
@@ -649,6 +660,8 @@ impl Running {
             since: AtomicU64::new(0),
             threshold_ms: AtomicU64::new(5000),
             inline_allowed: AtomicBool::new(false),
+            while_busy: std::sync::OnceLock::new(),
+            caller: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
             effects: AtomicBool::new(false),
@@ -665,7 +678,8 @@ impl Running {
     /// then tells the caller to run it again on the scripting thread. (One
     /// with effects runs to its end there: a quick script seldom turns
     /// slow, and it could not be run again.)
-    pub fn start(&self, holder: Holder, budget_ms: u64) {
+    pub fn start(&self, holder: Holder, budget_ms: u64, caller: u64) {
+        self.caller.store(caller, Relaxed);
         self.killed.store(false, Relaxed);
         self.wrote.store(false, Relaxed);
         self.effects.store(false, Relaxed);
@@ -674,6 +688,14 @@ impl Running {
         self.holder
             .store(matches!(holder, Holder::Function) as u8, Relaxed);
         self.since.store(crate::util::now_ms().max(1), Relaxed);
+    }
+
+    /// Lets quick scripts run on the only worker, `serve` answering the
+    /// other clients when one runs long (see [`while_busy`](Self::while_busy)).
+    pub fn serve_while_busy(&self, serve: WhileBusy) {
+        if self.while_busy.set(serve).is_ok() {
+            self.inline_allowed.store(true, Relaxed);
+        }
     }
 
     /// The script ended.
@@ -734,6 +756,12 @@ impl Running {
         let threshold = self.threshold_ms.load(Relaxed);
         if since != 0 && threshold > 0 && elapsed >= threshold {
             self.gate.set_busy(self.holder());
+            let caller = self.caller.load(Relaxed);
+            if caller != 0 {
+                if let Some(serve) = self.while_busy.get() {
+                    serve(caller);
+                }
+            }
         }
         self.killed
             .load(Relaxed)
