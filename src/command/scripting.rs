@@ -452,7 +452,10 @@ fn execute(
         budget_ms,
         caller,
     } = run;
-    let mut client = script_client(shared);
+    let mut host = script_host(shared);
+    host.flags = job.flags;
+    host.repl = 3;
+    let client = &mut host.client;
     client.tracking = tracking;
     client.user = user;
     client.db = db;
@@ -466,13 +469,8 @@ fn execute(
     if let Some(l) = locks.as_deref_mut() {
         std::mem::swap(&mut client.tx.locks, l);
     }
-    let host = ScriptHost {
-        client,
-        flags: job.flags,
-        repl: 3,
-    };
     let ctx = RunCtx {
-        host: Box::new(host),
+        host,
         resp3: false,
         counted: false,
     };
@@ -487,7 +485,9 @@ fn execute(
         moved,
         running.threshold_ms.load(Relaxed),
     );
-    shared.scripting.note(engines);
+    shared
+        .scripting
+        .note_run(engines, job.holder == Holder::Function);
     running.finish();
     let ctx_counted = ctx.counted;
     let mut host = ctx
@@ -509,7 +509,7 @@ fn execute(
         t if t.script_read && !moved => job.keys().to_vec(),
         _ => Vec::new(),
     };
-    return_script_client(host.client);
+    return_script_host(host);
     let reply = ScriptReply {
         frame,
         durable_at: off,
@@ -565,25 +565,30 @@ impl Outcome {
 
 thread_local! {
     /// Each worker thread keeps one script client, reused by every script
-    /// it runs (one runs at a time).
-    static SCRIPT_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+    /// it runs (one runs at a time), boxed: a `Client` is large, and the
+    /// script's context holds its host as a box.
+    static SCRIPT_HOST: RefCell<Option<Box<ScriptHost>>> = const { RefCell::new(None) };
 }
 
-fn script_client(shared: &Arc<Shared>) -> Client {
-    let reuse = SCRIPT_CLIENT.with(|s| s.borrow_mut().take());
+fn script_host(shared: &Arc<Shared>) -> Box<ScriptHost> {
+    let reuse = SCRIPT_HOST.with(|s| s.borrow_mut().take());
     match reuse {
-        Some(c) if Arc::ptr_eq(&c.shared, shared) => c,
+        Some(h) if Arc::ptr_eq(&h.client.shared, shared) => h,
         _ => {
-            let mut c = Client::internal(shared.clone());
-            c.in_script = true;
-            c.tx.in_exec = true;
-            c
+            let mut client = Client::internal(shared.clone());
+            client.in_script = true;
+            client.tx.in_exec = true;
+            Box::new(ScriptHost {
+                client,
+                flags: Flags(0),
+                repl: 3,
+            })
         }
     }
 }
 
-fn return_script_client(c: Client) {
-    SCRIPT_CLIENT.with(|s| *s.borrow_mut() = Some(c));
+fn return_script_host(h: Box<ScriptHost>) {
+    SCRIPT_HOST.with(|s| *s.borrow_mut() = Some(h));
 }
 
 /// The client a script's commands run on (see the module header).

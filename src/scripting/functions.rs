@@ -232,7 +232,7 @@ impl Library {
             .named_registry_value::<Function>("__loader")
             .and_then(|loader| loader.call(f));
         let _ = self.switch.call::<()>(false);
-        lua.remove_hook();
+        self.vm.unhook();
         let loading = lua.remove_app_data::<Loading>().unwrap_or_default();
         match outcome {
             Ok(None) => {}

@@ -171,7 +171,7 @@ pub struct Engines {
     declared: Arc<Mutex<Declared>>,
     eval: Vm,
     /// The EVAL scripts by SHA1.
-    scripts: HashMap<String, Script>,
+    scripts: HashMap<String, Script, ahash::RandomState>,
     scripts_memory: usize,
     /// The function libraries and their Lua state.
     pub functions: functions::Library,
@@ -181,7 +181,9 @@ pub struct Engines {
     /// moved off a worker: only those run on a worker (see
     /// [`Running::start`]); an unknown one runs on the scripting thread
     /// first.
-    quick: HashMap<(bool, Bytes), bool, ahash::RandomState>,
+    /// (`[0]` scripts, `[1]` functions: looked up by the argument's bytes,
+    /// with no copy or reference count.)
+    quick: [HashMap<Bytes, bool, ahash::RandomState>; 2],
 }
 
 /// How long a run may take and leave its script fit to run on a worker: a
@@ -257,11 +259,11 @@ impl Scripting {
             engines: Mutex::new(Engines {
                 declared: declared.clone(),
                 eval,
-                scripts: HashMap::new(),
+                scripts: HashMap::default(),
                 scripts_memory: 0,
                 functions,
                 rng,
-                quick: HashMap::default(),
+                quick: Default::default(),
             }),
             running: Arc::new(Running::new(gate)),
             figures: Figures::default(),
@@ -367,6 +369,17 @@ impl Scripting {
         f.functions_vm.store(engines.functions.memory(), Relaxed);
         f.functions_memory
             .store(engines.functions.code_memory(), Relaxed);
+    }
+
+    /// [`note`](Self::note) after a run: only the heap of the state that
+    /// ran can have changed (a script cannot load scripts or libraries).
+    pub fn note_run(&self, engines: &Engines, function: bool) {
+        let f = &self.figures;
+        if function {
+            f.functions_vm.store(engines.functions.memory(), Relaxed);
+        } else {
+            f.eval_vm.store(engines.eval_memory(), Relaxed);
+        }
     }
 
     /// [`note`](Self::note) after a change to the libraries, which also
@@ -550,9 +563,9 @@ impl Engines {
 
     /// Whether the script `name` (the EVAL or EVALSHA argument, or the
     /// function's name) has only ever run quickly: a worker may run it.
-    pub fn is_quick(&self, function: bool, name: &Bytes) -> bool {
-        self.quick
-            .get(&(function, name.clone()))
+    pub fn is_quick(&self, function: bool, name: &[u8]) -> bool {
+        self.quick[function as usize]
+            .get(name)
             .copied()
             .unwrap_or(false)
     }
@@ -563,29 +576,29 @@ impl Engines {
     pub fn note_run(
         &mut self,
         function: bool,
-        name: &Bytes,
+        name: &[u8],
         took_ms: u64,
         moved: bool,
         threshold_ms: u64,
     ) {
         let quick = took_ms < quick_limit_ms(threshold_ms) && !moved;
-        match self.quick.get_mut(&(function, name.clone())) {
+        let known = &mut self.quick[function as usize];
+        match known.get_mut(name) {
             Some(q) => *q &= quick,
             None => {
-                if self.quick.len() >= QUICK_ENTRIES {
-                    self.quick.clear();
+                if known.len() >= QUICK_ENTRIES {
+                    known.clear();
                 }
                 // A copy: `name` may be a slice of a connection's read
                 // buffer, which the entry would otherwise keep alive.
-                self.quick
-                    .insert((function, Bytes::copy_from_slice(name)), quick);
+                known.insert(Bytes::copy_from_slice(name), quick);
             }
         }
     }
 
     /// SCRIPT FLUSH: a fresh EVAL state and an empty cache.
     pub fn flush_scripts(&mut self) {
-        self.quick.clear();
+        self.quick = Default::default();
         if let Ok(vm) = Vm::new(self.rng.clone()) {
             self.eval = vm;
         }
@@ -721,6 +734,11 @@ impl Running {
     /// [`start`](Self::start)).
     pub fn note_effect(&self) {
         self.effects.store(true, Relaxed);
+    }
+
+    /// The hook stopped the script (killed, or moved off a worker).
+    pub fn stopped(&self) -> bool {
+        self.killed.load(Relaxed) || self.moved.load(Relaxed)
     }
 
     /// The script was stopped on a worker to run again on the scripting

@@ -55,6 +55,9 @@ pub struct Vm {
     runs: std::cell::Cell<u32>,
     /// Where the running script's `redis.*` functions find its context.
     ctx: Arc<CtxSlot>,
+    /// The [`Running`] whose count hook is installed (its address; 0 for
+    /// none): it stays between runs, as it only fires while Lua code runs.
+    hooked: std::cell::Cell<usize>,
 }
 
 /// The running script's [`RunCtx`] (none between scripts): `redis.call`
@@ -95,12 +98,20 @@ impl Vm {
         lua.gc_collect()?;
         Ok(Vm {
             runs: std::cell::Cell::new(0),
+            hooked: std::cell::Cell::new(0),
             ctx,
             lua,
             globals,
             runner,
             protect,
         })
+    }
+
+    /// Removes the hook (another one is about to be set: FUNCTION LOAD's,
+    /// or a fresh count hook).
+    pub fn unhook(&self) {
+        self.lua.remove_hook();
+        self.hooked.set(0);
     }
 
     /// Compiles a script body under `chunk` (`@user_script`); the error is
@@ -134,10 +145,18 @@ impl Vm {
         } = call;
         let lua = &self.lua;
         *self.ctx.0.lock() = Some(ctx);
-        let r = running.clone();
-        set_stop_hook(lua, CHECK_EVERY, move || r.check());
+        let watched = Arc::as_ptr(running) as usize;
+        if self.hooked.get() != watched {
+            let r = running.clone();
+            set_stop_hook(lua, CHECK_EVERY, move || r.check());
+            self.hooked.set(watched);
+        }
         let result = self.call(f, eval, keys, argv);
-        lua.remove_hook();
+        if running.stopped() {
+            // The hook turned into a line hook to stop the script: the
+            // next run gets a fresh count hook.
+            self.unhook();
+        }
         // A collection step every GC_PERIOD runs, as Redis's
         // luaCallFunction: the garbage of small scripts never piles up to a
         // full cycle's pause, at a fraction of a step per run.
