@@ -11,7 +11,7 @@
 //! command path would while the script is busy: `-BUSY` for what may not
 //! run, SCRIPT KILL and FUNCTION KILL (which refuse a script that wrote),
 //! SHUTDOWN NOSAVE (which exits). A request that may run while a script is
-//! busy (AUTH, MULTI, CLIENT ...), an unknown command, or anything the
+//! busy (AUTH, HELLO, MULTI, WATCH ...), an unknown command, or anything the
 //! parser refuses is left, with all that follows it, for the client's task
 //! to run in order once the script ends.
 //!
