@@ -108,7 +108,7 @@ async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<
         let mut loops = Vec::new();
         *shared.accepting.lock() = listeners
             .iter()
-            .map(std::os::fd::AsRawFd::as_raw_fd)
+            .filter_map(|l| l.try_clone().ok())
             .collect();
         for l in listeners.drain(..) {
             match TcpListener::from_std(l) {
@@ -121,6 +121,7 @@ async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<
             _ = shared.rebound.notified() => false,
         };
         if stopping {
+            shared.accepting.lock().clear();
             for t in loops {
                 let _ = t.await;
             }
@@ -139,17 +140,10 @@ async fn plain_listeners(mut listeners: Vec<std::net::TcpListener>, shared: Arc<
 /// listeners, so that they too get `-BUSY` or may send SHUTDOWN NOSAVE,
 /// then answers every waiting client.
 fn serve_while_busy(shared: &Arc<Shared>, caller: u64) {
-    let fds = shared.accepting.lock().clone();
-    for fd in fds {
-        // SAFETY: `fd` is a listener the accept loops own. Those loops, and
-        // the rebinding that closes their listeners, run on this worker,
-        // which is inside the script now: the descriptor stays open while
-        // it is borrowed here, and `ManuallyDrop` never closes it.
-        let listener = std::mem::ManuallyDrop::new(unsafe {
-            <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd)
-        });
-        // The listener is non-blocking (the runtime made it so): this
-        // ends with WouldBlock once none waits.
+    let accepting = shared.accepting.lock();
+    for listener in accepting.iter() {
+        // Non-blocking (bound so): this ends with WouldBlock once none
+        // waits.
         while let Ok((stream, addr)) = listener.accept() {
             if stream.set_nonblocking(true).is_err() {
                 continue;
@@ -159,6 +153,7 @@ fn serve_while_busy(shared: &Arc<Shared>, caller: u64) {
             }
         }
     }
+    drop(accepting);
     crate::command::busy::serve(shared, caller);
 }
 

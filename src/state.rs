@@ -124,10 +124,10 @@ pub struct Shared {
     pub rebind: parking_lot::Mutex<Option<Vec<std::net::TcpListener>>>,
     /// Signalled when [`rebind`](Self::rebind) holds new listeners.
     pub rebound: tokio::sync::Notify,
-    /// The descriptors of the plain TCP listeners the server accepts on
-    /// now: a script that holds the only worker long accepts on them (see
-    /// `server::serve_while_busy`).
-    pub accepting: parking_lot::Mutex<Vec<std::os::fd::RawFd>>,
+    /// Second handles (`dup`) of the plain TCP listeners the server
+    /// accepts on now: a script that holds the only worker long accepts on
+    /// them (see `server::serve_while_busy`).
+    pub accepting: parking_lot::Mutex<Vec<std::net::TcpListener>>,
     /// Slow log, latency monitor, MONITOR, CLIENT PAUSE, sampled INFO
     /// figures (see `observe`).
     pub observe: crate::observe::Observe,
