@@ -19,12 +19,12 @@
 //! Replies to a client's own requests are deferred the same way
 //! ([`defer_reply`]) but are due by count, not by clock: they leave when
 //! the worker parks, or, all of them, once the oldest has waited for
-//! [`REPLY_BATCHES`] read batches of other clients. That is Redis's rhythm (it writes every
-//! client's replies before it waits for events again, however long the
-//! round of reads took), and what keeps a reply in step with the work
-//! done: a round of heavy batches (scripts, tens of microseconds each)
-//! would otherwise be cut into many small write bursts, each waking the
-//! peer again.
+//! [`REPLY_BATCHES`] read batches of other clients. That is Redis's
+//! rhythm (it writes every client's replies before it waits for events
+//! again, however long the round of reads took), and it keeps a reply in
+//! step with the work done: a clock would cut a round of heavy batches
+//! (scripts, tens of microseconds each) into many small write bursts,
+//! each waking the peer again.
 //!
 //! A queue that reaches [`handle::CONGESTED_BYTES`] wakes its task at once
 //! (`ClientHandle::deliver`): a write of that size gains nothing from
@@ -80,17 +80,24 @@ pub fn configure(window: Duration) {
     });
 }
 
-/// Defers `client`'s wake-up; false if this thread does not defer (the
-/// caller wakes it at once).
+/// Runs `queue` on this thread's queue if it defers; false if it does not
+/// (not a configured worker, or a zero window).
 #[inline]
-pub fn defer(client: &Arc<ClientHandle>) -> bool {
+fn deferring(queue: impl FnOnce(&mut DeliveryQueue)) -> bool {
     QUEUE.with(|h| match h.borrow_mut().as_mut() {
         Some(q) if !q.window.is_zero() => {
-            q.deferred.push_back((q.now, client.clone()));
+            queue(q);
             true
         }
         _ => false,
     })
+}
+
+/// Defers `client`'s wake-up; false if this thread does not defer (the
+/// caller wakes it at once).
+#[inline]
+pub fn defer(client: &Arc<ClientHandle>) -> bool {
+    deferring(|q| q.deferred.push_back((q.now, client.clone())))
 }
 
 /// The most read batches a deferred reply waits for while the worker stays
@@ -102,19 +109,13 @@ pub const REPLY_BATCHES: u64 = 64;
 /// this thread does not defer (the caller writes them itself).
 #[inline]
 pub fn defer_reply(client: &Arc<ClientHandle>) -> bool {
-    QUEUE.with(|h| match h.borrow_mut().as_mut() {
-        Some(q) if !q.window.is_zero() => {
-            q.replies.push_back((q.batches, client.clone()));
-            true
-        }
-        _ => false,
-    })
+    deferring(|q| q.replies.push_back((q.batches, client.clone())))
 }
 
 /// At the start of a read batch: notes the time, and writes out the
 /// subscribers deferred longer than the window, and every deferred reply
-/// once the oldest has waited [`REPLY_BATCHES`] batches. Returns the bytes written to sockets
-/// since the last call (for `total_net_output_bytes`).
+/// once the oldest has waited [`REPLY_BATCHES`] batches. Returns the bytes
+/// written to sockets since the last call (for `total_net_output_bytes`).
 #[inline]
 pub fn on_batch() -> usize {
     QUEUE.with(|h| {
@@ -130,9 +131,7 @@ pub fn on_batch() -> usize {
             .front()
             .is_some_and(|(b, _)| due.is_some_and(|d| *b <= d))
         {
-            for (_, c) in q.replies.drain(..) {
-                q.written += c.write_queued();
-            }
+            q.written += write_out(&mut q.replies);
         }
         if let Some(due) = q.now.checked_sub(q.window) {
             while q.deferred.front().is_some_and(|(t, _)| *t <= due) {
@@ -151,21 +150,18 @@ pub fn write_all() {
     QUEUE.with(|h| {
         let mut h = h.borrow_mut();
         let Some(q) = h.as_mut() else { return };
-        let mut written = 0;
-        for (_, c) in q.deferred.drain(..) {
-            written += c.write_queued();
-        }
-        for (_, c) in q.replies.drain(..) {
-            written += c.write_queued();
-        }
-        q.written += written;
-        if q.deferred.capacity() > 4096 {
-            q.deferred.shrink_to(256);
-        }
-        if q.replies.capacity() > 4096 {
-            q.replies.shrink_to(256);
-        }
+        q.written += write_out(&mut q.deferred) + write_out(&mut q.replies);
     });
+}
+
+/// Writes out every client in `queue`, emptied (and shrunk if a burst grew
+/// it large); the bytes written.
+fn write_out<T>(queue: &mut VecDeque<(T, Arc<ClientHandle>)>) -> usize {
+    let written = queue.drain(..).map(|(_, c)| c.write_queued()).sum();
+    if queue.capacity() > 4096 {
+        queue.shrink_to(256);
+    }
+    written
 }
 
 #[cfg(test)]

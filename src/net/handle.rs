@@ -365,9 +365,9 @@ impl ClientHandle {
     }
 
     /// Leaves what is queued to the worker, which writes it when it is
-    /// about to park or once it waited `pubsub-coalesce-us` (see
-    /// `net::delivery`), so that the replies to the clients of one round
-    /// of reads leave together, as Redis writes every client's output
+    /// about to park or once a round of read batches has passed (see
+    /// `net::delivery::defer_reply`), so that the replies to the clients
+    /// of one round of reads leave together, as Redis writes every client's output
     /// before it waits for events again. False when this thread does not
     /// defer (the multi-thread runtime, a zero window), or when the socket
     /// is not shared (TLS), or nothing is queued: the task writes itself.
