@@ -40,6 +40,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use std::os::fd::{AsRawFd, RawFd};
 
+use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::config::Config;
@@ -165,8 +166,8 @@ impl Transport {
     /// the end of the stream, `WouldBlock` when nothing is available.
     pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
-            Transport::Plain(s) => s.try_read_buf(buf),
-            Transport::Unix(s) => s.try_read_buf(buf),
+            Transport::Plain(s) => read_noting_drained(&**s, buf),
+            Transport::Unix(s) => read_noting_drained(&**s, buf),
             Transport::Tls(t) => t.read(buf),
         }
     }
@@ -196,6 +197,56 @@ impl Transport {
             Transport::Plain(_) | Transport::Unix(_) => Ok(true),
             Transport::Tls(t) => t.send_records(),
         }
+    }
+}
+
+/// The two non-blocking sockets a plain connection may read from.
+trait ReadableSocket {
+    /// `try_io` for reading: a `WouldBlock` from `f` clears the socket's
+    /// read readiness.
+    fn try_read_io(&self, f: impl FnOnce() -> io::Result<usize>) -> io::Result<usize>;
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+}
+
+impl ReadableSocket for TcpStream {
+    fn try_read_io(&self, f: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, f)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        TcpStream::try_read_buf(self, buf)
+    }
+}
+
+impl ReadableSocket for UnixStream {
+    fn try_read_io(&self, f: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, f)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        UnixStream::try_read_buf(self, buf)
+    }
+}
+
+/// Reads into `buf`'s spare capacity; a read that did not fill it leaves
+/// the socket marked not readable. The reactor is edge-triggered (epoll),
+/// so a short read proves the socket drained: without this the loop's next
+/// `readable()` would return at once and the read after it would only say
+/// `EAGAIN`, one wasted system call per request on an unpipelined client
+/// (tokio's own `AsyncRead` does the same; the readiness is cleared only
+/// if no new event arrived since it was observed, so no wake-up is lost).
+fn read_noting_drained<S: ReadableSocket>(s: &S, buf: &mut BytesMut) -> io::Result<usize> {
+    let room = buf.capacity() - buf.len();
+    let mut short = 0;
+    let r = s.try_read_io(|| {
+        let n = s.try_read_buf(buf)?;
+        if n > 0 && n < room {
+            short = n;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => Ok(short),
+        r => r,
     }
 }
 
