@@ -117,6 +117,9 @@ pub struct Client {
     /// When the previous command ended, or the batch began: a command's
     /// duration is the time since (see `command::observe`).
     pub clock: std::time::Instant,
+    /// A reading the running command took as it ended (a script's end):
+    /// `command::observe` uses it instead of reading the clock again.
+    pub clock_at_end: Option<std::time::Instant>,
     /// While a read batch runs: the wall clock (Unix ms) read at its start,
     /// with the instant it was read. The time a command of the batch sees
     /// (expiry, new TTLs) is derived from [`clock`](Self::clock), so that a
@@ -204,6 +207,7 @@ impl Client {
             postponed: None,
             last_command: Default::default(),
             clock: std::time::Instant::now(),
+            clock_at_end: None,
             batch_time: None,
             failed: false,
             user: None,

@@ -85,7 +85,10 @@ pub fn redacted<'a>(fullname: &str, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
 /// log and the latency monitor when it took long enough, and shows it to
 /// monitors if there are any.
 pub fn after_command(c: &mut Client, spec: &'static Spec, args: &[Bytes]) {
-    let now = Instant::now();
+    let now = match c.clock_at_end.take() {
+        Some(end) if end >= c.clock => end,
+        _ => Instant::now(),
+    };
     let dur = now.duration_since(c.clock);
     c.clock = now;
     let id = flags::id(spec);

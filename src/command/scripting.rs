@@ -16,6 +16,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -257,18 +258,24 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                 locks: Some(&mut locks),
                 budget_ms: 0,
                 caller: c.handle.id,
+                started: Run::started_by(c),
             },
             &job,
             body,
             tracking,
         );
         c.tx.locks = locks;
+        if c.tx.in_exec {
+            // EXEC times each of its commands as they end.
+            c.clock_at_end = done.ended;
+        }
         return done.deliver(c);
     }
     // The batch's shared hold goes first, or the script would wait for
     // its own caller.
     c.gate = None;
     if let Some(done) = run_inline(c, &shared, &mut job, prepare) {
+        c.clock_at_end = done.ended;
         return done.deliver(c);
     }
     let mut job = job.into_owned();
@@ -289,6 +296,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                     locks: None,
                     budget_ms: 0,
                     caller: 0,
+                    started: (Instant::now(), crate::util::now_ms()),
                 };
                 let mut engines = shared.scripting.engines();
                 let (done, _) = execute(&shared, &mut engines, run, &job, body, tracking);
@@ -301,6 +309,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                 durable_at: 0,
                 counted: false,
                 tracked: Vec::new(),
+                ended: None,
             },
         };
         task_done.set(done);
@@ -353,6 +362,7 @@ fn run_inline(
                 durable_at: 0,
                 counted: false,
                 tracked: Vec::new(),
+                ended: None,
             })
         }
     };
@@ -362,6 +372,7 @@ fn run_inline(
         locks: None,
         budget_ms: crate::scripting::INLINE_BUDGET_MS,
         caller: c.handle.id,
+        started: Run::started_by(c),
     };
     let tracking = super::tracking::for_script(c);
     let (done, moved) = execute(shared, &mut engines, run, job, body, tracking);
@@ -401,6 +412,8 @@ pub struct ScriptReply {
     /// The keys the caller may now cache (the script read something; see
     /// `command::tracking`).
     tracked: Vec<Bytes>,
+    /// When the run ended (none if it did not run).
+    ended: Option<Instant>,
 }
 
 impl ScriptReply {
@@ -430,6 +443,20 @@ struct Run<'a> {
     /// requests are its own task's to read, even while the script is
     /// busy), 0 on the scripting thread.
     caller: u64,
+    /// When the command started, on the monotonic clock and as Unix ms:
+    /// on a worker, the batch's readings (see `Client::command_time_ms`),
+    /// so that a quick script costs no clock reading to start.
+    started: (Instant, u64),
+}
+
+impl Run<'_> {
+    /// The start of the command `c` runs, from its batch's clock readings.
+    fn started_by(c: &Client) -> (Instant, u64) {
+        match c.command_time_ms() {
+            Some(ms) => (c.clock, ms),
+            None => (Instant::now(), crate::util::now_ms()),
+        }
+    }
 }
 
 /// Runs `job` on a script client bound to the caller's user and database:
@@ -451,6 +478,7 @@ fn execute(
         locks,
         budget_ms,
         caller,
+        started: (started, started_ms),
     } = run;
     let mut host = script_host(shared);
     host.flags = job.flags;
@@ -475,13 +503,14 @@ fn execute(
         counted: false,
     };
     let running = shared.scripting.running.clone();
-    running.start(job.holder, budget_ms, caller);
+    running.start(job.holder, budget_ms, caller, started_ms);
     let (frame, ctx) = body(engines, &job.args[1], job.keys(), job.argv(), ctx, &running);
+    let ended = Instant::now();
     let moved = running.moved();
     engines.note_run(
         job.holder == Holder::Function,
         &job.args[1],
-        running.elapsed_ms(),
+        u64::try_from(ended.saturating_duration_since(started).as_millis()).unwrap_or(u64::MAX),
         moved,
         running.threshold_ms.load(Relaxed),
     );
@@ -515,6 +544,7 @@ fn execute(
         durable_at: off,
         counted: ctx_counted,
         tracked,
+        ended: Some(ended),
     };
     (reply, moved)
 }

@@ -338,7 +338,8 @@ impl Library {
                     argv,
                     name,
                 };
-                self.vm.run(&f, call, ctx, running)
+                self.vm
+                    .run(super::vm::Callee::Function(&f), call, ctx, running)
             }
             Err(e) => (Frame::error(format!("ERR {e}")), ctx),
         }

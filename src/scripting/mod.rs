@@ -543,22 +543,17 @@ impl Engines {
         ctx: RunCtx,
         running: &Arc<Running>,
     ) -> (Frame, RunCtx) {
-        let (sha, f) = match self.script(sha) {
-            Some((sha, s)) => (sha, self.eval.lua.registry_value::<mlua::Function>(&s.f)),
-            None => ("", Err(mlua::Error::runtime("the script is not cached"))),
+        let Some((sha, s)) = self.script(sha) else {
+            return (Frame::error("ERR the script is not cached"), ctx);
         };
-        match f {
-            Ok(f) => {
-                let call = vm::Call {
-                    eval: true,
-                    keys,
-                    argv,
-                    name: sha,
-                };
-                self.eval.run(&f, call, ctx, running)
-            }
-            Err(e) => (Frame::error(format!("ERR {e}")), ctx),
-        }
+        let call = vm::Call {
+            eval: true,
+            keys,
+            argv,
+            name: sha,
+        };
+        self.eval
+            .run(vm::Callee::Registered(&s.f), call, ctx, running)
     }
 
     /// Whether the script `name` (the EVAL or EVALSHA argument, or the
@@ -685,13 +680,14 @@ impl Running {
         }
     }
 
-    /// A script starts (the caller holds the gate exclusively); `budget_ms`
+    /// A script starts (the caller holds the gate exclusively) at
+    /// `since_ms` (Unix ms, the command's start); `budget_ms`
     /// nonzero on a worker, which must not be held long: a script that
     /// runs that long without effects is stopped, and [`moved`](Self::moved)
     /// then tells the caller to run it again on the scripting thread. (One
     /// with effects runs to its end there: a quick script seldom turns
     /// slow, and it could not be run again.)
-    pub fn start(&self, holder: Holder, budget_ms: u64, caller: u64) {
+    pub fn start(&self, holder: Holder, budget_ms: u64, caller: u64, since_ms: u64) {
         self.caller.store(caller, Relaxed);
         self.killed.store(false, Relaxed);
         self.wrote.store(false, Relaxed);
@@ -700,7 +696,7 @@ impl Running {
         self.budget_ms.store(budget_ms, Relaxed);
         self.holder
             .store(matches!(holder, Holder::Function) as u8, Relaxed);
-        self.since.store(crate::util::now_ms().max(1), Relaxed);
+        self.since.store(since_ms.max(1), Relaxed);
     }
 
     /// Lets quick scripts run on the only worker, `serve` answering the
