@@ -3,6 +3,7 @@
 //! show, because it needs several clients, time or a restart.
 //!
 //! - EVALSHA after SCRIPT LOAD, NOSCRIPT after SCRIPT FLUSH;
+//! - the time stands still for a script's commands;
 //! - a script's writes are atomic for other clients;
 //! - a script looping past `busy-reply-threshold` makes other clients get
 //!   `-BUSY`, SCRIPT KILL ends it; FUNCTION KILL likewise for a function;
@@ -138,6 +139,25 @@ fn evalsha_runs_a_loaded_script_until_script_flush() {
     let e = err(&mut c, &["EVALSHA", &sha, "1", "sc:evalsha", "arg"]);
     assert_eq!(e.code(), Some("NOSCRIPT"), "{e}");
     assert_eq!(text(&ok(&mut c, &["GET", "sc:evalsha"])), "1");
+}
+
+/// Redis freezes the time for a script: a key that expires while the script
+/// runs still exists for the script's commands, and is gone for the next
+/// command after it.
+#[test]
+fn the_time_stands_still_while_a_script_runs() {
+    let s = common::start_server();
+    let mut c = connect_port(s.port());
+    ok(&mut c, &["DEL", "sc:frozen"]);
+    // The script waits for TIME (which does move) to pass 30 ms after it
+    // set a key that expires in 5 ms.
+    let body = "redis.call('SET', KEYS[1], 'v', 'PX', 5)
+        local function us() local t = redis.call('TIME') return t[1] * 1000000 + t[2] end
+        local start = us()
+        while us() - start < 30000 do end
+        return redis.call('EXISTS', KEYS[1])";
+    assert_eq!(ok(&mut c, &["EVAL", body, "1", "sc:frozen"]), Value::Int(1));
+    assert_eq!(ok(&mut c, &["EXISTS", "sc:frozen"]), Value::Int(0));
 }
 
 #[test]

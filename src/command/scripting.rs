@@ -488,6 +488,11 @@ fn execute(
     client.user = user;
     client.db = db;
     client.protocol = Protocol::Resp2;
+    // The script's commands all see the time it started (expiry, new
+    // TTLs), as Redis freezes the time for a script: what a script does is
+    // the same on a replica or when the AOF is loaded.
+    client.clock = started;
+    client.batch_time = Some((started, started_ms));
     let in_unit = locks.is_some();
     match &locks {
         Some(_) => {}
@@ -534,6 +539,7 @@ fn execute(
     client.durable_at = 0;
     client.out.clear();
     client.user = None;
+    client.batch_time = None;
     let tracked = match std::mem::take(&mut client.tracking) {
         t if t.script_read && !moved => job.keys().to_vec(),
         _ => Vec::new(),
