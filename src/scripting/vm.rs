@@ -55,8 +55,9 @@ pub struct Vm {
     pub lua: Lua,
     /// The hidden globals table, where KEYS and ARGV go.
     globals: Table,
-    /// Calls a function under Redis's error handler.
-    runner: Function,
+    /// Redis's error handler (`__redis__err__handler`), under which a
+    /// script runs.
+    handler: Function,
     /// Makes a table read-only as the globals are (`protect(t, missing)`).
     pub protect: Function,
     /// Runs since the last collection step (see [`GC_PERIOD`]).
@@ -103,7 +104,7 @@ impl Vm {
             .load(include_str!("sandbox.lua"))
             .set_name(SANDBOX_CHUNK)
             .call(lua.create_function(|_, v: Value| Ok(failure_text(v)))?)?;
-        let runner: Function = lua.load(RUNNER).set_name(SANDBOX_CHUNK).eval()?;
+        let handler: Function = globals.get("__redis__err__handler")?;
         // What building the state left behind is garbage: INFO's
         // used_memory_lua starts from the live state only.
         lua.gc_collect()?;
@@ -114,7 +115,7 @@ impl Vm {
             ctx,
             lua,
             globals,
-            runner,
+            handler,
             protect,
         })
     }
@@ -208,10 +209,13 @@ impl Vm {
         (frame, ctx)
     }
 
-    /// Builds KEYS and ARGV and calls the runner in one protected call on
-    /// the raw stack: through mlua, each table, string and field set is a
-    /// protected call of its own (a C closure made each time, garbage for
-    /// the collector), which cost more than a small script itself.
+    /// Builds KEYS and ARGV and calls the script under Redis's error
+    /// handler in one protected call on the raw stack: through mlua, each
+    /// table, string and field set is a protected call of its own (a C
+    /// closure made each time, garbage for the collector), which cost more
+    /// than a small script itself. The script is called as Redis calls it,
+    /// by `lua_pcall` with the handler: `(true, first result)`, or `(false,
+    /// what the handler made of the error)`.
     fn call(
         &self,
         f: Callee<'_>,
@@ -223,41 +227,41 @@ impl Vm {
             Callee::Registered(key) => Some(key.id()),
             Callee::Function(_) => None,
         };
-        // SAFETY: `exec_raw` pushes its arguments (the runner, the
+        // SAFETY: `exec_raw` pushes its arguments (the handler, the
         // globals, and a function handle: stack 1 to 3) and runs the
-        // closure protected, so a Lua error in it (out of memory) comes
-        // back as an `Err`. A registered script is pushed here instead, by
-        // the id of a key made by this state's `create_registry_value`
-        // (the script cache keeps the key, so the slot holds the function),
-        // which puts it at 3 as well. The closure holds only borrowed
-        // slices and integers, nothing to drop, so such an error skips no
-        // destructor. Each C function call has LUA_MINSTACK (20) free
-        // slots; at most 7 are used at once here (`push_array` uses 2 over
-        // its table). The runner's own errors are caught by its `xpcall`;
-        // it returns exactly the two results asked for, which stay on the
-        // stack once the three values under them are removed.
+        // closure protected, so a Lua error in it outside the inner
+        // `lua_pcall` (out of memory) comes back as an `Err`. A registered
+        // script is pushed here instead, by the id of a key made by this
+        // state's `create_registry_value` (the script cache keeps the key,
+        // so the slot holds the function), which puts it at 3 as well. The
+        // closure holds only borrowed slices and integers, nothing to
+        // drop, so such an error skips no destructor. Each C function call
+        // has LUA_MINSTACK (20) free slots; at most 7 are used at once here
+        // (`push_array` uses 2 over its table). The inner `lua_pcall`
+        // leaves exactly one value (the result or the handled error); the
+        // status goes under it, and the three values below are removed.
         let body = move |state: *mut ffi::lua_State| unsafe {
             if let Some(id) = in_registry {
                 ffi::lua_rawgeti_(state, ffi::LUA_REGISTRYINDEX, id);
             }
-            if eval {
+            let nargs = if eval {
                 ffi::lua_pushstring_(state, c"KEYS".as_ptr());
                 push_array(state, keys);
                 ffi::lua_rawset(state, 2);
                 ffi::lua_pushstring_(state, c"ARGV".as_ptr());
                 push_array(state, argv);
                 ffi::lua_rawset(state, 2);
-                ffi::lua_pushvalue(state, 1);
                 ffi::lua_pushvalue(state, 3);
-                ffi::lua_pushnil(state);
-                ffi::lua_pushnil(state);
+                0
             } else {
-                ffi::lua_pushvalue(state, 1);
                 ffi::lua_pushvalue(state, 3);
                 push_array(state, keys);
                 push_array(state, argv);
-            }
-            ffi::lua_call(state, 3, 2);
+                2
+            };
+            let status = ffi::lua_pcall(state, nargs, 1, 1);
+            ffi::lua_pushboolean(state, (status == 0) as i32);
+            ffi::lua_insert(state, -2);
             ffi::lua_remove(state, 1);
             ffi::lua_remove(state, 1);
             ffi::lua_remove(state, 1);
@@ -267,10 +271,10 @@ impl Vm {
         unsafe {
             match f {
                 Callee::Registered(_) => {
-                    lua.exec_raw::<(bool, Value)>((&self.runner, &self.globals), body)
+                    lua.exec_raw::<(bool, Value)>((&self.handler, &self.globals), body)
                 }
                 Callee::Function(f) => {
-                    lua.exec_raw::<(bool, Value)>((&self.runner, &self.globals, f), body)
+                    lua.exec_raw::<(bool, Value)>((&self.handler, &self.globals, f), body)
                 }
             }
         }
@@ -303,7 +307,7 @@ unsafe fn push_array(state: *mut ffi::lua_State, items: &[Bytes]) {
     }
 }
 
-/// The chunk name of this module's Lua code (the sandbox, the runner).
+/// The chunk name of this module's Lua code (the sandbox).
 pub(super) const SANDBOX_CHUNK: &str = "=herald.sandbox";
 
 /// Watches a running script as Redis's `luaMaskCountHook` does: every
@@ -354,16 +358,6 @@ pub struct Call<'a> {
     pub argv: &'a [Bytes],
     pub name: &'a str,
 }
-
-/// Calls a function under Redis's error handler; with arguments (a
-/// function's KEYS and ARGV) through a closure, since Lua 5.1's `xpcall`
-/// passes none.
-const RUNNER: &str = "
-local xpcall, handler = xpcall, __redis__err__handler
-return function(f, keys, argv)
-  if keys == nil then return xpcall(f, handler) end
-  return xpcall(function() return f(keys, argv) end, handler)
-end";
 
 /// The reply for an error a script raised (Redis's
 /// `luaExtractErrorInformation`): the `err` text, then where it happened.
