@@ -518,6 +518,8 @@ fn execute(
         u64::try_from(ended.saturating_duration_since(started).as_millis()).unwrap_or(u64::MAX),
         moved,
         running.threshold_ms.load(Relaxed),
+        // Only a script known to be quick runs with a budget (on a worker).
+        budget_ms != 0,
     );
     shared
         .scripting

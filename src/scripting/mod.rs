@@ -567,7 +567,8 @@ impl Engines {
 
     /// Notes how long a run of `name` took, and whether it was moved off a
     /// worker (see [`is_quick`](Self::is_quick)); `threshold_ms` is
-    /// `busy-reply-threshold`.
+    /// `busy-reply-threshold`; `known_quick`: the run's caller found it
+    /// quick (a quick run then changes nothing, and costs no lookup).
     pub fn note_run(
         &mut self,
         function: bool,
@@ -575,8 +576,12 @@ impl Engines {
         took_ms: u64,
         moved: bool,
         threshold_ms: u64,
+        known_quick: bool,
     ) {
         let quick = took_ms < quick_limit_ms(threshold_ms) && !moved;
+        if quick && known_quick {
+            return;
+        }
         let known = &mut self.quick[function as usize];
         match known.get_mut(name) {
             Some(q) => *q &= quick,

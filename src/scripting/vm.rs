@@ -32,7 +32,9 @@ const GC_PERIOD: u32 = 50;
 /// steps keep it marking and sweeping the whole live state without pause:
 /// with a small script that was about 8% of the server's CPU. With this
 /// slack the heap stays within some tens of KB of its live size (Lua's
-/// own pause would let it double), for most of that work saved.
+/// own pause would let it double), for most of that work saved. A larger
+/// heap (many cached scripts) gets a quarter of its size as slack, so that
+/// the cycles, which cost as much as the heap is large, stay as rare for it.
 const GC_SLACK: usize = 16 * 1024;
 
 /// Redis's version as scripts see it (`redis.REDIS_VERSION(_NUM)`).
@@ -63,7 +65,7 @@ pub struct Vm {
     /// Runs since the last collection step (see [`GC_PERIOD`]).
     runs: std::cell::Cell<u32>,
     /// The heap size (bytes) under which no collection step is taken: what
-    /// the last finished cycle left, plus [`GC_SLACK`].
+    /// the last finished cycle left, plus its slack (see [`GC_SLACK`]).
     gc_floor: std::cell::Cell<usize>,
     /// Where the running script's `redis.*` functions find its context.
     ctx: Arc<CtxSlot>,
@@ -179,7 +181,8 @@ impl Vm {
         self.runs.set(runs % GC_PERIOD);
         if runs == GC_PERIOD && lua.used_memory() > self.gc_floor.get() {
             if let Ok(true) = lua.gc_step_kbytes(GC_PERIOD as i32) {
-                self.gc_floor.set(lua.used_memory() + GC_SLACK);
+                let live = lua.used_memory();
+                self.gc_floor.set(live + GC_SLACK.max(live / 4));
             }
         }
         let mut ctx = self
