@@ -237,8 +237,18 @@ pub type Prepare = fn(&Shared, &mut Engines, &Job) -> Result<(Flags, Body), Stri
 /// EXEC (whose unit holds every database) and for the server's own
 /// client, it runs right here.
 pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
+    let nested = c.tx.in_exec || c.handle.id == super::INTERNAL_ID;
+    if !nested {
+        // The batch's shared hold goes first, or the script would wait for
+        // its own caller.
+        c.gate = None;
+        if let Some(done) = run_inline(c, &mut job, prepare) {
+            c.clock_at_end = done.ended;
+            return done.deliver(c);
+        }
+    }
     let shared = c.shared.clone();
-    if c.tx.in_exec || c.handle.id == super::INTERNAL_ID {
+    if nested {
         let prepared = prepare(&shared, &mut shared.scripting.engines(), &job);
         let body = match checked(&shared, job.read_only, prepared) {
             Ok((flags, body)) => {
@@ -249,7 +259,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
         };
         let mut locks = std::mem::take(&mut c.tx.locks);
         let tracking = super::tracking::for_script(c);
-        let (done, _) = execute(
+        let (done, _, _) = execute(
             &shared,
             &mut shared.scripting.engines(),
             Run {
@@ -269,13 +279,6 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
             // EXEC times each of its commands as they end.
             c.clock_at_end = done.ended;
         }
-        return done.deliver(c);
-    }
-    // The batch's shared hold goes first, or the script would wait for
-    // its own caller.
-    c.gate = None;
-    if let Some(done) = run_inline(c, &shared, &mut job, prepare) {
-        c.clock_at_end = done.ended;
         return done.deliver(c);
     }
     let mut job = job.into_owned();
@@ -299,7 +302,7 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
                     started: (Instant::now(), crate::util::now_ms()),
                 };
                 let mut engines = shared.scripting.engines();
-                let (done, _) = execute(&shared, &mut engines, run, &job, body, tracking);
+                let (done, _, _) = execute(&shared, &mut engines, run, &job, body, tracking);
                 drop(engines);
                 drop(exclusive);
                 done
@@ -331,12 +334,10 @@ pub fn run_script(c: &mut Client, mut job: Job, prepare: Prepare) {
 /// engines are free (see [`run_script`]): its reply, or `None` to run it
 /// on the scripting thread (not quick, something else holds the gate or
 /// the engines, or it ran past its budget and was stopped).
-fn run_inline(
-    c: &mut Client,
-    shared: &Arc<Shared>,
-    job: &mut Job,
-    prepare: Prepare,
-) -> Option<ScriptReply> {
+fn run_inline(c: &mut Client, job: &mut Job, prepare: Prepare) -> Option<ScriptReply> {
+    // Borrowed, not cloned: a quick script's run is short enough for the
+    // atomic operations of an `Arc` clone to show.
+    let shared = &c.shared;
     let running = &shared.scripting.running;
     if !running.inline_allowed.load(Relaxed) {
         return None;
@@ -366,18 +367,22 @@ fn run_inline(
             })
         }
     };
+    let tracking = super::tracking::for_script(c);
+    let started = Run::started_by(c);
+    // Lent to the script's client and given back.
+    let user = c.user.take();
     let run = Run {
-        user: c.user.clone(),
+        user,
         db: c.db,
         locks: None,
         budget_ms: crate::scripting::INLINE_BUDGET_MS,
         caller: c.handle.id,
-        started: Run::started_by(c),
+        started,
     };
-    let tracking = super::tracking::for_script(c);
-    let (done, moved) = execute(shared, &mut engines, run, job, body, tracking);
+    let (done, moved, user) = execute(&c.shared, &mut engines, run, job, body, tracking);
     drop(engines);
     drop(exclusive);
+    c.user = user;
     c.pressure.heavy = c.pressure.heavy.saturating_add(1);
     (!moved).then_some(done)
 }
@@ -461,9 +466,10 @@ impl Run<'_> {
 
 /// Runs `job` on a script client bound to the caller's user and database:
 /// in the caller's unit (`locks`, EXEC) or in an open unit of its own,
-/// ended here. Returns the reply (with the AOF offset it waits for), and
+/// ended here. Returns the reply (with the AOF offset it waits for),
 /// whether the script was stopped on a worker to run again on the
-/// scripting thread (its reply is then to be dropped).
+/// scripting thread (its reply is then to be dropped), and the user given
+/// in `run`.
 fn execute(
     shared: &Arc<Shared>,
     engines: &mut Engines,
@@ -471,7 +477,7 @@ fn execute(
     job: &Job,
     body: Body,
     tracking: super::tracking::Local,
-) -> (ScriptReply, bool) {
+) -> (ScriptReply, bool, Option<Arc<crate::acl::User>>) {
     let Run {
         user,
         db,
@@ -507,9 +513,9 @@ fn execute(
         resp3: false,
         counted: false,
     };
-    let running = shared.scripting.running.clone();
+    let running = &shared.scripting.running;
     running.start(job.holder, budget_ms, caller, started_ms);
-    let (frame, ctx) = body(engines, &job.args[1], job.keys(), job.argv(), ctx, &running);
+    let (frame, ctx) = body(engines, &job.args[1], job.keys(), job.argv(), ctx, running);
     let ended = Instant::now();
     let moved = running.moved();
     engines.note_run(
@@ -540,7 +546,7 @@ fn execute(
     }
     client.durable_at = 0;
     client.out.clear();
-    client.user = None;
+    let user = client.user.take();
     client.batch_time = None;
     let tracked = match std::mem::take(&mut client.tracking) {
         t if t.script_read && !moved => job.keys().to_vec(),
@@ -554,7 +560,7 @@ fn execute(
         tracked,
         ended: Some(ended),
     };
-    (reply, moved)
+    (reply, moved, user)
 }
 
 /// A script's reply, handed from the scripting thread to its caller.
