@@ -602,6 +602,7 @@ impl Session for Client {
         let gate_changed = gate.changed.notified();
         tokio::pin!(gate_changed);
         gate_changed.as_mut().enable();
+        let _waiting = gate.waiting();
         if let Some(b) = &self.blocked {
             if b.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 // Timed out while a script holds the keyspace: the timeout

@@ -18,11 +18,11 @@
 //! timeouts of blocked clients) asks [`Gate::enter`] too and waits for its
 //! next turn when a script runs.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::lock_api::{ArcRwLockReadGuard, ArcRwLockWriteGuard};
-use parking_lot::{RawRwLock, RwLock};
+use parking_lot::lock_api::ArcRwLockReadGuard;
+use parking_lot::{RawRwLock, RwLock, RwLockWriteGuard};
 use tokio::sync::Notify;
 
 /// A batch's shared hold on the gate.
@@ -48,8 +48,11 @@ const BUSY_FUNCTION: u8 = 3;
 pub struct Gate {
     lock: Arc<RwLock<()>>,
     state: AtomicU8,
-    /// Notified when the gate opens or its script becomes busy.
+    /// Notified when the gate opens or its script becomes busy (to the
+    /// waiters registered with [`waiting`](Self::waiting)).
     pub changed: Notify,
+    /// How many waits are registered.
+    waiters: AtomicUsize,
 }
 
 impl Gate {
@@ -61,24 +64,43 @@ impl Gate {
 
     /// Takes the whole keyspace for a script, on the scripting thread,
     /// which may wait: for the batches in progress to end.
-    pub fn exclusive_wait(self: &Arc<Self>) -> Exclusive {
-        let write = self.lock.write_arc();
+    pub fn exclusive_wait(&self) -> Exclusive<'_> {
+        let write = self.lock.write();
         self.state.store(HELD, Ordering::Release);
         Exclusive {
-            gate: self.clone(),
+            gate: self,
             held: Some(write),
         }
     }
 
     /// Takes the whole keyspace for a script on a worker, which may not
     /// wait: `None` while a batch or another script holds the gate.
-    pub fn try_exclusive(self: &Arc<Self>) -> Option<Exclusive> {
-        let write = self.lock.try_write_arc()?;
+    pub fn try_exclusive(&self) -> Option<Exclusive<'_>> {
+        let write = self.lock.try_write()?;
         self.state.store(HELD, Ordering::Release);
         Some(Exclusive {
-            gate: self.clone(),
+            gate: self,
             held: Some(write),
         })
+    }
+
+    /// Registers a wait for [`changed`](Self::changed): call it after
+    /// making the `Notified` future and before checking the state, and keep
+    /// it until the wait is over. The gate's changes wake waiters only
+    /// while some are registered (a script's end costs no wake-up call
+    /// otherwise): a change either sees this registration or is seen by
+    /// the check that follows it.
+    pub fn waiting(&self) -> Waiting<'_> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(self)
+    }
+
+    /// Wakes the registered waiters, after a change of the state (made
+    /// with `SeqCst`, see [`waiting`](Self::waiting)).
+    fn wake(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
     }
 
     /// The script holding the gate has run past `busy-reply-threshold`:
@@ -90,10 +112,10 @@ impl Gate {
         };
         if self
             .state
-            .compare_exchange(HELD, busy, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(HELD, busy, Ordering::SeqCst, Ordering::Acquire)
             .is_ok()
         {
-            self.changed.notify_waiters();
+            self.wake();
         }
     }
 
@@ -114,18 +136,27 @@ impl Gate {
 }
 
 /// A script's exclusive hold; dropping it opens the gate.
-pub struct Exclusive {
-    gate: Arc<Gate>,
-    held: Option<ArcRwLockWriteGuard<RawRwLock, ()>>,
+pub struct Exclusive<'a> {
+    gate: &'a Gate,
+    held: Option<RwLockWriteGuard<'a, ()>>,
 }
 
-impl Drop for Exclusive {
+impl Drop for Exclusive<'_> {
     fn drop(&mut self) {
         // Free before unlocking (a script that takes the gate next sets
         // its own state), unlocked before the wake-up (those woken can
         // enter).
-        self.gate.state.store(FREE, Ordering::Release);
+        self.gate.state.store(FREE, Ordering::SeqCst);
         drop(self.held.take());
-        self.gate.changed.notify_waiters();
+        self.gate.wake();
+    }
+}
+
+/// A registered wait for the gate's change (see [`Gate::waiting`]).
+pub struct Waiting<'a>(&'a Gate);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
