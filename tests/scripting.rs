@@ -8,7 +8,7 @@
 //! - a script looping past `busy-reply-threshold` makes other clients get
 //!   `-BUSY`, SCRIPT KILL ends it; FUNCTION KILL likewise for a function;
 //!   also a script that ran quickly before (which herald runs on a worker
-//!   until it loops);
+//!   until it loops), and a script run by EXEC;
 //! - a script that has written cannot be killed (`-UNKILLABLE`); SHUTDOWN
 //!   NOSAVE then ends the server (a server process the test owns);
 //! - a script's writes raise keyspace events, invalidate WATCH, and serve a
@@ -256,6 +256,33 @@ fn a_busy_script_gets_other_clients_busy_and_script_kill_ends_it() {
     assert_eq!(text(&ok(&mut other, &["PING"])), "PONG");
     let e = err(&mut other, &["SCRIPT", "KILL"]);
     assert_eq!(e.code(), Some("NOTBUSY"), "{e}");
+}
+
+/// A script run by EXEC has the keyspace to itself as it would alone: past
+/// the threshold the others get -BUSY, SCRIPT KILL ends it, and EXEC's reply
+/// holds the script's error.
+#[test]
+fn a_busy_script_inside_exec_gets_other_clients_busy_and_script_kill_ends_it() {
+    let s = common::start_server();
+    let port = s.port();
+    let _threshold = BusyThreshold::set(port, "50");
+    let runner = std::thread::spawn(move || {
+        let mut c = connect_port(port);
+        ok(&mut c, &["MULTI"]);
+        let queued = ok(&mut c, &["EVAL", "while true do end", "0"]);
+        let r = cmd(&mut c, &["EXEC"]);
+        let after = cmd(&mut c, &["PING"]);
+        (queued, r, after)
+    });
+    let mut other = connect_port(port);
+    let busy = wait_busy(&mut other);
+    assert!(busy.contains("Redis is busy running a script"), "{busy}");
+    ok(&mut other, &["SCRIPT", "KILL"]);
+    let (queued, r, after) = runner.join().expect("runner");
+    assert_eq!(text(&queued), "QUEUED");
+    let r = format!("{r:?}");
+    assert!(r.contains("Script killed by user with SCRIPT KILL"), "{r}");
+    assert_eq!(text(&after.expect("ping after the kill")), "PONG");
 }
 
 /// A script herald has seen run quickly runs on a worker thread; when it

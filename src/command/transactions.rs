@@ -185,7 +185,7 @@ fn touches_other_dbs(c: &Client, args: &[Bytes]) -> bool {
 }
 
 /// EXEC.
-pub fn exec(c: &mut Client, _args: &[Bytes]) {
+pub fn exec(c: &mut Client, args: &[Bytes]) {
     let Some(m) = c.tx.multi.take() else {
         return c.error("ERR EXEC without MULTI");
     };
@@ -193,6 +193,37 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
         unwatch_all(c);
         return c.error("EXECABORT Transaction discarded because of previous errors.");
     }
+    // A transaction that runs a script has the keyspace to itself, as the
+    // script alone would: once the script runs past
+    // `busy-reply-threshold`, the others get -BUSY and SCRIPT KILL or
+    // SHUTDOWN NOSAVE can end it (as in Redis). The batch's shared hold
+    // goes first. If another holds the gate (a batch on another worker),
+    // the transaction runs under a shared hold as any other; if a script
+    // took the gate in between, EXEC waits for it as a command that finds
+    // the gate closed does (postponed, the transaction kept).
+    let shared = c.shared.clone();
+    let exclusive_wanted = !c.in_script
+        && c.handle.id != super::INTERNAL_ID
+        && m.queue.iter().any(|a| runs_script(c, a));
+    let _exclusive = if exclusive_wanted {
+        let gate = &shared.engine.gate;
+        c.gate = None;
+        match gate.try_exclusive() {
+            Some(x) => Some(x),
+            None => match gate.enter() {
+                Some(entry) => {
+                    c.gate = Some(entry);
+                    None
+                }
+                None => {
+                    c.tx.multi = Some(m);
+                    return super::postpone(c, args);
+                }
+            },
+        }
+    } else {
+        None
+    };
     // Lock what the transaction can touch (the engine locks in index order).
     let dbs: Vec<usize> = if m.queue.iter().any(|a| touches_other_dbs(c, a)) {
         (0..c.shared.engine.store.len()).collect()
@@ -236,6 +267,11 @@ pub fn exec(c: &mut Client, _args: &[Bytes]) {
     }
     c.tx.in_exec = false;
     release(c);
+}
+
+/// True if the queued command `args` runs a script (EVAL, FCALL, ...).
+fn runs_script(c: &Client, args: &[Bytes]) -> bool {
+    lookup(c, args).is_some_and(|spec| super::flags::of(spec) & super::flags::RUNS_SCRIPT != 0)
 }
 
 /// Ends the unit EXEC runs: its effects go to the AOF as MULTI ... EXEC,
