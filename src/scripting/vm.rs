@@ -3,6 +3,7 @@
 //! (`sandbox.lua`), and the call of a script with Redis's error handler,
 //! its time checks and its conversions.
 
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -74,16 +75,64 @@ pub struct Vm {
     hooked: std::cell::Cell<usize>,
 }
 
-/// The running script's [`RunCtx`] (none between scripts): `redis.call`
+/// The running script's [`RunCtx`] (none between scripts), lent by
+/// [`Vm::run`] for the length of the script's Lua call: `redis.call`
 /// reaches it through a pointer in its upvalue, the other `redis.*`
-/// functions through the state's app data.
-pub(super) struct CtxSlot(Mutex<Option<RunCtx>>);
+/// functions through the state's app data. A pointer, not a lock: a lock
+/// cost two atomic operations per `redis.call` and four more per run, a
+/// noticeable share of a small script.
+pub(super) struct CtxSlot(AtomicPtr<RunCtx>);
+
+/// A context lent to a [`CtxSlot`]: taken back when dropped, also when a
+/// panic unwinds through [`Vm::run`]. It borrows the context, so the
+/// lender cannot touch it meanwhile.
+struct Lent<'a> {
+    slot: &'a CtxSlot,
+    _ctx: std::marker::PhantomData<&'a mut RunCtx>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.slot.0.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+impl CtxSlot {
+    fn lend<'a>(&'a self, ctx: &'a mut RunCtx) -> Lent<'a> {
+        self.0.store(ctx, Ordering::Release);
+        Lent {
+            slot: self,
+            _ctx: std::marker::PhantomData,
+        }
+    }
+
+    /// Runs `f` on the lent context; `None` when none is lent.
+    ///
+    /// # Safety
+    ///
+    /// Called only from this slot's Lua state's `redis.*` functions, on the
+    /// thread that runs the state (the one that lent the context: a Lua
+    /// state runs on one thread at a time, under the engines' lock, and its
+    /// callbacks on the thread that called into it), and not again from
+    /// within `f` (no `f` runs Lua code: a script's command that would is
+    /// refused before it runs). The context then lives on [`Vm::run`]'s
+    /// frame, which does not touch it until the lend ends, and the
+    /// reference made here is the only one while `f` runs.
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut RunCtx) -> R) -> Option<R> {
+        let p = self.0.load(Ordering::Acquire);
+        // SAFETY: see above.
+        unsafe { p.as_mut() }.map(f)
+    }
+}
 
 /// Runs `f` on the running script's context; `None` outside a script.
+/// Only for the `redis.*` functions (see [`CtxSlot::with`]), whose `f`
+/// never calls into Lua.
 fn with_ctx<R>(lua: &Lua, f: impl FnOnce(&mut RunCtx) -> R) -> Option<R> {
     let slot = lua.app_data_ref::<Arc<CtxSlot>>()?;
-    let mut ctx = slot.0.lock();
-    ctx.as_mut().map(f)
+    // SAFETY: called from a `redis.*` function of `lua` (as documented
+    // above), and `f` does not call into Lua.
+    unsafe { slot.with(f) }
 }
 
 impl Vm {
@@ -96,7 +145,7 @@ impl Vm {
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
         lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
         libs::register(&lua)?;
-        let ctx = Arc::new(CtxSlot(Mutex::new(None)));
+        let ctx = Arc::new(CtxSlot(AtomicPtr::new(std::ptr::null_mut())));
         lua.set_app_data(ctx.clone());
         lua.globals().set("redis", redis_table(&lua, &ctx)?)?;
         let math: Table = lua.globals().get("math")?;
@@ -159,7 +208,8 @@ impl Vm {
             name,
         } = call;
         let lua = &self.lua;
-        *self.ctx.0.lock() = Some(ctx);
+        let mut ctx = ctx;
+        let lent = self.ctx.lend(&mut ctx);
         let watched = Arc::as_ptr(running) as usize;
         if self.hooked.get() != watched {
             let r = running.clone();
@@ -167,6 +217,7 @@ impl Vm {
             self.hooked.set(watched);
         }
         let result = self.call(f, eval, keys, argv);
+        drop(lent);
         if running.stopped() {
             // The hook turned into a line hook to stop the script: the
             // next run gets a fresh count hook.
@@ -185,12 +236,6 @@ impl Vm {
                 self.gc_floor.set(live + GC_SLACK.max(live / 4));
             }
         }
-        let mut ctx = self
-            .ctx
-            .0
-            .lock()
-            .take()
-            .expect("the run context was set above");
         ctx.counted = match &result {
             Ok((_, Value::Table(t))) => t
                 .raw_get::<bool>("ignore_error_stats_update")
@@ -548,32 +593,34 @@ unsafe fn call_and_push(state: *mut ffi::lua_State) -> bool {
         Err(msg) => Push::Error(error_text(msg.as_bytes()), false),
         Ok(argv) => {
             let slot = ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const CtxSlot;
-            // SAFETY: see above; the slot is only read here.
-            let mut guard = (*slot).0.lock();
-            match guard.as_mut() {
+            // SAFETY: see above for the pointer; `redis.call` is one of the
+            // `redis.*` functions `CtxSlot::with` may be called from, and
+            // the command it runs does not call into Lua (a script's
+            // command that would is refused before it runs).
+            let called = (*slot).with(|ctx| {
+                let resp3 = ctx.resp3;
+                // A panic must not unwind into Lua's C frames.
+                let call = std::panic::AssertUnwindSafe(|| ctx.host.call(&argv));
+                let reply = std::panic::catch_unwind(call)
+                    .unwrap_or_else(|_| Err(b"-ERR the command failed unexpectedly".to_vec()));
+                (reply, resp3)
+            });
+            match called {
                 None => {
                     force_raise = true;
                     let msg = "redis.call/pcall can only be called inside a script invocation";
                     Push::Error(error_text(msg.as_bytes()), false)
                 }
-                Some(ctx) => {
-                    let resp3 = ctx.resp3;
-                    // A panic must not unwind into Lua's C frames.
-                    let call = std::panic::AssertUnwindSafe(|| ctx.host.call(&argv));
-                    let reply = std::panic::catch_unwind(call)
-                        .unwrap_or_else(|_| Err(b"-ERR the command failed unexpectedly".to_vec()));
-                    drop(guard);
-                    match reply {
-                        Err(text) => Push::Error(error_text(&text), true),
-                        Ok(Frame::Error(e)) if raise => {
-                            let mut text = Vec::with_capacity(e.len() + 1);
-                            text.push(b'-');
-                            text.extend_from_slice(&e);
-                            Push::Error(error_text(&text), true)
-                        }
-                        Ok(frame) => Push::Frame(frame, resp3),
+                Some((reply, resp3)) => match reply {
+                    Err(text) => Push::Error(error_text(&text), true),
+                    Ok(Frame::Error(e)) if raise => {
+                        let mut text = Vec::with_capacity(e.len() + 1);
+                        text.push(b'-');
+                        text.extend_from_slice(&e);
+                        Push::Error(error_text(&text), true)
                     }
-                }
+                    Ok(frame) => Push::Frame(frame, resp3),
+                },
             }
         }
     };
