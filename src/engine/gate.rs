@@ -121,7 +121,8 @@ impl Gate {
 
     /// The busy script's kind, if a script is busy.
     pub fn busy(&self) -> Option<Holder> {
-        match self.state.load(Ordering::Acquire) {
+        // SeqCst: a waiter's check (see `waiting`).
+        match self.state.load(Ordering::SeqCst) {
             BUSY_EVAL => Some(Holder::Eval),
             BUSY_FUNCTION => Some(Holder::Function),
             _ => None,
@@ -131,7 +132,7 @@ impl Gate {
     /// True while a script holds the gate and is not busy yet: commands
     /// wait for it.
     pub fn holds_back(&self) -> bool {
-        self.state.load(Ordering::Acquire) == HELD
+        self.state.load(Ordering::SeqCst) == HELD
     }
 }
 
