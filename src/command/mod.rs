@@ -809,7 +809,7 @@ fn run(c: &mut Client, name: &Bytes, args: &[Bytes]) {
     }
     // Inside MULTI everything but the transaction commands is queued.
     if c.tx.multi.is_some() && !transactions::runs_in_multi(&fullname) {
-        transactions::queue(c, args);
+        transactions::queue(c, spec, args);
         return c.reply(Frame::simple("QUEUED"));
     }
     c.shared

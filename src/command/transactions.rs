@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 
-use super::{lookup, put_db, run_spec, take_db, with_db};
+use super::{lookup, put_db, run_spec, take_db, with_db, Spec};
 use crate::command::Client;
 use crate::engine::Locks;
 use crate::protocol::Frame;
@@ -34,6 +34,9 @@ pub struct Multi {
     pub queue: Vec<Vec<Bytes>>,
     /// Set when a command was rejected while queueing (EXEC aborts).
     pub dirty: bool,
+    /// A queued command runs a script (EVAL, FCALL, ...): EXEC takes the
+    /// keyspace gate exclusively.
+    pub runs_script: bool,
 }
 
 /// One WATCHed key.
@@ -71,8 +74,9 @@ pub fn runs_in_multi(name: &str) -> bool {
 }
 
 /// Queues a command of a client in MULTI.
-pub fn queue(c: &mut Client, args: &[Bytes]) {
+pub fn queue(c: &mut Client, spec: &Spec, args: &[Bytes]) {
     if let Some(m) = &mut c.tx.multi {
+        m.runs_script |= super::flags::of(spec) & super::flags::RUNS_SCRIPT != 0;
         m.queue.push(args.iter().map(|a| own(a)).collect());
     }
 }
@@ -201,11 +205,9 @@ pub fn exec(c: &mut Client, args: &[Bytes]) {
     // the transaction runs under a shared hold as any other; if a script
     // took the gate in between, EXEC waits for it as a command that finds
     // the gate closed does (postponed, the transaction kept).
-    let shared = c.shared.clone();
-    let exclusive_wanted = !c.in_script
-        && c.handle.id != super::INTERNAL_ID
-        && m.queue.iter().any(|a| runs_script(c, a));
-    let _exclusive = if exclusive_wanted {
+    let exclusive_wanted = m.runs_script && !c.in_script && c.handle.id != super::INTERNAL_ID;
+    let shared = exclusive_wanted.then(|| c.shared.clone());
+    let _exclusive = if let Some(shared) = &shared {
         let gate = &shared.engine.gate;
         c.gate = None;
         match gate.try_exclusive() {
@@ -267,11 +269,6 @@ pub fn exec(c: &mut Client, args: &[Bytes]) {
     }
     c.tx.in_exec = false;
     release(c);
-}
-
-/// True if the queued command `args` runs a script (EVAL, FCALL, ...).
-fn runs_script(c: &Client, args: &[Bytes]) -> bool {
-    lookup(c, args).is_some_and(|spec| super::flags::of(spec) & super::flags::RUNS_SCRIPT != 0)
 }
 
 /// Ends the unit EXEC runs: its effects go to the AOF as MULTI ... EXEC,

@@ -31,7 +31,7 @@ const GC_PERIOD: u32 = 50;
 /// before the steps of [`GC_PERIOD`] resume. On stock Lua 5.1 a step taken
 /// while the collector rests starts the next cycle at once, so Redis's
 /// steps keep it marking and sweeping the whole live state without pause:
-/// with a small script that was about 8% of the server's CPU. With this
+/// with a small script, about 8% of the server's CPU. With this
 /// slack the heap stays within some tens of KB of its live size (Lua's
 /// own pause would let it double), for most of that work saved. A larger
 /// heap (many cached scripts) gets a quarter of its size as slack, so that
