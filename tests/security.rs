@@ -102,21 +102,40 @@ fn make_pki() -> Pki {
     Pki { dir }
 }
 
-fn start(text: &str) -> herald::server::ServerHandle {
+fn try_start(text: &str) -> std::io::Result<herald::server::ServerHandle> {
     let mut config = Config::from_config_text(text).expect("config");
     config.port = 0;
-    herald::server::start(config).expect("start herald")
+    herald::server::start(config)
+}
+
+fn start(text: &str) -> herald::server::ServerHandle {
+    try_start(text).expect("start herald")
+}
+
+/// Starts herald with the configuration `text(tls_port)`. The TLS port is
+/// probed free and then bound by the server: a test running beside may
+/// take it in between, so a taken port is tried again with another.
+fn start_on_tls_port(text: impl Fn(u16) -> String) -> herald::server::ServerHandle {
+    let mut taken = None;
+    for _ in 0..5 {
+        match try_start(&text(common::free_port())) {
+            Ok(server) => return server,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => taken = Some(e),
+            Err(e) => panic!("start herald: {e:?}"),
+        }
+    }
+    panic!("start herald: {taken:?}")
 }
 
 fn start_tls(pki: &Pki, auth: &str) -> herald::server::ServerHandle {
-    let text = format!(
-        "bind 127.0.0.1\ntls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients {auth}\n",
-        common::free_port(),
-        pki.path("server.crt"),
-        pki.path("server.key"),
-        pki.path("ca.crt"),
-    );
-    start(&text)
+    start_on_tls_port(|port| {
+        format!(
+            "bind 127.0.0.1\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients {auth}\n",
+            pki.path("server.crt"),
+            pki.path("server.key"),
+            pki.path("ca.crt"),
+        )
+    })
 }
 
 /// redis-cli over TLS with the given extra arguments.
@@ -542,12 +561,13 @@ print(data.decode())
 #[test]
 fn protected_mode_on_the_tls_port() {
     let pki = make_pki();
-    let server = start(&format!(
-        "bind 0.0.0.0\ntls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-auth-clients no\n",
-        common::free_port(),
-        pki.path("server.crt"),
-        pki.path("server.key"),
-    ));
+    let server = start_on_tls_port(|port| {
+        format!(
+            "bind 0.0.0.0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-auth-clients no\n",
+            pki.path("server.crt"),
+            pki.path("server.key"),
+        )
+    });
     let port = server.tls_addr().expect("tls listener").port();
     let from = |source: &str| {
         let out = common::run(
